@@ -1,0 +1,61 @@
+/* parse.h - turn one log line into one ECS event, written as JSON text
+ * straight into the batch buffer (no DOM on the hot path, DESIGN.md
+ * "Hot path budget").
+ *
+ * Owner split: the pipeline (tail/batch) owns lines and buffers; this module
+ * owns per-input parse contexts (immutable after creation, so parse workers
+ * share them read-only across threads without locks).
+ */
+#ifndef SL_PARSE_H
+#define SL_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "sl_buf.h"
+
+/* Who is shipping: fixed for the agent's lifetime. */
+struct sl_agent_info {
+  const char *host_name;   /* host.name */
+  const char *agent_id;    /* agent.id: stable, persisted in data_dir */
+  const char *agent_name;  /* agent.name (default: host name) */
+  const char *version;     /* agent.version */
+};
+
+/* One source file as seen by the tailer. */
+struct sl_src {
+  const char *path;        /* log.file.path */
+  uint64_t dev, ino;       /* identity, with fp */
+  uint64_t fp;             /* xxh3-64 of the first min(1 KiB, size) bytes */
+};
+
+/* Flags about a line, from the tailer. */
+#define SL_LINE_TRUNCATED 0x1u  /* longer than max_line_bytes: cut */
+
+struct sl_parse_ctx;
+
+/* Build a context from one normalised `inputs[]` entry of the agent config
+ * (keys: parser, dataset, service, namespace, fields, ...). Pre-renders the
+ * static parts of every event. Returns SL_ECONFIG with a message. */
+int sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
+                     struct sl_parse_ctx **out, char *err, size_t errlen);
+void sl_parse_ctx_free(struct sl_parse_ctx *ctx);
+
+/* Append exactly one event JSON object (no trailing newline) for the line
+ * [line, line+len) that starts at byte `offset` of `src`. Never fails on
+ * bad input (a malformed line becomes a raw event with an error tag); only
+ * buffer errors (SL_E2BIG, SL_ENOMEM) are returned, and then `out` is
+ * restored to its previous length. read_time_ns is used for @timestamp when
+ * the line has none. Thread-safe for distinct `out` buffers. */
+int sl_parse_event(const struct sl_parse_ctx *ctx, const struct sl_src *src,
+                   const char *line, size_t len, uint64_t offset,
+                   unsigned flags, int64_t read_time_ns, struct sl_buf *out);
+
+/* event.id: xxh3-128 over (agent id, dev, ino, fp, offset) in lower-case
+ * hex, 32 chars + NUL. Exposed for tests and the registry. */
+void sl_event_id(const char *agent_id, const struct sl_src *src,
+                 uint64_t offset, char out[33]);
+
+#endif

@@ -1,0 +1,104 @@
+/* sl_conf.h - configuration: YAML (libyaml) into a jansson tree, validated
+ * and normalised by a schema table.
+ *
+ * Each binary defines its whole schema once as a table of sl_conf_key rows
+ * (key, type, default, help, nested table); validation, defaults and --help
+ * all come from it (fluent-bit config_map). Every node of the loaded tree
+ * remembers the file and line it came from, so any error, including ones
+ * found later by a module (a bad regex, an unknown host), is reported as
+ *   <file>:<line>: <key.path>: <reason>
+ *
+ * Normalisation after a successful load:
+ *   - missing keys with a default get the default (parsed as if written);
+ *   - SL_CT_DURATION becomes an integer of milliseconds ("10s", "250ms",
+ *     "1m", "2h", "7d", bare numbers are seconds);
+ *   - SL_CT_SIZE becomes an integer of bytes ("512MiB", "10MB", "4k", bare
+ *     numbers are bytes; KB/MB/GB are powers of 1000, KiB/MiB/GiB and k/m/g
+ *     powers of 1024);
+ *   - SL_CT_STR_LIST accepts a single string and stores a 1-element array;
+ *   - unknown keys are errors; so are wrong types and bad enum values.
+ * ${VAR} and ${VAR:-default} are expanded in scalar values before typing; an
+ * unset ${VAR} without default is an error. "$${" is a literal "${".
+ *
+ * Ownership: struct sl_conf owns the tree; json_t pointers from it are
+ * borrowed and valid until sl_conf_free().
+ */
+#ifndef SL_CONF_H
+#define SL_CONF_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+enum sl_conf_type {
+  SL_CT_STR,       /* string */
+  SL_CT_INT,       /* integer (decimal) */
+  SL_CT_FLOAT,     /* number */
+  SL_CT_BOOL,      /* true/false/yes/no/on/off */
+  SL_CT_DURATION,  /* -> integer milliseconds */
+  SL_CT_SIZE,      /* -> integer bytes */
+  SL_CT_ENUM,      /* string, one of `choices` ("a|b|c") */
+  SL_CT_STR_LIST,  /* list of strings (a scalar becomes a 1-element list) */
+  SL_CT_OBJ,       /* mapping validated by `sub` */
+  SL_CT_OBJ_LIST,  /* list of mappings, each validated by `sub` */
+  SL_CT_MAP,       /* free-form mapping of string keys to scalars (labels) */
+  SL_CT_ANY,       /* anything, not validated further */
+};
+
+#define SL_CK_REQUIRED 0x1u  /* error if missing (no default) */
+
+struct sl_conf_key {
+  const char *key;
+  enum sl_conf_type type;
+  const char *def;       /* default as YAML scalar text; NULL: none */
+  const char *help;      /* one line for --help */
+  const struct sl_conf_key *sub; /* for OBJ / OBJ_LIST; NULL-key terminated */
+  const char *choices;   /* for ENUM: "a|b|c" */
+  unsigned flags;        /* SL_CK_* */
+};
+/* Tables end with a row whose key is NULL. */
+#define SL_CONF_END { NULL, SL_CT_ANY, NULL, NULL, NULL, NULL, 0 }
+
+struct sl_conf;
+
+/* Load and validate. On failure returns SL_ECONFIG (or SL_ENOENT/SL_EIO)
+ * and writes one line "file:line: key.path: reason" into err. */
+int sl_conf_load(const char *path, const struct sl_conf_key *schema,
+                 struct sl_conf **out, char *err, size_t errlen);
+/* Same from memory; `name` stands in for the file name in messages. */
+int sl_conf_load_str(const char *name, const char *text, size_t len,
+                     const struct sl_conf_key *schema, struct sl_conf **out,
+                     char *err, size_t errlen);
+void sl_conf_free(struct sl_conf *c);
+
+json_t *sl_conf_root(const struct sl_conf *c);
+const char *sl_conf_file(const struct sl_conf *c);
+/* Line of a node in the file (1-based), 0 if it came from a default. */
+int sl_conf_line(const struct sl_conf *c, const json_t *node);
+/* Format "file:line: keypath: reason" for a problem found after loading.
+ * `node` may be NULL (line 0 is then printed as the file alone). */
+void sl_conf_errorf(const struct sl_conf *c, const json_t *node,
+                    const char *keypath, char *err, size_t errlen,
+                    const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 7, 8)))
+#endif
+  ;
+
+/* Getters on normalised objects. `key` may be a dotted path ("spool.max_bytes").
+ * Missing keys give NULL / `def`. */
+const char *sl_conf_str(const json_t *obj, const char *key);
+int64_t sl_conf_int(const json_t *obj, const char *key, int64_t def);
+double sl_conf_float(const json_t *obj, const char *key, double def);
+int sl_conf_bool(const json_t *obj, const char *key, int def);
+json_t *sl_conf_get(const json_t *obj, const char *key);
+
+/* Print the schema as indented "key (type, default X): help" lines. */
+void sl_conf_print_help(FILE *fp, const struct sl_conf_key *schema);
+
+/* Parse helpers, exposed for tests and CLI flags. 0 or SL_EPARSE. */
+int sl_conf_parse_duration_ms(const char *s, int64_t *ms);
+int sl_conf_parse_size(const char *s, int64_t *bytes);
+
+#endif

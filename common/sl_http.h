@@ -1,0 +1,26 @@
+/* sl_http.h - a very small HTTP/1.1 responder on a libuv loop, for
+ * /metrics, /health and /ready. GET only, one request per connection
+ * (Connection: close), request head capped at 8 KiB, at most 64 clients.
+ * Runs on the loop of its creator; the handler runs on that loop.
+ */
+#ifndef SL_HTTP_H
+#define SL_HTTP_H
+
+#include <uv.h>
+
+#include "sl_buf.h"
+
+/* Fill `body` and set *status (200, 404, 503...) and *ctype. */
+typedef void (*sl_http_handler)(void *arg, const char *path, int *status,
+                                const char **ctype, struct sl_buf *body);
+
+struct sl_http;
+/* addr like "127.0.0.1:5066" (port 0 = ephemeral). */
+int sl_http_start(uv_loop_t *loop, const char *addr, sl_http_handler h,
+                  void *arg, struct sl_http **out);
+/* Bound port (useful with port 0). */
+int sl_http_port(const struct sl_http *s);
+/* Closes the listener and all clients; frees on the loop's close callbacks. */
+void sl_http_stop(struct sl_http *s);
+
+#endif
