@@ -1,0 +1,99 @@
+/* tail.h - find files by glob, read them in large chunks, hand out chunks of
+ * whole lines, and remember (registry) how far the output acknowledged.
+ *
+ * Runs on the agent's I/O loop. For each `inputs[]` entry of type file it
+ * watches the glob directories (inotify through uv_fs_event) and re-scans
+ * the globs every `scan_interval`. Reads are large (256 KiB) and bounded per
+ * loop iteration so one busy file cannot starve the others.
+ *
+ * Ownership and order: a chunk is malloc'ed by tail and handed to the
+ * pipeline through the chunk callback; the pipeline (any thread) reads it
+ * and finally calls sl_tail_chunk_done() ON THE LOOP THREAD once every event
+ * of the chunk was acknowledged by the output. Chunks of one file may be
+ * done in any order: tail advances the file's acknowledged offset only over
+ * the in-order prefix of done chunks, and only that offset is saved in the
+ * registry. Unacknowledged chunk bytes count against `queue_max_bytes`;
+ * at the limit tail stops reading (backpressure) until chunks are done.
+ *
+ * Input keys read from each normalised input object: paths (list of globs),
+ * exclude (list of globs), start_at (beginning|end), scan_interval (ms),
+ * close_inactive (ms), max_line_bytes (bytes), partial_timeout (ms).
+ * Agent keys: data_dir (registry file data_dir/registry.json),
+ * registry_flush (ms), queue.max_bytes.
+ */
+#ifndef SL_TAIL_H
+#define SL_TAIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "parse.h"
+
+/* Chunk flags. */
+#define SL_CHUNK_TRUNCATED 0x1u  /* data is ONE line cut at max_line_bytes;
+                                    the rest of it was skipped */
+#define SL_CHUNK_NO_NL     0x2u  /* data is ONE final line without newline,
+                                    flushed after partial_timeout */
+
+struct sl_tail_chunk {
+  const struct sl_src *src;            /* the file; valid until done */
+  const struct sl_parse_ctx *ctx;      /* its input's parse context */
+  int input_index;                     /* index into inputs[] */
+  uint64_t offset;                     /* file offset of data[0] */
+  uint64_t end_offset;                 /* offset after this chunk incl.
+                                          skipped bytes: what is saved once
+                                          this and all earlier chunks are done */
+  char *data;                          /* whole lines, each ending in '\n'
+                                          (unless a flag says otherwise) */
+  size_t len;
+  unsigned flags;
+  int64_t read_time_ns;                /* wall time the bytes were read */
+  void *priv;                          /* tail's bookkeeping */
+};
+
+/* Return 0 when the chunk was taken. Return SL_EAGAIN to refuse it: tail
+ * keeps it, stops reading, and offers it again after sl_tail_resume(). */
+typedef int (*sl_tail_chunk_cb)(void *arg, struct sl_tail_chunk *c);
+
+struct sl_tail;
+
+struct sl_tail_opts {
+  const json_t *inputs;              /* normalised inputs[] (type: file) */
+  struct sl_parse_ctx *const *ctxs;  /* one per inputs[] entry */
+  const char *data_dir;
+  uint64_t registry_flush_ms;
+  uint64_t queue_max_bytes;
+  sl_tail_chunk_cb cb;
+  void *cb_arg;
+};
+
+int sl_tail_new(uv_loop_t *loop, const struct sl_tail_opts *o,
+                struct sl_tail **out, char *err, size_t errlen);
+/* Load the registry, discover files, start reading. */
+int sl_tail_start(struct sl_tail *t);
+/* The consumer has room again: offer refused chunks, read on. */
+void sl_tail_resume(struct sl_tail *t);
+/* Every event of c was acknowledged. Loop thread only. Frees c->data. */
+void sl_tail_chunk_done(struct sl_tail *t, struct sl_tail_chunk *c);
+/* Stop reading new data (drain starts); chunks out stay valid. */
+void sl_tail_stop_reading(struct sl_tail *t);
+/* Write the registry now (temp + fsync + rename). */
+int sl_tail_flush_registry(struct sl_tail *t);
+
+struct sl_tail_stats {
+  uint64_t files_open;
+  uint64_t bytes_read;
+  uint64_t lines_truncated;
+  uint64_t inflight_bytes;   /* handed out, not done */
+  uint64_t registry_entries;
+  uint64_t rotations, truncations;
+};
+void sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st);
+
+/* Save the registry, close watchers and files; cb runs when closed. */
+void sl_tail_close(struct sl_tail *t, void (*cb)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,2 @@
+/* Placeholder until its module lands. */
+typedef int sl_placeholder_t;
