@@ -82,7 +82,7 @@ void sl_conf_errorf(const struct sl_conf *c, const json_t *node,
                     const char *keypath, char *err, size_t errlen,
                     const char *fmt, ...)
 #if defined(__GNUC__)
-  __attribute__((format(printf, 7, 8)))
+  __attribute__((format(printf, 6, 7)))
 #endif
   ;
 

@@ -1,0 +1,426 @@
+#include "collector.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <uv.h>
+
+#include "bulk.h"
+#include "config.h"
+#include "indexer.h"
+#include "input.h"
+#include "sl_err.h"
+#include "sl_http.h"
+#include "sl_log.h"
+#include "sl_metrics.h"
+#include "sl_time.h"
+#include "spool.h"
+
+#define MAX_INPUTS 16
+
+struct collector {
+  uv_loop_t *loop;
+  struct sl_conf *conf;
+  const json_t *root;
+  struct sl_route route;
+  struct sl_spool *spool;
+  struct sl_indexer *ix;
+  struct sl_input *inputs[MAX_INPUTS];
+  size_t ninputs;
+  struct sl_http *http;
+  uv_check_t pump;          /* moves durable records to the indexer */
+  uv_signal_t sig_term, sig_int, sig_hup;
+  struct sl_spool_rec held; /* handed out by the spool, refused by the
+                               indexer (full); offered again first */
+  int have_held;
+  int draining;
+  int closing_parts;        /* modules still closing */
+  uint64_t records_done;
+  int exit_code;
+};
+
+/* ---- spool -> indexer --------------------------------------------------- */
+
+static void
+on_record_done(void *arg, uint64_t rec_id)
+{
+  struct collector *c = arg;
+
+  sl_spool_release(c->spool, rec_id);
+  c->records_done++;
+}
+
+static void
+pump(struct collector *c)
+{
+  int rc;
+
+  if (c->ix == NULL || c->draining)
+    return;
+  for (;;) {
+    if (!c->have_held) {
+      if (sl_spool_next(c->spool, &c->held) != 0)
+        return;
+      c->have_held = 1;
+    }
+    rc = sl_indexer_submit(c->ix, c->held.id, c->held.data, c->held.len,
+                           c->held.nevents, on_record_done, c);
+    if (rc == SL_EAGAIN)
+      return;
+    if (rc != 0) {
+      /* The indexer did not take ownership; the record stays in the spool
+       * (not released) and is delivered again after a restart. */
+      sl_log(SL_LOG_ERROR, "collector", "indexer refused a record",
+             SL_LF_INT, "record", (int64_t)c->held.id, SL_LF_ERR, rc,
+             SL_LF_END);
+      free(c->held.data);
+    }
+    c->have_held = 0;
+  }
+}
+
+static void
+on_pump(uv_check_t *h)
+{
+  pump(h->data);
+}
+
+static void
+on_spool_resume(void *arg)
+{
+  struct collector *c = arg;
+  size_t i;
+
+  for (i = 0; i < c->ninputs; i++)
+    sl_input_resume(c->inputs[i]);
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static int
+render_metrics(struct collector *c, struct sl_buf *b)
+{
+  struct sl_spool_stats ss;
+  struct sl_input_stats is, sum;
+  size_t i;
+  int rc = 0;
+
+  memset(&sum, 0, sizeof(sum));
+  for (i = 0; i < c->ninputs; i++) {
+    sl_input_stats(c->inputs[i], &is);
+    sum.connections += is.connections;
+    sum.accepted += is.accepted;
+    sum.rejected += is.rejected;
+    sum.protocol_errors += is.protocol_errors;
+    sum.idle_closed += is.idle_closed;
+    sum.events += is.events;
+    sum.bytes += is.bytes;
+    sum.windows += is.windows;
+    sum.acks += is.acks;
+    sum.paused |= is.paused;
+  }
+  sl_spool_stats(c->spool, &ss);
+
+#define C(name, help, v) \
+  if (rc == 0) rc = sl_prom_counter(b, name, help, NULL, (uint64_t)(v))
+#define G(name, help, v) \
+  if (rc == 0) rc = sl_prom_gauge(b, name, help, NULL, (double)(v))
+  G("sluice_input_connections", "Open sender connections.", sum.connections);
+  C("sluice_input_connections_accepted_total", "Accepted connections.", sum.accepted);
+  C("sluice_input_connections_rejected_total", "Connections refused over max_connections.", sum.rejected);
+  C("sluice_input_protocol_errors_total", "Connections closed for a protocol violation.", sum.protocol_errors);
+  C("sluice_input_idle_closed_total", "Connections closed by idle_timeout.", sum.idle_closed);
+  C("sluice_input_events_total", "Events received.", sum.events);
+  C("sluice_input_bytes_total", "Bytes read from senders.", sum.bytes);
+  C("sluice_input_acks_total", "Acks sent (incl. keep-alives).", sum.acks);
+  G("sluice_input_paused", "1 while intake is paused by a full spool.", sum.paused);
+  G("sluice_spool_bytes", "Bytes spooled and not yet indexed.", ss.bytes);
+  G("sluice_spool_records", "Records spooled and not yet indexed.", ss.records);
+  G("sluice_spool_oldest_age_seconds", "Age of the oldest unindexed record.",
+    ss.oldest_append_ns
+        ? (double)(sl_time_now_ns() - (int64_t)ss.oldest_append_ns) / 1e9
+        : 0.0);
+  C("sluice_spool_records_appended_total", "Records made durable.", ss.appends);
+  C("sluice_spool_fsyncs_total", "fsync calls of the spool.", ss.fsyncs);
+  C("sluice_spool_corrupt_records_total", "Records moved to corrupt/.", ss.corrupt);
+  C("sluice_spool_truncated_bytes_total", "Torn-tail bytes cut at recovery.", ss.truncated_bytes);
+  G("sluice_spool_disk_full", "1 while the spool's disk is full.", ss.disk_full);
+  C("sluice_records_indexed_total", "Spool records fully indexed or dead-lettered.", c->records_done);
+#undef C
+#undef G
+  if (rc == 0 && c->ix)
+    rc = sl_indexer_metrics(c->ix, b);
+  return rc;
+}
+
+static int
+is_ready(struct collector *c)
+{
+  return c->ix && sl_indexer_ready(c->ix) && !sl_spool_is_full(c->spool) &&
+         !c->draining;
+}
+
+static void
+on_http(void *arg, const char *path, int *status, const char **ctype,
+        struct sl_buf *body)
+{
+  struct collector *c = arg;
+  int rc = 0;
+
+  *ctype = "text/plain; charset=utf-8";
+  if (strcmp(path, "/metrics") == 0) {
+    *ctype = "text/plain; version=0.0.4; charset=utf-8";
+    *status = render_metrics(c, body) == 0 ? 200 : 500;
+    return;
+  }
+  if (strcmp(path, "/health") == 0) {
+    *status = 200;
+    rc = sl_buf_append_str(body, "ok\n");
+  } else if (strcmp(path, "/ready") == 0) {
+    *status = is_ready(c) ? 200 : 503;
+    rc = sl_buf_append_str(body, *status == 200 ? "ready\n" : "not ready\n");
+  } else {
+    *status = 404;
+    rc = sl_buf_append_str(body, "not found\n");
+  }
+  if (rc)
+    *status = 500;
+}
+
+/* ---- shutdown ----------------------------------------------------------- */
+
+static void
+on_spool_closed(void *arg)
+{
+  struct collector *c = arg;
+
+  uv_stop(c->loop);
+}
+
+static void
+part_closed(void *arg)
+{
+  struct collector *c = arg;
+
+  if (--c->closing_parts > 0)
+    return;
+  /* Everything that could still call into the spool is gone. */
+  c->closing_parts = 1;
+  sl_spool_close(c->spool, on_spool_closed, c);
+}
+
+static void
+on_inputs_closed(void *arg)
+{
+  struct collector *c = arg;
+
+  if (--c->closing_parts > 0)
+    return;
+  /* Inputs are gone (no new appends); let in-flight bulks finish. */
+  if (c->have_held) {
+    free(c->held.data);
+    c->have_held = 0;
+  }
+  c->closing_parts = 1;
+  if (c->ix)
+    sl_indexer_close(c->ix, (uint64_t)sl_conf_int(c->root, "shutdown_timeout",
+                                                  30000),
+                     part_closed, c);
+  else
+    part_closed(c);
+}
+
+static void
+begin_drain(struct collector *c, const char *why)
+{
+  size_t i;
+
+  if (c->draining)
+    return;
+  c->draining = 1;
+  sl_log(SL_LOG_INFO, "collector", "draining", SL_LF_STR, "signal", why,
+         SL_LF_END);
+  uv_check_stop(&c->pump);
+  if (c->http) {
+    sl_http_stop(c->http);
+    c->http = NULL;
+  }
+  uv_close((uv_handle_t *)&c->sig_term, NULL);
+  uv_close((uv_handle_t *)&c->sig_int, NULL);
+  uv_close((uv_handle_t *)&c->sig_hup, NULL);
+  uv_close((uv_handle_t *)&c->pump, NULL);
+  c->closing_parts = (int)c->ninputs;
+  if (c->ninputs == 0) {
+    c->closing_parts = 1;
+    on_inputs_closed(c);
+    return;
+  }
+  for (i = 0; i < c->ninputs; i++)
+    sl_input_close(c->inputs[i], on_inputs_closed, c);
+}
+
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+  struct collector *c = h->data;
+
+  if (signum == SIGHUP) {
+    struct sl_conf *nc = NULL;
+    char err[1024] = "";
+    int rc = sl_conf_load(sl_conf_file(c->conf), sl_collector_schema, &nc,
+                          err, sizeof(err));
+    if (rc != 0)
+      sl_log(SL_LOG_ERROR, "collector", "SIGHUP: new config refused; "
+             "keeping the running one", SL_LF_STR, "reason", err, SL_LF_END);
+    else
+      sl_log(SL_LOG_WARN, "collector", "SIGHUP: config is valid; the "
+             "collector applies changes on restart", SL_LF_END);
+    sl_conf_free(nc);
+    return;
+  }
+  begin_drain(c, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---- start -------------------------------------------------------------- */
+
+static int
+mkdir_p(const char *dir)
+{
+  char tmp[4096];
+  size_t i, n = strlen(dir);
+
+  if (n == 0 || n >= sizeof(tmp))
+    return SL_EINVAL;
+  memcpy(tmp, dir, n + 1);
+  for (i = 1; i <= n; i++) {
+    if (tmp[i] == '/' || tmp[i] == '\0') {
+      char ch = tmp[i];
+      tmp[i] = '\0';
+      if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+        return -errno;
+      tmp[i] = ch;
+    }
+  }
+  return 0;
+}
+
+static int
+setup_route(struct collector *c, const json_t *es)
+{
+  const char *mode = sl_conf_str(es, "index_mode");
+
+  c->route.mode = (mode && strcmp(mode, "daily") == 0) ? SL_INDEX_DAILY
+                                                       : SL_INDEX_DATA_STREAM;
+  c->route.namespace_ = sl_conf_str(es, "namespace");
+  if (c->route.namespace_ == NULL)
+    c->route.namespace_ = "default";
+  c->route.prefix = sl_conf_str(es, "index_prefix");
+  if (c->route.prefix == NULL)
+    c->route.prefix = "sluice";
+  c->route.dataset = "generic";
+  return 0;
+}
+
+int
+sl_collector_run(struct sl_conf *conf)
+{
+  struct collector c;
+  struct sl_spool_opts so;
+  const json_t *inputs, *es;
+  const char *data_dir, *listen;
+  char err[1024] = "";
+  size_t i;
+  int rc;
+
+  memset(&c, 0, sizeof(c));
+  c.conf = conf;
+  c.root = sl_conf_root(conf);
+  c.exit_code = 0;
+  c.loop = uv_default_loop();
+  signal(SIGPIPE, SIG_IGN);
+
+  data_dir = sl_conf_str(c.root, "data_dir");
+  rc = mkdir_p(data_dir);
+  if (rc != 0) {
+    sl_log(SL_LOG_ERROR, "collector", "cannot create data_dir", SL_LF_STR,
+           "path", data_dir, SL_LF_ERR, rc, SL_LF_END);
+    return 1;
+  }
+  es = sl_conf_get(c.root, "elasticsearch");
+  setup_route(&c, es);
+
+  memset(&so, 0, sizeof(so));
+  so.data_dir = data_dir;
+  so.segment_bytes = (uint64_t)sl_conf_int(c.root, "spool.segment_bytes", 64 << 20);
+  so.max_bytes = (uint64_t)sl_conf_int(c.root, "spool.max_bytes", 1LL << 30);
+  so.commit_interval_ms = (uint64_t)sl_conf_int(c.root, "spool.commit_interval", 5);
+  rc = sl_spool_open(c.loop, &so, &c.spool, err, sizeof(err));
+  if (rc != 0) {
+    sl_log(SL_LOG_ERROR, "collector", "cannot open spool", SL_LF_STR,
+           "reason", err, SL_LF_ERR, rc, SL_LF_END);
+    return 1;
+  }
+  sl_spool_set_resume_cb(c.spool, on_spool_resume, &c);
+
+  rc = sl_indexer_new(c.loop, es, data_dir, &c.ix, err, sizeof(err));
+  if (rc == 0)
+    rc = sl_indexer_start(c.ix);
+  if (rc != 0) {
+    sl_log(SL_LOG_ERROR, "collector", "cannot start indexer", SL_LF_STR,
+           "reason", err, SL_LF_ERR, rc, SL_LF_END);
+    goto fail;
+  }
+
+  inputs = sl_conf_get(c.root, "inputs");
+  for (i = 0; i < json_array_size(inputs) && i < MAX_INPUTS; i++) {
+    rc = sl_input_new(c.loop, json_array_get(inputs, i), c.spool, &c.route,
+                      &c.inputs[c.ninputs], err, sizeof(err));
+    if (rc != 0) {
+      sl_log(SL_LOG_ERROR, "collector", "cannot start input", SL_LF_STR,
+             "reason", err, SL_LF_ERR, rc, SL_LF_END);
+      goto fail;
+    }
+    c.ninputs++;
+  }
+
+  listen = sl_conf_str(c.root, "http.listen");
+  if (listen && listen[0]) {
+    rc = sl_http_start(c.loop, listen, on_http, &c, &c.http);
+    if (rc != 0) {
+      sl_log(SL_LOG_ERROR, "collector", "cannot start http", SL_LF_STR,
+             "listen", listen, SL_LF_ERR, rc, SL_LF_END);
+      goto fail;
+    }
+  }
+
+  uv_check_init(c.loop, &c.pump);
+  c.pump.data = &c;
+  uv_check_start(&c.pump, on_pump);
+  uv_signal_init(c.loop, &c.sig_term);
+  uv_signal_init(c.loop, &c.sig_int);
+  uv_signal_init(c.loop, &c.sig_hup);
+  c.sig_term.data = c.sig_int.data = c.sig_hup.data = &c;
+  uv_signal_start(&c.sig_term, on_signal, SIGTERM);
+  uv_signal_start(&c.sig_int, on_signal, SIGINT);
+  uv_signal_start(&c.sig_hup, on_signal, SIGHUP);
+
+  sl_log(SL_LOG_INFO, "collector", "started", SL_LF_STR, "data_dir", data_dir,
+         SL_LF_INT, "lumberjack_port",
+         (int64_t)(c.ninputs ? sl_input_port(c.inputs[0]) : 0),
+         SL_LF_INT, "http_port", (int64_t)(c.http ? sl_http_port(c.http) : 0),
+         SL_LF_END);
+  uv_run(c.loop, UV_RUN_DEFAULT);
+  /* Let close callbacks of the last handles run. */
+  uv_run(c.loop, UV_RUN_NOWAIT);
+  sl_log(SL_LOG_INFO, "collector", "stopped", SL_LF_END);
+  uv_loop_close(c.loop);
+  return c.exit_code;
+
+fail:
+  /* Start-up failed: nothing was acked yet, so closing is best effort. */
+  return 1;
+}

@@ -1,0 +1,773 @@
+#include "input.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sl_conf.h"
+#include "sl_err.h"
+#include "sl_hash.h"
+#include "sl_json.h"
+#include "sl_lj.h"
+#include "sl_log.h"
+#include "sl_time.h"
+
+/* A piece of a window on its way into the spool. Parts of one connection
+ * are acked strictly in order: an ack means "everything up to this
+ * sequence is safe", so a later part may not be acked before an earlier
+ * one is durable. */
+enum part_state {
+  PART_WAITING = 0,  /* not in the spool yet (refused: spool full) */
+  PART_APPENDING,    /* handed to the spool, commit callback pending */
+  PART_DURABLE,      /* fsync'ed: may be acked once it reaches the head */
+};
+
+struct conn;
+
+struct part {
+  struct part *next;
+  struct conn *c;          /* NULL once the connection closed */
+  enum part_state state;
+  char *data;              /* bulk pairs; kept until durable (the spool
+                              may refuse it and we must retry) */
+  size_t len;
+  uint32_t nevents;
+  uint32_t last_seq;       /* what to ack once durable */
+};
+
+struct conn {
+  uv_tcp_t tcp;
+  uv_timer_t timer;        /* idle and keep-alive checks */
+  struct sl_input *in;
+  struct conn *prev, *next;
+  struct sl_lj_dec *dec;
+  struct sl_buf cur;       /* bulk pairs of the part being built */
+  uint32_t cur_events;
+  uint32_t window;         /* announced by the last W frame; 0 = none */
+  uint32_t got;            /* events received in this window */
+  uint32_t last_seq;       /* sequence of the last event received */
+  struct part *q_head, *q_tail;
+  uint64_t last_rx_ms, last_ack_ms;
+  char peer[64];
+  int reading;
+  int closing;
+  int handles;             /* open uv handles; freed when it hits 0 */
+};
+
+struct sl_input {
+  uv_loop_t *loop;
+  uv_tcp_t listener;
+  struct sl_spool *spool;
+  const struct sl_route *route;
+  struct sl_lj_limits lim;
+  uint64_t max_connections;
+  uint64_t idle_timeout_ms;
+  uint64_t keepalive_ms;
+  uint64_t flush_bytes;
+  int port;
+  int paused;              /* spool refused an append: nobody reads */
+  int closing;
+  struct conn *conns;
+  struct sl_input_stats st;
+  void (*close_cb)(void *);
+  void *close_arg;
+};
+
+#define ACK_FRAME_LEN 6
+
+static void conn_close(struct conn *c, const char *reason, int err);
+static void try_append(struct conn *c, struct part *p);
+static void input_maybe_closed(struct sl_input *in);
+
+/* ---- event conversion -------------------------------------------------- */
+
+static int
+append_raw_event(const struct sl_route *route, const char *data, size_t len,
+                 const char *why, struct sl_buf *out)
+{
+  char id[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
+  struct sl_buf doc;
+  json_t *empty;
+  int rc;
+
+  sl_hash128_hex(sl_hash128(data, len), id);
+  ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
+  empty = json_object();
+  if (empty == NULL)
+    return SL_ENOMEM;
+  sl_buf_init(&doc, 0);
+  rc = sl_bulk_target(route, empty, &doc);
+  if (rc == 0)
+    rc = sl_bulk_action(out, doc.p, doc.len, id, 32);
+  json_decref(empty);
+  sl_buf_free(&doc);
+  if (rc == 0)
+    rc = sl_buf_printf(out, "{\"@timestamp\":\"%s\",\"message\":", ts);
+  if (rc == 0)
+    rc = sl_json_str(out, data, len);
+  if (rc == 0)
+    rc = sl_buf_printf(out, ",\"tags\":[\"sluice_invalid_event\"],"
+                       "\"error\":{\"message\":");
+  if (rc == 0)
+    rc = sl_json_str(out, why, strlen(why));
+  if (rc == 0)
+    rc = sl_buf_printf(out, "},\"event\":{\"id\":\"%s\"}}\n", id);
+  return rc;
+}
+
+/* The event's own id when it has a usable one (sluice agents always send
+ * event.id; Beats senders usually do not). */
+static const char *
+event_id_of(json_t *o, size_t *n)
+{
+  json_t *ev = json_object_get(o, "event");
+  json_t *id = json_is_object(ev) ? json_object_get(ev, "id") : NULL;
+
+  if (id == NULL)
+    id = json_object_get(o, "event.id");
+  if (!json_is_string(id))
+    return NULL;
+  *n = json_string_length(id);
+  /* ES refuses _id over 512 bytes; such an id is hashed instead. */
+  if (*n == 0 || *n > 512)
+    return NULL;
+  return json_string_value(id);
+}
+
+int
+sl_input_event_to_bulk(const struct sl_route *route, const char *data,
+                       size_t len, struct sl_buf *out)
+{
+  json_error_t jerr;
+  json_t *o, *ev;
+  struct sl_buf target;
+  const char *id;
+  char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
+  size_t idlen = 0, start = out->len;
+  int modified = 0, rc;
+  char *dump = NULL;
+
+  o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (o == NULL || !json_is_object(o)) {
+    json_decref(o);
+    return append_raw_event(route, data, len,
+                            o ? "event is not a JSON object" : jerr.text, out);
+  }
+
+  id = event_id_of(o, &idlen);
+  if (id == NULL) {
+    /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
+    sl_hash128_hex(sl_hash128(data, len), hid);
+    ev = json_object_get(o, "event");
+    if (!json_is_object(ev)) {
+      ev = json_object();
+      if (ev == NULL || json_object_set_new(o, "event", ev) != 0) {
+        rc = SL_ENOMEM;
+        goto done;
+      }
+    }
+    if (json_object_set_new(ev, "id", json_string(hid)) != 0) {
+      rc = SL_ENOMEM;
+      goto done;
+    }
+    id = hid;
+    idlen = 32;
+    modified = 1;
+  }
+  if (json_object_get(o, "@timestamp") == NULL) {
+    /* Data streams refuse documents without @timestamp. */
+    ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
+    if (json_object_set_new(o, "@timestamp", json_string(ts)) != 0) {
+      rc = SL_ENOMEM;
+      goto done;
+    }
+    modified = 1;
+  }
+
+  sl_buf_init(&target, 0);
+  rc = sl_bulk_target(route, o, &target);
+  if (rc == 0)
+    rc = sl_bulk_action(out, target.p, target.len, id, idlen);
+  sl_buf_free(&target);
+  if (rc)
+    goto done;
+
+  /* A _bulk source must be one line; pretty-printed input is re-dumped. */
+  if (modified || memchr(data, '\n', len) || memchr(data, '\r', len)) {
+    dump = json_dumps(o, JSON_COMPACT);
+    if (dump == NULL) {
+      rc = SL_ENOMEM;
+      goto done;
+    }
+    rc = sl_buf_append_str(out, dump);
+  } else {
+    rc = sl_buf_append(out, data, len);
+  }
+  if (rc == 0)
+    rc = sl_buf_append_byte(out, '\n');
+
+done:
+  free(dump);
+  json_decref(o);
+  if (rc)
+    out->len = start;
+  return rc;
+}
+
+/* ---- acks --------------------------------------------------------------- */
+
+static void
+on_ack_written(uv_write_t *req, int status)
+{
+  free(req);
+}
+
+static void
+send_ack(struct conn *c, uint32_t seq)
+{
+  struct {
+    uv_write_t req;
+    char frame[ACK_FRAME_LEN];
+  } *w;
+  uv_buf_t b;
+
+  if (c->closing)
+    return;
+  w = malloc(sizeof(*w));
+  if (w == NULL) {
+    conn_close(c, "out of memory for ack", SL_ENOMEM);
+    return;
+  }
+  w->frame[0] = SL_LJ_VERSION;
+  w->frame[1] = SL_LJ_ACK;
+  w->frame[2] = (char)(seq >> 24);
+  w->frame[3] = (char)(seq >> 16);
+  w->frame[4] = (char)(seq >> 8);
+  w->frame[5] = (char)seq;
+  b = uv_buf_init(w->frame, ACK_FRAME_LEN);
+  if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_ack_written) != 0) {
+    free(w);
+    conn_close(c, "ack write failed", SL_EPIPE);
+    return;
+  }
+  c->in->st.acks++;
+  c->last_ack_ms = uv_now(c->in->loop);
+}
+
+static void
+part_free(struct part *p)
+{
+  free(p->data);
+  free(p);
+}
+
+/* Ack every durable part at the head of the queue, in order. */
+static void
+flush_acks(struct conn *c)
+{
+  struct part *p;
+
+  while ((p = c->q_head) != NULL && p->state == PART_DURABLE) {
+    c->q_head = p->next;
+    if (c->q_head == NULL)
+      c->q_tail = NULL;
+    send_ack(c, p->last_seq);
+    part_free(p);
+    if (c->closing)
+      return;
+  }
+}
+
+/* ---- spool hand-off ----------------------------------------------------- */
+
+static void
+pause_all(struct sl_input *in)
+{
+  struct conn *c;
+
+  if (in->paused)
+    return;
+  in->paused = 1;
+  in->st.paused = 1;
+  for (c = in->conns; c; c = c->next)
+    if (c->reading && !c->closing) {
+      uv_read_stop((uv_stream_t *)&c->tcp);
+      c->reading = 0;
+    }
+  sl_log(SL_LOG_WARN, "input", "spool full: intake paused", SL_LF_END);
+}
+
+static void
+on_committed(void *arg, int status)
+{
+  struct part *p = arg;
+  struct conn *c = p->c;
+
+  if (c == NULL) {
+    /* The connection went away; the sender will resend (same ids). */
+    part_free(p);
+    return;
+  }
+  if (status != 0) {
+    /* Not durable (disk full, i/o error): keep it and retry on resume. */
+    p->state = PART_WAITING;
+    sl_log(SL_LOG_WARN, "input", "spool append failed; holding window",
+           SL_LF_STR, "peer", c->peer, SL_LF_ERR, status, SL_LF_END);
+    pause_all(c->in);
+    return;
+  }
+  p->state = PART_DURABLE;
+  free(p->data);
+  p->data = NULL;
+  flush_acks(c);
+}
+
+static void
+try_append(struct conn *c, struct part *p)
+{
+  int rc;
+
+  if (c->in->paused)
+    return;
+  rc = sl_spool_append(c->in->spool, p->data, p->len, p->nevents,
+                       on_committed, p);
+  if (rc == 0) {
+    p->state = PART_APPENDING;
+    c->in->st.windows++;
+    return;
+  }
+  if (rc == SL_EAGAIN) {
+    pause_all(c->in);
+    return;
+  }
+  sl_log(SL_LOG_ERROR, "input", "spool append error; holding window",
+         SL_LF_STR, "peer", c->peer, SL_LF_ERR, rc, SL_LF_END);
+  pause_all(c->in);
+}
+
+/* Close the part being built and queue it for the spool. */
+static int
+cut_part(struct conn *c)
+{
+  struct part *p;
+
+  if (c->cur_events == 0)
+    return 0;
+  p = calloc(1, sizeof(*p));
+  if (p == NULL)
+    return SL_ENOMEM;
+  p->c = c;
+  p->state = PART_WAITING;
+  p->data = sl_buf_take(&c->cur, &p->len);
+  p->nevents = c->cur_events;
+  p->last_seq = c->last_seq;
+  c->cur_events = 0;
+  if (c->q_tail)
+    c->q_tail->next = p;
+  else
+    c->q_head = p;
+  c->q_tail = p;
+  try_append(c, p);
+  return 0;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static int
+on_frame(void *arg, const struct sl_lj_frame *f)
+{
+  struct conn *c = arg;
+  int rc;
+
+  switch (f->type) {
+  case SL_LJ_WINDOW:
+    /* A new window: whatever is left of the previous one goes first. */
+    rc = cut_part(c);
+    if (rc)
+      return rc;
+    if (f->seq == 0)
+      return SL_EPROTO;
+    c->window = f->seq;
+    c->got = 0;
+    return 0;
+  case SL_LJ_JSON:
+  case SL_LJ_DATA:
+    rc = sl_input_event_to_bulk(c->in->route, f->data, f->len, &c->cur);
+    if (rc)
+      return rc;
+    c->in->st.events++;
+    c->cur_events++;
+    c->got++;
+    c->last_seq = f->seq;
+    if ((c->window && c->got >= c->window) ||
+        c->cur.len >= c->in->flush_bytes) {
+      rc = cut_part(c);
+      if (c->window && c->got >= c->window) {
+        c->window = 0;
+        c->got = 0;
+      }
+    }
+    return rc;
+  case SL_LJ_ACK:
+    /* Senders do not ack; ignore rather than punish. */
+    return 0;
+  default:
+    return SL_EPROTO;
+  }
+}
+
+static void
+on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+  /* 64 KiB per read: big enough for throughput; the decoder copies only a
+   * partial frame, so this buffer is reused. */
+  static __thread char scratch[65536];
+
+  (void)h;
+  (void)hint;
+  buf->base = scratch;
+  buf->len = sizeof(scratch);
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+  struct conn *c = s->data;
+  char err[256];
+  int rc;
+
+  if (nread == 0)
+    return;
+  if (nread < 0) {
+    if (nread != UV_EOF)
+      conn_close(c, "read error", (int)nread);
+    else
+      conn_close(c, "peer closed", 0);
+    return;
+  }
+  c->in->st.bytes += (uint64_t)nread;
+  c->last_rx_ms = uv_now(c->in->loop);
+  err[0] = '\0';
+  rc = sl_lj_dec_feed(c->dec, buf->base, (size_t)nread, on_frame, c, err,
+                      sizeof(err));
+  if (rc) {
+    c->in->st.protocol_errors++;
+    if (err[0] == '\0')
+      snprintf(err, sizeof(err), "%s", sl_strerror(rc));
+    conn_close(c, err, rc);
+    return;
+  }
+  /* Without a W frame nobody tells us where a window ends: spool what came
+   * in this read. */
+  if (c->window == 0 && cut_part(c) != 0)
+    conn_close(c, "out of memory", SL_ENOMEM);
+}
+
+static void
+start_reading(struct conn *c)
+{
+  if (c->reading || c->closing || c->in->paused)
+    return;
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+    c->reading = 1;
+}
+
+/* ---- timers and lifecycle ---------------------------------------------- */
+
+static void
+on_timer(uv_timer_t *t)
+{
+  struct conn *c = t->data;
+  uint64_t now = uv_now(c->in->loop);
+
+  if (c->closing)
+    return;
+  if (c->q_head != NULL) {
+    /* We are the ones holding the sender up: keep it patient. */
+    if (now - c->last_ack_ms >= c->in->keepalive_ms)
+      send_ack(c, 0);
+    return;
+  }
+  if (c->in->idle_timeout_ms && now - c->last_rx_ms >= c->in->idle_timeout_ms) {
+    c->in->st.idle_closed++;
+    conn_close(c, sl_lj_dec_pending(c->dec) ? "idle timeout in a partial frame"
+                                           : "idle timeout", SL_ETIMEDOUT);
+  }
+}
+
+static void
+conn_free(struct conn *c)
+{
+  struct sl_input *in = c->in;
+
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    in->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  sl_lj_dec_free(c->dec);
+  sl_buf_free(&c->cur);
+  free(c);
+  in->st.connections--;
+  input_maybe_closed(in);
+}
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+  struct conn *c = h->data;
+
+  if (--c->handles == 0)
+    conn_free(c);
+}
+
+static void
+conn_close(struct conn *c, const char *reason, int err)
+{
+  struct part *p, *next;
+
+  if (c->closing)
+    return;
+  c->closing = 1;
+  if (err && err != SL_ETIMEDOUT)
+    sl_log(SL_LOG_WARN, "input", "closing connection", SL_LF_STR, "peer",
+           c->peer, SL_LF_STR, "reason", reason, SL_LF_ERR, err, SL_LF_END);
+  else
+    sl_log(SL_LOG_DEBUG, "input", "connection closed", SL_LF_STR, "peer",
+           c->peer, SL_LF_STR, "reason", reason, SL_LF_END);
+  /* Unacked parts: the sender resends them. Parts inside the spool's
+   * commit stay alive until their callback (which then frees them). */
+  for (p = c->q_head; p; p = next) {
+    next = p->next;
+    if (p->state == PART_APPENDING)
+      p->c = NULL;
+    else
+      part_free(p);
+  }
+  c->q_head = c->q_tail = NULL;
+  uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void
+on_connection(uv_stream_t *server, int status)
+{
+  struct sl_input *in = server->data;
+  struct sockaddr_storage ss;
+  struct conn *c;
+  int namelen = sizeof(ss);
+  uint64_t tick;
+
+  if (status < 0 || in->closing)
+    return;
+  c = calloc(1, sizeof(*c));
+  if (c == NULL)
+    return;
+  c->in = in;
+  sl_buf_init(&c->cur, 0);
+  uv_tcp_init(in->loop, &c->tcp);
+  c->tcp.data = c;
+  c->handles = 1;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
+    sl_buf_free(&c->cur);
+    return;
+  }
+  uv_timer_init(in->loop, &c->timer);
+  c->timer.data = c;
+  c->handles = 2;
+  c->next = in->conns;
+  if (in->conns)
+    in->conns->prev = c;
+  in->conns = c;
+  in->st.connections++;
+  in->st.accepted++;
+  snprintf(c->peer, sizeof(c->peer), "?");
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &namelen) == 0) {
+    char host[48] = "";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+      uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+      port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+  }
+  if (in->st.connections > in->max_connections) {
+    in->st.rejected++;
+    conn_close(c, "too many connections", SL_EAGAIN);
+    return;
+  }
+  c->dec = sl_lj_dec_new(&in->lim);
+  if (c->dec == NULL) {
+    conn_close(c, "out of memory", SL_ENOMEM);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  c->last_rx_ms = c->last_ack_ms = uv_now(in->loop);
+  /* Check idle/keep-alive a few times per period. */
+  tick = in->keepalive_ms < in->idle_timeout_ms || !in->idle_timeout_ms
+             ? in->keepalive_ms : in->idle_timeout_ms;
+  tick = tick / 2 ? tick / 2 : 1;
+  uv_timer_start(&c->timer, on_timer, tick, tick);
+  start_reading(c);
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+static int
+parse_listen(const char *s, struct sockaddr_storage *ss)
+{
+  char host[256];
+  const char *colon = strrchr(s, ':');
+  size_t hl;
+  int port;
+
+  if (colon == NULL)
+    return SL_EINVAL;
+  hl = (size_t)(colon - s);
+  if (hl >= sizeof(host))
+    return SL_EINVAL;
+  memcpy(host, s, hl);
+  host[hl] = '\0';
+  port = atoi(colon + 1);
+  if (port < 0 || port > 65535)
+    return SL_EINVAL;
+  if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+    host[hl - 1] = '\0';
+    return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss) ? SL_EINVAL : 0;
+  }
+  if (hl == 0)
+    snprintf(host, sizeof(host), "0.0.0.0");
+  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) ? SL_EINVAL : 0;
+}
+
+int
+sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
+             const struct sl_route *route, struct sl_input **out, char *err,
+             size_t errlen)
+{
+  struct sl_input *in;
+  struct sockaddr_storage ss;
+  const char *listen = sl_conf_str(cfg, "listen");
+  int rc, namelen = sizeof(ss);
+
+  in = calloc(1, sizeof(*in));
+  if (in == NULL)
+    return SL_ENOMEM;
+  in->loop = loop;
+  in->spool = spool;
+  in->route = route;
+  sl_lj_limits_default(&in->lim);
+  in->lim.max_frame = (uint32_t)sl_conf_int(cfg, "max_frame", in->lim.max_frame);
+  in->lim.max_inflate = (uint64_t)sl_conf_int(cfg, "max_inflate",
+                                              (int64_t)in->lim.max_inflate);
+  in->lim.max_window = (uint32_t)sl_conf_int(cfg, "max_window",
+                                             in->lim.max_window);
+  in->max_connections = (uint64_t)sl_conf_int(cfg, "max_connections", 1024);
+  in->idle_timeout_ms = (uint64_t)sl_conf_int(cfg, "idle_timeout", 60000);
+  in->keepalive_ms = (uint64_t)sl_conf_int(cfg, "keepalive", 5000);
+  if (in->keepalive_ms == 0)
+    in->keepalive_ms = 5000;
+  in->flush_bytes = (uint64_t)sl_conf_int(cfg, "flush_bytes", 4 << 20);
+
+  if (listen == NULL || parse_listen(listen, &ss) != 0) {
+    snprintf(err, errlen, "inputs: listen: bad address '%s'",
+             listen ? listen : "(none)");
+    free(in);
+    return SL_ECONFIG;
+  }
+  uv_tcp_init(loop, &in->listener);
+  in->listener.data = in;
+  rc = uv_tcp_bind(&in->listener, (struct sockaddr *)&ss, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&in->listener, 511, on_connection);
+  if (rc != 0) {
+    snprintf(err, errlen, "inputs: listen %s: %s", listen, uv_strerror(rc));
+    uv_close((uv_handle_t *)&in->listener, (uv_close_cb)free);
+    return rc;
+  }
+  if (uv_tcp_getsockname(&in->listener, (struct sockaddr *)&ss, &namelen) == 0)
+    in->port = ntohs(ss.ss_family == AF_INET6
+                         ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                         : ((struct sockaddr_in *)&ss)->sin_port);
+  sl_log(SL_LOG_INFO, "input", "listening", SL_LF_STR, "listen", listen,
+         SL_LF_INT, "port", (int64_t)in->port, SL_LF_END);
+  *out = in;
+  return 0;
+}
+
+int
+sl_input_port(const struct sl_input *in)
+{
+  return in->port;
+}
+
+void
+sl_input_resume(struct sl_input *in)
+{
+  struct conn *c;
+  struct part *p;
+
+  if (!in->paused || in->closing)
+    return;
+  in->paused = 0;
+  in->st.paused = 0;
+  sl_log(SL_LOG_INFO, "input", "spool has room: intake resumed", SL_LF_END);
+  /* Held parts first, in connection order; stop if the spool refuses
+   * again (try_append pauses once more). */
+  for (c = in->conns; c && !in->paused; c = c->next)
+    for (p = c->q_head; p && !in->paused; p = p->next)
+      if (p->state == PART_WAITING && !c->closing)
+        try_append(c, p);
+  if (in->paused)
+    return;
+  for (c = in->conns; c; c = c->next)
+    start_reading(c);
+}
+
+void
+sl_input_stats(const struct sl_input *in, struct sl_input_stats *st)
+{
+  *st = in->st;
+}
+
+static void
+input_maybe_closed(struct sl_input *in)
+{
+  void (*cb)(void *);
+
+  if (!in->closing || in->conns != NULL || in->listener.data != NULL)
+    return;
+  cb = in->close_cb;
+  void *arg = in->close_arg;
+  free(in);
+  if (cb)
+    cb(arg);
+}
+
+static void
+on_listener_closed(uv_handle_t *h)
+{
+  struct sl_input *in = h->data;
+
+  in->listener.data = NULL;
+  input_maybe_closed(in);
+}
+
+void
+sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg)
+{
+  struct conn *c, *next;
+
+  in->closing = 1;
+  in->close_cb = cb;
+  in->close_arg = arg;
+  for (c = in->conns; c; c = next) {
+    next = c->next;
+    conn_close(c, "shutdown", 0);
+  }
+  uv_close((uv_handle_t *)&in->listener, on_listener_closed);
+}

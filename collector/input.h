@@ -1,0 +1,69 @@
+/* input.h - Lumberjack v2 listener: accept Beats-protocol senders, decode
+ * frames (proto/sl_lj.h), turn events into bulk pairs (bulk.h), append each
+ * window to the spool and acknowledge it only once the spool says it is
+ * durable.
+ *
+ * Acks: a window is acked with the sequence of its last event after its
+ * record was fsync'ed. A window bigger than `flush_bytes` is spooled in
+ * parts and acked partially (an ack with a lower sequence means "safe up to
+ * here", which Beats clients accept). While a window waits (slow fsync,
+ * full spool) a keep-alive ack with sequence 0 goes out every `keepalive`
+ * (go-lumber's server does the same), so senders do not time out.
+ *
+ * Backpressure: when the spool refuses an append (full or disk full) every
+ * connection stops reading until the spool's resume callback; each
+ * connection holds at most one refused part, so memory stays bounded by
+ * max_connections * (max_frame + flush_bytes).
+ *
+ * A protocol violation (bad bytes, frame over max_frame, C frame inflating
+ * over max_inflate, window over max_window, nested C) closes that one
+ * connection with a logged reason.
+ */
+#ifndef SL_INPUT_H
+#define SL_INPUT_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "bulk.h"
+#include "spool.h"
+
+struct sl_input;
+
+struct sl_input_stats {
+  uint64_t connections;        /* open now */
+  uint64_t accepted;           /* total accepted */
+  uint64_t rejected;           /* closed at accept: over max_connections */
+  uint64_t protocol_errors;    /* connections closed for a violation */
+  uint64_t idle_closed;        /* connections closed by idle_timeout */
+  uint64_t events;             /* events received */
+  uint64_t bytes;              /* bytes read from sockets */
+  uint64_t windows;            /* records appended to the spool */
+  uint64_t acks;               /* acks sent (incl. keep-alives) */
+  uint64_t invalid_json;       /* events that were not JSON objects */
+  uint64_t paused;             /* 1 while reading is paused */
+};
+
+/* in: one normalised inputs[] object (type lumberjack). The route must
+ * outlive the input. */
+int sl_input_new(uv_loop_t *loop, const json_t *in, struct sl_spool *spool,
+                 const struct sl_route *route, struct sl_input **out,
+                 char *err, size_t errlen);
+/* Port actually bound (for listen ports of 0). */
+int sl_input_port(const struct sl_input *in);
+/* The spool has room again: retry held parts, read again. */
+void sl_input_resume(struct sl_input *in);
+void sl_input_stats(const struct sl_input *in, struct sl_input_stats *st);
+/* Stop accepting and reading; close every connection; cb when closed. */
+void sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg);
+
+/* Exposed for tests: convert one received event (JSON text, or anything
+ * else) into a bulk pair appended to out. Never fails on bad input: a
+ * non-object becomes {"message": <text>, "tags": [...]} with an id hashed
+ * from the bytes. */
+int sl_input_event_to_bulk(const struct sl_route *route, const char *data,
+                           size_t len, struct sl_buf *out);
+
+#endif
