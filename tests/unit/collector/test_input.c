@@ -1,0 +1,182 @@
+/* Event conversion of the Lumberjack input: every received event becomes
+ * one bulk pair with a stable _id, and nothing is dropped. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "input.h"
+#include "sl_buf.h"
+
+static const struct sl_route route = {
+  SL_INDEX_DATA_STREAM, "default", "sluice", "generic"
+};
+
+/* Split "action\nsource\n" into two parsed objects. */
+static void
+split_pair(const struct sl_buf *b, json_t **action, json_t **doc,
+           char **doc_text)
+{
+  const char *nl1, *nl2;
+  json_error_t e;
+
+  nl1 = memchr(b->p, '\n', b->len);
+  assert_non_null(nl1);
+  nl2 = memchr(nl1 + 1, '\n', b->len - (size_t)(nl1 + 1 - b->p));
+  assert_non_null(nl2);
+  assert_int_equal((size_t)(nl2 + 1 - b->p), b->len);
+  *action = json_loadb(b->p, (size_t)(nl1 - b->p), 0, &e);
+  assert_non_null(*action);
+  *doc = json_loadb(nl1 + 1, (size_t)(nl2 - nl1 - 1), 0, &e);
+  assert_non_null(*doc);
+  if (doc_text)
+    *doc_text = strndup(nl1 + 1, (size_t)(nl2 - nl1 - 1));
+}
+
+static const char *
+action_id(json_t *a)
+{
+  return json_string_value(json_object_get(json_object_get(a, "create"), "_id"));
+}
+
+static const char *
+action_index(json_t *a)
+{
+  return json_string_value(
+      json_object_get(json_object_get(a, "create"), "_index"));
+}
+
+static void
+test_sluice_event_keeps_id_and_bytes(void **state)
+{
+  const char *ev = "{\"@timestamp\":\"2024-05-01T12:00:00.000Z\","
+                   "\"message\":\"hi\",\"event\":{\"id\":\"abc123\","
+                   "\"dataset\":\"nginx.access\"}}";
+  struct sl_buf b;
+  json_t *a, *d;
+  char *text;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b), 0);
+  split_pair(&b, &a, &d, &text);
+  assert_string_equal(action_id(a), "abc123");
+  assert_string_equal(action_index(a), "logs-nginx.access-default");
+  assert_string_equal(text, ev); /* forwarded verbatim, not re-encoded */
+  free(text);
+  json_decref(a);
+  json_decref(d);
+  sl_buf_free(&b);
+}
+
+static void
+test_beats_event_gets_stable_hash_id(void **state)
+{
+  const char *ev = "{\"@timestamp\":\"2024-05-01T12:00:00.000Z\","
+                   "\"message\":\"from filebeat\"}";
+  struct sl_buf b1, b2;
+  json_t *a1, *d1, *a2, *d2;
+  const char *id;
+
+  (void)state;
+  sl_buf_init(&b1, 0);
+  sl_buf_init(&b2, 0);
+  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b1), 0);
+  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b2), 0);
+  split_pair(&b1, &a1, &d1, NULL);
+  split_pair(&b2, &a2, &d2, NULL);
+  id = action_id(a1);
+  assert_non_null(id);
+  assert_int_equal(strlen(id), 32);
+  assert_string_equal(id, action_id(a2));
+  /* The id is written into the document too, so ES shows it. */
+  assert_string_equal(
+      json_string_value(json_object_get(json_object_get(d1, "event"), "id")),
+      id);
+  assert_string_equal(action_index(a1), "logs-generic-default");
+  json_decref(a1);
+  json_decref(d1);
+  json_decref(a2);
+  json_decref(d2);
+  sl_buf_free(&b1);
+  sl_buf_free(&b2);
+}
+
+static void
+test_invalid_json_becomes_tagged_raw_event(void **state)
+{
+  const char *ev = "not json at all \xff\xfe";
+  struct sl_buf b;
+  json_t *a, *d, *tags;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b), 0);
+  split_pair(&b, &a, &d, NULL);
+  assert_non_null(action_id(a));
+  assert_non_null(json_object_get(d, "@timestamp"));
+  assert_non_null(strstr(json_string_value(json_object_get(d, "message")),
+                         "not json at all"));
+  tags = json_object_get(d, "tags");
+  assert_string_equal(json_string_value(json_array_get(tags, 0)),
+                      "sluice_invalid_event");
+  assert_non_null(json_object_get(json_object_get(d, "error"), "message"));
+  json_decref(a);
+  json_decref(d);
+  sl_buf_free(&b);
+}
+
+static void
+test_pretty_json_is_made_one_line(void **state)
+{
+  const char *ev = "{\n  \"message\": \"multi\",\n  \"event\": {\"id\": \"x1\"}\n}";
+  struct sl_buf b;
+  json_t *a, *d;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b), 0);
+  split_pair(&b, &a, &d, NULL); /* asserts exactly two lines */
+  assert_string_equal(action_id(a), "x1");
+  /* Missing @timestamp is filled: data streams require it. */
+  assert_non_null(json_object_get(d, "@timestamp"));
+  json_decref(a);
+  json_decref(d);
+  sl_buf_free(&b);
+}
+
+static void
+test_non_object_json_is_kept(void **state)
+{
+  const char *ev = "[1,2,3]";
+  struct sl_buf b;
+  json_t *a, *d;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b), 0);
+  split_pair(&b, &a, &d, NULL);
+  assert_string_equal(json_string_value(json_object_get(d, "message")), ev);
+  json_decref(a);
+  json_decref(d);
+  sl_buf_free(&b);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_sluice_event_keeps_id_and_bytes),
+    cmocka_unit_test(test_beats_event_gets_stable_hash_id),
+    cmocka_unit_test(test_invalid_json_becomes_tagged_raw_event),
+    cmocka_unit_test(test_pretty_json_is_made_one_line),
+    cmocka_unit_test(test_non_object_json_is_kept),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
