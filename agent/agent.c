@@ -1,0 +1,792 @@
+/* agent.c - loop, wiring, signals, metrics. See agent.h for the flow. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "out.h"
+#include "parse.h"
+#include "sl_config.h"
+#include "sl_err.h"
+#include "sl_http.h"
+#include "sl_log.h"
+#include "sl_metrics.h"
+#include "sl_time.h"
+#include "tail.h"
+#include "worker.h"
+
+enum agent_state {
+  A_RUNNING,   /* reading, parsing, shipping */
+  A_DRAINING,  /* no more reading; waiting for acks of what is out */
+  A_CLOSING,   /* tearing down handles; the loop ends when all are closed */
+};
+
+struct sl_agent {
+  const struct sl_conf *conf;
+  struct sl_agent_conf ac;
+  uv_loop_t loop;
+  int loop_ready;
+  enum agent_state state;
+  int exit_code;
+
+  char agent_id[37];
+  char host_name[256];
+  struct sl_agent_info info;
+  struct sl_parse_ctx **ctxs;
+  size_t nctx;
+
+  struct sl_tail *tail;
+  struct sl_workers *workers;
+  struct sl_out *out;
+  struct sl_http *http;
+
+  /* Batches ready to send, oldest first (linked through next/prev). */
+  struct sl_batch *phead, *ptail;
+  uint64_t pending_batches;
+  uint64_t batch_bytes;     /* wire bytes pending + in flight */
+  int refused;              /* a chunk was refused: resume tail later */
+  uint64_t chunks_out;      /* taken from tail, not yet done */
+
+  uv_signal_t sig_term, sig_int, sig_hup;
+  uv_timer_t drain_timer;
+
+  /* Loop-thread counters for /metrics. */
+  uint64_t chunks_in, events_sent, events_acked, batches_acked;
+  uint64_t bytes_acked, retries, chunks_done;
+  struct sl_hist latency;
+};
+
+/* ---- agent id --------------------------------------------------------- */
+
+static int
+mkdir_p(const char *path)
+{
+  char tmp[4096];
+  size_t i, n = strlen(path);
+
+  if (n == 0 || n >= sizeof(tmp))
+    return SL_EINVAL;
+  memcpy(tmp, path, n + 1);
+  for (i = 1; i <= n; i++) {
+    if (tmp[i] == '/' || tmp[i] == '\0') {
+      char c = tmp[i];
+      tmp[i] = '\0';
+      if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+        return -errno;
+      tmp[i] = c;
+    }
+  }
+  return SL_OK;
+}
+
+static int
+valid_uuid(const char *s)
+{
+  int i;
+
+  for (i = 0; i < 36; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-')
+        return 0;
+    } else if (!((s[i] >= '0' && s[i] <= '9') ||
+                 (s[i] >= 'a' && s[i] <= 'f'))) {
+      return 0;
+    }
+  }
+  return s[36] == '\0';
+}
+
+int
+sl_agent_load_id(const char *data_dir, char id[37], char *err, size_t errlen)
+{
+  char path[4096], tmp[4200], buf[64];
+  unsigned char r[16];
+  ssize_t n;
+  int fd, rc, i;
+
+  rc = mkdir_p(data_dir);
+  if (rc) {
+    snprintf(err, errlen, "data_dir %s: %s", data_dir, sl_strerror(rc));
+    return rc;
+  }
+  snprintf(path, sizeof(path), "%s/agent-id", data_dir);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n < 0)
+      n = 0;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+      n--;
+    buf[n] = '\0';
+    if (valid_uuid(buf)) {
+      memcpy(id, buf, 37);
+      return SL_OK;
+    }
+    sl_log(SL_LOG_WARN, "agent", "agent-id file invalid, creating a new id",
+           SL_LF_STR, "path", path, SL_LF_END);
+  }
+  if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+    snprintf(err, errlen, "getrandom failed");
+    return SL_EIO;
+  }
+  r[6] = (unsigned char)((r[6] & 0x0f) | 0x40);  /* version 4 */
+  r[8] = (unsigned char)((r[8] & 0x3f) | 0x80);  /* RFC 4122 variant */
+  for (i = 0, n = 0; i < 16; i++) {
+    static const char hex[] = "0123456789abcdef";
+    if (i == 4 || i == 6 || i == 8 || i == 10)
+      id[n++] = '-';
+    id[n++] = hex[r[i] >> 4];
+    id[n++] = hex[r[i] & 15];
+  }
+  id[36] = '\0';
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0)
+    goto fail;
+  snprintf(buf, sizeof(buf), "%s\n", id);
+  if (write(fd, buf, 37) != 37 || fsync(fd) != 0) {
+    close(fd);
+    goto fail;
+  }
+  close(fd);
+  if (rename(tmp, path) != 0)
+    goto fail;
+  fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    fsync(fd);
+    close(fd);
+  }
+  return SL_OK;
+fail:
+  rc = -errno;
+  snprintf(err, errlen, "%s: %s", path, sl_strerror(rc));
+  return rc;
+}
+
+/* ---- pending FIFO ----------------------------------------------------- */
+
+static void
+pending_push_back(struct sl_agent *a, struct sl_batch *b)
+{
+  b->next = NULL;
+  b->prev = a->ptail;
+  if (a->ptail)
+    a->ptail->next = b;
+  else
+    a->phead = b;
+  a->ptail = b;
+  a->pending_batches++;
+}
+
+static void
+pending_push_front(struct sl_agent *a, struct sl_batch *b)
+{
+  b->prev = NULL;
+  b->next = a->phead;
+  if (a->phead)
+    a->phead->prev = b;
+  else
+    a->ptail = b;
+  a->phead = b;
+  a->pending_batches++;
+}
+
+static struct sl_batch *
+pending_pop(struct sl_agent *a)
+{
+  struct sl_batch *b = a->phead;
+
+  if (b == NULL)
+    return NULL;
+  a->phead = b->next;
+  if (a->phead)
+    a->phead->prev = NULL;
+  else
+    a->ptail = NULL;
+  b->next = b->prev = NULL;
+  a->pending_batches--;
+  return b;
+}
+
+/* ---- pipeline --------------------------------------------------------- */
+
+static void finish(struct sl_agent *a);
+
+static void
+check_drained(struct sl_agent *a)
+{
+  if (a->state == A_DRAINING && a->chunks_out == 0) {
+    sl_log(SL_LOG_INFO, "agent", "drained: everything read was acked",
+           SL_LF_END);
+    finish(a);
+  }
+}
+
+static void
+maybe_resume(struct sl_agent *a)
+{
+  if (a->refused && a->state == A_RUNNING &&
+      a->batch_bytes < a->ac.queue_max_bytes) {
+    a->refused = 0;
+    sl_tail_resume(a->tail);
+  }
+}
+
+static void
+chunk_done(void *arg, struct sl_tail_chunk *c)
+{
+  struct sl_agent *a = arg;
+
+  a->chunks_out--;
+  a->chunks_done++;
+  sl_tail_chunk_done(a->tail, c);
+}
+
+static void
+pump(struct sl_agent *a)
+{
+  struct sl_batch *b;
+
+  if (a->out == NULL || a->state == A_CLOSING)
+    return;
+  while ((b = pending_pop(a)) != NULL) {
+    if (a->out->ops->send(a->out, b) != SL_SENT) {
+      pending_push_front(a, b);
+      break;
+    }
+    b->sent_ms = sl_time_mono_ms();
+    if (b->attempts++ > 0)
+      a->retries++;
+    a->events_sent += b->events;
+  }
+}
+
+static void
+on_acked(void *arg, struct sl_batch *b)
+{
+  struct sl_agent *a = arg;
+
+  sl_hist_observe(&a->latency,
+                  (double)(sl_time_mono_ms() - b->sent_ms) / 1000.0);
+  a->events_acked += b->events;
+  a->batches_acked++;
+  a->bytes_acked += b->len;
+  a->batch_bytes -= b->len;
+  sl_batch_release(b, chunk_done, a);
+  if (a->state == A_CLOSING)
+    return;
+  maybe_resume(a);
+  pump(a);
+  check_drained(a);
+}
+
+static void
+on_requeue(void *arg, struct sl_batch *b)
+{
+  struct sl_agent *a = arg;
+
+  if (a->state == A_CLOSING) {
+    a->batch_bytes -= b->len;
+    sl_batch_discard(b);
+    return;
+  }
+  pending_push_front(a, b);
+}
+
+static void
+on_writable(void *arg)
+{
+  pump(arg);
+}
+
+/* A finished batch from a worker (loop thread, through uv_async). */
+static void
+on_batch(void *arg, struct sl_batch *b)
+{
+  struct sl_agent *a = arg;
+
+  if (b->events == 0) {
+    /* Only blank lines: nothing to send, the chunks are done. */
+    sl_batch_release(b, chunk_done, a);
+    maybe_resume(a);
+    check_drained(a);
+    return;
+  }
+  a->batch_bytes += b->len;
+  pending_push_back(a, b);
+  pump(a);
+}
+
+static void
+on_room(void *arg)
+{
+  maybe_resume(arg);
+}
+
+static int
+on_chunk(void *arg, struct sl_tail_chunk *c)
+{
+  struct sl_agent *a = arg;
+  struct sl_wchunk *wc;
+  int rc;
+
+  if (a->state != A_RUNNING || a->batch_bytes >= a->ac.queue_max_bytes) {
+    a->refused = a->state == A_RUNNING;
+    return SL_EAGAIN;
+  }
+  wc = calloc(1, sizeof(*wc));
+  if (wc == NULL) {
+    a->refused = 1;
+    return SL_EAGAIN;
+  }
+  wc->c = c;
+  wc->refs = 1;
+  rc = sl_workers_push(a->workers, wc);
+  if (rc) {
+    free(wc);
+    a->refused = 1;
+    return SL_EAGAIN;
+  }
+  a->chunks_in++;
+  a->chunks_out++;
+  return SL_OK;
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+static int
+render_metrics(struct sl_agent *a, struct sl_buf *b)
+{
+  struct sl_batcher_stats ws;
+  struct sl_tail_stats ts;
+  struct sl_out_stats os;
+  int rc = 0;
+
+  memset(&ws, 0, sizeof(ws));
+  if (a->workers)
+    sl_workers_stats(a->workers, &ws);
+  memset(&ts, 0, sizeof(ts));
+  if (a->tail)
+    sl_tail_stats(a->tail, &ts);
+  memset(&os, 0, sizeof(os));
+  if (a->out)
+    a->out->ops->stats(a->out, &os);
+#define C(name, help, v) \
+  rc |= sl_prom_counter(b, "sluice_agent_" name, help, NULL, (uint64_t)(v))
+#define G(name, help, v) \
+  rc |= sl_prom_gauge(b, "sluice_agent_" name, help, NULL, (double)(v))
+  C("events_read_total", "lines read (including blank ones)", ws.lines);
+  C("events_parsed_total", "events built from lines", ws.events);
+  C("events_failed_total", "lines that could not become an event",
+    ws.failed);
+  C("lines_blank_total", "blank lines skipped", ws.empty);
+  C("lines_truncated_total", "lines cut at max_line_bytes",
+    ts.lines_truncated);
+  C("events_sent_total", "events handed to the output (with resends)",
+    a->events_sent);
+  C("events_acked_total", "events acknowledged by the output",
+    a->events_acked);
+  C("bytes_read_total", "bytes read from files", ts.bytes_read);
+  C("bytes_sent_total", "wire bytes written by the output", os.bytes_sent);
+  C("bytes_acked_total", "wire bytes acknowledged", a->bytes_acked);
+  C("batches_total", "batches built by workers", ws.batches);
+  C("batches_acked_total", "batches acknowledged", a->batches_acked);
+  C("retries_total", "batch resends", a->retries);
+  C("output_connects_total", "output connections established", os.connects);
+  C("output_disconnects_total", "output connections lost", os.disconnects);
+  C("output_timeouts_total", "ack timeouts", os.timeouts);
+  C("chunks_total", "chunks taken from the tailer", a->chunks_in);
+  C("rotations_total", "rotated source files seen", ts.rotations);
+  C("truncations_total", "truncated source files seen", ts.truncations);
+  G("queue_bytes", "batch bytes waiting or in flight", a->batch_bytes);
+  G("queue_input_bytes", "read bytes not yet acknowledged",
+    ts.inflight_bytes);
+  G("queue_batches", "batches waiting for the output", a->pending_batches);
+  G("inflight_batches", "batches sent, not yet acknowledged", os.inflight);
+  G("output_connected", "output connections up", os.connected);
+  G("open_files", "source files open", ts.files_open);
+  G("registry_entries", "files in the registry", ts.registry_entries);
+#undef C
+#undef G
+  rc |= sl_prom_hist(b, "sluice_agent_output_latency_seconds",
+                     "send to ack time of a batch", &a->latency);
+  return rc;
+}
+
+static void
+http_handler(void *arg, const char *path, int *status, const char **ctype,
+             struct sl_buf *body)
+{
+  struct sl_agent *a = arg;
+  int ready;
+
+  *ctype = "text/plain; charset=utf-8";
+  if (strcmp(path, "/metrics") == 0) {
+    *ctype = "text/plain; version=0.0.4; charset=utf-8";
+    *status = render_metrics(a, body) ? 500 : 200;
+  } else if (strcmp(path, "/health") == 0) {
+    *status = 200;
+    if (sl_buf_append_str(body, "ok\n"))
+      *status = 500;
+  } else if (strcmp(path, "/ready") == 0) {
+    ready = a->state == A_RUNNING && a->out && a->out->ops->ready(a->out);
+    *status = ready ? 200 : 503;
+    if (sl_buf_append_str(body, ready ? "ready\n" : "output not ready\n"))
+      *status = 500;
+  } else {
+    *status = 404;
+    if (sl_buf_append_str(body, "not found\n"))
+      *status = 500;
+  }
+}
+
+/* ---- shutdown --------------------------------------------------------- */
+
+static void
+handle_noop_close(uv_handle_t *h)
+{
+  (void)h;
+}
+
+static void
+tail_closed(void *arg)
+{
+  struct sl_agent *a = arg;
+
+  a->tail = NULL;
+  if (a->http)
+    sl_http_stop(a->http);
+  a->http = NULL;
+  uv_close((uv_handle_t *)&a->sig_term, handle_noop_close);
+  uv_close((uv_handle_t *)&a->sig_int, handle_noop_close);
+  uv_close((uv_handle_t *)&a->sig_hup, handle_noop_close);
+  uv_close((uv_handle_t *)&a->drain_timer, handle_noop_close);
+  sl_log(SL_LOG_INFO, "agent", "stopped", SL_LF_END);
+}
+
+static void
+out_closed(void *arg)
+{
+  struct sl_agent *a = arg;
+  struct sl_batch *b;
+
+  a->out = NULL;
+  while ((b = pending_pop(a)) != NULL) {
+    a->batch_bytes -= b->len;
+    sl_batch_discard(b);
+  }
+  sl_tail_close(a->tail, tail_closed, a);
+}
+
+static void
+finish(struct sl_agent *a)
+{
+  if (a->state == A_CLOSING)
+    return;
+  a->state = A_CLOSING;
+  uv_timer_stop(&a->drain_timer);
+  if (a->chunks_out)
+    sl_log(SL_LOG_WARN, "agent", "shutting down with unacknowledged data; "
+           "it is sent again on the next start",
+           SL_LF_INT, "chunks", (int64_t)a->chunks_out, SL_LF_END);
+  /* Workers first: after the join no batch can arrive any more. */
+  sl_workers_stop(a->workers);
+  a->workers = NULL;
+  a->out->ops->close(a->out, out_closed, a);
+}
+
+static void
+drain_timeout(uv_timer_t *t)
+{
+  struct sl_agent *a = t->data;
+
+  sl_log(SL_LOG_WARN, "agent", "shutdown_timeout reached", SL_LF_END);
+  finish(a);
+}
+
+void
+sl_agent_stop(struct sl_agent *a)
+{
+  if (a->state == A_DRAINING) {
+    sl_log(SL_LOG_WARN, "agent", "second stop request: not waiting for acks",
+           SL_LF_END);
+    finish(a);
+    return;
+  }
+  if (a->state != A_RUNNING)
+    return;
+  sl_log(SL_LOG_INFO, "agent", "stopping: draining",
+         SL_LF_INT, "chunks", (int64_t)a->chunks_out, SL_LF_END);
+  a->state = A_DRAINING;
+  sl_tail_stop_reading(a->tail);
+  sl_workers_drain(a->workers);
+  uv_timer_start(&a->drain_timer, drain_timeout, a->ac.shutdown_timeout_ms,
+                 0);
+  check_drained(a);
+}
+
+static void
+on_signal(uv_signal_t *s, int signum)
+{
+  struct sl_agent *a = s->data;
+
+  if (signum == SIGHUP) {
+    sl_log(SL_LOG_WARN, "agent", "SIGHUP: config reload is not supported "
+           "yet; ignored", SL_LF_END);
+    return;
+  }
+  sl_log(SL_LOG_INFO, "agent", "signal", SL_LF_STR, "signal",
+         signum == SIGTERM ? "SIGTERM" : "SIGINT", SL_LF_END);
+  /* Workers may be parked on their condition variable after the pool is
+   * stopped; nothing else to do here. */
+  sl_agent_stop(a);
+}
+
+/* ---- setup ------------------------------------------------------------ */
+
+static int
+make_ctxs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
+          const struct sl_agent_info *info, struct sl_parse_ctx ***out,
+          size_t *nout, char *err, size_t errlen)
+{
+  struct sl_parse_ctx **ctxs;
+  size_t i, n = json_array_size(ac->inputs);
+  char perr[256];
+  int rc;
+
+  ctxs = calloc(n ? n : 1, sizeof(*ctxs));
+  if (ctxs == NULL)
+    return SL_ENOMEM;
+  for (i = 0; i < n; i++) {
+    json_t *in = json_array_get(ac->inputs, i);
+    perr[0] = '\0';
+    rc = sl_parse_ctx_new(in, info, &ctxs[i], perr, sizeof(perr));
+    if (rc) {
+      sl_conf_errorf(conf, in, "inputs", err, errlen, "%s",
+                     perr[0] ? perr : sl_strerror(rc));
+      while (i-- > 0)
+        sl_parse_ctx_free(ctxs[i]);
+      free(ctxs);
+      return rc;
+    }
+  }
+  *out = ctxs;
+  *nout = n;
+  return SL_OK;
+}
+
+int
+sl_agent_check(const struct sl_conf *conf, char *err, size_t errlen)
+{
+  struct sl_agent_conf ac;
+  struct sl_agent_info info = { "check", "00000000-0000-4000-8000-000000000000",
+                                "check", SL_VERSION };
+  struct sl_parse_ctx **ctxs;
+  size_t i, n;
+  int rc;
+
+  rc = sl_agent_conf_read(conf, &ac, err, errlen);
+  if (rc)
+    return rc;
+  rc = make_ctxs(conf, &ac, &info, &ctxs, &n, err, errlen);
+  if (rc)
+    return rc;
+  for (i = 0; i < n; i++)
+    sl_parse_ctx_free(ctxs[i]);
+  free(ctxs);
+  return SL_OK;
+}
+
+static const struct sl_out_ops *
+out_ops_for(enum sl_out_type t)
+{
+  switch (t) {
+  case SL_OUT_LUMBERJACK:
+    return &sl_out_lumberjack_ops;
+  case SL_OUT_TCP:
+    return &sl_out_tcp_ops;
+  case SL_OUT_FILE:
+  case SL_OUT_STDOUT:
+    return &sl_out_file_ops;
+  }
+  return NULL;
+}
+
+int
+sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
+             size_t errlen)
+{
+  struct sl_agent *a;
+  struct sl_tail_opts to;
+  struct sl_workers_opts wo;
+  struct sl_out_cbs cbs;
+  int rc;
+
+  a = calloc(1, sizeof(*a));
+  if (a == NULL)
+    return SL_ENOMEM;
+  a->conf = conf;
+  rc = sl_agent_conf_read(conf, &a->ac, err, errlen);
+  if (rc)
+    goto fail;
+  rc = sl_agent_load_id(a->ac.data_dir, a->agent_id, err, errlen);
+  if (rc)
+    goto fail;
+  if (a->ac.name && *a->ac.name) {
+    snprintf(a->host_name, sizeof(a->host_name), "%s", a->ac.name);
+  } else if (gethostname(a->host_name, sizeof(a->host_name) - 1) != 0) {
+    snprintf(a->host_name, sizeof(a->host_name), "localhost");
+  }
+  a->info.host_name = a->host_name;
+  a->info.agent_id = a->agent_id;
+  a->info.agent_name = a->host_name;
+  a->info.version = SL_VERSION;
+  rc = make_ctxs(conf, &a->ac, &a->info, &a->ctxs, &a->nctx, err, errlen);
+  if (rc)
+    goto fail;
+
+  rc = uv_loop_init(&a->loop);
+  if (rc) {
+    snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
+    goto fail;
+  }
+  a->loop_ready = 1;
+
+  cbs.arg = a;
+  cbs.acked = on_acked;
+  cbs.requeue = on_requeue;
+  cbs.writable = on_writable;
+  rc = out_ops_for(a->ac.out_type)->init(&a->loop, &a->ac, &cbs, &a->out,
+                                          err, errlen);
+  if (rc)
+    goto fail;
+
+  memset(&wo, 0, sizeof(wo));
+  wo.n = a->ac.workers;
+  wo.b.fmt = a->ac.fmt;
+  wo.b.level = a->ac.compression_level;
+  wo.b.max_events = a->ac.batch_max_events;
+  wo.b.max_bytes = a->ac.batch_max_bytes;
+  wo.b.max_line_bytes = a->ac.max_line_bytes;
+  wo.flush_interval_ms = a->ac.flush_interval_ms;
+  /* Chunks waiting for a worker: enough to keep every worker busy, small
+   * next to the batch queue so that memory stays where it is counted. */
+  wo.max_queue_bytes = a->ac.queue_max_bytes / 4;
+  wo.loop = &a->loop;
+  wo.ready = on_batch;
+  wo.room = on_room;
+  wo.arg = a;
+  rc = sl_workers_start(&wo, &a->workers);
+  if (rc) {
+    snprintf(err, errlen, "cannot start workers: %s", sl_strerror(rc));
+    goto fail;
+  }
+
+  memset(&to, 0, sizeof(to));
+  to.inputs = a->ac.inputs;
+  to.ctxs = a->ctxs;
+  to.data_dir = a->ac.data_dir;
+  to.registry_flush_ms = a->ac.registry_flush_ms;
+  to.queue_max_bytes = a->ac.queue_max_bytes;
+  to.cb = on_chunk;
+  to.cb_arg = a;
+  rc = sl_tail_new(&a->loop, &to, &a->tail, err, errlen);
+  if (rc)
+    goto fail;
+
+  if (a->ac.http_listen && *a->ac.http_listen) {
+    rc = sl_http_start(&a->loop, a->ac.http_listen, http_handler, a,
+                       &a->http);
+    if (rc) {
+      snprintf(err, errlen, "http.listen %s: %s", a->ac.http_listen,
+               sl_strerror(rc));
+      goto fail;
+    }
+  }
+  uv_signal_init(&a->loop, &a->sig_term);
+  uv_signal_init(&a->loop, &a->sig_int);
+  uv_signal_init(&a->loop, &a->sig_hup);
+  uv_timer_init(&a->loop, &a->drain_timer);
+  a->sig_term.data = a->sig_int.data = a->sig_hup.data = a;
+  a->drain_timer.data = a;
+  *out = a;
+  return SL_OK;
+fail:
+  sl_agent_free(a);
+  return rc ? rc : SL_EINTERNAL;
+}
+
+int
+sl_agent_run(struct sl_agent *a)
+{
+  int rc;
+
+  signal(SIGPIPE, SIG_IGN);
+  uv_signal_start(&a->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&a->sig_int, on_signal, SIGINT);
+  uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
+  rc = sl_tail_start(a->tail);
+  if (rc) {
+    sl_log(SL_LOG_ERROR, "agent", "cannot start tailing", SL_LF_ERR, rc,
+           SL_LF_END);
+    a->exit_code = 1;
+    a->state = A_DRAINING;
+    finish(a);
+  } else {
+    sl_log(SL_LOG_INFO, "agent", "started",
+           SL_LF_STR, "agent.id", a->agent_id,
+           SL_LF_STR, "host.name", a->host_name,
+           SL_LF_STR, "output", a->out->ops->name,
+           SL_LF_INT, "http.port",
+           (int64_t)(a->http ? sl_http_port(a->http) : 0),
+           SL_LF_INT, "workers", (int64_t)a->ac.workers, SL_LF_END);
+  }
+  uv_run(&a->loop, UV_RUN_DEFAULT);
+  return a->exit_code;
+}
+
+static void
+free_close_walk(uv_handle_t *h, void *arg)
+{
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+void
+sl_agent_free(struct sl_agent *a)
+{
+  size_t i;
+
+  if (a == NULL)
+    return;
+  /* Normal path: everything was closed by finish(). A failed sl_agent_new
+   * may leave some parts: close what exists. */
+  if (a->workers)
+    sl_workers_stop(a->workers);
+  if (a->http)
+    sl_http_stop(a->http);
+  if (a->out)
+    a->out->ops->close(a->out, NULL, NULL);
+  if (a->tail)
+    sl_tail_close(a->tail, NULL, NULL);
+  if (a->loop_ready) {
+    uv_walk(&a->loop, free_close_walk, NULL);
+    uv_run(&a->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&a->loop);
+  }
+  for (i = 0; i < a->nctx; i++)
+    sl_parse_ctx_free(a->ctxs[i]);
+  free(a->ctxs);
+  free(a);
+}

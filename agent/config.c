@@ -1,0 +1,285 @@
+/* config.c - the agent's configuration schema and its typed view. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "sl_err.h"
+
+/* One entry of inputs[]. Keys are read by tail (paths .. partial_timeout)
+ * and by the parse context (parser .. fields). */
+static const struct sl_conf_key input_keys[] = {
+  { "type", SL_CT_ENUM, "file", "input type", NULL, "file", 0 },
+  { "paths", SL_CT_STR_LIST, NULL,
+    "glob patterns of files to tail", NULL, NULL, SL_CK_REQUIRED },
+  { "exclude", SL_CT_STR_LIST, NULL,
+    "glob patterns of files to skip", NULL, NULL, 0 },
+  { "start_at", SL_CT_ENUM, "beginning",
+    "where to start in a file the registry does not know", NULL,
+    "beginning|end", 0 },
+  { "scan_interval", SL_CT_DURATION, "10s",
+    "how often the globs are re-expanded (besides inotify)", NULL, NULL, 0 },
+  { "close_inactive", SL_CT_DURATION, "5m",
+    "close a file after it had no new data for this long", NULL, NULL, 0 },
+  { "partial_timeout", SL_CT_DURATION, "5s",
+    "ship a last line without newline after it stayed unchanged this long",
+    NULL, NULL, 0 },
+  { "max_line_bytes", SL_CT_SIZE, "1MiB",
+    "longer lines are truncated and tagged log.flags: truncated", NULL, NULL,
+    0 },
+  { "parser", SL_CT_ENUM, "raw",
+    "how a line becomes an event: json (keys to ECS/app.*) or raw", NULL,
+    "json|raw", 0 },
+  { "dataset", SL_CT_STR, "generic", "event.dataset and data_stream.dataset",
+    NULL, NULL, 0 },
+  { "namespace", SL_CT_STR, "default", "data_stream.namespace", NULL, NULL,
+    0 },
+  { "service", SL_CT_STR, NULL, "service.name", NULL, NULL, 0 },
+  { "fields", SL_CT_MAP, NULL, "extra labels.* added to every event", NULL,
+    NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key http_keys[] = {
+  { "listen", SL_CT_STR, "127.0.0.1:5066",
+    "address of /metrics /health /ready (empty string: off)", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key queue_keys[] = {
+  { "max_bytes", SL_CT_SIZE, "32MiB",
+    "cap on unacknowledged input bytes and on queued batch bytes "
+    "(backpressure stops reading files)", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key backoff_keys[] = {
+  { "base", SL_CT_DURATION, "500ms", "first reconnect delay ceiling", NULL,
+    NULL, 0 },
+  { "max", SL_CT_DURATION, "30s", "largest reconnect delay", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key output_keys[] = {
+  { "type", SL_CT_ENUM, "lumberjack", "where events go", NULL,
+    "lumberjack|tcp|file|stdout", 0 },
+  { "hosts", SL_CT_STR_LIST, NULL,
+    "lumberjack/tcp: host:port list (load balanced, failover)", NULL, NULL,
+    0 },
+  { "window", SL_CT_INT, "2048",
+    "lumberjack: events per window (caps batch_max_events)", NULL, NULL, 0 },
+  { "compression_level", SL_CT_INT, "3",
+    "lumberjack: zlib level 1-9 for the C frame, 0 sends plain J frames",
+    NULL, NULL, 0 },
+  { "timeout", SL_CT_DURATION, "30s",
+    "lumberjack: no ack progress for this long -> reconnect and resend",
+    NULL, NULL, 0 },
+  { "max_inflight", SL_CT_INT, "4",
+    "batches sent but not acknowledged, per connection", NULL, NULL, 0 },
+  { "backoff", SL_CT_OBJ, NULL, "reconnect backoff (full jitter)",
+    backoff_keys, NULL, 0 },
+  { "format", SL_CT_ENUM, "json_lines", "tcp: wire format", NULL,
+    "json_lines", 0 },
+  { "path", SL_CT_STR, NULL, "file: output file (JSON lines, appended)",
+    NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+const struct sl_conf_key sl_agent_schema[] = {
+  { "name", SL_CT_STR, NULL, "agent.name and host.name (default: hostname)",
+    NULL, NULL, 0 },
+  { "data_dir", SL_CT_STR, NULL,
+    "state directory: registry.json and agent-id", NULL, NULL,
+    SL_CK_REQUIRED },
+  { "workers", SL_CT_INT, "2", "parse/compress threads", NULL, NULL, 0 },
+  { "log_level", SL_CT_ENUM, "info", "self-log level", NULL,
+    "debug|info|warn|warning|error", 0 },
+  { "http", SL_CT_OBJ, NULL, "metrics and health endpoint", http_keys, NULL,
+    0 },
+  { "registry_flush", SL_CT_DURATION, "1s",
+    "how often acknowledged offsets are written to the registry", NULL,
+    NULL, 0 },
+  { "shutdown_timeout", SL_CT_DURATION, "30s",
+    "on SIGTERM, how long to wait for outstanding acks", NULL, NULL, 0 },
+  { "queue", SL_CT_OBJ, NULL, "memory bounds", queue_keys, NULL, 0 },
+  { "batch_max_events", SL_CT_INT, "2048", "events per batch", NULL, NULL,
+    0 },
+  { "batch_max_bytes", SL_CT_SIZE, "4MiB",
+    "uncompressed event bytes per batch", NULL, NULL, 0 },
+  { "flush_interval", SL_CT_DURATION, "1s",
+    "a partial batch is shipped at most this long after its first event",
+    NULL, NULL, 0 },
+  { "inputs", SL_CT_OBJ_LIST, NULL, "log sources", input_keys, NULL,
+    SL_CK_REQUIRED },
+  { "output", SL_CT_OBJ, NULL, "where events go", output_keys, NULL,
+    SL_CK_REQUIRED },
+  SL_CONF_END
+};
+
+int
+sl_agent_split_hostport(const char *s, char *host, size_t hostlen, int *port)
+{
+  const char *colon, *h = s, *he;
+  long p = 0;
+  char *end;
+
+  if (s == NULL || *s == '\0')
+    return SL_EINVAL;
+  if (*s == '[') {
+    h = s + 1;
+    he = strchr(h, ']');
+    if (he == NULL)
+      return SL_EINVAL;
+    colon = he[1] == ':' ? he + 1 : NULL;
+    if (he[1] != '\0' && colon == NULL)
+      return SL_EINVAL;
+  } else {
+    colon = strrchr(s, ':');
+    he = colon ? colon : s + strlen(s);
+  }
+  if (he == h || (size_t)(he - h) >= hostlen)
+    return SL_EINVAL;
+  memcpy(host, h, (size_t)(he - h));
+  host[he - h] = '\0';
+  if (colon) {
+    p = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || p < 1 || p > 65535)
+      return SL_EINVAL;
+  }
+  *port = (int)p;
+  return SL_OK;
+}
+
+static const struct {
+  const char *name;
+  enum sl_out_type type;
+} out_types[] = {
+  { "lumberjack", SL_OUT_LUMBERJACK },
+  { "tcp", SL_OUT_TCP },
+  { "file", SL_OUT_FILE },
+  { "stdout", SL_OUT_STDOUT },
+};
+
+#define BAD(node, key, ...)                                                  \
+  do {                                                                       \
+    sl_conf_errorf(c, (node), (key), err, errlen, __VA_ARGS__);              \
+    return SL_ECONFIG;                                                       \
+  } while (0)
+
+int
+sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
+                   char *err, size_t errlen)
+{
+  json_t *root = sl_conf_root(c), *o, *hosts, *v, *in;
+  const char *t;
+  int64_t window;
+  size_t i;
+
+  memset(ac, 0, sizeof(*ac));
+  ac->name = sl_conf_str(root, "name");
+  ac->data_dir = sl_conf_str(root, "data_dir");
+  if (ac->data_dir == NULL || *ac->data_dir == '\0')
+    BAD(sl_conf_get(root, "data_dir"), "data_dir", "must not be empty");
+  ac->workers = (int)sl_conf_int(root, "workers", 2);
+  if (ac->workers < 1 || ac->workers > SL_AGENT_MAX_WORKERS)
+    BAD(sl_conf_get(root, "workers"), "workers", "must be 1..%d",
+        SL_AGENT_MAX_WORKERS);
+  ac->log_level = sl_conf_str(root, "log_level");
+  ac->http_listen = sl_conf_str(root, "http.listen");
+  if (ac->http_listen == NULL)
+    ac->http_listen = "127.0.0.1:5066";
+  ac->registry_flush_ms = (uint64_t)sl_conf_int(root, "registry_flush", 1000);
+  ac->shutdown_timeout_ms =
+    (uint64_t)sl_conf_int(root, "shutdown_timeout", 30000);
+  ac->queue_max_bytes =
+    (uint64_t)sl_conf_int(root, "queue.max_bytes", 32 << 20);
+  if (ac->queue_max_bytes < (1u << 20))
+    BAD(sl_conf_get(root, "queue.max_bytes"), "queue.max_bytes",
+        "must be at least 1MiB");
+  v = sl_conf_get(root, "batch_max_events");
+  ac->batch_max_events = (uint32_t)sl_conf_int(root, "batch_max_events",
+                                                2048);
+  if (sl_conf_int(root, "batch_max_events", 2048) < 1 ||
+      sl_conf_int(root, "batch_max_events", 2048) > 65536)
+    BAD(v, "batch_max_events", "must be 1..65536");
+  ac->batch_max_bytes =
+    (uint64_t)sl_conf_int(root, "batch_max_bytes", 4 << 20);
+  if (ac->batch_max_bytes < 1024 || ac->batch_max_bytes > (256u << 20))
+    BAD(sl_conf_get(root, "batch_max_bytes"), "batch_max_bytes",
+        "must be 1KiB..256MiB");
+  ac->flush_interval_ms = (uint64_t)sl_conf_int(root, "flush_interval", 1000);
+  if (ac->flush_interval_ms < 1)
+    BAD(sl_conf_get(root, "flush_interval"), "flush_interval",
+        "must be at least 1ms");
+
+  ac->inputs = sl_conf_get(root, "inputs");
+  if (!json_is_array(ac->inputs) || json_array_size(ac->inputs) == 0)
+    BAD(ac->inputs, "inputs", "at least one input is required");
+  ac->max_line_bytes = 0;
+  json_array_foreach(ac->inputs, i, in) {
+    int64_t m = sl_conf_int(in, "max_line_bytes", 1 << 20);
+    if (m < 16 || m > (64 << 20))
+      BAD(sl_conf_get(in, "max_line_bytes"), "inputs.max_line_bytes",
+          "must be 16B..64MiB");
+    if ((uint64_t)m > ac->max_line_bytes)
+      ac->max_line_bytes = (uint64_t)m;
+  }
+
+  o = ac->output = sl_conf_get(root, "output");
+  if (!json_is_object(o))
+    BAD(o, "output", "an output is required");
+  t = sl_conf_str(o, "type");
+  if (t == NULL)
+    t = "lumberjack";
+  for (i = 0; i < sizeof(out_types) / sizeof(out_types[0]); i++)
+    if (strcmp(t, out_types[i].name) == 0)
+      break;
+  if (i == sizeof(out_types) / sizeof(out_types[0]))
+    BAD(sl_conf_get(o, "type"), "output.type", "unknown output type '%s'", t);
+  ac->out_type = out_types[i].type;
+  ac->fmt = ac->out_type == SL_OUT_LUMBERJACK ? SL_FMT_LUMBERJACK
+                                              : SL_FMT_NDJSON;
+
+  hosts = sl_conf_get(o, "hosts");
+  if (ac->out_type == SL_OUT_LUMBERJACK || ac->out_type == SL_OUT_TCP) {
+    if (!json_is_array(hosts) || json_array_size(hosts) == 0)
+      BAD(o, "output.hosts", "required for output type %s", t);
+    if (json_array_size(hosts) > SL_AGENT_MAX_HOSTS)
+      BAD(hosts, "output.hosts", "at most %d hosts", SL_AGENT_MAX_HOSTS);
+    json_array_foreach(hosts, i, v) {
+      char h[256];
+      int port;
+      const char *s = json_string_value(v);
+      if (s == NULL || sl_agent_split_hostport(s, h, sizeof(h), &port) ||
+          (port == 0 && ac->out_type == SL_OUT_TCP))
+        BAD(v, "output.hosts", "'%s' is not host:port", s ? s : "?");
+      ac->hosts[ac->nhosts++] = s;
+    }
+  }
+  window = sl_conf_int(o, "window", 2048);
+  if (window < 1 || window > 65536)
+    BAD(sl_conf_get(o, "window"), "output.window", "must be 1..65536");
+  if (ac->out_type == SL_OUT_LUMBERJACK &&
+      (uint64_t)window < ac->batch_max_events)
+    ac->batch_max_events = (uint32_t)window;
+  ac->compression_level = (int)sl_conf_int(o, "compression_level", 3);
+  if (ac->compression_level < 0 || ac->compression_level > 9)
+    BAD(sl_conf_get(o, "compression_level"), "output.compression_level",
+        "must be 0..9");
+  ac->timeout_ms = (uint64_t)sl_conf_int(o, "timeout", 30000);
+  if (ac->timeout_ms < 10)
+    BAD(sl_conf_get(o, "timeout"), "output.timeout", "must be at least 10ms");
+  ac->max_inflight = (int)sl_conf_int(o, "max_inflight", 4);
+  if (ac->max_inflight < 1 || ac->max_inflight > 64)
+    BAD(sl_conf_get(o, "max_inflight"), "output.max_inflight",
+        "must be 1..64");
+  ac->backoff_base_ms = (uint64_t)sl_conf_int(o, "backoff.base", 500);
+  ac->backoff_max_ms = (uint64_t)sl_conf_int(o, "backoff.max", 30000);
+  if (ac->backoff_base_ms < 1 || ac->backoff_max_ms < ac->backoff_base_ms)
+    BAD(sl_conf_get(o, "backoff"), "output.backoff",
+        "need 1ms <= base <= max");
+  ac->path = sl_conf_str(o, "path");
+  if (ac->out_type == SL_OUT_FILE && (ac->path == NULL || *ac->path == '\0'))
+    BAD(o, "output.path", "required for output type file");
+  return SL_OK;
+}

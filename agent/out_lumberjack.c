@@ -1,0 +1,559 @@
+/* out_lumberjack.c - Lumberjack v2 output: one connection per host, load
+ * balanced round-robin over the connected ones, several windows in flight
+ * per connection, resend of every unacked window after a failure.
+ *
+ * A batch is one complete window as the worker built it (W frame, then one
+ * C frame or plain J frames with sequences 1..n), so it can be written
+ * unchanged to any connection, again and again. The receiver acks windows
+ * in order per connection: an ACK whose sequence equals the head window's
+ * event count completes that window; a lower one is a keep-alive that only
+ * proves progress (restarts the timeout). No progress for `timeout` while
+ * windows are in flight closes the connection; its windows go back to the
+ * agent's queue (newest first, so order is kept) and are resent through any
+ * connection. Reconnects wait sl_backoff delays; the backoff resets on the
+ * first ACK, not on connect, so a peer that accepts and drops at once is not
+ * hammered.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "out.h"
+#include "sl_backoff.h"
+#include "sl_lj.h"
+#include "sl_log.h"
+#include "sl_time.h"
+
+/* Read buffer per connection; ACK frames are 6 bytes, so this is plenty. */
+#define LJ_RBUF 4096
+#define LJ_DEFAULT_PORT 5044
+
+/* Connection states (one comment each, curl CURLMstate). */
+enum conn_state {
+  C_IDLE,        /* not connected; the timer fires the next attempt */
+  C_RESOLVING,   /* uv_getaddrinfo in flight */
+  C_CONNECTING,  /* uv_tcp_connect in flight; timer bounds it */
+  C_UP,          /* connected: windows may be written */
+  C_CLOSING,     /* uv_close in flight; windows return in its callback */
+};
+
+static const char *const state_names[] = {
+  "idle", "resolving", "connecting", "up", "closing",
+};
+
+struct lj_out;
+
+struct lj_conn {
+  struct lj_out *out;
+  char host[256];
+  char port[8];
+  enum conn_state state;
+  uv_tcp_t tcp;
+  int tcp_open;                  /* tcp initialised, not yet closed */
+  uv_connect_t creq;
+  uv_getaddrinfo_t gai;
+  int gai_pending;
+  uv_timer_t timer;
+  struct sl_backoff bo;
+  struct sl_lj_dec *dec;
+  struct sl_batch *head, *tail;  /* windows in flight, oldest first */
+  int ninflight;
+  uint64_t last_progress_ms;     /* last ack (full or keep-alive) or the
+                                    moment the first window went out */
+  char rbuf[LJ_RBUF];
+};
+
+struct lj_out {
+  struct sl_out base;
+  uv_loop_t *loop;
+  struct sl_out_cbs cbs;
+  uint64_t timeout_ms;
+  int max_inflight;
+  struct lj_conn *conns;
+  int nconns;
+  int rr;                        /* next connection to try */
+  int closing;
+  int open_handles;              /* closed handles still to come back */
+  void (*close_cb)(void *arg);
+  void *close_arg;
+  struct sl_out_stats st;
+};
+
+static void conn_connect(struct lj_conn *c);
+static void conn_timer(uv_timer_t *t);
+
+static void
+set_state(struct lj_conn *c, enum conn_state s)
+{
+  if (SL_LOG_ENABLED(SL_LOG_DEBUG))
+    sl_log(SL_LOG_DEBUG, "out.lumberjack", "state",
+           SL_LF_STR, "host", c->host, SL_LF_STR, "from",
+           state_names[c->state], SL_LF_STR, "to", state_names[s],
+           SL_LF_END);
+  c->state = s;
+}
+
+static void
+maybe_closed(struct lj_out *o)
+{
+  if (o->closing && o->open_handles == 0) {
+    void (*cb)(void *) = o->close_cb;
+    void *arg = o->close_arg;
+    free(o->conns);
+    free(o);
+    if (cb)
+      cb(arg);
+  }
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+  struct lj_conn *c = h->data;
+  struct lj_out *o = c->out;
+
+  o->open_handles--;
+  maybe_closed(o);
+}
+
+/* Give every in-flight window back to the agent, newest first. */
+static void
+requeue_all(struct lj_conn *c)
+{
+  struct lj_out *o = c->out;
+  struct sl_batch *b, *prev;
+  int n = 0;
+
+  for (b = c->tail; b; b = prev) {
+    prev = b->prev;
+    b->next = b->prev = NULL;
+    o->cbs.requeue(o->cbs.arg, b);
+    n++;
+  }
+  c->head = c->tail = NULL;
+  c->ninflight = 0;
+  o->st.resent += (uint64_t)n;
+  o->st.inflight -= (uint64_t)n;
+}
+
+static void
+schedule_reconnect(struct lj_conn *c)
+{
+  uint64_t d = sl_backoff_next(&c->bo);
+
+  set_state(c, C_IDLE);
+  uv_timer_stop(&c->timer);
+  uv_timer_start(&c->timer, conn_timer, d, 0);
+}
+
+static void
+tcp_closed(uv_handle_t *h)
+{
+  struct lj_conn *c = h->data;
+  struct lj_out *o = c->out;
+
+  c->tcp_open = 0;
+  sl_lj_dec_free(c->dec);
+  c->dec = NULL;
+  /* Every write callback has run by now (libuv cancels pending writes
+   * before the close callback), so the windows are free to go elsewhere. */
+  requeue_all(c);
+  if (o->closing) {
+    handle_closed(h);
+    return;
+  }
+  o->open_handles--;
+  schedule_reconnect(c);
+  o->cbs.writable(o->cbs.arg);
+}
+
+static void
+conn_fail(struct lj_conn *c, const char *why, int err)
+{
+  struct lj_out *o = c->out;
+
+  if (c->state == C_CLOSING || c->state == C_IDLE)
+    return;
+  sl_log(SL_LOG_WARN, "out.lumberjack", why, SL_LF_STR, "host", c->host,
+         SL_LF_STR, "port", c->port, SL_LF_INT, "inflight",
+         (int64_t)c->ninflight, SL_LF_ERR, err, SL_LF_END);
+  if (c->state == C_UP) {
+    o->st.disconnects++;
+    o->st.connected--;
+  }
+  uv_timer_stop(&c->timer);
+  if (!c->tcp_open) {
+    if (!o->closing)
+      schedule_reconnect(c);
+    return;
+  }
+  set_state(c, C_CLOSING);
+  uv_close((uv_handle_t *)&c->tcp, tcp_closed);
+}
+
+static void
+conn_timer(uv_timer_t *t)
+{
+  struct lj_conn *c = t->data;
+  struct lj_out *o = c->out;
+
+  switch (c->state) {
+  case C_CONNECTING:
+    conn_fail(c, "connect timed out", SL_ETIMEDOUT);
+    break;
+  case C_UP:
+    if (c->ninflight &&
+        sl_time_mono_ms() - c->last_progress_ms >= o->timeout_ms) {
+      o->st.timeouts++;
+      conn_fail(c, "no ack within timeout, resending", SL_ETIMEDOUT);
+    }
+    break;
+  case C_IDLE:
+    conn_connect(c);
+    break;
+  default:
+    break;
+  }
+}
+
+static int
+on_frame(void *arg, const struct sl_lj_frame *f)
+{
+  struct lj_conn *c = arg;
+  struct lj_out *o = c->out;
+  struct sl_batch *b = c->head;
+
+  if (c->state != C_UP)
+    return 1;
+  if (f->type != SL_LJ_ACK) {
+    conn_fail(c, "unexpected frame from receiver", SL_EPROTO);
+    return 1;
+  }
+  if (b == NULL) {
+    /* A keep-alive after everything was acked: harmless. */
+    return 0;
+  }
+  if (f->seq < b->events) {
+    c->last_progress_ms = sl_time_mono_ms();
+    return 0;
+  }
+  if (f->seq > b->events) {
+    conn_fail(c, "ack beyond the window", SL_EPROTO);
+    return 1;
+  }
+  c->head = b->next;
+  if (c->head)
+    c->head->prev = NULL;
+  else
+    c->tail = NULL;
+  b->next = b->prev = NULL;
+  c->ninflight--;
+  o->st.inflight--;
+  c->last_progress_ms = sl_time_mono_ms();
+  sl_backoff_reset(&c->bo);
+  o->cbs.acked(o->cbs.arg, b);
+  return c->state == C_UP ? 0 : 1;
+}
+
+static void
+alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+  struct lj_conn *c = h->data;
+
+  buf->base = c->rbuf;
+  buf->len = sizeof(c->rbuf);
+}
+
+static void
+read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+  struct lj_conn *c = s->data;
+  char err[160];
+  int rc;
+
+  if (n < 0) {
+    conn_fail(c, n == UV_EOF ? "receiver closed the connection"
+                             : "read failed", (int)n);
+    return;
+  }
+  if (n == 0)
+    return;
+  err[0] = '\0';
+  rc = sl_lj_dec_feed(c->dec, buf->base, (size_t)n, on_frame, c, err,
+                      sizeof(err));
+  if (rc < 0 && c->state == C_UP) {
+    sl_log(SL_LOG_WARN, "out.lumberjack", "bad data from receiver",
+           SL_LF_STR, "reason", err, SL_LF_END);
+    conn_fail(c, "protocol error", rc);
+  }
+}
+
+static void
+write_cb(uv_write_t *req, int status)
+{
+  struct lj_conn *c = req->data;
+
+  if (status < 0)
+    conn_fail(c, "write failed", status);
+}
+
+static void
+connect_cb(uv_connect_t *req, int status)
+{
+  struct lj_conn *c = req->data;
+  struct lj_out *o = c->out;
+  struct sl_lj_limits lim;
+  int rc;
+
+  if (c->state != C_CONNECTING)
+    return;
+  if (status < 0) {
+    conn_fail(c, "connect failed", status);
+    return;
+  }
+  sl_lj_limits_default(&lim);
+  c->dec = sl_lj_dec_new(&lim);
+  if (c->dec == NULL) {
+    conn_fail(c, "out of memory", SL_ENOMEM);
+    return;
+  }
+  uv_tcp_nodelay(&c->tcp, 1);
+  uv_tcp_keepalive(&c->tcp, 1, 60);
+  rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+  if (rc) {
+    conn_fail(c, "read start failed", rc);
+    return;
+  }
+  set_state(c, C_UP);
+  o->st.connects++;
+  o->st.connected++;
+  sl_log(SL_LOG_INFO, "out.lumberjack", "connected", SL_LF_STR, "host",
+         c->host, SL_LF_STR, "port", c->port, SL_LF_END);
+  /* Check ack progress a few times per timeout period. */
+  uv_timer_stop(&c->timer);
+  {
+    uint64_t every = o->timeout_ms / 4;
+    if (every < 5)
+      every = 5;
+    if (every > 1000)
+      every = 1000;
+    uv_timer_start(&c->timer, conn_timer, every, every);
+  }
+  o->cbs.writable(o->cbs.arg);
+}
+
+static void
+start_connect(struct lj_conn *c, const struct sockaddr *sa)
+{
+  struct lj_out *o = c->out;
+  int rc;
+
+  rc = uv_tcp_init(o->loop, &c->tcp);
+  if (rc) {
+    conn_fail(c, "socket failed", rc);
+    return;
+  }
+  c->tcp.data = c;
+  c->tcp_open = 1;
+  o->open_handles++;
+  c->creq.data = c;
+  set_state(c, C_CONNECTING);
+  rc = uv_tcp_connect(&c->creq, &c->tcp, sa, connect_cb);
+  if (rc) {
+    conn_fail(c, "connect failed", rc);
+    return;
+  }
+  uv_timer_stop(&c->timer);
+  uv_timer_start(&c->timer, conn_timer,
+                 o->timeout_ms < 10000 ? o->timeout_ms : 10000, 0);
+}
+
+static void
+gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+  struct lj_conn *c = req->data;
+  struct lj_out *o = c->out;
+
+  c->gai_pending = 0;
+  if (o->closing) {
+    uv_freeaddrinfo(res);
+    o->open_handles--;
+    maybe_closed(o);
+    return;
+  }
+  o->open_handles--;
+  if (status < 0 || res == NULL) {
+    sl_log(SL_LOG_WARN, "out.lumberjack", "cannot resolve host",
+           SL_LF_STR, "host", c->host, SL_LF_ERR, status, SL_LF_END);
+    uv_freeaddrinfo(res);
+    schedule_reconnect(c);
+    return;
+  }
+  start_connect(c, res->ai_addr);
+  uv_freeaddrinfo(res);
+}
+
+static void
+conn_connect(struct lj_conn *c)
+{
+  struct lj_out *o = c->out;
+  struct sockaddr_storage ss;
+  struct addrinfo hints;
+  int rc;
+
+  if (o->closing || c->state != C_IDLE)
+    return;
+  if (uv_ip4_addr(c->host, atoi(c->port), (struct sockaddr_in *)&ss) == 0 ||
+      uv_ip6_addr(c->host, atoi(c->port), (struct sockaddr_in6 *)&ss) == 0) {
+    start_connect(c, (struct sockaddr *)&ss);
+    return;
+  }
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  c->gai.data = c;
+  set_state(c, C_RESOLVING);
+  rc = uv_getaddrinfo(o->loop, &c->gai, gai_cb, c->host, c->port, &hints);
+  if (rc) {
+    sl_log(SL_LOG_WARN, "out.lumberjack", "cannot resolve host",
+           SL_LF_STR, "host", c->host, SL_LF_ERR, rc, SL_LF_END);
+    schedule_reconnect(c);
+    return;
+  }
+  c->gai_pending = 1;
+  o->open_handles++;
+}
+
+static int
+lj_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
+        const struct sl_out_cbs *cbs, struct sl_out **out, char *err,
+        size_t errlen)
+{
+  struct lj_out *o;
+  int i;
+
+  o = calloc(1, sizeof(*o));
+  if (o == NULL)
+    return SL_ENOMEM;
+  o->conns = calloc((size_t)ac->nhosts, sizeof(*o->conns));
+  if (o->conns == NULL) {
+    free(o);
+    return SL_ENOMEM;
+  }
+  o->base.ops = &sl_out_lumberjack_ops;
+  o->loop = loop;
+  o->cbs = *cbs;
+  o->timeout_ms = ac->timeout_ms;
+  o->max_inflight = ac->max_inflight;
+  o->nconns = ac->nhosts;
+  for (i = 0; i < ac->nhosts; i++) {
+    struct lj_conn *c = &o->conns[i];
+    int port;
+    c->out = o;
+    if (sl_agent_split_hostport(ac->hosts[i], c->host, sizeof(c->host),
+                                &port)) {
+      snprintf(err, errlen, "output.hosts: bad host '%s'", ac->hosts[i]);
+      free(o->conns);
+      free(o);
+      return SL_ECONFIG;
+    }
+    snprintf(c->port, sizeof(c->port), "%d", port ? port : LJ_DEFAULT_PORT);
+  }
+  /* Handles only after nothing can fail any more. */
+  for (i = 0; i < o->nconns; i++) {
+    struct lj_conn *c = &o->conns[i];
+    sl_backoff_init(&c->bo, ac->backoff_base_ms, ac->backoff_max_ms);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    o->open_handles++;
+    c->state = C_IDLE;
+  }
+  for (i = 0; i < o->nconns; i++)
+    conn_connect(&o->conns[i]);
+  *out = &o->base;
+  return SL_OK;
+}
+
+static enum sl_out_result
+lj_send(struct sl_out *base, struct sl_batch *b)
+{
+  struct lj_out *o = (struct lj_out *)base;
+  struct lj_conn *c = NULL;
+  int i, rc;
+
+  if (o->closing)
+    return SL_RETRY;
+  for (i = 0; i < o->nconns; i++) {
+    struct lj_conn *k = &o->conns[(o->rr + i) % o->nconns];
+    if (k->state == C_UP && k->ninflight < o->max_inflight) {
+      c = k;
+      o->rr = (o->rr + i + 1) % o->nconns;
+      break;
+    }
+  }
+  if (c == NULL)
+    return SL_RETRY;
+  b->next = NULL;
+  b->prev = c->tail;
+  if (c->tail)
+    c->tail->next = b;
+  else
+    c->head = b;
+  c->tail = b;
+  if (c->ninflight++ == 0)
+    c->last_progress_ms = sl_time_mono_ms();
+  o->st.inflight++;
+  o->st.bytes_sent += b->len;
+  b->wbuf = uv_buf_init(b->data, (unsigned)b->len);
+  b->wreq.data = c;
+  rc = uv_write(&b->wreq, (uv_stream_t *)&c->tcp, &b->wbuf, 1, write_cb);
+  if (rc)
+    conn_fail(c, "write failed", rc);  /* the window comes back later */
+  return SL_SENT;
+}
+
+static int
+lj_ready(const struct sl_out *base)
+{
+  const struct lj_out *o = (const struct lj_out *)base;
+
+  return o->st.connected > 0;
+}
+
+static void
+lj_stats(const struct sl_out *base, struct sl_out_stats *st)
+{
+  *st = ((const struct lj_out *)base)->st;
+}
+
+static void
+lj_close(struct sl_out *base, void (*cb)(void *arg), void *arg)
+{
+  struct lj_out *o = (struct lj_out *)base;
+  int i;
+
+  o->closing = 1;
+  o->close_cb = cb;
+  o->close_arg = arg;
+  /* Hold one reference so nothing frees o while we walk the conns. */
+  o->open_handles++;
+  for (i = 0; i < o->nconns; i++) {
+    struct lj_conn *c = &o->conns[i];
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+    if (c->gai_pending)
+      uv_cancel((uv_req_t *)&c->gai);
+    if (c->tcp_open && c->state != C_CLOSING) {
+      if (c->state == C_UP)
+        o->st.connected--;
+      set_state(c, C_CLOSING);
+      uv_close((uv_handle_t *)&c->tcp, tcp_closed);
+    }
+  }
+  o->open_handles--;
+  maybe_closed(o);
+}
+
+const struct sl_out_ops sl_out_lumberjack_ops = {
+  "lumberjack", lj_init, lj_send, lj_ready, lj_stats, lj_close,
+};

@@ -1,0 +1,654 @@
+/* worker.c - parse workers, batch building and compression. */
+#include "worker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "parse.h"
+#include "sl_err.h"
+#include "sl_lj.h"
+#include "sl_log.h"
+#include "sl_time.h"
+
+/* Bytes of a W frame: version, type, u32. Reserved in front of plain J
+ * frames so that level 0 batches are handed over without a copy. */
+#define W_FRAME_LEN 6
+
+#define ATOMIC_ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_RELAXED)
+#define ATOMIC_SUB_ACQ(p, v) __atomic_sub_fetch((p), (v), __ATOMIC_ACQ_REL)
+#define ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+
+void
+sl_batch_free(struct sl_batch *b)
+{
+  if (b == NULL)
+    return;
+  free(b->data);
+  free(b->refs);
+  free(b);
+}
+
+static void
+batch_drop_refs(struct sl_batch *b,
+                void (*done)(void *arg, struct sl_tail_chunk *c), void *arg)
+{
+  uint32_t i;
+
+  for (i = 0; i < b->nrefs; i++) {
+    struct sl_wchunk *wc = b->refs[i].wc;
+    if (ATOMIC_SUB_ACQ(&wc->refs, b->refs[i].drop) == 0) {
+      if (done)
+        done(arg, wc->c);
+      free(wc);
+    }
+  }
+  b->nrefs = 0;
+}
+
+void
+sl_batch_release(struct sl_batch *b,
+                 void (*done)(void *arg, struct sl_tail_chunk *c), void *arg)
+{
+  batch_drop_refs(b, done, arg);
+  sl_batch_free(b);
+}
+
+void
+sl_batch_discard(struct sl_batch *b)
+{
+  batch_drop_refs(b, NULL, NULL);
+  sl_batch_free(b);
+}
+
+/* Drop the parse reference of a chunk that never reached a batch. */
+static void
+wchunk_discard(struct sl_wchunk *wc)
+{
+  if (ATOMIC_SUB_ACQ(&wc->refs, 1) == 0)
+    free(wc);
+}
+
+/* ---- batcher ---------------------------------------------------------- */
+
+static void
+buf_truncate(struct sl_buf *b, size_t len)
+{
+  /* sl_buf has no truncate; shrinking len keeps every invariant. */
+  b->len = len;
+  if (b->p)
+    b->p[len] = '\0';
+}
+
+static int
+ev_start(struct sl_batcher *bt)
+{
+  sl_buf_reset(&bt->ev);
+  if (bt->o.fmt == SL_FMT_LUMBERJACK && bt->o.level == 0) {
+    static const char zero[W_FRAME_LEN];
+    return sl_buf_append(&bt->ev, zero, sizeof(zero));
+  }
+  return SL_OK;
+}
+
+int
+sl_batcher_init(struct sl_batcher *bt, const struct sl_batcher_opts *o,
+                sl_batch_emit_cb emit, void *arg)
+{
+  memset(bt, 0, sizeof(*bt));
+  bt->o = *o;
+  if (bt->o.max_events == 0)
+    bt->o.max_events = 1;
+  /* One event can be several times its line (escaping plus the ECS
+   * envelope); the limit leaves room for the largest line on top of a
+   * nearly full batch so that a single line never fails to fit. */
+  sl_buf_init(&bt->ev, bt->o.max_bytes + 8 * bt->o.max_line_bytes +
+                         (1u << 20));
+  sl_buf_init(&bt->wire, 0);
+  bt->emit = emit;
+  bt->emit_arg = arg;
+  return ev_start(bt);
+}
+
+void
+sl_batcher_free(struct sl_batcher *bt)
+{
+  if (bt->cur)
+    sl_batch_discard(bt->cur);
+  bt->cur = NULL;
+  sl_buf_free(&bt->ev);
+  sl_buf_free(&bt->wire);
+}
+
+uint64_t
+sl_batcher_open_since(const struct sl_batcher *bt)
+{
+  return bt->cur ? bt->cur->created_ms : 0;
+}
+
+static int
+batch_add_ref(struct sl_batch *b, struct sl_wchunk *wc, uint32_t drop)
+{
+  if (b->nrefs && b->refs[b->nrefs - 1].wc == wc) {
+    b->refs[b->nrefs - 1].drop += drop;
+    return SL_OK;
+  }
+  if (b->nrefs == b->caprefs) {
+    uint32_t n = b->caprefs ? b->caprefs * 2 : 8;
+    struct sl_batch_ref *r = realloc(b->refs, n * sizeof(*r));
+    if (r == NULL)
+      return SL_ENOMEM;
+    b->refs = r;
+    b->caprefs = n;
+  }
+  b->refs[b->nrefs].wc = wc;
+  b->refs[b->nrefs].drop = drop;
+  b->nrefs++;
+  return SL_OK;
+}
+
+static int
+batch_open(struct sl_batcher *bt)
+{
+  if (bt->cur)
+    return SL_OK;
+  bt->cur = calloc(1, sizeof(*bt->cur));
+  if (bt->cur == NULL)
+    return SL_ENOMEM;
+  bt->cur->created_ms = sl_time_mono_ms();
+  return SL_OK;
+}
+
+/* Turn the event buffer into the batch's wire bytes. */
+static int
+batch_seal(struct sl_batcher *bt, struct sl_batch *b)
+{
+  int rc;
+
+  if (b->events == 0) {
+    b->data = NULL;
+    b->len = 0;
+    return SL_OK;
+  }
+  if (bt->o.fmt == SL_FMT_NDJSON ||
+      (bt->o.fmt == SL_FMT_LUMBERJACK && bt->o.level == 0)) {
+    size_t hint = bt->ev.len;
+    if (bt->o.fmt == SL_FMT_LUMBERJACK) {
+      /* Fill the reserved W frame in place. */
+      uint32_t n = b->events;
+      bt->ev.p[0] = SL_LJ_VERSION;
+      bt->ev.p[1] = SL_LJ_WINDOW;
+      bt->ev.p[2] = (char)(n >> 24);
+      bt->ev.p[3] = (char)(n >> 16);
+      bt->ev.p[4] = (char)(n >> 8);
+      bt->ev.p[5] = (char)n;
+    }
+    b->data = sl_buf_take(&bt->ev, &b->len);
+    /* Pre-size the next batch like this one: avoids a realloc chain. */
+    if (sl_buf_reserve(&bt->ev, hint))
+      return SL_ENOMEM;
+    return SL_OK;
+  }
+  sl_buf_reset(&bt->wire);
+  rc = sl_lj_enc_window(&bt->wire, b->events);
+  if (rc == 0)
+    rc = sl_lj_enc_compressed(&bt->wire, bt->ev.p, bt->ev.len, bt->o.level);
+  if (rc)
+    return rc;
+  b->data = malloc(bt->wire.len ? bt->wire.len : 1);
+  if (b->data == NULL)
+    return SL_ENOMEM;
+  memcpy(b->data, bt->wire.p, bt->wire.len);
+  b->len = bt->wire.len;
+  return SL_OK;
+}
+
+int
+sl_batcher_flush(struct sl_batcher *bt)
+{
+  struct sl_batch *b = bt->cur;
+  int rc;
+
+  if (b == NULL)
+    return SL_OK;
+  rc = batch_seal(bt, b);
+  if (rc) {
+    /* Keep the open batch; its chunks stay unacknowledged. */
+    sl_log(SL_LOG_ERROR, "worker", "cannot seal batch", SL_LF_ERR, rc,
+           SL_LF_END);
+    return rc;
+  }
+  bt->cur = NULL;
+  bt->st.batches++;
+  rc = ev_start(bt);
+  bt->emit(bt->emit_arg, b);
+  return rc;
+}
+
+/* Append one event for the line; flushes first when it would not fit. */
+static int
+put_line(struct sl_batcher *bt, struct sl_wchunk *wc, const char *line,
+         size_t len, uint64_t off, unsigned flags)
+{
+  const struct sl_tail_chunk *c = wc->c;
+  size_t len0;
+  int rc, tries;
+
+  for (tries = 0; tries < 2; tries++) {
+    len0 = bt->ev.len;
+    rc = SL_OK;
+    if (bt->o.fmt == SL_FMT_LUMBERJACK) {
+      size_t lo = sl_lj_enc_json_begin(&bt->ev, bt->cur->events + 1, &rc);
+      if (rc == 0)
+        rc = sl_parse_event(c->ctx, c->src, line, len, off, flags,
+                            c->read_time_ns, &bt->ev);
+      if (rc == 0)
+        sl_lj_enc_json_end(&bt->ev, lo);
+    } else {
+      rc = sl_parse_event(c->ctx, c->src, line, len, off, flags,
+                          c->read_time_ns, &bt->ev);
+      if (rc == 0)
+        rc = sl_buf_append_byte(&bt->ev, '\n');
+    }
+    if (rc == 0) {
+      bt->cur->events++;
+      bt->cur->raw_bytes += len;
+      return SL_OK;
+    }
+    buf_truncate(&bt->ev, len0);
+    if (rc != SL_E2BIG || bt->cur->events == 0)
+      break;
+    /* The batch is full in bytes: ship it and retry in a fresh one. */
+    rc = sl_batcher_flush(bt);
+    if (rc == 0)
+      rc = batch_open(bt);
+    if (rc == 0)
+      rc = batch_add_ref(bt->cur, wc, 1);
+    if (rc)
+      return rc;
+    ATOMIC_ADD(&wc->refs, 1);
+  }
+  bt->st.failed++;
+  sl_log(SL_LOG_WARN, "worker", "event dropped: does not fit a batch",
+         SL_LF_STR, "path", c->src ? c->src->path : NULL,
+         SL_LF_INT, "offset", (int64_t)off, SL_LF_ERR, rc, SL_LF_END);
+  return rc == SL_ENOMEM ? rc : SL_OK;
+}
+
+static int
+is_blank(const char *p, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (p[i] != ' ' && p[i] != '\t')
+      return 0;
+  return 1;
+}
+
+int
+sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
+{
+  const struct sl_tail_chunk *c = wc->c;
+  const char *p = c->data, *end = c->data + c->len, *nl;
+  unsigned lflags = (c->flags & SL_CHUNK_TRUNCATED) ? SL_LINE_TRUNCATED : 0;
+  int rc;
+
+  rc = batch_open(bt);
+  if (rc == 0)
+    rc = batch_add_ref(bt->cur, wc, 1);
+  if (rc)
+    return rc;
+  ATOMIC_ADD(&wc->refs, 1);
+
+  while (p < end) {
+    size_t len;
+    uint64_t off = c->offset + (uint64_t)(p - c->data);
+
+    if (c->flags & (SL_CHUNK_TRUNCATED | SL_CHUNK_NO_NL)) {
+      /* Exactly one line, however it ends. */
+      len = (size_t)(end - p);
+      if (p[len - 1] == '\n')
+        len--;
+      nl = end - 1;
+    } else {
+      nl = memchr(p, '\n', (size_t)(end - p));
+      if (nl == NULL)
+        nl = end - 1;  /* a last line without newline: take it whole */
+      len = (size_t)(nl - p) + (*nl != '\n');
+    }
+    if (len && p[len - 1] == '\r')
+      len--;
+    bt->st.lines++;
+    if (len == 0 || is_blank(p, len)) {
+      bt->st.empty++;
+    } else {
+      if (bt->cur->events >= bt->o.max_events ||
+          bt->ev.len >= bt->o.max_bytes) {
+        rc = sl_batcher_flush(bt);
+        if (rc == 0)
+          rc = batch_open(bt);
+        if (rc == 0)
+          rc = batch_add_ref(bt->cur, wc, 1);
+        if (rc)
+          return rc;
+        ATOMIC_ADD(&wc->refs, 1);
+      }
+      rc = put_line(bt, wc, p, len, off, lflags);
+      if (rc)
+        return rc;
+      bt->st.events++;
+    }
+    p = nl + 1;
+  }
+  /* The parse reference moves to the batch holding the last line. */
+  bt->cur->refs[bt->cur->nrefs - 1].drop += 1;
+  if (bt->cur->events >= bt->o.max_events || bt->ev.len >= bt->o.max_bytes)
+    return sl_batcher_flush(bt);
+  return SL_OK;
+}
+
+/* ---- pool ------------------------------------------------------------- */
+
+struct worker {
+  struct sl_workers *pool;
+  pthread_t tid;
+  int started;
+  struct sl_batcher bt;
+  struct sl_batcher_stats pub;  /* published counters (atomic reads) */
+};
+
+struct sl_workers {
+  struct sl_workers_opts o;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  struct sl_wchunk *head, *tail;  /* input queue */
+  uint64_t queued_bytes;
+  int stop, drain;
+  int want_room;                  /* a push was refused */
+  int room;                       /* tell the loop (under omu) */
+
+  pthread_mutex_t omu;            /* output list */
+  struct sl_batch *ohead, *otail;
+  uv_async_t async;
+
+  int n;
+  struct worker w[SL_AGENT_MAX_WORKERS];
+};
+
+static void
+emit_batch(void *arg, struct sl_batch *b)
+{
+  struct worker *wk = arg;
+  struct sl_workers *p = wk->pool;
+
+  b->next = NULL;
+  pthread_mutex_lock(&p->omu);
+  if (p->otail)
+    p->otail->next = b;
+  else
+    p->ohead = b;
+  p->otail = b;
+  pthread_mutex_unlock(&p->omu);
+  uv_async_send(&p->async);
+}
+
+static void
+publish(struct worker *wk)
+{
+  __atomic_store_n(&wk->pub.lines, wk->bt.st.lines, __ATOMIC_RELAXED);
+  __atomic_store_n(&wk->pub.events, wk->bt.st.events, __ATOMIC_RELAXED);
+  __atomic_store_n(&wk->pub.failed, wk->bt.st.failed, __ATOMIC_RELAXED);
+  __atomic_store_n(&wk->pub.empty, wk->bt.st.empty, __ATOMIC_RELAXED);
+  __atomic_store_n(&wk->pub.batches, wk->bt.st.batches, __ATOMIC_RELAXED);
+}
+
+static void
+deadline_ts(uint64_t mono_deadline_ms, struct timespec *ts)
+{
+  uint64_t now = sl_time_mono_ms();
+  uint64_t wait = mono_deadline_ms > now ? mono_deadline_ms - now : 0;
+
+  /* The condition variable runs on CLOCK_MONOTONIC (see start). */
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += (time_t)(wait / 1000);
+  ts->tv_nsec += (long)(wait % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+static void
+flush_or_log(struct worker *wk)
+{
+  if (sl_batcher_flush(&wk->bt))
+    sl_log(SL_LOG_ERROR, "worker", "flush failed", SL_LF_END);
+}
+
+static void *
+worker_main(void *arg)
+{
+  struct worker *wk = arg;
+  struct sl_workers *p = wk->pool;
+  struct sl_wchunk *wc;
+  uint64_t since;
+
+  pthread_mutex_lock(&p->mu);
+  while (!p->stop) {
+    wc = p->head;
+    if (wc) {
+      p->head = wc->next;
+      if (p->head == NULL)
+        p->tail = NULL;
+      p->queued_bytes -= wc->c->len;
+      if (p->want_room && p->queued_bytes <= p->o.max_queue_bytes / 2) {
+        p->want_room = 0;
+        pthread_mutex_lock(&p->omu);
+        p->room = 1;
+        pthread_mutex_unlock(&p->omu);
+        uv_async_send(&p->async);
+      }
+      pthread_mutex_unlock(&p->mu);
+      if (sl_batcher_add(&wk->bt, wc))
+        sl_log(SL_LOG_ERROR, "worker", "out of memory building a batch",
+               SL_LF_END);
+      since = sl_batcher_open_since(&wk->bt);
+      if (since && sl_time_mono_ms() >= since + p->o.flush_interval_ms)
+        flush_or_log(wk);
+      publish(wk);
+      pthread_mutex_lock(&p->mu);
+      continue;
+    }
+    since = sl_batcher_open_since(&wk->bt);
+    if (since &&
+        (p->drain || sl_time_mono_ms() >= since + p->o.flush_interval_ms)) {
+      pthread_mutex_unlock(&p->mu);
+      flush_or_log(wk);
+      publish(wk);
+      pthread_mutex_lock(&p->mu);
+      continue;
+    }
+    if (since) {
+      struct timespec ts;
+      deadline_ts(since + p->o.flush_interval_ms, &ts);
+      pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    } else {
+      pthread_cond_wait(&p->cv, &p->mu);
+    }
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+static void
+async_cb(uv_async_t *h)
+{
+  struct sl_workers *p = h->data;
+  struct sl_batch *b, *next;
+  int room;
+
+  pthread_mutex_lock(&p->omu);
+  b = p->ohead;
+  p->ohead = p->otail = NULL;
+  room = p->room;
+  p->room = 0;
+  pthread_mutex_unlock(&p->omu);
+  for (; b; b = next) {
+    next = b->next;
+    b->next = NULL;
+    p->o.ready(p->o.arg, b);
+  }
+  if (room && p->o.room)
+    p->o.room(p->o.arg);
+}
+
+static void
+free_pool(struct sl_workers *p)
+{
+  pthread_cond_destroy(&p->cv);
+  pthread_mutex_destroy(&p->mu);
+  pthread_mutex_destroy(&p->omu);
+  free(p);
+}
+
+int
+sl_workers_start(const struct sl_workers_opts *o, struct sl_workers **out)
+{
+  struct sl_workers *p;
+  pthread_condattr_t ca;
+  int i, rc;
+
+  if (o->n < 1 || o->n > SL_AGENT_MAX_WORKERS)
+    return SL_EINVAL;
+  p = calloc(1, sizeof(*p));
+  if (p == NULL)
+    return SL_ENOMEM;
+  p->o = *o;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_mutex_init(&p->omu, NULL);
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&p->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  rc = uv_async_init(o->loop, &p->async, async_cb);
+  if (rc) {
+    free_pool(p);
+    return rc;
+  }
+  p->async.data = p;
+  for (i = 0; i < o->n; i++) {
+    struct worker *wk = &p->w[i];
+    wk->pool = p;
+    rc = sl_batcher_init(&wk->bt, &o->b, emit_batch, wk);
+    if (rc == 0)
+      rc = pthread_create(&wk->tid, NULL, worker_main, wk) ? SL_ENOMEM : 0;
+    if (rc) {
+      sl_batcher_free(&wk->bt);
+      p->n = i;
+      sl_workers_stop(p);
+      return rc;
+    }
+    wk->started = 1;
+    p->n = i + 1;
+  }
+  *out = p;
+  return SL_OK;
+}
+
+int
+sl_workers_push(struct sl_workers *p, struct sl_wchunk *wc)
+{
+  int rc = SL_OK;
+
+  pthread_mutex_lock(&p->mu);
+  /* An empty queue always takes one chunk so that a chunk larger than
+   * the limit (one long line) still moves. */
+  if (p->head && p->queued_bytes + wc->c->len > p->o.max_queue_bytes) {
+    p->want_room = 1;
+    rc = SL_EAGAIN;
+  } else {
+    wc->next = NULL;
+    if (p->tail)
+      p->tail->next = wc;
+    else
+      p->head = wc;
+    p->tail = wc;
+    p->queued_bytes += wc->c->len;
+    pthread_cond_signal(&p->cv);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return rc;
+}
+
+uint64_t
+sl_workers_queued_bytes(struct sl_workers *p)
+{
+  uint64_t v;
+
+  pthread_mutex_lock(&p->mu);
+  v = p->queued_bytes;
+  pthread_mutex_unlock(&p->mu);
+  return v;
+}
+
+void
+sl_workers_drain(struct sl_workers *p)
+{
+  pthread_mutex_lock(&p->mu);
+  p->drain = 1;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+}
+
+void
+sl_workers_stats(struct sl_workers *p, struct sl_batcher_stats *st)
+{
+  int i;
+
+  memset(st, 0, sizeof(*st));
+  for (i = 0; i < p->n; i++) {
+    struct sl_batcher_stats *s = &p->w[i].pub;
+    st->lines += ATOMIC_LOAD(&s->lines);
+    st->events += ATOMIC_LOAD(&s->events);
+    st->failed += ATOMIC_LOAD(&s->failed);
+    st->empty += ATOMIC_LOAD(&s->empty);
+    st->batches += ATOMIC_LOAD(&s->batches);
+  }
+}
+
+static void
+async_closed(uv_handle_t *h)
+{
+  free_pool(h->data);
+}
+
+void
+sl_workers_stop(struct sl_workers *p)
+{
+  struct sl_wchunk *wc, *wn;
+  struct sl_batch *b, *bn;
+  int i;
+
+  pthread_mutex_lock(&p->mu);
+  p->stop = 1;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  for (i = 0; i < p->n; i++) {
+    if (p->w[i].started)
+      pthread_join(p->w[i].tid, NULL);
+    sl_batcher_free(&p->w[i].bt);
+  }
+  for (wc = p->head; wc; wc = wn) {
+    wn = wc->next;
+    wchunk_discard(wc);
+  }
+  p->head = p->tail = NULL;
+  for (b = p->ohead; b; b = bn) {
+    bn = b->next;
+    sl_batch_discard(b);
+  }
+  p->ohead = p->otail = NULL;
+  uv_close((uv_handle_t *)&p->async, async_closed);
+}

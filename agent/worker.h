@@ -1,0 +1,141 @@
+/* worker.h - parse workers: chunks of lines in, finished output batches out.
+ *
+ * The I/O loop hands chunks (struct sl_tail_chunk, whole lines) to a pool of
+ * worker threads through one bounded mutex/cond queue. Each worker splits
+ * the chunk's lines with memchr, writes one event per line with
+ * sl_parse_event straight into the batch being built (Lumberjack: J frames
+ * in place, then the window compressed into one C frame behind a W frame;
+ * otherwise NDJSON), and hands finished batches back to the loop through a
+ * second queue plus uv_async_send. The loop only moves buffers.
+ *
+ * Line rule: a line is the bytes up to '\n'; one trailing '\r' is removed.
+ * Lines that are then empty or only blanks (space, tab) produce no event --
+ * they carry no information and Filebeat does the same; their bytes still
+ * count as read so the registry moves past them.
+ *
+ * Acknowledgement: a chunk may be spread over several batches. Each chunk
+ * carries a reference count: one reference held "while it is being parsed"
+ * plus one per batch that holds its events. The batch holding a chunk's last
+ * line also carries the parse reference. sl_batch_release() (loop thread,
+ * when the output acked the batch) drops them; the callback `done` fires for
+ * every chunk whose count reaches 0 -- then every event of it was acked.
+ */
+#ifndef SL_AGENT_WORKER_H
+#define SL_AGENT_WORKER_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "sl_buf.h"
+#include "tail.h"
+
+/* A chunk as the pipeline tracks it. */
+struct sl_wchunk {
+  struct sl_tail_chunk *c;
+  struct sl_wchunk *next;    /* worker input queue link */
+  uint32_t refs;             /* atomic: see above */
+};
+
+struct sl_batch_ref {
+  struct sl_wchunk *wc;
+  uint32_t drop;             /* references this batch drops: 1 or 2 */
+};
+
+struct sl_batch {
+  struct sl_batch *next, *prev; /* owned by whoever queues the batch */
+  char *data;                /* wire bytes, malloc'ed */
+  size_t len;
+  uint32_t events;           /* events (= Lumberjack window size) */
+  uint64_t raw_bytes;        /* input line bytes covered */
+  struct sl_batch_ref *refs;
+  uint32_t nrefs, caprefs;
+  uint64_t created_ms;       /* monotonic, first event placed */
+  uint64_t sent_ms;          /* monotonic, last (re)send */
+  uint32_t attempts;         /* sends so far */
+  uv_write_t wreq;           /* for the output currently sending it */
+  uv_buf_t wbuf;
+  void *out_priv;            /* output's per-batch scratch */
+};
+
+void sl_batch_free(struct sl_batch *b);
+/* Drop this batch's chunk references; `done` runs for each chunk whose
+ * count hits 0 (its sl_wchunk is freed after). Frees the batch. */
+void sl_batch_release(struct sl_batch *b,
+                      void (*done)(void *arg, struct sl_tail_chunk *c),
+                      void *arg);
+/* Discard a batch without acknowledging its chunks (shutdown). */
+void sl_batch_discard(struct sl_batch *b);
+
+/* Builds batches from lines; one per worker, single-threaded. Exposed so
+ * unit tests can drive batching without threads. */
+struct sl_batcher_opts {
+  enum sl_batch_fmt fmt;
+  int level;                 /* compression level; 0 = none */
+  uint32_t max_events;
+  uint64_t max_bytes;        /* uncompressed event bytes per batch */
+  uint64_t max_line_bytes;   /* sizes the scratch buffer limit */
+};
+
+typedef void (*sl_batch_emit_cb)(void *arg, struct sl_batch *b);
+
+struct sl_batcher_stats {
+  uint64_t lines, events, failed, empty, batches;
+};
+
+struct sl_batcher {
+  struct sl_batcher_opts o;
+  struct sl_buf ev;          /* events of the open batch (J frames/NDJSON) */
+  struct sl_buf wire;        /* compression output, reused */
+  struct sl_batch *cur;      /* open batch (refs and counters) */
+  sl_batch_emit_cb emit;
+  void *emit_arg;
+  struct sl_batcher_stats st;
+};
+
+int sl_batcher_init(struct sl_batcher *bt, const struct sl_batcher_opts *o,
+                    sl_batch_emit_cb emit, void *arg);
+void sl_batcher_free(struct sl_batcher *bt);
+/* Parse every line of wc->c into batches, emitting each full one. The open
+ * batch holds the chunk's parse reference afterwards. 0 or SL_ENOMEM. */
+int sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc);
+/* Emit the open batch (even with 0 events when it completes chunks). */
+int sl_batcher_flush(struct sl_batcher *bt);
+/* Monotonic ms when the open batch got its first chunk; 0 if none. */
+uint64_t sl_batcher_open_since(const struct sl_batcher *bt);
+
+/* The pool. */
+struct sl_workers;
+
+struct sl_workers_opts {
+  int n;
+  struct sl_batcher_opts b;
+  uint64_t flush_interval_ms;
+  uint64_t max_queue_bytes;  /* chunk bytes waiting for a worker */
+  uv_loop_t *loop;
+  /* Runs on the loop thread whenever batches are ready. */
+  void (*ready)(void *arg, struct sl_batch *b);
+  /* Runs on the loop thread after a refused push, once the queue has
+   * drained to half. */
+  void (*room)(void *arg);
+  void *arg;
+};
+
+int sl_workers_start(const struct sl_workers_opts *o, struct sl_workers **out);
+/* Queue a chunk; SL_EAGAIN when the queue is full (the caller keeps it). */
+int sl_workers_push(struct sl_workers *w, struct sl_wchunk *wc);
+/* Chunk bytes queued but not picked up yet. */
+uint64_t sl_workers_queued_bytes(struct sl_workers *w);
+/* From now on flush partial batches as soon as the queue is empty. */
+void sl_workers_drain(struct sl_workers *w);
+/* Sum of all workers' counters. */
+void sl_workers_stats(struct sl_workers *w, struct sl_batcher_stats *st);
+/* Stop and join the threads; batches not yet delivered to `ready` and
+ * queued chunks are discarded (not acknowledged). Closes the async handle;
+ * the struct is freed in its close callback. */
+void sl_workers_stop(struct sl_workers *w);
+
+#endif
