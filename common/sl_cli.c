@@ -1,2 +1,159 @@
-/* Placeholder until its module lands. */
-typedef int sl_placeholder_t;
+#include "sl_cli.h"
+#include "sl_config.h"
+#include "sl_log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define CLI_DONE 1000   /* exit 0 after --help / --version */
+#define CLI_USAGE 1002  /* exit 2: bad command line (like a bad config) */
+
+const char *
+sl_cli_features(void)
+{
+  /* Built at compile time from sl_config.h, one word per feature. */
+  static const char features[] = ""
+#ifdef HAVE_OPENSSL
+    "tls "
+#endif
+#ifdef HAVE_RDKAFKA
+    "kafka "
+#endif
+#ifdef HAVE_LIBDEFLATE
+    "libdeflate "
+#endif
+#ifdef HAVE_INOTIFY
+    "inotify "
+#endif
+    ;
+  static char trimmed[sizeof(features)];
+  size_t n = sizeof(features) - 1;
+
+  if (n > 0 && features[n - 1] == ' ')
+    n--;
+  memcpy(trimmed, features, n);
+  trimmed[n] = '\0';
+  return trimmed;
+}
+
+static void
+usage_line(FILE *fp, const char *prog)
+{
+  fprintf(fp, "usage: %s [-c FILE] [--check] [--version] [--help] "
+          "[--log-level LEVEL] [COMMAND ARGS...]\n", prog);
+}
+
+static void
+print_help(const char *prog, const char *default_config,
+           const struct sl_conf_key *schema)
+{
+  usage_line(stdout, prog);
+  printf("\noptions:\n"
+         "  -c, --config FILE    configuration file (default %s)\n"
+         "  --check              validate the configuration and exit "
+         "(0 good, 2 bad)\n"
+         "  --log-level LEVEL    debug, info, warn or error (overrides "
+         "the file)\n"
+         "  --version            print version and compiled-in features\n"
+         "  -h, --help           print this help\n",
+         default_config ? default_config : "(none)");
+  if (schema != NULL) {
+    printf("\nconfiguration keys:\n");
+    sl_conf_print_help(stdout, schema);
+  }
+  fflush(stdout);
+}
+
+static int
+usage_error(const char *prog, const char *what, const char *arg)
+{
+  fprintf(stderr, "%s: %s%s%s\n", prog, what, arg ? ": " : "",
+          arg ? arg : "");
+  usage_line(stderr, prog);
+  return CLI_USAGE;
+}
+
+/* Value of an option given as "--opt VALUE", "--opt=VALUE" or "-cVALUE".
+ * `name` is the option text without any "=value" part. Returns NULL and
+ * leaves *i alone when the option does not match. */
+static const char *
+opt_value(int argc, char **argv, int *i, const char *name, int *missing)
+{
+  const char *a = argv[*i];
+  size_t n = strlen(name);
+
+  *missing = 0;
+  if (strncmp(a, name, n) != 0)
+    return NULL;
+  if (a[n] == '=' && name[1] == '-')
+    return a + n + 1;
+  if (a[n] != '\0') {
+    /* Short options glue their value: "-cFILE". */
+    if (name[1] != '-')
+      return a + n;
+    return NULL;
+  }
+  if (*i + 1 >= argc) {
+    *missing = 1;
+    return NULL;
+  }
+  (*i)++;
+  return argv[*i];
+}
+
+int
+sl_cli_parse(int argc, char **argv, const char *prog,
+             const char *default_config,
+             const struct sl_conf_key *schema, struct sl_cli *out)
+{
+  const char *v;
+  int i, missing, lvl;
+
+  memset(out, 0, sizeof(*out));
+  out->config_path = default_config;
+  out->log_level = -1;
+  if (prog == NULL)
+    prog = argc > 0 && argv[0] ? argv[0] : "sluice";
+  for (i = 1; i < argc; i++) {
+    const char *a = argv[i];
+
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    /* The first word that is not an option starts the subcommand; its
+     * own flags (replay --from DIR) are left for it. */
+    if (a[0] != '-' || a[1] == '\0')
+      break;
+    if (strcmp(a, "--check") == 0) {
+      out->check = 1;
+    } else if (strcmp(a, "--version") == 0) {
+      printf("%s %s\nfeatures: %s\n", prog, SL_VERSION, sl_cli_features());
+      fflush(stdout);
+      return CLI_DONE;
+    } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+      print_help(prog, default_config, schema);
+      return CLI_DONE;
+    } else if ((v = opt_value(argc, argv, &i, "--config", &missing)) ||
+               missing ||
+               (v = opt_value(argc, argv, &i, "-c", &missing)) || missing) {
+      if (v == NULL || *v == '\0')
+        return usage_error(prog, "option needs a file", a);
+      out->config_path = v;
+    } else if ((v = opt_value(argc, argv, &i, "--log-level", &missing)) ||
+               missing) {
+      if (v == NULL)
+        return usage_error(prog, "option needs a level", a);
+      lvl = sl_log_level_parse(v);
+      if (lvl < 0)
+        return usage_error(prog, "unknown log level (debug, info, warn, "
+                           "error)", v);
+      out->log_level = lvl;
+    } else {
+      return usage_error(prog, "unknown option", a);
+    }
+  }
+  out->argc = argc - i;
+  out->argv = argv + i;
+  return 0;
+}
