@@ -1,2 +1,1079 @@
-/* Placeholder until its module lands. */
-typedef int sl_placeholder_t;
+/* parse_json.c - the JSON-lines parser: one pass over the line, no DOM.
+ *
+ * The scanner validates the line as RFC 8259 JSON (the same verdicts as
+ * jansson's json_loadb with JSON_ALLOW_NUL, proven by the differential test
+ * in tests/unit/parse/test_parse_json.c) while it picks out the top-level
+ * keys. Application keys are copied verbatim into "app":{...} of the output
+ * as soon as their value has been scanned; the special keys below fill ECS
+ * fields instead. A line that is not a JSON object becomes a raw event with
+ * an error tag (parse.c), so nothing is ever dropped.
+ *
+ * Rules (documented here because they are the product's behaviour):
+ *  - Top level must be an object; an array or scalar is "not a JSON object".
+ *  - Invalid UTF-8 inside strings does not reject the line (DESIGN: "replaced,
+ *    never rejected"): such bytes become U+FFFD in the output. Outside
+ *    strings any non-ASCII byte is a syntax error, as in any JSON parser.
+ *  - \u0000 is accepted (jansson's JSON_ALLOW_NUL); lone or mismatched
+ *    surrogate escapes are syntax errors (jansson rejects them too).
+ *  - Numbers are copied as written, whatever their size (RFC 8259 sets no
+ *    limit; jansson refuses integers past int64 and reals past double, which
+ *    the differential test allows for).
+ *  - Nesting is limited to jansson's 2048 levels (value depth, top object =
+ *    1), so the scanner's stack is a fixed 256-byte bitmap.
+ *  - Duplicate top-level keys (compared after unescaping): the first
+ *    occurrence wins and later ones are dropped entirely, because ES rejects
+ *    documents with duplicate keys and a one-pass writer cannot take back
+ *    what it wrote. (jansson keeps the last; the tests account for that.)
+ *  - Special keys, matched exactly (case-sensitive, after unescaping). A
+ *    special key fills its field only if the field is still empty and the
+ *    value has the right type and form; otherwise it is an ordinary app key,
+ *    so no value is ever lost:
+ *      @timestamp timestamp time ts -> @timestamp: RFC 3339 string, or an
+ *        epoch number or numeric string (unit from magnitude, sl_time). An
+ *        epoch before 2001-09-09 (1e9 s) is treated as not-a-timestamp: a
+ *        key named "time" often holds a duration. If no key parses, the
+ *        read time is used and the first unparsable string/number value is
+ *        also put in event.original (it stays in app.<key> as well).
+ *      msg message log -> message (strings only). A line without any of
+ *        them has no `message` field, like Filebeat's ndjson parser without
+ *        message_key: the content is in app.*.
+ *      level lvl severity log.level -> log.level: strings lower-cased with
+ *        aliases warn->warning, err/eror->error, crit->critical,
+ *        emerg->emergency, information(al)->info, dbg->debug, trc->trace
+ *        (fatal, panic, notice, alert... stay as written, lower case);
+ *        bunyan/pino numbers (or numeric strings) 10 trace, 20 debug,
+ *        30 info, 40 warning, 50 error, 60 fatal; other numbers stay in app.
+ *        Strings longer than 32 bytes stay in app.
+ *      trace_id traceId trace.id -> trace.id (32 hex, not all zero,
+ *        lower-cased); span_id spanId span.id -> span.id (16 hex);
+ *      dd.trace_id / dd.span_id -> Datadog's decimal uint64 (string or
+ *        number) as zero-padded lower hex (32 / 16 digits, the W3C
+ *        mapping of 64-bit ids), or already-hex 32 / 16 digits;
+ *      traceparent -> W3C "vv-<32hex>-<16hex>-ff" (version != ff; for
+ *        version 00 exactly 55 chars) fills trace.id and span.id;
+ *      transaction_id transactionId -> transaction.id (16 hex, as Elastic
+ *        APM writes it);
+ *      request_id requestId reqId req_id x_request_id X-Request-ID (any
+ *        case) correlation_id correlationId -> http.request.id (a non-empty
+ *        string up to 256 bytes, or an integer as pino-http writes it).
+ *    Nested objects are not searched: {"trace":{"id":..}} is app.trace.
+ *  - Every other key goes to app.<key> with its value copied verbatim
+ *    (whitespace inside the value included; a raw CR/LF there becomes a
+ *    space so the event stays on one line).
+ */
+#include "parse.h"
+#include "parse_internal.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "sl_err.h"
+#include "sl_time.h"
+
+/* jansson's JSON_PARSER_MAX_DEPTH, so both agree on what is valid. */
+#define MAX_DEPTH 2048
+
+/* Value flags collected while scanning. */
+#define F_ESC 0x1u  /* a string contains backslash escapes */
+#define F_BAD 0x2u  /* a string contains invalid UTF-8 */
+#define F_NL  0x4u  /* CR or LF used as whitespace */
+
+enum vtype { V_STR, V_NUM, V_LIT, V_OBJ, V_ARR };
+
+/* Bytes that end a run of plain string content. */
+static const unsigned char str_stop[256] = {
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
+  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
+};
+
+struct scan {
+  const char *end;
+  const char *err_at;      /* where the first error was seen */
+  const char *why;
+};
+
+static const char *
+fail(struct scan *s, const char *at, const char *why)
+{
+  s->err_at = at;
+  s->why = why;
+  return NULL;
+}
+
+static inline int
+is_digit(char c)
+{
+  return c >= '0' && c <= '9';
+}
+
+static inline int
+hex_val(char c)
+{
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  c = (char)(c | 0x20);
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  return -1;
+}
+
+static int
+hex4(const char *p, const char *end, unsigned *v)
+{
+  int i, d;
+
+  if (end - p < 4)
+    return 0;
+  *v = 0;
+  for (i = 0; i < 4; i++) {
+    d = hex_val(p[i]);
+    if (d < 0)
+      return 0;
+    *v = (*v << 4) | (unsigned)d;
+  }
+  return 1;
+}
+
+static inline const char *
+skip_ws(const char *p, const char *end, unsigned *fl)
+{
+  while (p < end) {
+    switch (*p) {
+    case ' ':
+    case '\t':
+      p++;
+      continue;
+    case '\n':
+    case '\r':
+      *fl |= F_NL;
+      p++;
+      continue;
+    default:
+      return p;
+    }
+  }
+  return p;
+}
+
+/* p is at the opening quote; returns the byte after the closing one. */
+static const char *
+scan_str(struct scan *s, const char *p, unsigned *fl)
+{
+  const char *end = s->end;
+  const unsigned char *u;
+  unsigned cp, lo;
+  size_t k;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i bslash = _mm_set1_epi8('\\');
+  const __m128i c1f = _mm_set1_epi8(0x1f);
+#endif
+
+  p++;
+  for (;;) {
+#if defined(__SSE2__)
+    /* 16 bytes at a time: stop at '"', '\\', a control byte (x <= 0x1f,
+     * via unsigned max) or a non-ASCII byte (its sign bit). */
+    while (end - p >= 16) {
+      __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+      __m128i m = _mm_or_si128(_mm_cmpeq_epi8(v, quote),
+                               _mm_cmpeq_epi8(v, bslash));
+      m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f));
+      unsigned bits = (unsigned)_mm_movemask_epi8(_mm_or_si128(m, v));
+      if (bits) {
+        p += __builtin_ctz(bits);
+        goto stop;
+      }
+      p += 16;
+    }
+#endif
+    while (p < end && !str_stop[(unsigned char)*p])
+      p++;
+    if (p == end)
+      return fail(s, p, "unterminated string");
+#if defined(__SSE2__)
+  stop:
+#endif
+    u = (const unsigned char *)p;
+    if (*u == '"')
+      return p + 1;
+    if (*u == '\\') {
+      *fl |= F_ESC;
+      if (end - p < 2)
+        return fail(s, end, "unterminated string");
+      switch (p[1]) {
+      case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+      case 'r': case 't':
+        p += 2;
+        continue;
+      case 'u':
+        break;
+      default:
+        return fail(s, p, "invalid escape");
+      }
+      if (!hex4(p + 2, end, &cp))
+        return fail(s, p, "invalid \\u escape");
+      if (cp >= 0xDC00 && cp <= 0xDFFF)
+        return fail(s, p, "lone surrogate escape");
+      if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (end - p < 12 || p[6] != '\\' || p[7] != 'u' ||
+            !hex4(p + 8, end, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+          return fail(s, p, "lone surrogate escape");
+        p += 6;
+      }
+      p += 6;
+      continue;
+    }
+    if (*u < 0x20)
+      return fail(s, p, "control character in string");
+    k = sl__utf8_seq(u, (size_t)(end - p));
+    if (k == 0) {
+      *fl |= F_BAD;
+      p++;
+    } else {
+      p += k;
+    }
+  }
+}
+
+static const char *
+scan_num(struct scan *s, const char *p)
+{
+  const char *end = s->end, *q = p;
+
+  if (q < end && *q == '-')
+    q++;
+  if (q == end || !is_digit(*q))
+    return fail(s, p, "invalid number");
+  if (*q == '0') {
+    q++;
+  } else {
+    while (q < end && is_digit(*q))
+      q++;
+  }
+  if (q < end && *q == '.') {
+    q++;
+    if (q == end || !is_digit(*q))
+      return fail(s, p, "invalid number");
+    while (q < end && is_digit(*q))
+      q++;
+  }
+  if (q < end && (*q == 'e' || *q == 'E')) {
+    q++;
+    if (q < end && (*q == '+' || *q == '-'))
+      q++;
+    if (q == end || !is_digit(*q))
+      return fail(s, p, "invalid number");
+    while (q < end && is_digit(*q))
+      q++;
+  }
+  return q;
+}
+
+static const char *
+scan_lit(struct scan *s, const char *p)
+{
+  size_t left = (size_t)(s->end - p);
+
+  if (left >= 4 && memcmp(p, "true", 4) == 0)
+    return p + 4;
+  if (left >= 5 && memcmp(p, "false", 5) == 0)
+    return p + 5;
+  if (left >= 4 && memcmp(p, "null", 4) == 0)
+    return p + 4;
+  return fail(s, p, "invalid literal");
+}
+
+/* One value of a top-level member (depth 2), iteratively: containers are
+ * tracked in a bitmap (1 = object) instead of by recursion, so hostile
+ * nesting cannot exhaust the thread's stack. */
+static const char *
+scan_value(struct scan *s, const char *p, unsigned *fl, enum vtype *type)
+{
+  const char *end = s->end;
+  uint64_t objs[MAX_DEPTH / 64];
+  unsigned sp = 0, top;
+
+  if (p == end)
+    return fail(s, p, "unexpected end of line");
+  switch (*p) {
+  case '"': *type = V_STR; break;
+  case '{': *type = V_OBJ; break;
+  case '[': *type = V_ARR; break;
+  case 't': case 'f': case 'n': *type = V_LIT; break;
+  default: *type = V_NUM; break;
+  }
+
+value:
+  if (p == end)
+    return fail(s, p, "unexpected end of line");
+  /* A value inside sp containers of this member sits at depth 2 + sp. */
+  if (2 + sp > MAX_DEPTH)
+    return fail(s, p, "nesting too deep");
+  switch (*p) {
+  case '"':
+    p = scan_str(s, p, fl);
+    break;
+  case '{':
+  case '[':
+    top = *p == '{';
+    if (top)
+      objs[sp / 64] |= (uint64_t)1 << (sp % 64);
+    else
+      objs[sp / 64] &= ~((uint64_t)1 << (sp % 64));
+    sp++;
+    p = skip_ws(p + 1, end, fl);
+    if (p < end && *p == (top ? '}' : ']')) {
+      p++;
+      sp--;
+      goto after;
+    }
+    if (top)
+      goto key;
+    goto value;
+  case 't': case 'f': case 'n':
+    p = scan_lit(s, p);
+    break;
+  case '-': case '0': case '1': case '2': case '3': case '4': case '5':
+  case '6': case '7': case '8': case '9':
+    p = scan_num(s, p);
+    break;
+  default:
+    return fail(s, p, "unexpected character");
+  }
+  if (p == NULL)
+    return NULL;
+
+after:
+  if (sp == 0)
+    return p;
+  top = (unsigned)(objs[(sp - 1) / 64] >> ((sp - 1) % 64)) & 1u;
+  p = skip_ws(p, end, fl);
+  if (p == end)
+    return fail(s, p, "unexpected end of line");
+  if (*p == ',') {
+    p = skip_ws(p + 1, end, fl);
+    if (top)
+      goto key;
+    goto value;
+  }
+  if (*p == (top ? '}' : ']')) {
+    p++;
+    sp--;
+    goto after;
+  }
+  return fail(s, p, top ? "expected ',' or '}'" : "expected ',' or ']'");
+
+key:
+  if (p == end)
+    return fail(s, p, "unexpected end of line");
+  if (*p != '"')
+    return fail(s, p, "expected a string key");
+  p = scan_str(s, p, fl);
+  if (p == NULL)
+    return NULL;
+  p = skip_ws(p, end, fl);
+  if (p == end || *p != ':')
+    return fail(s, p, "expected ':'");
+  p = skip_ws(p + 1, end, fl);
+  goto value;
+}
+
+/* ---- decoding validated string contents -------------------------------- */
+
+/* Yields the bytes a validated JSON string's contents stand for, with
+ * invalid UTF-8 repaired exactly as on output (U+FFFD per bad byte). */
+struct kit {
+  const unsigned char *p, *end;
+  unsigned char pend[4];
+  unsigned npend, ipend;
+};
+
+static void
+kit_init(struct kit *it, const char *p, size_t n)
+{
+  it->p = (const unsigned char *)p;
+  it->end = it->p + n;
+  it->npend = it->ipend = 0;
+}
+
+static unsigned
+utf8_put(unsigned char *o, unsigned cp)
+{
+  if (cp < 0x80) {
+    o[0] = (unsigned char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    o[0] = (unsigned char)(0xC0 | (cp >> 6));
+    o[1] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    o[0] = (unsigned char)(0xE0 | (cp >> 12));
+    o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    o[2] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  o[0] = (unsigned char)(0xF0 | (cp >> 18));
+  o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+  o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+  o[3] = (unsigned char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+static int
+kit_next(struct kit *it)
+{
+  const unsigned char *p = it->p;
+  unsigned cp, lo;
+  size_t k;
+
+  if (it->ipend < it->npend)
+    return it->pend[it->ipend++];
+  if (p >= it->end)
+    return -1;
+  if (*p == '\\') {
+    switch (p[1]) {
+    case 'b': cp = '\b'; break;
+    case 'f': cp = '\f'; break;
+    case 'n': cp = '\n'; break;
+    case 'r': cp = '\r'; break;
+    case 't': cp = '\t'; break;
+    case 'u': cp = 0; break;
+    default: cp = p[1]; break;
+    }
+    if (p[1] != 'u') {
+      it->p = p + 2;
+      return (int)cp;
+    }
+    hex4((const char *)p + 2, (const char *)it->end, &cp);
+    it->p = p + 6;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+      /* The scanner guaranteed the low half follows. */
+      hex4((const char *)p + 8, (const char *)it->end, &lo);
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+      it->p = p + 12;
+    }
+    it->npend = utf8_put(it->pend, cp);
+  } else if (*p < 0x80) {
+    it->p = p + 1;
+    return *p;
+  } else {
+    k = sl__utf8_seq(p, (size_t)(it->end - p));
+    if (k == 0) {
+      memcpy(it->pend, "\xEF\xBF\xBD", 3);
+      it->npend = 3;
+      it->p = p + 1;
+    } else {
+      memcpy(it->pend, p, k);
+      it->npend = (unsigned)k;
+      it->p = p + k;
+    }
+  }
+  it->ipend = 1;
+  return it->pend[0];
+}
+
+/* Decode into buf (cap bytes); SIZE_MAX if it does not fit. */
+static size_t
+decode_small(const char *p, size_t n, char *buf, size_t cap)
+{
+  struct kit it;
+  size_t o = 0;
+  int c;
+
+  kit_init(&it, p, n);
+  while ((c = kit_next(&it)) >= 0) {
+    if (o == cap)
+      return SIZE_MAX;
+    buf[o++] = (char)c;
+  }
+  return o;
+}
+
+/* ---- duplicate keys ---------------------------------------------------- */
+
+struct keyent {
+  const char *p;           /* raw contents (escapes intact) */
+  uint32_t n;
+  uint32_t h;              /* hash of the decoded key */
+  int slow;                /* has escapes or bad UTF-8: compare decoded */
+};
+
+#define KS_LOCAL 32
+
+struct keyset {
+  uint64_t bloom;          /* one bit per hash: most keys are new */
+  size_t n, cap;
+  struct keyent *e;        /* `local` or heap */
+  struct keyent local[KS_LOCAL];
+};
+
+static uint32_t
+key_hash(size_t n, unsigned first, unsigned last)
+{
+  return (uint32_t)n * 0x9E3779B1u ^ first * 0x85EBCA77u ^
+         last * 0xC2B2AE3Du;
+}
+
+static int
+key_eq(const struct keyent *a, const struct keyent *b)
+{
+  struct kit x, y;
+  int c;
+
+  if (!a->slow && !b->slow)
+    return a->n == b->n && memcmp(a->p, b->p, a->n) == 0;
+  kit_init(&x, a->p, a->n);
+  kit_init(&y, b->p, b->n);
+  do {
+    c = kit_next(&x);
+    if (c != kit_next(&y))
+      return 0;
+  } while (c >= 0);
+  return 1;
+}
+
+/* 1: new key (remembered), 0: seen before, SL_ENOMEM. */
+static int
+keyset_add(struct keyset *ks, const char *p, size_t n, int slow)
+{
+  struct keyent k, *ne;
+  struct kit it;
+  size_t i, dn = 0;
+  unsigned first = 0, last = 0;
+  uint64_t bit;
+  int c;
+
+  k.p = p;
+  k.n = (uint32_t)n;
+  k.slow = slow;
+  if (!slow) {
+    dn = n;
+    if (n) {
+      first = (unsigned char)p[0];
+      last = (unsigned char)p[n - 1];
+    }
+  } else {
+    kit_init(&it, p, n);
+    while ((c = kit_next(&it)) >= 0) {
+      if (dn++ == 0)
+        first = (unsigned)c;
+      last = (unsigned)c;
+    }
+  }
+  k.h = key_hash(dn, first, last);
+  bit = (uint64_t)1 << (k.h >> 26);
+  if (ks->bloom & bit) {
+    for (i = 0; i < ks->n; i++)
+      if (ks->e[i].h == k.h && key_eq(&ks->e[i], &k))
+        return 0;
+  }
+  ks->bloom |= bit;
+  if (ks->n == ks->cap) {
+    /* Rare: more than KS_LOCAL top-level keys. */
+    ne = malloc(ks->cap * 2 * sizeof(*ne));
+    if (ne == NULL)
+      return SL_ENOMEM;
+    memcpy(ne, ks->e, ks->n * sizeof(*ne));
+    if (ks->e != ks->local)
+      free(ks->e);
+    ks->e = ne;
+    ks->cap *= 2;
+  }
+  ks->e[ks->n++] = k;
+  return 1;
+}
+
+/* ---- special keys ------------------------------------------------------ */
+
+enum role {
+  R_NONE, R_TS, R_MSG, R_LEVEL, R_TRACE, R_DDTRACE, R_SPAN, R_DDSPAN,
+  R_TRACEPARENT, R_TXN, R_REQID
+};
+
+static enum role
+classify(const char *k, size_t n)
+{
+#define IS(lit) (memcmp(k, lit, sizeof(lit) - 1) == 0)
+  switch (n) {
+  case 2:
+    return IS("ts") ? R_TS : R_NONE;
+  case 3:
+    if (IS("msg") || IS("log"))
+      return R_MSG;
+    return IS("lvl") ? R_LEVEL : R_NONE;
+  case 4:
+    return IS("time") ? R_TS : R_NONE;
+  case 5:
+    if (IS("level"))
+      return R_LEVEL;
+    return IS("reqId") ? R_REQID : R_NONE;
+  case 6:
+    if (IS("req_id"))
+      return R_REQID;
+    return IS("spanId") ? R_SPAN : R_NONE;
+  case 7:
+    if (IS("message"))
+      return R_MSG;
+    if (IS("span_id") || IS("span.id"))
+      return R_SPAN;
+    return IS("traceId") ? R_TRACE : R_NONE;
+  case 8:
+    if (IS("trace_id") || IS("trace.id"))
+      return R_TRACE;
+    return IS("severity") ? R_LEVEL : R_NONE;
+  case 9:
+    if (IS("timestamp"))
+      return R_TS;
+    if (IS("log.level"))
+      return R_LEVEL;
+    return IS("requestId") ? R_REQID : R_NONE;
+  case 10:
+    if (IS("@timestamp"))
+      return R_TS;
+    if (IS("request_id"))
+      return R_REQID;
+    return IS("dd.span_id") ? R_DDSPAN : R_NONE;
+  case 11:
+    if (IS("traceparent"))
+      return R_TRACEPARENT;
+    return IS("dd.trace_id") ? R_DDTRACE : R_NONE;
+  case 12:
+    if (IS("x_request_id") || strncasecmp(k, "x-request-id", 12) == 0)
+      return R_REQID;
+    return R_NONE;
+  case 13:
+    if (IS("transactionId"))
+      return R_TXN;
+    return IS("correlationId") ? R_REQID : R_NONE;
+  case 14:
+    if (IS("transaction_id"))
+      return R_TXN;
+    return IS("correlation_id") ? R_REQID : R_NONE;
+  default:
+    return R_NONE;
+  }
+#undef IS
+}
+
+/* Per-line state of the JSON parser. */
+struct jstate {
+  struct sl__ev ev;
+  int app_open;
+  int have_ts, have_msg, have_level, have_req;
+  int ts_failed;
+  struct sl__text ts_orig;       /* first unparsable timestamp value */
+  char level[33];
+  struct keyset keys;
+};
+
+/* Lower hex of exactly `want` hex digits, not all zero (W3C). */
+static int
+hex_id(const char *s, size_t n, size_t want, char *out)
+{
+  size_t i;
+  int nz = 0, d;
+
+  if (n != want)
+    return 0;
+  for (i = 0; i < n; i++) {
+    d = hex_val(s[i]);
+    if (d < 0)
+      return 0;
+    nz |= d;
+    out[i] = "0123456789abcdef"[d];
+  }
+  out[n] = '\0';
+  return nz != 0;
+}
+
+/* Decimal uint64 (1..20 digits, no sign), non-zero. */
+static int
+dec_u64(const char *s, size_t n, uint64_t *v)
+{
+  size_t i;
+  uint64_t x = 0, d;
+
+  if (n == 0 || n > 20)
+    return 0;
+  for (i = 0; i < n; i++) {
+    if (!is_digit(s[i]))
+      return 0;
+    d = (uint64_t)(s[i] - '0');
+    if (x > (UINT64_MAX - d) / 10)
+      return 0;
+    x = x * 10 + d;
+  }
+  *v = x;
+  return x != 0;
+}
+
+static void
+hex_pad(uint64_t v, size_t width, char *out)
+{
+  size_t i;
+
+  for (i = width; i > 0; i--) {
+    out[i - 1] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  }
+  out[width] = '\0';
+}
+
+/* Datadog ids: decimal first (what dd-trace injects; a 16-digit decimal
+ * would otherwise pass as hex), then already-hex of the full width. */
+static int
+dd_id(const char *s, size_t n, size_t width, char *out)
+{
+  uint64_t v;
+
+  if (dec_u64(s, n, &v)) {
+    hex_pad(v, width, out);
+    return 1;
+  }
+  return hex_id(s, n, width, out);
+}
+
+static int
+traceparent(const char *s, size_t n, char trace[33], char span[17])
+{
+  int v1, v2;
+
+  if (n < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-')
+    return 0;
+  v1 = hex_val(s[0]);
+  v2 = hex_val(s[1]);
+  if (v1 < 0 || v2 < 0 || (v1 == 15 && v2 == 15))
+    return 0;
+  if (hex_val(s[53]) < 0 || hex_val(s[54]) < 0)
+    return 0;
+  /* Later versions may append fields after another '-'. */
+  if (n > 55 && ((v1 == 0 && v2 == 0) || s[55] != '-'))
+    return 0;
+  return hex_id(s + 3, 32, 32, trace) && hex_id(s + 36, 16, 16, span);
+}
+
+/* Level aliases to ECS/syslog names, in place; input already lower case.
+ * Returns the new length, 0 if `s` is not an alias. */
+static size_t
+level_norm(char *s, size_t n)
+{
+  static const struct {
+    const char *from, *to;
+  } map[] = {
+    { "warn", "warning" }, { "err", "error" }, { "eror", "error" },
+    { "crit", "critical" }, { "emerg", "emergency" },
+    { "information", "info" }, { "informational", "info" },
+    { "dbg", "debug" }, { "trc", "trace" },
+    { "10", "trace" }, { "20", "debug" }, { "30", "info" },
+    { "40", "warning" }, { "50", "error" }, { "60", "fatal" },
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+    if (strlen(map[i].from) == n && memcmp(s, map[i].from, n) == 0) {
+      n = strlen(map[i].to);
+      memcpy(s, map[i].to, n + 1);
+      return n;
+    }
+  }
+  return 0;
+}
+
+/* Epochs before this are taken as "not a timestamp" (see the rules). */
+#define MIN_EPOCH_NS (1000000000LL * SL_NS_PER_SEC)
+
+static int
+parse_ts(const char *s, size_t n, int is_num, int64_t *ns)
+{
+  if (!is_num && sl_time_parse_rfc3339(s, n, ns) == 0)
+    return 1;
+  return sl_time_parse_epoch(s, n, ns) == 0 && *ns >= MIN_EPOCH_NS;
+}
+
+/* Try to use a special key's value; 1 if it filled its field. `c`/`cn` is
+ * the string's contents (decoded when it had escapes) or the number's
+ * text; `raw`/`rawn` the contents as written. */
+static int
+use_special(struct jstate *st, enum role role, enum vtype vt,
+            const char *vp, size_t vn, unsigned vfl)
+{
+  char buf[64];
+  const char *c = vp, *raw = vp;
+  size_t cn = vn, rawn = vn;
+  int64_t ns;
+  struct sl__ev *ev = &st->ev;
+
+  if (vt == V_STR) {
+    raw = c = vp + 1;
+    rawn = cn = vn - 2;
+    if (vfl & (F_ESC | F_BAD)) {
+      cn = decode_small(raw, rawn, buf, sizeof(buf));
+      c = buf;
+      /* Ids and levels are short; a long one cannot qualify, except as a
+       * message or request id, which are copied as written. */
+      if (cn == SIZE_MAX && role != R_MSG && role != R_REQID && role != R_TS)
+        return 0;
+    }
+  } else if (vt != V_NUM) {
+    return 0;
+  }
+
+  switch (role) {
+  case R_TS:
+    if (st->have_ts)
+      return 0;
+    if (cn != SIZE_MAX && parse_ts(c, cn, vt == V_NUM, &ns)) {
+      ev->ts_ns = ns;
+      st->have_ts = 1;
+      return 1;
+    }
+    if (!st->ts_failed) {
+      st->ts_failed = 1;
+      st->ts_orig.p = raw;
+      st->ts_orig.n = rawn;
+      st->ts_orig.json = vt == V_STR;
+      st->ts_orig.bad_utf8 = (vfl & F_BAD) != 0;
+    }
+    return 0;
+  case R_MSG:
+    if (st->have_msg || vt != V_STR)
+      return 0;
+    ev->msg.p = raw;
+    ev->msg.n = rawn;
+    ev->msg.json = 1;
+    ev->msg.bad_utf8 = (vfl & F_BAD) != 0;
+    st->have_msg = 1;
+    return 1;
+  case R_LEVEL: {
+    size_t i, n;
+
+    if (st->have_level || cn == 0 || cn > 32)
+      return 0;
+    for (i = 0; i < cn; i++)
+      st->level[i] = (char)(c[i] >= 'A' && c[i] <= 'Z' ? c[i] | 0x20 : c[i]);
+    st->level[cn] = '\0';
+    n = level_norm(st->level, cn);
+    /* Numbers only as bunyan/pino levels: other numeric schemes (syslog
+     * 0-7, Java 800/900...) would be guessed wrong. */
+    if (n == 0 && vt == V_NUM)
+      return 0;
+    if (n == 0)
+      n = cn;
+    ev->level.p = st->level;
+    ev->level.n = n;
+    st->have_level = 1;
+    return 1;
+  }
+  case R_TRACE:
+    return vt == V_STR && !ev->trace_id[0] &&
+           hex_id(c, cn, 32, ev->trace_id);
+  case R_DDTRACE:
+    return !ev->trace_id[0] && dd_id(c, cn, 32, ev->trace_id);
+  case R_SPAN:
+    return vt == V_STR && !ev->span_id[0] && hex_id(c, cn, 16, ev->span_id);
+  case R_DDSPAN:
+    return !ev->span_id[0] && dd_id(c, cn, 16, ev->span_id);
+  case R_TRACEPARENT: {
+    char t[33], sp[17];
+    int used = 0;
+
+    if (vt != V_STR || !traceparent(c, cn, t, sp))
+      return 0;
+    if (!ev->trace_id[0]) {
+      memcpy(ev->trace_id, t, sizeof(t));
+      used = 1;
+    }
+    if (!ev->span_id[0]) {
+      memcpy(ev->span_id, sp, sizeof(sp));
+      used = 1;
+    }
+    return used;
+  }
+  case R_TXN:
+    return vt == V_STR && !ev->txn_id[0] && hex_id(c, cn, 16, ev->txn_id);
+  case R_REQID:
+    if (st->have_req || rawn == 0 || rawn > 256)
+      return 0;
+    if (vt == V_NUM && memchr(vp, '.', vn) == NULL &&
+        memchr(vp, 'e', vn) == NULL && memchr(vp, 'E', vn) == NULL &&
+        vp[0] != '-') {
+      ev->req_id.p = vp;
+      ev->req_id.n = vn;
+      ev->req_id.json = 0;
+    } else if (vt == V_STR) {
+      ev->req_id.p = raw;
+      ev->req_id.n = rawn;
+      ev->req_id.json = 1;
+      ev->req_id.bad_utf8 = (vfl & F_BAD) != 0;
+    } else {
+      return 0;
+    }
+    st->have_req = 1;
+    return 1;
+  case R_NONE:
+    break;
+  }
+  return 0;
+}
+
+/* One top-level member; the value has been fully validated. */
+static void
+member(struct jstate *st, struct sl__w *w, const char *kp, size_t kn,
+       unsigned kfl, const char *vp, size_t vn, enum vtype vt, unsigned vfl)
+{
+  char kbuf[16];
+  const char *k = kp;
+  size_t n = kn;
+  enum role role = R_NONE;
+  int rc;
+
+  rc = keyset_add(&st->keys, kp, kn, (kfl & (F_ESC | F_BAD)) != 0);
+  if (rc <= 0) {
+    if (rc < 0 && !w->err)
+      w->err = rc;
+    return;
+  }
+  if (kfl & (F_ESC | F_BAD)) {
+    n = decode_small(kp, kn, kbuf, sizeof(kbuf));
+    k = kbuf;
+  }
+  if (n <= sizeof(kbuf))
+    role = classify(k, n);
+  if (role != R_NONE && use_special(st, role, vt, vp, vn, vfl))
+    return;
+  if (!st->app_open) {
+    SL__W_LIT(w, ",\"app\":{\"");
+    st->app_open = 1;
+  } else {
+    SL__W_LIT(w, ",\"");
+  }
+  if (kfl & F_BAD)
+    sl__w_repair(w, kp, kn, 0);
+  else
+    sl__w_put(w, kp, kn);
+  SL__W_LIT(w, "\":");
+  if (vfl & (F_BAD | F_NL))
+    sl__w_repair(w, vp, vn, 1);
+  else
+    sl__w_put(w, vp, vn);
+}
+
+void
+sl__json_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
+               const struct sl_src *src, const char *line, size_t len,
+               uint64_t offset, unsigned flags, int64_t read_time_ns)
+{
+  struct scan s;
+  struct jstate st;
+  const char *p = line, *end = line + len, *kp, *vp;
+  size_t start = w->b->len, slot, kn;
+  unsigned kfl, wfl = 0, vfl;
+  enum vtype vt;
+
+  s.end = end;
+  s.err_at = NULL;
+  s.why = NULL;
+  memset(&st, 0, offsetof(struct jstate, keys));
+  sl__ev_clear(&st.ev, read_time_ns);
+  st.keys.bloom = 0;
+  st.keys.n = 0;
+  st.keys.cap = KS_LOCAL;
+  st.keys.e = st.keys.local;
+
+  slot = sl__ev_begin(w);
+  p = skip_ws(p, end, &wfl);
+  if (p == end) {
+    fail(&s, p, p == line ? "empty line" : "blank line");
+    goto bad;
+  }
+  if (*p != '{') {
+    fail(&s, p, "not a JSON object");
+    goto bad;
+  }
+  p = skip_ws(p + 1, end, &wfl);
+  if (p < end && *p == '}') {
+    p++;
+    goto done;
+  }
+  for (;;) {
+    if (p == end) {
+      fail(&s, p, "unexpected end of line");
+      goto bad;
+    }
+    if (*p != '"') {
+      fail(&s, p, "expected a string key");
+      goto bad;
+    }
+    kp = p + 1;
+    kfl = 0;
+    p = scan_str(&s, p, &kfl);
+    if (p == NULL)
+      goto bad;
+    kn = (size_t)(p - 1 - kp);
+    p = skip_ws(p, end, &wfl);
+    if (p == end || *p != ':') {
+      fail(&s, p, "expected ':'");
+      goto bad;
+    }
+    vp = p = skip_ws(p + 1, end, &wfl);
+    vfl = 0;
+    p = scan_value(&s, p, &vfl, &vt);
+    if (p == NULL)
+      goto bad;
+    member(&st, w, kp, kn, kfl, vp, (size_t)(p - vp), vt, vfl);
+    p = skip_ws(p, end, &wfl);
+    if (p == end) {
+      fail(&s, p, "unexpected end of line");
+      goto bad;
+    }
+    if (*p == ',') {
+      p = skip_ws(p + 1, end, &wfl);
+      continue;
+    }
+    if (*p != '}') {
+      fail(&s, p, "expected ',' or '}'");
+      goto bad;
+    }
+    p++;
+    break;
+  }
+
+done:
+  p = skip_ws(p, end, &wfl);
+  if (p != end) {
+    fail(&s, p, "data after the object");
+    goto bad;
+  }
+  if (st.app_open)
+    sl__w_byte(w, '}');
+  if (!st.have_ts && st.ts_failed)
+    st.ev.original = st.ts_orig;
+  sl__ev_end(w, ctx, src, offset, flags, &st.ev, slot);
+  if (st.keys.e != st.keys.local)
+    free(st.keys.e);
+  return;
+
+bad:
+  if (st.keys.e != st.keys.local)
+    free(st.keys.e);
+  if (w->err)
+    return;
+  w->b->len = start;
+  sl__raw_event(w, ctx, src, line, len, offset, flags, read_time_ns, s.why,
+                (size_t)(s.err_at - line));
+}

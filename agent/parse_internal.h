@@ -1,0 +1,178 @@
+/* parse_internal.h - pieces shared by the parsers behind parse.h: the
+ * parse context, a sticky-error writer into the output sl_buf and the ECS
+ * event writer every parser ends with. Not for use outside agent/parse*.c.
+ *
+ * Event layout (key order is irrelevant to ES; this order lets a parser
+ * stream application keys straight into the buffer while it scans):
+ *
+ *   {"@timestamp":"<24 chars, filled in at the end>"
+ *    ,"app":{...}                       parser-written, optional
+ *    ,"message":"..."                   optional
+ *    ,"log":{"level":..,"file":{"path":..},"offset":N,"flags":["truncated"]}
+ *    ,"trace":{"id":..},"span":{"id":..},"transaction":{"id":..}
+ *    ,"http":{"request":{"id":..}}
+ *    ,"error":{"message":..},"tags":["sluice_json_parse_failure"]
+ *    ,"event":{"id":..,"original":..    then the pre-rendered suffix:
+ *    ,"dataset":..},"data_stream":{..},"host":{..},"agent":{..},"ecs":{..}
+ *    ,"service":{..},"labels":{..}}
+ *
+ * The output never contains a raw newline (NDJSON-safe).
+ */
+#ifndef SL_PARSE_INTERNAL_H
+#define SL_PARSE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "parse.h"
+#include "sl_buf.h"
+
+enum sl__parser { SL__PARSER_RAW, SL__PARSER_JSON };
+
+struct sl_parse_ctx {
+  enum sl__parser parser;
+  char *agent_id;          /* copy, hashed into every event.id */
+  size_t agent_id_len;
+  char *suffix;            /* `,"dataset":"x"},"data_stream":...}` */
+  size_t suffix_len;
+};
+
+/* Sticky-error writer: after the first failed reserve every write is a
+ * no-op and `err` keeps the code; the caller checks once at the end and
+ * restores the buffer. Keeps the hot path free of per-write branches on
+ * return codes. Writes go into space obtained with sl_buf_reserve(). */
+struct sl__w {
+  struct sl_buf *b;
+  int err;
+};
+
+static inline int
+sl__w_room(struct sl__w *w, size_t n)
+{
+  struct sl_buf *b = w->b;
+  int rc;
+
+  /* cap counts the NUL slot, hence the strict comparison. */
+  if (b->cap - b->len > n)
+    return 1;
+  if (w->err)
+    return 0;
+  rc = sl_buf_reserve(b, n);
+  if (rc) {
+    w->err = rc;
+    return 0;
+  }
+  return 1;
+}
+
+static inline void
+sl__w_put(struct sl__w *w, const void *p, size_t n)
+{
+  if (!sl__w_room(w, n))
+    return;
+  memcpy(w->b->p + w->b->len, p, n);
+  w->b->len += n;
+}
+
+static inline void
+sl__w_byte(struct sl__w *w, char c)
+{
+  if (!sl__w_room(w, 1))
+    return;
+  w->b->p[w->b->len++] = c;
+}
+
+#define SL__W_LIT(w, lit) sl__w_put((w), (lit), sizeof(lit) - 1)
+
+/* A piece of text for an event field. `json` = the bytes are the contents
+ * of a JSON string as it appeared in valid JSON input (escapes intact):
+ * they are copied verbatim. Otherwise they are plain bytes and get escaped.
+ * `bad_utf8` = (json only) contains invalid UTF-8 that must be repaired. */
+struct sl__text {
+  const char *p;           /* NULL: field absent */
+  size_t n;
+  unsigned char json;
+  unsigned char bad_utf8;
+};
+
+/* What a parser found in a line, beyond the application keys it wrote. */
+struct sl__ev {
+  int64_t ts_ns;           /* @timestamp */
+  struct sl__text msg;     /* message */
+  struct sl__text level;   /* log.level, already normalised */
+  char trace_id[33];       /* "" = none */
+  char span_id[17];
+  char txn_id[17];
+  struct sl__text req_id;  /* http.request.id */
+  struct sl__text original;/* event.original */
+  const char *error;       /* error.message (NUL-terminated) or NULL */
+  const char *tag;         /* single tag or NULL */
+};
+
+/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid: the same
+ * rules as sl_json (no overlongs, surrogates, or > U+10FFFF), so repairs
+ * here and in sl_json_escape agree byte for byte. */
+static inline size_t
+sl__utf8_seq(const unsigned char *s, size_t n)
+{
+  unsigned c = s[0];
+
+  if (c < 0x80)
+    return 1;
+  if (c >= 0xC2 && c <= 0xDF)
+    return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+      return 0;
+    if (c == 0xE0 && s[1] < 0xA0)
+      return 0;
+    if (c == 0xED && s[1] >= 0xA0)
+      return 0;
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+        (s[3] & 0xC0) != 0x80)
+      return 0;
+    if (c == 0xF0 && s[1] < 0x90)
+      return 0;
+    if (c == 0xF4 && s[1] >= 0x90)
+      return 0;
+    return 4;
+  }
+  return 0;
+}
+
+/* Copy bytes that are valid JSON text except for invalid UTF-8 (and, when
+ * `nl`, raw CR/LF used as whitespace): bad sequences become U+FFFD, CR/LF
+ * become spaces. */
+void sl__w_repair(struct sl__w *w, const char *s, size_t n, int nl);
+/* Plain bytes, escaped, without quotes. */
+void sl__w_escape(struct sl__w *w, const char *s, size_t n);
+void sl__w_u64(struct sl__w *w, uint64_t v);
+
+/* Start an event at the current end of the buffer: writes
+ * `{"@timestamp":"` and reserves the 24-byte slot. Returns the slot's
+ * offset for sl__ev_end. */
+size_t sl__ev_begin(struct sl__w *w);
+/* Everything after the parser's own fields, and the closing brace. */
+void sl__ev_end(struct sl__w *w, const struct sl_parse_ctx *ctx,
+                const struct sl_src *src, uint64_t offset, unsigned flags,
+                const struct sl__ev *ev, size_t slot);
+void sl__ev_clear(struct sl__ev *ev, int64_t ts_ns);
+
+/* The whole line as the message. `why` (NULL for parser raw) makes it a
+ * parse-failure event: error.message = "json parse failure at byte
+ * <pos>: <why>" and tags ["sluice_json_parse_failure"]. */
+void sl__raw_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
+                   const struct sl_src *src, const char *line, size_t len,
+                   uint64_t offset, unsigned flags, int64_t read_time_ns,
+                   const char *why, size_t pos);
+
+/* parse_json.c */
+void sl__json_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
+                    const struct sl_src *src, const char *line, size_t len,
+                    uint64_t offset, unsigned flags, int64_t read_time_ns);
+
+#endif
