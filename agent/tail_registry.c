@@ -1,2 +1,512 @@
-/* Placeholder until its module lands. */
-typedef int sl_placeholder_t;
+/* tail_registry.c - acknowledged offsets per file identity, persisted as
+ * data_dir/registry.json (see tail_registry.h for format and rules). */
+#include "tail_registry.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "sl_err.h"
+#include "sl_log.h"
+
+#define REG_VERSION 1
+/* Refresh an idle entry's `updated` on disk at most this often: often enough
+ * that the 24 h prune never drops a file that still exists, rarely enough
+ * that idle files cause no steady stream of registry writes. */
+#define TOUCH_PERSIST_MS (3600LL * 1000)
+
+struct sl_treg {
+  struct sl_treg_entry *head;
+  size_t count;
+  bool dirty;
+  char *dir;
+  char *path;      /* dir/registry.json */
+  char *tmp;       /* dir/registry.json.tmp */
+  uint64_t seq;    /* last snapshot number handed out */
+  uv_mutex_t wlock;
+  uint64_t written_seq;  /* under wlock */
+};
+
+static int64_t
+wall_ms(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *
+path_join(const char *dir, const char *name)
+{
+  size_t n = strlen(dir) + strlen(name) + 2;
+  char *p = malloc(n);
+
+  if (p)
+    snprintf(p, n, "%s/%s", dir, name);
+  return p;
+}
+
+static void
+entry_free(struct sl_treg_entry *e)
+{
+  if (!e)
+    return;
+  free(e->path);
+  free(e);
+}
+
+static struct sl_treg_entry *
+entry_new(const char *path)
+{
+  struct sl_treg_entry *e = calloc(1, sizeof(*e));
+
+  if (!e)
+    return NULL;
+  e->path = strdup(path ? path : "");
+  if (!e->path) {
+    free(e);
+    return NULL;
+  }
+  return e;
+}
+
+static int
+parse_u64(json_t *o, const char *key, uint64_t *v)
+{
+  json_t *x = json_object_get(o, key);
+
+  if (!json_is_integer(x))
+    return SL_EINVAL;
+  /* dev/ino/offset are stored as int64 bit patterns (jansson integers are
+   * signed); the cast round-trips every uint64. */
+  *v = (uint64_t)json_integer_value(x);
+  return 0;
+}
+
+/* Returns 0, SL_ECORRUPT for a structurally bad file, SL_ENOMEM. */
+static int
+load_json(struct sl_treg *r, json_t *root)
+{
+  json_t *arr, *it;
+  size_t i;
+
+  if (!json_is_object(root))
+    return SL_ECORRUPT;
+  it = json_object_get(root, "version");
+  if (!json_is_integer(it) || json_integer_value(it) != REG_VERSION)
+    return SL_ECORRUPT;
+  arr = json_object_get(root, "entries");
+  if (!json_is_array(arr))
+    return SL_ECORRUPT;
+  json_array_foreach(arr, i, it) {
+    struct sl_treg_entry *e;
+    const char *path, *fps;
+    uint64_t dev, ino, off, fplen, upd;
+    char *end;
+    unsigned long long fp;
+
+    path = json_string_value(json_object_get(it, "path"));
+    fps = json_string_value(json_object_get(it, "fp"));
+    if (!path || !fps || parse_u64(it, "dev", &dev) ||
+        parse_u64(it, "ino", &ino) || parse_u64(it, "offset", &off) ||
+        parse_u64(it, "fp_len", &fplen) || fplen > SL_TREG_FP_MAX ||
+        parse_u64(it, "updated", &upd))
+      return SL_ECORRUPT;
+    errno = 0;
+    fp = strtoull(fps, &end, 16);
+    if (errno || *end || end == fps)
+      return SL_ECORRUPT;
+    if (sl_treg_find(r, dev, ino))
+      return SL_ECORRUPT;  /* duplicate key: we never write that */
+    e = entry_new(path);
+    if (!e)
+      return SL_ENOMEM;
+    e->dev = dev;
+    e->ino = ino;
+    e->fp = fp;
+    e->fp_len = (uint32_t)fplen;
+    e->offset = off;
+    e->updated_ms = (int64_t)upd;
+    e->next = r->head;
+    r->head = e;
+    r->count++;
+  }
+  return 0;
+}
+
+static void
+clear_entries(struct sl_treg *r)
+{
+  struct sl_treg_entry *e, *n;
+
+  for (e = r->head; e; e = n) {
+    n = e->next;
+    entry_free(e);
+  }
+  r->head = NULL;
+  r->count = 0;
+}
+
+static void
+move_aside(struct sl_treg *r, const char *why)
+{
+  char name[96];
+  char *aside;
+
+  snprintf(name, sizeof(name), "registry.json.corrupt-%" PRId64, wall_ms());
+  aside = path_join(r->dir, name);
+  if (aside && rename(r->path, aside) == 0) {
+    sl_log(SL_LOG_ERROR, "tail", "registry corrupt, starting fresh",
+           SL_LF_STR, "path", r->path, SL_LF_STR, "moved_to", aside,
+           SL_LF_STR, "reason", why, SL_LF_END);
+  } else {
+    sl_log(SL_LOG_ERROR, "tail", "registry corrupt, starting fresh",
+           SL_LF_STR, "path", r->path, SL_LF_STR, "reason", why,
+           SL_LF_ERR, -errno, SL_LF_END);
+  }
+  free(aside);
+}
+
+int
+sl_treg_open(const char *data_dir, struct sl_treg **out)
+{
+  struct sl_treg *r;
+  json_error_t jerr;
+  json_t *root;
+  struct stat st;
+  int rc;
+
+  *out = NULL;
+  if (!data_dir || !*data_dir)
+    return SL_EINVAL;
+  r = calloc(1, sizeof(*r));
+  if (!r)
+    return SL_ENOMEM;
+  r->dir = strdup(data_dir);
+  r->path = path_join(data_dir, "registry.json");
+  r->tmp = path_join(data_dir, "registry.json.tmp");
+  if (!r->dir || !r->path || !r->tmp) {
+    rc = SL_ENOMEM;
+    goto fail_alloc;
+  }
+  if (uv_mutex_init(&r->wlock)) {
+    rc = SL_ENOMEM;
+    goto fail_alloc;
+  }
+  if (stat(r->path, &st) != 0) {
+    if (errno != ENOENT) {
+      rc = -errno;
+      sl_log(SL_LOG_ERROR, "tail", "registry unreadable",
+             SL_LF_STR, "path", r->path, SL_LF_ERR, rc, SL_LF_END);
+      goto fail_mutex;
+    }
+    *out = r;
+    return 0;
+  }
+  root = json_load_file(r->path, 0, &jerr);
+  if (!root) {
+    move_aside(r, jerr.text);
+    *out = r;
+    return 0;
+  }
+  rc = load_json(r, root);
+  json_decref(root);
+  if (rc == SL_ECORRUPT) {
+    clear_entries(r);
+    move_aside(r, "unexpected structure");
+  } else if (rc) {
+    goto fail_entries;
+  }
+  sl_log(SL_LOG_INFO, "tail", "registry loaded", SL_LF_STR, "path", r->path,
+         SL_LF_INT, "entries", (int64_t)r->count, SL_LF_END);
+  *out = r;
+  return 0;
+
+fail_entries:
+  clear_entries(r);
+fail_mutex:
+  uv_mutex_destroy(&r->wlock);
+fail_alloc:
+  free(r->tmp);
+  free(r->path);
+  free(r->dir);
+  free(r);
+  return rc;
+}
+
+void
+sl_treg_free(struct sl_treg *r)
+{
+  if (!r)
+    return;
+  clear_entries(r);
+  uv_mutex_destroy(&r->wlock);
+  free(r->tmp);
+  free(r->path);
+  free(r->dir);
+  free(r);
+}
+
+struct sl_treg_entry *
+sl_treg_find(struct sl_treg *r, uint64_t dev, uint64_t ino)
+{
+  struct sl_treg_entry *e;
+
+  /* A linear list: lookups happen when a scan meets a file it does not
+   * track yet and when acks move an offset through a cached pointer, so
+   * even thousands of entries cost nothing measurable. */
+  for (e = r->head; e; e = e->next)
+    if (e->dev == dev && e->ino == ino)
+      return e;
+  return NULL;
+}
+
+struct sl_treg_entry *
+sl_treg_put(struct sl_treg *r, const char *path, uint64_t dev, uint64_t ino,
+            uint64_t fp, uint32_t fp_len, uint64_t offset)
+{
+  struct sl_treg_entry *e = sl_treg_find(r, dev, ino);
+  char *p;
+
+  if (!e) {
+    e = entry_new(path);
+    if (!e)
+      return NULL;
+    e->dev = dev;
+    e->ino = ino;
+    e->next = r->head;
+    r->head = e;
+    r->count++;
+  } else if (strcmp(e->path, path) != 0) {
+    p = strdup(path);
+    if (!p)
+      return NULL;
+    free(e->path);
+    e->path = p;
+  }
+  e->fp = fp;
+  e->fp_len = fp_len;
+  e->offset = offset;
+  e->updated_ms = wall_ms();
+  r->dirty = true;
+  return e;
+}
+
+void
+sl_treg_set_offset(struct sl_treg *r, struct sl_treg_entry *e,
+                   uint64_t offset)
+{
+  if (e->offset == offset)
+    return;
+  e->offset = offset;
+  e->updated_ms = wall_ms();
+  r->dirty = true;
+}
+
+void
+sl_treg_touch(struct sl_treg *r, struct sl_treg_entry *e)
+{
+  int64_t now = wall_ms();
+
+  if (now - e->updated_ms >= TOUCH_PERSIST_MS) {
+    e->updated_ms = now;
+    r->dirty = true;
+  }
+}
+
+void
+sl_treg_remove(struct sl_treg *r, struct sl_treg_entry *e)
+{
+  struct sl_treg_entry **pp;
+
+  for (pp = &r->head; *pp; pp = &(*pp)->next) {
+    if (*pp == e) {
+      *pp = e->next;
+      r->count--;
+      r->dirty = true;
+      entry_free(e);
+      return;
+    }
+  }
+}
+
+size_t
+sl_treg_prune(struct sl_treg *r, int64_t max_age_ms)
+{
+  struct sl_treg_entry **pp, *e;
+  int64_t now = wall_ms();
+  size_t n = 0;
+
+  for (pp = &r->head; (e = *pp) != NULL;) {
+    if (e->refs == 0 && now - e->updated_ms > max_age_ms) {
+      sl_log(SL_LOG_INFO, "tail", "registry entry pruned",
+             SL_LF_STR, "path", e->path, SL_LF_INT, "offset",
+             (int64_t)e->offset, SL_LF_END);
+      *pp = e->next;
+      entry_free(e);
+      r->count--;
+      r->dirty = true;
+      n++;
+    } else {
+      pp = &e->next;
+    }
+  }
+  return n;
+}
+
+size_t
+sl_treg_count(const struct sl_treg *r)
+{
+  return r->count;
+}
+
+bool
+sl_treg_dirty(const struct sl_treg *r)
+{
+  return r->dirty;
+}
+
+void
+sl_treg_mark_dirty(struct sl_treg *r)
+{
+  r->dirty = true;
+}
+
+const char *
+sl_treg_path(const struct sl_treg *r)
+{
+  return r->path;
+}
+
+char *
+sl_treg_serialize(struct sl_treg *r, uint64_t *seq)
+{
+  json_t *root, *arr, *o;
+  struct sl_treg_entry *e;
+  char fp[17];
+  char *s = NULL;
+
+  root = json_object();
+  arr = json_array();
+  if (!root || !arr)
+    goto done;
+  if (json_object_set_new(root, "version", json_integer(REG_VERSION)) ||
+      json_object_set(root, "entries", arr))
+    goto done;
+  for (e = r->head; e; e = e->next) {
+    snprintf(fp, sizeof(fp), "%016" PRIx64, e->fp);
+    o = json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I}",
+                  "path", e->path, "dev", (json_int_t)e->dev,
+                  "ino", (json_int_t)e->ino, "fp", fp,
+                  "fp_len", (json_int_t)e->fp_len,
+                  "offset", (json_int_t)e->offset,
+                  "updated", (json_int_t)e->updated_ms);
+    if (!o || json_array_append_new(arr, o))
+      goto done;
+  }
+  s = json_dumps(root, JSON_COMPACT);
+  if (s) {
+    r->dirty = false;
+    *seq = ++r->seq;
+  }
+done:
+  json_decref(arr);
+  json_decref(root);
+  return s;
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+  ssize_t w;
+
+  while (n > 0) {
+    w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return -errno;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int
+write_locked(struct sl_treg *r, const char *json)
+{
+  int fd, dfd, rc;
+
+  fd = open(r->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0)
+    return -errno;
+  rc = write_all(fd, json, strlen(json));
+  if (!rc)
+    rc = write_all(fd, "\n", 1);
+  if (!rc && fsync(fd) != 0)
+    rc = -errno;
+  if (close(fd) != 0 && !rc)
+    rc = -errno;
+  if (rc) {
+    unlink(r->tmp);
+    return rc;
+  }
+  if (rename(r->tmp, r->path) != 0) {
+    rc = -errno;
+    unlink(r->tmp);
+    return rc;
+  }
+  /* The rename is durable only once the directory is synced. */
+  dfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return -errno;
+  if (fsync(dfd) != 0)
+    rc = -errno;
+  close(dfd);
+  return rc;
+}
+
+int
+sl_treg_write(struct sl_treg *r, const char *json, uint64_t seq)
+{
+  int rc = 0;
+
+  uv_mutex_lock(&r->wlock);
+  if (seq > r->written_seq) {
+    rc = write_locked(r, json);
+    if (!rc)
+      r->written_seq = seq;
+  }
+  uv_mutex_unlock(&r->wlock);
+  return rc;
+}
+
+int
+sl_treg_save(struct sl_treg *r)
+{
+  uint64_t seq;
+  char *s = sl_treg_serialize(r, &seq);
+  int rc;
+
+  if (!s)
+    return SL_ENOMEM;
+  rc = sl_treg_write(r, s, seq);
+  free(s);
+  if (rc) {
+    r->dirty = true;
+    sl_log(SL_LOG_ERROR, "tail", "registry write failed",
+           SL_LF_STR, "path", r->path, SL_LF_ERR, rc, SL_LF_END);
+  }
+  return rc;
+}
