@@ -41,4 +41,99 @@ int sl_bulk_target(const struct sl_route *r, const json_t *event,
 int sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,
                    const char *id, size_t id_len) SL_WUR;
 
+/* ---- Cutting a spool record into items --------------------------------- */
+
+/* One bulk item inside a payload: the action line and the source line,
+ * each without its newline (a trailing '\r' is dropped too). src_len is 0
+ * and has_src 0 when the payload ended after an action line. */
+struct sl_bulk_item {
+  size_t act_off, act_len;
+  size_t src_off, src_len;
+  int has_src;
+};
+
+/* Count the items of a payload (pairs of non-empty lines). */
+size_t sl_bulk_count(const char *p, size_t len);
+/* Fill up to `max` items; returns how many were filled. Empty lines are
+ * skipped; an action line with no source line after it still makes an item
+ * (has_src 0) so the caller can dead-letter it instead of losing it. */
+size_t sl_bulk_split(const char *p, size_t len, struct sl_bulk_item *items,
+                     size_t max);
+
+/* Read _index and _id from an action line such as
+ * {"create":{"_index":"x","_id":"y"}}. Missing fields give empty strings.
+ * SL_EPARSE if the line is not a one-key JSON object of objects. */
+int sl_bulk_action_parse(const char *line, size_t len, struct sl_buf *index,
+                         struct sl_buf *id) SL_WUR;
+
+/* ---- Parsing a _bulk response ------------------------------------------ */
+
+struct sl_bulk_result {
+  int status;              /* item HTTP status; 0 when missing */
+  const char *err_type;    /* error.type or NULL; borrowed from the resp */
+  const char *err_reason;  /* error.reason or NULL; borrowed */
+};
+
+struct sl_bulk_resp {
+  json_t *root;                   /* owns the strings above */
+  int errors;                     /* the top-level "errors" flag */
+  size_t n;                       /* number of items */
+  struct sl_bulk_result *items;   /* n entries, in request order */
+};
+
+/* Parse a response to a request with `nitems` items. The items are matched
+ * by position, so the request must have used a filter_path that keeps
+ * items.*.status (see SL_BULK_FILTER_PATH). SL_EPARSE when the body is not
+ * JSON, has no items array or a different number of items. */
+int sl_bulk_resp_parse(const char *body, size_t len, size_t nitems,
+                       struct sl_bulk_resp *out) SL_WUR;
+void sl_bulk_resp_free(struct sl_bulk_resp *r);
+
+/* Keeps positions (every item keeps status and _id), drops the rest. */
+#define SL_BULK_FILTER_PATH                                               \
+  "errors,items.*.status,items.*._id,items.*.error.type,"                 \
+  "items.*.error.reason"
+
+/* ---- Dead letters ------------------------------------------------------ */
+
+/* Everything known about an item ES refused for good. */
+struct sl_deadletter {
+  const char *orig_index;   /* _index of the refused action ("" unknown) */
+  const char *orig_id;      /* _id of the refused action ("" unknown) */
+  const char *action;       /* the original action line */
+  size_t action_len;
+  const char *doc;          /* the original source line */
+  size_t doc_len;
+  int status;               /* item status ES gave */
+  const char *err_type;     /* may be NULL */
+  const char *err_reason;   /* may be NULL */
+  int64_t now_ns;           /* @timestamp of the dead letter */
+};
+
+/* _id of the dead letter: xxh3-128 hex of (original id + "dl"), or of the
+ * original action and document when the original had no _id. Same input,
+ * same id, so a re-sent dead letter answers 409 like any other event. */
+void sl_bulk_deadletter_id(const struct sl_deadletter *dl, char out[33]);
+
+/* Append the action line and the document of the dead-letter event for
+ * index `dl_index` (a logs-<dataset>-<namespace> name gets matching
+ * data_stream.* fields and event.dataset). */
+int sl_bulk_deadletter(struct sl_buf *out, const char *dl_index,
+                       const struct sl_deadletter *dl) SL_WUR;
+
+/* Append one JSON line (with '\n') for data_dir/deadletter/<day>.ndjson:
+ * the original action and document as strings plus the error(s).
+ * dl_status (0: none) and its error describe the refusal of the dead-letter
+ * event itself when ES refused that too. */
+int sl_bulk_deadletter_line(struct sl_buf *out, const struct sl_deadletter *dl,
+                            int dl_status, const char *dl_err_type,
+                            const char *dl_err_reason) SL_WUR;
+
+/* ---- Compression -------------------------------------------------------- */
+
+/* gzip (zlib deflate with a gzip header, what Content-Encoding: gzip means)
+ * of in[0..len) appended to out at `level` (1..9). */
+int sl_bulk_gzip(const char *in, size_t len, int level,
+                 struct sl_buf *out) SL_WUR;
+
 #endif

@@ -4,10 +4,44 @@
  * Per item: 200/201 done; 409 done (duplicate, counted); 429/5xx retried
  * with capped full-jitter backoff (only those items); other 4xx -> dead
  * letter into logs-sluice.deadletter-default, and into
- * data_dir/deadletter/*.ndjson if ES refuses that too. Whole request: 413
+ * data_dir/deadletter/ (NDJSON) if ES refuses that too. Whole request: 413
  * splits; 401/403, connection errors and timeouts retry forever with
  * backoff, reporting not-ready. A record's done callback runs once every
  * one of its events reached a final outcome.
+ *
+ * Config keys (the `elasticsearch:` object; durations are ms, sizes bytes
+ * after sl_conf normalisation; strings like "1s"/"5MiB" are accepted too):
+ *
+ *   key                 type      default                          help
+ *   hosts               str_list  (required)   URLs, round robin; a failed
+ *                                              request goes to the next one
+ *   username            str       -            basic auth user
+ *   password            str       -            basic auth password
+ *   api_key             str       -            "id:key" or its base64 form;
+ *                                              Authorization: ApiKey
+ *   ssl.ca              str       -            CA file (PEM)
+ *   ssl.verify          bool      true         verify certificate and host
+ *   compression         bool      true         gzip request bodies
+ *   compression_level   int       1            zlib level 1..9
+ *   bulk_max_bytes      size      5MiB         largest uncompressed body
+ *   bulk_max_events     int       5000         most items per request
+ *   flush_interval      duration  1s           send a partial bulk after
+ *   max_inflight        int       4            _bulk requests at once
+ *   max_pending_events  int       50000        events held before submit
+ *                                              says SL_EAGAIN
+ *   timeout             duration  60s          per request, then retried
+ *   retry.backoff_base  duration  500ms        first retry ceiling
+ *   retry.backoff_max   duration  60s          largest retry ceiling
+ *   index_mode          enum      data_stream  data_stream|daily
+ *   index_prefix        str       sluice       prefix of daily indices
+ *   namespace           str       default      data_stream.namespace default
+ *   deadletter_index    str       logs-sluice.deadletter-default
+ *   template.patterns   str_list  logs-*-*     data stream template patterns
+ *   template.priority   int       150          (see es_setup.h for why)
+ *   ilm_policy          str       -            index.lifecycle.name to set
+ *
+ * Ownership: submit takes the payload only when it returns 0; on any error
+ * (SL_EAGAIN included) the caller still owns it.
  */
 #ifndef SL_INDEXER_H
 #define SL_INDEXER_H

@@ -1,0 +1,67 @@
+/* es_setup.h - the Elasticsearch objects sluice installs on start (pure
+ * builders; indexer.c sends them).
+ *
+ * Installed, in order:
+ *   _component_template/sluice-ecs-mappings  ECS mappings for what sluice
+ *                                            writes (reference §3, §7)
+ *   _component_template/sluice-settings      codec, ignore_malformed, ILM
+ *   _index_template/sluice-logs              data streams logs-*-*
+ *   _index_template/sluice-daily             <prefix>-* (index_mode daily)
+ *
+ * Why logs-*-* at priority 150 (template.priority): sluice writes whatever
+ * datasets its agents send, so a narrower pattern would miss most of them;
+ * 150 beats the built-in logs@template (100) so our ECS mappings apply, and
+ * stays below Fleet integration templates (200), which are more specific
+ * and own their datasets. Equal priorities with overlapping patterns are
+ * refused by ES (400), so 200 would make setup fail on clusters that run
+ * integrations. Both are configurable.
+ *
+ * Idempotence: every body carries "version" = a 31-bit hash of the body
+ * without it. sl_indexer_start() GETs each object and PUTs only when the
+ * stored version differs, so restarts do not rewrite templates and any
+ * change of the body (or of the options that shape it) is picked up.
+ */
+#ifndef SL_ES_SETUP_H
+#define SL_ES_SETUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "sl_buf.h"
+#include "bulk.h"
+
+struct sl_es_setup_conf {
+  enum sl_index_mode mode;
+  const char *prefix;          /* daily prefix */
+  const json_t *patterns;      /* array of strings or NULL (logs-*-*) */
+  int priority;                /* data stream template priority */
+  const char *ilm_policy;      /* index.lifecycle.name or NULL */
+};
+
+struct sl_es_object {
+  char *path;        /* "_index_template/sluice-logs" (no leading '/') */
+  char *body;        /* compact JSON including "version" */
+  int64_t version;
+};
+
+#define SL_ES_SETUP_MAX 4
+
+/* Build the objects to install; *n receives their count. Free with
+ * sl_es_setup_free(). */
+int sl_es_setup_build(const struct sl_es_setup_conf *c,
+                      struct sl_es_object *out, size_t *n) SL_WUR;
+void sl_es_setup_free(struct sl_es_object *objs, size_t n);
+
+/* "version" of the object in a GET _index_template/<n> or
+ * GET _component_template/<n> answer; -1 if there is none. */
+int64_t sl_es_stored_version(const char *body, size_t len);
+
+/* From the GET / answer: version.number into num (NUL-terminated, cut to
+ * numlen-1), its major in *major. SL_EPARSE if absent. *opensearch is set
+ * when version.distribution says "opensearch". */
+int sl_es_parse_root(const char *body, size_t len, char *num, size_t numlen,
+                     int *major, int *opensearch) SL_WUR;
+
+#endif
