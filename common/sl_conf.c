@@ -334,9 +334,10 @@ convert_scalar(struct ctx *x, yaml_node_t *node, int keyline, json_t **out)
     rc = cerr(x, line, "value is not valid UTF-8");
     goto out;
   }
-  plain = node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-          (node->tag == NULL ||
-           strcmp((const char *)node->tag, YAML_STR_TAG) != 0);
+  /* The document API gives every untagged scalar the default !!str tag,
+   * so only the style tells quoted from plain (explicit tags are not
+   * honoured). */
+  plain = node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
   rc = info_set(x->c, j, line, keyline, plain);
   if (rc != 0) {
     json_decref(j);
@@ -454,19 +455,29 @@ convert(struct ctx *x, yaml_node_t *node, int keyline, int depth,
   }
 }
 
+/* Syntax errors have no key path; "yaml" stands in its place:
+ *   agent.yml:4: yaml: did not find expected key (block mapping at line 1) */
 static int
 yaml_error(struct ctx *x, yaml_parser_t *p)
 {
-  const yaml_mark_t *m = &p->problem_mark;
   const char *prob = p->problem ? p->problem : "syntax error";
+  size_t mark = x->path.len;
+  int rc;
 
-  /* Reader errors have no useful mark: the problem is a byte offset. */
+  path_pop(x, 0);
+  if (sl_buf_append_str(&x->path, "yaml") != 0)
+    return SL_ECONFIG;
+  /* Reader errors (bad UTF-8) have no line, only a byte offset. */
   if (p->error == YAML_READER_ERROR)
-    return cerr(x, 0, "yaml: %s at byte %zu", prob, p->problem_offset);
-  if (p->context)
-    return cerr(x, (int)m->line + 1, "yaml: %s %s (line %d)", prob,
-                p->context, (int)p->context_mark.line + 1);
-  return cerr(x, (int)m->line + 1, "yaml: %s", prob);
+    rc = cerr(x, 0, "%s at byte %zu", prob, p->problem_offset);
+  else if (p->context)
+    rc = cerr(x, (int)p->problem_mark.line + 1, "%s (%s at line %d)", prob,
+              p->context + (strncmp(p->context, "while ", 6) ? 0 : 6),
+              (int)p->context_mark.line + 1);
+  else
+    rc = cerr(x, (int)p->problem_mark.line + 1, "%s", prob);
+  path_pop(x, mark);
+  return rc;
 }
 
 /* Parse text into a raw tree. An empty document gives an empty mapping. */
@@ -968,6 +979,17 @@ has_required(const struct sl_conf_key *schema)
   return 0;
 }
 
+static const struct sl_conf_key *
+find_key(const struct sl_conf_key *schema, const char *key)
+{
+  const struct sl_conf_key *k;
+
+  for (k = schema; k && k->key; k++)
+    if (strcmp(k->key, key) == 0)
+      return k;
+  return NULL;
+}
+
 static int
 validate_obj(struct ctx *x, json_t *obj, const struct sl_conf_key *schema)
 {
@@ -975,50 +997,50 @@ validate_obj(struct ctx *x, json_t *obj, const struct sl_conf_key *schema)
   const char *key;
   json_t *v, *d;
   size_t mark;
+  void *tmp;
   int rc = 0;
 
-  /* Unknown keys first, in file order. */
-  json_object_foreach(obj, key, v) {
-    for (k = schema; k && k->key; k++)
-      if (strcmp(k->key, key) == 0)
-        break;
-    if (k == NULL || k->key == NULL) {
-      mark = path_push_key(x, key);
+  /* Keys that are present, in file order, so the first error reported is
+   * the first one in the file. */
+  json_object_foreach_safe(obj, tmp, key, v) {
+    mark = path_push_key(x, key);
+    k = find_key(schema, key);
+    if (k == NULL) {
       rc = cerr(x, keyline_of(x->c, v), "unknown key");
-      path_pop(x, mark);
-      return rc;
-    }
-  }
-  for (k = schema; k && k->key; k++) {
-    mark = path_push_key(x, k->key);
-    v = json_object_get(obj, k->key);
-    /* "key:" with nothing (or ~/null) counts as not given. */
-    if (v != NULL && k->type != SL_CT_ANY && is_null_scalar(x->c, v)) {
+    } else if (k->type != SL_CT_ANY && is_null_scalar(x->c, v)) {
+      /* "key:" with nothing (or ~/null) counts as not given. */
       if (json_array_append(x->c->grave, v) != 0)
-        return SL_ENOMEM;
-      json_object_del(obj, k->key);
-      v = NULL;
-    }
-    if (v == NULL) {
-      rc = default_node(x, k, &d);
-      if (rc == 0 && d == NULL) {
-        if (k->flags & SL_CK_REQUIRED)
-          rc = cerr(x, line_of(x->c, obj), "required key is missing");
-        else if (k->type == SL_CT_OBJ && !has_required(k->sub)) {
-          /* Absent sections still get their defaults, so a module can
-           * read "spool.max_bytes" without checking for "spool". */
-          d = json_object();
-          rc = d ? info_set(x->c, d, 0, 0, 0) : SL_ENOMEM;
-        }
-      }
-      if (rc == 0 && d != NULL) {
-        if (json_object_set_new(obj, k->key, d) != 0)
-          rc = SL_ENOMEM;
-        else
-          rc = normalise(x, k, obj, k->key, 0, d);
-      }
+        rc = SL_ENOMEM;
+      else
+        json_object_del(obj, key);
     } else {
-      rc = normalise(x, k, obj, k->key, 0, v);
+      rc = normalise(x, k, obj, key, 0, v);
+    }
+    if (rc)
+      return rc;
+    path_pop(x, mark);
+  }
+  /* Then what is missing: defaults, required keys, implied sections. */
+  for (k = schema; k && k->key; k++) {
+    if (json_object_get(obj, k->key) != NULL)
+      continue;
+    mark = path_push_key(x, k->key);
+    rc = default_node(x, k, &d);
+    if (rc == 0 && d == NULL) {
+      if (k->flags & SL_CK_REQUIRED)
+        rc = cerr(x, line_of(x->c, obj), "required key is missing");
+      else if (k->type == SL_CT_OBJ && !has_required(k->sub)) {
+        /* Absent sections still get their defaults, so a module can
+         * read "spool.max_bytes" without checking for "spool". */
+        d = json_object();
+        rc = d ? info_set(x->c, d, 0, 0, 0) : SL_ENOMEM;
+      }
+    }
+    if (rc == 0 && d != NULL) {
+      if (json_object_set_new(obj, k->key, d) != 0)
+        rc = SL_ENOMEM;
+      else
+        rc = normalise(x, k, obj, k->key, 0, d);
     }
     if (rc)
       return rc;
