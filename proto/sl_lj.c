@@ -405,7 +405,7 @@ c_start_zlib(struct sl_lj_dec *d)
 static int
 c_feed(struct sl_lj_dec *d, const unsigned char *in, size_t m)
 {
-  size_t produced;
+  size_t produced, keep;
   int zr, rc;
 
   if (d->c_ended)
@@ -419,6 +419,27 @@ c_feed(struct sl_lj_dec *d, const unsigned char *in, size_t m)
     d->z.next_out = d->zout;
     d->z.avail_out = LJ_ZCHUNK;
     zr = inflate(&d->z, Z_NO_FLUSH);
+    /* Hand on what inflate produced before looking at its verdict, and cut
+     * exactly at max_inflate: the inner layer then sees the same bytes
+     * whatever the input chunking was, so results never depend on how
+     * the peer's bytes were split across reads. */
+    produced = LJ_ZCHUNK - d->z.avail_out;
+    if (produced) {
+      if (produced > d->lim.max_inflate - d->c_out) {
+        keep = (size_t)(d->lim.max_inflate - d->c_out);
+        rc = keep ? layer_feed(d, &d->in, d->zout, keep) : 0;
+        if (rc)
+          return rc;
+        return fail(d, SL_E2BIG, "C frame at offset %llu inflates past "
+                    "max_inflate %llu bytes (zip bomb guard)",
+                    (unsigned long long)d->c_off,
+                    (unsigned long long)d->lim.max_inflate);
+      }
+      d->c_out += produced;
+      rc = layer_feed(d, &d->in, d->zout, produced);
+      if (rc)
+        return rc;
+    }
     if (zr == Z_NEED_DICT || zr == Z_DATA_ERROR)
       return fail(d, SL_EPROTO, "bad zlib data in the C frame at offset "
                   "%llu: %s", (unsigned long long)d->c_off,
@@ -427,20 +448,6 @@ c_feed(struct sl_lj_dec *d, const unsigned char *in, size_t m)
       return fail(d, SL_ENOMEM, "no memory for inflate");
     if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR)
       return fail(d, SL_EINTERNAL, "inflate failed (%d)", zr);
-    produced = LJ_ZCHUNK - d->z.avail_out;
-    if (produced) {
-      /* Checked before the bytes go anywhere: a bomb costs at most one
-       * chunk of work past the cap. */
-      if (d->c_out + produced > d->lim.max_inflate)
-        return fail(d, SL_E2BIG, "C frame at offset %llu inflates past "
-                    "max_inflate %llu bytes (zip bomb guard)",
-                    (unsigned long long)d->c_off,
-                    (unsigned long long)d->lim.max_inflate);
-      d->c_out += produced;
-      rc = layer_feed(d, &d->in, d->zout, produced);
-      if (rc)
-        return rc;
-    }
     if (zr == Z_STREAM_END) {
       d->c_ended = 1;
       if (d->z.avail_in > 0)
