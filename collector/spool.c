@@ -1,2 +1,1564 @@
-/* Placeholder until its module lands. */
-typedef int sl_placeholder_t;
+/* spool.c - durable append-only queue; layout and rules are in spool.h.
+ *
+ * Shape: appends are serialised into a pending buffer on the loop thread. A
+ * commit "job" (one at a time, on the libuv threadpool) takes the whole
+ * pending buffer, writes it to one or more segments, fsyncs each file (and
+ * the directory for a new file), may save the cursor and may delete fully
+ * released segments. Its after-work callback runs on the loop: it indexes
+ * the new records for the reader and runs the commit callbacks. Because only
+ * one job runs at a time, segment sizes and the active segment change only
+ * on the loop thread, between jobs.
+ */
+#include "spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#include "sl_err.h"
+#include "sl_log.h"
+
+#define REC_MAGIC 0x014c53d3u
+#define HDR SL_SPOOL_REC_HDR
+#define CURSOR_MAGIC 0x52554353u
+#define CURSOR_SIZE 24
+#define CURSOR_NAME "cursor"
+#define CURSOR_TMP "cursor.tmp"
+/* Cursor saves are batched: one temp+fsync+rename+fsync(dir) per 200 ms at
+ * most, since a release can happen thousands of times per second. */
+#define CURSOR_SAVE_MS 200
+/* Disk-full probe period: the latch clears after this, see spool.h. */
+#define PROBE_MS 1000
+/* First allocation of a pending buffer; it then doubles as needed. */
+#define PEND_MIN_CAP (64u << 10)
+#define SEG_NAME_LEN 21 /* 16 hex + ".seg" + NUL */
+
+#define container_of(p, type, member) \
+  ((type *)(void *)((char *)(p) - offsetof(type, member)))
+
+ssize_t (*sl_spool__test_pwrite)(int fd, const void *buf, size_t n,
+                                 off_t off);
+int (*sl_spool__test_fsync)(int fd);
+
+/* One segment file. */
+struct seg {
+  struct seg *prev, *next;
+  uint64_t first_id; /* from the file name */
+  int fd;
+  uint64_t size;     /* durable bytes: every byte below is fsync'ed */
+  uint64_t live;     /* unreleased records in it */
+};
+
+/* Reader index: one entry per durable record from the cursor on, in id
+ * order (a ring). Released entries stay until the prefix before them is
+ * released too; their `seg` may then already be gone, so it is only used
+ * for entries that are not released. */
+struct ent {
+  uint64_t id;
+  struct seg *seg;
+  uint64_t off;      /* record header offset in seg */
+  uint64_t t_ns;
+  uint32_t len;
+  uint32_t nevents;
+  unsigned char released;
+  unsigned char handed;
+};
+
+/* A record waiting for (or inside) a commit. */
+struct prec {
+  uint64_t id;
+  size_t buf_off;    /* header offset in the pending buffer */
+  uint32_t len;
+  uint32_t nevents;
+  uint64_t t_ns;
+  sl_spool_commit_cb cb;
+  void *arg;
+};
+
+struct pend {
+  char *buf;
+  size_t len, cap;
+  struct prec *recs;
+  size_t n, rcap;
+};
+
+/* A contiguous piece of a job's buffer going into one segment. */
+struct chunk {
+  struct seg *seg;    /* existing target, or NULL: create first_id.seg */
+  struct seg *newseg; /* preallocated struct for a new segment */
+  uint64_t first_id;
+  int fd;
+  uint64_t file_off;
+  size_t buf_off, len;
+  size_t rec_end;     /* this chunk holds records [prev rec_end, rec_end) */
+  int err;
+};
+
+struct del {
+  int fd;
+  uint64_t first_id;
+};
+
+struct job {
+  uv_work_t req;
+  struct sl_spool *s;
+  struct pend p;
+  uint64_t bytes;        /* record bytes of p (counted in pend_bytes) */
+  struct chunk *chunks;
+  size_t nchunks, chunks_cap;
+  int err;               /* first write/fsync error, 0 if none */
+  size_t nok;            /* chunks [0, nok) are durable */
+  int save_cursor;
+  uint64_t cursor, next_id;
+  int cursor_err;
+  struct del *dels;
+  size_t ndels, dels_cap;
+  uint64_t fsyncs;
+};
+
+struct sl_spool {
+  uv_loop_t *loop;
+  char *dir;             /* data_dir/spool */
+  char *corrupt_dir;     /* data_dir/corrupt */
+  int dirfd;
+  uint64_t segment_bytes, max_bytes, commit_ms;
+
+  struct seg *segs, *segs_tail;
+  struct seg *active;    /* where the next commit appends; NULL: new one */
+
+  struct ent *ring;
+  size_t ring_cap;       /* power of two */
+  uint64_t head, tail;   /* absolute positions, ring[pos & (cap - 1)] */
+  uint64_t next_pos;     /* first entry not handed out */
+
+  uint64_t next_id;          /* id of the next append */
+  uint64_t first_nondurable; /* lowest id whose commit has not finished */
+  uint64_t cursor_saved;     /* cursor value on disk */
+  uint64_t cursor_tried;     /* last value a save was attempted for */
+
+  struct pend pend;
+  char *spare;           /* recycled pending buffer */
+  size_t spare_cap;
+  uint64_t pend_bytes;   /* pending + in-flight record bytes */
+  uint64_t disk_bytes;   /* durable unreleased record bytes */
+  uint64_t nrecords;     /* durable unreleased records */
+
+  struct del *dels;      /* released segments waiting for a job */
+  size_t ndels, dels_cap;
+
+  struct job job;
+  int busy;              /* job in flight */
+  int commit_due;        /* the commit window of pending records ended */
+  int cursor_due;        /* 200 ms passed since the cursor changed */
+
+  int size_full, pend_full, disk_full;
+  int want_resume;       /* someone got SL_EAGAIN or a failed commit */
+
+  uv_timer_t commit_timer, cursor_timer, probe_timer, resume_timer;
+  int handles_closing;
+  int handles_open;
+  int closing;
+  void (*close_cb)(void *);
+  void *close_arg;
+  sl_spool_resume_cb resume_cb;
+  void *resume_arg;
+
+  struct sl_spool_stats st;
+};
+
+static void kick(struct sl_spool *s);
+
+/* ---- little helpers ----------------------------------------------------- */
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+  p[0] = (unsigned char)v;
+  p[1] = (unsigned char)(v >> 8);
+  p[2] = (unsigned char)(v >> 16);
+  p[3] = (unsigned char)(v >> 24);
+}
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+  put32(p, (uint32_t)v);
+  put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+  return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static uint64_t
+now_ns(void)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The record CRC: header minus its crc field, then the payload. */
+static uint32_t
+rec_crc(const unsigned char *hdr, const void *payload, uint32_t len)
+{
+  uLong c = crc32(0L, Z_NULL, 0);
+
+  c = crc32(c, hdr, 12);
+  c = crc32(c, hdr + 16, HDR - 16);
+  c = crc32(c, (const Bytef *)payload, len);
+  return (uint32_t)c;
+}
+
+static void
+seg_name(char *out, uint64_t first_id)
+{
+  snprintf(out, SEG_NAME_LEN, "%016" PRIx64 ".seg", first_id);
+}
+
+static int
+parse_seg_name(const char *n, uint64_t *id)
+{
+  uint64_t v = 0;
+  int i;
+
+  if (strlen(n) != 20 || strcmp(n + 16, ".seg") != 0)
+    return -1;
+  for (i = 0; i < 16; i++) {
+    char c = n[i];
+    unsigned d;
+    if (c >= '0' && c <= '9')
+      d = (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f')
+      d = (unsigned)(c - 'a' + 10);
+    else
+      return -1;
+    v = v << 4 | d;
+  }
+  *id = v;
+  return 0;
+}
+
+static int
+do_fsync(int fd, uint64_t *count)
+{
+  int rc;
+
+  (*count)++;
+  rc = sl_spool__test_fsync ? sl_spool__test_fsync(fd) : fsync(fd);
+  return rc == 0 ? 0 : -errno;
+}
+
+static int
+write_all(int fd, const void *buf, size_t n, uint64_t off)
+{
+  const char *p = buf;
+
+  while (n > 0) {
+    ssize_t w = sl_spool__test_pwrite
+                    ? sl_spool__test_pwrite(fd, p, n, (off_t)off)
+                    : pwrite(fd, p, n, (off_t)off);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return errno == EDQUOT ? SL_ENOSPC : -errno;
+    }
+    if (w == 0)
+      return SL_EIO;
+    p += w;
+    n -= (size_t)w;
+    off += (uint64_t)w;
+  }
+  return 0;
+}
+
+static int
+mkdir_p(const char *path)
+{
+  char tmp[PATH_MAX];
+  size_t n = strlen(path), i;
+
+  if (n == 0 || n >= sizeof(tmp))
+    return SL_EINVAL;
+  memcpy(tmp, path, n + 1);
+  for (i = 1; i <= n; i++) {
+    if (tmp[i] != '/' && tmp[i] != '\0')
+      continue;
+    tmp[i] = '\0';
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+      return -errno;
+    tmp[i] = i == n ? '\0' : '/';
+  }
+  return 0;
+}
+
+/* ---- cursor file -------------------------------------------------------- */
+
+static int
+cursor_write(int dirfd, uint64_t cursor, uint64_t next_id, uint64_t *fsyncs)
+{
+  unsigned char b[CURSOR_SIZE];
+  uLong c;
+  int fd, rc;
+
+  put32(b, CURSOR_MAGIC);
+  put64(b + 8, cursor);
+  put64(b + 16, next_id);
+  c = crc32(crc32(0L, Z_NULL, 0), b, 4);
+  c = crc32(c, b + 8, CURSOR_SIZE - 8);
+  put32(b + 4, (uint32_t)c);
+
+  fd = openat(dirfd, CURSOR_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+              0644);
+  if (fd < 0)
+    return -errno;
+  rc = write_all(fd, b, sizeof(b), 0);
+  if (rc == 0)
+    rc = do_fsync(fd, fsyncs);
+  if (close(fd) != 0 && rc == 0)
+    rc = -errno;
+  if (rc == 0 && renameat(dirfd, CURSOR_TMP, dirfd, CURSOR_NAME) != 0)
+    rc = -errno;
+  /* The rename is only durable once the directory is. */
+  if (rc == 0)
+    rc = do_fsync(dirfd, fsyncs);
+  return rc;
+}
+
+/* 0 and the values; SL_ENOENT if there is no cursor; SL_ECORRUPT. */
+static int
+cursor_read(int dirfd, uint64_t *cursor, uint64_t *next_id)
+{
+  unsigned char b[CURSOR_SIZE + 1];
+  ssize_t n;
+  uLong c;
+  int fd;
+
+  fd = openat(dirfd, CURSOR_NAME, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? SL_ENOENT : -errno;
+  n = pread(fd, b, sizeof(b), 0);
+  close(fd);
+  if (n != CURSOR_SIZE || get32(b) != CURSOR_MAGIC)
+    return SL_ECORRUPT;
+  c = crc32(crc32(0L, Z_NULL, 0), b, 4);
+  c = crc32(c, b + 8, CURSOR_SIZE - 8);
+  if ((uint32_t)c != get32(b + 4))
+    return SL_ECORRUPT;
+  *cursor = get64(b + 8);
+  *next_id = get64(b + 16);
+  return 0;
+}
+
+/* ---- reader index ------------------------------------------------------- */
+
+static struct ent *
+ent_at(struct sl_spool *s, uint64_t pos)
+{
+  return &s->ring[pos & (s->ring_cap - 1)];
+}
+
+static int
+ring_reserve(struct sl_spool *s, size_t more)
+{
+  size_t used = (size_t)(s->tail - s->head), cap = s->ring_cap, i;
+  struct ent *n;
+
+  if (used + more <= cap)
+    return 0;
+  if (cap == 0)
+    cap = 64;
+  while (cap < used + more)
+    cap *= 2;
+  n = malloc(cap * sizeof(*n));
+  if (n == NULL)
+    return SL_ENOMEM;
+  /* Re-base absolute positions onto the new mask. */
+  for (i = 0; i < used; i++)
+    n[(s->head + i) & (cap - 1)] = *ent_at(s, s->head + i);
+  free(s->ring);
+  s->ring = n;
+  s->ring_cap = cap;
+  return 0;
+}
+
+/* Caller reserved room. */
+static void
+ring_push(struct sl_spool *s, const struct ent *e)
+{
+  *ent_at(s, s->tail) = *e;
+  s->tail++;
+}
+
+static struct ent *
+ring_find(struct sl_spool *s, uint64_t id)
+{
+  uint64_t lo = s->head, hi = s->tail;
+
+  while (lo < hi) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    struct ent *e = ent_at(s, mid);
+    if (e->id == id)
+      return e;
+    if (e->id < id)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* First id not yet released: the first unreleased durable record, else the
+ * first record whose commit has not finished (it may become durable). */
+static uint64_t
+cur_cursor(const struct sl_spool *s)
+{
+  if (s->tail > s->head)
+    return s->ring[s->head & (s->ring_cap - 1)].id;
+  return s->first_nondurable;
+}
+
+/* ---- segments ----------------------------------------------------------- */
+
+static void
+seg_link(struct sl_spool *s, struct seg *g)
+{
+  g->next = NULL;
+  g->prev = s->segs_tail;
+  if (s->segs_tail)
+    s->segs_tail->next = g;
+  else
+    s->segs = g;
+  s->segs_tail = g;
+}
+
+static void
+seg_unlink(struct sl_spool *s, struct seg *g)
+{
+  if (g->prev)
+    g->prev->next = g->next;
+  else
+    s->segs = g->next;
+  if (g->next)
+    g->next->prev = g->prev;
+  else
+    s->segs_tail = g->prev;
+  g->prev = g->next = NULL;
+}
+
+/* A segment without unreleased records that is not appended to any more:
+ * hand it to the next job (cursor save, then close + unlink). */
+static void
+seg_retire(struct sl_spool *s, struct seg *g)
+{
+  if (s->ndels == s->dels_cap) {
+    size_t cap = s->dels_cap ? s->dels_cap * 2 : 8;
+    struct del *d = realloc(s->dels, cap * sizeof(*d));
+    if (d == NULL) {
+      /* Left on disk; the next open deletes it. */
+      sl_log(SL_LOG_WARN, "spool", "cannot queue segment deletion",
+             SL_LF_ERR, SL_ENOMEM, SL_LF_END);
+      return;
+    }
+    s->dels = d;
+    s->dels_cap = cap;
+  }
+  seg_unlink(s, g);
+  s->dels[s->ndels].fd = g->fd;
+  s->dels[s->ndels].first_id = g->first_id;
+  s->ndels++;
+  free(g);
+}
+
+/* ---- corrupt bytes ------------------------------------------------------ */
+
+/* Copy a bad byte range aside so that it is never silently lost. */
+static void
+save_corrupt(struct sl_spool *s, uint64_t seg_id, uint64_t off,
+             const void *bytes, size_t n)
+{
+  char path[PATH_MAX], segn[SEG_NAME_LEN];
+  uint64_t dummy = 0;
+  int fd, rc;
+
+  seg_name(segn, seg_id);
+  rc = mkdir_p(s->corrupt_dir);
+  if (rc == 0 &&
+      (size_t)snprintf(path, sizeof(path), "%s/%016" PRIx64 "-%" PRIu64
+                       ".rec", s->corrupt_dir, seg_id, off) >= sizeof(path))
+    rc = SL_EINVAL;
+  if (rc == 0) {
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      rc = -errno;
+    } else {
+      rc = write_all(fd, bytes, n, 0);
+      if (rc == 0)
+        rc = do_fsync(fd, &dummy);
+      close(fd);
+    }
+  }
+  s->st.corrupt++;
+  if (rc != 0)
+    sl_log(SL_LOG_ERROR, "spool", "corrupt record could not be saved",
+           SL_LF_STR, "segment", segn, SL_LF_INT, "offset", (int64_t)off,
+           SL_LF_INT, "bytes", (int64_t)n, SL_LF_ERR, rc, SL_LF_END);
+  else
+    sl_log(SL_LOG_WARN, "spool", "corrupt record moved aside",
+           SL_LF_STR, "segment", segn, SL_LF_INT, "offset", (int64_t)off,
+           SL_LF_INT, "bytes", (int64_t)n, SL_LF_STR, "file", path,
+           SL_LF_END);
+}
+
+/* ---- recovery ----------------------------------------------------------- */
+
+struct rhdr {
+  uint32_t len, nevents;
+  uint64_t id, t_ns;
+};
+
+/* Is there a valid record at `off` of the mapped file? */
+static int
+rec_valid(const unsigned char *m, uint64_t size, uint64_t off,
+          uint64_t prev_id, struct rhdr *r)
+{
+  const unsigned char *h = m + off;
+
+  if (size - off < HDR || get32(h) != REC_MAGIC)
+    return 0;
+  r->len = get32(h + 4);
+  if (r->len > SL_SPOOL_MAX_RECORD || r->len > size - off - HDR)
+    return 0;
+  r->nevents = get32(h + 8);
+  r->id = get64(h + 16);
+  r->t_ns = get64(h + 24);
+  if (r->id <= prev_id)
+    return 0;
+  return rec_crc(h, h + HDR, r->len) == get32(h + 12);
+}
+
+/* Next offset > from holding a valid record, or UINT64_MAX. */
+static uint64_t
+find_next(const unsigned char *m, uint64_t size, uint64_t from,
+          uint64_t prev_id, struct rhdr *r)
+{
+  static const unsigned char magic[4] = {0xd3, 0x53, 0x4c, 0x01};
+
+  while (from + HDR <= size) {
+    const unsigned char *p = memmem(m + from, size - from, magic, 4);
+    if (p == NULL)
+      break;
+    from = (uint64_t)(p - m);
+    if (rec_valid(m, size, from, prev_id, r))
+      return from;
+    from++;
+  }
+  return UINT64_MAX;
+}
+
+/* Scan one segment, index its unreleased records, deal with bad bytes. */
+static int
+scan_seg(struct sl_spool *s, struct seg *g, int is_last, uint64_t cursor,
+         uint64_t *prev_id, char *err, size_t errlen)
+{
+  char segn[SEG_NAME_LEN];
+  unsigned char *m;
+  struct stat sb;
+  uint64_t size, off = 0, cut = UINT64_MAX;
+  struct rhdr r;
+  int rc;
+
+  seg_name(segn, g->first_id);
+  if (fstat(g->fd, &sb) != 0) {
+    rc = -errno;
+    snprintf(err, errlen, "%s/%s: stat: %s", s->dir, segn, strerror(-rc));
+    return rc;
+  }
+  size = (uint64_t)sb.st_size;
+  g->size = 0;
+  if (size == 0)
+    return 0;
+  m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, g->fd, 0);
+  if (m == MAP_FAILED) {
+    rc = -errno;
+    snprintf(err, errlen, "%s/%s: mmap: %s", s->dir, segn, strerror(-rc));
+    return rc;
+  }
+  while (off < size) {
+    uint64_t nxt;
+
+    if (rec_valid(m, size, off, *prev_id, &r)) {
+      nxt = off;
+    } else {
+      nxt = find_next(m, size, off + 1, *prev_id, &r);
+      if (nxt == UINT64_MAX) {
+        /* Nothing valid up to the end of this file. */
+        if (is_last) {
+          sl_log(SL_LOG_WARN, "spool", "torn tail truncated",
+                 SL_LF_STR, "segment", segn, SL_LF_INT, "offset",
+                 (int64_t)off, SL_LF_INT, "bytes", (int64_t)(size - off),
+                 SL_LF_END);
+          s->st.truncated_bytes += size - off;
+        } else {
+          save_corrupt(s, g->first_id, off, m + off, (size_t)(size - off));
+        }
+        cut = off;
+        break;
+      }
+      if (r.id <= cursor)
+        /* Every record in the range had an id below the cursor. */
+        sl_log(SL_LOG_INFO, "spool", "released corrupt range skipped",
+               SL_LF_STR, "segment", segn, SL_LF_INT, "offset",
+               (int64_t)off, SL_LF_INT, "bytes", (int64_t)(nxt - off),
+               SL_LF_END);
+      else
+        save_corrupt(s, g->first_id, off, m + off, (size_t)(nxt - off));
+    }
+    off = nxt;
+    *prev_id = r.id;
+    if (r.id >= cursor) {
+      struct ent e;
+
+      rc = ring_reserve(s, 1);
+      if (rc != 0) {
+        munmap(m, (size_t)size);
+        snprintf(err, errlen, "out of memory indexing the spool");
+        return rc;
+      }
+      memset(&e, 0, sizeof(e));
+      e.id = r.id;
+      e.seg = g;
+      e.off = off;
+      e.t_ns = r.t_ns;
+      e.len = r.len;
+      e.nevents = r.nevents;
+      ring_push(s, &e);
+      g->live++;
+      s->disk_bytes += HDR + r.len;
+      s->nrecords++;
+    }
+    off += HDR + r.len;
+  }
+  munmap(m, (size_t)size);
+  g->size = off;
+  if (cut != UINT64_MAX) {
+    uint64_t dummy = 0;
+
+    if (ftruncate(g->fd, (off_t)cut) != 0 || do_fsync(g->fd, &dummy) != 0) {
+      rc = -errno;
+      snprintf(err, errlen, "%s/%s: truncate: %s", s->dir, segn,
+               strerror(-rc));
+      return rc;
+    }
+    g->size = cut;
+  }
+  return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* List, scan and index every segment; delete those with nothing left. */
+static int
+recover(struct sl_spool *s, char *err, size_t errlen)
+{
+  uint64_t cursor = 0, saved_next = 0, prev_id = 0, *ids = NULL;
+  size_t nids = 0, cap = 0, i;
+  struct dirent *de;
+  struct seg *g, *gn;
+  DIR *d;
+  int rc;
+
+  rc = cursor_read(s->dirfd, &cursor, &saved_next);
+  if (rc == SL_ENOENT) {
+    cursor = 0;
+  } else if (rc != 0) {
+    sl_log(SL_LOG_WARN, "spool", "cursor unreadable: re-delivering all",
+           SL_LF_STR, "path", s->dir, SL_LF_ERR, rc, SL_LF_END);
+    cursor = 0;
+    saved_next = 0;
+  }
+  unlinkat(s->dirfd, CURSOR_TMP, 0);
+
+  d = opendir(s->dir);
+  if (d == NULL) {
+    rc = -errno;
+    snprintf(err, errlen, "%s: opendir: %s", s->dir, strerror(-rc));
+    return rc;
+  }
+  while ((de = readdir(d)) != NULL) {
+    uint64_t id;
+    if (parse_seg_name(de->d_name, &id) != 0)
+      continue;
+    if (nids == cap) {
+      size_t nc = cap ? cap * 2 : 16;
+      uint64_t *n = realloc(ids, nc * sizeof(*n));
+      if (n == NULL) {
+        closedir(d);
+        free(ids);
+        snprintf(err, errlen, "out of memory listing the spool");
+        return SL_ENOMEM;
+      }
+      ids = n;
+      cap = nc;
+    }
+    ids[nids++] = id;
+  }
+  closedir(d);
+  if (nids > 0)
+    qsort(ids, nids, sizeof(*ids), cmp_u64);
+
+  for (i = 0; i < nids; i++) {
+    char name[SEG_NAME_LEN];
+
+    g = calloc(1, sizeof(*g));
+    if (g == NULL) {
+      free(ids);
+      snprintf(err, errlen, "out of memory");
+      return SL_ENOMEM;
+    }
+    g->first_id = ids[i];
+    seg_name(name, ids[i]);
+    g->fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC);
+    if (g->fd < 0) {
+      rc = -errno;
+      free(g);
+      free(ids);
+      snprintf(err, errlen, "%s/%s: open: %s", s->dir, name, strerror(-rc));
+      return rc;
+    }
+    seg_link(s, g);
+    rc = scan_seg(s, g, i + 1 == nids, cursor, &prev_id, err, errlen);
+    if (rc != 0) {
+      free(ids);
+      return rc;
+    }
+  }
+  free(ids);
+
+  s->next_id = prev_id + 1;
+  if (cursor > s->next_id)
+    s->next_id = cursor;
+  if (saved_next > s->next_id)
+    s->next_id = saved_next;
+  s->first_nondurable = s->next_id;
+
+  /* Nothing unreleased: delete now (the cursor we save below, and the one
+   * already on disk, are both past their records). */
+  for (g = s->segs; g; g = gn) {
+    char name[SEG_NAME_LEN];
+
+    gn = g->next;
+    if (g->live > 0)
+      continue;
+    seg_name(name, g->first_id);
+    seg_unlink(s, g);
+    close(g->fd);
+    if (unlinkat(s->dirfd, name, 0) != 0)
+      sl_log(SL_LOG_WARN, "spool", "cannot delete released segment",
+             SL_LF_STR, "segment", name, SL_LF_ERR, -errno, SL_LF_END);
+    free(g);
+  }
+  if (s->segs_tail && s->segs_tail->size < s->segment_bytes)
+    s->active = s->segs_tail;
+
+  rc = cursor_write(s->dirfd, cur_cursor(s), s->next_id, &s->st.fsyncs);
+  if (rc != 0) {
+    snprintf(err, errlen, "%s/%s: cannot save: %s", s->dir, CURSOR_NAME,
+             sl_strerror(rc));
+    return rc;
+  }
+  s->cursor_saved = s->cursor_tried = cur_cursor(s);
+  sl_log(SL_LOG_INFO, "spool", "spool opened", SL_LF_STR, "path", s->dir,
+         SL_LF_INT, "records", (int64_t)s->nrecords,
+         SL_LF_INT, "bytes", (int64_t)s->disk_bytes,
+         SL_LF_INT, "next_id", (int64_t)s->next_id,
+         SL_LF_INT, "corrupt", (int64_t)s->st.corrupt,
+         SL_LF_INT, "truncated_bytes", (int64_t)s->st.truncated_bytes,
+         SL_LF_END);
+  return 0;
+}
+
+/* ---- full / resume ------------------------------------------------------ */
+
+static void
+update_size_full(struct sl_spool *s)
+{
+  uint64_t total = s->disk_bytes + s->pend_bytes;
+
+  if (total >= s->max_bytes)
+    s->size_full = 1;
+  else if (s->size_full && total < s->max_bytes - s->max_bytes / 10)
+    s->size_full = 0;
+}
+
+static void
+on_resume_timer(uv_timer_t *t)
+{
+  struct sl_spool *s = container_of(t, struct sl_spool, resume_timer);
+
+  if (s->closing)
+    return;
+  if (s->disk_full || s->size_full || s->pend_full) {
+    s->want_resume = 1; /* full again meanwhile: fire at the next change */
+    return;
+  }
+  if (s->resume_cb)
+    s->resume_cb(s->resume_arg);
+}
+
+/* Fire the resume callback (from its own loop iteration) if someone waits
+ * and appends would be accepted now. */
+static void
+maybe_resume(struct sl_spool *s)
+{
+  update_size_full(s);
+  if (!s->want_resume || s->closing || s->disk_full || s->size_full ||
+      s->pend_full)
+    return;
+  s->want_resume = 0;
+  uv_timer_start(&s->resume_timer, on_resume_timer, 0, 0);
+}
+
+static void
+on_probe_timer(uv_timer_t *t)
+{
+  struct sl_spool *s = container_of(t, struct sl_spool, probe_timer);
+
+  s->disk_full = 0;
+  s->st.disk_full = 0;
+  maybe_resume(s);
+}
+
+static void
+latch_disk_full(struct sl_spool *s, int err)
+{
+  if (!s->disk_full)
+    sl_log(SL_LOG_ERROR, "spool", "spool write failed: appends refused",
+           SL_LF_STR, "path", s->dir, SL_LF_ERR, err, SL_LF_END);
+  s->disk_full = 1;
+  s->st.disk_full = 1;
+  s->want_resume = 1;
+  if (!s->closing)
+    uv_timer_start(&s->probe_timer, on_probe_timer, PROBE_MS, 0);
+}
+
+/* ---- commit job --------------------------------------------------------- */
+
+static void
+work_cb(uv_work_t *req)
+{
+  struct job *j = container_of(req, struct job, req);
+  int dirfd = j->s->dirfd;
+  size_t i, c;
+
+  for (i = 0; i < j->p.n; i++) {
+    unsigned char *h = (unsigned char *)j->p.buf + j->p.recs[i].buf_off;
+    put32(h + 12, rec_crc(h, h + HDR, j->p.recs[i].len));
+  }
+  j->nok = 0;
+  for (c = 0; c < j->nchunks; c++) {
+    struct chunk *ch = &j->chunks[c];
+    char name[SEG_NAME_LEN];
+    int created = 0, rc;
+
+    j->nok = c;
+    if (ch->seg == NULL) {
+      seg_name(name, ch->first_id);
+      /* O_EXCL: a name collision would mean clobbering a segment. */
+      ch->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+                      0644);
+      if (ch->fd < 0) {
+        ch->err = j->err = errno == EDQUOT ? SL_ENOSPC : -errno;
+        break;
+      }
+      created = 1;
+    }
+    rc = write_all(ch->fd, j->p.buf + ch->buf_off, ch->len, ch->file_off);
+    if (rc == 0)
+      rc = do_fsync(ch->fd, &j->fsyncs);
+    /* A new file's directory entry must be durable too. */
+    if (rc == 0 && created)
+      rc = do_fsync(dirfd, &j->fsyncs);
+    if (rc != 0) {
+      if (rc == -EDQUOT)
+        rc = SL_ENOSPC;
+      ch->err = j->err = rc;
+      if (created) {
+        close(ch->fd);
+        ch->fd = -1;
+        unlinkat(dirfd, name, 0);
+      } else if (ftruncate(ch->fd, (off_t)ch->file_off) != 0) {
+        /* The reader never looks past seg->size and recovery stops at the
+         * first bad record, so the unsynced bytes are harmless. */
+        sl_log(SL_LOG_ERROR, "spool", "cannot truncate after write error",
+               SL_LF_ERR, -errno, SL_LF_END);
+      }
+      break;
+    }
+    j->nok = c + 1;
+  }
+  if (j->save_cursor)
+    j->cursor_err = cursor_write(dirfd, j->cursor, j->next_id, &j->fsyncs);
+  for (i = 0; i < j->ndels; i++) {
+    char name[SEG_NAME_LEN];
+
+    seg_name(name, j->dels[i].first_id);
+    close(j->dels[i].fd);
+    if (unlinkat(dirfd, name, 0) != 0)
+      sl_log(SL_LOG_WARN, "spool", "cannot delete released segment",
+             SL_LF_STR, "segment", name, SL_LF_ERR, -errno, SL_LF_END);
+  }
+}
+
+static void maybe_finish_close(struct sl_spool *s);
+
+static void
+fail_recs(struct prec *recs, size_t from, size_t to, int err)
+{
+  size_t i;
+
+  for (i = from; i < to; i++)
+    recs[i].cb(recs[i].arg, err);
+}
+
+static void
+after_work_cb(uv_work_t *req, int status)
+{
+  struct job *j = container_of(req, struct job, req);
+  struct sl_spool *s = j->s;
+  struct prec *recs = j->p.recs, *late = NULL;
+  size_t n = j->p.n, nlate = 0, r = 0, c;
+  int err = j->err;
+
+  (void)status; /* jobs are never cancelled */
+  s->busy = 0;
+  s->st.fsyncs += j->fsyncs;
+  if (j->save_cursor) {
+    if (j->cursor_err == 0)
+      s->cursor_saved = j->cursor;
+    else
+      sl_log(SL_LOG_WARN, "spool", "cannot save cursor", SL_LF_STR, "path",
+             s->dir, SL_LF_ERR, j->cursor_err, SL_LF_END);
+  }
+  j->ndels = 0;
+
+  for (c = j->nok; c < j->nchunks; c++) {
+    /* Failed or never attempted (the worker stops at the first error). */
+    free(j->chunks[c].newseg);
+    j->chunks[c].newseg = NULL;
+  }
+  for (c = 0; c < j->nok; c++) {
+    struct chunk *ch = &j->chunks[c];
+    struct seg *g = ch->seg;
+
+    if (g == NULL) {
+      g = ch->newseg;
+      ch->newseg = NULL;
+      g->first_id = ch->first_id;
+      g->fd = ch->fd;
+      seg_link(s, g);
+    }
+    for (; r < ch->rec_end; r++) {
+      struct ent e;
+
+      memset(&e, 0, sizeof(e));
+      e.id = recs[r].id;
+      e.seg = g;
+      e.off = ch->file_off + (recs[r].buf_off - ch->buf_off);
+      e.t_ns = recs[r].t_ns;
+      e.len = recs[r].len;
+      e.nevents = recs[r].nevents;
+      ring_push(s, &e); /* reserved when the job was built */
+      g->live++;
+      s->disk_bytes += HDR + recs[r].len;
+      s->nrecords++;
+      s->st.appends++;
+    }
+    g->size = ch->file_off + ch->len;
+    if (g != s->active) {
+      struct seg *old = s->active;
+      s->active = g;
+      if (old && old->live == 0)
+        seg_retire(s, old);
+    }
+  }
+  s->pend_bytes -= j->bytes;
+  s->first_nondurable = n > 0 ? recs[n - 1].id + 1 : s->first_nondurable;
+
+  if (err != 0) {
+    /* Appends queued behind a failed group would most likely fail too and
+     * the caller retries them all after the resume callback anyway. */
+    late = s->pend.recs;
+    nlate = s->pend.n;
+    s->pend.recs = NULL;
+    s->pend.n = s->pend.rcap = 0;
+    s->pend.len = 0;
+    s->pend_bytes = 0;
+    s->first_nondurable = s->next_id;
+    uv_timer_stop(&s->commit_timer);
+    s->commit_due = 0;
+    latch_disk_full(s, err);
+  }
+
+  /* Recycle the job's buffer as the next pending one. */
+  if (s->spare == NULL) {
+    s->spare = j->p.buf;
+    s->spare_cap = j->p.cap;
+  } else {
+    free(j->p.buf);
+  }
+  j->p.buf = NULL;
+  j->p.recs = NULL;
+  j->p.n = j->p.len = j->p.cap = j->p.rcap = 0;
+  j->nchunks = 0;
+
+  maybe_resume(s);
+
+  /* Callbacks last: they may append, release or even close. */
+  for (c = 0; c < r; c++)
+    recs[c].cb(recs[c].arg, 0);
+  fail_recs(recs, r, n, err);
+  fail_recs(late, 0, nlate, err);
+  free(recs);
+  free(late);
+  kick(s);
+}
+
+static void
+on_commit_timer(uv_timer_t *t)
+{
+  struct sl_spool *s = container_of(t, struct sl_spool, commit_timer);
+
+  s->commit_due = 1;
+  kick(s);
+}
+
+static void
+on_cursor_timer(uv_timer_t *t)
+{
+  struct sl_spool *s = container_of(t, struct sl_spool, cursor_timer);
+
+  s->cursor_due = 1;
+  kick(s);
+}
+
+/* Split the job's records into per-segment chunks (rotation). */
+static int
+plan_chunks(struct sl_spool *s, struct job *j)
+{
+  struct chunk *ch = NULL;
+  uint64_t fsize = 0;
+  size_t i;
+
+  if (j->chunks_cap < j->p.n + 1) {
+    struct chunk *nc = realloc(j->chunks, (j->p.n + 1) * sizeof(*nc));
+    if (nc == NULL)
+      return SL_ENOMEM;
+    j->chunks = nc;
+    j->chunks_cap = j->p.n + 1;
+  }
+  j->nchunks = 0;
+  for (i = 0; i < j->p.n; i++) {
+    struct prec *pr = &j->p.recs[i];
+    uint64_t rsz = HDR + (uint64_t)pr->len;
+
+    if (ch == NULL || (fsize > 0 && fsize + rsz > s->segment_bytes)) {
+      if (ch)
+        ch->rec_end = i;
+      ch = &j->chunks[j->nchunks++];
+      memset(ch, 0, sizeof(*ch));
+      ch->buf_off = pr->buf_off;
+      ch->fd = -1;
+      if (j->nchunks == 1 && s->active &&
+          (s->active->size == 0 ||
+           s->active->size + rsz <= s->segment_bytes)) {
+        ch->seg = s->active;
+        ch->fd = s->active->fd;
+        ch->file_off = s->active->size;
+      } else {
+        ch->first_id = pr->id;
+        ch->newseg = calloc(1, sizeof(*ch->newseg));
+        if (ch->newseg == NULL)
+          return SL_ENOMEM;
+      }
+      fsize = ch->file_off;
+    }
+    ch->len += (size_t)rsz;
+    fsize += rsz;
+  }
+  if (ch)
+    ch->rec_end = j->p.n;
+  return 0;
+}
+
+static void
+job_reset_chunks(struct job *j)
+{
+  size_t c;
+
+  for (c = 0; c < j->nchunks; c++) {
+    free(j->chunks[c].newseg);
+    j->chunks[c].newseg = NULL;
+  }
+  j->nchunks = 0;
+}
+
+/* Start a job if one is due and none is running. */
+static void
+kick(struct sl_spool *s)
+{
+  struct job *j = &s->job;
+  uint64_t cur;
+  int do_commit, do_cursor, rc;
+
+  if (s->busy || s->handles_closing)
+    return;
+  cur = cur_cursor(s);
+  do_commit = s->pend.n > 0 && (s->commit_due || s->closing);
+  if (s->closing)
+    do_cursor = cur != s->cursor_saved && cur != s->cursor_tried;
+  else
+    do_cursor = cur != s->cursor_saved && s->cursor_due;
+  if (s->ndels > 0)
+    do_cursor = 1;
+  if (!s->closing && cur != s->cursor_saved && !do_cursor &&
+      !uv_is_active((uv_handle_t *)&s->cursor_timer))
+    uv_timer_start(&s->cursor_timer, on_cursor_timer, CURSOR_SAVE_MS, 0);
+  if (!do_commit && !do_cursor) {
+    maybe_finish_close(s);
+    return;
+  }
+
+  memset(&j->p, 0, sizeof(j->p));
+  j->s = s;
+  j->err = 0;
+  j->fsyncs = 0;
+  j->bytes = 0;
+  j->nchunks = 0;
+  if (do_commit) {
+    j->p = s->pend;
+    if (plan_chunks(s, j) != 0 || ring_reserve(s, j->p.n) != 0) {
+      /* Try again at the next kick; the pending records stay queued. */
+      job_reset_chunks(j);
+      memset(&j->p, 0, sizeof(j->p));
+      sl_log(SL_LOG_ERROR, "spool", "cannot start commit", SL_LF_ERR,
+             SL_ENOMEM, SL_LF_END);
+      if (!do_cursor) {
+        uv_timer_start(&s->commit_timer, on_commit_timer, 10, 0);
+        s->commit_due = 0;
+        return;
+      }
+      do_commit = 0;
+    } else {
+      j->bytes = j->p.len;
+      memset(&s->pend, 0, sizeof(s->pend));
+      s->commit_due = 0;
+      uv_timer_stop(&s->commit_timer);
+      if (s->pend_full) {
+        s->pend_full = 0;
+        maybe_resume(s);
+      }
+    }
+  }
+  j->save_cursor = do_cursor;
+  if (do_cursor) {
+    j->cursor = cur;
+    j->next_id = s->next_id;
+    s->cursor_tried = cur;
+    s->cursor_due = 0;
+    uv_timer_stop(&s->cursor_timer);
+  }
+  /* Deletions ride along: work_cb saves the cursor before unlinking. */
+  {
+    struct del *d = j->dels;
+    size_t cap = j->dels_cap;
+    j->dels = s->dels;
+    j->ndels = s->ndels;
+    j->dels_cap = s->dels_cap;
+    s->dels = d;
+    s->dels_cap = cap;
+    s->ndels = 0;
+  }
+  rc = uv_queue_work(s->loop, &j->req, work_cb, after_work_cb);
+  if (rc != 0) {
+    /* Cannot happen with a valid loop; fail loudly rather than hang. */
+    sl_log(SL_LOG_ERROR, "spool", "uv_queue_work failed", SL_LF_ERR, rc,
+           SL_LF_END);
+    abort();
+  }
+  s->busy = 1;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+  struct sl_spool *s = h->data;
+  void (*cb)(void *);
+  void *arg;
+  struct seg *g, *gn;
+  size_t i;
+
+  if (--s->handles_open > 0)
+    return;
+  for (g = s->segs; g; g = gn) {
+    gn = g->next;
+    close(g->fd);
+    free(g);
+  }
+  for (i = 0; i < s->ndels; i++)
+    close(s->dels[i].fd);
+  if (s->dirfd >= 0)
+    close(s->dirfd);
+  cb = s->close_cb;
+  arg = s->close_arg;
+  free(s->dels);
+  free(s->job.dels);
+  free(s->job.chunks);
+  free(s->pend.buf);
+  free(s->pend.recs);
+  free(s->spare);
+  free(s->ring);
+  free(s->dir);
+  free(s->corrupt_dir);
+  free(s);
+  if (cb)
+    cb(arg);
+}
+
+static void
+close_handles(struct sl_spool *s)
+{
+  s->handles_closing = 1;
+  s->handles_open = 4;
+  uv_close((uv_handle_t *)&s->commit_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&s->cursor_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&s->probe_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&s->resume_timer, on_handle_closed);
+}
+
+static void
+maybe_finish_close(struct sl_spool *s)
+{
+  if (!s->closing || s->handles_closing || s->busy || s->pend.n > 0 ||
+      s->ndels > 0)
+    return;
+  close_handles(s);
+}
+
+static void
+spool_free_unopened(struct sl_spool *s)
+{
+  struct seg *g, *gn;
+
+  for (g = s->segs; g; g = gn) {
+    gn = g->next;
+    close(g->fd);
+    free(g);
+  }
+  if (s->dirfd >= 0)
+    close(s->dirfd);
+  free(s->ring);
+  free(s->dir);
+  free(s->corrupt_dir);
+  free(s);
+}
+
+int
+sl_spool_open(uv_loop_t *loop, const struct sl_spool_opts *o,
+              struct sl_spool **out, char *err, size_t errlen)
+{
+  struct sl_spool *s;
+  size_t n;
+  int rc;
+
+  *out = NULL;
+  if (o == NULL || o->data_dir == NULL || o->data_dir[0] == '\0') {
+    snprintf(err, errlen, "spool: data_dir is required");
+    return SL_EINVAL;
+  }
+  s = calloc(1, sizeof(*s));
+  if (s == NULL) {
+    snprintf(err, errlen, "out of memory");
+    return SL_ENOMEM;
+  }
+  s->dirfd = -1;
+  s->loop = loop;
+  s->segment_bytes = o->segment_bytes ? o->segment_bytes
+                                      : SL_SPOOL_DEFAULT_SEGMENT_BYTES;
+  s->max_bytes = o->max_bytes ? o->max_bytes : SL_SPOOL_DEFAULT_MAX_BYTES;
+  s->commit_ms = o->commit_interval_ms;
+  n = strlen(o->data_dir) + sizeof("/corrupt");
+  s->dir = malloc(n);
+  s->corrupt_dir = malloc(n);
+  if (s->dir == NULL || s->corrupt_dir == NULL) {
+    snprintf(err, errlen, "out of memory");
+    rc = SL_ENOMEM;
+    goto fail;
+  }
+  snprintf(s->dir, n, "%s/spool", o->data_dir);
+  snprintf(s->corrupt_dir, n, "%s/corrupt", o->data_dir);
+  rc = mkdir_p(s->dir);
+  if (rc != 0) {
+    snprintf(err, errlen, "%s: cannot create: %s", s->dir, sl_strerror(rc));
+    goto fail;
+  }
+  s->dirfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (s->dirfd < 0) {
+    rc = -errno;
+    snprintf(err, errlen, "%s: open: %s", s->dir, sl_strerror(rc));
+    goto fail;
+  }
+  rc = recover(s, err, errlen);
+  if (rc != 0)
+    goto fail;
+  uv_timer_init(loop, &s->commit_timer);
+  uv_timer_init(loop, &s->cursor_timer);
+  uv_timer_init(loop, &s->probe_timer);
+  uv_timer_init(loop, &s->resume_timer);
+  s->commit_timer.data = s->cursor_timer.data = s;
+  s->probe_timer.data = s->resume_timer.data = s;
+  *out = s;
+  return 0;
+
+fail:
+  spool_free_unopened(s);
+  return rc;
+}
+
+void
+sl_spool_set_resume_cb(struct sl_spool *s, sl_spool_resume_cb cb, void *arg)
+{
+  s->resume_cb = cb;
+  s->resume_arg = arg;
+}
+
+int
+sl_spool_append(struct sl_spool *s, const void *payload, size_t len,
+                uint32_t nevents, sl_spool_commit_cb cb, void *arg)
+{
+  struct pend *p = &s->pend;
+  struct prec *pr;
+  unsigned char *h;
+  size_t rsz = HDR + len;
+
+  if (s->closing)
+    return SL_ECLOSED;
+  if (len > SL_SPOOL_MAX_RECORD)
+    return SL_E2BIG;
+  update_size_full(s);
+  if (s->disk_full || s->size_full ||
+      (p->len > 0 && p->len + rsz > SL_SPOOL_PENDING_MAX)) {
+    if (!s->disk_full && !s->size_full)
+      s->pend_full = 1;
+    s->want_resume = 1;
+    return SL_EAGAIN;
+  }
+  if (p->len + rsz > p->cap) {
+    size_t cap = p->cap ? p->cap : PEND_MIN_CAP;
+    char *nb;
+    if (p->cap == 0 && s->spare) {
+      p->buf = s->spare;
+      p->cap = s->spare_cap;
+      s->spare = NULL;
+      cap = p->cap;
+    }
+    while (cap < p->len + rsz)
+      cap *= 2;
+    if (cap > p->cap) {
+      nb = realloc(p->buf, cap);
+      if (nb == NULL)
+        return SL_ENOMEM;
+      p->buf = nb;
+      p->cap = cap;
+    }
+  }
+  if (p->n == p->rcap) {
+    size_t rc = p->rcap ? p->rcap * 2 : 64;
+    struct prec *nr = realloc(p->recs, rc * sizeof(*nr));
+    if (nr == NULL)
+      return SL_ENOMEM;
+    p->recs = nr;
+    p->rcap = rc;
+  }
+  pr = &p->recs[p->n++];
+  pr->id = s->next_id++;
+  pr->buf_off = p->len;
+  pr->len = (uint32_t)len;
+  pr->nevents = nevents;
+  pr->t_ns = now_ns();
+  pr->cb = cb;
+  pr->arg = arg;
+  h = (unsigned char *)p->buf + p->len;
+  put32(h, REC_MAGIC);
+  put32(h + 4, (uint32_t)len);
+  put32(h + 8, nevents);
+  put32(h + 12, 0); /* the worker fills the CRC in */
+  put64(h + 16, pr->id);
+  put64(h + 24, pr->t_ns);
+  if (len > 0)
+    memcpy(h + HDR, payload, len);
+  p->len += rsz;
+  s->pend_bytes += rsz;
+  if (p->n == 1 && !s->commit_due)
+    uv_timer_start(&s->commit_timer, on_commit_timer, s->commit_ms, 0);
+  return 0;
+}
+
+/* Internal release used by the reader for records it found corrupt. */
+static void release_ent(struct sl_spool *s, struct ent *e);
+
+int
+sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec)
+{
+  while (s->next_pos < s->tail) {
+    struct ent *e = ent_at(s, s->next_pos);
+    unsigned char h[HDR];
+    struct iovec iov[2];
+    char *data;
+    ssize_t got;
+
+    if (e->released || e->handed) {
+      s->next_pos++;
+      continue;
+    }
+    data = malloc(e->len ? e->len : 1);
+    if (data == NULL)
+      return SL_ENOMEM;
+    iov[0].iov_base = h;
+    iov[0].iov_len = HDR;
+    iov[1].iov_base = data;
+    iov[1].iov_len = e->len;
+    do {
+      got = preadv(e->seg->fd, iov, 2, (off_t)e->off);
+    } while (got < 0 && errno == EINTR);
+    if (got < 0) {
+      int rc = -errno;
+      free(data);
+      sl_log(SL_LOG_ERROR, "spool", "cannot read record", SL_LF_STR,
+             "path", s->dir, SL_LF_INT, "id", (int64_t)e->id, SL_LF_ERR, rc,
+             SL_LF_END);
+      return rc;
+    }
+    if ((size_t)got != HDR + e->len || get32(h) != REC_MAGIC ||
+        get32(h + 4) != e->len || get64(h + 16) != e->id ||
+        rec_crc(h, data, e->len) != get32(h + 12)) {
+      /* Changed under us since it was written or scanned. */
+      char *raw = malloc(HDR + (size_t)e->len);
+      if (raw && got > 0) {
+        size_t k = (size_t)got < HDR ? (size_t)got : HDR;
+        memcpy(raw, h, k);
+        if ((size_t)got > HDR)
+          memcpy(raw + HDR, data, (size_t)got - HDR);
+        save_corrupt(s, e->seg->first_id, e->off, raw, (size_t)got);
+      } else {
+        s->st.corrupt++;
+        sl_log(SL_LOG_ERROR, "spool", "corrupt record dropped",
+               SL_LF_INT, "id", (int64_t)e->id, SL_LF_END);
+      }
+      free(raw);
+      free(data);
+      e->handed = 1;
+      release_ent(s, e);
+      continue;
+    }
+    e->handed = 1;
+    s->next_pos++;
+    rec->id = e->id;
+    rec->data = data;
+    rec->len = e->len;
+    rec->nevents = e->nevents;
+    return 0;
+  }
+  return SL_EAGAIN;
+}
+
+static void
+release_ent(struct sl_spool *s, struct ent *e)
+{
+  struct seg *g = e->seg;
+
+  e->released = 1;
+  e->seg = NULL;
+  s->disk_bytes -= HDR + e->len;
+  s->nrecords--;
+  if (--g->live == 0 && g != s->active)
+    seg_retire(s, g);
+  while (s->head < s->tail && ent_at(s, s->head)->released)
+    s->head++;
+  if (s->next_pos < s->head)
+    s->next_pos = s->head;
+  maybe_resume(s);
+  kick(s);
+}
+
+void
+sl_spool_release(struct sl_spool *s, uint64_t id)
+{
+  struct ent *e = ring_find(s, id);
+
+  if (e == NULL || e->released)
+    return;
+  release_ent(s, e);
+}
+
+int
+sl_spool_is_full(const struct sl_spool *s)
+{
+  return s->disk_full || s->size_full || s->pend_full ||
+         s->disk_bytes + s->pend_bytes >= s->max_bytes;
+}
+
+void
+sl_spool_stats(const struct sl_spool *s, struct sl_spool_stats *st)
+{
+  *st = s->st;
+  st->bytes = s->disk_bytes;
+  st->records = s->nrecords;
+  st->oldest_append_ns =
+      s->tail > s->head ? s->ring[s->head & (s->ring_cap - 1)].t_ns : 0;
+  st->disk_full = s->disk_full;
+}
+
+void
+sl_spool_close(struct sl_spool *s, void (*cb)(void *arg), void *arg)
+{
+  if (s->closing)
+    return;
+  s->closing = 1;
+  s->close_cb = cb;
+  s->close_arg = arg;
+  uv_timer_stop(&s->probe_timer);
+  uv_timer_stop(&s->resume_timer);
+  uv_timer_stop(&s->cursor_timer);
+  kick(s);
+}
