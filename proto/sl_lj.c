@@ -376,7 +376,10 @@ deliver(struct sl_lj_dec *d, struct lj_layer *L, const unsigned char *s)
   if (f.type == SL_LJ_DATA && d->jb.cap > LJ_KEEP_BYTES)
     sl_buf_free(&d->jb);
   if (rc)
-    fail(d, rc, "stopped by the frame callback (%d)", rc);
+    fail(d, rc, "frame callback stopped decoding at the %c frame at offset "
+         "%llu%s: %s", (char)f.type, (unsigned long long)L->frame_off,
+         L->inner ? " (inflated, inside a C frame)" : "",
+         rc < 0 ? sl_strerror(rc) : "non-zero return");
   return rc;
 }
 

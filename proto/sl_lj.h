@@ -49,7 +49,11 @@ struct sl_lj_frame {
   int version;            /* '1' or '2' as it appeared on the wire */
 };
 
-/* Return 0 to continue, non-zero to stop decoding (returned by feed). */
+/* Return 0 to continue, non-zero to stop decoding (returned by feed).
+ * f->data is valid only during the call: it points into the caller's fed
+ * buffer, the inflate chunk or the decoder's partial-frame buffer. A stop,
+ * like an error, ends the decoder: the bytes after the frame are not
+ * consumed, later feeds return SL_EINVAL; discard it. */
 typedef int (*sl_lj_frame_cb)(void *arg, const struct sl_lj_frame *f);
 
 struct sl_lj_dec;

@@ -781,7 +781,8 @@ test_callback_stop(void **state)
   r.stop_val = 42;
   assert_int_equal(decode_whole(NULL, fx, n, &r, err, sizeof(err)), 42);
   assert_int_equal(r.n, 2);
-  assert_non_null(strstr(err, "stopped by the frame callback"));
+  assert_non_null(strstr(err, "frame callback stopped decoding at the J "
+                            "frame at offset 6"));
   rec_free(&r);
   /* Inside a C frame, in 1-byte feeds, with a negative value. */
   for (i = 1; i <= 4; i++) {
