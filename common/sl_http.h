@@ -10,6 +10,10 @@
 
 #include "sl_buf.h"
 
+/* Content type of the Prometheus text format; set *ctype to it for
+ * /metrics. A NULL *ctype means "text/plain; charset=utf-8". */
+#define SL_HTTP_CT_PROMETHEUS "text/plain; version=0.0.4; charset=utf-8"
+
 /* Fill `body` and set *status (200, 404, 503...) and *ctype. */
 typedef void (*sl_http_handler)(void *arg, const char *path, int *status,
                                 const char **ctype, struct sl_buf *body);
@@ -20,7 +24,12 @@ int sl_http_start(uv_loop_t *loop, const char *addr, sl_http_handler h,
                   void *arg, struct sl_http **out);
 /* Bound port (useful with port 0). */
 int sl_http_port(const struct sl_http *s);
-/* Closes the listener and all clients; frees on the loop's close callbacks. */
+/* Closes the listener and all clients; frees on the loop's close callbacks,
+ * so run the loop afterwards (e.g. uv_run(loop, UV_RUN_DEFAULT) at exit).
+ * The handler gets the path without its query string; HEAD is answered
+ * like GET without the body; a client gets 10 s for its request. If
+ * sl_http_start fails after creating handles it releases them the same
+ * way (on the loop). */
 void sl_http_stop(struct sl_http *s);
 
 #endif
