@@ -211,6 +211,7 @@ struct sl_tail {
 };
 
 static void update_idle(struct sl_tail *t);
+static bool fp_changed(struct tail_file *f);
 static void file_check(struct tail_file *f, uint64_t now);
 static void schedule_rescan(struct sl_tail *t);
 
@@ -736,6 +737,14 @@ file_read(struct tail_file *f, size_t *nread)
   un = (size_t)n;
   *nread = un;
   if (base + un > f->size) {
+    /* New bytes: make sure they still belong to the same content (the
+     * file may have been truncated and rewritten past read_off since the
+     * last poll). One 1 KiB pread from the page cache per growth. */
+    if (fp_changed(f)) {
+      free(buf);
+      file_new_generation(f, "file content replaced", base + un);
+      return 0;
+    }
     f->size = base + un;
     f->last_growth = uv_now(t->loop);
   }
@@ -910,6 +919,7 @@ tick(struct sl_tail *t)
   while (total < TOTAL_TICK_BUDGET && can_read(t) && !q_empty(&t->ready)) {
     f = container_of(t->ready.next, struct tail_file, rlink);
     ready_remove(f);
+    f->refs++;  /* a read may replace (detach) f */
     per = 0;
     while (per < FILE_TICK_BUDGET && f->want_read && can_read(t)) {
       rc = file_read(f, &got);
@@ -922,6 +932,7 @@ tick(struct sl_tail *t)
     /* Back of the queue: round robin between busy files. */
     if (f->want_read)
       ready_push(f);
+    file_unref(f);
   }
   update_idle(t);
 }

@@ -1,0 +1,311 @@
+/* test_registry.c - registry persistence: round trip, atomic write,
+ * corrupt-file recovery, snapshot ordering, pruning. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "sl_err.h"
+#include "sl_log.h"
+#include "tail_registry.h"
+
+struct fx {
+  char dir[64];
+  char path[128];
+};
+
+static int
+setup(void **state)
+{
+  struct fx *fx = calloc(1, sizeof(*fx));
+
+  strcpy(fx->dir, "/tmp/sl_treg_XXXXXX");
+  assert_non_null(mkdtemp(fx->dir));
+  snprintf(fx->path, sizeof(fx->path), "%s/registry.json", fx->dir);
+  *state = fx;
+  return 0;
+}
+
+static int
+teardown(void **state)
+{
+  struct fx *fx = *state;
+  DIR *d = opendir(fx->dir);
+  struct dirent *de;
+  char p[512];
+
+  while (d && (de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.')
+      continue;
+    snprintf(p, sizeof(p), "%s/%s", fx->dir, de->d_name);
+    unlink(p);
+  }
+  if (d)
+    closedir(d);
+  rmdir(fx->dir);
+  free(fx);
+  return 0;
+}
+
+static int
+count_prefix(const char *dir, const char *prefix)
+{
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  int n = 0;
+
+  while (d && (de = readdir(d)) != NULL)
+    if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+      n++;
+  if (d)
+    closedir(d);
+  return n;
+}
+
+static void
+write_text(const char *path, const char *s)
+{
+  FILE *f = fopen(path, "w");
+
+  assert_non_null(f);
+  fputs(s, f);
+  fclose(f);
+}
+
+static void
+test_empty_then_round_trip(void **state)
+{
+  struct fx *fx = *state;
+  struct sl_treg *r;
+  struct sl_treg_entry *e;
+  /* Values over INT64_MAX must survive the signed JSON integers. */
+  uint64_t big = 0xfedcba9876543210ull;
+
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  assert_int_equal(sl_treg_count(r), 0);
+  assert_false(sl_treg_dirty(r));
+  assert_non_null(sl_treg_put(r, "/var/log/a.log", 2049, 11, 0x1234, 1024,
+                              4096));
+  assert_non_null(sl_treg_put(r, "/var/log/b.log", big, big - 1, big, 17,
+                              77));
+  assert_true(sl_treg_dirty(r));
+  assert_int_equal(sl_treg_save(r), 0);
+  assert_false(sl_treg_dirty(r));
+  sl_treg_free(r);
+
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  assert_int_equal(sl_treg_count(r), 2);
+  e = sl_treg_find(r, 2049, 11);
+  assert_non_null(e);
+  assert_string_equal(e->path, "/var/log/a.log");
+  assert_int_equal(e->fp, 0x1234);
+  assert_int_equal(e->fp_len, 1024);
+  assert_int_equal(e->offset, 4096);
+  e = sl_treg_find(r, big, big - 1);
+  assert_non_null(e);
+  assert_true(e->fp == big);
+  assert_int_equal(e->fp_len, 17);
+  assert_int_equal(e->offset, 77);
+  assert_null(sl_treg_find(r, 2049, 12));
+  sl_treg_free(r);
+}
+
+static void
+test_put_replaces_and_offsets(void **state)
+{
+  struct fx *fx = *state;
+  struct sl_treg *r;
+  struct sl_treg_entry *e, *e2;
+  uint64_t seq;
+  char *s;
+
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  e = sl_treg_put(r, "/a", 1, 2, 3, 4, 5);
+  s = sl_treg_serialize(r, &seq);
+  assert_non_null(s);
+  free(s);
+  assert_false(sl_treg_dirty(r));
+  sl_treg_set_offset(r, e, 5);  /* unchanged: not dirty */
+  assert_false(sl_treg_dirty(r));
+  sl_treg_set_offset(r, e, 9);
+  assert_true(sl_treg_dirty(r));
+  /* Same key, new identity (copytruncate): one entry, new values. */
+  e2 = sl_treg_put(r, "/b", 1, 2, 99, 10, 0);
+  assert_ptr_equal(e, e2);
+  assert_int_equal(sl_treg_count(r), 1);
+  assert_string_equal(e2->path, "/b");
+  assert_int_equal(e2->fp, 99);
+  assert_int_equal(e2->offset, 0);
+  sl_treg_remove(r, e2);
+  assert_int_equal(sl_treg_count(r), 0);
+  sl_treg_free(r);
+}
+
+static void
+test_atomic_write_leaves_no_temp(void **state)
+{
+  struct fx *fx = *state;
+  struct sl_treg *r;
+  json_error_t jerr;
+  json_t *root, *ents;
+  char tmp[160];
+
+  /* A temp file left by a crash mid-write must not matter. */
+  snprintf(tmp, sizeof(tmp), "%s/registry.json.tmp", fx->dir);
+  write_text(tmp, "{\"torn");
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  assert_int_equal(sl_treg_count(r), 0);
+  assert_non_null(sl_treg_put(r, "/x.log", 5, 6, 7, 8, 9));
+  assert_int_equal(sl_treg_save(r), 0);
+  assert_int_equal(access(tmp, F_OK), -1);
+  root = json_load_file(fx->path, 0, &jerr);
+  assert_non_null(root);
+  assert_int_equal(json_integer_value(json_object_get(root, "version")), 1);
+  ents = json_object_get(root, "entries");
+  assert_int_equal(json_array_size(ents), 1);
+  assert_string_equal(json_string_value(json_object_get(
+                        json_array_get(ents, 0), "fp")),
+                      "0000000000000007");
+  assert_int_equal(json_integer_value(json_object_get(
+                     json_array_get(ents, 0), "offset")), 9);
+  json_decref(root);
+  sl_treg_free(r);
+}
+
+static void
+test_corrupt_moved_aside(void **state)
+{
+  struct fx *fx = *state;
+  struct sl_treg *r;
+  const char *bad[] = {
+    "{not json",
+    "[1,2,3]",
+    "{\"version\":2,\"entries\":[]}",
+    "{\"version\":1,\"entries\":[{\"path\":\"/a\"}]}",
+    "{\"version\":1,\"entries\":[{\"path\":\"/a\",\"dev\":1,\"ino\":2,"
+      "\"fp\":\"zz\",\"fp_len\":3,\"offset\":4,\"updated\":5}]}",
+  };
+  size_t i;
+
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    write_text(fx->path, bad[i]);
+    assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+    assert_int_equal(sl_treg_count(r), 0);
+    /* The bad file is kept for a human, under another name. */
+    assert_int_equal(access(fx->path, F_OK), -1);
+    assert_true(count_prefix(fx->dir, "registry.json.corrupt-") >= 1);
+    /* And the fresh registry works. */
+    assert_non_null(sl_treg_put(r, "/a", 1, 2, 3, 4, 5));
+    assert_int_equal(sl_treg_save(r), 0);
+    sl_treg_free(r);
+    assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+    assert_int_equal(sl_treg_count(r), 1);
+    sl_treg_free(r);
+  }
+}
+
+static void
+test_older_snapshot_never_wins(void **state)
+{
+  struct fx *fx = *state;
+  struct sl_treg *r;
+  struct sl_treg_entry *e;
+  uint64_t s1, s2;
+  char *j1, *j2;
+
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  e = sl_treg_put(r, "/a", 1, 2, 3, 4, 100);
+  j1 = sl_treg_serialize(r, &s1);
+  sl_treg_set_offset(r, e, 200);
+  j2 = sl_treg_serialize(r, &s2);
+  assert_true(s2 > s1);
+  /* A slow worker finishing late with the old snapshot is ignored. */
+  assert_int_equal(sl_treg_write(r, j2, s2), 0);
+  assert_int_equal(sl_treg_write(r, j1, s1), 0);
+  free(j1);
+  free(j2);
+  sl_treg_free(r);
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  e = sl_treg_find(r, 1, 2);
+  assert_non_null(e);
+  assert_int_equal(e->offset, 200);
+  sl_treg_free(r);
+}
+
+static void
+test_prune_only_unreferenced_old(void **state)
+{
+  struct fx *fx = *state;
+  struct sl_treg *r;
+  struct sl_treg_entry *a, *b, *c;
+
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  a = sl_treg_put(r, "/a", 1, 1, 1, 1, 1);
+  b = sl_treg_put(r, "/b", 1, 2, 1, 1, 1);
+  c = sl_treg_put(r, "/c", 1, 3, 1, 1, 1);
+  a->updated_ms -= 100000;
+  b->updated_ms -= 100000;
+  b->refs = 1;  /* an open file uses it */
+  (void)c;
+  assert_int_equal(sl_treg_prune(r, 50000), 1);
+  assert_null(sl_treg_find(r, 1, 1));
+  assert_non_null(sl_treg_find(r, 1, 2));
+  assert_non_null(sl_treg_find(r, 1, 3));
+  /* touch on a fresh entry does not cause a write. */
+  assert_int_equal(sl_treg_save(r), 0);
+  sl_treg_touch(r, c);
+  assert_false(sl_treg_dirty(r));
+  b->refs = 0;
+  sl_treg_free(r);
+}
+
+static void
+test_missing_dir_fails_cleanly(void **state)
+{
+  struct fx *fx = *state;
+  struct sl_treg *r;
+  char sub[160];
+
+  (void)fx;
+  assert_int_equal(sl_treg_open("", &r), SL_EINVAL);
+  snprintf(sub, sizeof(sub), "%s/nope", fx->dir);
+  assert_int_equal(sl_treg_open(sub, &r), 0);  /* no file: empty */
+  assert_non_null(sl_treg_put(r, "/a", 1, 2, 3, 4, 5));
+  assert_true(sl_treg_save(r) < 0);  /* directory missing */
+  assert_true(sl_treg_dirty(r));     /* kept for a retry */
+  sl_treg_free(r);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_empty_then_round_trip, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_put_replaces_and_offsets, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_atomic_write_leaves_no_temp, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_corrupt_moved_aside, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_older_snapshot_never_wins, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_prune_only_unreferenced_old, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_missing_dir_fails_cleanly, setup,
+                                    teardown),
+  };
+
+  sl_log_set_level(SL_LOG_WARN);
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

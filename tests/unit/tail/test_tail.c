@@ -1,0 +1,980 @@
+/* test_tail.c - the tailer against real files and a real uv loop.
+ *
+ * Every test waits for conditions with a deadline (run_until); the only
+ * fixed-time loop runs (run_for) check that something does NOT happen. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "sl_err.h"
+#include "sl_log.h"
+#include "tail.h"
+
+#include <xxhash.h>
+
+struct rec {
+  struct sl_tail_chunk *c;   /* invalid once done */
+  char *path;
+  uint64_t off, end;
+  char *data;
+  size_t len;
+  unsigned flags;
+  bool done;
+};
+
+struct h {
+  uv_loop_t loop;
+  uv_timer_t wake;           /* bounds each UV_RUN_ONCE */
+  char dir[64];
+  char data[96];
+  struct sl_tail *t;
+  struct rec *recs;
+  size_t nrecs, cap;
+  bool refuse;
+  unsigned refused;
+  bool closed;
+  /* options for make_tail */
+  const char *start_at;
+  int64_t close_inactive, partial_timeout, max_line, scan_interval;
+  uint64_t qmax;
+};
+
+static void
+wake_cb(uv_timer_t *t)
+{
+  (void)t;
+}
+
+static int
+setup(void **state)
+{
+  struct h *h = calloc(1, sizeof(*h));
+
+  assert_int_equal(uv_loop_init(&h->loop), 0);
+  uv_timer_init(&h->loop, &h->wake);
+  uv_timer_start(&h->wake, wake_cb, 10, 10);
+  strcpy(h->dir, "/tmp/sl_tail_XXXXXX");
+  assert_non_null(mkdtemp(h->dir));
+  snprintf(h->data, sizeof(h->data), "%s/data", h->dir);
+  assert_int_equal(mkdir(h->data, 0755), 0);
+  h->start_at = "beginning";
+  h->close_inactive = 60000;
+  h->partial_timeout = 100;
+  h->max_line = 1024 * 1024;
+  h->scan_interval = 100;
+  h->qmax = 64 * 1024 * 1024;
+  *state = h;
+  return 0;
+}
+
+static void
+rm_rf(const char *dir)
+{
+  DIR *d = opendir(dir);
+  struct dirent *de;
+  struct stat st;
+  char p[512];
+
+  while (d && (de = readdir(d)) != NULL) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+      continue;
+    snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+      rm_rf(p);
+    else
+      unlink(p);
+  }
+  if (d)
+    closedir(d);
+  rmdir(dir);
+}
+
+static void
+closed_cb(void *arg)
+{
+  ((struct h *)arg)->closed = true;
+}
+
+static void
+close_tail(struct h *h)
+{
+  uint64_t end = uv_now(&h->loop) + 5000;
+
+  if (!h->t)
+    return;
+  h->closed = false;
+  sl_tail_close(h->t, closed_cb, h);
+  while (!h->closed && uv_now(&h->loop) < end)
+    uv_run(&h->loop, UV_RUN_ONCE);
+  assert_true(h->closed);
+  h->t = NULL;
+}
+
+static void
+clear_recs(struct h *h)
+{
+  size_t i;
+
+  for (i = 0; i < h->nrecs; i++) {
+    free(h->recs[i].path);
+    free(h->recs[i].data);
+  }
+  h->nrecs = 0;
+}
+
+static int
+teardown(void **state)
+{
+  struct h *h = *state;
+
+  close_tail(h);
+  uv_close((uv_handle_t *)&h->wake, NULL);
+  uv_run(&h->loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&h->loop), 0);
+  clear_recs(h);
+  free(h->recs);
+  rm_rf(h->dir);
+  free(h);
+  return 0;
+}
+
+static int
+on_chunk(void *arg, struct sl_tail_chunk *c)
+{
+  struct h *h = arg;
+  struct rec *r;
+
+  if (h->refuse) {
+    h->refused++;
+    return SL_EAGAIN;
+  }
+  if (h->nrecs == h->cap) {
+    h->cap = h->cap ? h->cap * 2 : 64;
+    h->recs = realloc(h->recs, h->cap * sizeof(*h->recs));
+    assert_non_null(h->recs);
+  }
+  r = &h->recs[h->nrecs++];
+  memset(r, 0, sizeof(*r));
+  r->c = c;
+  r->path = strdup(c->src->path);
+  r->off = c->offset;
+  r->end = c->end_offset;
+  r->len = c->len;
+  r->flags = c->flags;
+  r->data = malloc(c->len + 1);
+  memcpy(r->data, c->data, c->len);
+  r->data[c->len] = 0;
+  /* Contract checks on every chunk. */
+  assert_true(c->len > 0);
+  assert_true(c->end_offset >= c->offset + c->len);
+  if (!c->flags) {
+    assert_int_equal(c->end_offset, c->offset + c->len);
+    assert_int_equal(c->data[c->len - 1], '\n');
+  } else {
+    assert_null(memchr(c->data, '\n', c->len));
+  }
+  assert_true(c->src->dev != 0 || c->src->ino != 0);
+  return 0;
+}
+
+static void
+path_in(struct h *h, const char *name, char *out, size_t n)
+{
+  snprintf(out, n, "%s/%s", h->dir, name);
+}
+
+static void
+make_tail_n(struct h *h, const char *pattern, const char *exclude)
+{
+  struct sl_tail_opts o;
+  char pat[256], err[256];
+  json_t *inputs;
+
+  path_in(h, pattern, pat, sizeof(pat));
+  inputs = json_pack("[{s:s, s:[s], s:s, s:I, s:I, s:I, s:I}]",
+                     "type", "file", "paths", pat, "start_at", h->start_at,
+                     "scan_interval", (json_int_t)h->scan_interval,
+                     "close_inactive", (json_int_t)h->close_inactive,
+                     "max_line_bytes", (json_int_t)h->max_line,
+                     "partial_timeout", (json_int_t)h->partial_timeout);
+  assert_non_null(inputs);
+  if (exclude) {
+    char ex[256];
+
+    path_in(h, exclude, ex, sizeof(ex));
+    json_object_set_new(json_array_get(inputs, 0), "exclude",
+                        json_pack("[s]", ex));
+  }
+  memset(&o, 0, sizeof(o));
+  o.inputs = inputs;
+  o.data_dir = h->data;
+  o.registry_flush_ms = 50;
+  o.queue_max_bytes = h->qmax;
+  o.cb = on_chunk;
+  o.cb_arg = h;
+  assert_int_equal(sl_tail_new(&h->loop, &o, &h->t, err, sizeof(err)), 0);
+  json_decref(inputs);  /* tail keeps its own reference */
+  assert_int_equal(sl_tail_start(h->t), 0);
+}
+
+static void
+make_tail(struct h *h, const char *pattern)
+{
+  make_tail_n(h, pattern, NULL);
+}
+
+static void
+put_file(struct h *h, const char *name, const char *data, size_t len,
+         bool append)
+{
+  char p[256];
+  int fd;
+
+  path_in(h, name, p, sizeof(p));
+  fd = open(p, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC), 0644);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, data, len), (ssize_t)len);
+  close(fd);
+}
+
+static void
+put_str(struct h *h, const char *name, const char *s, bool append)
+{
+  put_file(h, name, s, strlen(s), append);
+}
+
+typedef bool (*cond_fn)(struct h *h, const void *arg);
+
+static bool
+run_until(struct h *h, cond_fn cond, const void *arg, int ms)
+{
+  uint64_t end = uv_hrtime() / 1000000 + (uint64_t)ms;
+
+  while (!cond(h, arg)) {
+    if (uv_hrtime() / 1000000 > end)
+      return false;
+    uv_run(&h->loop, UV_RUN_ONCE);
+  }
+  return true;
+}
+
+/* Only for checking that something does not happen. */
+static void
+run_for(struct h *h, int ms)
+{
+  uint64_t end = uv_hrtime() / 1000000 + (uint64_t)ms;
+
+  while (uv_hrtime() / 1000000 < end)
+    uv_run(&h->loop, UV_RUN_ONCE);
+}
+
+/* Bytes received for one file path, in order; checks that chunks of the
+ * same object are contiguous. Returns a malloc'ed string. */
+static char *
+collect(struct h *h, const char *name, size_t *len)
+{
+  char p[256];
+  size_t i, n = 0;
+  char *out = malloc(1);
+
+  path_in(h, name, p, sizeof(p));
+  for (i = 0; i < h->nrecs; i++) {
+    if (strcmp(h->recs[i].path, p) != 0)
+      continue;
+    out = realloc(out, n + h->recs[i].len + 1);
+    memcpy(out + n, h->recs[i].data, h->recs[i].len);
+    n += h->recs[i].len;
+  }
+  out[n] = 0;
+  *len = n;
+  return out;
+}
+
+static size_t
+received_bytes(struct h *h, const char *name)
+{
+  size_t n;
+  char *s = collect(h, name, &n);
+
+  free(s);
+  return n;
+}
+
+struct want {
+  const char *name;
+  const char *data;
+};
+
+static bool
+cond_content(struct h *h, const void *arg)
+{
+  const struct want *w = arg;
+  size_t n;
+  char *s = collect(h, w->name, &n);
+  bool ok = n == strlen(w->data) && memcmp(s, w->data, n) == 0;
+
+  free(s);
+  return ok;
+}
+
+static void
+expect_content(struct h *h, const char *name, const char *data)
+{
+  struct want w = {name, data};
+  size_t n;
+  char *s;
+
+  if (!run_until(h, cond_content, &w, 5000)) {
+    s = collect(h, name, &n);
+    print_error("%s: got %zu bytes '%.200s', want '%.200s'\n", name, n, s,
+                data);
+    free(s);
+    fail();
+  }
+}
+
+static bool
+cond_nrecs(struct h *h, const void *arg)
+{
+  return h->nrecs >= *(const size_t *)arg;
+}
+
+static void
+expect_nrecs(struct h *h, size_t n)
+{
+  assert_true(run_until(h, cond_nrecs, &n, 5000));
+}
+
+static void
+done_rec(struct h *h, size_t i)
+{
+  assert_false(h->recs[i].done);
+  sl_tail_chunk_done(h->t, h->recs[i].c);
+  h->recs[i].done = true;
+}
+
+static void
+done_all(struct h *h)
+{
+  size_t i;
+
+  for (i = 0; i < h->nrecs; i++)
+    if (!h->recs[i].done)
+      done_rec(h, i);
+}
+
+/* Offset saved in registry.json for a path (-1: no entry). */
+static int64_t
+reg_offset(struct h *h, const char *name)
+{
+  char rp[160], p[256];
+  json_error_t jerr;
+  json_t *root, *e;
+  int64_t off = -1;
+  size_t i;
+
+  path_in(h, name, p, sizeof(p));
+  snprintf(rp, sizeof(rp), "%s/registry.json", h->data);
+  root = json_load_file(rp, 0, &jerr);
+  if (!root)
+    return -1;
+  json_array_foreach(json_object_get(root, "entries"), i, e) {
+    const char *ep = json_string_value(json_object_get(e, "path"));
+
+    if (ep && strcmp(ep, p) == 0)
+      off = json_integer_value(json_object_get(e, "offset"));
+  }
+  json_decref(root);
+  return off;
+}
+
+static struct sl_tail_stats
+stats(struct h *h)
+{
+  struct sl_tail_stats st;
+
+  sl_tail_stats(h->t, &st);
+  return st;
+}
+
+static bool
+cond_files_open(struct h *h, const void *arg)
+{
+  return stats(h).files_open == *(const uint64_t *)arg;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void
+test_discover_existing_and_new(void **state)
+{
+  struct h *h = *state;
+
+  put_str(h, "a.log", "one\ntwo\nthree\n", false);
+  put_str(h, "skip.log", "excluded\n", false);
+  make_tail_n(h, "*.log", "*skip*");
+  expect_content(h, "a.log", "one\ntwo\nthree\n");
+  assert_int_equal(h->recs[0].off, 0);
+  /* A file created later is found (inotify or scan) and read from 0. */
+  put_str(h, "b.log", "bee\n", false);
+  expect_content(h, "b.log", "bee\n");
+  /* Appends are picked up. */
+  put_str(h, "a.log", "four\n", true);
+  expect_content(h, "a.log", "one\ntwo\nthree\nfour\n");
+  run_for(h, 200);
+  assert_int_equal(received_bytes(h, "skip.log"), 0);
+  assert_int_equal(stats(h).files_open, 2);
+  assert_int_equal(stats(h).bytes_read, strlen("one\ntwo\nthree\nfour\nbee\n"));
+  done_all(h);
+}
+
+static void
+test_start_at_end(void **state)
+{
+  struct h *h = *state;
+
+  put_str(h, "a.log", "old1\nold2\npart", false);
+  h->start_at = "end";
+  make_tail(h, "*.log");
+  run_for(h, 150);
+  assert_int_equal(h->nrecs, 0);
+  /* Starts at the beginning of the unfinished last line. */
+  put_str(h, "a.log", "ial\nnew\n", true);
+  expect_content(h, "a.log", "partial\nnew\n");
+  /* Files appearing after the first scan are read from the beginning. */
+  put_str(h, "b.log", "b1\nb2\n", false);
+  expect_content(h, "b.log", "b1\nb2\n");
+  done_all(h);
+}
+
+static void
+test_whole_lines_every_byte_once(void **state)
+{
+  struct h *h = *state;
+  size_t cap = 3 * 1024 * 1024 + 400, n = 0, got, i;
+  char *want = malloc(cap), *s;
+  unsigned seed = 7;
+
+  /* ~3 MiB of lines of varied length, written in pieces while reading. */
+  while (n < 3 * 1024 * 1024) {
+    size_t l = (seed = seed * 1103515245u + 12345u) % 300;
+
+    for (i = 0; i < l; i++)
+      want[n + i] = (char)('a' + (n + i) % 26);
+    want[n + l] = '\n';
+    n += l + 1;
+  }
+  put_file(h, "big.log", want, n / 2 + 3, false);  /* ends mid-line */
+  make_tail(h, "*.log");
+  assert_true(run_until(h, cond_nrecs, &(size_t){1}, 5000));
+  put_file(h, "big.log", want + n / 2 + 3, n - (n / 2 + 3), true);
+  want[n] = 0;
+  expect_content(h, "big.log", want);
+  for (i = 1; i < h->nrecs; i++)
+    assert_int_equal(h->recs[i].off, h->recs[i - 1].end);
+  s = collect(h, "big.log", &got);
+  assert_int_equal(got, n);
+  free(s);
+  assert_true(h->nrecs >= 12);  /* 256 KiB chunks */
+  for (i = 0; i < h->nrecs; i++)
+    assert_true(h->recs[i].len <= 256 * 1024);
+  done_all(h);
+  free(want);
+}
+
+static void
+test_out_of_order_done_advances_prefix(void **state)
+{
+  struct h *h = *state;
+
+  put_str(h, "a.log", "l1\n", false);
+  make_tail(h, "a.log");
+  expect_nrecs(h, 1);
+  put_str(h, "a.log", "l2\n", true);
+  expect_nrecs(h, 2);
+  put_str(h, "a.log", "l3\n", true);
+  expect_nrecs(h, 3);
+  assert_int_equal(h->recs[2].end, 9);
+  done_rec(h, 2);
+  done_rec(h, 1);
+  assert_int_equal(sl_tail_flush_registry(h->t), 0);
+  assert_int_equal(reg_offset(h, "a.log"), 0);
+  assert_int_equal(stats(h).inflight_bytes, 3);
+  done_rec(h, 0);
+  assert_int_equal(sl_tail_flush_registry(h->t), 0);
+  assert_int_equal(reg_offset(h, "a.log"), 9);
+  assert_int_equal(stats(h).inflight_bytes, 0);
+  assert_int_equal(stats(h).registry_entries, 1);
+}
+
+static void
+test_restart_resumes_at_acked(void **state)
+{
+  struct h *h = *state;
+  size_t n;
+  char *s;
+
+  put_str(h, "a.log", "l1\nl2\n", false);
+  make_tail(h, "a.log");
+  expect_nrecs(h, 1);
+  put_str(h, "a.log", "l3\n", true);
+  expect_nrecs(h, 2);
+  done_rec(h, 0);  /* l1 l2 delivered, l3 not */
+  close_tail(h);
+  assert_int_equal(reg_offset(h, "a.log"), 6);
+  put_str(h, "a.log", "l4\n", true);
+  clear_recs(h);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "l3\nl4\n");
+  assert_int_equal(h->recs[0].off, 6);
+  done_all(h);
+  run_for(h, 100);
+  s = collect(h, "a.log", &n);
+  assert_string_equal(s, "l3\nl4\n");  /* nothing repeated */
+  free(s);
+  close_tail(h);
+  assert_int_equal(reg_offset(h, "a.log"), 12);
+}
+
+static void
+test_copytruncate(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+
+  put_str(h, "a.log", "first line\nsecond line\n", false);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "first line\nsecond line\n");
+  done_all(h);
+  /* logrotate copytruncate: copy away, truncate in place, app writes on. */
+  path_in(h, "a.log", p, sizeof(p));
+  assert_int_equal(truncate(p, 0), 0);
+  put_str(h, "a.log", "after\n", true);
+  expect_content(h, "a.log", "first line\nsecond line\nafter\n");
+  assert_int_equal(h->recs[h->nrecs - 1].off, 0);
+  assert_int_equal(stats(h).truncations, 1);
+  done_all(h);
+  assert_int_equal(sl_tail_flush_registry(h->t), 0);
+  assert_int_equal(reg_offset(h, "a.log"), 6);
+  assert_int_equal(stats(h).registry_entries, 1);
+}
+
+static void
+test_rename_rotation(void **state)
+{
+  struct h *h = *state;
+  char p[256], p1[256];
+  struct rec *r;
+  int wfd;
+  size_t i, late = 0;
+
+  h->close_inactive = 300;
+  put_str(h, "a.log", "x1\n", false);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "x1\n");
+  path_in(h, "a.log", p, sizeof(p));
+  path_in(h, "a.log.1", p1, sizeof(p1));
+  wfd = open(p, O_WRONLY | O_APPEND);
+  assert_true(wfd >= 0);
+  assert_int_equal(rename(p, p1), 0);
+  /* The app still writes to the old inode before it reopens. */
+  assert_int_equal(write(wfd, "late\n", 5), 5);
+  close(wfd);
+  put_str(h, "a.log", "new\n", false);
+  /* Both under the original path name: old inode to its end, new from 0. */
+  expect_content(h, "a.log", "x1\nlate\nnew\n");
+  for (i = 0; i < h->nrecs; i++) {
+    r = &h->recs[i];
+    if (strcmp(r->data, "late\n") == 0) {
+      late = i;
+      assert_int_equal(r->off, 3);
+    }
+    if (strcmp(r->data, "new\n") == 0)
+      assert_int_equal(r->off, 0);
+  }
+  assert_true(late > 0);
+  assert_int_equal(stats(h).rotations, 1);
+  /* The rotated file is closed after close_inactive; the new one too. */
+  assert_true(run_until(h, cond_files_open, &(uint64_t){0}, 5000));
+  done_all(h);
+}
+
+static int
+fds_to(const char *needle)
+{
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *de;
+  char p[300], target[512];
+  ssize_t n;
+  int count = 0;
+
+  while (d && (de = readdir(d)) != NULL) {
+    snprintf(p, sizeof(p), "/proc/self/fd/%s", de->d_name);
+    n = readlink(p, target, sizeof(target) - 1);
+    if (n <= 0)
+      continue;
+    target[n] = 0;
+    if (strstr(target, needle))
+      count++;
+  }
+  if (d)
+    closedir(d);
+  return count;
+}
+
+static bool
+cond_no_fd(struct h *h, const void *arg)
+{
+  (void)h;
+  return fds_to(arg) == 0;
+}
+
+static bool
+cond_entries(struct h *h, const void *arg)
+{
+  return stats(h).registry_entries == *(const uint64_t *)arg;
+}
+
+static void
+test_delete_releases_fd(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+
+  h->close_inactive = 200;
+  put_str(h, "gone.log", "a\nb\n", false);
+  make_tail(h, "*.log");
+  expect_content(h, "gone.log", "a\nb\n");
+  path_in(h, "gone.log", p, sizeof(p));
+  assert_int_equal(fds_to(p), 1);
+  assert_int_equal(unlink(p), 0);
+  assert_true(run_until(h, cond_no_fd, p, 5000));
+  assert_int_equal(stats(h).files_open, 0);
+  /* Gone and fully acknowledged: the registry forgets it. */
+  done_all(h);
+  assert_true(run_until(h, cond_entries, &(uint64_t){0}, 5000));
+}
+
+static void
+test_fingerprint_mismatch_is_new_file(void **state)
+{
+  struct h *h = *state;
+  char p[256], rp[160];
+  struct stat st;
+  json_t *reg;
+  uint64_t fp;
+
+  /* A registry entry for this inode with another fingerprint: the inode was
+   * reused by a new file, which must be read from 0, not from 5. */
+  put_str(h, "a.log", "hello\nworld\n", false);
+  path_in(h, "a.log", p, sizeof(p));
+  assert_int_equal(stat(p, &st), 0);
+  snprintf(rp, sizeof(rp), "%s/registry.json", h->data);
+  reg = json_pack("{s:i, s:[{s:s, s:I, s:I, s:s, s:i, s:i, s:I}]}",
+                  "version", 1, "entries", "path", p,
+                  "dev", (json_int_t)st.st_dev, "ino",
+                  (json_int_t)st.st_ino, "fp", "00000000deadbeef",
+                  "fp_len", 6, "offset", 6, "updated", (json_int_t)1);
+  assert_int_equal(json_dump_file(reg, rp, 0), 0);
+  json_decref(reg);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "hello\nworld\n");
+  assert_int_equal(h->recs[0].off, 0);
+  done_all(h);
+  close_tail(h);
+
+  /* The same entry with the right hash of the first 6 bytes (written when
+   * the file was 6 bytes long) matches although the file is longer now. */
+  clear_recs(h);
+  fp = XXH3_64bits("hello\n", 6);
+  {
+    char fps[17];
+
+    snprintf(fps, sizeof(fps), "%016llx", (unsigned long long)fp);
+    reg = json_pack("{s:i, s:[{s:s, s:I, s:I, s:s, s:i, s:i, s:I}]}",
+                    "version", 1, "entries", "path", p,
+                    "dev", (json_int_t)st.st_dev, "ino",
+                    (json_int_t)st.st_ino, "fp", fps, "fp_len", 6,
+                    "offset", 6, "updated", (json_int_t)1);
+  }
+  assert_int_equal(json_dump_file(reg, rp, 0), 0);
+  json_decref(reg);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "world\n");
+  assert_int_equal(h->recs[0].off, 6);
+  done_all(h);
+}
+
+static void
+test_content_replaced_in_place(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+  int fd;
+
+  /* Same inode, new content that is longer than the old (a truncate we did
+   * not see in time, or inode reuse): the fingerprint differs -> from 0. */
+  put_str(h, "a.log", "aaaa\nbbbb\n", false);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "aaaa\nbbbb\n");
+  path_in(h, "a.log", p, sizeof(p));
+  fd = open(p, O_WRONLY);
+  assert_true(fd >= 0);
+  assert_int_equal(pwrite(fd, "XXXX\nYYYY\nZZZZ\n", 15, 0), 15);
+  close(fd);
+  expect_content(h, "a.log", "aaaa\nbbbb\nXXXX\nYYYY\nZZZZ\n");
+  assert_int_equal(h->recs[h->nrecs - 1].off, 0);
+  assert_int_equal(stats(h).truncations, 1);
+  done_all(h);
+}
+
+static void
+test_long_line_truncated_and_skipped(void **state)
+{
+  struct h *h = *state;
+  size_t big = 600 * 1024, i;
+  char *line = malloc(big + 1);
+  struct rec *r;
+
+  h->max_line = 101;
+  /* 'é' is 2 bytes: 101 bytes would cut one in half, so 100 are kept. */
+  for (i = 0; i + 1 < 300; i += 2)
+    memcpy(line + i, "\xc3\xa9", 2);
+  put_str(h, "a.log", "short\n", false);
+  put_file(h, "a.log", line, 300, true);
+  put_str(h, "a.log", "\nafter\n", true);
+  make_tail(h, "a.log");
+  expect_nrecs(h, 3);
+  assert_string_equal(h->recs[0].data, "short\n");
+  r = &h->recs[1];
+  assert_int_equal(r->flags, SL_CHUNK_TRUNCATED);
+  assert_int_equal(r->len, 100);
+  assert_int_equal(r->off, 6);
+  assert_int_equal(r->end, 6 + 301);
+  assert_string_equal(h->recs[2].data, "after\n");
+  assert_int_equal(h->recs[2].off, 307);
+  assert_int_equal(stats(h).lines_truncated, 1);
+
+  /* A line over several reads, written in two parts: its chunk appears
+   * only when its '\n' exists, and its end_offset covers the newline. */
+  memset(line, 'z', big);
+  put_file(h, "a.log", line, big, true);
+  run_for(h, 300);
+  assert_int_equal(h->nrecs, 3);
+  put_file(h, "a.log", line, 1000, true);
+  put_str(h, "a.log", "\nnext\n", true);
+  expect_nrecs(h, 5);
+  r = &h->recs[3];
+  assert_int_equal(r->flags, SL_CHUNK_TRUNCATED);
+  assert_int_equal(r->len, 101);
+  assert_int_equal(r->off, 313);
+  assert_int_equal(r->end, 313 + big + 1000 + 1);
+  assert_string_equal(h->recs[4].data, "next\n");
+  assert_int_equal(h->recs[4].off, r->end);
+  done_all(h);
+  assert_int_equal(sl_tail_flush_registry(h->t), 0);
+  assert_int_equal(reg_offset(h, "a.log"), (int64_t)(r->end + 5));
+  free(line);
+}
+
+static void
+test_long_line_with_big_limit(void **state)
+{
+  struct h *h = *state;
+  size_t big = 700 * 1024;
+  char *line = malloc(big + 1);
+
+  /* A line longer than one 256 KiB read but under max_line_bytes is
+   * delivered whole. */
+  memset(line, 'q', big);
+  line[big] = '\n';
+  put_file(h, "a.log", line, big + 1, false);
+  put_str(h, "a.log", "tail\n", true);
+  make_tail(h, "a.log");
+  expect_nrecs(h, 1);
+  assert_true(run_until(h, cond_nrecs, &(size_t){2}, 2000) ||
+              h->recs[0].len == big + 6);
+  assert_int_equal(received_bytes(h, "a.log"), big + 6);
+  assert_int_equal(h->recs[0].flags, 0);
+  done_all(h);
+  free(line);
+}
+
+static bool
+cond_flag(struct h *h, const void *arg)
+{
+  size_t i;
+
+  for (i = 0; i < h->nrecs; i++)
+    if (h->recs[i].flags & *(const unsigned *)arg)
+      return true;
+  return false;
+}
+
+static void
+test_partial_line_flushed_on_rotation(void **state)
+{
+  struct h *h = *state;
+  char p[256], p1[256];
+  struct rec *r;
+
+  h->partial_timeout = 100;
+  h->close_inactive = 60000;
+  put_str(h, "a.log", "whole\nhalf", false);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "whole\n");
+  /* Active file: the unfinished line is not emitted. */
+  run_for(h, 400);
+  assert_int_equal(h->nrecs, 1);
+  path_in(h, "a.log", p, sizeof(p));
+  path_in(h, "a.log.1", p1, sizeof(p1));
+  assert_int_equal(rename(p, p1), 0);
+  put_str(h, "a.log", "fresh\n", false);
+  assert_true(run_until(h, cond_flag, &(unsigned){SL_CHUNK_NO_NL}, 5000));
+  expect_nrecs(h, 3);
+  run_for(h, 100);
+  assert_int_equal(h->nrecs, 3);
+  for (r = h->recs + 1; r < h->recs + h->nrecs; r++) {
+    if (r->flags & SL_CHUNK_NO_NL) {
+      assert_string_equal(r->data, "half");
+      assert_int_equal(r->off, 6);
+      assert_int_equal(r->end, 10);
+    } else {
+      assert_string_equal(r->data, "fresh\n");
+      assert_int_equal(r->off, 0);
+    }
+  }
+  done_all(h);
+}
+
+static bool
+cond_refused(struct h *h, const void *arg)
+{
+  (void)arg;
+  return h->refused > 0;
+}
+
+static void
+test_backpressure(void **state)
+{
+  struct h *h = *state;
+  size_t n = 2 * 1024 * 1024, i, got;
+  char *data = malloc(n + 1), *s;
+
+  for (i = 0; i < n; i++)
+    data[i] = (i % 64 == 63) ? '\n' : 'k';
+  data[n] = 0;
+  put_file(h, "a.log", data, n, false);
+  h->qmax = 4096;
+  make_tail(h, "a.log");
+  expect_nrecs(h, 1);
+  run_for(h, 300);
+  /* One read is out, then reading stops until it is done. */
+  assert_int_equal(h->nrecs, 1);
+  assert_true(stats(h).inflight_bytes >= 4096);
+  while (received_bytes(h, "a.log") < n) {
+    size_t before = h->nrecs;
+
+    done_all(h);
+    assert_true(run_until(h, cond_nrecs, &(size_t){before + 1}, 5000));
+    assert_true(stats(h).inflight_bytes <= 4096 + 256 * 1024);
+  }
+  s = collect(h, "a.log", &got);
+  assert_int_equal(got, n);
+  assert_memory_equal(s, data, n);
+  free(s);
+
+  /* Refusal (SL_EAGAIN): the chunk is kept and offered again on resume. */
+  done_all(h);
+  h->refuse = true;
+  put_str(h, "a.log", "r1\n", true);
+  assert_true(run_until(h, cond_refused, NULL, 5000));
+  put_str(h, "a.log", "r2\n", true);
+  run_for(h, 300);
+  assert_int_equal(h->refused, 1);  /* paused: not offered again */
+  h->refuse = false;
+  sl_tail_resume(h->t);
+  data = realloc(data, n + 7);
+  memcpy(data + n, "r1\nr2\n", 7);
+  expect_content(h, "a.log", data);
+  done_all(h);
+  free(data);
+}
+
+static void
+test_corrupt_registry_recovers(void **state)
+{
+  struct h *h = *state;
+  char rp[160];
+  FILE *f;
+  DIR *d;
+  struct dirent *de;
+  int aside = 0;
+
+  snprintf(rp, sizeof(rp), "%s/registry.json", h->data);
+  f = fopen(rp, "w");
+  assert_non_null(f);
+  fputs("{\"version\":1,\"entries\":[{\"pa", f);
+  fclose(f);
+  put_str(h, "a.log", "x\ny\n", false);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "x\ny\n");
+  done_all(h);
+  d = opendir(h->data);
+  while (d && (de = readdir(d)) != NULL)
+    if (strncmp(de->d_name, "registry.json.corrupt-", 22) == 0)
+      aside++;
+  if (d)
+    closedir(d);
+  assert_int_equal(aside, 1);
+  /* The timer writes the new registry by itself (registry_flush 50 ms). */
+  assert_true(run_until(h, cond_entries, &(uint64_t){1}, 1000));
+  {
+    uint64_t end = uv_hrtime() / 1000000 + 5000;
+
+    while (reg_offset(h, "a.log") != 4 && uv_hrtime() / 1000000 < end)
+      uv_run(&h->loop, UV_RUN_ONCE);
+  }
+  assert_int_equal(reg_offset(h, "a.log"), 4);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+    T(test_discover_existing_and_new),
+    T(test_start_at_end),
+    T(test_whole_lines_every_byte_once),
+    T(test_out_of_order_done_advances_prefix),
+    T(test_restart_resumes_at_acked),
+    T(test_copytruncate),
+    T(test_rename_rotation),
+    T(test_delete_releases_fd),
+    T(test_fingerprint_mismatch_is_new_file),
+    T(test_content_replaced_in_place),
+    T(test_long_line_truncated_and_skipped),
+    T(test_long_line_with_big_limit),
+    T(test_partial_line_flushed_on_rotation),
+    T(test_backpressure),
+    T(test_corrupt_registry_recovers),
+#undef T
+  };
+
+  sl_log_set_level(SL_LOG_WARN);
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
