@@ -1,0 +1,95 @@
+"""Command line: --check, --version, --help, bad configs."""
+
+import os
+import re
+import subprocess
+
+from conftest import AGENT, SOURCE
+
+
+def run(*args, env=None):
+    return subprocess.run([AGENT] + list(args), capture_output=True,
+                          text=True, timeout=20, env=env)
+
+
+def test_check_example_config():
+    path = os.path.join(SOURCE, "deploy", "config", "agent.yml")
+    r = run("--check", "-c", path)
+    assert r.returncode == 0, r.stderr
+    assert "config ok" in r.stdout
+
+
+def test_check_bad_config_reports_file_and_line(tmp_path):
+    p = tmp_path / "bad.yml"
+    p.write_text("data_dir: /tmp/x\n"
+                 "inputs:\n"
+                 "  - paths: [/tmp/*.log]\n"
+                 "    parser: xml\n"
+                 "output:\n"
+                 "  type: lumberjack\n"
+                 "  hosts: [127.0.0.1:5044]\n")
+    r = run("--check", "-c", str(p))
+    assert r.returncode == 2
+    assert re.search(re.escape(str(p)) + r":4:.*parser", r.stderr), r.stderr
+
+
+def test_check_unknown_key(tmp_path):
+    p = tmp_path / "bad.yml"
+    p.write_text("data_dir: /tmp/x\n"
+                 "inputs:\n"
+                 "  - paths: [/tmp/*.log]\n"
+                 "output:\n"
+                 "  hosts: [127.0.0.1:5044]\n"
+                 "  windw: 10\n")
+    r = run("--check", "-c", str(p))
+    assert r.returncode == 2
+    assert re.search(re.escape(str(p)) + r":6:.*windw", r.stderr), r.stderr
+
+
+def test_check_semantic_error(tmp_path):
+    # Valid per row, invalid as a whole: lumberjack needs hosts.
+    p = tmp_path / "bad.yml"
+    p.write_text("data_dir: /tmp/x\n"
+                 "inputs:\n"
+                 "  - paths: [/tmp/*.log]\n"
+                 "output:\n"
+                 "  type: lumberjack\n")
+    r = run("--check", "-c", str(p))
+    assert r.returncode == 2
+    assert "output.hosts" in r.stderr and str(p) in r.stderr, r.stderr
+
+
+def test_check_missing_data_dir(tmp_path):
+    p = tmp_path / "bad.yml"
+    p.write_text("inputs:\n"
+                 "  - paths: [/tmp/*.log]\n"
+                 "output:\n"
+                 "  type: stdout\n")
+    r = run("--check", "-c", str(p))
+    assert r.returncode == 2
+    assert "data_dir" in r.stderr
+
+
+def test_env_expansion(tmp_path):
+    p = tmp_path / "env.yml"
+    p.write_text("data_dir: ${AGENT_TEST_DIR:-/tmp/sluice-x}\n"
+                 "inputs:\n"
+                 "  - paths: [/tmp/*.log]\n"
+                 "output:\n"
+                 "  type: tcp\n"
+                 "  hosts: [\"${AGENT_TEST_HOST}\"]\n")
+    env = dict(os.environ, AGENT_TEST_HOST="127.0.0.1:9")
+    assert run("--check", "-c", str(p), env=env).returncode == 0
+    env.pop("AGENT_TEST_HOST")
+    assert run("--check", "-c", str(p), env=env).returncode == 2
+
+
+def test_version_and_help():
+    r = run("--version")
+    assert r.returncode == 0
+    assert "sluice-agent" in r.stdout
+    r = run("--help")
+    assert r.returncode == 0
+    for key in ("data_dir", "queue", "max_bytes", "compression_level",
+                "flush_interval", "max_line_bytes"):
+        assert key in r.stdout
