@@ -226,6 +226,9 @@ put2(char *p, unsigned v)
   memcpy(p, d2 + 2 * v, 2);
 }
 
+static _Thread_local int64_t tl_day = INT64_MIN;
+static _Thread_local char tl_ymd[11];
+
 /* "YYYY-MM-DDTHH:MM:SS" (19 bytes); returns the nanoseconds left over. */
 static int64_t
 format_base(int64_t ns, char *out)
@@ -243,15 +246,21 @@ format_base(int64_t ns, char *out)
     sod += 86400;
     days--;
   }
-  sl_time_civil_from_days(days, &y, &m, &d);
-  /* int64 ns keeps y within 1677..2262, always four digits. */
-  put2(out, (unsigned)(y / 100));
-  put2(out + 2, (unsigned)(y % 100));
-  out[4] = '-';
-  put2(out + 5, m);
-  out[7] = '-';
-  put2(out + 8, d);
-  out[10] = 'T';
+  /* Events come in time order, so the date part rarely changes: keep the
+   * last one per thread and skip the calendar math. */
+  if (days != tl_day) {
+    sl_time_civil_from_days(days, &y, &m, &d);
+    /* int64 ns keeps y within 1677..2262, always four digits. */
+    put2(tl_ymd, (unsigned)(y / 100));
+    put2(tl_ymd + 2, (unsigned)(y % 100));
+    tl_ymd[4] = '-';
+    put2(tl_ymd + 5, m);
+    tl_ymd[7] = '-';
+    put2(tl_ymd + 8, d);
+    tl_ymd[10] = 'T';
+    tl_day = days;
+  }
+  memcpy(out, tl_ymd, 11);
   put2(out + 11, (unsigned)(sod / 3600));
   out[13] = ':';
   put2(out + 14, (unsigned)(sod / 60 % 60));
