@@ -20,6 +20,22 @@
  * ${VAR} and ${VAR:-default} are expanded in scalar values before typing; an
  * unset ${VAR} without default is an error. "$${" is a literal "${".
  *
+ * Details (implementation notes, sl_conf.c):
+ *   - errors come in file order; YAML syntax errors read
+ *     "file:line: yaml: <libyaml problem> (<context> at line N)";
+ *     list items are addressed as "inputs[0].paths";
+ *   - a key written with no value ("key:", "~", "null") counts as missing:
+ *     the default applies, or "required key is missing";
+ *   - an absent SL_CT_OBJ whose sub-table has no required key is created
+ *     with its defaults, so "spool.max_bytes" is always there; absent
+ *     lists/maps without default stay absent (NULL from sl_conf_get);
+ *   - `def` may be a YAML flow collection ("[]", "{a: 1}");
+ *   - SL_CT_MAP and SL_CT_ANY type unquoted scalars by the YAML 1.2 core
+ *     schema (null, true/false, integers, floats), quoted ones stay strings;
+ *   - duplicate keys are errors; aliases work but expansion is capped;
+ *   - ENUM/STR/STR_LIST accept any scalar as text (port: 80 -> "80").
+ * sl_conf_line() is 0 for true/false/null nodes (jansson shares them).
+ *
  * Ownership: struct sl_conf owns the tree; json_t pointers from it are
  * borrowed and valid until sl_conf_free().
  */

@@ -17,6 +17,8 @@ void sl_hash128_hex(struct sl_hash128 h, char out[33]);
 
 /* Streaming xxh3-128 for inputs in several pieces. */
 struct sl_hash_state;
+/* NULL when out of memory; update/finish accept NULL (finish then returns
+ * the hash of the empty input), so check the start result. */
 struct sl_hash_state *sl_hash128_start(void);
 void sl_hash128_update(struct sl_hash_state *st, const void *p, size_t n);
 /* Returns the digest and frees the state. */

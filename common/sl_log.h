@@ -32,7 +32,10 @@ void sl_log_set_level(enum sl_log_level lvl);
 enum sl_log_level sl_log_get_level(void);
 /* "debug"|"info"|"warn"|"warning"|"error" -> level; -1 if unknown. */
 int sl_log_level_parse(const char *s);
-/* Redirect output (tests); NULL restores stderr. */
+/* Redirect output (tests); a negative fd restores stderr. Also forgets
+ * the rate-limit history. log.level is printed as debug|info|warn|error.
+ * SL_LF_INT values must be int64_t (cast literals). A record over 64 KiB
+ * is replaced by one without fields ("log.component" names the source). */
 void sl_log_set_fd(int fd);
 
 /* sl_log(SL_LOG_WARN, "tail", "file truncated",
