@@ -264,6 +264,37 @@ test_clocks(void **state)
   assert_true(b >= a);
 }
 
+/* Random junk and random cuts of valid stamps never crash, and whatever
+ * parses formats back to a stamp that parses to the same instant. */
+static void
+test_random_junk(void **state)
+{
+  static const char alphabet[] = "0123456789-:.,TtZz+ x";
+  char in[40], out[40];
+  int64_t ns, back;
+  size_t n, j;
+  int i;
+
+  (void)state;
+  for (i = 0; i < 300000; i++) {
+    n = rnd() % 36;
+    if (i % 2) {
+      for (j = 0; j < n; j++)
+        in[j] = alphabet[rnd() % (sizeof(alphabet) - 1)];
+    } else {
+      sl_time_format_ns((int64_t)(rnd() % 4102444800ULL) * SL_NS_PER_SEC,
+                        in);
+      in[rnd() % 30] = alphabet[rnd() % (sizeof(alphabet) - 1)];
+      n = 30;
+    }
+    if (sl_time_parse_any(in, n, &ns) == 0) {
+      sl_time_format_ns(ns, out);
+      assert_int_equal(sl_time_parse_rfc3339(out, 30, &back), 0);
+      assert_true(back == ns);
+    }
+  }
+}
+
 int
 main(void)
 {
@@ -275,6 +306,7 @@ main(void)
     cmocka_unit_test(test_roundtrip_random),
     cmocka_unit_test(test_civil_days),
     cmocka_unit_test(test_clocks),
+    cmocka_unit_test(test_random_junk),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

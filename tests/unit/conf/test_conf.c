@@ -539,6 +539,61 @@ test_print_help(void **state)
   assert_non_null(strstr(buf, "\n      cert (string, required)"));
 }
 
+/* Random byte mutations of a valid file: every outcome is either a load
+ * or one "t.yml:..." line, never a crash (run under ASan in CI). */
+static void
+test_random_mutations(void **state)
+{
+  static const char base[] =
+    "data_dir: ${SL_T_DIR:-/d}\n"
+    "log_level: warn\n"
+    "hosts: [a, \"b\", 'c']\n"
+    "http:\n"
+    "  port: 81\n"
+    "inputs:\n"
+    "  - paths: /x/*.log\n"
+    "    close_inactive: 1m\n"
+    "    fields: {a: 1, b: [x]}\n"
+    "extra: &e {k: v}\n";
+  static const char alphabet[] = ":-[]{},'\"&*!|>#%@`$ \t\n\r\\?0a~";
+  char text[sizeof(base) + 8];
+  uint32_t r = 2463534242u;
+  struct sl_conf *c;
+  size_t n, k, pos;
+  int iter, rc, ok = 0;
+
+  (void)state;
+  for (iter = 0; iter < 3000; iter++) {
+    memcpy(text, base, sizeof(base));
+    n = sizeof(base) - 1;
+    for (k = 0; k < 1 + iter % 4; k++) {
+      r ^= r << 13; r ^= r >> 17; r ^= r << 5;
+      pos = r % n;
+      r ^= r << 13; r ^= r >> 17; r ^= r << 5;
+      if (r % 8 == 0)
+        text[pos] = (char)(r >> 8);  /* any byte, even invalid UTF-8 */
+      else
+        text[pos] = alphabet[(r >> 8) % (sizeof(alphabet) - 1)];
+    }
+    c = NULL;
+    err[0] = '\0';
+    rc = sl_conf_load_str("t.yml", text, n, schema, &c, err, sizeof(err));
+    if (rc == 0) {
+      assert_non_null(c);
+      assert_true(json_is_object(sl_conf_root(c)));
+      sl_conf_free(c);
+      ok++;
+    } else {
+      assert_int_equal(rc, SL_ECONFIG);
+      assert_null(c);
+      assert_int_equal(strncmp(err, "t.yml", 5), 0);
+      assert_null(strchr(err, '\n'));
+    }
+  }
+  /* Some mutations are harmless; the test must exercise both paths. */
+  assert_true(ok > 0 && ok < 3000);
+}
+
 int
 main(void)
 {
@@ -557,6 +612,7 @@ main(void)
     cmocka_unit_test(test_alias_limits),
     cmocka_unit_test(test_file_and_errorf),
     cmocka_unit_test(test_print_help),
+    cmocka_unit_test(test_random_mutations),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
