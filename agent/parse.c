@@ -30,34 +30,47 @@
 void
 sl__w_escape(struct sl__w *w, const char *s, size_t n)
 {
-  int rc;
+  const char *z;
+  int rc = 0;
 
-  if (w->err)
-    return;
-  rc = sl_json_escape(w->b, s, n);
-  if (rc)
+  while (!w->err) {
+    z = memchr(s, '\0', n);
+    rc = sl_json_escape(w->b, s, z ? (size_t)(z - s) : n);
+    if (rc || z == NULL)
+      break;
+    rc = sl_buf_append(w->b, "\xEF\xBF\xBD", 3);
+    if (rc)
+      break;
+    n -= (size_t)(z - s) + 1;
+    s = z + 1;
+  }
+  if (rc && !w->err)
     w->err = rc;
 }
 
 void
-sl__w_repair(struct sl__w *w, const char *s, size_t n, int nl)
+sl__w_repair(struct sl__w *w, const char *s, size_t n)
 {
   const unsigned char *u = (const unsigned char *)s;
   size_t i = 0, run, k;
 
   while (i < n) {
     run = i;
-    while (run < n && u[run] < 0x80 && u[run] != '\n' && u[run] != '\r')
+    while (run < n && u[run] < 0x80 && u[run] != '\\')
       run++;
     sl__w_put(w, s + i, run - i);
     i = run;
     if (i == n)
       break;
-    if (u[i] == '\n' || u[i] == '\r') {
-      /* Only reachable as whitespace between tokens (raw CR/LF is invalid
-       * inside strings); a space keeps the text NDJSON-safe. */
-      sl__w_byte(w, nl ? ' ' : (char)u[i]);
-      i++;
+    if (u[i] == '\\') {
+      /* Valid input: an escape is 2 bytes, or 6 for \uXXXX. */
+      if (u[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0) {
+        SL__W_LIT(w, "\\ufffd");
+        i += 6;
+      } else {
+        sl__w_put(w, s + i, 2);
+        i += 2;
+      }
       continue;
     }
     k = sl__utf8_seq(u + i, n - i);
@@ -91,8 +104,8 @@ w_text(struct sl__w *w, const struct sl__text *t)
   sl__w_byte(w, '"');
   if (!t->json)
     sl__w_escape(w, t->p, t->n);
-  else if (t->bad_utf8)
-    sl__w_repair(w, t->p, t->n, 0);
+  else if (t->fix)
+    sl__w_repair(w, t->p, t->n);
   else
     sl__w_put(w, t->p, t->n);
   sl__w_byte(w, '"');

@@ -88,12 +88,13 @@ sl__w_byte(struct sl__w *w, char c)
 /* A piece of text for an event field. `json` = the bytes are the contents
  * of a JSON string as it appeared in valid JSON input (escapes intact):
  * they are copied verbatim. Otherwise they are plain bytes and get escaped.
- * `bad_utf8` = (json only) contains invalid UTF-8 that must be repaired. */
+ * `fix` = (json only) contains invalid UTF-8 or a \u0000 escape, which
+ * sl__w_repair rewrites. */
 struct sl__text {
   const char *p;           /* NULL: field absent */
   size_t n;
   unsigned char json;
-  unsigned char bad_utf8;
+  unsigned char fix;
 };
 
 /* What a parser found in a line, beyond the application keys it wrote. */
@@ -144,11 +145,13 @@ sl__utf8_seq(const unsigned char *s, size_t n)
   return 0;
 }
 
-/* Copy bytes that are valid JSON text except for invalid UTF-8 (and, when
- * `nl`, raw CR/LF used as whitespace): bad sequences become U+FFFD, CR/LF
- * become spaces. */
-void sl__w_repair(struct sl__w *w, const char *s, size_t n, int nl);
-/* Plain bytes, escaped, without quotes. */
+/* Copy the contents of a JSON string from valid input (escapes intact),
+ * replacing invalid UTF-8 by U+FFFD and the escape \u0000 by \ufffd: every
+ * event must load in jansson with default flags (the collector's), which
+ * refuse NUL. */
+void sl__w_repair(struct sl__w *w, const char *s, size_t n);
+/* Plain bytes, escaped, without quotes; NUL bytes become U+FFFD (see
+ * above), everything else as sl_json_escape. */
 void sl__w_escape(struct sl__w *w, const char *s, size_t n);
 void sl__w_u64(struct sl__w *w, uint64_t v);
 

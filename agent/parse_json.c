@@ -13,13 +13,19 @@
  *  - Invalid UTF-8 inside strings does not reject the line (DESIGN: "replaced,
  *    never rejected"): such bytes become U+FFFD in the output. Outside
  *    strings any non-ASCII byte is a syntax error, as in any JSON parser.
- *  - \u0000 is accepted (jansson's JSON_ALLOW_NUL); lone or mismatched
- *    surrogate escapes are syntax errors (jansson rejects them too).
- *  - Numbers are copied as written, whatever their size (RFC 8259 sets no
- *    limit; jansson refuses integers past int64 and reals past double, which
- *    the differential test allows for).
- *  - Nesting is limited to jansson's 2048 levels (value depth, top object =
- *    1), so the scanner's stack is a fixed 256-byte bitmap.
+ *  - The event must load in jansson with default flags (the collector
+ *    parses every event with json_loadb), so:
+ *      \u0000 in a string value is accepted (jansson's JSON_ALLOW_NUL
+ *      verdict) and written as \ufffd; in a key it is a syntax error
+ *      (jansson refuses NUL in keys even with JSON_ALLOW_NUL);
+ *      numbers are copied as written unless jansson could not hold them
+ *      (integers outside int64, reals overflowing double): those are
+ *      written as JSON strings with the same digits, lossless (RFC 8259
+ *      sets no limit, so such lines stay valid);
+ *      nesting: jansson allows value depth 2048 (top object = 1); app
+ *      values sit one level deeper in the event, so lines may nest to
+ *      2047. The scanner's stack is a fixed 256-byte bitmap.
+ *  - Lone or mismatched surrogate escapes are syntax errors (as jansson).
  *  - Duplicate top-level keys (compared after unescaping): the first
  *    occurrence wins and later ones are dropped entirely, because ES rejects
  *    documents with duplicate keys and a one-pass writer cannot take back
@@ -64,6 +70,8 @@
 #include "parse.h"
 #include "parse_internal.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +84,19 @@
 #include "sl_err.h"
 #include "sl_time.h"
 
-/* jansson's JSON_PARSER_MAX_DEPTH, so both agree on what is valid. */
-#define MAX_DEPTH 2048
+/* jansson's JSON_PARSER_MAX_DEPTH is 2048. The event puts application
+ * values one level deeper (under "app") and must itself load in jansson
+ * (the collector reads it so), so lines may nest one level less. */
+#define MAX_DEPTH 2047
 
 /* Value flags collected while scanning. */
 #define F_ESC 0x1u  /* a string contains backslash escapes */
 #define F_BAD 0x2u  /* a string contains invalid UTF-8 */
 #define F_NL  0x4u  /* CR or LF used as whitespace */
+#define F_NUL 0x8u  /* a \u0000 escape */
+#define F_BIG 0x10u /* a number outside int64 / double range */
+/* Values with any of these are copied through copy_fixed(). */
+#define F_FIX (F_BAD | F_NL | F_NUL | F_BIG)
 
 enum vtype { V_STR, V_NUM, V_LIT, V_OBJ, V_ARR };
 
@@ -225,6 +239,8 @@ scan_str(struct scan *s, const char *p, unsigned *fl)
       }
       if (!hex4(p + 2, end, &cp))
         return fail(s, p, "invalid \\u escape");
+      if (cp == 0)
+        *fl |= F_NUL;
       if (cp >= 0xDC00 && cp <= 0xDFFF)
         return fail(s, p, "lone surrogate escape");
       if (cp >= 0xD800 && cp <= 0xDBFF) {
@@ -248,10 +264,46 @@ scan_str(struct scan *s, const char *p, unsigned *fl)
   }
 }
 
+/* Would jansson refuse this number (json_error_numeric_overflow)? It
+ * reads integers with strtoll and reals with strtod. */
+static int
+num_big(const char *p, size_t n)
+{
+  char tmp[128], *buf = tmp;
+  size_t digits, i;
+  int neg = p[0] == '-', big;
+  double v;
+
+  for (i = 0; i < n; i++)
+    if (p[i] == '.' || p[i] == 'e' || p[i] == 'E')
+      break;
+  if (i == n) {
+    digits = n - (size_t)neg;
+    if (digits != 19)
+      return digits > 19;
+    return memcmp(p + neg, neg ? "9223372036854775808"
+                               : "9223372036854775807", 19) > 0;
+  }
+  if (n >= sizeof(tmp)) {
+    buf = malloc(n + 1);
+    if (buf == NULL)
+      return 1; /* quoting is always safe */
+  }
+  memcpy(buf, p, n);
+  buf[n] = '\0';
+  errno = 0;
+  v = strtod(buf, NULL);
+  big = (v == HUGE_VAL || v == -HUGE_VAL) && errno == ERANGE;
+  if (buf != tmp)
+    free(buf);
+  return big;
+}
+
 static const char *
-scan_num(struct scan *s, const char *p)
+scan_num(struct scan *s, const char *p, unsigned *fl)
 {
   const char *end = s->end, *q = p;
+  int real = 0;
 
   if (q < end && *q == '-')
     q++;
@@ -265,6 +317,7 @@ scan_num(struct scan *s, const char *p)
   }
   if (q < end && *q == '.') {
     q++;
+    real = 1;
     if (q == end || !is_digit(*q))
       return fail(s, p, "invalid number");
     while (q < end && is_digit(*q))
@@ -272,6 +325,7 @@ scan_num(struct scan *s, const char *p)
   }
   if (q < end && (*q == 'e' || *q == 'E')) {
     q++;
+    real = 2;
     if (q < end && (*q == '+' || *q == '-'))
       q++;
     if (q == end || !is_digit(*q))
@@ -279,6 +333,11 @@ scan_num(struct scan *s, const char *p)
     while (q < end && is_digit(*q))
       q++;
   }
+  /* Cheap filter first: only long integers, exponents or very long reals
+   * can be out of range. */
+  if (((real == 0 && q - p >= 19) || real == 2 || q - p > 300) &&
+      num_big(p, (size_t)(q - p)))
+    *fl |= F_BIG;
   return q;
 }
 
@@ -303,8 +362,8 @@ static const char *
 scan_value(struct scan *s, const char *p, unsigned *fl, enum vtype *type)
 {
   const char *end = s->end;
-  uint64_t objs[MAX_DEPTH / 64];
-  unsigned sp = 0, top;
+  uint64_t objs[(MAX_DEPTH + 63) / 64];
+  unsigned sp = 0, top, kfl;
 
   if (p == end)
     return fail(s, p, "unexpected end of line");
@@ -319,7 +378,8 @@ scan_value(struct scan *s, const char *p, unsigned *fl, enum vtype *type)
 value:
   if (p == end)
     return fail(s, p, "unexpected end of line");
-  /* A value inside sp containers of this member sits at depth 2 + sp. */
+  /* A value inside sp containers of this member sits at depth 2 + sp
+   * (the top-level object is depth 1, as jansson counts). */
   if (2 + sp > MAX_DEPTH)
     return fail(s, p, "nesting too deep");
   switch (*p) {
@@ -348,7 +408,7 @@ value:
     break;
   case '-': case '0': case '1': case '2': case '3': case '4': case '5':
   case '6': case '7': case '8': case '9':
-    p = scan_num(s, p);
+    p = scan_num(s, p, fl);
     break;
   default:
     return fail(s, p, "unexpected character");
@@ -381,9 +441,13 @@ key:
     return fail(s, p, "unexpected end of line");
   if (*p != '"')
     return fail(s, p, "expected a string key");
-  p = scan_str(s, p, fl);
+  kfl = 0;
+  p = scan_str(s, p, &kfl);
   if (p == NULL)
     return NULL;
+  if (kfl & F_NUL)
+    return fail(s, p, "NUL in object key");
+  *fl |= kfl;
   p = skip_ws(p, end, fl);
   if (p == end || *p != ':')
     return fail(s, p, "expected ':'");
@@ -467,7 +531,8 @@ kit_next(struct kit *it)
       cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
       it->p = p + 12;
     }
-    it->npend = utf8_put(it->pend, cp);
+    /* \u0000 is written as U+FFFD (sl__w_repair); compare it so. */
+    it->npend = utf8_put(it->pend, cp ? cp : 0xFFFD);
   } else if (*p < 0x80) {
     it->p = p + 1;
     return *p;
@@ -690,15 +755,19 @@ hex_id(const char *s, size_t n, size_t want, char *out)
 
   if (n != want)
     return 0;
+  /* Validate fully before writing: `out` is the event's field. */
   for (i = 0; i < n; i++) {
     d = hex_val(s[i]);
     if (d < 0)
       return 0;
     nz |= d;
-    out[i] = "0123456789abcdef"[d];
   }
+  if (nz == 0)
+    return 0;
+  for (i = 0; i < n; i++)
+    out[i] = "0123456789abcdef"[hex_val(s[i])];
   out[n] = '\0';
-  return nz != 0;
+  return 1;
 }
 
 /* Decimal uint64 (1..20 digits, no sign), non-zero. */
@@ -847,7 +916,7 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
       st->ts_orig.p = raw;
       st->ts_orig.n = rawn;
       st->ts_orig.json = vt == V_STR;
-      st->ts_orig.bad_utf8 = (vfl & F_BAD) != 0;
+      st->ts_orig.fix = (vfl & (F_BAD | F_NUL)) != 0;
     }
     return 0;
   case R_MSG:
@@ -856,7 +925,7 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
     ev->msg.p = raw;
     ev->msg.n = rawn;
     ev->msg.json = 1;
-    ev->msg.bad_utf8 = (vfl & F_BAD) != 0;
+    ev->msg.fix = (vfl & (F_BAD | F_NUL)) != 0;
     st->have_msg = 1;
     return 1;
   case R_LEVEL: {
@@ -919,7 +988,7 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
       ev->req_id.p = raw;
       ev->req_id.n = rawn;
       ev->req_id.json = 1;
-      ev->req_id.bad_utf8 = (vfl & F_BAD) != 0;
+      ev->req_id.fix = (vfl & (F_BAD | F_NUL)) != 0;
     } else {
       return 0;
     }
@@ -929,6 +998,50 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
     break;
   }
   return 0;
+}
+
+/* Copy a validated value that needs fixing: strings through sl__w_repair,
+ * numbers jansson cannot hold as strings (lossless, and the event stays
+ * loadable), CR/LF between tokens as spaces (one event, one line). */
+static void
+copy_fixed(struct sl__w *w, const char *p, size_t n)
+{
+  size_t i = 0, j;
+  char c;
+
+  while (i < n) {
+    c = p[i];
+    if (c == '"') {
+      for (j = i + 1; p[j] != '"'; j += p[j] == '\\' ? 2 : 1)
+        ;
+      sl__w_byte(w, '"');
+      sl__w_repair(w, p + i + 1, j - i - 1);
+      sl__w_byte(w, '"');
+      i = j + 1;
+    } else if (c == '-' || is_digit(c)) {
+      for (j = i; j < n && (is_digit(p[j]) || p[j] == '.' || p[j] == 'e' ||
+                            p[j] == 'E' || p[j] == '+' || p[j] == '-');
+           j++)
+        ;
+      if (num_big(p + i, j - i)) {
+        sl__w_byte(w, '"');
+        sl__w_put(w, p + i, j - i);
+        sl__w_byte(w, '"');
+      } else {
+        sl__w_put(w, p + i, j - i);
+      }
+      i = j;
+    } else if (c == '\n' || c == '\r') {
+      sl__w_byte(w, ' ');
+      i++;
+    } else {
+      for (j = i + 1; j < n && p[j] != '"' && p[j] != '-' && !is_digit(p[j])
+                      && p[j] != '\n' && p[j] != '\r'; j++)
+        ;
+      sl__w_put(w, p + i, j - i);
+      i = j;
+    }
+  }
 }
 
 /* One top-level member; the value has been fully validated. */
@@ -963,12 +1076,12 @@ member(struct jstate *st, struct sl__w *w, const char *kp, size_t kn,
     SL__W_LIT(w, ",\"");
   }
   if (kfl & F_BAD)
-    sl__w_repair(w, kp, kn, 0);
+    sl__w_repair(w, kp, kn);
   else
     sl__w_put(w, kp, kn);
   SL__W_LIT(w, "\":");
-  if (vfl & (F_BAD | F_NL))
-    sl__w_repair(w, vp, vn, 1);
+  if (vfl & F_FIX)
+    copy_fixed(w, vp, vn);
   else
     sl__w_put(w, vp, vn);
 }
@@ -1024,6 +1137,10 @@ sl__json_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
     p = scan_str(&s, p, &kfl);
     if (p == NULL)
       goto bad;
+    if (kfl & F_NUL) {
+      fail(&s, kp - 1, "NUL in object key");
+      goto bad;
+    }
     kn = (size_t)(p - 1 - kp);
     p = skip_ws(p, end, &wfl);
     if (p == end || *p != ':') {
