@@ -93,7 +93,17 @@ struct sl_tail_stats {
 };
 void sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st);
 
-/* Save the registry, close watchers and files; cb runs when closed. */
+/* Save the registry, close watchers and files; cb runs when closed.
+ * Call it after draining (every chunk done) or once the pipeline has let go
+ * of its chunks: chunks still out are freed here, so neither they nor their
+ * src may be touched, and sl_tail_chunk_done() may not be called, after it.
+ *
+ * Notes for users of struct sl_src: src->fp is fixed for the life of one
+ * file identity (computed once from the first min(1 KiB, size) bytes when
+ * the file first has data, and restored from the registry on restart), so
+ * event.id stays the same across restarts even for files that were shorter
+ * than 1 KiB when first seen. A copytruncate or inode reuse starts a new
+ * identity (new src, offsets from 0). */
 void sl_tail_close(struct sl_tail *t, void (*cb)(void *arg), void *arg);
 
 #endif
