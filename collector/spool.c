@@ -786,6 +786,12 @@ recover(struct sl_spool *s, char *err, size_t errlen)
              SL_LF_STR, "segment", name, SL_LF_ERR, -errno, SL_LF_END);
     free(g);
   }
+  /* A kept segment's name is its first record's id; should a file carry a
+   * larger name than its records (renamed by hand), never reuse it. */
+  for (g = s->segs; g; g = g->next)
+    if (g->first_id >= s->next_id)
+      s->next_id = g->first_id + 1;
+  s->first_nondurable = s->next_id;
   if (s->segs_tail && s->segs_tail->size < s->segment_bytes)
     s->active = s->segs_tail;
 

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -605,9 +607,15 @@ test_rotation_and_deletion(void **state)
   RUN_UNTIL(t, count_segs(t) == 1, WAIT_MS);
   assert_int_equal(count_segs(t), 1);
   assert_int_equal(stats(t).bytes, 0);
-  /* It keeps taking records until it is full, then rotates. */
+  /* It keeps taking records until it is full, then rotates; the old one,
+   * fully released, goes once it is no longer active. */
   append_wait(t, 100, 1, 1000);
-  assert_int_equal(count_segs(t), 2);
+  spath(t, p, sizeof(p), "000000000000001f.seg");
+  assert_true(file_size(p) > 0);
+  spath(t, p, sizeof(p), "000000000000001c.seg");
+  RUN_UNTIL(t, file_size(p) < 0, WAIT_MS);
+  assert_true(file_size(p) < 0);
+  assert_int_equal(count_segs(t), 1);
   t_close(t);
   t_open(t, 4096, 0, 1);
   n = drain(t, ids, NULL, 64);
@@ -974,6 +982,13 @@ struct wrec {
 
 static uint64_t rng = 0x1234567887654321ull;
 
+static int
+noop_fsync(int fd)
+{
+  (void)fd;
+  return 0;
+}
+
 static uint64_t
 rnd(uint64_t n)
 {
@@ -995,12 +1010,16 @@ test_random_damage(void **state)
 
   (void)state;
   sl_log_set_fd(devnull);
+  /* Recovery logic is under test here, not the disk: skip real fsyncs
+   * (a group over many tiny segments costs two per segment). */
+  sl_spool__test_fsync = noop_fsync;
   snprintf(sdir, sizeof(sdir), "%s/spool", t->dir);
   for (it = 0; it < 200; it++) {
     uint64_t segb = 512 + rnd(4096), lens[40];
     size_t k = 3 + (size_t)rnd(30), nseg, nw = 0, i, n, dseg, kind;
+    size_t first_unreleased;
     uint64_t dlo, dhi;
-    unsigned char seen[64];
+    unsigned char seen[64], released[64];
     struct ack *a = calloc(k, sizeof(*a));
 
     assert_non_null(a);
@@ -1013,6 +1032,18 @@ test_random_damage(void **state)
     for (i = 0; i < k; i++)
       assert_int_equal(a[i].status, 0);
     free(a);
+    /* Half the time, release a random subset (moves the cursor, deletes
+     * segments, makes damage below the cursor possible). */
+    memset(released, 0, sizeof(released));
+    if (rnd(2)) {
+      n = drain(t, ids, idx, 64);
+      assert_int_equal(n, k);
+      for (i = 0; i < k; i++)
+        if (rnd(3) == 0 || i < rnd(k)) {
+          sl_spool_release(t->s, ids[i]);
+          released[idx[i]] = 1;
+        }
+    }
     t_close(t);
 
     /* Where every record lives, by reading the documented layout. */
@@ -1029,14 +1060,24 @@ test_random_damage(void **state)
         w[nw].off = off;
         w[nw].size = HDR + len;
         memcpy(&w[nw].idx, b + off + HDR, 8);
-        assert_int_equal(w[nw].idx, nw);
+        assert_true(w[nw].idx < k);
         nw++;
         off += HDR + len;
       }
       assert_int_equal(off, sz);
       free(b);
     }
-    assert_int_equal(nw, k);
+    /* Fully released segments are gone; the others are all there. */
+    for (i = 0; i < k; i++) {
+      size_t j, found = 0;
+      for (j = 0; j < nw; j++)
+        found += w[j].idx == i;
+      assert_true(found == 1 || (found == 0 && released[i]));
+    }
+    if (nseg == 0) {
+      rm_rf(t->dir);
+      continue;
+    }
 
     /* One random damage. */
     dseg = (size_t)rnd(nseg);
@@ -1078,6 +1119,9 @@ test_random_damage(void **state)
       free(b);
     }
 
+    for (first_unreleased = 0; first_unreleased < k; first_unreleased++)
+      if (!released[first_unreleased])
+        break;
     t_open(t, segb, 0, 1);
     n = drain(t, ids, idx, 64);
     memset(seen, 0, sizeof(seen));
@@ -1085,13 +1129,15 @@ test_random_damage(void **state)
       /* drain() checked the bytes; no duplicates, nothing invented. */
       assert_true(idx[i] < k);
       assert_false(seen[idx[i]]);
+      /* Below the saved cursor: released, never handed out again. */
+      assert_true(idx[i] >= first_unreleased || !released[idx[i]]);
       seen[idx[i]] = 1;
       assert_int_equal(ids[i], idx[i] + 1);
     }
     for (i = 0; i < nw; i++) {
       int hit = w[i].seg == dseg && w[i].off < dhi &&
                 w[i].off + w[i].size > dlo;
-      if (!hit && !seen[w[i].idx])
+      if (!hit && !seen[w[i].idx] && !released[w[i].idx])
         fail_msg("iteration %d kind %zu: record %zu lost (seg %zu off %"
                  PRIu64 ", damage %zu [%" PRIu64 ",%" PRIu64 "))",
                  it, kind, i, w[i].seg, w[i].off, dseg, dlo, dhi);
@@ -1110,7 +1156,134 @@ test_random_damage(void **state)
     rm_rf(t->dir);
   }
   sl_log_set_fd(2);
+  sl_spool__test_fsync = NULL;
   close(devnull);
+  t_free(t);
+}
+
+/* ---- kill -9 ------------------------------------------------------------ */
+
+/* Child side: append forever, report each acked payload index on a pipe. */
+struct crash {
+  struct sl_spool *s;
+  int wfd;
+  uint64_t next;
+  char *buf;
+};
+
+static struct crash *crash_ctx;
+
+static void crash_append(void);
+
+static void
+crash_ack(void *arg, int status)
+{
+  uint64_t idx = (uint64_t)(uintptr_t)arg;
+
+  if (status == 0 && write(crash_ctx->wfd, &idx, 8) != 8)
+    _exit(3);
+  crash_append();
+}
+
+static void
+crash_append(void)
+{
+  struct crash *c = crash_ctx;
+  size_t len = 8 + (size_t)((c->next * 7919) % (48 << 10));
+
+  fill(c->buf, len, c->next);
+  if (sl_spool_append(c->s, c->buf, len, (uint32_t)(c->next % 7 + 1),
+                      crash_ack, (void *)(uintptr_t)c->next) == 0)
+    c->next++;
+}
+
+static void
+crash_child(const char *dir, int wfd, uint64_t first)
+{
+  struct sl_spool_opts o;
+  struct crash c;
+  uv_loop_t loop;
+  char err[256];
+  int i;
+
+  memset(&o, 0, sizeof(o));
+  o.data_dir = dir;
+  o.segment_bytes = 256 << 10;
+  o.commit_interval_ms = 1;
+  uv_loop_init(&loop);
+  memset(&c, 0, sizeof(c));
+  c.wfd = wfd;
+  c.next = first;
+  c.buf = malloc(64 << 10);
+  crash_ctx = &c;
+  if (c.buf == NULL || sl_spool_open(&loop, &o, &c.s, err, sizeof(err)))
+    _exit(2);
+  for (i = 0; i < 16; i++)
+    crash_append();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  _exit(1);
+}
+
+static void
+test_kill9(void **state)
+{
+  struct t *t = t_new();
+  static uint64_t ids[20000], idx[20000];
+  static unsigned char acked[20000], seen[20000];
+  uint64_t first = 0;
+  int round;
+
+  (void)state;
+  memset(acked, 0, sizeof(acked));
+  for (round = 0; round < 5; round++) {
+    size_t want = 20 + (size_t)(rnd(300)), got = 0, n, i;
+    int pfd[2], st;
+    uint64_t v;
+    pid_t pid;
+
+    assert_int_equal(pipe(pfd), 0);
+    fflush(NULL);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      close(pfd[0]);
+      crash_child(t->dir, pfd[1], first);
+    }
+    close(pfd[1]);
+    /* Kill it in the middle of its work: after `want` acks. */
+    while (got < want && read(pfd[0], &v, 8) == 8) {
+      assert_true(v < 20000);
+      acked[v] = 1;
+      got++;
+    }
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFSIGNALED(st));
+    while (read(pfd[0], &v, 8) == 8) {
+      assert_true(v < 20000);
+      acked[v] = 1;
+    }
+    close(pfd[0]);
+
+    /* Every acked record is back, byte for byte, once. */
+    t_open(t, 256 << 10, 0, 1);
+    n = drain(t, ids, idx, 20000);
+    memset(seen, 0, sizeof(seen));
+    for (i = 0; i < n; i++) {
+      assert_true(idx[i] < 20000);
+      assert_false(seen[idx[i]]);
+      seen[idx[i]] = 1;
+      if (idx[i] + 1 > first)
+        first = idx[i] + 1;
+    }
+    for (i = 0; i < 20000; i++)
+      if (acked[i] && !seen[i])
+        fail_msg("round %d: acked record %zu lost", round, i);
+    assert_int_equal(stats(t).corrupt, 0);
+    t_close(t);
+    /* Next round's child appends after everything (acked or not). */
+    first += 1000;
+  }
   t_free(t);
 }
 
@@ -1295,7 +1468,7 @@ tp_ack(void *arg, int status)
 }
 
 static void
-test_throughput(void **state)
+throughput(size_t inflight)
 {
   struct t *t = t_new();
   struct tp tp;
@@ -1303,18 +1476,18 @@ test_throughput(void **state)
   double sec;
   size_t i;
 
-  (void)state;
   memset(&tp, 0, sizeof(tp));
   tp.t = t;
-  tp.total = 2048;
+  tp.total = inflight >= 8 ? 2048 : 256;
   tp.payload = malloc(64 << 10);
   assert_non_null(tp.payload);
   fill(tp.payload, 64 << 10, 1);
   t_open(t, 64ull << 20, 2ull << 30, 2);
   f0 = stats(t).fsyncs;
   t0 = mono_ms();
-  /* 256 appends in flight at a time, like many connections. */
-  for (i = 0; i < 256; i++) {
+  /* `inflight` appends waiting at a time, like that many connections
+   * each waiting for its ack. */
+  for (i = 0; i < inflight; i++) {
     assert_int_equal(sl_spool_append(t->s, tp.payload, 64 << 10, 100,
                                      tp_ack, &tp), 0);
     tp.appended++;
@@ -1327,13 +1500,23 @@ test_throughput(void **state)
   sec = (double)(t1 - t0) / 1000.0;
   if (sec <= 0)
     sec = 0.001;
-  printf("spool throughput: %zu x 64 KiB in %.3f s: %.0f appends/s, "
-         "%.1f MiB/s, %" PRIu64 " fsyncs (%.0f/s, %.1f appends/fsync)\n",
-         tp.total, sec, (double)tp.total / sec,
+  printf("spool throughput (%zu in flight, 2 ms window): %zu x 64 KiB in "
+         "%.3f s: %.0f appends/s, %.1f MiB/s, %" PRIu64 " fsyncs "
+         "(%.0f/s, %.1f appends/fsync)\n",
+         inflight, tp.total, sec, (double)tp.total / sec,
          (double)tp.total * 64 / 1024 / sec, f1 - f0,
          (double)(f1 - f0) / sec, (double)tp.total / (double)(f1 - f0));
   free(tp.payload);
   t_free(t);
+}
+
+static void
+test_throughput(void **state)
+{
+  (void)state;
+  throughput(256);
+  throughput(8);
+  throughput(1);
 }
 
 int
@@ -1355,6 +1538,7 @@ main(void)
     cmocka_unit_test(test_corrupt_cursor),
     cmocka_unit_test(test_corrupt_on_read),
     cmocka_unit_test(test_random_damage),
+    cmocka_unit_test(test_kill9),
     cmocka_unit_test(test_enospc_tmpfs),
     cmocka_unit_test(test_eio_on_fsync),
     cmocka_unit_test(test_short_write_across_segments),
