@@ -169,6 +169,7 @@ struct tail_dir {
   struct sl_tail *t;
   uv_fs_event_t h;
   char *path;
+  uint64_t last_used;              /* uv_now of the last scan that needed it */
 };
 
 struct reg_work {
@@ -1063,8 +1064,10 @@ watch_dir(struct sl_tail *t, const char *dir, size_t len)
 
   for (l = t->dirs.next; l != &t->dirs; l = l->next) {
     d = container_of(l, struct tail_dir, link);
-    if (strlen(d->path) == len && memcmp(d->path, dir, len) == 0)
+    if (strlen(d->path) == len && memcmp(d->path, dir, len) == 0) {
+      d->last_used = uv_now(t->loop);
       return;
+    }
   }
   d = calloc(1, sizeof(*d));
   if (!d)
@@ -1075,6 +1078,7 @@ watch_dir(struct sl_tail *t, const char *dir, size_t len)
     return;
   }
   d->t = t;
+  d->last_used = uv_now(t->loop);
   uv_fs_event_init(t->loop, &d->h);
   rc = uv_fs_event_start(&d->h, dir_event_cb, d->path, 0);
   if (rc) {
@@ -1115,6 +1119,30 @@ dir_event_cb(uv_fs_event_t *h, const char *name, int events, int status)
       mark_ready(f);
     else
       schedule_rescan(t);  /* dormant file grew: reopen */
+  }
+}
+
+/* Drop watches no scan asked for in a while (directories of pods or jobs
+ * that are gone), so the watch list does not grow without bound. */
+static void
+prune_dirs(struct sl_tail *t)
+{
+  uint64_t now = uv_now(t->loop), keep = 0;
+  struct qlink *l, *nx;
+  struct tail_dir *d;
+  size_t i;
+
+  for (i = 0; i < t->ninputs; i++)
+    if (t->inputs[i].scan_ms > keep)
+      keep = t->inputs[i].scan_ms;
+  keep = keep * 3 + 1000;
+  for (l = t->dirs.next; l != &t->dirs; l = nx) {
+    nx = l->next;
+    d = container_of(l, struct tail_dir, link);
+    if (now - d->last_used > keep) {
+      q_remove(&d->link);
+      uv_close((uv_handle_t *)&d->h, dir_close_cb);
+    }
   }
 }
 
@@ -1227,6 +1255,7 @@ input_scan(struct tail_input *in)
   }
   in->scanned = true;
   sl_treg_prune(t->reg, PRUNE_AGE_MS);
+  prune_dirs(t);
   update_idle(t);
 }
 

@@ -991,6 +991,37 @@ test_close_with_refused_chunk(void **state)
   assert_int_equal(reg_offset(h, "a.log"), 0);
 }
 
+static void
+test_inotify_finds_new_files(void **state)
+{
+  struct h *h = *state;
+  char sub[256];
+
+  /* With a one-minute scan interval, only the directory watch can find
+   * these within the deadline. */
+  h->scan_interval = 60000;
+  put_str(h, "a.log", "a1\n", false);
+  make_tail(h, "*.log");
+  expect_content(h, "a.log", "a1\n");
+  put_str(h, "b.log", "b1\n", false);
+  expect_content(h, "b.log", "b1\n");
+  put_str(h, "b.log", "b2\n", true);
+  expect_content(h, "b.log", "b1\nb2\n");
+  /* A matching file moved into the directory. */
+  path_in(h, "sub", sub, sizeof(sub));
+  assert_int_equal(mkdir(sub, 0755), 0);
+  put_str(h, "sub/c.tmp", "c1\n", false);
+  {
+    char from[256], to[256];
+
+    path_in(h, "sub/c.tmp", from, sizeof(from));
+    path_in(h, "c.log", to, sizeof(to));
+    assert_int_equal(rename(from, to), 0);
+  }
+  expect_content(h, "c.log", "c1\n");
+  done_all(h);
+}
+
 int
 main(void)
 {
@@ -1013,6 +1044,7 @@ main(void)
     T(test_corrupt_registry_recovers),
     T(test_stop_reading_then_close_with_chunks_out),
     T(test_close_with_refused_chunk),
+    T(test_inotify_finds_new_files),
 #undef T
   };
 
