@@ -1,0 +1,186 @@
+"""agent -> collector -> Elasticsearch (test double) on a generated log.
+
+Prints how many events were indexed and one example document. Everything
+runs on 127.0.0.1 with ephemeral ports, in a temporary directory.
+"""
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def gen_log(path, n, seed=7):
+    rnd = random.Random(seed)
+    levels = ["debug", "info", "info", "info", "warn", "error"]
+    t0 = 1764072000.0
+    with open(path, "w") as f:
+        for i in range(n):
+            if i % 1000 == 999:
+                f.write("this line is not json %d\n" % i)
+                continue
+            ev = {
+                "ts": "%.3f" % (t0 + i * 0.01),
+                "level": rnd.choice(levels),
+                "msg": "request %d served" % i,
+                "trace_id": "%032x" % rnd.getrandbits(128),
+                "span_id": "%016x" % rnd.getrandbits(64),
+                "request_id": "req-%06d" % i,
+                "user": "u%d" % rnd.randrange(100),
+                "latency_ms": rnd.randrange(1, 900),
+            }
+            f.write(json.dumps(ev) + "\n")
+
+
+class Proc:
+    """A child process whose stderr JSON lines are collected."""
+
+    def __init__(self, argv, name):
+        self.name = name
+        self.lines = []
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        self.t = threading.Thread(target=self._drain, daemon=True)
+        self.t.start()
+
+    def _drain(self):
+        for line in self.p.stderr:
+            self.lines.append(line)
+
+    def wait_log(self, message, timeout=20):
+        end = time.time() + timeout
+        while time.time() < end:
+            for line in list(self.lines):
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("message") == message:
+                    return rec
+            if self.p.poll() is not None:
+                break
+            time.sleep(0.05)
+        sys.stderr.write("".join(self.lines[-20:]))
+        raise SystemExit("%s did not log %r" % (self.name, message))
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(30)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        return self.p.returncode
+
+
+def http_json(url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={
+        "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--lines", type=int, default=20000)
+    ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    a = ap.parse_args()
+    build = os.path.join(ROOT, a.build) if not os.path.isabs(a.build) else a.build
+    work = tempfile.mkdtemp(prefix="sluice-demo-")
+    logs = os.path.join(work, "logs")
+    os.makedirs(logs)
+    log = os.path.join(logs, "app.log")
+    gen_log(log, a.lines)
+    print("sample log: %s (%d lines)" % (log, a.lines))
+
+    es = subprocess.Popen(["/usr/bin/python3",
+                           os.path.join(ROOT, "tests/esdouble/esdouble.py"),
+                           "--port", "0"], stdout=subprocess.PIPE, text=True)
+    es_port = int(es.stdout.readline().split()[1])
+    es_url = "http://127.0.0.1:%d" % es_port
+    print("elasticsearch test double: %s" % es_url)
+
+    ccfg = os.path.join(work, "collector.yml")
+    with open(ccfg, "w") as f:
+        json.dump({
+            "data_dir": os.path.join(work, "collector"),
+            "http": {"listen": "127.0.0.1:0"},
+            "inputs": [{"type": "lumberjack", "listen": "127.0.0.1:0"}],
+            "elasticsearch": {"hosts": [es_url]},
+        }, f)
+    coll = Proc([os.path.join(build, "collector/sluice-collector"), "-c",
+                 ccfg], "collector")
+    started = coll.wait_log("started")
+    lj_port = started["lumberjack_port"]
+    print("collector: lumberjack 127.0.0.1:%d, metrics 127.0.0.1:%d" %
+          (lj_port, started["http_port"]))
+
+    acfg = os.path.join(work, "agent.yml")
+    with open(acfg, "w") as f:
+        json.dump({
+            "data_dir": os.path.join(work, "agent"),
+            "http": {"listen": "127.0.0.1:0"},
+            "inputs": [{"type": "file", "paths": [os.path.join(logs, "*.log")],
+                        "parser": "json", "dataset": "demo",
+                        "service": "shop", "fields": {"env": "demo"}}],
+            "output": {"type": "lumberjack",
+                       "hosts": ["127.0.0.1:%d" % lj_port],
+                       "compression_level": 1},
+        }, f)
+    agent = Proc([os.path.join(build, "agent/sluice-agent"), "-c", acfg],
+                 "agent")
+
+    t0 = time.time()
+    count = 0
+    try:
+        while time.time() - t0 < 120:
+            try:
+                count = http_json(es_url + "/logs-demo-default/_count")["count"]
+            except Exception:
+                count = 0
+            if count >= a.lines:
+                break
+            time.sleep(0.2)
+        took = time.time() - t0
+        print("indexed %d of %d events into logs-demo-default in %.1fs" %
+              (count, a.lines, took))
+        res = http_json(es_url + "/logs-demo-default/_search",
+                        {"size": 1, "query": {"term": {"log.level": "error"}}})
+        if res["hits"]["hits"]:
+            print("example document (_id = event.id):")
+            hit = res["hits"]["hits"][0]
+            print(json.dumps({"_id": hit["_id"], "_source": hit["_source"]},
+                             indent=2, sort_keys=True))
+        bad = http_json(es_url + "/logs-demo-default/_search",
+                        {"size": 1, "query": {"term": {
+                            "tags": "sluice_json_parse_failure"}}})
+        if bad["hits"]["hits"]:
+            print("a malformed line, shipped with an error tag:")
+            print(json.dumps(bad["hits"]["hits"][0]["_source"], indent=2,
+                             sort_keys=True))
+    finally:
+        rc_a = agent.stop()
+        rc_c = coll.stop()
+        es.terminate()
+        es.wait()
+        if a.keep:
+            print("kept %s" % work)
+        else:
+            subprocess.call(["rm", "-rf", work])
+    print("agent exit %s, collector exit %s" % (rc_a, rc_c))
+    return 0 if count == a.lines and rc_a == 0 and rc_c == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
