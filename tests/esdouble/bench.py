@@ -42,6 +42,14 @@ def make_bulks(ndocs, batch, target, gz, conn_id):
     return bulks
 
 
+def stats(host, port):
+    c = http.client.HTTPConnection(host, port, timeout=30)
+    c.request("GET", "/_double/stats")
+    r = json.loads(c.getresponse().read())
+    c.close()
+    return r
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--docs", type=int, default=200000)
@@ -86,6 +94,7 @@ def main():
                 return
         c.close()
 
+    cpu0 = stats(host, port)["cpu_seconds"]
     t0 = time.monotonic()
     ts = [threading.Thread(target=run, args=(w,)) for w in work]
     for t in ts:
@@ -93,9 +102,13 @@ def main():
     for t in ts:
         t.join()
     dt = time.monotonic() - t0
+    cpu = stats(host, port)["cpu_seconds"] - cpu0
     total = per * a.conns
     print(json.dumps({"docs": total, "seconds": round(dt, 3),
-                      "docs_per_s": int(total / dt), "batch": a.batch,
+                      "docs_per_s": int(total / dt),
+                      "server_cpu_s": round(cpu, 3),
+                      "docs_per_server_cpu_s": int(total / cpu) if cpu else 0,
+                      "batch": a.batch,
                       "conns": a.conns, "gzip": a.gzip,
                       "filter_path": a.filter_path, "errors": errors[:3]}))
     if es:

@@ -15,6 +15,7 @@ import argparse
 import base64
 import datetime
 import fnmatch
+import gc
 import http.server
 import ipaddress
 import json
@@ -485,7 +486,7 @@ class Index:
                  created=None):
         self.name = name
         self.uuid = new_uuid()
-        self.docs = {}           # _id -> [source str or None, seq_no, version]
+        self.docs = {}           # _id -> (source str or None, seq_no, version)
         self.tomb = {}           # deleted _id -> last version
         self.seq = -1
         self.created = created or now_ms()
@@ -2343,6 +2344,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if "error" in r:
                     errors = True
                 items.append({act: r})
+        # Whatever survives a bulk is long-lived store data: keep the cyclic
+        # GC from rescanning it on every collection (intake slowed 4x at
+        # 600k docs without this).
+        gc.freeze()
         took = int((time.monotonic() - t0) * 1000)
         return 200, {"errors": errors, "took": took, "items": items}
 
@@ -2590,14 +2595,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ver = cur[2] + 1
         else:
             ver = idx.tomb.pop(doc_id, 0) + 1 if idx.tomb else 1
+        # Records are tuples: the GC does not track tuples of atoms, so a
+        # million stored docs cost it nothing.
         if cur is not None:
-            cur[0] = store_src
-            cur[1] = idx.seq
-            cur[2] = ver
+            docs[doc_id] = (store_src, idx.seq, ver)
             return {"_index": idx.name, "_id": doc_id, "_version": ver,
                     "result": "updated", "_shards": SHARDS,
                     "_seq_no": idx.seq, "_primary_term": 1, "status": 200}
-        docs[doc_id] = [store_src, idx.seq, ver]
+        docs[doc_id] = (store_src, idx.seq, ver)
         return {"_index": idx.name, "_id": doc_id, "_version": ver,
                 "result": "created", "_shards": SHARDS, "_seq_no": idx.seq,
                 "_primary_term": 1, "status": 201}
@@ -2665,10 +2670,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if bad is not None:
             return {"_index": idx.name, "_id": doc_id, **bad}
         idx.seq += 1
-        cur[0] = src if st.keep_source else None
-        cur[1] = idx.seq
-        cur[2] += 1
-        return {"_index": idx.name, "_id": doc_id, "_version": cur[2],
+        ver = cur[2] + 1
+        idx.docs[doc_id] = (src if st.keep_source else None, idx.seq, ver)
+        return {"_index": idx.name, "_id": doc_id, "_version": ver,
                 "result": "updated", "_shards": SHARDS, "_seq_no": idx.seq,
                 "_primary_term": 1, "status": 200}
 
@@ -2791,6 +2795,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 s["docs_by_index"] = {n: len(i.docs)
                                       for n, i in st.indices.items()}
                 s["faults"] = json_copy(st.faults)
+            s["cpu_seconds"] = round(time.process_time(), 3)
             return 200, s
         if what == "reset":
             part = q.get("what", "all")
