@@ -147,7 +147,6 @@ struct tail_file {
   unsigned refs;
   struct sl_src src;               /* immutable once a chunk is out */
   char *path;
-  size_t dirlen;                   /* path[dirlen] is the last '/' */
   uint32_t fp_len;                 /* 0: not fingerprinted yet (empty) */
   int fd;                          /* -1: dormant or detached */
   uint64_t read_off, acked_off, size;
@@ -162,6 +161,9 @@ struct tail_file {
   struct tail_chunk *trunc;        /* over-long line awaiting its '\n' */
   struct sl_treg_entry *re;        /* NULL: registry not updated */
   struct qlink fifo;               /* outstanding chunks, offset order */
+  /* Live files are indexed by identity and by path (struct htab). */
+  uint64_t idkey, pathkey;
+  struct tail_file *id_next, *path_next;
 };
 
 struct tail_dir {
@@ -171,6 +173,19 @@ struct tail_dir {
   char *path;
   uint64_t last_used;              /* uv_now of the last scan that needed it */
 };
+
+/* Chained hash of live files on one uint64 key: scans look files up by
+ * identity for every globbed path and directory events by path, so both
+ * must not cost a walk over all files. Grows by doubling; a failed growth
+ * only makes chains longer. */
+struct htab {
+  struct tail_file **b;
+  size_t nb, n;
+  size_t next_off, key_off;        /* offsetof chain pointer and key */
+};
+
+#define HNEXT(h, f) (*(struct tail_file **)((char *)(f) + (h)->next_off))
+#define HKEY(h, f) (*(uint64_t *)((char *)(f) + (h)->key_off))
 
 struct reg_work {
   uv_work_t req;
@@ -197,6 +212,7 @@ struct sl_tail {
   struct qlink ready;              /* files with bytes to read */
   struct qlink pending;            /* chunks not yet taken by cb */
   struct qlink dirs;
+  struct htab by_id, by_path;
   uint64_t inflight;
   uint64_t nopen;
   bool started, paused, stopped, closing;
@@ -315,6 +331,81 @@ mark_ready(struct tail_file *f)
   update_idle(f->t);
 }
 
+static int
+htab_init(struct htab *h, size_t next_off, size_t key_off)
+{
+  h->nb = 64;
+  h->n = 0;
+  h->next_off = next_off;
+  h->key_off = key_off;
+  h->b = calloc(h->nb, sizeof(*h->b));
+  return h->b ? 0 : SL_ENOMEM;
+}
+
+static void
+htab_grow(struct htab *h)
+{
+  struct tail_file **nb, *f, *nx;
+  size_t i, n = h->nb * 2, s;
+
+  nb = calloc(n, sizeof(*nb));
+  if (!nb)
+    return;
+  for (i = 0; i < h->nb; i++) {
+    for (f = h->b[i]; f; f = nx) {
+      nx = HNEXT(h, f);
+      s = HKEY(h, f) & (n - 1);
+      HNEXT(h, f) = nb[s];
+      nb[s] = f;
+    }
+  }
+  free(h->b);
+  h->b = nb;
+  h->nb = n;
+}
+
+static void
+htab_add(struct htab *h, struct tail_file *f)
+{
+  size_t s;
+
+  if (h->n >= h->nb)
+    htab_grow(h);
+  s = HKEY(h, f) & (h->nb - 1);
+  HNEXT(h, f) = h->b[s];
+  h->b[s] = f;
+  h->n++;
+}
+
+static void
+htab_del(struct htab *h, struct tail_file *f)
+{
+  struct tail_file **pp = &h->b[HKEY(h, f) & (h->nb - 1)];
+
+  for (; *pp; pp = &HNEXT(h, *pp)) {
+    if (*pp == f) {
+      *pp = HNEXT(h, f);
+      HNEXT(h, f) = NULL;
+      h->n--;
+      return;
+    }
+  }
+}
+
+static struct tail_file *
+htab_first(const struct htab *h, uint64_t key)
+{
+  return h->b[key & (h->nb - 1)];
+}
+
+static uint64_t
+id_key(uint64_t dev, uint64_t ino)
+{
+  uint64_t k[2] = {dev, ino};
+
+  return XXH3_64bits(k, sizeof(k));
+}
+
 /* ---- chunks ----------------------------------------------------------- */
 
 static struct tail_chunk *
@@ -413,7 +504,6 @@ file_alloc(struct tail_input *in, const char *path, uint64_t dev,
            uint64_t ino)
 {
   struct tail_file *f = calloc(1, sizeof(*f));
-  const char *slash;
 
   if (!f)
     return NULL;
@@ -422,8 +512,6 @@ file_alloc(struct tail_input *in, const char *path, uint64_t dev,
     free(f);
     return NULL;
   }
-  slash = strrchr(f->path, '/');
-  f->dirlen = slash ? (size_t)(slash - f->path) : 0;
   f->t = in->t;
   f->in = in;
   f->refs = 1;
@@ -431,6 +519,8 @@ file_alloc(struct tail_input *in, const char *path, uint64_t dev,
   f->src.path = f->path;
   f->src.dev = dev;
   f->src.ino = ino;
+  f->idkey = id_key(dev, ino);
+  f->pathkey = XXH3_64bits(f->path, strlen(f->path));
   f->want_len = READ_CHUNK;
   f->last_growth = uv_now(in->t->loop);
   q_init(&f->link);
@@ -497,6 +587,8 @@ file_detach(struct tail_file *f)
   }
   f->skipping = false;
   f->detached = true;
+  htab_del(&t->by_id, f);
+  htab_del(&t->by_path, f);
   q_remove(&f->link);
   q_push(&t->zombies, &f->link);
   file_unref(f);
@@ -538,6 +630,8 @@ static void
 file_insert(struct tail_file *f)
 {
   q_push(&f->t->files, &f->link);
+  htab_add(&f->t->by_id, f);
+  htab_add(&f->t->by_path, f);
 }
 
 /* The content under this fd was replaced (copytruncate, or inode reuse seen
@@ -1097,9 +1191,10 @@ dir_event_cb(uv_fs_event_t *h, const char *name, int events, int status)
 {
   struct tail_dir *d = container_of(h, struct tail_dir, h);
   struct sl_tail *t = d->t;
-  size_t dl = strlen(d->path);
-  struct qlink *l;
   struct tail_file *f;
+  char path[4096];
+  uint64_t key;
+  int n;
 
   if (status < 0) {
     q_remove(&d->link);
@@ -1110,10 +1205,13 @@ dir_event_cb(uv_fs_event_t *h, const char *name, int events, int status)
     schedule_rescan(t);
     return;
   }
-  for (l = t->files.next; l != &t->files; l = l->next) {
-    f = container_of(l, struct tail_file, link);
-    if (f->dirlen != dl || memcmp(f->path, d->path, dl) != 0 ||
-        strcmp(f->path + dl + 1, name) != 0)
+  n = snprintf(path, sizeof(path), "%s%s%s", d->path,
+               strcmp(d->path, "/") == 0 ? "" : "/", name);
+  if (n < 0 || (size_t)n >= sizeof(path))
+    return;
+  key = XXH3_64bits(path, (size_t)n);
+  for (f = htab_first(&t->by_path, key); f; f = f->path_next) {
+    if (f->pathkey != key || strcmp(f->path, path) != 0)
       continue;
     if (f->fd >= 0)
       mark_ready(f);
@@ -1160,14 +1258,12 @@ excluded(const struct tail_input *in, const char *path)
 static struct tail_file *
 find_live(struct sl_tail *t, uint64_t dev, uint64_t ino)
 {
-  struct qlink *l;
+  uint64_t key = id_key(dev, ino);
   struct tail_file *f;
 
-  for (l = t->files.next; l != &t->files; l = l->next) {
-    f = container_of(l, struct tail_file, link);
+  for (f = htab_first(&t->by_id, key); f; f = f->id_next)
     if (f->src.dev == dev && f->src.ino == ino)
       return f;
-  }
   return NULL;
 }
 
@@ -1507,7 +1603,11 @@ sl_tail_new(uv_loop_t *loop, const struct sl_tail_opts *o,
   q_init(&t->pending);
   q_init(&t->dirs);
   t->inputs = calloc(json_array_size(o->inputs) + 1, sizeof(*t->inputs));
-  if (!t->data_dir || !t->inputs) {
+  if (!t->data_dir || !t->inputs ||
+      htab_init(&t->by_id, offsetof(struct tail_file, id_next),
+                offsetof(struct tail_file, idkey)) ||
+      htab_init(&t->by_path, offsetof(struct tail_file, path_next),
+                offsetof(struct tail_file, pathkey))) {
     rc = SL_ENOMEM;
     goto fail;
   }
@@ -1541,6 +1641,8 @@ fail:
     free_strv(t->inputs[i].excl, t->inputs[i].nexcl);
   }
   free(t->inputs);
+  free(t->by_id.b);
+  free(t->by_path.b);
   free(t->data_dir);
   json_decref(t->inputs_json);
   free(t);
@@ -1682,6 +1784,8 @@ maybe_finish(struct sl_tail *t)
     free_strv(t->inputs[i].excl, t->inputs[i].nexcl);
   }
   free(t->inputs);
+  free(t->by_id.b);
+  free(t->by_path.b);
   sl_treg_free(t->reg);
   free(t->data_dir);
   json_decref(t->inputs_json);

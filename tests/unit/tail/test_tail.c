@@ -1022,6 +1022,50 @@ test_inotify_finds_new_files(void **state)
   done_all(h);
 }
 
+static bool
+cond_total(struct h *h, const void *arg)
+{
+  size_t i, n = 0;
+
+  for (i = 0; i < h->nrecs; i++)
+    n += h->recs[i].len;
+  return n >= *(const size_t *)arg;
+}
+
+static void
+test_many_files(void **state)
+{
+  struct h *h = *state;
+  char name[64], line[64];
+  size_t i, total = 0, n;
+  char *s;
+
+  /* Enough files to grow the lookup tables several times. */
+  for (i = 0; i < 300; i++) {
+    snprintf(name, sizeof(name), "f%03zu.log", i);
+    snprintf(line, sizeof(line), "file %zu line 1\n", i);
+    put_str(h, name, line, false);
+    total += strlen(line);
+  }
+  make_tail(h, "*.log");
+  assert_true(run_until(h, cond_total, &total, 10000));
+  for (i = 0; i < 300; i += 37) {
+    snprintf(name, sizeof(name), "f%03zu.log", i);
+    snprintf(line, sizeof(line), "file %zu line 2\n", i);
+    put_str(h, name, line, true);
+    total += strlen(line);
+  }
+  assert_true(run_until(h, cond_total, &total, 10000));
+  snprintf(name, sizeof(name), "f%03d.log", 37);
+  s = collect(h, name, &n);
+  assert_string_equal(s, "file 37 line 1\nfile 37 line 2\n");
+  free(s);
+  assert_int_equal(stats(h).files_open, 300);
+  done_all(h);
+  assert_int_equal(sl_tail_flush_registry(h->t), 0);
+  assert_int_equal(stats(h).registry_entries, 300);
+}
+
 int
 main(void)
 {
@@ -1045,6 +1089,7 @@ main(void)
     T(test_stop_reading_then_close_with_chunks_out),
     T(test_close_with_refused_chunk),
     T(test_inotify_finds_new_files),
+    T(test_many_files),
 #undef T
   };
 
