@@ -20,6 +20,11 @@
  * losing the registry means re-sending (deduplicated by event.id), while
  * refusing to start would lose everything that is written meanwhile.
  *
+ * Pruning (done by tail.c): an entry goes away when its file was seen
+ * deleted (link count 0) and every byte of it was acknowledged, or when no
+ * scan has seen the file for 24 h (entries of tracked files are never
+ * pruned; a scan refreshes `updated` of the files it sees).
+ *
  * Threading: everything runs on the loop thread except sl_treg_write(),
  * which may run on a worker thread with a string produced by
  * sl_treg_serialize(); writes are serialised by a mutex and numbered so an
