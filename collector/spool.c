@@ -43,6 +43,8 @@
 #define PROBE_MS 1000
 /* First allocation of a pending buffer; it then doubles as needed. */
 #define PEND_MIN_CAP (64u << 10)
+/* Largest pending buffer kept for reuse between groups. */
+#define SPARE_MAX (16u << 20)
 #define SEG_NAME_LEN 21 /* 16 hex + ".seg" + NUL */
 
 #define container_of(p, type, member) \
@@ -1028,14 +1030,16 @@ after_work_cb(uv_work_t *req, int status)
     s->pend.n = s->pend.rcap = 0;
     s->pend.len = 0;
     s->pend_bytes = 0;
+    s->pend_full = 0;
     s->first_nondurable = s->next_id;
     uv_timer_stop(&s->commit_timer);
     s->commit_due = 0;
     latch_disk_full(s, err);
   }
 
-  /* Recycle the job's buffer as the next pending one. */
-  if (s->spare == NULL) {
+  /* Recycle the job's buffer as the next pending one (saves page faults
+   * on every group), unless it is big enough to matter while idle. */
+  if (s->spare == NULL && j->p.cap <= SPARE_MAX) {
     s->spare = j->p.buf;
     s->spare_cap = j->p.cap;
   } else {

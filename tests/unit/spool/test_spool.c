@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1446,6 +1447,68 @@ test_short_write_across_segments(void **state)
   t_free(t);
 }
 
+static atomic_int gate_open, gate_entered;
+
+/* Holds the commit in its fsync until the test opens the gate, then
+ * fails it. */
+static int
+gated_eio_fsync(int fd)
+{
+  (void)fd;
+  atomic_store(&gate_entered, 1);
+  while (!atomic_load(&gate_open))
+    usleep(1000);
+  errno = EIO;
+  return -1;
+}
+
+static void
+test_failure_with_full_pending(void **state)
+{
+  struct t *t = t_new();
+  const size_t len = 1u << 20;
+  size_t n = SL_SPOOL_PENDING_MAX / (len + HDR) + 2, i, ok = 0;
+  struct ack first, *a = calloc(n, sizeof(*a));
+  int rc = 0;
+
+  (void)state;
+  assert_non_null(a);
+  t_open(t, 0, 0, 1);
+  atomic_store(&gate_open, 0);
+  atomic_store(&gate_entered, 0);
+  sl_spool__test_fsync = gated_eio_fsync;
+  assert_int_equal(append_idx(t, 0, 100, &first), 0);
+  RUN_UNTIL(t, atomic_load(&gate_entered), WAIT_MS);
+  assert_true(atomic_load(&gate_entered));
+  /* While that group hangs in fsync, fill the pending buffer. */
+  for (i = 0; i < n; i++) {
+    rc = append_idx(t, i + 1, len, &a[i]);
+    if (rc != 0)
+      break;
+    ok++;
+  }
+  assert_int_equal(rc, SL_EAGAIN);
+  assert_true(sl_spool_is_full(t->s));
+  atomic_store(&gate_open, 1);
+  RUN_UNTIL(t, first.done && all_done(a, ok), WAIT_MS);
+  sl_spool__test_fsync = NULL;
+  /* The group and everything queued behind it failed... */
+  assert_int_equal(first.status, SL_EIO);
+  for (i = 0; i < ok; i++)
+    assert_int_equal(a[i].status, SL_EIO);
+  assert_int_equal(stats(t).records, 0);
+  assert_int_equal(stats(t).bytes, 0);
+  /* ...and the spool takes appends again after the probe. */
+  RUN_UNTIL(t, t->resumes == 1, WAIT_MS);
+  assert_int_equal(t->resumes, 1);
+  assert_false(sl_spool_is_full(t->s));
+  assert_int_equal(append_idx(t, 500, 100, &first), 0);
+  RUN_UNTIL(t, first.done, WAIT_MS);
+  assert_int_equal(first.status, 0);
+  free(a);
+  t_free(t);
+}
+
 /* ---- throughput (printed, not asserted) --------------------------------- */
 
 struct tp {
@@ -1542,6 +1605,7 @@ main(void)
     cmocka_unit_test(test_enospc_tmpfs),
     cmocka_unit_test(test_eio_on_fsync),
     cmocka_unit_test(test_short_write_across_segments),
+    cmocka_unit_test(test_failure_with_full_pending),
     cmocka_unit_test(test_throughput),
   };
 
