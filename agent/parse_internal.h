@@ -97,7 +97,9 @@ struct sl__text {
   unsigned char fix;
 };
 
-/* What a parser found in a line, beyond the application keys it wrote. */
+/* What a parser found in a line, beyond the application keys it wrote.
+ * sl__ev_clear sets only the "absent" markers (p = NULL, id[0] = 0): a
+ * parser that fills a text field sets all four of its members. */
 struct sl__ev {
   int64_t ts_ns;           /* @timestamp */
   struct sl__text msg;     /* message */
