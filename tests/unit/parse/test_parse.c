@@ -338,7 +338,7 @@ static void
 test_json_depth(void **state)
 {
   struct sl_parse_ctx *ctx = mkctx("{\"parser\":\"json\"}");
-  char *line = malloc(8000);
+  static char line[8000];
   size_t n, i, arrays;
   json_t *e;
 
@@ -360,7 +360,6 @@ test_json_depth(void **state)
                  "json parse failure at byte 2051: nesting too deep");
     json_decref(e);
   }
-  free(line);
   sl_parse_ctx_free(ctx);
 }
 
