@@ -1,7 +1,8 @@
 /* spool.c - durable append-only queue; layout and rules are in spool.h.
  *
  * Shape: appends are serialised into a pending buffer on the loop thread. A
- * commit "job" (one at a time, on the libuv threadpool) takes the whole
+ * commit "job" (one at a time, on the spool's own writer thread) takes the
+ * whole
  * pending buffer, writes it to one or more segments, fsyncs each file (and
  * the directory for a new file), may save the cursor and may delete fully
  * released segments. Its after-work callback runs on the loop: it indexes
@@ -114,7 +115,6 @@ struct del {
 };
 
 struct job {
-  uv_work_t req;
   struct sl_spool *s;
   struct pend p;
   uint64_t bytes;        /* record bytes of p (counted in pend_bytes) */
@@ -162,6 +162,16 @@ struct sl_spool {
 
   struct job job;
   int busy;              /* job in flight */
+
+  /* The writer thread. A dedicated thread rather than uv_queue_work: the
+   * ack latency is the fsync latency, and it must not wait behind other
+   * users of libuv's small shared threadpool. Protected by mu: posted,
+   * finished, quit. */
+  uv_thread_t thr;
+  uv_mutex_t mu;
+  uv_cond_t cv;
+  uv_async_t done_async;
+  int posted, finished, quit;
   int commit_due;        /* the commit window of pending records ended */
   int cursor_due;        /* 200 ms passed since the cursor changed */
 
@@ -881,9 +891,8 @@ latch_disk_full(struct sl_spool *s, int err)
 /* ---- commit job --------------------------------------------------------- */
 
 static void
-work_cb(uv_work_t *req)
+run_job(struct job *j)
 {
-  struct job *j = container_of(req, struct job, req);
   int dirfd = j->s->dirfd;
   size_t i, c;
 
@@ -958,16 +967,16 @@ fail_recs(struct prec *recs, size_t from, size_t to, int err)
 }
 
 static void
-after_work_cb(uv_work_t *req, int status)
+after_job(struct job *j)
 {
-  struct job *j = container_of(req, struct job, req);
   struct sl_spool *s = j->s;
   struct prec *recs = j->p.recs, *late = NULL;
   size_t n = j->p.n, nlate = 0, r = 0, c;
   int err = j->err;
 
-  (void)status; /* jobs are never cancelled */
   s->busy = 0;
+  /* Idle: an open spool alone does not keep the loop running. */
+  uv_unref((uv_handle_t *)&s->done_async);
   s->st.fsyncs += j->fsyncs;
   if (j->save_cursor) {
     if (j->cursor_err == 0)
@@ -1147,7 +1156,7 @@ kick(struct sl_spool *s)
 {
   struct job *j = &s->job;
   uint64_t cur;
-  int do_commit, do_cursor, rc;
+  int do_commit, do_cursor;
 
   if (s->busy || s->handles_closing)
     return;
@@ -1206,7 +1215,7 @@ kick(struct sl_spool *s)
     s->cursor_due = 0;
     uv_timer_stop(&s->cursor_timer);
   }
-  /* Deletions ride along: work_cb saves the cursor before unlinking. */
+  /* Deletions ride along: run_job saves the cursor before unlinking. */
   {
     struct del *d = j->dels;
     size_t cap = j->dels_cap;
@@ -1217,14 +1226,47 @@ kick(struct sl_spool *s)
     s->dels_cap = cap;
     s->ndels = 0;
   }
-  rc = uv_queue_work(s->loop, &j->req, work_cb, after_work_cb);
-  if (rc != 0) {
-    /* Cannot happen with a valid loop; fail loudly rather than hang. */
-    sl_log(SL_LOG_ERROR, "spool", "uv_queue_work failed", SL_LF_ERR, rc,
-           SL_LF_END);
-    abort();
-  }
   s->busy = 1;
+  uv_ref((uv_handle_t *)&s->done_async);
+  uv_mutex_lock(&s->mu);
+  s->posted = 1;
+  uv_cond_signal(&s->cv);
+  uv_mutex_unlock(&s->mu);
+}
+
+static void
+writer_main(void *arg)
+{
+  struct sl_spool *s = arg;
+
+  uv_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->posted && !s->quit)
+      uv_cond_wait(&s->cv, &s->mu);
+    if (!s->posted)
+      break;
+    s->posted = 0;
+    uv_mutex_unlock(&s->mu);
+    run_job(&s->job);
+    uv_mutex_lock(&s->mu);
+    s->finished = 1;
+    uv_async_send(&s->done_async);
+  }
+  uv_mutex_unlock(&s->mu);
+}
+
+static void
+on_done_async(uv_async_t *a)
+{
+  struct sl_spool *s = container_of(a, struct sl_spool, done_async);
+  int done;
+
+  uv_mutex_lock(&s->mu);
+  done = s->finished;
+  s->finished = 0;
+  uv_mutex_unlock(&s->mu);
+  if (done)
+    after_job(&s->job);
 }
 
 /* ---- public API --------------------------------------------------------- */
@@ -1249,6 +1291,8 @@ on_handle_closed(uv_handle_t *h)
     close(s->dels[i].fd);
   if (s->dirfd >= 0)
     close(s->dirfd);
+  uv_cond_destroy(&s->cv);
+  uv_mutex_destroy(&s->mu);
   cb = s->close_cb;
   arg = s->close_arg;
   free(s->dels);
@@ -1269,7 +1313,14 @@ static void
 close_handles(struct sl_spool *s)
 {
   s->handles_closing = 1;
-  s->handles_open = 4;
+  /* The writer is idle (nothing busy): this join does not block. */
+  uv_mutex_lock(&s->mu);
+  s->quit = 1;
+  uv_cond_signal(&s->cv);
+  uv_mutex_unlock(&s->mu);
+  uv_thread_join(&s->thr);
+  s->handles_open = 5;
+  uv_close((uv_handle_t *)&s->done_async, on_handle_closed);
   uv_close((uv_handle_t *)&s->commit_timer, on_handle_closed);
   uv_close((uv_handle_t *)&s->cursor_timer, on_handle_closed);
   uv_close((uv_handle_t *)&s->probe_timer, on_handle_closed);
@@ -1301,6 +1352,16 @@ spool_free_unopened(struct sl_spool *s)
   free(s->dir);
   free(s->corrupt_dir);
   free(s);
+}
+
+static void
+on_unopened_async_closed(uv_handle_t *h)
+{
+  struct sl_spool *s = h->data;
+
+  uv_cond_destroy(&s->cv);
+  uv_mutex_destroy(&s->mu);
+  spool_free_unopened(s);
 }
 
 int
@@ -1351,6 +1412,29 @@ sl_spool_open(uv_loop_t *loop, const struct sl_spool_opts *o,
   rc = recover(s, err, errlen);
   if (rc != 0)
     goto fail;
+  if (uv_mutex_init(&s->mu) != 0) {
+    snprintf(err, errlen, "spool: cannot create a mutex");
+    rc = SL_ENOMEM;
+    goto fail;
+  }
+  if (uv_cond_init(&s->cv) != 0) {
+    snprintf(err, errlen, "spool: cannot create a condition variable");
+    rc = SL_ENOMEM;
+    goto fail_mutex;
+  }
+  rc = uv_async_init(loop, &s->done_async, on_done_async);
+  if (rc != 0) {
+    snprintf(err, errlen, "spool: uv_async_init: %s", uv_strerror(rc));
+    goto fail_cond;
+  }
+  rc = uv_thread_create(&s->thr, writer_main, s);
+  if (rc != 0) {
+    snprintf(err, errlen, "spool: cannot start the writer thread: %s",
+             uv_strerror(rc));
+    goto fail_async;
+  }
+  s->done_async.data = s;
+  uv_unref((uv_handle_t *)&s->done_async);
   uv_timer_init(loop, &s->commit_timer);
   uv_timer_init(loop, &s->cursor_timer);
   uv_timer_init(loop, &s->probe_timer);
@@ -1360,6 +1444,16 @@ sl_spool_open(uv_loop_t *loop, const struct sl_spool_opts *o,
   *out = s;
   return 0;
 
+fail_async:
+  /* A handle is freed only after its close callback; this one runs on the
+   * next loop iteration and frees the rest. */
+  s->done_async.data = s;
+  uv_close((uv_handle_t *)&s->done_async, on_unopened_async_closed);
+  return rc;
+fail_cond:
+  uv_cond_destroy(&s->cv);
+fail_mutex:
+  uv_mutex_destroy(&s->mu);
 fail:
   spool_free_unopened(s);
   return rc;

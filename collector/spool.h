@@ -6,8 +6,9 @@
  * record id>.seg segment files of records (below), plus data_dir/spool/cursor
  * (written temp + fsync + rename + fsync(dir)) naming the first record not
  * yet released. Group commit: all appends that arrive within
- * commit_interval_ms share one fsync (done off the loop thread, on the libuv
- * threadpool, so that the loop keeps reading sockets).
+ * commit_interval_ms share one fsync (done off the loop thread, on the
+ * spool's own writer thread, so that the loop keeps reading sockets and the
+ * fsync never queues behind libuv threadpool work).
  *
  * Record layout (all integers little-endian, fixed; SL_SPOOL_REC_HDR = 32):
  *
