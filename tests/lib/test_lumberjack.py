@@ -398,3 +398,29 @@ def test_receiver_count_mode_throughput():
     s = json.loads(out.strip().splitlines()[-1])
     assert s["events"] == n
     assert s["events_per_s"] >= 100000
+
+
+# ------------------------------------------- agent-test compatible extras
+
+def test_drop_mid_window_and_acked_events():
+    with LumberjackReceiver() as r:
+        assert r.address == "127.0.0.1:%d" % r.port
+        r.drop_mid_window(15, refuse_seconds=0.3)
+        c = LumberjackClient(port=r.port, window=10, timeout=5)
+        assert c.send(evs(30)) == 10, "second window never acked"
+        assert isinstance(c.last_error, (ConnectionError, OSError))
+        assert r.count() == 15 and r.counters["drops"] == 1
+        assert r.acked_events() == evs(10)
+        assert r.windows_acked == 1
+        r.wait_until(lambda x: x.listening, 5, what="listening again")
+        with LumberjackClient(port=r.port, window=10) as c2:
+            assert c2.send(evs(10, 100)) == 10
+        assert r.acked_events() == evs(10) + evs(10, 100)
+        assert r.open_connections() == 0 or r.open_connections() == 1
+
+
+def test_wait_for_raises_on_timeout():
+    with LumberjackReceiver() as r:
+        with pytest.raises(AssertionError) as e:
+            r.wait_for(1, timeout=0.2)
+        assert "1 events" in str(e.value)
