@@ -1276,7 +1276,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if delay:
             time.sleep(delay / 1000.0)
         fp = q.get("filter_path")
-        if fp and isinstance(obj, (dict, list)):
+        # ES builds error responses with filtering disabled
+        # (AbstractRestChannel.newErrorBuilder), so 4xx/5xx error bodies
+        # keep their shape whatever filter_path says.
+        if fp and isinstance(obj, (dict, list)) and not (
+                status >= 400 and isinstance(obj, dict) and "error" in obj):
             obj = apply_filter_path(obj, fp)
         self._reply(status, obj)
 
