@@ -47,6 +47,8 @@
 /* Largest pending buffer kept for reuse between groups. */
 #define SPARE_MAX (16u << 20)
 #define SEG_NAME_LEN 21 /* 16 hex + ".seg" + NUL */
+/* Spooled events are log data: not for every local user to read. */
+#define FILE_MODE 0640
 
 #define container_of(p, type, member) \
   ((type *)(void *)((char *)(p) - offsetof(type, member)))
@@ -319,7 +321,7 @@ mkdir_p(const char *path)
     if (tmp[i] != '/' && tmp[i] != '\0')
       continue;
     tmp[i] = '\0';
-    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+    if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
       return -errno;
     tmp[i] = i == n ? '\0' : '/';
   }
@@ -343,7 +345,7 @@ cursor_write(int dirfd, uint64_t cursor, uint64_t next_id, uint64_t *fsyncs)
   put32(b + 4, (uint32_t)c);
 
   fd = openat(dirfd, CURSOR_TMP, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-              0644);
+              FILE_MODE);
   if (fd < 0)
     return -errno;
   rc = write_all(fd, b, sizeof(b), 0);
@@ -522,7 +524,7 @@ save_corrupt(struct sl_spool *s, uint64_t seg_id, uint64_t off,
                        ".rec", s->corrupt_dir, seg_id, off) >= sizeof(path))
     rc = SL_EINVAL;
   if (rc == 0) {
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, FILE_MODE);
     if (fd < 0) {
       rc = -errno;
     } else {
@@ -807,13 +809,17 @@ recover(struct sl_spool *s, char *err, size_t errlen)
   if (s->segs_tail && s->segs_tail->size < s->segment_bytes)
     s->active = s->segs_tail;
 
+  /* A failed save is not fatal (a full disk is a likely reason for the
+   * restart): the cursor on disk is older, which only means repeats; the
+   * save is retried once the spool runs. */
   rc = cursor_write(s->dirfd, cur_cursor(s), s->next_id, &s->st.fsyncs);
-  if (rc != 0) {
-    snprintf(err, errlen, "%s/%s: cannot save: %s", s->dir, CURSOR_NAME,
-             sl_strerror(rc));
-    return rc;
+  if (rc == 0) {
+    s->cursor_saved = s->cursor_tried = cur_cursor(s);
+  } else {
+    sl_log(SL_LOG_WARN, "spool", "cannot save cursor", SL_LF_STR, "path",
+           s->dir, SL_LF_ERR, rc, SL_LF_END);
+    s->cursor_saved = s->cursor_tried = UINT64_MAX;
   }
-  s->cursor_saved = s->cursor_tried = cur_cursor(s);
   sl_log(SL_LOG_INFO, "spool", "spool opened", SL_LF_STR, "path", s->dir,
          SL_LF_INT, "records", (int64_t)s->nrecords,
          SL_LF_INT, "bytes", (int64_t)s->disk_bytes,
@@ -911,7 +917,7 @@ run_job(struct job *j)
       seg_name(name, ch->first_id);
       /* O_EXCL: a name collision would mean clobbering a segment. */
       ch->fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-                      0644);
+                      FILE_MODE);
       if (ch->fd < 0) {
         ch->err = j->err = errno == EDQUOT ? SL_ENOSPC : -errno;
         break;

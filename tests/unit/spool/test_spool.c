@@ -1384,6 +1384,24 @@ test_enospc_tmpfs(void **state)
   n = drain(t, ids, NULL, 200);
   assert_int_equal(n, 1);
   t_close(t);
+
+  /* Restart on a completely full disk: open still works (the cursor save
+   * fails and is logged), the data is there. */
+  {
+    char filler[300], blk[4096];
+    int fd;
+    snprintf(filler, sizeof(filler), "%s/filler", mnt);
+    fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    memset(blk, 'x', sizeof(blk));
+    while (write(fd, blk, sizeof(blk)) > 0)
+      ;
+    close(fd);
+    t_open(t, 128 << 10, 100 << 20, 1);
+    assert_int_equal(drain(t, ids, NULL, 200), 1);
+    t_close(t);
+    assert_int_equal(unlink(filler), 0);
+  }
   umount2(mnt, MNT_DETACH);
   t_free(t);
 }
