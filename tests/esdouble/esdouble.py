@@ -2353,7 +2353,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # 600k docs without this).
         gc.freeze()
         took = int((time.monotonic() - t0) * 1000)
-        return 200, {"errors": errors, "took": took, "items": items}
+        return 200, {"took": took, "errors": errors, "items": items}
 
     def execute(self, act, meta, src, default_index):
         """One bulk item, under the store lock. Returns the item body."""
