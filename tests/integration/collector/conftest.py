@@ -25,6 +25,7 @@ within a period.
 import collections
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -79,12 +80,28 @@ def wait_until(pred, timeout=30.0, interval=0.05, what="condition"):
 
 def free_port():
     """A port that was free a moment ago (for tests that must restart on
-    the same Lumberjack port)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    the same Lumberjack port). Chosen BELOW the kernel's ephemeral range:
+    a sender reconnecting in a loop while nothing listens can otherwise
+    get that very port as its source port and connect to itself (TCP
+    simultaneous open), which then keeps the collector from binding."""
+    lo = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError):
+        pass
+    rnd = random.Random()
+    for _ in range(200):
+        port = rnd.randrange(max(1024, lo - 12000), lo)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise AssertionError("no free port below %d" % lo)
 
 
 def deep_merge(base, over):
@@ -393,6 +410,8 @@ class ResilientSender(threading.Thread):
                                                  compress_level=self.compress,
                                                  timeout=self.ack_timeout)
                             c.connect()
+                            if c.sock.getsockname() == c.sock.getpeername():
+                                raise ConnectionError("connected to self")
                         c.sock.sendall(c.build_window(chunk))
                         c.wait_ack(len(chunk))
                         break
