@@ -1790,7 +1790,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if pol:
             info["ilm_policy"] = pol
         if ds.lifecycle is not None:
-            info["lifecycle"] = json_copy(ds.lifecycle)
+            info["lifecycle"] = lifecycle_view(ds.lifecycle)
             info["next_generation_managed_by"] = "Data stream lifecycle"
         else:
             info["next_generation_managed_by"] = (
@@ -1871,9 +1871,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return not_found_index(missing)
         if m == "GET":
             return 200, {"data_streams": [
-                {"name": n, **({"lifecycle": json_copy(
+                {"name": n, **({"lifecycle": lifecycle_view(
                     st.streams[n].lifecycle)} if st.streams[n].lifecycle
-                    is not None else {})} for n in names]}
+                    is not None else {})} for n in names],
+                "global_retention": {}}
         if m == "PUT":
             spec = self.parse_json(body) or {}
             if not isinstance(spec, dict):
@@ -2850,6 +2851,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 i.closed = bool(spec.get("closed", True))
             return 200, {"acknowledged": True}
         return 404, {"error": "unknown /_double endpoint", "status": 404}
+
+
+def lifecycle_view(lc):
+    """A lifecycle as ES >= 8.15 shows it, with the effective retention
+    (no global retention is configured in the double)."""
+    out = json_copy(lc)
+    if "data_retention" in lc:
+        out["effective_retention"] = lc["data_retention"]
+        out["retention_determined_by"] = "data_stream_configuration"
+    return out
 
 
 def res_status(item):

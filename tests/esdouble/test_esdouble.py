@@ -506,9 +506,11 @@ def test_data_stream_lifecycle(es):
                    {"data_retention": "7d"})
     assert r.status == 200 and r.json() == {"acknowledged": True}
     r = es.request("GET", "/_data_stream/logs-lc-default/_lifecycle")
-    assert r.json() == {"data_streams": [{
-        "name": "logs-lc-default",
-        "lifecycle": {"enabled": True, "data_retention": "7d"}}]}
+    body = r.json()
+    assert body["data_streams"][0]["name"] == "logs-lc-default"
+    lc = body["data_streams"][0]["lifecycle"]
+    assert lc["enabled"] is True and lc["data_retention"] == "7d"
+    assert lc["effective_retention"] == "7d"
     ds = es.request("GET", "/_data_stream/logs-lc-default").json()[
         "data_streams"][0]
     assert ds["lifecycle"]["data_retention"] == "7d"
