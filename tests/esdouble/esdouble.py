@@ -2383,6 +2383,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         "illegal_argument_exception",
                         "only write ops with an op_type of create are "
                         "allowed in data streams")}
+        if ds is None and idx.ds is not None and act == "index" and \
+                "if_seq_no" not in meta:
+            return {"_index": iname, "_id": doc_id, "status": 400,
+                    "error": item_error(
+                        "illegal_argument_exception",
+                        "index request with op_type=index and no "
+                        "if_primary_term and if_seq_no set targeting backing "
+                        "indices is disallowed, target corresponding data "
+                        "stream [%s] instead" % idx.ds.name)}
         if ds is None and idx.ds is not None and act == "create":
             return {"_index": iname, "_id": doc_id, "status": 400,
                     "error": item_error(

@@ -1041,3 +1041,21 @@ def test_filter_path_not_applied_to_errors(es):
                 params="filter_path=items.*.status")
     assert r.status == 429
     assert r.json()["error"]["type"] == "es_rejected_execution_exception"
+
+
+def test_writes_addressed_to_backing_index(es):
+    r = bulk_items(es, create("logs-bi-default", "a"))
+    backing = item(r, 0)[1]["_index"]
+    seq = item(r, 0)[1]["_seq_no"]
+    r = bulk_items(es, [{"create": {"_index": backing, "_id": "b"}},
+                        {"@timestamp": 1}],
+                   [{"index": {"_index": backing, "_id": "a"}},
+                    {"@timestamp": 2}],
+                   [{"index": {"_index": backing, "_id": "a",
+                               "if_seq_no": seq, "if_primary_term": 1}},
+                    {"@timestamp": 3}],
+                   [{"delete": {"_index": backing, "_id": "a"}}])
+    assert [item(r, k)[1]["status"] for k in range(4)] == [400, 400, 200,
+                                                           200]
+    assert "targeting backing indices is disallowed" in \
+        item(r, 1)[1]["error"]["reason"]
