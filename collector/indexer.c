@@ -115,7 +115,17 @@ struct req {
   int is_es;                  /* saw X-Elastic-Product: Elasticsearch */
   uint64_t start_ns;
   struct batch *batch;        /* REQ_BULK */
+  size_t host;                /* index into ix->hosts */
   char errbuf[CURL_ERROR_SIZE];
+};
+
+/* One configured URL. A host that failed to answer is skipped until
+ * dead_until, so requests fail over to the others instead of alternating
+ * between a live and a dead node. */
+struct host {
+  char *url;
+  uint64_t dead_until;        /* loop ms */
+  uint32_t fails;             /* consecutive connection failures */
 };
 
 struct sock {
@@ -154,7 +164,7 @@ struct sl_indexer {
   int open_handles;
 
   /* configuration */
-  char **hosts;
+  struct host *hosts;
   size_t nhosts, host_next;
   char *username, *password, *auth_hdr, *ca;
   int verify, compression, level;
@@ -840,18 +850,63 @@ hdr_add(struct req *r, const char *h)
   return 0;
 }
 
+/* Round robin over the hosts that are not marked dead; when all are, the
+ * one that comes back first. */
+static size_t
+pick_host(struct sl_indexer *ix)
+{
+  uint64_t now = uv_now(ix->loop);
+  size_t i, best = 0;
+
+  for (i = 0; i < ix->nhosts; i++) {
+    size_t k = (ix->host_next + i) % ix->nhosts;
+
+    if (ix->hosts[k].dead_until <= now) {
+      ix->host_next = k + 1;
+      return k;
+    }
+    if (ix->hosts[k].dead_until < ix->hosts[best].dead_until)
+      best = k;
+  }
+  ix->host_next = best + 1;
+  return best;
+}
+
+/* Any HTTP answer proves the host alive; no answer marks it dead for a
+ * capped exponential time (no jitter needed: only we read it). */
+static void
+host_result(struct sl_indexer *ix, size_t k, int answered)
+{
+  struct host *h = &ix->hosts[k];
+  uint64_t d;
+
+  if (answered) {
+    h->fails = 0;
+    h->dead_until = 0;
+    return;
+  }
+  d = ix->bo_req.base_ms << (h->fails < 16 ? h->fails : 16);
+  if (d > ix->bo_req.cap_ms)
+    d = ix->bo_req.cap_ms;
+  h->fails++;
+  h->dead_until = uv_now(ix->loop) + d;
+}
+
 /* Start r: method "GET", "PUT" or "POST" with r->body; path after the
  * host, without a leading '/'. */
 static int
 req_start(struct sl_indexer *ix, struct req *r, const char *method,
           const char *path, const char *ctype, int gz)
 {
-  const char *host = ix->hosts[ix->host_next++ % ix->nhosts];
-  size_t n = strlen(host) + strlen(path) + 2;
+  const char *host;
+  size_t n;
   CURL *e;
   int rc = SL_ENOMEM;
 
   r->ix = ix;
+  r->host = pick_host(ix);
+  host = ix->hosts[r->host].url;
+  n = strlen(host) + strlen(path) + 2;
   sl_buf_init(&r->resp, RESP_MAX);
   r->url = malloc(n);
   if (!r->url)
@@ -927,9 +982,9 @@ req_start(struct sl_indexer *ix, struct req *r, const char *method,
 static void
 setup_fail(struct sl_indexer *ix, enum nr_reason why, const char *detail)
 {
+  /* The same step is tried again (maybe on another host); earlier steps
+   * are done and need not be repeated. */
   ix->hold_until = uv_now(ix->loop) + sl_backoff_next(&ix->bo_req);
-  ix->setup_step = 0;
-  ix->setup_put = 0;
   set_nr(ix, why, detail);
 }
 
@@ -1387,6 +1442,7 @@ check_multi(struct sl_indexer *ix)
       ix->reqs = r->next;
     if (r->next)
       r->next->prev = r->prev;
+    host_result(ix, r->host, msg->data.result == CURLE_OK);
     if (r->kind == REQ_BULK) {
       ix->inflight_bulk--;
       bulk_done(ix, r, msg->data.result, status);
@@ -1516,7 +1572,7 @@ ix_free(struct sl_indexer *ix)
     free(b);
   }
   for (i = 0; i < ix->nhosts; i++)
-    free(ix->hosts[i]);
+    free(ix->hosts[i].url);
   free(ix->hosts);
   free(ix->username);
   free(ix->password);
@@ -1546,7 +1602,7 @@ add_host(struct sl_indexer *ix, const char *h)
   if (!s)
     return SL_ENOMEM;
   snprintf(s, n + 8, "%s%.*s", has_scheme ? "" : "http://", (int)n, h);
-  ix->hosts[ix->nhosts++] = s;
+  ix->hosts[ix->nhosts++].url = s;
   return 0;
 }
 

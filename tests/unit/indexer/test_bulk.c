@@ -1,0 +1,495 @@
+/* test_bulk.c - pure _bulk builders and parsers (collector/bulk.h) and the
+ * template bodies (collector/es_setup.h). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "bulk.h"
+#include "es_setup.h"
+#include "sl_err.h"
+#include "sl_time.h"
+
+static char *
+target(const struct sl_route *r, const char *json)
+{
+  static char out[512];
+  json_t *ev = json_loads(json, 0, NULL);
+  struct sl_buf b;
+
+  assert_non_null(ev);
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_bulk_target(r, ev, &b), 0);
+  snprintf(out, sizeof out, "%s", b.p);
+  sl_buf_free(&b);
+  json_decref(ev);
+  return out;
+}
+
+static void
+test_target_data_stream(void **state)
+{
+  struct sl_route r = { SL_INDEX_DATA_STREAM, "default", "sluice",
+                        "generic" };
+
+  (void)state;
+  assert_string_equal(target(&r, "{\"event\":{\"dataset\":\"nginx.access\"}}"),
+                      "logs-nginx.access-default");
+  /* Dotted keys are the same field. */
+  assert_string_equal(target(&r, "{\"event.dataset\":\"app\"}"),
+                      "logs-app-default");
+  /* data_stream.* used when event.dataset is absent; namespace too. */
+  assert_string_equal(
+    target(&r, "{\"data_stream\":{\"dataset\":\"Web\",\"namespace\":\"Prod\"}}"),
+    "logs-web-prod");
+  assert_string_equal(
+    target(&r, "{\"data_stream.namespace\":\"qa\",\"event.dataset\":\"x\"}"),
+    "logs-x-qa");
+  /* Sanitised: lower case, '-', ':', spaces and other bad chars -> '_'. */
+  assert_string_equal(
+    target(&r, "{\"event\":{\"dataset\":\"My-App:v2 *x?\"}}"),
+    "logs-my_app_v2__x_-default");
+  assert_string_equal(target(&r, "{\"event\":{\"dataset\":\"a/b\\\\c|d,e#f\"}}"),
+                      "logs-a_b_c_d_e_f-default");
+  /* One '_' per UTF-8 character. */
+  assert_string_equal(target(&r, "{\"event\":{\"dataset\":\"caf\u00e9\"}}"),
+                      "logs-caf_-default");
+  /* Unusable or missing values fall back. */
+  assert_string_equal(target(&r, "{\"event\":{\"dataset\":\"--\"}}"),
+                      "logs-generic-default");
+  assert_string_equal(target(&r, "{}"), "logs-generic-default");
+  assert_string_equal(target(&r, "{\"event\":{\"dataset\":5}}"),
+                      "logs-generic-default");
+}
+
+static void
+test_target_long(void **state)
+{
+  struct sl_route r = { SL_INDEX_DATA_STREAM, "default", "sluice",
+                        "generic" };
+  char ev[1200], *t;
+
+  (void)state;
+  memcpy(ev, "{\"event.dataset\":\"", 18);
+  memset(ev + 18, 'a', 1000);
+  memcpy(ev + 1018, "\"}", 3);
+  t = target(&r, ev);
+  /* Capped at 100 bytes per part: "logs-" + 100 + "-default". */
+  assert_int_equal(strlen(t), 5 + 100 + 8);
+}
+
+static void
+test_target_daily(void **state)
+{
+  struct sl_route r = { SL_INDEX_DAILY, "default", "sluice", "generic" };
+  char want[64], day[SL_TIME_RFC3339_MS_LEN + 1];
+
+  (void)state;
+  assert_string_equal(
+    target(&r, "{\"@timestamp\":\"2024-05-01T23:59:59.999Z\","
+               "\"event\":{\"dataset\":\"nginx\"}}"),
+    "sluice-nginx-2024.05.01");
+  /* Offsets are converted to UTC first. */
+  assert_string_equal(
+    target(&r, "{\"@timestamp\":\"2024-05-01T23:30:00-02:00\"}"),
+    "sluice-generic-2024.05.02");
+  /* Epoch milliseconds as a number (ES epoch_millis). */
+  assert_string_equal(target(&r, "{\"@timestamp\":1714521600000}"),
+                      "sluice-generic-2024.05.01");
+  assert_string_equal(target(&r, "{\"@timestamp\":\"1714521600\"}"),
+                      "sluice-generic-2024.05.01");
+  /* Before 1970 still gives a valid civil date. */
+  assert_string_equal(target(&r, "{\"@timestamp\":\"1969-12-31T23:00:00Z\"}"),
+                      "sluice-generic-1969.12.31");
+  /* A bad timestamp means now. */
+  sl_time_format_ms(sl_time_now_ns(), day);
+  snprintf(want, sizeof want, "sluice-generic-%.4s.%.2s.%.2s", day, day + 5,
+           day + 8);
+  assert_string_equal(target(&r, "{\"@timestamp\":\"yesterday\"}"), want);
+  r.prefix = "My Logs";
+  assert_string_equal(
+    target(&r, "{\"@timestamp\":\"2024-01-02T00:00:00Z\"}"),
+    "my_logs-generic-2024.01.02");
+}
+
+static void
+test_action_bytes(void **state)
+{
+  struct sl_buf b;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_bulk_action(&b, "logs-a-default", 14, "abc", 3), 0);
+  assert_string_equal(b.p, "{\"create\":{\"_index\":\"logs-a-default\","
+                           "\"_id\":\"abc\"}}\n");
+  sl_buf_reset(&b);
+  /* Escaping, and no _id when none is given. */
+  assert_int_equal(sl_bulk_action(&b, "x", 1, "a\"b\\", 4), 0);
+  assert_string_equal(b.p, "{\"create\":{\"_index\":\"x\",\"_id\":\"a\\\"b\\\\\"}}\n");
+  sl_buf_reset(&b);
+  assert_int_equal(sl_bulk_action(&b, "x", 1, NULL, 0), 0);
+  assert_string_equal(b.p, "{\"create\":{\"_index\":\"x\"}}\n");
+  sl_buf_free(&b);
+  /* All or nothing at the cap. */
+  sl_buf_init(&b, 20);
+  assert_int_equal(sl_bulk_action(&b, "logs-a-default", 14, "abc", 3),
+                   SL_E2BIG);
+  assert_int_equal(b.len, 0);
+  sl_buf_free(&b);
+}
+
+static void
+test_split(void **state)
+{
+  const char *p = "{\"create\":{}}\n{\"a\":1}\n\n{\"create\":{}}\r\n"
+                  "{\"b\":2}\r\n{\"create\":{\"_id\":\"z\"}}";
+  struct sl_bulk_item it[4];
+  size_t n = strlen(p);
+
+  (void)state;
+  assert_int_equal(sl_bulk_count(p, n), 3);
+  assert_int_equal(sl_bulk_split(p, n, it, 4), 3);
+  assert_int_equal(it[0].act_off, 0);
+  assert_int_equal(it[0].act_len, 13);
+  assert_memory_equal(p + it[0].src_off, "{\"a\":1}", 7);
+  assert_int_equal(it[0].src_len, 7);
+  assert_true(it[0].has_src);
+  /* \r\n: the '\r' is not part of the line. */
+  assert_int_equal(it[1].act_len, 13);
+  assert_memory_equal(p + it[1].src_off, "{\"b\":2}", 7);
+  assert_int_equal(it[1].src_len, 7);
+  /* Trailing action without a document. */
+  assert_false(it[2].has_src);
+  assert_int_equal(it[2].act_len, 22);
+  /* max is respected. */
+  assert_int_equal(sl_bulk_split(p, n, it, 1), 1);
+  assert_int_equal(sl_bulk_count("", 0), 0);
+  assert_int_equal(sl_bulk_count("\n\n", 2), 0);
+}
+
+static void
+test_action_parse(void **state)
+{
+  struct sl_buf idx, id;
+  const char *l = "{\"create\":{\"_index\":\"logs-x-y\",\"_id\":\"42\"}}";
+
+  (void)state;
+  sl_buf_init(&idx, 0);
+  sl_buf_init(&id, 0);
+  assert_int_equal(sl_bulk_action_parse(l, strlen(l), &idx, &id), 0);
+  assert_string_equal(idx.p, "logs-x-y");
+  assert_string_equal(id.p, "42");
+  sl_buf_reset(&idx);
+  sl_buf_reset(&id);
+  assert_int_equal(sl_bulk_action_parse("{\"index\":{}}", 12, &idx, &id), 0);
+  assert_string_equal(idx.p, "");
+  assert_string_equal(id.p, "");
+  assert_int_equal(sl_bulk_action_parse("nope", 4, &idx, &id), SL_EPARSE);
+  assert_int_equal(sl_bulk_action_parse("{\"a\":1}", 7, &idx, &id),
+                   SL_EPARSE);
+  sl_buf_free(&idx);
+  sl_buf_free(&id);
+}
+
+static void
+test_resp_parse(void **state)
+{
+  /* What ES returns with SL_BULK_FILTER_PATH: every item keeps its place. */
+  const char *body =
+    "{\"errors\":true,\"items\":["
+    "{\"create\":{\"_id\":\"a\",\"status\":201}},"
+    "{\"create\":{\"_id\":\"b\",\"status\":400,\"error\":{\"type\":"
+    "\"document_parsing_exception\",\"reason\":\"failed to parse field "
+    "[@timestamp]\"}}},"
+    "{\"create\":{\"_id\":\"c\",\"status\":409,\"error\":{\"type\":"
+    "\"version_conflict_engine_exception\",\"reason\":\"exists\"}}},"
+    "{\"create\":{\"_id\":\"d\",\"status\":429,\"error\":{\"type\":"
+    "\"es_rejected_execution_exception\",\"reason\":\"queue full\"}}},"
+    "{\"create\":{\"_id\":\"e\"}}]}";
+  struct sl_bulk_resp r;
+
+  (void)state;
+  assert_int_equal(sl_bulk_resp_parse(body, strlen(body), 5, &r), 0);
+  assert_true(r.errors);
+  assert_int_equal(r.n, 5);
+  assert_int_equal(r.items[0].status, 201);
+  assert_null(r.items[0].err_type);
+  assert_int_equal(r.items[1].status, 400);
+  assert_string_equal(r.items[1].err_type, "document_parsing_exception");
+  assert_string_equal(r.items[1].err_reason,
+                      "failed to parse field [@timestamp]");
+  assert_int_equal(r.items[2].status, 409);
+  assert_int_equal(r.items[3].status, 429);
+  assert_string_equal(r.items[3].err_reason, "queue full");
+  assert_int_equal(r.items[4].status, 0);
+  sl_bulk_resp_free(&r);
+  /* Count mismatch and garbage are refused, never guessed. */
+  assert_int_equal(sl_bulk_resp_parse(body, strlen(body), 4, &r), SL_EPARSE);
+  assert_int_equal(sl_bulk_resp_parse("<html>", 6, 1, &r), SL_EPARSE);
+  assert_int_equal(sl_bulk_resp_parse("{\"errors\":false}", 16, 3, &r),
+                   SL_EPARSE);
+  body = "{\"errors\":false,\"items\":[{\"create\":{\"status\":201}}]}";
+  assert_int_equal(sl_bulk_resp_parse(body, strlen(body), 1, &r), 0);
+  assert_false(r.errors);
+  assert_int_equal(r.items[0].status, 201);
+  sl_bulk_resp_free(&r);
+}
+
+static struct sl_deadletter
+sample_dl(void)
+{
+  struct sl_deadletter d;
+
+  memset(&d, 0, sizeof d);
+  d.orig_index = "logs-app-default";
+  d.orig_id = "abc";
+  d.action = "{\"create\":{\"_index\":\"logs-app-default\",\"_id\":\"abc\"}}";
+  d.action_len = strlen(d.action);
+  d.doc = "{\"@timestamp\":\"x\",\"message\":\"hi \\\"q\\\"\"}";
+  d.doc_len = strlen(d.doc);
+  d.status = 400;
+  d.err_type = "document_parsing_exception";
+  d.err_reason = "failed to parse field [@timestamp]";
+  d.now_ns = 1714564800123000000LL; /* 2024-05-01T12:00:00.123Z */
+  return d;
+}
+
+static void
+test_deadletter(void **state)
+{
+  struct sl_deadletter d = sample_dl();
+  struct sl_buf b;
+  char id[33], id2[33], want[512];
+  json_t *act, *doc;
+  const char *nl;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  sl_bulk_deadletter_id(&d, id);
+  assert_int_equal(strlen(id), 32);
+  d.orig_id = "abd";
+  sl_bulk_deadletter_id(&d, id2);
+  assert_string_not_equal(id, id2);
+  d.orig_id = "abc";
+  sl_bulk_deadletter_id(&d, id2);
+  assert_string_equal(id, id2);
+
+  assert_int_equal(sl_bulk_deadletter(&b, "logs-sluice.deadletter-default",
+                                      &d), 0);
+  snprintf(want, sizeof want, "{\"create\":{\"_index\":\"logs-sluice."
+           "deadletter-default\",\"_id\":\"%s\"}}\n", id);
+  assert_memory_equal(b.p, want, strlen(want));
+  nl = strchr(b.p, '\n');
+  assert_int_equal(b.p[b.len - 1], '\n');
+  act = json_loadb(b.p, (size_t)(nl - b.p), 0, NULL);
+  doc = json_loadb(nl + 1, b.len - (size_t)(nl + 1 - b.p) - 1, 0, NULL);
+  assert_non_null(act);
+  assert_non_null(doc);
+  assert_ptr_equal(strchr(nl + 1, '\n'), b.p + b.len - 1); /* two lines */
+  assert_string_equal(json_string_value(json_object_get(doc, "@timestamp")),
+                      "2024-05-01T12:00:00.123Z");
+  assert_string_equal(json_string_value(json_object_get(
+                        json_object_get(doc, "event"), "original")), d.doc);
+  assert_string_equal(json_string_value(json_object_get(
+                        json_object_get(doc, "event"), "dataset")),
+                      "sluice.deadletter");
+  assert_string_equal(json_string_value(json_object_get(
+                        json_object_get(doc, "error"), "type")),
+                      "document_parsing_exception");
+  assert_string_equal(json_string_value(json_object_get(
+                        json_object_get(doc, "error"), "message")),
+                      d.err_reason);
+  assert_int_equal(json_integer_value(json_object_get(json_object_get(
+                     json_object_get(doc, "http"), "response"),
+                     "status_code")), 400);
+  assert_string_equal(json_string_value(json_object_get(
+                        json_object_get(doc, "labels"), "original_index")),
+                      "logs-app-default");
+  assert_string_equal(json_string_value(json_object_get(
+                        json_object_get(doc, "data_stream"), "namespace")),
+                      "default");
+  assert_string_equal(json_string_value(json_object_get(
+                        json_object_get(doc, "data_stream"), "dataset")),
+                      "sluice.deadletter");
+  json_decref(act);
+  json_decref(doc);
+
+  /* A non-data-stream target gets no data_stream fields. */
+  sl_buf_reset(&b);
+  assert_int_equal(sl_bulk_deadletter(&b, "sluice-deadletter", &d), 0);
+  assert_null(strstr(b.p, "data_stream"));
+  sl_buf_free(&b);
+}
+
+static void
+test_deadletter_line(void **state)
+{
+  struct sl_deadletter d = sample_dl();
+  struct sl_buf b;
+  json_t *j;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_bulk_deadletter_line(&b, &d, 403, "security_exception",
+                                           "no"), 0);
+  assert_int_equal(b.p[b.len - 1], '\n');
+  assert_ptr_equal(strchr(b.p, '\n'), b.p + b.len - 1);
+  j = json_loadb(b.p, b.len - 1, 0, NULL);
+  assert_non_null(j);
+  assert_string_equal(json_string_value(json_object_get(j, "document")),
+                      d.doc);
+  assert_string_equal(json_string_value(json_object_get(j, "action")),
+                      d.action);
+  assert_int_equal(json_integer_value(json_object_get(j, "status")), 400);
+  assert_int_equal(json_integer_value(json_object_get(j,
+                                                      "deadletter_status")),
+                   403);
+  assert_string_equal(json_string_value(json_object_get(j, "index")),
+                      "logs-app-default");
+  json_decref(j);
+  sl_buf_reset(&b);
+  assert_int_equal(sl_bulk_deadletter_line(&b, &d, 0, NULL, NULL), 0);
+  assert_null(strstr(b.p, "deadletter_status"));
+  sl_buf_free(&b);
+}
+
+static void
+test_gzip(void **state)
+{
+  char in[20000], back[20000];
+  struct sl_buf b;
+  z_stream z;
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < sizeof in; i++)
+    in[i] = (char)('a' + i % 7);
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_bulk_gzip(in, sizeof in, 1, &b), 0);
+  assert_true(b.len < sizeof in / 10);
+  /* gzip magic, then inflate with gzip-only window bits. */
+  assert_int_equal((unsigned char)b.p[0], 0x1f);
+  assert_int_equal((unsigned char)b.p[1], 0x8b);
+  memset(&z, 0, sizeof z);
+  assert_int_equal(inflateInit2(&z, 16 + 15), Z_OK);
+  z.next_in = (Bytef *)b.p;
+  z.avail_in = (uInt)b.len;
+  z.next_out = (Bytef *)back;
+  z.avail_out = sizeof back;
+  assert_int_equal(inflate(&z, Z_FINISH), Z_STREAM_END);
+  assert_int_equal(z.total_out, sizeof in);
+  inflateEnd(&z);
+  assert_memory_equal(in, back, sizeof in);
+  sl_buf_free(&b);
+}
+
+static void
+test_templates(void **state)
+{
+  struct sl_es_object o[SL_ES_SETUP_MAX], o2[SL_ES_SETUP_MAX];
+  struct sl_es_setup_conf c;
+  json_t *t, *m;
+  size_t n, n2, i;
+
+  (void)state;
+  memset(&c, 0, sizeof c);
+  c.mode = SL_INDEX_DATA_STREAM;
+  assert_int_equal(sl_es_setup_build(&c, o, &n), 0);
+  assert_int_equal(n, 3);
+  assert_string_equal(o[0].path, "_component_template/sluice-ecs-mappings");
+  assert_string_equal(o[2].path, "_index_template/sluice-logs");
+  t = json_loads(o[2].body, 0, NULL);
+  assert_non_null(t);
+  assert_int_equal(json_integer_value(json_object_get(t, "priority")), 150);
+  assert_string_equal(json_string_value(json_array_get(
+                        json_object_get(t, "index_patterns"), 0)), "logs-*-*");
+  assert_true(json_is_object(json_object_get(t, "data_stream")));
+  assert_int_equal(json_integer_value(json_object_get(t, "version")),
+                   o[2].version);
+  json_decref(t);
+  m = json_loads(o[0].body, 0, NULL);
+  t = json_object_get(json_object_get(m, "template"), "mappings");
+  assert_true(json_is_false(json_object_get(t, "date_detection")));
+  t = json_object_get(t, "properties");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(
+                        t, "message"), "type")), "match_only_text");
+  t = json_object_get(json_object_get(json_object_get(t, "event"),
+                                      "properties"), "original");
+  assert_true(json_is_false(json_object_get(t, "index")));
+  assert_true(json_is_false(json_object_get(t, "doc_values")));
+  json_decref(m);
+
+  /* Same input, same versions; different options, different version. */
+  assert_int_equal(sl_es_setup_build(&c, o2, &n2), 0);
+  for (i = 0; i < n; i++)
+    assert_int_equal(o[i].version, o2[i].version);
+  sl_es_setup_free(o2, n2);
+  c.ilm_policy = "keep-7d";
+  c.mode = SL_INDEX_DAILY;
+  c.prefix = "acme";
+  assert_int_equal(sl_es_setup_build(&c, o2, &n2), 0);
+  assert_int_equal(n2, 4);
+  assert_int_not_equal(o[1].version, o2[1].version);
+  assert_non_null(strstr(o2[1].body, "keep-7d"));
+  assert_non_null(strstr(o2[3].body, "\"acme-*\""));
+  assert_null(strstr(o2[3].body, "data_stream\":{}"));
+  {
+    const char *g = "{\"index_templates\":[{\"name\":\"x\",\"index_template\":"
+                    "{\"version\":77}}]}";
+
+    assert_int_equal(sl_es_stored_version(g, strlen(g)), 77);
+  }
+  assert_int_equal(sl_es_stored_version("{\"component_templates\":[]}", 26),
+                   -1);
+  sl_es_setup_free(o2, n2);
+  sl_es_setup_free(o, n);
+}
+
+static void
+test_parse_root(void **state)
+{
+  const char *es = "{\"version\":{\"number\":\"8.13.4\"},\"tagline\":\"x\"}";
+  const char *os = "{\"version\":{\"number\":\"2.11.0\",\"distribution\":"
+                   "\"opensearch\"}}";
+  char num[32];
+  int major, osr;
+
+  (void)state;
+  assert_int_equal(sl_es_parse_root(es, strlen(es), num, sizeof num, &major,
+                                    &osr), 0);
+  assert_string_equal(num, "8.13.4");
+  assert_int_equal(major, 8);
+  assert_false(osr);
+  assert_int_equal(sl_es_parse_root(os, strlen(os), num, sizeof num, &major,
+                                    &osr), 0);
+  assert_true(osr);
+  assert_int_equal(sl_es_parse_root("{}", 2, num, sizeof num, &major, &osr),
+                   SL_EPARSE);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_target_data_stream),
+    cmocka_unit_test(test_target_long),
+    cmocka_unit_test(test_target_daily),
+    cmocka_unit_test(test_action_bytes),
+    cmocka_unit_test(test_split),
+    cmocka_unit_test(test_action_parse),
+    cmocka_unit_test(test_resp_parse),
+    cmocka_unit_test(test_deadletter),
+    cmocka_unit_test(test_deadletter_line),
+    cmocka_unit_test(test_gzip),
+    cmocka_unit_test(test_templates),
+    cmocka_unit_test(test_parse_root),
+  };
+
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
