@@ -44,6 +44,8 @@
 #define PROBE_MS 1000
 /* First allocation of a pending buffer; it then doubles as needed. */
 #define PEND_MIN_CAP (64u << 10)
+/* Index entries kept allocated once the backlog is drained. */
+#define RING_KEEP 4096
 /* Largest pending buffer kept for reuse between groups. */
 #define SPARE_MAX (16u << 20)
 #define SEG_NAME_LEN 21 /* 16 hex + ".seg" + NUL */
@@ -1627,6 +1629,13 @@ release_ent(struct sl_spool *s, struct ent *e)
     s->head++;
   if (s->next_pos < s->head)
     s->next_pos = s->head;
+  /* Give back the index of a drained backlog. Not while a commit runs: its
+   * records have room reserved in this ring. */
+  if (s->head == s->tail && s->ring_cap > RING_KEEP && !s->busy) {
+    free(s->ring);
+    s->ring = NULL;
+    s->ring_cap = 0;
+  }
   maybe_resume(s);
   kick(s);
 }

@@ -474,6 +474,31 @@ test_group_commit(void **state)
   t_free(t);
 }
 
+/* A backlog bigger than the index keeps allocated: drained, the index is
+ * given back, and the spool goes on. */
+static void
+test_big_backlog(void **state)
+{
+  struct t *t = t_new();
+  static uint64_t ids[6000], idx[6000];
+  size_t i, n;
+
+  (void)state;
+  t_open(t, 0, 0, 1);
+  append_wait(t, 0, 6000, 8);
+  n = drain(t, ids, idx, 6000);
+  assert_int_equal(n, 6000);
+  for (i = 0; i < n; i++)
+    sl_spool_release(t->s, ids[i]);
+  assert_int_equal(stats(t).records, 0);
+  append_wait(t, 6000, 10, 8);
+  n = drain(t, ids, idx, 6000);
+  assert_int_equal(n, 10);
+  assert_int_equal(idx[0], 6000);
+  assert_int_equal(ids[0], 6001);
+  t_free(t);
+}
+
 static int
 contains(const uint64_t *v, size_t n, uint64_t x)
 {
@@ -1643,6 +1668,7 @@ main(void)
     cmocka_unit_test(test_append_commit_next),
     cmocka_unit_test(test_group_commit),
     cmocka_unit_test(test_release_order_and_cursor),
+    cmocka_unit_test(test_big_backlog),
     cmocka_unit_test(test_cursor_saved_while_running),
     cmocka_unit_test(test_rotation_and_deletion),
     cmocka_unit_test(test_max_bytes),
