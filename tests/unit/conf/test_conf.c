@@ -566,7 +566,7 @@ test_random_mutations(void **state)
   for (iter = 0; iter < 3000; iter++) {
     memcpy(text, base, sizeof(base));
     n = sizeof(base) - 1;
-    for (k = 0; k < 1 + iter % 4; k++) {
+    for (k = 0; k < (size_t)(1 + iter % 4); k++) {
       r ^= r << 13; r ^= r >> 17; r ^= r << 5;
       pos = r % n;
       r ^= r << 13; r ^= r >> 17; r ^= r << 5;
