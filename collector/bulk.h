@@ -31,9 +31,13 @@ struct sl_route {
 };
 
 /* Compute the target index for an event: dataset from event.dataset or
- * data_stream.dataset (sanitised: lower case, no '-', '\\', '/', '*', '?',
- * '"', '<', '>', '|', ' ', ',', '#'), namespace from data_stream.namespace
- * or the route default, date from @timestamp (UTC; now if absent/bad). */
+ * data_stream.dataset, namespace from data_stream.namespace or the route
+ * default (nested or dotted keys), date from @timestamp (UTC; RFC 3339,
+ * epoch string, or epoch ms number; now if absent/bad). Each part is
+ * sanitised by keeping [a-z0-9._] (upper case lowered) and turning any
+ * other character ('-', '\\', '/', '*', '?', '"', '<', '>', '|', ' ', ',',
+ * '#', ':', non-ASCII) into '_', capped at 100 bytes; a part with no
+ * letter or digit falls back to the route default. */
 int sl_bulk_target(const struct sl_route *r, const json_t *event,
                    struct sl_buf *out) SL_WUR;
 

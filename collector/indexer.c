@@ -940,6 +940,8 @@ req_start(struct sl_indexer *ix, struct req *r, const char *method,
                    (long)(ix->timeout_ms < 10000 ? ix->timeout_ms : 10000));
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  /* ES speaks HTTP/1.1 only; skip the h2 ALPN dance on https. */
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
   if (ix->username) {
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(e, CURLOPT_USERNAME, ix->username);
@@ -1333,6 +1335,24 @@ split_413(struct sl_indexer *ix, struct batch *b, size_t raw_len)
   ix->formed = lo;
 }
 
+/* Both lines of the item parse as JSON (a dead letter was built by us). */
+static int
+item_is_json(const struct item *it)
+{
+  const char *p = it->rec->payload;
+  json_t *a, *d;
+  int ok;
+
+  if (it->dl)
+    return 1;
+  a = json_loadb(p + it->span.act_off, it->span.act_len, 0, NULL);
+  d = json_loadb(p + it->span.src_off, it->span.src_len, 0, NULL);
+  ok = a && d;
+  json_decref(a);
+  json_decref(d);
+  return ok;
+}
+
 static void
 count_status(struct sl_indexer *ix, long status)
 {
@@ -1408,10 +1428,13 @@ bulk_done(struct sl_indexer *ix, struct req *r, CURLcode res, long status)
     split_413(ix, b, SIZE_MAX);
     return;
   }
-  if (status == 400) {
+  if (status == 400 && !item_is_json(b->items[0])) {
     file_batch(ix, b, 400, "bulk_request_rejected", detail);
     return;
   }
+  /* A 400 for one well-formed item is not that item's fault (a proxy, a
+   * cluster setting): keep it and retry rather than dead-letter
+   * everything one by one. */
   if (status == 401 || status == 403)
     set_nr(ix, NR_AUTH, detail);
   else if (status >= 500)

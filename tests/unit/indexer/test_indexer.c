@@ -501,6 +501,24 @@ test_setup_idempotent(void **state)
   assert_int_equal(dbl_stat(&d, "by_path",
                             "PUT /_component_template/sluice-ecs-mappings"),
                    1);
+  /* Daily mode adds its own template (and changes nothing else). */
+  {
+    json_t *es = conf(&d);
+    struct sl_buf b;
+
+    json_object_set_new(es, "index_mode", json_string("daily"));
+    json_object_set_new(es, "index_prefix", json_string("acme"));
+    ctx_open(&c, es);
+    assert_true(run_until(&c, p_ready, NULL, 10000));
+    ctx_close(&c);
+    sl_buf_init(&b, 0);
+    assert_int_equal(http(&d, "GET", "/_index_template/sluice-daily", NULL,
+                          NULL, &b), 200);
+    assert_non_null(strstr(b.p, "acme-*"));
+    sl_buf_free(&b);
+    assert_int_equal(dbl_stat(&d, "by_path",
+                              "PUT /_index_template/sluice-logs"), 1);
+  }
   dbl_stop(&d);
 }
 
@@ -701,6 +719,49 @@ test_deadletter_refused(void **state)
 }
 
 static void
+test_bad_lines(void **state)
+{
+  struct dbl d;
+  struct ctx c;
+  uint64_t want = 2;
+  struct sl_buf b;
+  size_t len;
+  char *p;
+
+  (void)state;
+  dbl_start(&d, NULL, NULL);
+  ctx_open(&c, conf(&d));
+  /* 99 good events with one broken action line in the middle: ES fails
+   * the whole request with 400; halving isolates the broken pair, which
+   * goes to the dead-letter file; the rest is indexed. */
+  sl_buf_init(&b, 0);
+  p = payload(0, 50, 0, 0, &len);
+  assert_int_equal(sl_buf_append(&b, p, len), 0);
+  free(p);
+  assert_int_equal(sl_buf_append_str(&b, "{\"create\":{not json}\n"
+                                     "{\"message\":\"orphan\"}\n"), 0);
+  p = payload(50, 49, 0, 0, &len);
+  assert_int_equal(sl_buf_append(&b, p, len), 0);
+  free(p);
+  p = sl_buf_take(&b, &len);
+  assert_int_equal(sl_indexer_submit(c.ix, 1, p, len, 100, on_done, &c), 0);
+  /* A record that ends after an action line: that item goes to the file
+   * at once. */
+  p = strdup("{\"create\":{\"_index\":\"" INDEX "\",\"_id\":\"lonely\"}}\n");
+  assert_int_equal(sl_indexer_submit(c.ix, 2, p, strlen(p), 1, on_done, &c),
+                   0);
+  assert_true(run_until(&c, p_recs, &want, 30000));
+  assert_int_equal(es_count(&d, INDEX, NULL), 99);
+  assert_int_equal(count_lines(c.dir, "\"status\":400"), 1);
+  assert_int_equal(count_lines(c.dir, "orphan"), 1);
+  assert_int_equal(count_lines(c.dir, "missing_source_line"), 1);
+  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"file\"}"),
+                   2);
+  ctx_close(&c);
+  dbl_stop(&d);
+}
+
+static void
 test_auth(void **state)
 {
   struct dbl d;
@@ -873,6 +934,7 @@ main(void)
     cmocka_unit_test(test_413_split),
     cmocka_unit_test(test_mapping_deadletter),
     cmocka_unit_test(test_deadletter_refused),
+    cmocka_unit_test(test_bad_lines),
     cmocka_unit_test(test_auth),
     cmocka_unit_test(test_api_key),
     cmocka_unit_test(test_not_es),
