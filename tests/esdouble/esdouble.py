@@ -45,7 +45,23 @@ BAD_NAME_CHARS = set('\\/*?"<>| ,#:')
 DEFAULT_MAX_BODY = 100 * 1024 * 1024
 TOTAL_HITS_LIMIT = 10000
 
-_loads = json.loads
+_json_loads = json.loads
+_scan_once = json.JSONDecoder().scan_once
+
+
+def _loads(s):
+    """json.loads without its per-call regex work on the common case (a
+    line that starts with a value); anything unusual takes json.loads for
+    the exact error message."""
+    if type(s) is not str:
+        return _json_loads(s)
+    try:
+        obj, end = _scan_once(s, 0)
+    except StopIteration:
+        return _json_loads(s)
+    if end != len(s) and not s[end:].isspace():
+        return _json_loads(s)
+    return obj
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
@@ -252,6 +268,19 @@ def _collect(obj, path, out):
         if head in obj:
             _collect(obj[head], path[dot + 1:], out)
         dot = path.find(".", dot + 1)
+
+
+def values_at(doc, path, head, dotted):
+    """get_values() with shortcuts: `head` is the path's first segment,
+    `dotted` tells whether the document has any dotted top-level key."""
+    if head is path:
+        v = doc.get(path)
+        if v is None:
+            return ()
+        return v if type(v) is list else (v,)
+    if not dotted and head not in doc:
+        return ()
+    return get_values(doc, path)
 
 
 def flatten(obj, prefix="", out=None):
@@ -480,7 +509,7 @@ def apply_filter_path(obj, fp):
 class Index:
     __slots__ = ("name", "uuid", "docs", "tomb", "seq", "created", "ds",
                  "settings", "mappings", "checks", "consts", "hidden",
-                 "closed", "ignore_malformed", "template")
+                 "closed", "ignore_malformed", "template", "const_heads")
 
     def __init__(self, name, settings, mappings, ds=None, template=None,
                  created=None):
@@ -500,10 +529,13 @@ class Index:
             settings.get("index.mapping.ignore_malformed") == "true")
         self.checks = []
         self.consts = {}
+        self.const_heads = []
         for path, m in mapped_fields(mappings.get("properties")).items():
             t = m.get("type")
             if t == "constant_keyword":
                 self.consts[path] = m.get("value")
+                self.const_heads.append((path, path.split(".", 1)[0]
+                                         if "." in path else path))
                 continue
             fn = TYPE_CHECKS.get(t)
             if fn is None:
@@ -513,7 +545,8 @@ class Index:
                 im = False
             if im is True or im == "true":
                 continue
-            self.checks.append((path, t, fn))
+            self.checks.append((path, path.split(".", 1)[0]
+                                if "." in path else path, t, fn))
 
     def field_type(self, path):
         m = mapped_fields(self.mappings.get("properties")).get(path)
@@ -2500,13 +2533,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         checks = idx.checks
         ft = faults["field_types"]
         if ft:
-            checks = checks + [(f, t, TYPE_CHECKS[t]) for f, t in ft.items()
+            checks = checks + [(f, f.split(".", 1)[0] if "." in f else f, t,
+                                TYPE_CHECKS[t]) for f, t in ft.items()
                                if t in TYPE_CHECKS]
-        for path, ftype, fn in checks:
-            vals = get_values(doc, path) if "." in path or path not in doc \
-                else ([doc[path]] if type(doc[path]) is not list
-                      else doc[path])
-            for v in vals:
+        dotted = False
+        for k in doc:
+            if "." in k:
+                dotted = True
+                break
+        for path, head, ftype, fn in checks:
+            for v in values_at(doc, path, head, dotted):
                 if v is None:
                     continue
                 if not fn(v):
@@ -2534,8 +2570,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 caused_by={"type": "illegal_argument_exception",
                            "reason": type_reason("long", v)})}
         if idx.consts:
-            for path, want in idx.consts.items():
-                for v in get_values(doc, path):
+            for path, head in idx.const_heads:
+                want = idx.consts[path]
+                for v in values_at(doc, path, head, dotted):
                     if want is None:
                         want = idx.consts[path] = v
                     elif v != want:
