@@ -2995,6 +2995,8 @@ def main(argv=None):
                     help="keep only ids and versions (big benchmarks)")
     ap.add_argument("--no-response-gzip", action="store_true")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--watch-stdin", action="store_true",
+                    help="exit when stdin reaches EOF (the parent died)")
     a = ap.parse_args(argv)
 
     store = Store(builtins=not a.no_builtin_templates,
@@ -3040,6 +3042,14 @@ def main(argv=None):
     import signal
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    if a.watch_stdin:
+        # A test runner killed without teardown must not leave us behind:
+        # its end of our stdin pipe closes with it.
+        def watch():
+            while sys.stdin.buffer.read(4096):
+                pass
+            srv.shutdown()
+        threading.Thread(target=watch, daemon=True).start()
     sys.stdout.write("READY %d\n" % srv.server_address[1])
     sys.stdout.flush()
     try:

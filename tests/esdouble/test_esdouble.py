@@ -1059,3 +1059,30 @@ def test_writes_addressed_to_backing_index(es):
                                                            200]
     assert "targeting backing indices is disallowed" in \
         item(r, 1)[1]["error"]["reason"]
+
+
+def test_double_exits_when_its_parent_dies():
+    import os
+    import subprocess
+    import sys
+    lib = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                       "lib")
+    code = ("import sys, os; sys.path.insert(0, %r)\n"
+            "from esdouble_fixture import start_esdouble\n"
+            "es = start_esdouble(); print(es.proc.pid, flush=True)\n"
+            "os._exit(0)\n" % lib)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, timeout=30).stdout
+    pid = int(out.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().split(")")[1].split()[0] == "Z":
+                return
+        time.sleep(0.05)
+    os.kill(pid, 15)
+    raise AssertionError("esdouble outlived its parent")

@@ -50,9 +50,13 @@ class EsDouble:
     """A running esdouble process. Use start_esdouble() to make one."""
 
     def __init__(self, args=(), timeout=10.0, env=None):
-        cmd = [PYTHON, ESDOUBLE, "--port", "0"] + [str(a) for a in args]
+        cmd = [PYTHON, ESDOUBLE, "--port", "0", "--watch-stdin"] + [
+            str(a) for a in args]
+        # stdin is a pipe only we hold: if this process dies without
+        # stop(), the double sees EOF and exits instead of lingering.
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env)
         self.port = None
         self.auth = None
         self._stderr = []
@@ -109,7 +113,7 @@ class EsDouble:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        for f in (self.proc.stdout, self.proc.stderr):
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 f.close()
             except OSError:

@@ -957,6 +957,12 @@ def _cli_receive(a):
         done.set()
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    if a.watch_stdin:
+        def watch():
+            while sys.stdin.buffer.read(4096):
+                pass
+            done.set()
+        threading.Thread(target=watch, daemon=True).start()
     sys.stdout.write("READY %d\n" % r.port)
     sys.stdout.flush()
     t0 = time.monotonic()
@@ -1026,6 +1032,8 @@ def main(argv=None):
     r.add_argument("--partial-every", type=int, default=0)
     r.add_argument("--keepalive", type=float, default=0)
     r.add_argument("--max-window", type=int, default=DEFAULT_MAX_WINDOW)
+    r.add_argument("--watch-stdin", action="store_true",
+                   help="stop (with the summary) when stdin reaches EOF")
     s = sub.add_parser("send", help="send NDJSON from a file or stdin")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, required=True)
