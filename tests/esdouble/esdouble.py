@@ -1585,10 +1585,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                     "%s [%s] already exists" % (
                                         singular.replace("_", " "), name),
                                     400)
+                err = check_template_body(singular, spec)
+                if err:
+                    return err
                 if table is st.templates:
                     err = self.check_index_template(name, spec)
                     if err:
                         return err
+                    spec.setdefault("composed_of", [])
                 table[name] = spec
                 return 200, {"acknowledged": True}
             if m == "DELETE":
@@ -1708,6 +1712,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if m == "PUT":
                 spec = self.parse_json(body, True)
                 pol = spec.get("policy") if isinstance(spec, dict) else None
+                extra = [k for k in (spec if isinstance(spec, dict) else {})
+                         if k != "policy"]
+                if extra:
+                    return es_error("x_content_parse_exception",
+                                    "[1:2] [put_lifecycle_request] unknown "
+                                    "field [%s]" % extra[0], 400)
                 if not isinstance(pol, dict):
                     return es_error("x_content_parse_exception",
                                     "[1:2] [put_lifecycle_request] "
@@ -1969,6 +1979,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with st.lock:
             if m == "PUT":
                 spec = self.parse_json(body) or {}
+                err = check_mappings(spec.get("mappings"))
+                if err:
+                    return err
                 if target in st.indices or target in st.streams or \
                         target in st.aliases:
                     i = st.indices.get(target)
@@ -2907,6 +2920,82 @@ def lifecycle_view(lc):
         out["effective_retention"] = lc["data_retention"]
         out["retention_determined_by"] = "data_stream_configuration"
     return out
+
+
+INDEX_TEMPLATE_KEYS = frozenset((
+    "index_patterns", "composed_of", "priority", "version", "_meta",
+    "data_stream", "template", "allow_auto_create",
+    "ignore_missing_component_templates", "deprecated"))
+COMPONENT_TEMPLATE_KEYS = frozenset(("template", "version", "_meta",
+                                     "deprecated"))
+TEMPLATE_BLOCK_KEYS = frozenset(("settings", "mappings", "aliases",
+                                 "lifecycle", "data_stream_options"))
+MAPPING_TYPES = frozenset((
+    "text", "match_only_text", "keyword", "constant_keyword", "wildcard",
+    "long", "integer", "short", "byte", "double", "float", "half_float",
+    "scaled_float", "unsigned_long", "date", "date_nanos", "boolean",
+    "binary", "ip", "object", "nested", "flattened", "passthrough",
+    "geo_point", "geo_shape", "point", "shape", "alias", "version",
+    "dense_vector", "sparse_vector", "rank_feature", "rank_features",
+    "histogram", "aggregate_metric_double", "token_count",
+    "search_as_you_type", "completion", "integer_range", "float_range",
+    "long_range", "double_range", "date_range", "ip_range",
+    "semantic_text", "percolator", "join", "annotated_text", "counted_keyword"))
+
+
+def check_mapping_types(props, prefix=""):
+    """The first field whose type ES has no handler for, as (field, type)."""
+    for name, m in (props or {}).items():
+        if not isinstance(m, dict):
+            continue
+        t = m.get("type")
+        if t is not None and t not in MAPPING_TYPES:
+            return prefix + name, t
+        for sub in ("properties", "fields"):
+            if isinstance(m.get(sub), dict):
+                bad = check_mapping_types(m[sub], prefix + name + ".")
+                if bad:
+                    return bad
+    return None
+
+
+def check_mappings(mappings):
+    if not isinstance(mappings, dict):
+        return None
+    bad = check_mapping_types(mappings.get("properties"))
+    if bad:
+        return es_error("mapper_parsing_exception",
+                        "Failed to parse mapping: No handler for type [%s] "
+                        "declared on field [%s]" % (bad[1], bad[0]), 400,
+                        caused_by={"type": "mapper_parsing_exception",
+                                   "reason": "No handler for type [%s] "
+                                             "declared on field [%s]"
+                                             % (bad[1], bad[0])})
+    return None
+
+
+def check_template_body(kind, spec):
+    """ES's parser rejects unknown fields and unknown mapping types; a
+    typo in a shipper's template must fail here as it would on ES."""
+    allowed = INDEX_TEMPLATE_KEYS if kind == "index_template" else \
+        COMPONENT_TEMPLATE_KEYS
+    for k in spec:
+        if k not in allowed:
+            return es_error("x_content_parse_exception",
+                            "[1:2] [%s] unknown field [%s]" % (kind, k), 400)
+    if kind == "component_template" and "template" not in spec:
+        return es_error("x_content_parse_exception",
+                        "[1:2] Required [template]", 400)
+    block = spec.get("template") or {}
+    if not isinstance(block, dict):
+        return es_error("x_content_parse_exception",
+                        "[1:2] [%s] template doesn't support values of "
+                        "type: VALUE_STRING" % kind, 400)
+    for k in block:
+        if k not in TEMPLATE_BLOCK_KEYS:
+            return es_error("x_content_parse_exception",
+                            "[1:2] [template] unknown field [%s]" % k, 400)
+    return check_mappings(block.get("mappings"))
 
 
 def res_status(item):

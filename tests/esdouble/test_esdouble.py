@@ -1086,3 +1086,33 @@ def test_double_exits_when_its_parent_dies():
         time.sleep(0.05)
     os.kill(pid, 15)
     raise AssertionError("esdouble outlived its parent")
+
+
+def test_template_bodies_are_validated(es):
+    r = es.request("PUT", "/_index_template/t", {
+        "index_patterns": ["t-*"], "priorty": 5})
+    assert r.status == 400
+    assert r.json()["error"]["type"] == "x_content_parse_exception"
+    assert "unknown field [priorty]" in r.json()["error"]["reason"]
+    r = es.request("PUT", "/_component_template/c", {"template": {
+        "mappings": {"properties": {"a": {"properties": {
+            "b": {"type": "strng"}}}}}}})
+    assert r.status == 400
+    assert r.json()["error"]["type"] == "mapper_parsing_exception"
+    assert "No handler for type [strng] declared on field [a.b]" in \
+        r.json()["error"]["reason"]
+    r = es.request("PUT", "/_component_template/c", {"mappings": {}})
+    assert r.status == 400
+    r = es.request("PUT", "/_component_template/c", {"template": {
+        "mapping": {}}})
+    assert r.status == 400 and "unknown field [mapping]" in \
+        r.json()["error"]["reason"]
+    r = es.request("PUT", "/_ilm/policy/p", {"phases": {}})
+    assert r.status == 400
+    r = es.request("PUT", "/idx", {"mappings": {"properties": {
+        "x": {"type": "nope"}}}})
+    assert r.status == 400
+    r = es.request("PUT", "/_index_template/t", {"index_patterns": ["t-*"]})
+    assert r.status == 200
+    t = es.request("GET", "/_index_template/t").json()["index_templates"][0]
+    assert t["index_template"]["composed_of"] == []
