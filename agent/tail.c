@@ -54,7 +54,7 @@
  * systems, overflowed event queues) and drives the inactivity clocks. */
 #define POLL_MS 250
 /* Coalesce bursts of directory events into one rescan. */
-#define RESCAN_DELAY_MS 50
+#define RESCAN_DELAY_MS 20
 /* Registry entries of files not seen for this long are dropped. */
 #define PRUNE_AGE_MS (24LL * 3600 * 1000)
 /* start_at: end looks this far back for the start of the last line. */
@@ -1186,6 +1186,35 @@ watch_dir(struct sl_tail *t, const char *dir, size_t len)
   q_push(&t->dirs, &d->link);
 }
 
+static bool excluded(const struct tail_input *in, const char *path);
+static struct tail_file *find_live(struct sl_tail *t, uint64_t dev,
+                                   uint64_t ino);
+
+static void
+discover_now(struct sl_tail *t, const char *path)
+{
+  struct tail_input *in;
+  struct stat st;
+  size_t i, j;
+
+  if (t->stopped || t->closing || stat(path, &st) != 0 ||
+      !S_ISREG(st.st_mode) ||
+      find_live(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino))
+    return;
+  for (i = 0; i < t->ninputs; i++) {
+    in = &t->inputs[i];
+    if (excluded(in, path))
+      continue;
+    for (j = 0; j < in->npaths; j++) {
+      /* glob(3) semantics: '/' and a leading '.' match only literally. */
+      if (fnmatch(in->paths[j], path, FNM_PATHNAME | FNM_PERIOD) == 0) {
+        file_discover(in, path);
+        return;
+      }
+    }
+  }
+}
+
 static void
 dir_event_cb(uv_fs_event_t *h, const char *name, int events, int status)
 {
@@ -1201,7 +1230,7 @@ dir_event_cb(uv_fs_event_t *h, const char *name, int events, int status)
     uv_close((uv_handle_t *)&d->h, dir_close_cb);  /* re-added by a scan */
     return;
   }
-  if ((events & UV_RENAME) || !name) {
+  if (!name) {
     schedule_rescan(t);
     return;
   }
@@ -1209,6 +1238,14 @@ dir_event_cb(uv_fs_event_t *h, const char *name, int events, int status)
                strcmp(d->path, "/") == 0 ? "" : "/", name);
   if (n < 0 || (size_t)n >= sizeof(path))
     return;
+  if (events & UV_RENAME) {
+    /* Created, moved or deleted: open a new matching file right away (a
+     * fast writer may rotate it away again before a scan runs), and rescan
+     * for the rest (rotation detection, patterns fnmatch cannot do). */
+    discover_now(t, path);
+    schedule_rescan(t);
+    return;
+  }
   key = XXH3_64bits(path, (size_t)n);
   for (f = htab_first(&t->by_path, key); f; f = f->path_next) {
     if (f->pathkey != key || strcmp(f->path, path) != 0)
