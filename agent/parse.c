@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
@@ -589,6 +590,11 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ECONFIG;
     goto fail;
   }
+  /* A random seed, so that lines cannot be crafted to collide in the
+   * duplicate-key table (hash flooding). */
+  if (getrandom(&ctx->hash_seed, sizeof(ctx->hash_seed), GRND_NONBLOCK) !=
+      (ssize_t)sizeof(ctx->hash_seed))
+    ctx->hash_seed = (uint64_t)sl_time_now_ns() ^ (uint64_t)(uintptr_t)ctx;
   ctx->agent_id_len = strlen(info->agent_id);
   ctx->agent_id = strdup(info->agent_id);
   if (ctx->agent_id == NULL) {

@@ -36,6 +36,7 @@ struct sl_parse_ctx {
   size_t agent_id_len;
   char *suffix;            /* `,"dataset":"x"},"data_stream":...}` */
   size_t suffix_len;
+  uint64_t hash_seed;      /* random: duplicate-key hashing (parse_json) */
 };
 
 /* Sticky-error writer: after the first failed reserve every write is a

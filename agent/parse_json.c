@@ -26,10 +26,12 @@
  *      values sit one level deeper in the event, so lines may nest to
  *      2047. The scanner's stack is a fixed 256-byte bitmap.
  *  - Lone or mismatched surrogate escapes are syntax errors (as jansson).
- *  - Duplicate top-level keys (compared after unescaping): the first
- *    occurrence wins and later ones are dropped entirely, because ES rejects
- *    documents with duplicate keys and a one-pass writer cannot take back
- *    what it wrote. (jansson keeps the last; the tests account for that.)
+ *  - Duplicate keys, in any object (compared after unescaping): the first
+ *    occurrence wins and later ones are dropped with their values, because
+ *    ES and the collector (JSON_REJECT_DUPLICATES) reject documents with
+ *    duplicate keys and a one-pass writer cannot take back what it wrote.
+ *    (jansson keeps the last; the tests account for that.) Nested
+ *    duplicates send that one value through the slow re-emitting copy.
  *  - Special keys, matched exactly (case-sensitive, after unescaping). A
  *    special key fills its field only if the field is still empty and the
  *    value has the right type and form; otherwise it is an ordinary app key,
@@ -81,6 +83,8 @@
 #include <emmintrin.h>
 #endif
 
+#include <xxhash.h>
+
 #include "sl_err.h"
 #include "sl_time.h"
 
@@ -95,8 +99,9 @@
 #define F_NL  0x4u  /* CR or LF used as whitespace */
 #define F_NUL 0x8u  /* a \u0000 escape */
 #define F_BIG 0x10u /* a number outside int64 / double range */
+#define F_DUP 0x20u /* a nested object has a duplicate key */
 /* Values with any of these are copied through copy_fixed(). */
-#define F_FIX (F_BAD | F_NL | F_NUL | F_BIG)
+#define F_FIX (F_BAD | F_NL | F_NUL | F_BIG | F_DUP)
 
 enum vtype { V_STR, V_NUM, V_LIT, V_OBJ, V_ARR };
 
@@ -355,106 +360,6 @@ scan_lit(struct scan *s, const char *p)
   return fail(s, p, "invalid literal");
 }
 
-/* One value of a top-level member (depth 2), iteratively: containers are
- * tracked in a bitmap (1 = object) instead of by recursion, so hostile
- * nesting cannot exhaust the thread's stack. */
-static const char *
-scan_value(struct scan *s, const char *p, unsigned *fl, enum vtype *type)
-{
-  const char *end = s->end;
-  uint64_t objs[(MAX_DEPTH + 63) / 64];
-  unsigned sp = 0, top, kfl;
-
-  if (p == end)
-    return fail(s, p, "unexpected end of line");
-  switch (*p) {
-  case '"': *type = V_STR; break;
-  case '{': *type = V_OBJ; break;
-  case '[': *type = V_ARR; break;
-  case 't': case 'f': case 'n': *type = V_LIT; break;
-  default: *type = V_NUM; break;
-  }
-
-value:
-  if (p == end)
-    return fail(s, p, "unexpected end of line");
-  /* A value inside sp containers of this member sits at depth 2 + sp
-   * (the top-level object is depth 1, as jansson counts). */
-  if (2 + sp > MAX_DEPTH)
-    return fail(s, p, "nesting too deep");
-  switch (*p) {
-  case '"':
-    p = scan_str(s, p, fl);
-    break;
-  case '{':
-  case '[':
-    top = *p == '{';
-    if (top)
-      objs[sp / 64] |= (uint64_t)1 << (sp % 64);
-    else
-      objs[sp / 64] &= ~((uint64_t)1 << (sp % 64));
-    sp++;
-    p = skip_ws(p + 1, end, fl);
-    if (p < end && *p == (top ? '}' : ']')) {
-      p++;
-      sp--;
-      goto after;
-    }
-    if (top)
-      goto key;
-    goto value;
-  case 't': case 'f': case 'n':
-    p = scan_lit(s, p);
-    break;
-  case '-': case '0': case '1': case '2': case '3': case '4': case '5':
-  case '6': case '7': case '8': case '9':
-    p = scan_num(s, p, fl);
-    break;
-  default:
-    return fail(s, p, "unexpected character");
-  }
-  if (p == NULL)
-    return NULL;
-
-after:
-  if (sp == 0)
-    return p;
-  top = (unsigned)(objs[(sp - 1) / 64] >> ((sp - 1) % 64)) & 1u;
-  p = skip_ws(p, end, fl);
-  if (p == end)
-    return fail(s, p, "unexpected end of line");
-  if (*p == ',') {
-    p = skip_ws(p + 1, end, fl);
-    if (top)
-      goto key;
-    goto value;
-  }
-  if (*p == (top ? '}' : ']')) {
-    p++;
-    sp--;
-    goto after;
-  }
-  return fail(s, p, top ? "expected ',' or '}'" : "expected ',' or ']'");
-
-key:
-  if (p == end)
-    return fail(s, p, "unexpected end of line");
-  if (*p != '"')
-    return fail(s, p, "expected a string key");
-  kfl = 0;
-  p = scan_str(s, p, &kfl);
-  if (p == NULL)
-    return NULL;
-  if (kfl & F_NUL)
-    return fail(s, p, "NUL in object key");
-  *fl |= kfl;
-  p = skip_ws(p, end, fl);
-  if (p == end || *p != ':')
-    return fail(s, p, "expected ':'");
-  p = skip_ws(p + 1, end, fl);
-  goto value;
-}
-
 /* ---- decoding validated string contents -------------------------------- */
 
 /* Yields the bytes a validated JSON string's contents stand for, with
@@ -571,27 +476,71 @@ decode_small(const char *p, size_t n, char *buf, size_t cap)
 
 /* ---- duplicate keys ---------------------------------------------------- */
 
+/* ES refuses documents with duplicate keys, and so does the collector's
+ * json_loadb (JSON_REJECT_DUPLICATES): in every object of a line the first
+ * occurrence of a key wins. One set per line holds the keys of all its
+ * objects: each key is chained to the previous key of the same object
+ * (small objects: walk the chain), and past KS_HASH_AT keys an
+ * open-addressing table on (object, hash) takes over, so a line with
+ * huge numbers of keys stays linear instead of quadratic. */
 struct keyent {
   const char *p;           /* raw contents (escapes intact) */
   uint32_t n;
-  uint32_t h;              /* hash of the decoded key */
-  int slow;                /* has escapes or bad UTF-8: compare decoded */
+  uint32_t h;              /* hash of the decoded key: cheap (length,
+                            * first, last byte) while the set walks
+                            * chains, seeded XXH3 once it has a table */
+  uint32_t obj;            /* object number within the line */
+  uint32_t prev;           /* previous key of the same object, KS_NONE */
+  int slow;                /* has escapes or non-ASCII: compare decoded */
 };
 
 #define KS_LOCAL 32
+#define KS_HASH_AT 16
+#define KS_NONE UINT32_MAX
 
 struct keyset {
-  uint64_t bloom;          /* one bit per hash: most keys are new */
-  size_t n, cap;
   struct keyent *e;        /* `local` or heap */
+  uint32_t n, cap;
+  uint32_t *tab;           /* entry index + 1 per slot, 0 = empty */
+  uint32_t tabmask;
+  uint32_t nobj;           /* object numbers handed out */
+  uint64_t seed;
   struct keyent local[KS_LOCAL];
 };
+
+static void
+keyset_init(struct keyset *ks, uint64_t seed)
+{
+  ks->seed = seed;
+  ks->e = ks->local;
+  ks->n = 0;
+  ks->cap = KS_LOCAL;
+  ks->tab = NULL;
+  ks->tabmask = 0;
+  ks->nobj = 0;
+}
+
+static void
+keyset_free(struct keyset *ks)
+{
+  if (ks->e != ks->local)
+    free(ks->e);
+  free(ks->tab);
+}
 
 static uint32_t
 key_hash(size_t n, unsigned first, unsigned last)
 {
   return (uint32_t)n * 0x9E3779B1u ^ first * 0x85EBCA77u ^
          last * 0xC2B2AE3Du;
+}
+
+static uint32_t
+slot_of(uint32_t obj, uint32_t h)
+{
+  uint64_t x = (((uint64_t)obj << 32) | h) * 0x9E3779B97F4A7C15ULL;
+
+  return (uint32_t)(x >> 32);
 }
 
 static int
@@ -612,45 +561,111 @@ key_eq(const struct keyent *a, const struct keyent *b)
   return 1;
 }
 
-/* 1: new key (remembered), 0: seen before, SL_ENOMEM. */
-static int
-keyset_add(struct keyset *ks, const char *p, size_t n, int slow)
+/* Full hash of the decoded key, for the table. Keys past 256 decoded bytes
+ * hash their first 256: equal keys still hash equal. */
+static uint32_t
+key_hash_full(const struct keyset *ks, const struct keyent *k)
 {
+  char buf[256];
+  struct kit it;
+  size_t o = 0;
+  int c;
+
+  if (!k->slow)
+    return (uint32_t)XXH3_64bits_withSeed(k->p, k->n, ks->seed);
+  kit_init(&it, k->p, k->n);
+  while (o < sizeof(buf) && (c = kit_next(&it)) >= 0)
+    buf[o++] = (char)c;
+  return (uint32_t)XXH3_64bits_withSeed(buf, o, ks->seed);
+}
+
+/* (Re)build the table for all entries at twice the needed size. */
+static int
+keyset_rehash(struct keyset *ks)
+{
+  uint32_t cap = 64, i, j, *tab;
+
+  while (cap < ks->n * 4)
+    cap *= 2;
+  tab = calloc(cap, sizeof(*tab));
+  if (tab == NULL)
+    return SL_ENOMEM;
+  /* Entered once, from chain mode: switch every entry to the full hash. */
+  if (ks->tab == NULL)
+    for (i = 0; i < ks->n; i++)
+      ks->e[i].h = key_hash_full(ks, &ks->e[i]);
+  for (i = 0; i < ks->n; i++) {
+    j = slot_of(ks->e[i].obj, ks->e[i].h) & (cap - 1);
+    while (tab[j])
+      j = (j + 1) & (cap - 1);
+    tab[j] = i + 1;
+  }
+  free(ks->tab);
+  ks->tab = tab;
+  ks->tabmask = cap - 1;
+  return 0;
+}
+
+/* Remember key [p, p+n) of object `obj` whose last key so far is *last.
+ * `bloom` (optional) is one bit per cheap hash of the object's keys: most
+ * keys are new, and the bit spares them the chain walk, whose exit
+ * mispredicts (the top-level object of every line passes one).
+ * 1: new, 0: a duplicate in that object, SL_ENOMEM. */
+static int
+keyset_add(struct keyset *ks, uint32_t obj, uint32_t *last, uint64_t *bloom,
+           const char *p, size_t n, int slow)
+{
+  uint64_t bit = 0;
   struct keyent k, *ne;
   struct kit it;
-  size_t i, dn = 0;
-  unsigned first = 0, last = 0;
-  uint64_t bit;
+  uint32_t i, dn = 0;
+  unsigned first = 0, last_c = 0;
   int c;
 
   k.p = p;
   k.n = (uint32_t)n;
   k.slow = slow;
+  k.obj = obj;
+  k.prev = *last;
   if (!slow) {
-    dn = n;
+    dn = (uint32_t)n;
     if (n) {
       first = (unsigned char)p[0];
-      last = (unsigned char)p[n - 1];
+      last_c = (unsigned char)p[n - 1];
     }
   } else {
     kit_init(&it, p, n);
     while ((c = kit_next(&it)) >= 0) {
       if (dn++ == 0)
         first = (unsigned)c;
-      last = (unsigned)c;
+      last_c = (unsigned)c;
     }
   }
-  k.h = key_hash(dn, first, last);
-  bit = (uint64_t)1 << (k.h >> 26);
-  if (ks->bloom & bit) {
-    for (i = 0; i < ks->n; i++)
+  k.h = ks->tab ? key_hash_full(ks, &k) : key_hash(dn, first, last_c);
+  if (ks->tab) {
+    for (i = slot_of(obj, k.h) & ks->tabmask; ks->tab[i];
+         i = (i + 1) & ks->tabmask) {
+      ne = &ks->e[ks->tab[i] - 1];
+      if (ne->obj == obj && ne->h == k.h && key_eq(ne, &k))
+        return 0;
+    }
+  } else {
+    if (bloom) {
+      bit = (uint64_t)1 << (k.h >> 26);
+      if ((*bloom & bit) == 0)
+        goto add;
+    }
+    for (i = *last; i != KS_NONE; i = ks->e[i].prev)
       if (ks->e[i].h == k.h && key_eq(&ks->e[i], &k))
         return 0;
   }
-  ks->bloom |= bit;
+add:
+  if (bloom)
+    *bloom |= bit;
   if (ks->n == ks->cap) {
-    /* Rare: more than KS_LOCAL top-level keys. */
-    ne = malloc(ks->cap * 2 * sizeof(*ne));
+    if (ks->cap > UINT32_MAX / 4)
+      return SL_ENOMEM;
+    ne = malloc((size_t)ks->cap * 2 * sizeof(*ne));
     if (ne == NULL)
       return SL_ENOMEM;
     memcpy(ne, ks->e, ks->n * sizeof(*ne));
@@ -659,8 +674,131 @@ keyset_add(struct keyset *ks, const char *p, size_t n, int slow)
     ks->e = ne;
     ks->cap *= 2;
   }
-  ks->e[ks->n++] = k;
+  ks->e[ks->n] = k;
+  *last = ks->n++;
+  if (ks->tab == NULL && ks->n <= KS_HASH_AT)
+    return 1;
+  if (ks->tab == NULL || ks->n * 2 > ks->tabmask)
+    return keyset_rehash(ks) == 0 ? 1 : SL_ENOMEM;
+  for (i = slot_of(obj, k.h) & ks->tabmask; ks->tab[i];
+       i = (i + 1) & ks->tabmask)
+    ;
+  ks->tab[i] = ks->n;
   return 1;
+}
+
+/* One value of a top-level member (depth 2), iteratively: containers are
+ * tracked in a bitmap (1 = object) instead of by recursion, so hostile
+ * nesting cannot exhaust the thread's stack. */
+static const char *
+scan_value(struct scan *s, const char *p, unsigned *fl, enum vtype *type,
+           struct keyset *ks)
+{
+  const char *end = s->end, *kp;
+  uint64_t objs[(MAX_DEPTH + 63) / 64];
+  /* Per open object: its number and last key, for duplicate checks. */
+  uint32_t objn[MAX_DEPTH], last[MAX_DEPTH];
+  unsigned sp = 0, top, kfl;
+  int rc;
+
+  if (p == end)
+    return fail(s, p, "unexpected end of line");
+  switch (*p) {
+  case '"': *type = V_STR; break;
+  case '{': *type = V_OBJ; break;
+  case '[': *type = V_ARR; break;
+  case 't': case 'f': case 'n': *type = V_LIT; break;
+  default: *type = V_NUM; break;
+  }
+
+value:
+  if (p == end)
+    return fail(s, p, "unexpected end of line");
+  /* A value inside sp containers of this member sits at depth 2 + sp
+   * (the top-level object is depth 1, as jansson counts). */
+  if (2 + sp > MAX_DEPTH)
+    return fail(s, p, "nesting too deep");
+  switch (*p) {
+  case '"':
+    p = scan_str(s, p, fl);
+    break;
+  case '{':
+  case '[':
+    top = *p == '{';
+    if (top) {
+      objs[sp / 64] |= (uint64_t)1 << (sp % 64);
+      objn[sp] = ks->nobj++;
+      last[sp] = KS_NONE;
+    } else
+      objs[sp / 64] &= ~((uint64_t)1 << (sp % 64));
+    sp++;
+    p = skip_ws(p + 1, end, fl);
+    if (p < end && *p == (top ? '}' : ']')) {
+      p++;
+      sp--;
+      goto after;
+    }
+    if (top)
+      goto key;
+    goto value;
+  case 't': case 'f': case 'n':
+    p = scan_lit(s, p);
+    break;
+  case '-': case '0': case '1': case '2': case '3': case '4': case '5':
+  case '6': case '7': case '8': case '9':
+    p = scan_num(s, p, fl);
+    break;
+  default:
+    return fail(s, p, "unexpected character");
+  }
+  if (p == NULL)
+    return NULL;
+
+after:
+  if (sp == 0)
+    return p;
+  top = (unsigned)(objs[(sp - 1) / 64] >> ((sp - 1) % 64)) & 1u;
+  p = skip_ws(p, end, fl);
+  if (p == end)
+    return fail(s, p, "unexpected end of line");
+  if (*p == ',') {
+    p = skip_ws(p + 1, end, fl);
+    if (top)
+      goto key;
+    goto value;
+  }
+  if (*p == (top ? '}' : ']')) {
+    p++;
+    sp--;
+    goto after;
+  }
+  return fail(s, p, top ? "expected ',' or '}'" : "expected ',' or ']'");
+
+key:
+  if (p == end)
+    return fail(s, p, "unexpected end of line");
+  if (*p != '"')
+    return fail(s, p, "expected a string key");
+  kfl = 0;
+  kp = p + 1;
+  p = scan_str(s, p, &kfl);
+  if (p == NULL)
+    return NULL;
+  if (kfl & F_NUL)
+    return fail(s, kp - 1, "NUL in object key");
+  *fl |= kfl;
+  rc = keyset_add(ks, objn[sp - 1], &last[sp - 1], NULL, kp,
+                  (size_t)(p - 1 - kp),
+                  (kfl & (F_ESC | F_BAD)) != 0);
+  /* A duplicate (or no memory to tell) sends the value through
+   * copy_fixed, which drops later duplicates and reports ENOMEM. */
+  if (rc <= 0)
+    *fl |= F_DUP;
+  p = skip_ws(p, end, fl);
+  if (p == end || *p != ':')
+    return fail(s, p, "expected ':'");
+  p = skip_ws(p + 1, end, fl);
+  goto value;
 }
 
 /* ---- special keys ------------------------------------------------------ */
@@ -743,7 +881,9 @@ struct jstate {
   int ts_failed;
   struct sl__text ts_orig;       /* first unparsable timestamp value */
   char level[33];
-  struct keyset keys;
+  struct keyset keys;       /* top-level object is number 0 */
+  uint32_t top_last;
+  uint64_t top_bloom;
 };
 
 /* Value of a hex digit, 16 for anything else. A table, not branches:
@@ -1032,48 +1172,184 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
   return 0;
 }
 
-/* Copy a validated value that needs fixing: strings through sl__w_repair,
- * numbers jansson cannot hold as strings (lossless, and the event stays
- * loadable), CR/LF between tokens as spaces (one event, one line). */
-static void
-copy_fixed(struct sl__w *w, const char *p, size_t n)
+/* End of the validated string starting at p[i] == '"'. */
+static size_t
+str_end(const char *p, size_t i)
 {
-  size_t i = 0, j;
-  char c;
+  for (i++; p[i] != '"'; i += p[i] == '\\' ? 2 : 1)
+    ;
+  return i + 1;
+}
 
-  while (i < n) {
-    c = p[i];
-    if (c == '"') {
-      for (j = i + 1; p[j] != '"'; j += p[j] == '\\' ? 2 : 1)
-        ;
-      sl__w_byte(w, '"');
-      sl__w_repair(w, p + i + 1, j - i - 1);
-      sl__w_byte(w, '"');
-      i = j + 1;
-    } else if (c == '-' || is_digit(c)) {
-      for (j = i; j < n && (is_digit(p[j]) || p[j] == '.' || p[j] == 'e' ||
-                            p[j] == 'E' || p[j] == '+' || p[j] == '-');
-           j++)
-        ;
-      if (num_big(p + i, j - i)) {
-        sl__w_byte(w, '"');
-        sl__w_put(w, p + i, j - i);
-        sl__w_byte(w, '"');
-      } else {
-        sl__w_put(w, p + i, j - i);
-      }
-      i = j;
-    } else if (c == '\n' || c == '\r') {
-      sl__w_byte(w, ' ');
+static size_t
+skip_ws_v(const char *p, size_t i, size_t n)
+{
+  while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
+                   p[i] == '\r'))
+    i++;
+  return i;
+}
+
+/* End of the validated value starting at p[i]. */
+static size_t
+skip_value(const char *p, size_t i, size_t n)
+{
+  int depth = 0;
+
+  if (p[i] == '"')
+    return str_end(p, i);
+  if (p[i] != '{' && p[i] != '[') {
+    while (i < n && p[i] != ',' && p[i] != '}' && p[i] != ']' &&
+           p[i] != ' ' && p[i] != '\t' && p[i] != '\n' && p[i] != '\r')
       i++;
-    } else {
-      for (j = i + 1; j < n && p[j] != '"' && p[j] != '-' && !is_digit(p[j])
-                      && p[j] != '\n' && p[j] != '\r'; j++)
-        ;
+    return i;
+  }
+  do {
+    if (p[i] == '"') {
+      i = str_end(p, i);
+      continue;
+    }
+    if (p[i] == '{' || p[i] == '[')
+      depth++;
+    else if (p[i] == '}' || p[i] == ']')
+      depth--;
+    i++;
+  } while (depth > 0);
+  return i;
+}
+
+static int
+needs_slow_compare(const char *p, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (p[i] == '\\' || (unsigned char)p[i] >= 0x80)
+      return 1;
+  return 0;
+}
+
+/* Re-emit a validated value that needs fixing (the slow path; plain values
+ * are copied with one memcpy): strings through sl__w_repair; numbers
+ * jansson cannot hold as strings (lossless, and the event stays loadable);
+ * whitespace dropped (so no raw CR/LF: one event, one line); with `dedupe`,
+ * later duplicate keys of each object dropped with their values. Iterative
+ * like scan_value, for the same reason. */
+static void
+copy_fixed(struct sl__w *w, const char *p, size_t n, int dedupe,
+           uint64_t seed)
+{
+  struct keyset ks;
+  uint64_t objs[(MAX_DEPTH + 63) / 64], first[(MAX_DEPTH + 63) / 64];
+  uint32_t objn[MAX_DEPTH], last[MAX_DEPTH];
+  size_t i = 0, j, k;
+  unsigned sp = 0, top, bit;
+  uint64_t m;
+  int rc;
+
+  keyset_init(&ks, seed);
+value:
+  i = skip_ws_v(p, i, n);
+  switch (p[i]) {
+  case '{':
+  case '[':
+    top = p[i] == '{';
+    m = (uint64_t)1 << (sp % 64);
+    objs[sp / 64] = top ? objs[sp / 64] | m : objs[sp / 64] & ~m;
+    first[sp / 64] |= m;
+    if (top) {
+      objn[sp] = ks.nobj++;
+      last[sp] = KS_NONE;
+    }
+    sp++;
+    sl__w_byte(w, p[i]);
+    i = skip_ws_v(p, i + 1, n);
+    if (p[i] == (top ? '}' : ']')) {
+      sl__w_byte(w, p[i]);
+      i++;
+      sp--;
+      goto after;
+    }
+    if (top)
+      goto key;
+    goto value;
+  case '"':
+    j = str_end(p, i);
+    sl__w_byte(w, '"');
+    sl__w_repair(w, p + i + 1, j - i - 2);
+    sl__w_byte(w, '"');
+    i = j;
+    goto after;
+  case 't':
+  case 'n':
+    sl__w_put(w, p + i, 4);
+    i += 4;
+    goto after;
+  case 'f':
+    sl__w_put(w, p + i, 5);
+    i += 5;
+    goto after;
+  default:
+    j = skip_value(p, i, n);
+    if (num_big(p + i, j - i)) {
+      sl__w_byte(w, '"');
       sl__w_put(w, p + i, j - i);
-      i = j;
+      sl__w_byte(w, '"');
+    } else {
+      sl__w_put(w, p + i, j - i);
+    }
+    i = j;
+    goto after;
+  }
+
+after:
+  if (sp == 0)
+    goto done;
+  i = skip_ws_v(p, i, n);
+  top = (unsigned)(objs[(sp - 1) / 64] >> ((sp - 1) % 64)) & 1u;
+  if (p[i] == ',') {
+    i++;
+    if (top)
+      goto key;
+    sl__w_byte(w, ',');
+    goto value;
+  }
+  sl__w_byte(w, p[i]);
+  i++;
+  sp--;
+  goto after;
+
+key:
+  i = skip_ws_v(p, i, n);
+  j = str_end(p, i);
+  k = skip_ws_v(p, j, n) + 1; /* past ':' */
+  if (dedupe) {
+    rc = keyset_add(&ks, objn[sp - 1], &last[sp - 1], NULL, p + i + 1,
+                    j - i - 2,
+                    needs_slow_compare(p + i + 1, j - i - 2));
+    if (rc < 0) {
+      if (!w->err)
+        w->err = rc;
+      goto done;
+    }
+    if (rc == 0) {
+      i = skip_value(p, skip_ws_v(p, k, n), n);
+      goto after;
     }
   }
+  bit = (unsigned)(first[(sp - 1) / 64] >> ((sp - 1) % 64)) & 1u;
+  if (bit)
+    first[(sp - 1) / 64] &= ~((uint64_t)1 << ((sp - 1) % 64));
+  else
+    sl__w_byte(w, ',');
+  sl__w_byte(w, '"');
+  sl__w_repair(w, p + i + 1, j - i - 2);
+  SL__W_LIT(w, "\":");
+  i = k;
+  goto value;
+
+done:
+  keyset_free(&ks);
 }
 
 /* One top-level member; the value has been fully validated. */
@@ -1087,7 +1363,8 @@ member(struct jstate *st, struct sl__w *w, const char *kp, size_t kn,
   enum role role = R_NONE;
   int rc;
 
-  rc = keyset_add(&st->keys, kp, kn, (kfl & (F_ESC | F_BAD)) != 0);
+  rc = keyset_add(&st->keys, 0, &st->top_last, &st->top_bloom, kp, kn,
+                  (kfl & (F_ESC | F_BAD)) != 0);
   if (rc <= 0) {
     if (rc < 0 && !w->err)
       w->err = rc;
@@ -1113,7 +1390,7 @@ member(struct jstate *st, struct sl__w *w, const char *kp, size_t kn,
     sl__w_put(w, kp, kn);
   SL__W_LIT(w, "\":");
   if (vfl & F_FIX)
-    copy_fixed(w, vp, vn);
+    copy_fixed(w, vp, vn, (vfl & F_DUP) != 0, st->keys.seed);
   else
     sl__w_put(w, vp, vn);
 }
@@ -1137,10 +1414,10 @@ sl__json_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
   st.app_open = st.have_ts = st.have_msg = st.have_level = 0;
   st.have_req = st.ts_failed = 0;
   sl__ev_clear(&st.ev, read_time_ns);
-  st.keys.bloom = 0;
-  st.keys.n = 0;
-  st.keys.cap = KS_LOCAL;
-  st.keys.e = st.keys.local;
+  keyset_init(&st.keys, ctx->hash_seed);
+  st.keys.nobj = 1;
+  st.top_last = KS_NONE;
+  st.top_bloom = 0;
 
   slot = sl__ev_begin(w);
   p = skip_ws(p, end, &wfl);
@@ -1183,7 +1460,7 @@ sl__json_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
     }
     vp = p = skip_ws(p + 1, end, &wfl);
     vfl = 0;
-    p = scan_value(&s, p, &vfl, &vt);
+    p = scan_value(&s, p, &vfl, &vt, &st.keys);
     if (p == NULL)
       goto bad;
     member(&st, w, kp, kn, kfl, vp, (size_t)(p - vp), vt, vfl);
@@ -1215,13 +1492,11 @@ done:
   if (!st.have_ts && st.ts_failed)
     st.ev.original = st.ts_orig;
   sl__ev_end(w, ctx, src, offset, flags, &st.ev, slot);
-  if (st.keys.e != st.keys.local)
-    free(st.keys.e);
+  keyset_free(&st.keys);
   return;
 
 bad:
-  if (st.keys.e != st.keys.local)
-    free(st.keys.e);
+  keyset_free(&st.keys);
   if (w->err)
     return;
   w->b->len = start;

@@ -724,6 +724,35 @@ test_json_app(void **state)
   assert_int_equal(json_integer_value(jget(e, "app/k5")), 5);
   assert_int_equal(json_integer_value(jget(e, "app/k9")), 9);
   json_decref(e);
+  /* Nested duplicates too (ES and the collector refuse them): first wins,
+   * at every level, whatever else the value needs fixing. */
+  e = ev(ctx, "{\"a\":{\"x\":1,\"x\":2,\"\\u0078\":3,\"y\":{\"z\":[1, 2],"
+              "\"z\":2},\"big\":99999999999999999999,\"big\":0},"
+              "\"b\":[{\"k\":\"v\\u0000\",\"k\":2}, {\"k\":3}]}");
+  assert_false(is_failure(e));
+  want = json_loads("{\"a\":{\"x\":1,\"y\":{\"z\":[1,2]},"
+                    "\"big\":\"99999999999999999999\"},"
+                    "\"b\":[{\"k\":\"v\xEF\xBF\xBD\"},{\"k\":3}]}", 0, NULL);
+  assert_non_null(want);
+  assert_true(json_equal(jget(e, "app"), want));
+  json_decref(want);
+  json_decref(e);
+  /* Past 16 keys the set switches to a hash table; duplicates are still
+   * found at both levels, and same names in different objects are not
+   * duplicates. */
+  n = (size_t)sprintf(line, "{\"o\":{");
+  for (i = 0; i < 60; i++)
+    n += (size_t)sprintf(line + n, "\"k%zu\":%zu,", i, i);
+  n += (size_t)sprintf(line + n, "\"k7\":\"dup\",\"k\\u0038\":\"dup\"},");
+  for (i = 0; i < 60; i++)
+    n += (size_t)sprintf(line + n, "\"k%zu\":%zu,", i, i);
+  n += (size_t)sprintf(line + n, "\"k3\":\"dup\"}");
+  e = ev(ctx, line);
+  assert_int_equal(json_object_size(jget(e, "app")), 61);
+  assert_int_equal(json_object_size(jget(e, "app/o")), 60);
+  assert_int_equal(json_integer_value(jget(e, "app/o/k8")), 8);
+  assert_int_equal(json_integer_value(jget(e, "app/k3")), 3);
+  json_decref(e);
   /* Whitespace CR/LF inside a value (a joined multi-line event) does not
    * break the one-line output; invalid UTF-8 in keys and values is
    * repaired. */
@@ -757,6 +786,37 @@ test_json_app(void **state)
   ASSERT_STR(e, "app/host", "other");
   ASSERT_STR(e, "app/event.id", "x");
   json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
+/* A line with very many keys stays linear (the key set hashes past a few
+ * keys; a quadratic scan would take minutes here, past the test timeout). */
+static void
+test_json_many_keys(void **state)
+{
+  struct sl_parse_ctx *ctx = mkctx("{\"parser\":\"json\"}");
+  enum { KEYS = 100000 };
+  char *line = malloc((size_t)KEYS * 2 * 16 + 64);
+  size_t n, i;
+  json_t *e;
+
+  (void)state;
+  if (line == NULL)
+    fail_msg("no memory");
+  n = (size_t)sprintf(line, "{\"nested\":{");
+  for (i = 0; i < KEYS; i++)
+    n += (size_t)sprintf(line + n, "%s\"key%zu\":1", i ? "," : "", i);
+  n += (size_t)sprintf(line + n, ",\"key0\":2}");
+  for (i = 0; i < KEYS; i++)
+    n += (size_t)sprintf(line + n, ",\"key%zu\":1", i);
+  n += (size_t)sprintf(line + n, "}");
+  e = ev_flags(ctx, line, n, 0);
+  assert_false(is_failure(e));
+  assert_int_equal(json_object_size(jget(e, "app")), KEYS + 1);
+  assert_int_equal(json_object_size(jget(e, "app/nested")), KEYS);
+  assert_int_equal(json_integer_value(jget(e, "app/nested/key0")), 1);
+  json_decref(e);
+  free(line);
   sl_parse_ctx_free(ctx);
 }
 
@@ -894,6 +954,7 @@ main(void)
     cmocka_unit_test(test_json_trace),
     cmocka_unit_test(test_json_request_id),
     cmocka_unit_test(test_json_app),
+    cmocka_unit_test(test_json_many_keys),
     cmocka_unit_test(test_event_id),
     cmocka_unit_test(test_buffer_limits),
   };
