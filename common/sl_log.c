@@ -17,14 +17,19 @@
 #define SL_LOG_MAX_LINE (64 * 1024)
 /* Repeats of one (component, message) inside this window are counted. */
 #define SL_LOG_WINDOW_MS 1000
+/* Records of one kind printed per window before repeats are swallowed: a
+ * few let distinct events of the same kind through ("file opened" for ten
+ * files), while a flood still costs one summary line per second. */
+#define SL_LOG_BURST 10
 /* Direct-mapped table of recent keys. A collision only evicts (after
  * printing its summary), so the table size bounds memory, not correctness. */
 #define SL_LOG_SLOTS 64
 
 struct rl_slot {
   uint64_t key;          /* hash of component NUL message; 0 = free */
-  uint64_t window_start; /* mono ms of the last printed record */
-  uint64_t suppressed;   /* records swallowed since then */
+  uint64_t window_start; /* mono ms the current window began */
+  uint64_t printed;      /* records printed in this window */
+  uint64_t suppressed;   /* records swallowed in this window */
   enum sl_log_level lvl;
   char component[48];    /* copies for the summary line (truncated) */
   char message[160];
@@ -223,6 +228,10 @@ rate_admit(enum sl_log_level lvl, const char *component, const char *msg)
   now = sl_time_mono_ms();
   s = &rl_table[(key >> 32) % SL_LOG_SLOTS];
   if (s->key == key && now - s->window_start < SL_LOG_WINDOW_MS) {
+    if (s->printed < SL_LOG_BURST) {
+      s->printed++;
+      return 1;
+    }
     s->suppressed++;
     return 0;
   }
@@ -237,6 +246,7 @@ rate_admit(enum sl_log_level lvl, const char *component, const char *msg)
   }
   s->lvl = lvl;
   s->window_start = now;
+  s->printed = 1;
   s->suppressed = 0;
   return 1;
 }
