@@ -38,7 +38,17 @@ struct sl_parse_ctx;
 
 /* Build a context from one normalised `inputs[]` entry of the agent config
  * (keys: parser, dataset, service, namespace, fields, ...). Pre-renders the
- * static parts of every event. Returns SL_ECONFIG with a message. */
+ * static parts of every event. Returns SL_ECONFIG with a message.
+ *   parser     "json" | "raw" (default raw, as the config schema); any other
+ *              name is SL_ECONFIG "parser: 'x' is not supported ...".
+ *   dataset    default "generic"; namespace default "default": lower case,
+ *              none of - \ / * ? " < > | , # : space, <= 100 bytes (they
+ *              make the data stream name logs-<dataset>-<namespace>).
+ *   service    optional -> service.name.
+ *   fields     mapping of scalars -> labels.<key> as strings (dots in keys
+ *              become '_'; null values are skipped).
+ * Other keys are ignored (they belong to the tailer). `err` gets a message
+ * without file:line (the caller adds it, e.g. with sl_conf's helpers). */
 int sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
                      struct sl_parse_ctx **out, char *err, size_t errlen);
 void sl_parse_ctx_free(struct sl_parse_ctx *ctx);
@@ -48,13 +58,25 @@ void sl_parse_ctx_free(struct sl_parse_ctx *ctx);
  * bad input (a malformed line becomes a raw event with an error tag); only
  * buffer errors (SL_E2BIG, SL_ENOMEM) are returned, and then `out` is
  * restored to its previous length. read_time_ns is used for @timestamp when
- * the line has none. Thread-safe for distinct `out` buffers. */
+ * the line has none. Thread-safe for distinct `out` buffers.
+ * One trailing '\r' is stripped. Empty lines are not skipped here (the
+ * pipeline skips them): with parser json they become raw events tagged
+ * "empty line". The field rules are documented in parse_json.c.
+ * The event always: has no raw newline (NDJSON-safe); loads in jansson with
+ * default flags plus JSON_REJECT_DUPLICATES (no \u0000, no duplicate keys
+ * at any level, numbers within int64/double, depth <= 2048), which is how
+ * the collector reads it. Output is at most ~6 bytes per input byte plus
+ * ~1 KiB, so `out->max` should exceed that for the longest line. */
 int sl_parse_event(const struct sl_parse_ctx *ctx, const struct sl_src *src,
                    const char *line, size_t len, uint64_t offset,
                    unsigned flags, int64_t read_time_ns, struct sl_buf *out);
 
 /* event.id: xxh3-128 over (agent id, dev, ino, fp, offset) in lower-case
- * hex, 32 chars + NUL. Exposed for tests and the registry. */
+ * hex, 32 chars + NUL. Exposed for tests and the registry. The hashed bytes
+ * are: the agent id's bytes, one NUL, then dev, ino, fp and offset as
+ * 8-byte little-endian integers; the hex is the high 64 bits then the low
+ * (XXH128 canonical order, as sl_hash128_hex). Changing this layout re-ids
+ * every event, which breaks exactly-once across an upgrade. */
 void sl_event_id(const char *agent_id, const struct sl_src *src,
                  uint64_t offset, char out[33]);
 

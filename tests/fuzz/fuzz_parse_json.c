@@ -4,7 +4,8 @@
  * The input is one line. Checked for every input, with both parsers:
  *  - sl_parse_event succeeds and writes exactly one event that loads in
  *    jansson with default flags (what the collector uses), is an object,
- *    has @timestamp and event.id, and contains no raw newline;
+ *    has @timestamp and event.id, no duplicate keys (the collector loads
+ *    with JSON_REJECT_DUPLICATES) and no raw newline;
  *  - the JSON parser's verdict (event vs parse-failure event) equals
  *    jansson's on the same line with invalid UTF-8 repaired, under the
  *    rules documented in parse_json.c (object at the top, value depth at
@@ -58,7 +59,7 @@ check_event(const struct sl_buf *b)
 
   if (memchr(b->p, '\n', b->len))
     die("raw newline in event", b->p);
-  ev = json_loadb(b->p, b->len, 0, &je);
+  ev = json_loadb(b->p, b->len, JSON_REJECT_DUPLICATES, &je);
   if (ev == NULL)
     die(je.text, b->p);
   if (!json_is_object(ev) || !json_is_string(json_object_get(ev,
