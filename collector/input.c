@@ -467,8 +467,13 @@ start_reading(struct conn *c)
 {
   if (c->reading || c->closing || c->in->paused)
     return;
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) {
     c->reading = 1;
+    /* Timers run before I/O polling in a loop iteration: without this a
+     * connection resumed after a long pause could hit idle_timeout before
+     * its waiting bytes are read. */
+    c->last_rx_ms = uv_now(c->in->loop);
+  }
 }
 
 /* ---- timers and lifecycle ---------------------------------------------- */
@@ -485,6 +490,12 @@ on_timer(uv_timer_t *t)
     /* We are the ones holding the sender up: keep it patient. */
     if (now - c->last_ack_ms >= c->in->keepalive_ms)
       send_ack(c, 0);
+    return;
+  }
+  if (!c->reading) {
+    /* We stopped reading it (spool full): the silence is ours, not the
+     * sender's, so it must not count towards idle_timeout. */
+    c->last_rx_ms = now;
     return;
   }
   if (c->in->idle_timeout_ms && now - c->last_rx_ms >= c->in->idle_timeout_ms) {
@@ -529,7 +540,9 @@ conn_close(struct conn *c, const char *reason, int err)
   if (c->closing)
     return;
   c->closing = 1;
-  if (err && err != SL_ETIMEDOUT)
+  /* A quiet idle connection is routine (debug); one that stopped in the
+   * middle of a frame is a broken or hostile sender (warn). */
+  if (err && (err != SL_ETIMEDOUT || (c->dec && sl_lj_dec_pending(c->dec))))
     sl_log(SL_LOG_WARN, "input", "closing connection", SL_LF_STR, "peer",
            c->peer, SL_LF_STR, "reason", reason, SL_LF_ERR, err, SL_LF_END);
   else
