@@ -1,0 +1,78 @@
+"""sluice-collector --check, broken configs, --version."""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import COLLECTOR, SOURCE
+
+
+def run(*args, env=None):
+    return subprocess.run([COLLECTOR] + list(args), capture_output=True,
+                          text=True, timeout=20, env=env)
+
+
+def test_check_example_config_ok(tmp_path):
+    env = dict(os.environ, SLUICE_DATA_DIR=str(tmp_path))
+    r = run("--check", "-c", os.path.join(SOURCE, "deploy", "config",
+                                          "collector.yml"), env=env)
+    assert r.returncode == 0, r.stderr
+    assert "ok" in (r.stdout + r.stderr)
+    # --check only validates: nothing is created or listened on
+    assert os.listdir(tmp_path) == []
+
+
+BROKEN = [
+    # name, yaml, line, key pattern
+    ("bad_size", "data_dir: /tmp/x\ninputs:\n  - type: lumberjack\n"
+     "spool:\n  max_bytes: lots\nelasticsearch:\n  hosts: [http://h:9200]\n",
+     5, r"spool\.max_bytes"),
+    ("unknown_key", "data_dir: /tmp/x\ninputs:\n  - type: lumberjack\n"
+     "    listn: 0.0.0.0:5044\nelasticsearch:\n  hosts: [http://h:9200]\n",
+     4, r"inputs(\[0\]|\.0)?\.listn"),
+    ("bad_enum", "data_dir: /tmp/x\ninputs:\n  - type: lumberjack\n"
+     "elasticsearch:\n  hosts: [http://h:9200]\n  index_mode: weekly\n",
+     6, r"elasticsearch\.index_mode"),
+    ("bad_duration", "data_dir: /tmp/x\nshutdown_timeout: soon\n"
+     "inputs:\n  - type: lumberjack\nelasticsearch:\n  hosts: [http://h]\n",
+     2, r"shutdown_timeout"),
+]
+
+
+@pytest.mark.parametrize("name,text,line,key", BROKEN,
+                         ids=[b[0] for b in BROKEN])
+def test_check_broken_config_exits_2(tmp_path, name, text, line, key):
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text(text)
+    r = run("--check", "-c", str(cfg))
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    # file:line: key: what is wrong
+    m = re.search(r"(\S*bad\.yml):(\d+): (\S+): (.+)", r.stderr)
+    assert m, r.stderr
+    assert int(m.group(2)) == line, r.stderr
+    assert re.fullmatch(key, m.group(3)), r.stderr
+    assert m.group(4).strip()
+
+
+def test_missing_required_key_exits_2(tmp_path):
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text("data_dir: /tmp/x\ninputs:\n  - type: lumberjack\n")
+    r = run("--check", "-c", str(cfg))
+    assert r.returncode == 2
+    assert "elasticsearch" in r.stderr and "bad.yml" in r.stderr, r.stderr
+
+
+def test_broken_config_refuses_to_start(tmp_path):
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text(BROKEN[0][1])
+    r = run("-c", str(cfg))
+    assert r.returncode == 2
+    assert "spool.max_bytes" in r.stderr
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0, r.stderr
+    assert re.match(r"sluice-collector \d+\.\d+", r.stdout), r.stdout
