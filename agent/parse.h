@@ -65,8 +65,8 @@ void sl_parse_ctx_free(struct sl_parse_ctx *ctx);
  * The event always: has no raw newline (NDJSON-safe); loads in jansson with
  * default flags plus JSON_REJECT_DUPLICATES (no \u0000, no duplicate keys
  * at any level, numbers within int64/double, depth <= 2048), which is how
- * the collector reads it. Output is at most ~6 bytes per input byte plus
- * ~1 KiB, so `out->max` should exceed that for the longest line. */
+ * the collector reads it. An event takes at most 6 bytes per input byte
+ * plus the static part (~0.6 KiB + labels): size `out->max` for that. */
 int sl_parse_event(const struct sl_parse_ctx *ctx, const struct sl_src *src,
                    const char *line, size_t len, uint64_t offset,
                    unsigned flags, int64_t read_time_ns, struct sl_buf *out);

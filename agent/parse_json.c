@@ -561,8 +561,9 @@ key_eq(const struct keyent *a, const struct keyent *b)
   return 1;
 }
 
-/* Full hash of the decoded key, for the table. Keys past 256 decoded bytes
- * hash their first 256: equal keys still hash equal. */
+/* Full hash of the decoded key, for the table. Only the first 256 decoded
+ * bytes count, for fast (raw = decoded) and slow keys alike, so equal keys
+ * always hash equal. */
 static uint32_t
 key_hash_full(const struct keyset *ks, const struct keyent *k)
 {
@@ -572,7 +573,8 @@ key_hash_full(const struct keyset *ks, const struct keyent *k)
   int c;
 
   if (!k->slow)
-    return (uint32_t)XXH3_64bits_withSeed(k->p, k->n, ks->seed);
+    return (uint32_t)XXH3_64bits_withSeed(k->p, k->n < sizeof(buf) ? k->n
+                                          : sizeof(buf), ks->seed);
   kit_init(&it, k->p, k->n);
   while (o < sizeof(buf) && (c = kit_next(&it)) >= 0)
     buf[o++] = (char)c;

@@ -753,6 +753,24 @@ test_json_app(void **state)
   assert_int_equal(json_integer_value(jget(e, "app/o/k8")), 8);
   assert_int_equal(json_integer_value(jget(e, "app/k3")), 3);
   json_decref(e);
+  /* Long keys (past the 256 bytes the table hashes), one written with an
+   * escape, in table mode (> 16 keys): still the same key. */
+  {
+    char longk[301];
+
+    memset(longk, 'q', 300);
+    longk[300] = '\0';
+    n = (size_t)sprintf(line, "{");
+    for (i = 0; i < 20; i++)
+      n += (size_t)sprintf(line + n, "\"k%zu\":%zu,", i, i);
+    n += (size_t)sprintf(line + n, "\"%s\":1,\"\\u0071%s\":2}", longk,
+                         longk + 1);
+    e = ev(ctx, line);
+    assert_int_equal(json_object_size(jget(e, "app")), 21);
+    assert_int_equal(json_integer_value(json_object_get(jget(e, "app"),
+                                                        longk)), 1);
+    json_decref(e);
+  }
   /* Whitespace CR/LF inside a value (a joined multi-line event) does not
    * break the one-line output; invalid UTF-8 in keys and values is
    * repaired. */
