@@ -149,6 +149,7 @@ struct metrics {
   uint64_t retry_items, retry_requests, splits;
   uint64_t dl_es, dl_file, dl_file_errors;
   uint64_t bytes_raw, bytes_sent;
+  uint64_t connects;          /* new TCP connections (keep-alive check) */
   uint64_t events_submitted, events_done, records_done;
   uint64_t hist[HIST_N + 1], hist_count;
   double hist_sum;
@@ -1458,6 +1459,12 @@ check_multi(struct sl_indexer *ix)
       continue;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
     curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+    {
+      long nc = 0;
+
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_NUM_CONNECTS, &nc);
+      ix->m.connects += nc > 0 ? (uint64_t)nc : 0;
+    }
     curl_multi_remove_handle(ix->multi, r->easy);
     if (r->prev)
       r->prev->next = r->next;
@@ -1942,6 +1949,9 @@ sl_indexer_metrics(const struct sl_indexer *ix, struct sl_buf *o)
     "sluice_es_bytes_total{kind=\"raw\"} %llu\n"
     "sluice_es_bytes_total{kind=\"sent\"} %llu\n",
     (unsigned long long)m->bytes_raw, (unsigned long long)m->bytes_sent);
+  P("# HELP sluice_es_connections_total TCP connections opened (low when "
+    "keep-alive works)\n# TYPE sluice_es_connections_total counter\n"
+    "sluice_es_connections_total %llu\n", (unsigned long long)m->connects);
   P("# HELP sluice_es_events_total events submitted and finished\n"
     "# TYPE sluice_es_events_total counter\n"
     "sluice_es_events_total{state=\"submitted\"} %llu\n"

@@ -280,6 +280,7 @@ struct ctx {
   struct sl_indexer *ix;
   char dir[64];
   uint64_t recs_done, eagain;
+  int64_t max_inflight;       /* largest in-flight gauge seen */
   int closed;
 };
 
@@ -340,9 +341,15 @@ run_until(struct ctx *c, pred_fn p, void *arg, uint64_t ms)
   return 1;
 }
 
+static int64_t metric(struct ctx *c, const char *name);
+
 static int
 p_recs(struct ctx *c, void *arg)
 {
+  int64_t inflight = metric(c, "sluice_es_inflight_requests");
+
+  if (inflight > c->max_inflight)
+    c->max_inflight = inflight;
   return c->recs_done >= *(uint64_t *)arg;
 }
 
@@ -974,6 +981,11 @@ test_throughput(void **state)
   cpu = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
         (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000 - cpu0;
   assert_int_equal(dbl_stat(&d, "docs_total", NULL), total);
+  /* Several requests were in flight at once, over kept-alive
+   * connections (not one per request). */
+  assert_true(c.max_inflight >= 2);
+  assert_true(metric(&c, "sluice_es_connections_total") <= 4 + 2);
+  assert_true(metric(&c, "sluice_es_requests_total{status=\"200\"}") >= 20);
   /* The double (Python) is the bottleneck; the CPU our side used (payload
    * generation included) says what the indexer itself costs. */
   print_message("throughput: %d events in %llu ms = %.0f events/s, "
