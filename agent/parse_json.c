@@ -618,52 +618,12 @@ keyset_add(struct keyset *ks, uint32_t obj, uint32_t *last, uint64_t *bloom,
            const char *p, size_t n, int slow)
 {
   uint64_t bit = 0;
-  struct keyent k, *ne;
+  struct keyent *k, *ne;
   struct kit it;
-  uint32_t i, dn = 0;
+  uint32_t i, dn = 0, h;
   unsigned first = 0, last_c = 0;
   int c;
 
-  k.p = p;
-  k.n = (uint32_t)n;
-  k.slow = slow;
-  k.obj = obj;
-  k.prev = *last;
-  if (!slow) {
-    dn = (uint32_t)n;
-    if (n) {
-      first = (unsigned char)p[0];
-      last_c = (unsigned char)p[n - 1];
-    }
-  } else {
-    kit_init(&it, p, n);
-    while ((c = kit_next(&it)) >= 0) {
-      if (dn++ == 0)
-        first = (unsigned)c;
-      last_c = (unsigned)c;
-    }
-  }
-  k.h = ks->tab ? key_hash_full(ks, &k) : key_hash(dn, first, last_c);
-  if (ks->tab) {
-    for (i = slot_of(obj, k.h) & ks->tabmask; ks->tab[i];
-         i = (i + 1) & ks->tabmask) {
-      ne = &ks->e[ks->tab[i] - 1];
-      if (ne->obj == obj && ne->h == k.h && key_eq(ne, &k))
-        return 0;
-    }
-  } else {
-    if (bloom) {
-      bit = (uint64_t)1 << (k.h >> 26);
-      if ((*bloom & bit) == 0)
-        goto add;
-    }
-    for (i = *last; i != KS_NONE; i = ks->e[i].prev)
-      if (ks->e[i].h == k.h && key_eq(&ks->e[i], &k))
-        return 0;
-  }
-add:
-  if (bloom)
-    *bloom |= bit;
   if (ks->n == ks->cap) {
     if (ks->cap > UINT32_MAX / 4)
       return SL_ENOMEM;
@@ -676,13 +636,56 @@ add:
     ks->e = ne;
     ks->cap *= 2;
   }
-  ks->e[ks->n] = k;
+  /* Built in its slot, committed by n++ only if new: assembling it on the
+   * stack and copying it made the copy stall on store forwarding. */
+  k = &ks->e[ks->n];
+  k->p = p;
+  k->n = (uint32_t)n;
+  k->slow = slow;
+  k->obj = obj;
+  k->prev = *last;
+  if (ks->tab) {
+    h = k->h = key_hash_full(ks, k);
+    for (i = slot_of(obj, h) & ks->tabmask; ks->tab[i];
+         i = (i + 1) & ks->tabmask) {
+      ne = &ks->e[ks->tab[i] - 1];
+      if (ne->obj == obj && ne->h == h && key_eq(ne, k))
+        return 0;
+    }
+  } else {
+    if (!slow) {
+      dn = (uint32_t)n;
+      if (n) {
+        first = (unsigned char)p[0];
+        last_c = (unsigned char)p[n - 1];
+      }
+    } else {
+      kit_init(&it, p, n);
+      while ((c = kit_next(&it)) >= 0) {
+        if (dn++ == 0)
+          first = (unsigned)c;
+        last_c = (unsigned)c;
+      }
+    }
+    h = k->h = key_hash(dn, first, last_c);
+    if (bloom) {
+      bit = (uint64_t)1 << (h >> 26);
+      if ((*bloom & bit) == 0)
+        goto add;
+    }
+    for (i = *last; i != KS_NONE; i = ks->e[i].prev)
+      if (ks->e[i].h == h && key_eq(&ks->e[i], k))
+        return 0;
+  }
+add:
+  if (bloom)
+    *bloom |= bit;
   *last = ks->n++;
   if (ks->tab == NULL && ks->n <= KS_HASH_AT)
     return 1;
   if (ks->tab == NULL || ks->n * 2 > ks->tabmask)
     return keyset_rehash(ks) == 0 ? 1 : SL_ENOMEM;
-  for (i = slot_of(obj, k.h) & ks->tabmask; ks->tab[i];
+  for (i = slot_of(obj, h) & ks->tabmask; ks->tab[i];
        i = (i + 1) & ks->tabmask)
     ;
   ks->tab[i] = ks->n;
@@ -1462,7 +1465,22 @@ sl__json_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
     }
     vp = p = skip_ws(p + 1, end, &wfl);
     vfl = 0;
-    p = scan_value(&s, p, &vfl, &vt, &st.keys);
+    /* Scalars inline: scan_value's stack (16 KiB of per-depth state) is
+     * for containers; most members are strings and numbers. */
+    switch (p < end ? *p : '\0') {
+    case '"':
+      vt = V_STR;
+      p = scan_str(&s, p, &vfl);
+      break;
+    case '-': case '0': case '1': case '2': case '3': case '4': case '5':
+    case '6': case '7': case '8': case '9':
+      vt = V_NUM;
+      p = scan_num(&s, p, &vfl);
+      break;
+    default:
+      p = scan_value(&s, p, &vfl, &vt, &st.keys);
+      break;
+    }
     if (p == NULL)
       goto bad;
     member(&st, w, kp, kn, kfl, vp, (size_t)(p - vp), vt, vfl);
