@@ -1,0 +1,630 @@
+"""End-to-end fixtures: REAL sluice-agent(s) -> REAL sluice-collector ->
+Elasticsearch test double (tests/esdouble).
+
+  es               a fresh esdouble per test
+  stack            factory for processes; everything it started is killed
+                   (by PID) in teardown, with log tails on failure:
+                     stack.collector(es, lj_port=0, overrides=None)
+                     stack.agent(collector, name, paths=None, overrides=None)
+  Writer           a thread appending numbered JSON lines to a log file,
+                   at a rate, with pause/reopen for rotation tests
+  assert_exact     compares the docs in ES with the lines written: exact
+                   count, zero missing, zero duplicates, _id == event.id
+
+Configs are written as JSON (valid YAML). Processes log to a file per
+process (appended across restarts), so logs survive kill -9. Waits poll a
+condition with a deadline (wait_until); a fixed wait appears only where a
+test must show that something does NOT happen within a period.
+"""
+
+import collections
+import datetime
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.environ.get("SLUICE_BUILD_DIR",
+                       os.path.join(HERE, "..", "..", "..", "build"))
+SOURCE = os.environ.get("SLUICE_SOURCE_DIR",
+                        os.path.join(HERE, "..", "..", ".."))
+AGENT = os.path.join(BUILD, "agent", "sluice-agent")
+COLLECTOR = os.path.join(BUILD, "collector", "sluice-collector")
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lib"))
+
+from esdouble_fixture import start_esdouble  # noqa: E402
+
+DATASET = "e2e"
+INDEX = "logs-%s-*" % DATASET
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers",
+                            "slow: long-running test (excluded from CI)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def wait_until(pred, timeout=30.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s"
+                                 % (timeout, what() if callable(what)
+                                    else what))
+        time.sleep(interval)
+
+
+def free_port():
+    """A port that was free a moment ago, for a collector that must come
+    back on the same port. Chosen BELOW the ephemeral range: an agent
+    reconnecting while nothing listens could otherwise get that port as
+    its source port and connect to itself (TCP simultaneous open)."""
+    lo = 32768
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo = int(f.read().split()[0])
+    except (OSError, ValueError):
+        pass
+    rnd = random.Random()
+    for _ in range(200):
+        port = rnd.randrange(max(1024, lo - 12000), lo)
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
+    raise AssertionError("no free port below %d" % lo)
+
+
+def deep_merge(base, over):
+    out = dict(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def parse_metrics(text):
+    """Prometheus text -> {"name{labels}": value}; labelled series are
+    also summed under the bare name."""
+    out = {}
+    sums = collections.defaultdict(float)
+    for ln in text.splitlines():
+        if not ln or ln.startswith("#"):
+            continue
+        try:
+            key, val = ln.rsplit(" ", 1)
+            v = float(val)
+        except ValueError:
+            continue
+        out[key] = v
+        if "{" in key:
+            sums[key.split("{", 1)[0]] += v
+    for k, v in sums.items():
+        out.setdefault(k, v)
+    return out
+
+
+# ---- processes ------------------------------------------------------------
+
+class Proc:
+    """One of our binaries, restartable. stderr (JSON self-log) goes to
+    <workdir>/<name>.log, appended across runs."""
+
+    binary = None
+
+    def __init__(self, workdir, name, config):
+        self.workdir = str(workdir)
+        self.name = name
+        self.config = config
+        self.cfg_path = os.path.join(self.workdir, name + ".yml")
+        self.log_path = os.path.join(self.workdir, name + ".log")
+        self.proc = None
+        self.logf = None
+        self.run_start = 0
+        self.started_rec = None
+        self.exit_codes = []
+
+    def write_config(self):
+        with open(self.cfg_path, "w") as f:
+            json.dump(self.config, f, indent=1)
+
+    def start(self, timeout=20.0):
+        assert not self.running(), "%s already running" % self.name
+        self.write_config()
+        self.logf = open(self.log_path, "ab")
+        self.run_start = self.logf.tell()
+        self.proc = subprocess.Popen([self.binary, "-c", self.cfg_path],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=self.logf)
+        self.started_rec = wait_until(
+            lambda: self._started() or self.proc.poll() is not None,
+            timeout, what="%s 'started'" % self.name)
+        assert self.proc.poll() is None, "%s exited %s:\n%s" % (
+            self.name, self.proc.returncode, self.log_tail())
+        self.on_started(self.started_rec)
+        return self
+
+    def on_started(self, rec):
+        pass
+
+    def _started(self):
+        for rec in self.records(self.run_start):
+            if rec.get("message") == "started":
+                return rec
+        return None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _closed(self, rc):
+        self.exit_codes.append(rc)
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+
+    def term(self, timeout=40.0):
+        """SIGTERM (drain) and wait; returns the exit code."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+            self._closed(-9)
+            raise AssertionError("%s did not stop within %.0fs:\n%s" % (
+                self.name, timeout, self.log_tail()))
+        self._closed(rc)
+        return rc
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self._closed(-9)
+
+    def cleanup(self):
+        if self.running():
+            self.proc.kill()
+            self.proc.wait(10)
+        if self.logf:
+            self.logf.close()
+            self.logf = None
+
+    # -- logs
+
+    def log_text(self, start=0):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(start)
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def records(self, start=0):
+        out = []
+        for ln in self.log_text(start).splitlines():
+            try:
+                r = json.loads(ln)
+            except ValueError:
+                continue
+            if isinstance(r, dict):
+                out.append(r)
+        return out
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    # -- HTTP
+
+    def http_get(self, path, timeout=5.0):
+        url = "http://127.0.0.1:%d%s" % (self.http_port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def metrics(self):
+        st, body = self.http_get("/metrics")
+        assert st == 200, (st, body)
+        return parse_metrics(body)
+
+    def metric(self, name, default=0.0):
+        return self.metrics().get(name, default)
+
+
+class Collector(Proc):
+    binary = COLLECTOR
+
+    def on_started(self, rec):
+        self.lj_port = int(rec["lumberjack_port"])
+        self.http_port = int(rec["http_port"])
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.lj_port
+
+
+class Agent(Proc):
+    binary = AGENT
+
+    def on_started(self, rec):
+        self.http_port = int(rec["http.port"])
+        self.agent_id = rec.get("agent.id")
+
+    @property
+    def data_dir(self):
+        return self.config["data_dir"]
+
+    def registry(self):
+        """{path: offset} of the saved (acknowledged) offsets; the newest
+        entry wins when a path has several identities."""
+        try:
+            with open(os.path.join(self.data_dir, "registry.json")) as f:
+                reg = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        out = {}
+        for e in sorted(reg.get("entries", []),
+                        key=lambda e: e.get("updated", 0)):
+            out[e["path"]] = e["offset"]
+        return out
+
+    def registry_entries(self):
+        try:
+            with open(os.path.join(self.data_dir, "registry.json")) as f:
+                return json.load(f).get("entries", [])
+        except (OSError, ValueError):
+            return []
+
+
+def collector_config(workdir, es_url, lj_port, name):
+    return {
+        "data_dir": os.path.join(str(workdir), name + "-data"),
+        "log_level": "info",
+        "shutdown_timeout": "20s",
+        "http": {"listen": "127.0.0.1:0"},
+        "inputs": [{"type": "lumberjack",
+                    "listen": "127.0.0.1:%d" % lj_port,
+                    "idle_timeout": "30s"}],
+        "spool": {"commit_interval": "5ms"},
+        "elasticsearch": {
+            "hosts": [es_url],
+            "flush_interval": "100ms",
+            "timeout": "10s",
+            "retry": {"backoff_base": "50ms", "backoff_max": "500ms"},
+        },
+    }
+
+
+def agent_config(workdir, name, paths, hosts):
+    return {
+        "name": name,
+        "data_dir": os.path.join(str(workdir), name + "-data"),
+        "log_level": "info",
+        "workers": 2,
+        "http": {"listen": "127.0.0.1:0"},
+        "registry_flush": "200ms",
+        "flush_interval": "100ms",
+        "shutdown_timeout": "20s",
+        "inputs": [{
+            "type": "file",
+            "paths": paths,
+            "parser": "json",
+            "dataset": DATASET,
+            "service": "shop",
+            "fields": {"suite": "e2e"},
+            "scan_interval": "200ms",
+            "partial_timeout": "300ms",
+        }],
+        "output": {"type": "lumberjack", "hosts": hosts,
+                   "compression_level": 1, "timeout": "5s",
+                   "backoff": {"base": "50ms", "max": "500ms"}},
+    }
+
+
+class Stack:
+    def __init__(self, workdir):
+        self.workdir = str(workdir)
+        self.procs = []
+
+    def collector(self, es, lj_port=0, overrides=None, name="collector",
+                  start=True):
+        cfg = deep_merge(collector_config(self.workdir, es.url, lj_port,
+                                          name), overrides)
+        c = Collector(self.workdir, name, cfg)
+        self.procs.append(c)
+        if start:
+            c.start()
+        return c
+
+    def agent(self, collector, name, paths=None, overrides=None,
+              start=True):
+        """An agent with its own data dir and log dir <workdir>/<name>-logs
+        (paths default to <that dir>/*.log)."""
+        logdir = os.path.join(self.workdir, name + "-logs")
+        os.makedirs(logdir, exist_ok=True)
+        if paths is None:
+            paths = [os.path.join(logdir, "*.log")]
+        hosts = [collector if isinstance(collector, str)
+                 else collector.address]
+        cfg = deep_merge(agent_config(self.workdir, name, paths, hosts),
+                         overrides)
+        a = Agent(self.workdir, name, cfg)
+        a.logdir = logdir
+        self.procs.append(a)
+        if start:
+            a.start()
+        return a
+
+    def cleanup(self, failed):
+        for p in self.procs:
+            if failed:
+                sys.stderr.write("---- %s (%s) log tail ----\n%s\n" % (
+                    p.name, p.log_path, p.log_tail()))
+            p.cleanup()
+
+
+@pytest.fixture
+def es():
+    with start_esdouble() as d:
+        yield d
+
+
+@pytest.fixture
+def stack(tmp_path, request):
+    s = Stack(tmp_path)
+    yield s
+    rep = getattr(request.node, "rep_call", None)
+    s.cleanup(rep is not None and rep.failed)
+
+
+# ---- the log writer -------------------------------------------------------
+
+T0 = datetime.datetime(2026, 11, 25, 10, 0, 0,
+                       tzinfo=datetime.timezone.utc)
+
+
+def line_ts(tag_no, i):
+    """A distinct RFC 3339 time (ms) per line, so @timestamp from the line
+    can be checked exactly."""
+    t = T0 + datetime.timedelta(milliseconds=i + tag_no * 10_000_000)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (
+        t.microsecond // 1000)
+
+
+def trace_id(tag_no, i):
+    return "%08x%024x" % (0x7ace0000 + tag_no, i * 7919 + 1)
+
+
+def make_line(tag, tag_no, i):
+    return json.dumps({
+        "ts": line_ts(tag_no, i),
+        "level": "info" if i % 5 else "warn",
+        "msg": "%s %d" % (tag, i),
+        "trace_id": trace_id(tag_no, i),
+        "span_id": "%016x" % (i + 1),
+        "n": i,
+        "pad": "p" * (40 + i % 50),
+    }, separators=(",", ":")) + "\n"
+
+
+class Writer(threading.Thread):
+    """Appends `total` lines "<tag> <i>" to `path` in chunks of `chunk`
+    lines, at about `rate` lines/s (0 = as fast as possible). The file
+    stays open; reopen() makes it reopen `path` before its next chunk
+    (what a postrotate signal does). pause()/resume() stop it between
+    chunks; paused() waits until it has stopped and flushed."""
+
+    _tag_nos = {}
+
+    def __init__(self, path, tag, total, rate=0, chunk=500, start_at=0):
+        super().__init__(daemon=True)
+        self.path = path
+        self.tag = tag
+        self.tag_no = Writer._tag_nos.setdefault(tag,
+                                                 len(Writer._tag_nos) + 1)
+        self.total = total
+        self.rate = rate
+        self.chunk = chunk
+        self.written = start_at
+        self.start_at = start_at
+        self.error = None
+        self._lock = threading.Lock()
+        self._go = threading.Event()
+        self._go.set()
+        self._idle = threading.Event()
+        self._reopen = False
+        self._halt = False
+
+    def messages(self):
+        return {"%s %d" % (self.tag, i)
+                for i in range(self.start_at, self.written)}
+
+    def expected(self):
+        return self.messages()
+
+    def reopen(self):
+        self._reopen = True
+
+    def pause(self, timeout=10.0):
+        self._go.clear()
+        assert self._idle.wait(timeout) or not self.is_alive(), \
+            "writer did not pause"
+
+    def resume(self):
+        self._idle.clear()
+        self._go.set()
+
+    def stop(self):
+        self._halt = True
+        self._go.set()
+        self.join(10)
+
+    def run(self):
+        f = None
+        try:
+            f = open(self.path, "a")
+            t0 = time.monotonic()
+            while self.written < self.total and not self._halt:
+                if not self._go.is_set():
+                    f.flush()
+                    self._idle.set()
+                    self._go.wait()
+                    continue
+                if self._reopen:
+                    f.close()
+                    f = open(self.path, "a")
+                    self._reopen = False
+                n = min(self.chunk, self.total - self.written)
+                f.write("".join(make_line(self.tag, self.tag_no, i)
+                                for i in range(self.written,
+                                               self.written + n)))
+                f.flush()
+                self.written += n
+                if self.rate:
+                    ahead = (self.written - self.start_at) / self.rate - (
+                        time.monotonic() - t0)
+                    if ahead > 0:
+                        # Pacing, not synchronisation.
+                        time.sleep(ahead)
+        except Exception as e:  # surfaced by join_ok()
+            self.error = e
+        finally:
+            if f:
+                f.close()
+            self._idle.set()
+
+    def join_ok(self, timeout=120.0):
+        self.join(timeout)
+        assert not self.is_alive(), "writer still running (%d/%d)" % (
+            self.written, self.total)
+        assert self.error is None, self.error
+        return self.written
+
+
+def write_file(path, tag, n, start=0):
+    """Write lines start..start+n-1 of `tag` at once; returns the set of
+    their messages."""
+    w = Writer(path, tag, start + n, chunk=5000, start_at=start)
+    w.run()
+    assert w.error is None, w.error
+    return w.messages()
+
+
+# ---- checks ---------------------------------------------------------------
+
+def es_docs(es):
+    return es.docs(INDEX)
+
+
+def es_count(es):
+    try:
+        return es.count(INDEX)
+    except Exception:
+        return 0
+
+
+def wait_for_docs(es, n, timeout=90.0, procs=()):
+    """Wait until ES holds at least n docs; on timeout say what is
+    missing and whether the processes still run."""
+    def what():
+        return "%d docs in ES (have %d; running: %s)" % (
+            n, es_count(es), ", ".join("%s=%s" % (p.name, p.running())
+                                       for p in procs))
+    wait_until(lambda: es_count(es) >= n, timeout, 0.1, what)
+
+
+def assert_exact(es, expected, settle_procs=(), check=None):
+    """Every expected message is in ES exactly once, nothing else is:
+    count == len(expected), zero missing, zero duplicates (by message and
+    by (path, offset)), _id == event.id. Returns the docs."""
+    docs = es_docs(es)
+    by_key = {}
+    for d in docs:
+        by_key[(d["_index"], d["_id"])] = d
+    assert len(by_key) == len(docs), "double listed docs"
+    msgs = collections.Counter()
+    places = collections.Counter()
+    bad_ids = []
+    for d in docs:
+        s = d["_source"]
+        msgs[s.get("message")] += 1
+        places[(s.get("host", {}).get("name"),
+                s.get("log", {}).get("file", {}).get("path"),
+                s.get("log", {}).get("offset"))] += 1
+        if s.get("event", {}).get("id") != d["_id"]:
+            bad_ids.append((d["_id"], s.get("event")))
+    dups = {m: c for m, c in msgs.items() if c > 1}
+    missing = set(expected) - set(msgs)
+    extra = set(msgs) - set(expected)
+    place_dups = {p: c for p, c in places.items() if c > 1}
+    problems = []
+    if dups:
+        problems.append("%d duplicated messages, e.g. %s" % (
+            len(dups), sorted(dups.items())[:5]))
+    if missing:
+        problems.append("%d missing, e.g. %s" % (
+            len(missing), sorted(missing)[:10]))
+    if extra:
+        problems.append("%d unexpected, e.g. %s" % (
+            len(extra), sorted(extra, key=str)[:5]))
+    if place_dups:
+        problems.append("%d duplicated (host, path, offset), e.g. %s" % (
+            len(place_dups), sorted(place_dups.items(), key=str)[:5]))
+    if bad_ids:
+        problems.append("%d docs with _id != event.id, e.g. %s" % (
+            len(bad_ids), bad_ids[:3]))
+    if len(docs) != len(expected):
+        problems.append("ES has %d docs, expected %d" % (len(docs),
+                                                         len(expected)))
+    assert not problems, "\n".join(problems)
+    return docs
+
+
+def settle_exact(es, expected, timeout=90.0, procs=()):
+    """Wait until ES holds len(expected) docs, give stragglers (late
+    duplicates with other ids) one more flush period to show up, then
+    assert exactness."""
+    wait_for_docs(es, len(expected), timeout, procs)
+    # A duplicate would arrive in the same pipeline as the rest: require
+    # the count to stay put over a few flush intervals before judging.
+    stable_since = time.monotonic()
+    last = es_count(es)
+    deadline = time.monotonic() + 10
+    while time.monotonic() - stable_since < 1.0 and \
+            time.monotonic() < deadline:
+        time.sleep(0.1)
+        c = es_count(es)
+        if c != last:
+            last, stable_since = c, time.monotonic()
+    return assert_exact(es, expected)
