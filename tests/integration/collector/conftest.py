@@ -441,6 +441,14 @@ class ResilientSender(threading.Thread):
 
 # ---- checking Elasticsearch ----------------------------------------------
 
+def es_count(es, pattern):
+    """Docs in `pattern`; 0 while the index does not exist yet (404)."""
+    try:
+        return es.count(pattern)
+    except Exception:
+        return 0
+
+
 def assert_exact(es, expected_ids, pattern=DS_PATTERN, timeout=60.0,
                  check_payload=True):
     """Wait until `pattern` holds len(expected_ids) docs, then check: the

@@ -2,7 +2,8 @@
 
 import threading
 
-from conftest import assert_exact, event_id, make_events, send_all
+from conftest import (assert_exact, es_count, event_id, make_events,
+                      send_all, wait_until)
 
 
 def test_three_senders_150k_exactly_once(es, make_collector):
@@ -29,9 +30,8 @@ def test_three_senders_150k_exactly_once(es, make_collector):
                 for i in range(per)]
     assert_exact(es, expected, timeout=90)
     # Nothing went to the dead-letter stream.
-    assert es.count("logs-sluice.deadletter-*") == 0
+    assert es_count(es, "logs-sluice.deadletter-*") == 0
     # Spool emptied once ES acked everything; SIGTERM then drains cleanly.
-    from conftest import wait_until
     wait_until(lambda: c.metric("sluice_spool_records") == 0, 20,
                what="spool drained")
     assert c.term() == 0

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from conftest import (DEADLETTER, DS_PATTERN, assert_exact, event_id,
-                      make_events, send_all, wait_until)
+from conftest import (DEADLETTER, DS_PATTERN, assert_exact, es_count,
+                      event_id, make_events, send_all, wait_until)
 
 FAULTS = {
     # every 5th write item answers 429 (global counter, so retries pass)
@@ -49,7 +49,7 @@ def test_es_fault_every_event_once(es, make_collector, name):
     # 201 is a distinct event, and no item came back as a duplicate.
     assert st["items_by_status"].get("201", 0) == n, st["items_by_status"]
     assert st["items_by_status"].get("409", 0) == 0, st["items_by_status"]
-    assert es.count("logs-sluice.deadletter-*") == 0
+    assert es_count(es, "logs-sluice.deadletter-*") == 0
     wait_until(lambda: c.metric("sluice_spool_records") == 0, 20,
                what="spool released")
 
@@ -71,7 +71,7 @@ def test_mapping_error_goes_to_deadletter(es, make_collector):
 
     assert_exact(es, [event_id("g", i) for i in range(n)], DS_PATTERN)
     want = {event_id("b", i): bad[i].decode() for i in range(len(bad))}
-    wait_until(lambda: es.count(DEADLETTER) >= len(want), 30,
+    wait_until(lambda: es_count(es, DEADLETTER) >= len(want), 30,
                what="dead letters")
     dl = es.docs(DEADLETTER)
     assert len(dl) == len(want)

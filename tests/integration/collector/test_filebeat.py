@@ -6,7 +6,7 @@ import collections
 import json
 import re
 
-from conftest import send_all, wait_until
+from conftest import es_count, send_all, wait_until
 from lumberjack import V1, V2
 
 TARGET = "logs-generic-default"
@@ -52,7 +52,7 @@ def send_groups(port):
 def test_filebeat_events_index_once_and_resend_dedupes(es, make_collector):
     c = make_collector(es)
     n = send_groups(c.lj_port)
-    wait_until(lambda: es.count(TARGET) >= n, 30, what="%d docs" % n)
+    wait_until(lambda: es_count(es, TARGET) >= n, 30, what="%d docs" % n)
     docs = es.docs(TARGET)
     assert len(docs) == n
     ids = collections.Counter(d["_id"] for d in docs)
