@@ -100,6 +100,14 @@ mappings_body(void)
                    "properties", p, "_meta", "managed_by", "sluice");
 }
 
+/* Known to be older than 8.11: no data stream lifecycle in templates. */
+static int
+old_es(const struct sl_es_setup_conf *c)
+{
+  return c->es_major && (c->es_major < 8 ||
+                         (c->es_major == 8 && c->es_minor < 11));
+}
+
 static json_t *
 settings_body(const struct sl_es_setup_conf *c)
 {
@@ -110,9 +118,11 @@ settings_body(const struct sl_es_setup_conf *c)
                           "ignore_malformed", 1, "total_fields", "limit",
                           2000);
 
-  if (idx && c->ilm_policy && c->ilm_policy[0])
-    json_object_set_new(idx, "lifecycle",
-                        json_pack("{s:s}", "name", c->ilm_policy));
+  const char *ilm = c->ilm_policy && c->ilm_policy[0] ? c->ilm_policy
+                    : old_es(c) ? "logs" : NULL;
+
+  if (idx && ilm)
+    json_object_set_new(idx, "lifecycle", json_pack("{s:s}", "name", ilm));
   return json_pack("{s:{s:{s:o}}, s:{s:s}}", "template", "settings",
                    "index", idx, "_meta", "managed_by", "sluice");
 }
@@ -130,10 +140,14 @@ logs_template(const struct sl_es_setup_conf *c)
                   ? json_deep_copy(c->patterns)
                   : json_pack("[s]", "logs-*-*");
 
-  return json_pack("{s:o, s:i, s:{}, s:o, s:{s:s}}", "index_patterns", pat,
-                   "priority", c->priority > 0 ? c->priority : 150,
-                   "data_stream", "composed_of", composed(), "_meta",
-                   "managed_by", "sluice");
+  json_t *t = json_pack("{s:o, s:i, s:{}, s:o, s:{s:s}}", "index_patterns",
+                         pat, "priority", c->priority > 0 ? c->priority : 150,
+                         "data_stream", "composed_of", composed(), "_meta",
+                         "managed_by", "sluice");
+
+  if (t && !(c->ilm_policy && c->ilm_policy[0]) && !old_es(c))
+    json_object_set_new(t, "template", json_pack("{s:{}}", "lifecycle"));
+  return t;
 }
 
 static json_t *
@@ -270,12 +284,14 @@ out:
 
 int
 sl_es_parse_root(const char *body, size_t len, char *num, size_t numlen,
-                 int *major, int *opensearch)
+                 int *major, int *minor, int *opensearch)
 {
   json_t *root = json_loadb(body, len, 0, NULL), *ver, *n, *dist;
   int rc = SL_EPARSE;
 
-  *major = 0;
+  const char *dot;
+
+  *major = *minor = 0;
   *opensearch = 0;
   if (numlen)
     num[0] = '\0';
@@ -285,6 +301,8 @@ sl_es_parse_root(const char *body, size_t len, char *num, size_t numlen,
     goto out;
   snprintf(num, numlen, "%s", json_string_value(n));
   *major = atoi(json_string_value(n));
+  dot = strchr(json_string_value(n), '.');
+  *minor = dot ? atoi(dot + 1) : 0;
   dist = json_object_get(ver, "distribution");
   *opensearch = json_is_string(dist) &&
                 strcmp(json_string_value(dist), "opensearch") == 0;

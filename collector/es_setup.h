@@ -16,6 +16,14 @@
  * refused by ES (400), so 200 would make setup fail on clusters that run
  * integrations. Both are configurable.
  *
+ * Rollover: a data stream that never rolls over grows one backing index
+ * forever. Replacing the built-in logs template also drops its lifecycle,
+ * so ours brings one: `ilm_policy` when configured; otherwise on ES >=
+ * 8.11 (or before the version is known) the data stream lifecycle with no
+ * retention (`"lifecycle":{}`: ES's default rollover), and on older 8.x
+ * the built-in ILM policy `logs` (rollover 30d/50gb, no delete). Retention
+ * rules (a later module) may override this per stream.
+ *
  * Idempotence: every body carries "version" = a 31-bit hash of the body
  * without it. sl_indexer_start() GETs each object and PUTs only when the
  * stored version differs, so restarts do not rewrite templates and any
@@ -38,6 +46,7 @@ struct sl_es_setup_conf {
   const json_t *patterns;      /* array of strings or NULL (logs-*-*) */
   int priority;                /* data stream template priority */
   const char *ilm_policy;      /* index.lifecycle.name or NULL */
+  int es_major, es_minor;      /* from GET /; 0.0 = not known yet */
 };
 
 struct sl_es_object {
@@ -59,9 +68,9 @@ void sl_es_setup_free(struct sl_es_object *objs, size_t n);
 int64_t sl_es_stored_version(const char *body, size_t len);
 
 /* From the GET / answer: version.number into num (NUL-terminated, cut to
- * numlen-1), its major in *major. SL_EPARSE if absent. *opensearch is set
+ * numlen-1), its major and minor in *major and *minor. SL_EPARSE if absent. *opensearch is set
  * when version.distribution says "opensearch". */
 int sl_es_parse_root(const char *body, size_t len, char *num, size_t numlen,
-                     int *major, int *opensearch) SL_WUR;
+                     int *major, int *minor, int *opensearch) SL_WUR;
 
 #endif

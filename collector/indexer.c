@@ -172,6 +172,9 @@ struct sl_indexer {
   size_t cfg_max_bytes, max_bytes, max_events, max_inflight;
   uint64_t max_pending, flush_ms, timeout_ms;
   char *dl_index, *dl_dir;
+  struct sl_es_setup_conf sc;  /* strings and patterns owned below */
+  char *sc_prefix, *sc_ilm;
+  json_t *sc_patterns;
   struct sl_es_object objs[SL_ES_SETUP_MAX];
   size_t nobjs;
 
@@ -1038,7 +1041,7 @@ static void
 setup_done(struct sl_indexer *ix, struct req *r, CURLcode res, long status)
 {
   char detail[640], num[32];
-  int major, osearch;
+  int major, minor, osearch, rc;
 
   if (res != CURLE_OK) {
     snprintf(detail, sizeof detail, "%.300s: %.300s", r->url,
@@ -1066,7 +1069,7 @@ setup_done(struct sl_indexer *ix, struct req *r, CURLcode res, long status)
       return;
     }
     if (sl_es_parse_root(r->resp.p ? r->resp.p : "", r->resp.len, num,
-                         sizeof num, &major, &osearch) != 0 ||
+                         sizeof num, &major, &minor, &osearch) != 0 ||
         osearch || major < 8) {
       snprintf(detail, sizeof detail, "need Elasticsearch >= 8, got %s%s",
                num[0] ? num : "no version", osearch ? " (OpenSearch)" : "");
@@ -1075,6 +1078,18 @@ setup_done(struct sl_indexer *ix, struct req *r, CURLcode res, long status)
     }
     sl_log(SL_LOG_INFO, COMP, "connected to elasticsearch", SL_LF_STR,
            "version", num, SL_LF_STR, "url", r->url, SL_LF_END);
+    /* Templates depend on the version (lifecycle support): rebuild. */
+    if (ix->sc.es_major != major || ix->sc.es_minor != minor) {
+      ix->sc.es_major = major;
+      ix->sc.es_minor = minor;
+      sl_es_setup_free(ix->objs, ix->nobjs);
+      rc = sl_es_setup_build(&ix->sc, ix->objs, &ix->nobjs);
+      if (rc) {
+        ix->sc.es_major = 0;
+        setup_fail(ix, NR_SETUP, sl_strerror(rc));
+        return;
+      }
+    }
     setup_advance(ix);
     return;
   }
@@ -1611,6 +1626,9 @@ ix_free(struct sl_indexer *ix)
   free(ix->dl_index);
   free(ix->dl_dir);
   sl_es_setup_free(ix->objs, ix->nobjs);
+  free(ix->sc_prefix);
+  free(ix->sc_ilm);
+  json_decref(ix->sc_patterns);
   if (ix->multi)
     curl_multi_cleanup(ix->multi);
   free(ix);
@@ -1641,7 +1659,8 @@ parse_conf(struct sl_indexer *ix, const json_t *es, const char *data_dir,
            char *err, size_t errlen)
 {
   const json_t *hosts = cfg_get(es, "hosts");
-  struct sl_es_setup_conf sc;
+  struct sl_es_setup_conf *sc = &ix->sc;
+  const json_t *pat;
   const char *s, *key;
   size_t i, n = json_is_array(hosts) ? json_array_size(hosts) : 1;
   int64_t v;
@@ -1722,20 +1741,26 @@ parse_conf(struct sl_indexer *ix, const json_t *es, const char *data_dir,
     return SL_ENOMEM;
   snprintf(ix->dl_dir, n, "%s/deadletter", data_dir);
 
-  memset(&sc, 0, sizeof sc);
+  /* Kept (with owned copies) to rebuild the templates once GET / tells
+   * the version. */
+  memset(sc, 0, sizeof *sc);
   s = cfg_str(es, "index_mode");
-  sc.mode = s && strcmp(s, "daily") == 0 ? SL_INDEX_DAILY
-                                         : SL_INDEX_DATA_STREAM;
-  sc.prefix = cfg_str(es, "index_prefix");
-  sc.patterns = cfg_get(es, "template.patterns");
-  if (json_is_string(sc.patterns)) {
+  sc->mode = s && strcmp(s, "daily") == 0 ? SL_INDEX_DAILY
+                                          : SL_INDEX_DATA_STREAM;
+  pat = cfg_get(es, "template.patterns");
+  if (pat && !json_is_array(pat)) {
     snprintf(err, errlen, "elasticsearch.template.patterns: want a list");
     return SL_ECONFIG;
   }
+  ix->sc_prefix = xstrdup(cfg_str(es, "index_prefix"));
+  ix->sc_ilm = xstrdup(cfg_str(es, "ilm_policy"));
+  ix->sc_patterns = pat ? json_deep_copy(pat) : NULL;
+  sc->prefix = ix->sc_prefix;
+  sc->ilm_policy = ix->sc_ilm;
+  sc->patterns = ix->sc_patterns;
   v = cfg_num(es, "template.priority", 150, 'i');
-  sc.priority = (int)v;
-  sc.ilm_policy = cfg_str(es, "ilm_policy");
-  return sl_es_setup_build(&sc, ix->objs, &ix->nobjs);
+  sc->priority = (int)v;
+  return sl_es_setup_build(sc, ix->objs, &ix->nobjs);
 bad_hosts:
   snprintf(err, errlen, "elasticsearch.hosts: need one or more URLs");
   return rc;

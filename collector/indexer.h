@@ -38,7 +38,9 @@
  *   deadletter_index    str       logs-sluice.deadletter-default
  *   template.patterns   str_list  logs-*-*     data stream template patterns
  *   template.priority   int       150          (see es_setup.h for why)
- *   ilm_policy          str       -            index.lifecycle.name to set
+ *   ilm_policy          str       -            index.lifecycle.name to set;
+ *                                              unset: data stream lifecycle
+ *                                              (ES >= 8.11) or policy `logs`
  *
  * Ownership: submit takes the payload only when it returns 0; on any error
  * (SL_EAGAIN included) the caller still owns it.

@@ -425,6 +425,19 @@ test_templates(void **state)
   assert_true(json_is_false(json_object_get(t, "doc_values")));
   json_decref(m);
 
+  /* No ILM policy: the data stream lifecycle gives rollover on >= 8.11
+   * (or unknown); older 8.x gets the built-in `logs` ILM policy. */
+  assert_non_null(strstr(o[2].body, "\"lifecycle\":{}"));
+  assert_null(strstr(o[1].body, "lifecycle"));
+  c.es_major = 8;
+  c.es_minor = 9;
+  assert_int_equal(sl_es_setup_build(&c, o2, &n2), 0);
+  assert_null(strstr(o2[2].body, "lifecycle"));
+  assert_non_null(strstr(o2[1].body, "\"lifecycle\":{\"name\":\"logs\"}"));
+  sl_es_setup_free(o2, n2);
+  c.es_major = 8;
+  c.es_minor = 15;
+
   /* Same input, same versions; different options, different version. */
   assert_int_equal(sl_es_setup_build(&c, o2, &n2), 0);
   for (i = 0; i < n; i++)
@@ -458,19 +471,20 @@ test_parse_root(void **state)
   const char *os = "{\"version\":{\"number\":\"2.11.0\",\"distribution\":"
                    "\"opensearch\"}}";
   char num[32];
-  int major, osr;
+  int major, minor, osr;
 
   (void)state;
   assert_int_equal(sl_es_parse_root(es, strlen(es), num, sizeof num, &major,
-                                    &osr), 0);
+                                    &minor, &osr), 0);
   assert_string_equal(num, "8.13.4");
   assert_int_equal(major, 8);
+  assert_int_equal(minor, 13);
   assert_false(osr);
   assert_int_equal(sl_es_parse_root(os, strlen(os), num, sizeof num, &major,
-                                    &osr), 0);
+                                    &minor, &osr), 0);
   assert_true(osr);
-  assert_int_equal(sl_es_parse_root("{}", 2, num, sizeof num, &major, &osr),
-                   SL_EPARSE);
+  assert_int_equal(sl_es_parse_root("{}", 2, num, sizeof num, &major, &minor,
+                                    &osr), SL_EPARSE);
 }
 
 int

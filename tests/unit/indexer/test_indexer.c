@@ -526,6 +526,12 @@ test_index_and_resubmit(void **state)
     sl_buf_init(&b, 0);
     assert_int_equal(http(&d, "GET", "/_index_template/sluice-logs", NULL,
                           NULL, &b), 200);
+    sl_buf_reset(&b);
+    /* Replacing the built-in template kept a lifecycle (rollover). */
+    assert_int_equal(http(&d, "GET", "/_data_stream/" INDEX, NULL, NULL, &b),
+                     200);
+    assert_non_null(strstr(b.p, "\"template\":\"sluice-logs\""));
+    assert_non_null(strstr(b.p, "lifecycle"));
     sl_buf_free(&b);
   }
 
