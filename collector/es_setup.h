@@ -68,7 +68,8 @@ void sl_es_setup_free(struct sl_es_object *objs, size_t n);
 int64_t sl_es_stored_version(const char *body, size_t len);
 
 /* From the GET / answer: version.number into num (NUL-terminated, cut to
- * numlen-1), its major and minor in *major and *minor. SL_EPARSE if absent. *opensearch is set
+ * numlen-1), its major and minor in *major and *minor. SL_EPARSE if
+ * absent. *opensearch is set
  * when version.distribution says "opensearch". */
 int sl_es_parse_root(const char *body, size_t len, char *num, size_t numlen,
                      int *major, int *minor, int *opensearch) SL_WUR;

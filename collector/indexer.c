@@ -1049,8 +1049,8 @@ setup_done(struct sl_indexer *ix, struct req *r, CURLcode res, long status)
     setup_fail(ix, NR_CONNECT, detail);
     return;
   }
-  snprintf(detail, sizeof detail, "HTTP %ld from %.300s: %.120s", status, r->url,
-           r->resp.p ? r->resp.p : "");
+  snprintf(detail, sizeof detail, "HTTP %ld from %.300s: %.120s", status,
+           r->url, r->resp.p ? r->resp.p : "");
   if (status == 401 || (status == 403 && ix->setup_step == 0)) {
     setup_fail(ix, NR_AUTH, detail);
     return;
@@ -1412,8 +1412,8 @@ bulk_done(struct sl_indexer *ix, struct req *r, CURLcode res, long status)
     return;
   }
   count_status(ix, status);
-  snprintf(detail, sizeof detail, "HTTP %ld from %.300s: %.120s", status, r->url,
-           r->resp.p ? r->resp.p : "");
+  snprintf(detail, sizeof detail, "HTTP %ld from %.300s: %.120s", status,
+           r->url, r->resp.p ? r->resp.p : "");
   if (status / 100 == 2) {
     if (!r->is_es) {
       snprintf(detail, sizeof detail, "not Elasticsearch: %s answered "

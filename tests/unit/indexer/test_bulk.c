@@ -46,7 +46,8 @@ test_target_data_stream(void **state)
                       "logs-app-default");
   /* data_stream.* used when event.dataset is absent; namespace too. */
   assert_string_equal(
-    target(&r, "{\"data_stream\":{\"dataset\":\"Web\",\"namespace\":\"Prod\"}}"),
+    target(&r, "{\"data_stream\":{\"dataset\":\"Web\","
+               "\"namespace\":\"Prod\"}}"),
     "logs-web-prod");
   assert_string_equal(
     target(&r, "{\"data_stream.namespace\":\"qa\",\"event.dataset\":\"x\"}"),
@@ -55,7 +56,8 @@ test_target_data_stream(void **state)
   assert_string_equal(
     target(&r, "{\"event\":{\"dataset\":\"My-App:v2 *x?\"}}"),
     "logs-my_app_v2__x_-default");
-  assert_string_equal(target(&r, "{\"event\":{\"dataset\":\"a/b\\\\c|d,e#f\"}}"),
+  assert_string_equal(target(&r,
+                             "{\"event\":{\"dataset\":\"a/b\\\\c|d,e#f\"}}"),
                       "logs-a_b_c_d_e_f-default");
   /* One '_' per UTF-8 character. */
   assert_string_equal(target(&r, "{\"event\":{\"dataset\":\"caf\u00e9\"}}"),
@@ -131,7 +133,8 @@ test_action_bytes(void **state)
   sl_buf_reset(&b);
   /* Escaping, and no _id when none is given. */
   assert_int_equal(sl_bulk_action(&b, "x", 1, "a\"b\\", 4), 0);
-  assert_string_equal(b.p, "{\"create\":{\"_index\":\"x\",\"_id\":\"a\\\"b\\\\\"}}\n");
+  assert_string_equal(b.p, "{\"create\":{\"_index\":\"x\","
+                           "\"_id\":\"a\\\"b\\\\\"}}\n");
   sl_buf_reset(&b);
   assert_int_equal(sl_bulk_action(&b, "x", 1, NULL, 0), 0);
   assert_string_equal(b.p, "{\"create\":{\"_index\":\"x\"}}\n");
