@@ -548,8 +548,10 @@ def es_docs(es):
 
 
 def es_count(es):
+    """Docs stored in the double (its private API is never faulted, so
+    this works while ES "is down")."""
     try:
-        return es.count(INDEX)
+        return es.stats()["docs_total"]
     except Exception:
         return 0
 
