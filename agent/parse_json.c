@@ -24,7 +24,8 @@
  *      sets no limit, so such lines stay valid);
  *      nesting: jansson allows value depth 2048 (top object = 1); app
  *      values sit one level deeper in the event, so lines may nest to
- *      2047. The scanner's stack is a fixed 256-byte bitmap.
+ *      2047. The scanner is iterative with fixed per-depth state (a
+ *      bitmap and two u32 arrays), so nesting cannot exhaust the stack.
  *  - Lone or mismatched surrogate escapes are syntax errors (as jansson).
  *  - Duplicate keys, in any object (compared after unescaping): the first
  *    occurrence wins and later ones are dropped with their values, because
@@ -57,17 +58,23 @@
  *      dd.trace_id / dd.span_id -> Datadog's decimal uint64 (string or
  *        number) as zero-padded lower hex (32 / 16 digits, the W3C
  *        mapping of 64-bit ids), or already-hex 32 / 16 digits;
- *      traceparent -> W3C "vv-<32hex>-<16hex>-ff" (version != ff; for
- *        version 00 exactly 55 chars) fills trace.id and span.id;
+ *      traceparent -> W3C "vv-<32hex trace>-<16hex parent>-<2hex flags>"
+ *        (version != ff; for version 00 exactly 55 chars; ids not all
+ *        zero) fills trace.id and span.id, whichever are still empty;
  *      transaction_id transactionId -> transaction.id (16 hex, as Elastic
  *        APM writes it);
  *      request_id requestId reqId req_id x_request_id X-Request-ID (any
  *        case) correlation_id correlationId -> http.request.id (a non-empty
  *        string up to 256 bytes, or an integer as pino-http writes it).
  *    Nested objects are not searched: {"trace":{"id":..}} is app.trace.
- *  - Every other key goes to app.<key> with its value copied verbatim
- *    (whitespace inside the value included; a raw CR/LF there becomes a
- *    space so the event stays on one line).
+ *  - Every other key goes to app.<key> with its value copied verbatim,
+ *    whitespace included, by one memcpy. A value that needs any fixing
+ *    (invalid UTF-8, \u0000, an out-of-range number, a nested duplicate
+ *    key, or raw CR/LF between its tokens, e.g. a joined multi-line event)
+ *    is re-emitted instead, with its whitespace dropped, so the event stays
+ *    on one line.
+ *  - A line whose top level is valid but whose special values are odd is
+ *    never a failure: only syntax decides between event and raw fallback.
  */
 #include "parse.h"
 #include "parse_internal.h"
