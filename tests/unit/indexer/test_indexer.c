@@ -942,6 +942,38 @@ test_failover_and_backpressure(void **state)
 }
 
 static void
+test_timeout(void **state)
+{
+  struct dbl d;
+  struct ctx c;
+  json_t *es;
+  struct sl_buf b;
+  uint64_t want = nrecs(1000, 250);
+
+  (void)state;
+  dbl_start(&d, NULL, NULL);
+  /* Every answer comes after our timeout: not ready (connect), nothing
+   * lost; once ES is fast again everything is indexed exactly once. */
+  faults(&d, "{\"delay_ms\":700}");
+  es = conf(&d);
+  json_object_set_new(es, "timeout", json_integer(250));
+  ctx_open(&c, es);
+  submit_range(&c, 1000, 250, 0, 0);
+  assert_true(run_until(&c, p_metric,
+                        "sluice_es_not_ready{reason=\"connect\"}", 10000));
+  assert_int_equal(c.recs_done, 0);
+  sl_buf_init(&b, 0);
+  assert_int_equal(http(&d, "DELETE", "/_double/faults", NULL, NULL, &b),
+                   200);
+  sl_buf_free(&b);
+  assert_true(run_until(&c, p_recs, &want, 30000));
+  assert_int_equal(es_count(&d, INDEX, NULL), 1000);
+  assert_true(sl_indexer_ready(c.ix));
+  ctx_close(&c);
+  dbl_stop(&d);
+}
+
+static void
 test_close_with_pending(void **state)
 {
   struct dbl d;
@@ -1021,6 +1053,7 @@ main(void)
     cmocka_unit_test_teardown(test_api_key, teardown),
     cmocka_unit_test_teardown(test_not_es, teardown),
     cmocka_unit_test_teardown(test_failover_and_backpressure, teardown),
+    cmocka_unit_test_teardown(test_timeout, teardown),
     cmocka_unit_test_teardown(test_close_with_pending, teardown),
     cmocka_unit_test_teardown(test_throughput, teardown),
   };
