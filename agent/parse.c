@@ -28,6 +28,46 @@
 
 /* ---- writer helpers ---------------------------------------------------- */
 
+/* Where a writer points after a failed first reserve: writes of 0 bytes
+ * stay harmless, longer ones take the slow path and see `err`. */
+static char w_dummy[1];
+
+void
+sl__w_init(struct sl__w *w, struct sl_buf *b)
+{
+  int rc;
+
+  w->b = b;
+  w->err = 0;
+  /* A buffer that never held anything has no memory yet. */
+  if (b->p == NULL && (rc = sl_buf_reserve(b, 256)) != 0) {
+    w->err = rc;
+    w->cur = w->lim = w_dummy;
+    return;
+  }
+  w->cur = b->p + b->len;
+  w->lim = b->p + b->cap - 1;
+}
+
+int
+sl__w_grow(struct sl__w *w, size_t n)
+{
+  struct sl_buf *b = w->b;
+  int rc;
+
+  if (w->err)
+    return 0;
+  b->len = sl__w_len(w);
+  rc = sl_buf_reserve(b, n);
+  if (rc) {
+    w->err = rc;
+    return 0;
+  }
+  w->cur = b->p + b->len;
+  w->lim = b->p + b->cap - 1;
+  return 1;
+}
+
 /* Bytes that cannot be copied into a JSON string as they are. */
 static const unsigned char esc_stop[256] = {
   1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
@@ -247,7 +287,7 @@ sl__ev_begin(struct sl__w *w)
   size_t slot;
 
   SL__W_LIT(w, "{\"@timestamp\":\"");
-  slot = w->b->len;
+  slot = w->err ? 0 : sl__w_len(w);
   /* Filled in by sl__ev_end; every sl_time value formats to 24 bytes. */
   SL__W_LIT(w, "1970-01-01T00:00:00.000Z\"");
   return slot;
@@ -362,9 +402,10 @@ sl_parse_event(const struct sl_parse_ctx *ctx, const struct sl_src *src,
                const char *line, size_t len, uint64_t offset,
                unsigned flags, int64_t read_time_ns, struct sl_buf *out)
 {
-  struct sl__w w = { out, 0 };
+  struct sl__w w;
   size_t start = out->len;
 
+  sl__w_init(&w, out);
   /* CRLF files: the tailer splits on '\n'; the '\r' is not content. */
   if (len > 0 && line[len - 1] == '\r')
     len--;
@@ -379,6 +420,7 @@ sl_parse_event(const struct sl_parse_ctx *ctx, const struct sl_src *src,
       out->p[start] = '\0';
     return w.err;
   }
+  sl__w_sync(&w);
   out->p[out->len] = '\0';
   return SL_OK;
 }

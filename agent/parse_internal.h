@@ -42,46 +42,57 @@ struct sl_parse_ctx {
 /* Sticky-error writer: after the first failed reserve every write is a
  * no-op and `err` keeps the code; the caller checks once at the end and
  * restores the buffer. Keeps the hot path free of per-write branches on
- * return codes. Writes go into space obtained with sl_buf_reserve(). */
+ * return codes. Writes go into space obtained with sl_buf_reserve(); the
+ * writer keeps its own cursor and limit (reloading the sl_buf's fields
+ * after every byte store was the top cost of the parser), so b->len is
+ * only right after sl__w_sync(). */
 struct sl__w {
+  char *cur;               /* next byte to write */
+  char *lim;               /* last byte usable (the NUL slot stays free) */
   struct sl_buf *b;
   int err;
 };
 
-static inline int
-sl__w_room(struct sl__w *w, size_t n)
-{
-  struct sl_buf *b = w->b;
-  int rc;
+void sl__w_init(struct sl__w *w, struct sl_buf *b);
+/* Slow path of the writes: reserve n more bytes. 1 if there is room. */
+int sl__w_grow(struct sl__w *w, size_t n);
 
-  /* cap counts the NUL slot, hence the strict comparison. */
-  if (b->cap - b->len > n)
-    return 1;
-  if (w->err)
-    return 0;
-  rc = sl_buf_reserve(b, n);
-  if (rc) {
-    w->err = rc;
-    return 0;
-  }
-  return 1;
+static inline size_t
+sl__w_len(const struct sl__w *w)
+{
+  return (size_t)(w->cur - w->b->p);
+}
+
+/* Make b->len match the cursor. */
+static inline void
+sl__w_sync(struct sl__w *w)
+{
+  if (!w->err)
+    w->b->len = sl__w_len(w);
+}
+
+/* Move the cursor back to `len` (only to undo writes). */
+static inline void
+sl__w_setlen(struct sl__w *w, size_t len)
+{
+  w->cur = w->b->p + len;
 }
 
 static inline void
 sl__w_put(struct sl__w *w, const void *p, size_t n)
 {
-  if (!sl__w_room(w, n))
+  if ((size_t)(w->lim - w->cur) < n && !sl__w_grow(w, n))
     return;
-  memcpy(w->b->p + w->b->len, p, n);
-  w->b->len += n;
+  memcpy(w->cur, p, n);
+  w->cur += n;
 }
 
 static inline void
 sl__w_byte(struct sl__w *w, char c)
 {
-  if (!sl__w_room(w, 1))
+  if (w->cur == w->lim && !sl__w_grow(w, 1))
     return;
-  w->b->p[w->b->len++] = c;
+  *w->cur++ = c;
 }
 
 #define SL__W_LIT(w, lit) sl__w_put((w), (lit), sizeof(lit) - 1)

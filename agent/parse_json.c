@@ -1415,7 +1415,7 @@ sl__json_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
   struct scan s;
   struct jstate st;
   const char *p = line, *end = line + len, *kp, *vp;
-  size_t start = w->b->len, slot, kn;
+  size_t start = sl__w_len(w), slot, kn;
   unsigned kfl, wfl = 0, vfl;
   enum vtype vt;
 
@@ -1526,7 +1526,7 @@ bad:
   keyset_free(&st.keys);
   if (w->err)
     return;
-  w->b->len = start;
+  sl__w_setlen(w, start);
   sl__raw_event(w, ctx, src, line, len, offset, flags, read_time_ns, s.why,
                 (size_t)(s.err_at - line));
 }
