@@ -37,6 +37,12 @@ static const struct sl_conf_key es_retry_keys[] = {
   SL_CONF_END
 };
 
+static const struct sl_conf_key es_template_keys[] = {
+  { "patterns", SL_CT_STR_LIST, "[\"logs-*-*\"]", "index patterns of sluice's index template", NULL, NULL, 0 },
+  { "priority", SL_CT_INT, "150", "template priority: above the built-in logs (100), below Fleet integrations (200)", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 static const struct sl_conf_key es_keys[] = {
   { "hosts", SL_CT_STR_LIST, NULL, "Elasticsearch URLs (round robin, failover)", NULL, NULL, SL_CK_REQUIRED },
   { "username", SL_CT_STR, NULL, "basic auth user", NULL, NULL, 0 },
@@ -44,6 +50,7 @@ static const struct sl_conf_key es_keys[] = {
   { "api_key", SL_CT_STR, NULL, "API key (base64 id:key), sent as Authorization: ApiKey", NULL, NULL, 0 },
   { "ssl", SL_CT_OBJ, NULL, "TLS towards Elasticsearch", es_ssl_keys, NULL, 0 },
   { "compression", SL_CT_BOOL, "true", "gzip request bodies", NULL, NULL, 0 },
+  { "compression_level", SL_CT_INT, "1", "gzip level 1-9 (1: most of the gain for little CPU)", NULL, NULL, 0 },
   { "bulk_max_bytes", SL_CT_SIZE, "5MiB", "largest uncompressed _bulk body", NULL, NULL, 0 },
   { "bulk_max_events", SL_CT_INT, "5000", "most items per _bulk request", NULL, NULL, 0 },
   { "flush_interval", SL_CT_DURATION, "1s", "send a partial bulk after this long", NULL, NULL, 0 },
@@ -55,6 +62,8 @@ static const struct sl_conf_key es_keys[] = {
   { "index_prefix", SL_CT_STR, "sluice", "prefix of daily indices", NULL, NULL, 0 },
   { "namespace", SL_CT_STR, "default", "data_stream.namespace when the event has none", NULL, NULL, 0 },
   { "deadletter_index", SL_CT_STR, "logs-sluice.deadletter-default", "where rejected documents go", NULL, NULL, 0 },
+  { "template", SL_CT_OBJ, NULL, "index template sluice installs", es_template_keys, NULL, 0 },
+  { "ilm_policy", SL_CT_STR, NULL, "ILM policy name set in the template (default: data stream lifecycle on ES >= 8.11, else the built-in logs policy)", NULL, NULL, 0 },
   SL_CONF_END
 };
 
