@@ -35,6 +35,7 @@ import http.client
 import http.server
 import json
 import os
+import resource
 import shutil
 import socket
 import socketserver
@@ -238,6 +239,7 @@ def run_once(a, scenario, build):
                     10)
             m0 = c.metrics()
             cpu0 = c.cpu_s()
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)
             r = subprocess.run(
                 [os.path.join(build, "bench", "bench_lj_send"), "--port",
                  str(c.lj_port), "--events", str(a.events), "--conns",
@@ -268,6 +270,10 @@ def run_once(a, scenario, build):
                     raise RuntimeError("double has %d of %d" % (
                         es.stats()["docs_total"], a.events))
             cpu = c.cpu_s() - cpu0
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
+            # this process: the null ES (or only polling, in the others)
+            own = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime +
+                                                   ru0.ru_stime)
             m1 = c.metrics()
             res = {
                 "scenario": scenario,
@@ -281,6 +287,7 @@ def run_once(a, scenario, build):
                                       secs, 1),
                 "wire_mib": round(sent["wire_bytes"] / 2 ** 20, 1),
                 "sender_s": sent["seconds"],
+                "bench_proc_cpu_s": round(own, 2),
             }
         finally:
             c.stop()

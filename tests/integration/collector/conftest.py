@@ -304,6 +304,12 @@ class Collector:
             tail = self.logs[-n:]
         return "\n".join(json.dumps(e) for e in tail)
 
+    def asan(self):
+        """True when the binary runs under AddressSanitizer (its shadow
+        memory and quarantine make RSS limits meaningless)."""
+        with open("/proc/%d/maps" % self.proc.pid) as f:
+            return "libasan" in f.read()
+
     def vm_hwm_kib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
             for ln in f:
