@@ -678,6 +678,7 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   wo.b.max_events = a->ac.batch_max_events;
   wo.b.max_bytes = a->ac.batch_max_bytes;
   wo.b.max_line_bytes = a->ac.max_line_bytes;
+  wo.b.free_data = 1;
   wo.flush_interval_ms = a->ac.flush_interval_ms;
   /* Chunks waiting for a worker: enough to keep every worker busy, small
    * next to the batch queue so that memory stays where it is counted. */

@@ -7,10 +7,15 @@
 #include <time.h>
 
 #include "parse.h"
+#include "sl_config.h"
 #include "sl_err.h"
 #include "sl_lj.h"
 #include "sl_log.h"
 #include "sl_time.h"
+
+#ifdef HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 /* Bytes of a W frame: version, type, u32. Reserved in front of plain J
  * frames so that level 0 batches are handed over without a copy. */
@@ -106,6 +111,13 @@ sl_batcher_init(struct sl_batcher *bt, const struct sl_batcher_opts *o,
   sl_buf_init(&bt->ev, bt->o.max_bytes + 8 * bt->o.max_line_bytes +
                          (1u << 20));
   sl_buf_init(&bt->wire, 0);
+#ifdef HAVE_LIBDEFLATE
+  if (bt->o.fmt == SL_FMT_LUMBERJACK && bt->o.level > 0) {
+    bt->zc = libdeflate_alloc_compressor(bt->o.level);
+    if (bt->zc == NULL)
+      return SL_ENOMEM;
+  }
+#endif
   bt->emit = emit;
   bt->emit_arg = arg;
   return ev_start(bt);
@@ -119,6 +131,11 @@ sl_batcher_free(struct sl_batcher *bt)
   bt->cur = NULL;
   sl_buf_free(&bt->ev);
   sl_buf_free(&bt->wire);
+#ifdef HAVE_LIBDEFLATE
+  if (bt->zc)
+    libdeflate_free_compressor(bt->zc);
+  bt->zc = NULL;
+#endif
 }
 
 uint64_t
@@ -192,10 +209,36 @@ batch_seal(struct sl_batcher *bt, struct sl_batch *b)
   }
   sl_buf_reset(&bt->wire);
   rc = sl_lj_enc_window(&bt->wire, b->events);
-  if (rc == 0)
-    rc = sl_lj_enc_compressed(&bt->wire, bt->ev.p, bt->ev.len, bt->o.level);
   if (rc)
     return rc;
+#ifdef HAVE_LIBDEFLATE
+  if (bt->zc) {
+    /* Same bytes on the wire as sl_lj_enc_compressed: '2' 'C' u32 len,
+     * then a zlib stream; libdeflate only compresses faster. */
+    size_t bound = libdeflate_zlib_compress_bound(bt->zc, bt->ev.len);
+    size_t hdr = bt->wire.len, zn;
+    rc = sl_buf_reserve(&bt->wire, 6 + bound);
+    if (rc)
+      return rc;
+    zn = libdeflate_zlib_compress(bt->zc, bt->ev.p, bt->ev.len,
+                                  bt->wire.p + hdr + 6, bound);
+    if (zn == 0 || zn > UINT32_MAX)
+      return SL_EINTERNAL;
+    bt->wire.p[hdr] = SL_LJ_VERSION;
+    bt->wire.p[hdr + 1] = SL_LJ_COMPRESSED;
+    bt->wire.p[hdr + 2] = (char)(zn >> 24);
+    bt->wire.p[hdr + 3] = (char)(zn >> 16);
+    bt->wire.p[hdr + 4] = (char)(zn >> 8);
+    bt->wire.p[hdr + 5] = (char)zn;
+    bt->wire.len = hdr + 6 + zn;
+    bt->wire.p[bt->wire.len] = '\0';  /* keep the sl_buf invariant */
+  } else
+#endif
+  {
+    rc = sl_lj_enc_compressed(&bt->wire, bt->ev.p, bt->ev.len, bt->o.level);
+    if (rc)
+      return rc;
+  }
   b->data = malloc(bt->wire.len ? bt->wire.len : 1);
   if (b->data == NULL)
     return SL_ENOMEM;
@@ -344,6 +387,15 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
   }
   /* The parse reference moves to the batch holding the last line. */
   bt->cur->refs[bt->cur->nrefs - 1].drop += 1;
+  if (bt->o.free_data) {
+    /* Every event now lives in batches; the raw bytes are not needed
+     * until the ack, so give them back now. Memory under backpressure is
+     * then the (compressed) batches, not the input twice over. tail's
+     * accounting keeps counting c->len until sl_tail_chunk_done, whose
+     * free(c->data) sees NULL. */
+    free(wc->c->data);
+    wc->c->data = NULL;
+  }
   if (bt->cur->events >= bt->o.max_events || bt->ev.len >= bt->o.max_bytes)
     return sl_batcher_flush(bt);
   return SL_OK;

@@ -78,6 +78,7 @@ struct sl_batcher_opts {
   uint32_t max_events;
   uint64_t max_bytes;        /* uncompressed event bytes per batch */
   uint64_t max_line_bytes;   /* sizes the scratch buffer limit */
+  int free_data;             /* free(c->data) once every line is placed */
 };
 
 typedef void (*sl_batch_emit_cb)(void *arg, struct sl_batch *b);
@@ -90,6 +91,7 @@ struct sl_batcher {
   struct sl_batcher_opts o;
   struct sl_buf ev;          /* events of the open batch (J frames/NDJSON) */
   struct sl_buf wire;        /* compression output, reused */
+  void *zc;                  /* libdeflate compressor when built with it */
   struct sl_batch *cur;      /* open batch (refs and counters) */
   sl_batch_emit_cb emit;
   void *emit_arg;
