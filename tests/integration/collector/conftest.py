@@ -341,11 +341,16 @@ def make_collector(tmp_path, request):
 
     yield make
     failed = getattr(request.node, "rep_call", None)
+    bad = []
     for c in made:
         if failed is not None and failed.failed:
             sys.stderr.write("---- %s log tail ----\n%s\n" % (
                 c.cfg_path, c.log_tail(80)))
         c.stop()
+        # UBSan only prints; ASan reports too. Either fails the test.
+        bad += [e["raw"] for e in c.find_logs(lambda e: "raw" in e)
+                if "runtime error" in e["raw"] or "Sanitizer" in e["raw"]]
+    assert not bad, "sanitizer reports:\n" + "\n".join(bad[:20])
 
 
 # ---- events ---------------------------------------------------------------
