@@ -53,6 +53,29 @@ def wait_until(pred, timeout=30.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def _close_listener(s):
+    # close() alone does not wake a thread blocked in accept(), and the
+    # socket keeps accepting; shutdown() does stop it.
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    s.close()
+
+
+def sanitized():
+    """True when the build under test uses ASan/UBSan (RSS is meaningless)."""
+    p = os.path.join(BUILD, "meson-info", "intro-buildoptions.json")
+    try:
+        with open(p) as f:
+            for o in json.load(f):
+                if o.get("name") == "b_sanitize":
+                    return o.get("value") not in ("none", "", None)
+    except (OSError, ValueError):
+        pass
+    return False
+
+
 # ---- Lumberjack receiver -------------------------------------------------
 
 class _Conn:
@@ -115,7 +138,8 @@ class LJReceiver:
         self.stopping = True
         self.paused.set()
         if self.lsock:
-            self.lsock.close()
+            _close_listener(self.lsock)
+            self.lsock = None
         self.drop_connections()
 
     @property
@@ -144,7 +168,7 @@ class LJReceiver:
         """Close the listener and every connection; listen again (same
         port) after `seconds` in the background."""
         if self.lsock:
-            self.lsock.close()
+            _close_listener(self.lsock)
             self.lsock = None
         self.drop_connections()
 
@@ -334,7 +358,7 @@ class LineReceiver:
             return [json.loads(x) for x in self.lines]
 
     def close(self):
-        self.lsock.close()
+        _close_listener(self.lsock)
 
 
 # ---- the agent process ----------------------------------------------------
