@@ -46,7 +46,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-import zlib
 
 SRC = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(SRC, "tests", "lib"))

@@ -11,7 +11,7 @@ import zlib
 import pytest
 
 from conftest import (LumberjackClient, assert_exact, event_id, make_events,
-                      send_all, wait_until)
+                      send_all)
 from lumberjack import encode_json, encode_window
 
 GiB = 1 << 30
