@@ -1,0 +1,175 @@
+/* test_config.c - the agent schema table and its typed view. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "config.h"
+#include "sl_conf.h"
+#include "sl_err.h"
+
+static int
+load(const char *yaml, struct sl_conf **c, struct sl_agent_conf *ac,
+     char *err, size_t errlen)
+{
+  int rc;
+
+  err[0] = '\0';
+  rc = sl_conf_load_str("t.yml", yaml, strlen(yaml), sl_agent_schema, c,
+                        err, errlen);
+  if (rc)
+    return rc;
+  return sl_agent_conf_read(*c, ac, err, errlen);
+}
+
+static void
+test_defaults(void **state)
+{
+  struct sl_conf *c = NULL;
+  struct sl_agent_conf ac;
+  char err[256];
+
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs:\n"
+                        "  - paths: /var/log/*.log\n"
+                        "output:\n"
+                        "  hosts: [10.0.0.1:5044, 'lj.example:5045']\n",
+                        &c, &ac, err, sizeof(err)), 0);
+  assert_string_equal(ac.data_dir, "/tmp/d");
+  assert_int_equal(ac.workers, 2);
+  assert_string_equal(ac.http_listen, "127.0.0.1:5066");
+  assert_int_equal(ac.queue_max_bytes, 32u << 20);
+  assert_int_equal(ac.batch_max_events, 2048);
+  assert_int_equal(ac.flush_interval_ms, 1000);
+  assert_int_equal(ac.registry_flush_ms, 1000);
+  assert_int_equal(ac.shutdown_timeout_ms, 30000);
+  assert_int_equal(ac.out_type, SL_OUT_LUMBERJACK);
+  assert_int_equal(ac.fmt, SL_FMT_LUMBERJACK);
+  assert_int_equal(ac.nhosts, 2);
+  assert_int_equal(ac.compression_level, 3);
+  assert_int_equal(ac.max_inflight, 4);
+  assert_int_equal(ac.timeout_ms, 30000);
+  assert_int_equal(ac.max_line_bytes, 1u << 20);
+  /* Input defaults are filled in for tail and parse. */
+  assert_string_equal(sl_conf_str(json_array_get(ac.inputs, 0), "parser"),
+                      "raw");
+  assert_int_equal(sl_conf_int(json_array_get(ac.inputs, 0),
+                               "scan_interval", 0), 10000);
+  sl_conf_free(c);
+}
+
+static void
+test_window_caps_batch(void **state)
+{
+  struct sl_conf *c = NULL;
+  struct sl_agent_conf ac;
+  char err[256];
+
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "batch_max_events: 5000\n"
+                        "inputs: [{paths: [/a]}]\n"
+                        "output: {hosts: [127.0.0.1:1], window: 100}\n",
+                        &c, &ac, err, sizeof(err)), 0);
+  assert_int_equal(ac.batch_max_events, 100);
+  sl_conf_free(c);
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "batch_max_events: 5000\n"
+                        "inputs: [{paths: [/a]}]\n"
+                        "output: {type: file, path: /tmp/o, window: 100}\n",
+                        &c, &ac, err, sizeof(err)), 0);
+  assert_int_equal(ac.batch_max_events, 5000);  /* window is lumberjack's */
+  assert_int_equal(ac.fmt, SL_FMT_NDJSON);
+  sl_conf_free(c);
+}
+
+static void
+test_semantic_errors(void **state)
+{
+  struct sl_conf *c = NULL;
+  struct sl_agent_conf ac;
+  char err[256];
+
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs: [{paths: [/a]}]\n"
+                        "output:\n"
+                        "  type: tcp\n",
+                        &c, &ac, err, sizeof(err)), SL_ECONFIG);
+  assert_non_null(strstr(err, "output.hosts"));
+  assert_non_null(strstr(err, "t.yml:"));
+  sl_conf_free(c);
+  c = NULL;
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs: [{paths: [/a]}]\n"
+                        "output:\n"
+                        "  type: file\n",
+                        &c, &ac, err, sizeof(err)), SL_ECONFIG);
+  assert_non_null(strstr(err, "output.path"));
+  sl_conf_free(c);
+  c = NULL;
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "workers: 0\n"
+                        "inputs: [{paths: [/a]}]\n"
+                        "output: {type: stdout}\n",
+                        &c, &ac, err, sizeof(err)), SL_ECONFIG);
+  assert_non_null(strstr(err, "t.yml:2:"));
+  assert_non_null(strstr(err, "workers"));
+  sl_conf_free(c);
+  c = NULL;
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs: [{paths: [/a]}]\n"
+                        "output: {hosts: ['nope:99999']}\n",
+                        &c, &ac, err, sizeof(err)), SL_ECONFIG);
+  sl_conf_free(c);
+  c = NULL;
+  /* Schema-level: enum and unknown keys. */
+  assert_int_not_equal(load("data_dir: /tmp/d\n"
+                            "inputs: [{paths: [/a], parser: xml}]\n"
+                            "output: {type: stdout}\n",
+                            &c, &ac, err, sizeof(err)), 0);
+  sl_conf_free(c);
+}
+
+static void
+test_split_hostport(void **state)
+{
+  char h[64];
+  int port;
+
+  assert_int_equal(sl_agent_split_hostport("127.0.0.1:5044", h, sizeof(h),
+                                           &port), 0);
+  assert_string_equal(h, "127.0.0.1");
+  assert_int_equal(port, 5044);
+  assert_int_equal(sl_agent_split_hostport("logs.example", h, sizeof(h),
+                                           &port), 0);
+  assert_string_equal(h, "logs.example");
+  assert_int_equal(port, 0);
+  assert_int_equal(sl_agent_split_hostport("[::1]:6000", h, sizeof(h),
+                                           &port), 0);
+  assert_string_equal(h, "::1");
+  assert_int_equal(port, 6000);
+  assert_int_equal(sl_agent_split_hostport("h:0", h, sizeof(h), &port),
+                   SL_EINVAL);
+  assert_int_equal(sl_agent_split_hostport("h:x", h, sizeof(h), &port),
+                   SL_EINVAL);
+  assert_int_equal(sl_agent_split_hostport(":80", h, sizeof(h), &port),
+                   SL_EINVAL);
+  assert_int_equal(sl_agent_split_hostport("[::1", h, sizeof(h), &port),
+                   SL_EINVAL);
+  assert_int_equal(sl_agent_split_hostport("", h, sizeof(h), &port),
+                   SL_EINVAL);
+}
+
+int
+main(void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_defaults),
+    cmocka_unit_test(test_window_caps_batch),
+    cmocka_unit_test(test_semantic_errors),
+    cmocka_unit_test(test_split_hostport),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
