@@ -68,18 +68,6 @@ sl__w_grow(struct sl__w *w, size_t n)
   return 1;
 }
 
-/* Bytes that cannot be copied into a JSON string as they are. */
-static const unsigned char esc_stop[256] = {
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-  0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
-  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-};
-
 /* The same output as sl_json_escape (short escapes, \u00xx, U+FFFD for
  * invalid UTF-8) except NUL, written through the inline writer: the raw
  * parser escapes every whole line, and a call per run of plain bytes was
@@ -94,7 +82,7 @@ sl__w_escape(struct sl__w *w, const char *s, size_t n)
 
   while (i < n) {
     run = i;
-    while (run < n && !esc_stop[u[run]])
+    while (run < n && !sl_json_stop[u[run]])
       run++;
     sl__w_put(w, s + i, run - i);
     i = run;
@@ -120,7 +108,7 @@ sl__w_escape(struct sl__w *w, const char *s, size_t n)
         sl__w_put(w, esc, 6);
         break;
       }
-      k = sl__utf8_seq(u + i, n - i);
+      k = sl_utf8_seq(u + i, n - i);
       if (k == 0) {
         SL__W_LIT(w, "\xEF\xBF\xBD");
       } else {
@@ -158,7 +146,7 @@ sl__w_repair(struct sl__w *w, const char *s, size_t n)
       }
       continue;
     }
-    k = sl__utf8_seq(u + i, n - i);
+    k = sl_utf8_seq(u + i, n - i);
     if (k == 0) {
       SL__W_LIT(w, "\xEF\xBF\xBD");
       i++;

@@ -125,40 +125,6 @@ struct sl__ev {
   const char *tag;         /* single tag or NULL */
 };
 
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid: the same
- * rules as sl_json (no overlongs, surrogates, or > U+10FFFF), so repairs
- * here and in sl_json_escape agree byte for byte. */
-static inline size_t
-sl__utf8_seq(const unsigned char *s, size_t n)
-{
-  unsigned c = s[0];
-
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-      return 0;
-    if (c == 0xE0 && s[1] < 0xA0)
-      return 0;
-    if (c == 0xED && s[1] >= 0xA0)
-      return 0;
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-        (s[3] & 0xC0) != 0x80)
-      return 0;
-    if (c == 0xF0 && s[1] < 0x90)
-      return 0;
-    if (c == 0xF4 && s[1] >= 0x90)
-      return 0;
-    return 4;
-  }
-  return 0;
-}
-
 /* Copy the contents of a JSON string from valid input (escapes intact),
  * replacing invalid UTF-8 by U+FFFD and the escape \u0000 by \ufffd: every
  * event must load in jansson with default flags (the collector's), which

@@ -78,6 +78,7 @@
  */
 #include "parse.h"
 #include "parse_internal.h"
+#include "sl_json.h"
 
 #include <errno.h>
 #include <math.h>
@@ -111,18 +112,6 @@
 #define F_FIX (F_BAD | F_NL | F_NUL | F_BIG | F_DUP)
 
 enum vtype { V_STR, V_NUM, V_LIT, V_OBJ, V_ARR };
-
-/* Bytes that end a run of plain string content. */
-static const unsigned char str_stop[256] = {
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-  0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
-  0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-  1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
-};
 
 struct scan {
   const char *end;
@@ -225,7 +214,7 @@ scan_str(struct scan *s, const char *p, unsigned *fl)
       p += 16;
     }
 #endif
-    while (p < end && !str_stop[(unsigned char)*p])
+    while (p < end && !sl_json_stop[(unsigned char)*p])
       p++;
     if (p == end)
       return fail(s, p, "unterminated string");
@@ -266,7 +255,7 @@ scan_str(struct scan *s, const char *p, unsigned *fl)
     }
     if (*u < 0x20)
       return fail(s, p, "control character in string");
-    k = sl__utf8_seq(u, (size_t)(end - p));
+    k = sl_utf8_seq(u, (size_t)(end - p));
     if (k == 0) {
       *fl |= F_BAD;
       p++;
@@ -449,7 +438,7 @@ kit_next(struct kit *it)
     it->p = p + 1;
     return *p;
   } else {
-    k = sl__utf8_seq(p, (size_t)(it->end - p));
+    k = sl_utf8_seq(p, (size_t)(it->end - p));
     if (k == 0) {
       memcpy(it->pend, "\xEF\xBF\xBD", 3);
       it->npend = 3;

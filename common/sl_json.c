@@ -4,9 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-/* 1 for bytes that cannot be copied verbatim: controls, '"', '\\' and every
- * non-ASCII byte (validated separately). */
-static const unsigned char needs_care[256] = {
+const unsigned char sl_json_stop[256] = {
   1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
   0,0,1,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,
   0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0, 0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,
@@ -17,39 +15,6 @@ static const unsigned char needs_care[256] = {
   1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1, 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,
 };
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid
- * (overlongs, surrogates and code points past U+10FFFF are invalid). */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
-{
-  unsigned c = s[0];
-
-  if (c < 0x80)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
-  if (c >= 0xE0 && c <= 0xEF) {
-    if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
-      return 0;
-    if (c == 0xE0 && s[1] < 0xA0)
-      return 0;
-    if (c == 0xED && s[1] >= 0xA0)
-      return 0;
-    return 3;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
-        (s[3] & 0xC0) != 0x80)
-      return 0;
-    if (c == 0xF0 && s[1] < 0x90)
-      return 0;
-    if (c == 0xF4 && s[1] >= 0x90)
-      return 0;
-    return 4;
-  }
-  return 0;
-}
-
 size_t
 sl_utf8_valid_prefix(const char *s, size_t n)
 {
@@ -57,7 +22,7 @@ sl_utf8_valid_prefix(const char *s, size_t n)
   size_t i = 0, k;
 
   while (i < n) {
-    k = utf8_seq(u + i, n - i);
+    k = sl_utf8_seq(u + i, n - i);
     if (k == 0)
       break;
     i += k;
@@ -80,7 +45,7 @@ sl_json_escape(struct sl_buf *b, const char *s, size_t n)
     return rc;
   while (i < n) {
     run = i;
-    while (run < n && !needs_care[u[run]])
+    while (run < n && !sl_json_stop[u[run]])
       run++;
     if (run > i) {
       rc = sl_buf_append(b, s + i, run - i);
@@ -91,7 +56,7 @@ sl_json_escape(struct sl_buf *b, const char *s, size_t n)
         break;
     }
     if (u[i] >= 0x80) {
-      k = utf8_seq(u + i, n - i);
+      k = sl_utf8_seq(u + i, n - i);
       if (k == 0) {
         rc = sl_buf_append(b, "\xEF\xBF\xBD", 3); /* U+FFFD */
         i++;
