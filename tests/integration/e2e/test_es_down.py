@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from conftest import Writer, es_count, settle_exact, wait_until
+from conftest import (Writer, es_count, free_port, settle_exact,
+                      wait_until)
 
 SPOOL_MAX = 2 * 1024 * 1024
 AGENT_QUEUE = 1024 * 1024
@@ -20,8 +21,9 @@ def file_size(path):
         return 0
 
 
-def es_down(es, stack, fault, lines_before, lines_during, down_s):
-    col = stack.collector(es, overrides={
+def es_down(es, stack, fault, lines_before, lines_during, down_s,
+            kill_collector=False):
+    col = stack.collector(es, lj_port=free_port(), overrides={
         "spool": {"max_bytes": SPOOL_MAX, "segment_bytes": 256 * 1024}})
     a = stack.agent(col, "host-d", overrides={
         "queue": {"max_bytes": AGENT_QUEUE}})
@@ -85,6 +87,13 @@ def es_down(es, stack, fault, lines_before, lines_during, down_s):
               m["sluice_agent_queue_input_bytes"], max_spool, faults))
     assert faults > 0
 
+    if kill_collector:
+        # A full spool survives kill -9; the restarted collector indexes
+        # it once ES is back, the agent resends what was not acked.
+        col.kill9()
+        col.start()
+        wait_until(lambda: col.metric("sluice_spool_bytes") > 0, 10, 0.05,
+                   "spool reopened with data")
     es.clear_faults()
     expected = w2.messages() | {"host-d %d" % i for i in range(lines_before)}
     docs = settle_exact(es, expected, timeout=120, procs=[col, a])
@@ -105,6 +114,15 @@ def test_es_drops_connections_small_spool(es, stack):
     """Every ES request: body read, connection closed with no reply."""
     es_down(es, stack, {"drop_count": 10 ** 9, "drop_path": ""},
             2000, 30_000, 6)
+
+
+def test_es_down_collector_kill9(es, stack):
+    """ES answers 503 while the spool is full, the collector is killed
+    (-9) and restarted on the same port and data dir, then ES comes back:
+    exact."""
+    es_down(es, stack, {"fail_status": 503, "fail_count": 10 ** 9,
+                        "fail_path": ""}, 2000, 20_000, 3,
+            kill_collector=True)
 
 
 @pytest.mark.slow

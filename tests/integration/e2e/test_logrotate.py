@@ -115,3 +115,38 @@ def test_logrotate_copytruncate(es, stack):
         a.metric("sluice_agent_truncations_total")))
     assert a.term() == 0
     assert col.term() == 0
+
+
+def test_logrotate_create_with_agent_kill9(es, stack):
+    """create-mode rotation, and right after each one the agent is
+    killed (-9) before it finished the renamed file, while the writer
+    still writes into it. With `app.log*` the restarted agent finds the
+    renamed file again by its identity (the registry has the offset under
+    the old path) and reads it on from there: exact. (With an `app.log`
+    only glob, lines the agent had not read from the renamed file before
+    it died would be lost: the restarted agent cannot find that file.)"""
+    col = stack.collector(es)
+    name = "host-rk"
+    logdir = os.path.join(stack.workdir, name + "-logs")
+    a = stack.agent(col, name, paths=[os.path.join(logdir, "app.log*")])
+    path = os.path.join(logdir, "app.log")
+    lines = 30_000
+    w = Writer(path, name, lines, rate=5000, chunk=100)
+    w.start()
+    t0 = time.monotonic()
+    for k in range(1, 4):
+        wait_until(lambda: w.written >= k * lines // 4, 30, 0.01,
+                   "writer progress")
+        logrotate(stack.workdir, path, "create")
+        a.kill9()
+        more = w.written + 500
+        wait_until(lambda: w.written >= more, 30, 0.01, "writer progress")
+        w.reopen()
+        a.start()
+    w.join_ok()
+    docs = settle_exact(es, w.messages(), timeout=90, procs=[col, a],
+                        check_places=False)
+    print("create + kill -9: %d docs exact in %.1fs; ES items %s" % (
+        len(docs), time.monotonic() - t0, es.stats()["items_by_status"]))
+    assert a.term() == 0
+    assert col.term() == 0
