@@ -51,8 +51,8 @@ done_cb(void *arg, struct sl_tail_chunk *c)
 static int
 setup(void **state)
 {
-  struct sl_agent_info info = { "host-a", "11111111-2222-4333-8444-555555555555",
-                                "host-a", "0.0.0" };
+  struct sl_agent_info info = {
+    "host-a", "11111111-2222-4333-8444-555555555555", "host-a", "0.0.0" };
   json_t *in = json_pack("{s:s, s:s}", "parser", "json", "dataset", "t");
   char err[256];
 
