@@ -104,16 +104,16 @@ def es_down(es, stack, fault, lines_before, lines_during, down_s,
 
 
 def test_es_503_small_spool(es, stack):
-    """Every ES request answers 503 for ~6 s: spool (2 MiB) fills, the
+    """Every ES request answers 503 for ~4 s: spool (2 MiB) fills, the
     collector pauses, the agent stops reading; then exact."""
     es_down(es, stack, {"fail_status": 503, "fail_count": 10 ** 9,
-                        "fail_path": ""}, 2000, 30_000, 6)
+                        "fail_path": ""}, 2000, 30_000, 4)
 
 
 def test_es_drops_connections_small_spool(es, stack):
     """Every ES request: body read, connection closed with no reply."""
     es_down(es, stack, {"drop_count": 10 ** 9, "drop_path": ""},
-            2000, 30_000, 6)
+            2000, 30_000, 4)
 
 
 def test_es_down_collector_kill9(es, stack):
