@@ -25,20 +25,29 @@ def test_kill9_three_times_exactly_once(es, make_collector):
     evs = make_events("k", n)
     s = ResilientSender(port, evs, window=500, deadline_s=150)
     s.start()
-    points = sorted(rnd.uniform(0.1, 0.85) for _ in range(3))
+    points = sorted(rnd.uniform(0.1, 0.8) for _ in range(3))
     kills = 0
+    at_kill = []
+    prev = 0
     for frac in points:
-        target = int(n * frac)
+        # at least one window acked by the restarted collector first, so
+        # that every kill meets a live sender connection
+        target = max(int(n * frac), prev + 500)
         wait_until(lambda: s.acked >= target or not s.is_alive(), 60,
                    what="sender at %d" % target)
         assert s.is_alive(), "sender finished before kill %d" % (kills + 1)
-        # ES saw part of it, so the kill hits "receiving and indexing".
+        # ES got part of it: the kill hits "receiving and indexing".
+        wait_until(lambda: es.stats()["docs_total"] > 0, 20,
+                   what="indexing under way")
+        prev = s.acked
+        at_kill.append((prev, es.stats()["docs_total"]))
         c.kill9()
         kills += 1
         c.restart()
         assert c.lj_port == port
     s.join_ok(150)
     assert kills == 3
+    print("acked, indexed at each kill:", at_kill)
     assert s.reconnects >= 3
     assert_exact(es, [event_id("k", i) for i in range(n)], timeout=90)
     # Spool replays answered 409 (done) and no event went to dead letters.
