@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "sl_config.h"
 #include "sl_err.h"
 
 /* One entry of inputs[]. Keys are read by tail (paths .. partial_timeout)
@@ -60,6 +61,20 @@ static const struct sl_conf_key backoff_keys[] = {
   SL_CONF_END
 };
 
+static const struct sl_conf_key ssl_keys[] = {
+  { "enabled", SL_CT_BOOL, "false", "lumberjack: TLS (OpenSSL)", NULL, NULL,
+    0 },
+  { "ca", SL_CT_STR, NULL,
+    "PEM CA bundle to verify the receiver (default: system store)", NULL,
+    NULL, 0 },
+  { "cert", SL_CT_STR, NULL, "PEM client certificate chain (mutual TLS)",
+    NULL, NULL, 0 },
+  { "key", SL_CT_STR, NULL, "PEM private key of cert", NULL, NULL, 0 },
+  { "verify", SL_CT_BOOL, "true",
+    "verify the receiver's certificate and host name", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 static const struct sl_conf_key output_keys[] = {
   { "type", SL_CT_ENUM, "lumberjack", "where events go", NULL,
     "lumberjack|tcp|file|stdout", 0 },
@@ -82,6 +97,7 @@ static const struct sl_conf_key output_keys[] = {
     "json_lines", 0 },
   { "path", SL_CT_STR, NULL, "file: output file (JSON lines, appended)",
     NULL, NULL, 0 },
+  { "ssl", SL_CT_OBJ, NULL, "lumberjack: TLS", ssl_keys, NULL, 0 },
   SL_CONF_END
 };
 
@@ -278,6 +294,23 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
   if (ac->backoff_base_ms < 1 || ac->backoff_max_ms < ac->backoff_base_ms)
     BAD(sl_conf_get(o, "backoff"), "output.backoff",
         "need 1ms <= base <= max");
+  ac->ssl_enabled = sl_conf_bool(o, "ssl.enabled", 0);
+  ac->ssl_ca = sl_conf_str(o, "ssl.ca");
+  ac->ssl_cert = sl_conf_str(o, "ssl.cert");
+  ac->ssl_key = sl_conf_str(o, "ssl.key");
+  ac->ssl_verify = sl_conf_bool(o, "ssl.verify", 1);
+  if (ac->ssl_enabled) {
+#ifndef HAVE_OPENSSL
+    BAD(sl_conf_get(o, "ssl.enabled"), "output.ssl.enabled",
+        "this build has no TLS (OpenSSL)");
+#endif
+    if (ac->out_type != SL_OUT_LUMBERJACK)
+      BAD(sl_conf_get(o, "ssl.enabled"), "output.ssl.enabled",
+          "TLS is only available for output type lumberjack");
+    if (!ac->ssl_cert != !ac->ssl_key)
+      BAD(sl_conf_get(o, "ssl"), "output.ssl",
+          "cert and key go together");
+  }
   ac->path = sl_conf_str(o, "path");
   if (ac->out_type == SL_OUT_FILE && (ac->path == NULL || *ac->path == '\0'))
     BAD(o, "output.path", "required for output type file");

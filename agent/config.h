@@ -60,6 +60,8 @@ struct sl_agent_conf {
   int max_inflight;
   uint64_t backoff_base_ms, backoff_max_ms;
   const char *path;           /* output type file */
+  int ssl_enabled, ssl_verify;
+  const char *ssl_ca, *ssl_cert, *ssl_key;
 };
 
 /* Fill *ac from a loaded config. Returns 0 or SL_ECONFIG with a

@@ -13,6 +13,10 @@
  * connection. Reconnects wait sl_backoff delays; the backoff resets on the
  * first ACK, not on connect, so a peer that accepts and drops at once is not
  * hammered.
+ *
+ * TLS (output.ssl): OpenSSL over memory BIOs, so libuv keeps doing all the
+ * socket I/O. Ciphertext that OpenSSL produces is copied into its own
+ * write requests; the window itself stays untouched for a later resend.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +24,16 @@
 
 #include "out.h"
 #include "sl_backoff.h"
+#include "sl_config.h"
 #include "sl_lj.h"
 #include "sl_log.h"
 #include "sl_time.h"
+
+#ifdef HAVE_OPENSSL
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#endif
 
 /* Read buffer per connection; ACK frames are 6 bytes, so this is plenty. */
 #define LJ_RBUF 4096
@@ -33,12 +44,13 @@ enum conn_state {
   C_IDLE,        /* not connected; the timer fires the next attempt */
   C_RESOLVING,   /* uv_getaddrinfo in flight */
   C_CONNECTING,  /* uv_tcp_connect in flight; timer bounds it */
+  C_HANDSHAKE,   /* TCP up, TLS handshake running; timer bounds it */
   C_UP,          /* connected: windows may be written */
   C_CLOSING,     /* uv_close in flight; windows return in its callback */
 };
 
 static const char *const state_names[] = {
-  "idle", "resolving", "connecting", "up", "closing",
+  "idle", "resolving", "connecting", "handshake", "up", "closing",
 };
 
 struct lj_out;
@@ -60,6 +72,10 @@ struct lj_conn {
   int ninflight;
   uint64_t last_progress_ms;     /* last ack (full or keep-alive) or the
                                     moment the first window went out */
+#ifdef HAVE_OPENSSL
+  SSL *ssl;                      /* owns its two memory BIOs */
+  BIO *rbio, *wbio;              /* ciphertext in / out */
+#endif
   char rbuf[LJ_RBUF];
 };
 
@@ -77,6 +93,10 @@ struct lj_out {
   void (*close_cb)(void *arg);
   void *close_arg;
   struct sl_out_stats st;
+#ifdef HAVE_OPENSSL
+  SSL_CTX *tls;                  /* NULL: plain TCP */
+  int tls_verify;
+#endif
 };
 
 static void conn_connect(struct lj_conn *c);
@@ -99,6 +119,9 @@ maybe_closed(struct lj_out *o)
   if (o->closing && o->open_handles == 0) {
     void (*cb)(void *) = o->close_cb;
     void *arg = o->close_arg;
+#ifdef HAVE_OPENSSL
+    SSL_CTX_free(o->tls);
+#endif
     free(o->conns);
     free(o);
     if (cb)
@@ -155,6 +178,10 @@ tcp_closed(uv_handle_t *h)
   c->tcp_open = 0;
   sl_lj_dec_free(c->dec);
   c->dec = NULL;
+#ifdef HAVE_OPENSSL
+  SSL_free(c->ssl);
+  c->ssl = NULL;
+#endif
   /* Every write callback has run by now (libuv cancels pending writes
    * before the close callback), so the windows are free to go elsewhere. */
   requeue_all(c);
@@ -200,6 +227,9 @@ conn_timer(uv_timer_t *t)
   switch (c->state) {
   case C_CONNECTING:
     conn_fail(c, "connect timed out", SL_ETIMEDOUT);
+    break;
+  case C_HANDSHAKE:
+    conn_fail(c, "TLS handshake timed out", SL_ETIMEDOUT);
     break;
   case C_UP:
     if (c->ninflight &&
@@ -265,11 +295,120 @@ alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 }
 
 static void
+feed_plain(struct lj_conn *c, const char *p, size_t n)
+{
+  char err[160];
+  int rc;
+
+  err[0] = '\0';
+  rc = sl_lj_dec_feed(c->dec, p, n, on_frame, c, err, sizeof(err));
+  if (rc < 0 && c->state == C_UP) {
+    sl_log(SL_LOG_WARN, "out.lumberjack", "bad data from receiver",
+           SL_LF_STR, "reason", err, SL_LF_END);
+    conn_fail(c, "protocol error", rc);
+  }
+}
+
+#ifdef HAVE_OPENSSL
+static void conn_up(struct lj_conn *c);
+
+static void
+tls_write_cb(uv_write_t *req, int status)
+{
+  struct lj_conn *c = req->data;
+
+  free(req);
+  if (status < 0)
+    conn_fail(c, "write failed", status);
+}
+
+/* Move the ciphertext OpenSSL produced to the socket. */
+static int
+tls_flush(struct lj_conn *c)
+{
+  size_t n;
+  int rc;
+
+  while ((n = BIO_ctrl_pending(c->wbio)) > 0) {
+    uv_write_t *req = malloc(sizeof(*req) + n);
+    uv_buf_t b;
+    int got;
+    if (req == NULL)
+      return SL_ENOMEM;
+    got = BIO_read(c->wbio, (char *)(req + 1), (int)n);
+    if (got <= 0) {
+      free(req);
+      return SL_EINTERNAL;
+    }
+    b = uv_buf_init((char *)(req + 1), (unsigned)got);
+    req->data = c;
+    rc = uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, tls_write_cb);
+    if (rc) {
+      free(req);
+      return rc;
+    }
+    c->out->st.bytes_sent += (uint64_t)got;
+  }
+  return SL_OK;
+}
+
+static void
+tls_fail(struct lj_conn *c, const char *why)
+{
+  char buf[200];
+  unsigned long e = ERR_get_error();
+
+  ERR_error_string_n(e, buf, sizeof(buf));
+  ERR_clear_error();
+  sl_log(SL_LOG_WARN, "out.lumberjack", why, SL_LF_STR, "host", c->host,
+         SL_LF_STR, "tls", e ? buf : "connection closed",
+         SL_LF_STR, "verify", c->ssl ? X509_verify_cert_error_string(
+           SSL_get_verify_result(c->ssl)) : NULL, SL_LF_END);
+  conn_fail(c, why, SL_EPROTO);
+}
+
+static void
+tls_read(struct lj_conn *c, const char *p, size_t n)
+{
+  char plain[16384];
+  int r;
+
+  if (BIO_write(c->rbio, p, (int)n) != (int)n) {
+    conn_fail(c, "out of memory", SL_ENOMEM);
+    return;
+  }
+  if (c->state == C_HANDSHAKE) {
+    r = SSL_do_handshake(c->ssl);
+    if (tls_flush(c)) {
+      conn_fail(c, "write failed", SL_EIO);
+      return;
+    }
+    if (r != 1) {
+      if (SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ)
+        tls_fail(c, "TLS handshake failed");
+      return;
+    }
+    conn_up(c);
+  }
+  while (c->state == C_UP) {
+    r = SSL_read(c->ssl, plain, sizeof(plain));
+    if (r <= 0) {
+      int e = SSL_get_error(c->ssl, r);
+      if (e != SSL_ERROR_WANT_READ)
+        tls_fail(c, "TLS read failed");
+      break;
+    }
+    feed_plain(c, plain, (size_t)r);
+  }
+  if (c->state == C_UP && tls_flush(c))
+    conn_fail(c, "write failed", SL_EIO);
+}
+#endif
+
+static void
 read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
   struct lj_conn *c = s->data;
-  char err[160];
-  int rc;
 
   if (n < 0) {
     conn_fail(c, n == UV_EOF ? "receiver closed the connection"
@@ -278,14 +417,13 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
   }
   if (n == 0)
     return;
-  err[0] = '\0';
-  rc = sl_lj_dec_feed(c->dec, buf->base, (size_t)n, on_frame, c, err,
-                      sizeof(err));
-  if (rc < 0 && c->state == C_UP) {
-    sl_log(SL_LOG_WARN, "out.lumberjack", "bad data from receiver",
-           SL_LF_STR, "reason", err, SL_LF_END);
-    conn_fail(c, "protocol error", rc);
+#ifdef HAVE_OPENSSL
+  if (c->ssl) {
+    tls_read(c, buf->base, (size_t)n);
+    return;
   }
+#endif
+  feed_plain(c, buf->base, (size_t)n);
 }
 
 static void
@@ -297,11 +435,76 @@ write_cb(uv_write_t *req, int status)
     conn_fail(c, "write failed", status);
 }
 
+/* The connection can carry windows now. */
+static void
+conn_up(struct lj_conn *c)
+{
+  struct lj_out *o = c->out;
+  uint64_t every;
+
+  set_state(c, C_UP);
+  o->st.connects++;
+  o->st.connected++;
+  sl_log(SL_LOG_INFO, "out.lumberjack", "connected", SL_LF_STR, "host",
+         c->host, SL_LF_STR, "port", c->port, SL_LF_STR, "tls",
+#ifdef HAVE_OPENSSL
+         c->ssl ? SSL_get_version(c->ssl) : "off",
+#else
+         "off",
+#endif
+         SL_LF_END);
+  /* Check ack progress a few times per timeout period. */
+  uv_timer_stop(&c->timer);
+  every = o->timeout_ms / 4;
+  if (every < 5)
+    every = 5;
+  if (every > 1000)
+    every = 1000;
+  uv_timer_start(&c->timer, conn_timer, every, every);
+  o->cbs.writable(o->cbs.arg);
+}
+
+#ifdef HAVE_OPENSSL
+static int
+tls_start(struct lj_conn *c)
+{
+  struct lj_out *o = c->out;
+  struct sockaddr_storage ss;
+  int is_ip, r;
+
+  c->ssl = SSL_new(o->tls);
+  c->rbio = BIO_new(BIO_s_mem());
+  c->wbio = BIO_new(BIO_s_mem());
+  if (c->ssl == NULL || c->rbio == NULL || c->wbio == NULL) {
+    BIO_free(c->rbio);
+    BIO_free(c->wbio);
+    return SL_ENOMEM;
+  }
+  SSL_set_bio(c->ssl, c->rbio, c->wbio);  /* ssl owns them now */
+  SSL_set_connect_state(c->ssl);
+  is_ip = uv_ip4_addr(c->host, 0, (struct sockaddr_in *)&ss) == 0 ||
+          uv_ip6_addr(c->host, 0, (struct sockaddr_in6 *)&ss) == 0;
+  if (!is_ip)
+    SSL_set_tlsext_host_name(c->ssl, c->host);
+  if (o->tls_verify) {
+    X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
+    if (is_ip)
+      X509_VERIFY_PARAM_set1_ip_asc(vp, c->host);
+    else
+      X509_VERIFY_PARAM_set1_host(vp, c->host, 0);
+  }
+  set_state(c, C_HANDSHAKE);
+  r = SSL_do_handshake(c->ssl);
+  if (r != 1 && SSL_get_error(c->ssl, r) != SSL_ERROR_WANT_READ)
+    return SL_EPROTO;
+  return tls_flush(c);
+}
+#endif
+
 static void
 connect_cb(uv_connect_t *req, int status)
 {
   struct lj_conn *c = req->data;
-  struct lj_out *o = c->out;
   struct sl_lj_limits lim;
   int rc;
 
@@ -324,22 +527,15 @@ connect_cb(uv_connect_t *req, int status)
     conn_fail(c, "read start failed", rc);
     return;
   }
-  set_state(c, C_UP);
-  o->st.connects++;
-  o->st.connected++;
-  sl_log(SL_LOG_INFO, "out.lumberjack", "connected", SL_LF_STR, "host",
-         c->host, SL_LF_STR, "port", c->port, SL_LF_END);
-  /* Check ack progress a few times per timeout period. */
-  uv_timer_stop(&c->timer);
-  {
-    uint64_t every = o->timeout_ms / 4;
-    if (every < 5)
-      every = 5;
-    if (every > 1000)
-      every = 1000;
-    uv_timer_start(&c->timer, conn_timer, every, every);
+#ifdef HAVE_OPENSSL
+  if (c->out->tls) {
+    rc = tls_start(c);
+    if (rc)
+      tls_fail(c, "TLS handshake failed");
+    return;  /* the connect timer keeps bounding the handshake */
   }
-  o->cbs.writable(o->cbs.arg);
+#endif
+  conn_up(c);
 }
 
 static void
@@ -424,6 +620,46 @@ conn_connect(struct lj_conn *c)
   o->open_handles++;
 }
 
+#ifdef HAVE_OPENSSL
+static int
+tls_ctx(struct lj_out *o, const struct sl_agent_conf *ac, char *err,
+        size_t errlen)
+{
+  const char *what = NULL;
+
+  o->tls = SSL_CTX_new(TLS_client_method());
+  if (o->tls == NULL)
+    return SL_ENOMEM;
+  SSL_CTX_set_min_proto_version(o->tls, TLS1_2_VERSION);
+  o->tls_verify = ac->ssl_verify;
+  SSL_CTX_set_verify(o->tls, ac->ssl_verify ? SSL_VERIFY_PEER
+                                            : SSL_VERIFY_NONE, NULL);
+  if (ac->ssl_ca) {
+    if (SSL_CTX_load_verify_locations(o->tls, ac->ssl_ca, NULL) != 1)
+      what = "output.ssl.ca: cannot load";
+  } else if (SSL_CTX_set_default_verify_paths(o->tls) != 1) {
+    what = "output.ssl: cannot load the system CA store";
+  }
+  if (what == NULL && ac->ssl_cert) {
+    if (SSL_CTX_use_certificate_chain_file(o->tls, ac->ssl_cert) != 1)
+      what = "output.ssl.cert: cannot load";
+    else if (SSL_CTX_use_PrivateKey_file(o->tls, ac->ssl_key,
+                                         SSL_FILETYPE_PEM) != 1)
+      what = "output.ssl.key: cannot load";
+    else if (SSL_CTX_check_private_key(o->tls) != 1)
+      what = "output.ssl.key: does not match cert";
+  }
+  if (what) {
+    char buf[160];
+    ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
+    ERR_clear_error();
+    snprintf(err, errlen, "%s (%s)", what, buf);
+    return SL_ECONFIG;
+  }
+  return SL_OK;
+}
+#endif
+
 static int
 lj_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
         const struct sl_out_cbs *cbs, struct sl_out **out, char *err,
@@ -459,6 +695,17 @@ lj_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
     }
     snprintf(c->port, sizeof(c->port), "%d", port ? port : LJ_DEFAULT_PORT);
   }
+#ifdef HAVE_OPENSSL
+  if (ac->ssl_enabled) {
+    int rc = tls_ctx(o, ac, err, errlen);
+    if (rc) {
+      SSL_CTX_free(o->tls);
+      free(o->conns);
+      free(o);
+      return rc;
+    }
+  }
+#endif
   /* Handles only after nothing can fail any more. */
   for (i = 0; i < o->nconns; i++) {
     struct lj_conn *c = &o->conns[i];
@@ -503,6 +750,16 @@ lj_send(struct sl_out *base, struct sl_batch *b)
   if (c->ninflight++ == 0)
     c->last_progress_ms = sl_time_mono_ms();
   o->st.inflight++;
+#ifdef HAVE_OPENSSL
+  if (c->ssl) {
+    /* Memory BIO: SSL_write takes everything at once. */
+    if (SSL_write(c->ssl, b->data, (int)b->len) != (int)b->len)
+      tls_fail(c, "TLS write failed");
+    else if ((rc = tls_flush(c)) != 0)
+      conn_fail(c, "write failed", rc);
+    return SL_SENT;
+  }
+#endif
   o->st.bytes_sent += b->len;
   b->wbuf = uv_buf_init(b->data, (unsigned)b->len);
   b->wreq.data = c;

@@ -93,7 +93,8 @@ class LJReceiver:
     """Minimal Lumberjack v2 server. events() returns decoded events in
     arrival order; acked_ids() the event.ids of windows that were acked."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
+        self.tls = tls            # ssl.SSLContext (server side) or None
         self.lock = threading.Lock()
         self.raw = []             # (conn id, window no, json bytes)
         self.acked_raw = []       # json bytes of acked windows
@@ -188,6 +189,8 @@ class LJReceiver:
     # -- protocol
     def _serve(self, c):
         try:
+            if self.tls is not None:
+                c.sock = self.tls.wrap_socket(c.sock, server_side=True)
             while not c.closed:
                 self.paused.wait()
                 if c.closed:
@@ -198,7 +201,7 @@ class LJReceiver:
                 c.buf += data
                 if not self._parse(c, False):
                     break
-        except OSError:
+        except (OSError, ValueError):
             pass
         finally:
             c.closed = True
