@@ -541,8 +541,24 @@ on_signal(uv_signal_t *s, int signum)
   struct sl_agent *a = s->data;
 
   if (signum == SIGHUP) {
-    sl_log(SL_LOG_WARN, "agent", "SIGHUP: config reload is not supported "
-           "yet; ignored", SL_LF_END);
+    /* Live reload is not implemented: validate the file so the operator
+     * learns now whether a restart would work, and keep running as is. */
+    struct sl_conf *nc = NULL;
+    char err[512];
+    int rc;
+
+    err[0] = '\0';
+    rc = sl_conf_load(sl_conf_file(a->conf), sl_agent_schema, &nc, err,
+                      sizeof(err));
+    if (rc == 0)
+      rc = sl_agent_check(nc, err, sizeof(err));
+    sl_conf_free(nc);
+    if (rc)
+      sl_log(SL_LOG_ERROR, "agent", "SIGHUP: new config is invalid; "
+             "keeping the running one", SL_LF_STR, "reason", err, SL_LF_END);
+    else
+      sl_log(SL_LOG_WARN, "agent", "SIGHUP: config reload is not supported "
+             "yet; the file is valid, restart to apply it", SL_LF_END);
     return;
   }
   sl_log(SL_LOG_INFO, "agent", "signal", SL_LF_STR, "signal",

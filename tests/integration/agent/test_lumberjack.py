@@ -215,6 +215,13 @@ def test_sighup_is_harmless(workdir, ljrecv, agents):
     a.signal(signal.SIGHUP)
     wait_until(lambda: any("SIGHUP" in r.get("message", "")
                            for r in a.records()), 10, what="SIGHUP log")
+    assert any("file is valid" in r.get("message", "") for r in a.records())
+    # A broken file is reported and the running agent goes on.
+    with open(a.cfg_path, "a") as f:
+        f.write("\nbogus_key: 1\n")
+    a.signal(signal.SIGHUP)
+    wait_until(lambda: any("invalid" in r.get("message", "")
+                           for r in a.records()), 10, what="invalid log")
     write_lines(log, 100, 100)
     ljrecv.wait_for(200)
     assert a.alive()
