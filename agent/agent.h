@@ -14,7 +14,8 @@
  * Shutdown (SIGTERM/SIGINT): stop reading, workers flush partial batches at
  * once, wait until every chunk handed out is acknowledged or
  * shutdown_timeout passes, close the output, save the registry, exit 0. A
- * second signal skips the wait. SIGHUP is logged and ignored for now.
+ * second signal skips the wait. SIGHUP re-validates the config file and
+ * logs the verdict; applying a new config needs a restart for now.
  */
 #ifndef SL_AGENT_AGENT_H
 #define SL_AGENT_AGENT_H
