@@ -71,15 +71,12 @@ append_part(struct sl_buf *out, const char *s, size_t n)
 /* A part that sanitises to nothing useful ("", ".", "..", only '_') would
  * make an odd name; such values fall back to the configured default. */
 static int
-usable_part(const json_t *v)
+usable_str(const char *s, size_t n)
 {
-  const char *s;
-  size_t i, n;
+  size_t i;
 
-  if (!json_is_string(v))
+  if (s == NULL)
     return 0;
-  s = json_string_value(v);
-  n = json_string_length(v);
   for (i = 0; i < n; i++) {
     unsigned char c = (unsigned char)s[i];
 
@@ -88,6 +85,13 @@ usable_part(const json_t *v)
       return 1;
   }
   return 0;
+}
+
+static int
+usable_part(const json_t *v)
+{
+  return json_is_string(v) &&
+         usable_str(json_string_value(v), json_string_length(v));
 }
 
 static int64_t
@@ -110,49 +114,73 @@ event_time_ns(const json_t *ev)
 }
 
 int
-sl_bulk_target(const struct sl_route *r, const json_t *event,
-               struct sl_buf *out)
+sl_bulk_target_parts(const struct sl_route *r, struct sl_span ds,
+                     struct sl_span alt_ds, struct sl_span ns,
+                     int64_t time_ns, struct sl_buf *out)
 {
-  const json_t *ds = field2(event, "event", "dataset", "event.dataset");
-  const json_t *ns;
   const char *def_ds = r->dataset ? r->dataset : "generic";
   const char *def_ns = r->namespace_ ? r->namespace_ : "default";
   int rc;
 
-  if (!usable_part(ds))
-    ds = field2(event, "data_stream", "dataset", "data_stream.dataset");
+  if (!usable_str(ds.p, ds.len))
+    ds = alt_ds;
+  if (!usable_str(ds.p, ds.len)) {
+    ds.p = def_ds;
+    ds.len = strlen(def_ds);
+  }
   if (r->mode == SL_INDEX_DAILY) {
-    int64_t ns_time = event_time_ns(event), days, y;
+    const char *prefix = r->prefix ? r->prefix : "sluice";
+    int64_t days, y;
     unsigned m, d;
 
-    days = ns_time >= 0 ? ns_time / (86400 * SL_NS_PER_SEC)
-                        : -((-ns_time - 1) / (86400 * SL_NS_PER_SEC)) - 1;
+    days = time_ns >= 0 ? time_ns / (86400 * SL_NS_PER_SEC)
+                        : -((-time_ns - 1) / (86400 * SL_NS_PER_SEC)) - 1;
     sl_time_civil_from_days(days, &y, &m, &d);
-    rc = append_part(out, r->prefix ? r->prefix : "sluice",
-                     strlen(r->prefix ? r->prefix : "sluice"));
+    rc = append_part(out, prefix, strlen(prefix));
     if (!rc)
       rc = sl_buf_append_byte(out, '-');
     if (!rc)
-      rc = usable_part(ds) ? append_part(out, json_string_value(ds),
-                                         json_string_length(ds))
-                           : append_part(out, def_ds, strlen(def_ds));
+      rc = append_part(out, ds.p, ds.len);
     if (!rc)
       rc = sl_buf_printf(out, "-%04lld.%02u.%02u", (long long)y, m, d);
     return rc;
   }
-  ns = field2(event, "data_stream", "namespace", "data_stream.namespace");
+  if (!usable_str(ns.p, ns.len)) {
+    ns.p = def_ns;
+    ns.len = strlen(def_ns);
+  }
   rc = sl_buf_append_str(out, "logs-");
   if (!rc)
-    rc = usable_part(ds) ? append_part(out, json_string_value(ds),
-                                       json_string_length(ds))
-                         : append_part(out, def_ds, strlen(def_ds));
+    rc = append_part(out, ds.p, ds.len);
   if (!rc)
     rc = sl_buf_append_byte(out, '-');
   if (!rc)
-    rc = usable_part(ns) ? append_part(out, json_string_value(ns),
-                                       json_string_length(ns))
-                         : append_part(out, def_ns, strlen(def_ns));
+    rc = append_part(out, ns.p, ns.len);
   return rc;
+}
+
+static struct sl_span
+span_of(const json_t *v)
+{
+  struct sl_span sp = { NULL, 0 };
+
+  if (usable_part(v)) {
+    sp.p = json_string_value(v);
+    sp.len = json_string_length(v);
+  }
+  return sp;
+}
+
+int
+sl_bulk_target(const struct sl_route *r, const json_t *event,
+               struct sl_buf *out)
+{
+  return sl_bulk_target_parts(
+      r, span_of(field2(event, "event", "dataset", "event.dataset")),
+      span_of(field2(event, "data_stream", "dataset", "data_stream.dataset")),
+      span_of(field2(event, "data_stream", "namespace",
+                     "data_stream.namespace")),
+      r->mode == SL_INDEX_DAILY ? event_time_ns(event) : 0, out);
 }
 
 int

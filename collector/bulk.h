@@ -41,6 +41,14 @@ struct sl_route {
 int sl_bulk_target(const struct sl_route *r, const json_t *event,
                    struct sl_buf *out) SL_WUR;
 
+/* The same from strings already picked out of the event (a span with
+ * p == NULL is absent): ds = event.dataset, alt_ds = data_stream.dataset
+ * (used when ds is not usable), ns = data_stream.namespace; time_ns is the
+ * event's @timestamp (only daily mode reads it). */
+int sl_bulk_target_parts(const struct sl_route *r, struct sl_span ds,
+                         struct sl_span alt_ds, struct sl_span ns,
+                         int64_t time_ns, struct sl_buf *out) SL_WUR;
+
 /* Append the action line plus newline for (index, id). */
 int sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,
                    const char *id, size_t id_len) SL_WUR;
