@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -459,10 +460,25 @@ handle_noop_close(uv_handle_t *h)
 }
 
 static void
+signals_mask(int how)
+{
+  sigset_t ss;
+
+  sigemptyset(&ss);
+  sigaddset(&ss, SIGTERM);
+  sigaddset(&ss, SIGINT);
+  sigaddset(&ss, SIGHUP);
+  pthread_sigmask(how, &ss, NULL);
+}
+
+static void
 tail_closed(void *arg)
 {
   struct sl_agent *a = arg;
 
+  /* Closing the last uv_signal_t restores the default action; keep the
+   * signals pending instead (main may start the next agent). */
+  signals_mask(SIG_BLOCK);
   a->tail = NULL;
   if (a->http)
     sl_http_stop(a->http);
@@ -541,28 +557,41 @@ on_signal(uv_signal_t *s, int signum)
   struct sl_agent *a = s->data;
 
   if (signum == SIGHUP) {
-    /* Live reload is not implemented: validate the file so the operator
-     * learns now whether a restart would work, and keep running as is. */
+    /* Reload = validate the new file; if good, drain exactly as for
+     * SIGTERM (every event read is acked and the registry saved) and let
+     * main() build a new agent from the new file. Nothing is lost and,
+     * unless the drain times out, nothing is sent twice. A bad file is
+     * refused and the running agent goes on untouched. */
     struct sl_conf *nc = NULL;
     char err[512];
     int rc;
 
+    if (a->state != A_RUNNING)
+      return;
     err[0] = '\0';
     rc = sl_conf_load(sl_conf_file(a->conf), sl_agent_schema, &nc, err,
                       sizeof(err));
     if (rc == 0)
       rc = sl_agent_check(nc, err, sizeof(err));
     sl_conf_free(nc);
-    if (rc)
+    if (rc) {
       sl_log(SL_LOG_ERROR, "agent", "SIGHUP: new config is invalid; "
              "keeping the running one", SL_LF_STR, "reason", err, SL_LF_END);
-    else
-      sl_log(SL_LOG_WARN, "agent", "SIGHUP: config reload is not supported "
-             "yet; the file is valid, restart to apply it", SL_LF_END);
+      return;
+    }
+    sl_log(SL_LOG_INFO, "agent", "SIGHUP: reloading: draining first",
+           SL_LF_END);
+    a->exit_code = SL_AGENT_RELOAD;
+    sl_agent_stop(a);
     return;
   }
   sl_log(SL_LOG_INFO, "agent", "signal", SL_LF_STR, "signal",
          signum == SIGTERM ? "SIGTERM" : "SIGINT", SL_LF_END);
+  if (a->exit_code == SL_AGENT_RELOAD) {
+    /* Already draining for a reload: finish the drain, then exit. */
+    a->exit_code = 0;
+    return;
+  }
   /* Workers may be parked on their condition variable after the pool is
    * stopped; nothing else to do here. */
   sl_agent_stop(a);
@@ -752,6 +781,7 @@ sl_agent_run(struct sl_agent *a)
   uv_signal_start(&a->sig_term, on_signal, SIGTERM);
   uv_signal_start(&a->sig_int, on_signal, SIGINT);
   uv_signal_start(&a->sig_hup, on_signal, SIGHUP);
+  signals_mask(SIG_UNBLOCK);
   rc = sl_tail_start(a->tail);
   if (rc) {
     sl_log(SL_LOG_ERROR, "agent", "cannot start tailing", SL_LF_ERR, rc,

@@ -14,8 +14,10 @@
  * Shutdown (SIGTERM/SIGINT): stop reading, workers flush partial batches at
  * once, wait until every chunk handed out is acknowledged or
  * shutdown_timeout passes, close the output, save the registry, exit 0. A
- * second signal skips the wait. SIGHUP re-validates the config file and
- * logs the verdict; applying a new config needs a restart for now.
+ * second signal skips the wait. SIGHUP validates the config file again: a
+ * bad file is logged and ignored; a good one makes the agent drain like
+ * SIGTERM and sl_agent_run() return SL_AGENT_RELOAD, and main() starts a
+ * new agent from the new file (the registry carries the offsets over).
  */
 #ifndef SL_AGENT_AGENT_H
 #define SL_AGENT_AGENT_H
@@ -32,8 +34,11 @@ struct sl_agent;
  * sl_agent_run(). Returns 0 or an SL_E* code with a message in err. */
 int sl_agent_new(const struct sl_conf *conf, struct sl_agent **out,
                  char *err, size_t errlen);
+/* sl_agent_run() result asking main() to start again with the new config. */
+#define SL_AGENT_RELOAD 1000
+
 /* Run until shut down by a signal (or sl_agent_stop). Returns the process
- * exit code. */
+ * exit code, or SL_AGENT_RELOAD after a SIGHUP with a valid new file. */
 int sl_agent_run(struct sl_agent *a);
 /* Begin a graceful shutdown as SIGTERM does (loop thread). */
 void sl_agent_stop(struct sl_agent *a);

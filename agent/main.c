@@ -1,7 +1,10 @@
 /* main.c - sluice-agent: command line, config, run. */
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <pthread.h>
 
 #include "agent.h"
 #include "config.h"
@@ -14,7 +17,7 @@ int
 main(int argc, char **argv)
 {
   struct sl_cli cli;
-  struct sl_conf *conf = NULL;
+  struct sl_conf *conf = NULL, *prev = NULL;
   struct sl_agent *agent = NULL;
   char err[1024];
   const char *lvl;
@@ -51,19 +54,65 @@ main(int argc, char **argv)
     sl_conf_free(conf);
     return 0;
   }
-  lvl = sl_conf_str(sl_conf_root(conf), "log_level");
-  if (cli.log_level < 0 && lvl && sl_log_level_parse(lvl) >= 0)
-    sl_log_set_level((enum sl_log_level)sl_log_level_parse(lvl));
-
-  rc = sl_agent_new(conf, &agent, err, sizeof(err));
-  if (rc) {
-    sl_log(SL_LOG_ERROR, "agent", "cannot start", SL_LF_STR, "reason", err,
-           SL_LF_ERR, rc, SL_LF_END);
-    sl_conf_free(conf);
-    return rc == SL_ECONFIG ? 2 : 1;
+  /* Block the signals the agent handles; sl_agent_run() opens them only
+   * while its handlers are installed. Between two agents (reload) a
+   * SIGTERM then waits instead of killing the process with the default
+   * action, and the worker threads inherit the mask, so the loop thread
+   * is the one that receives them. */
+  {
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGTERM);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
   }
-  code = sl_agent_run(agent);
-  sl_agent_free(agent);
+  for (;;) {
+    lvl = sl_conf_str(sl_conf_root(conf), "log_level");
+    if (cli.log_level < 0 && lvl && sl_log_level_parse(lvl) >= 0)
+      sl_log_set_level((enum sl_log_level)sl_log_level_parse(lvl));
+    rc = sl_agent_new(conf, &agent, err, sizeof(err));
+    if (rc && prev) {
+      /* The new file was valid but does not start (a port in use...):
+       * go back to the config that ran. */
+      sl_log(SL_LOG_ERROR, "agent", "reload failed, restarting with the "
+             "previous config", SL_LF_STR, "reason", err, SL_LF_ERR, rc,
+             SL_LF_END);
+      sl_conf_free(conf);
+      conf = prev;
+      prev = NULL;
+      continue;
+    }
+    sl_conf_free(prev);
+    prev = NULL;
+    if (rc) {
+      sl_log(SL_LOG_ERROR, "agent", "cannot start", SL_LF_STR, "reason",
+             err, SL_LF_ERR, rc, SL_LF_END);
+      sl_conf_free(conf);
+      return rc == SL_ECONFIG ? 2 : 1;
+    }
+    code = sl_agent_run(agent);
+    sl_agent_free(agent);
+    agent = NULL;
+    if (code != SL_AGENT_RELOAD)
+      break;
+    prev = conf;
+    conf = NULL;
+    err[0] = '\0';
+    rc = sl_conf_load(cli.config_path, sl_agent_schema, &conf, err,
+                      sizeof(err));
+    if (rc) {
+      /* Changed again since SIGHUP checked it: keep the old one. */
+      sl_log(SL_LOG_ERROR, "agent", "reload: config became invalid, "
+             "keeping the previous one", SL_LF_STR, "reason", err,
+             SL_LF_END);
+      conf = prev;
+      prev = NULL;
+    } else {
+      sl_log(SL_LOG_INFO, "agent", "reloaded config", SL_LF_STR, "file",
+             cli.config_path, SL_LF_END);
+    }
+  }
   sl_conf_free(conf);
   return code;
 }

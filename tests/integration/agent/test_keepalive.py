@@ -9,7 +9,6 @@ keep-alives go out every `keepalive` seconds.
 import os
 import sys
 
-import pytest
 
 from conftest import SOURCE, agent_config, lj_output, wait_until, write_lines
 

@@ -6,11 +6,14 @@ import os
 import random
 import shutil
 import signal
+import sys
 
-import pytest
 
-from conftest import (LJReceiver, agent_config, lj_output, seq_of,
+from conftest import (SOURCE, LJReceiver, agent_config, lj_output, seq_of,
                       wait_until, write_lines)
+
+sys.path.insert(0, os.path.join(SOURCE, "tests", "lib"))
+from lumberjack import LumberjackReceiver  # noqa: E402
 
 
 def ids_by_seq(events):
@@ -205,27 +208,65 @@ def test_sigterm_saves_registry_and_exits_0(workdir, ljrecv, agents):
     assert any(r.get("message") == "stopped" for r in a.records())
 
 
-def test_sighup_is_harmless(workdir, ljrecv, agents):
-    log = os.path.join(workdir, "app.log")
-    write_lines(log, 0, 100, mode="w")
-    a = agents(workdir, agent_config(os.path.join(workdir, "data"), [log],
-                                     lj_output(ljrecv)))
-    a.start()
-    ljrecv.wait_for(100)
-    a.signal(signal.SIGHUP)
-    wait_until(lambda: any("SIGHUP" in r.get("message", "")
-                           for r in a.records()), 10, what="SIGHUP log")
-    assert any("file is valid" in r.get("message", "") for r in a.records())
-    # A broken file is reported and the running agent goes on.
-    with open(a.cfg_path, "a") as f:
-        f.write("\nbogus_key: 1\n")
-    a.signal(signal.SIGHUP)
-    wait_until(lambda: any("invalid" in r.get("message", "")
-                           for r in a.records()), 10, what="invalid log")
-    write_lines(log, 100, 100)
-    ljrecv.wait_for(200)
-    assert a.alive()
-    assert a.stop() == 0
+def test_sighup_reload(workdir, ljrecv, agents):
+    """A bad file is refused (the agent keeps shipping); a good one is
+    applied after a drain: new output and dataset, no loss, no duplicate."""
+    r2 = LJReceiver()
+    try:
+        log = os.path.join(workdir, "app.log")
+        write_lines(log, 0, 100, mode="w")
+        data = os.path.join(workdir, "data")
+        a = agents(workdir, agent_config(data, [log], lj_output(ljrecv)))
+        a.start()
+        ljrecv.wait_for(100)
+        with open(a.cfg_path, "a") as f:
+            f.write("\nbogus_key: 1\n")
+        a.signal(signal.SIGHUP)
+        wait_until(lambda: any("invalid" in r.get("message", "")
+                               for r in a.records()), 10,
+                   what="invalid config logged")
+        write_lines(log, 100, 50)
+        ljrecv.wait_for(150)
+        assert a.alive()
+
+        cfg = agent_config(data, [log], lj_output(r2),
+                           input={"dataset": "app2"})
+        with open(a.cfg_path, "w") as f:
+            json.dump(cfg, f)
+        a.signal(signal.SIGHUP)
+        wait_until(lambda: any(r.get("message") == "reloaded config"
+                               for r in a.records()), 20, what="reload")
+        write_lines(log, 150, 50)
+        r2.wait_for(50)
+        assert a.stop() == 0
+        first = ljrecv.events()
+        second = r2.events()
+        assert sorted(seq_of(e) for e in first) == list(range(150))
+        assert sorted(seq_of(e) for e in second) == list(range(150, 200))
+        assert {e["event"]["dataset"] for e in second} == {"app2"}
+    finally:
+        r2.close()
+
+
+def test_sigterm_during_reload_exits(workdir, agents):
+    # Acks are held, so the reload drain cannot finish before SIGTERM.
+    r = LumberjackReceiver(ack_mode="hold", store="count")
+    try:
+        log = os.path.join(workdir, "app.log")
+        write_lines(log, 0, 100, mode="w")
+        a = agents(workdir, agent_config(os.path.join(workdir, "data"),
+                                         [log], lj_output(r),
+                                         shutdown_timeout="3s"))
+        a.start()
+        r.wait_for(100)
+        a.signal(signal.SIGHUP)
+        wait_until(lambda: any("reloading" in x.get("message", "")
+                               for x in a.records()), 10, what="reloading")
+        assert a.stop() == 0               # exits, does not restart
+        assert not any(x.get("message") == "reloaded config"
+                       for x in a.records())
+    finally:
+        r.stop()
 
 
 def test_health_ready_metrics(workdir, ljrecv, agents):
