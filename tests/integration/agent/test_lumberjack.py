@@ -8,7 +8,6 @@ import shutil
 import signal
 import sys
 
-
 from conftest import (SOURCE, LJReceiver, agent_config, lj_output, seq_of,
                       wait_until, write_lines)
 
