@@ -281,6 +281,22 @@ class Agent(Proc):
         self.http_port = int(rec["http.port"])
         self.agent_id = rec.get("agent.id")
 
+    def starts(self):
+        """'started' records of the current process (one more after each
+        SIGHUP reload)."""
+        return [r for r in self.records(self.run_start)
+                if r.get("message") == "started"]
+
+    def reload(self, timeout=30.0):
+        """SIGHUP; wait until the agent has drained and started again
+        from its config file (its HTTP port may change)."""
+        n = len(self.starts())
+        self.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: len(self.starts()) > n or not self.running(),
+                   timeout, 0.02, "%s to reload" % self.name)
+        assert self.running(), self.log_tail()
+        self.on_started(self.starts()[-1])
+
     @property
     def data_dir(self):
         return self.config["data_dir"]

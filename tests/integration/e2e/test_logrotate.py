@@ -26,7 +26,8 @@ import time
 
 import pytest
 
-from conftest import Writer, settle_exact, wait_until
+from conftest import (Writer, make_line, settle_exact, wait_until,
+                      write_file)
 
 
 def logrotate(workdir, path, mode):
@@ -148,5 +149,40 @@ def test_logrotate_create_with_agent_kill9(es, stack):
                         check_places=False)
     print("create + kill -9: %d docs exact in %.1fs; ES items %s" % (
         len(docs), time.monotonic() - t0, es.stats()["items_by_status"]))
+    assert a.term() == 0
+    assert col.term() == 0
+
+
+def test_truncate_and_regrow_past_offset(es, stack):
+    """copytruncate's worst case for a tailer: the file is truncated and
+    at once written again to MORE than the old offset, before the agent
+    looked. Size alone cannot show the truncation; the fingerprint (first
+    bytes changed) must. Every line exactly once."""
+    col = stack.collector(es)
+    name = "host-g"
+    logdir = os.path.join(stack.workdir, name + "-logs")
+    path = os.path.join(logdir, "app.log")
+    a = stack.agent(col, name, paths=[path])
+    expected, n = set(), 0
+    for k in range(3):
+        expected |= write_file(path, name, 5000, start=n)
+        n += 5000
+        wait_until(lambda: acked_to_end(a, path), 30, 0.05,
+                   "agent to ack app.log to its end")
+        data = "".join(make_line(name, 50 + k, i)
+                       for i in range(n, n + 12000)).encode()
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        expected |= {"%s %d" % (name, i) for i in range(n, n + 12000)}
+        n += 12000
+    docs = settle_exact(es, expected, timeout=60, procs=[col, a],
+                        check_places=False)
+    print("truncate+regrow: %d docs exact; truncations seen %d" % (
+        len(docs), a.metric("sluice_agent_truncations_total")))
+    assert a.metric("sluice_agent_truncations_total") == 3
     assert a.term() == 0
     assert col.term() == 0
