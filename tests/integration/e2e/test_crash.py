@@ -114,3 +114,34 @@ def test_collector_kill9_while_shipping(es, stack):
 @pytest.mark.slow
 def test_collector_kill9_many(es, stack):
     collector_kill9(es, stack, 100_000, 8, 5000, "collector_kill9_many")
+
+
+def test_kill9_both_at_once(es, stack):
+    """Power loss: agent and collector killed (-9) at the same moment,
+    twice, while lines are appended; both restarted (collector on the
+    same port and data dir): every line once."""
+    rng = make_rng("kill9_both")
+    port = free_port()
+    col = stack.collector(es, lj_port=port)
+    a = stack.agent(col, "host-p")
+    lines = 20_000
+    w = Writer(os.path.join(a.logdir, "app.log"), "host-p", lines,
+               rate=5000, chunk=100)
+    w.start()
+    t0 = time.monotonic()
+    for point in kill_points(rng, lines, 2, hi=0.6):
+        wait_until(lambda: es_count(es) >= point, 60, 0.02,
+                   "%d docs before a kill" % point)
+        a.proc.kill()
+        col.proc.kill()
+        a.kill9()
+        col.kill9()
+        col.start()
+        assert col.lj_port == port
+        a.start()
+    w.join_ok()
+    docs = settle_exact(es, w.messages(), timeout=90, procs=[col, a])
+    print("kill -9 both x2: %d docs exact in %.1fs; ES items %s" % (
+        len(docs), time.monotonic() - t0, es.stats()["items_by_status"]))
+    assert a.term() == 0
+    assert col.term() == 0
