@@ -8,7 +8,8 @@
 #
 # Env: BUILD (default build-bench, configured --buildtype=release if absent),
 # WORK (default /tmp/sluice-bench), LINES, RUNS, MODES ("tcp lumberjack"),
-# WORKERS (2), LEVEL (lumberjack compression level, 1), NGINX, PARSER (json).
+# WORKERS (2), LEVEL (lumberjack compression level, 1), NGINX, PARSER (json),
+# QUEUE (queue.max_bytes, e.g. 16MiB; default: the agent's default).
 # Prints one line per run and a markdown table of medians.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ MODES=${MODES:-"tcp lumberjack"}
 WORKERS=${WORKERS:-2}
 LEVEL=${LEVEL:-1}
 PARSER=${PARSER:-json}
+QUEUE=${QUEUE:-}
 NGINX=${NGINX:-}
 
 if [ ! -x "$BUILD/agent/sluice-agent" ] || [ ! -x "$BUILD/bench/bench_sink" ]; then
@@ -66,7 +68,7 @@ one_run() {
   fi
   cat >"$dir/agent.yml" <<EOF
 {"data_dir": "$dir/data", "workers": $WORKERS, "log_level": "warn",
- "http": {"listen": ""},
+ "http": {"listen": ""},${QUEUE:+ "queue": {"max_bytes": "$QUEUE"},}
  "inputs": [{"type": "file", "paths": ["$INPUT"], "parser": "$PARSER",
              "dataset": "bench"}],
  "output": $out}

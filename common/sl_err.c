@@ -2,6 +2,11 @@
 
 #include <string.h>
 
+#include <uv.h>
+
+/* libuv results are passed through as they are (sl_err.h). */
+_Static_assert((int)SL_EOF == (int)UV_EOF, "SL_EOF must equal UV_EOF");
+
 const char *
 sl_strerror(int err)
 {

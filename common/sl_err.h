@@ -4,7 +4,8 @@
  * SL_EAGAIN is not a failure: it means "full / nothing now, try later" and is
  * how backpressure travels between stages (curl CURLE_AGAIN, nginx NGX_AGAIN).
  * Codes that mirror an errno use its negative value so that libuv results
- * (UV_E*) and -errno can be passed through unchanged.
+ * (UV_E*) and -errno can be passed through unchanged; SL_EOF is libuv's
+ * UV_EOF for the same reason.
  */
 #ifndef SL_ERR_H
 #define SL_ERR_H
@@ -34,7 +35,8 @@
   XX(ENOTES,    -4005,        "peer is not elasticsearch")                   \
   XX(EAUTH,     -4006,        "authentication or authorization failed")      \
   XX(ECLOSED,   -4007,        "handle is closing or closed")                 \
-  XX(EINTERNAL, -4008,        "internal error")
+  XX(EINTERNAL, -4008,        "internal error")                            \
+  XX(EOF,       -4095,        "end of file (peer closed)")
 
 enum sl_err {
 #define XX(name, val, msg) SL_##name = (val),

@@ -32,6 +32,10 @@ test_errno_passthrough(void **state)
   assert_string_equal(sl_strerror(-EACCES), strerror(EACCES));
   assert_string_equal(sl_errname(-EACCES), "SL_E?");
   assert_string_equal(sl_strerror(-99999), "unknown error");
+  /* libuv's end-of-stream code reads as text, not "unknown error"
+   * (regression: "receiver closed the connection" logged SL_E?). */
+  assert_string_equal(sl_errname(-4095), "SL_EOF");
+  assert_string_equal(sl_strerror(-4095), "end of file (peer closed)");
   assert_string_equal(sl_strerror(12345), "unknown error");
 }
 
