@@ -48,7 +48,7 @@ static const struct sl_conf_key http_keys[] = {
 };
 
 static const struct sl_conf_key queue_keys[] = {
-  { "max_bytes", SL_CT_SIZE, "32MiB",
+  { "max_bytes", SL_CT_SIZE, "8MiB",
     "cap on unacknowledged input bytes and on queued batch bytes "
     "(backpressure stops reading files)", NULL, NULL, 0 },
   SL_CONF_END

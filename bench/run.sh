@@ -66,9 +66,11 @@ one_run() {
   else
     out="{\"type\":\"tcp\",\"format\":\"json_lines\",\"hosts\":[\"127.0.0.1:$port\"]}"
   fi
+  local queue=""
+  [ -n "$QUEUE" ] && queue=" \"queue\": {\"max_bytes\": \"$QUEUE\"},"
   cat >"$dir/agent.yml" <<EOF
 {"data_dir": "$dir/data", "workers": $WORKERS, "log_level": "warn",
- "http": {"listen": ""},${QUEUE:+ "queue": {"max_bytes": "$QUEUE"},}
+ "http": {"listen": ""},$queue
  "inputs": [{"type": "file", "paths": ["$INPUT"], "parser": "$PARSER",
              "dataset": "bench"}],
  "output": $out}
