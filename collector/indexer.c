@@ -1523,6 +1523,24 @@ pump(struct sl_indexer *ix)
     batch_to_ready(ix, b);
   }
   if (ix->closing) {
+    /* Drain: items already queued go out now (no flush_interval wait), so
+     * a clean stop does not leave half-indexed records to be sent again
+     * after the restart. Items waiting on a retry backoff, or an ES that
+     * is failing, are not waited for: their records stay in the spool. */
+    while (ix->setup_done && now >= ix->hold_until &&
+           ix->inflight_bulk < ix->max_inflight && (ix->formed || ix->rq_n)) {
+      if (ix->formed) {
+        b = ix->formed;
+        ix->formed = b->next;
+        b->next = NULL;
+      } else if ((b = take_batch(ix)) == NULL) {
+        break;
+      }
+      if (send_batch(ix, b) != 0) {
+        requeue_hold(ix, b);
+        break;
+      }
+    }
     if (ix->inflight_bulk + ix->inflight_setup == 0)
       finish_close(ix);
     return;

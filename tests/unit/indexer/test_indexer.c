@@ -992,6 +992,31 @@ test_close_with_pending(void **state)
   dbl_stop(&d);
 }
 
+/* Regression: a clean close used to drop queued items, so every record
+ * that was half sent was indexed again after the restart (409s). Queued
+ * items now go out before the close completes. */
+static void
+test_close_drains_queued(void **state)
+{
+  struct dbl d;
+  struct ctx c;
+  json_t *es;
+
+  (void)state;
+  dbl_start(&d, NULL, NULL);
+  es = conf(&d);
+  /* Nothing would leave before the close on its own. */
+  json_object_set_new(es, "flush_interval", json_integer(600000));
+  json_object_set_new(es, "bulk_max_events", json_integer(100000));
+  ctx_open(&c, es);
+  assert_true(run_until(&c, p_ready, NULL, 10000));
+  submit_range(&c, 3000, 250, 0, 0);
+  ctx_close(&c);
+  assert_int_equal(c.recs_done, nrecs(3000, 250));
+  assert_int_equal(es_count(&d, INDEX, NULL), 3000);
+  dbl_stop(&d);
+}
+
 static void
 test_throughput(void **state)
 {
@@ -1055,6 +1080,7 @@ main(void)
     cmocka_unit_test_teardown(test_failover_and_backpressure, teardown),
     cmocka_unit_test_teardown(test_timeout, teardown),
     cmocka_unit_test_teardown(test_close_with_pending, teardown),
+    cmocka_unit_test_teardown(test_close_drains_queued, teardown),
     cmocka_unit_test_teardown(test_throughput, teardown),
   };
   int rc;
