@@ -216,9 +216,31 @@ match_key(enum ctx cx, const char *k, size_t n)
 #undef IS
 }
 
+/* After a member or an element: ',' gives 1 (another follows), the
+ * closing bracket 0, anything else -1. */
+static int
+after_item(struct sc *s, unsigned char close)
+{
+  ws(s);
+  if (s->p >= s->end)
+    return -1;
+  if (*s->p == ',') {
+    s->p++;
+    ws(s);
+    return 1;
+  }
+  if (*s->p == close) {
+    s->p++;
+    return 0;
+  }
+  return -1;
+}
+
 static int
 scan_array(struct sc *s)
 {
+  int rc;
+
   if (++s->depth > MAX_DEPTH)
     return -1;
   s->p++;
@@ -228,25 +250,12 @@ scan_array(struct sc *s)
     s->depth--;
     return 0;
   }
-  for (;;) {
+  do {
     if (scan_value(s) != 0)
       return -1;
-    ws(s);
-    if (s->p >= s->end)
-      return -1;
-    if (*s->p == ',') {
-      s->p++;
-      ws(s);
-      continue;
-    }
-    if (*s->p == ']') {
-      s->p++;
-      break;
-    }
-    return -1;
-  }
+  } while ((rc = after_item(s, ']')) > 0);
   s->depth--;
-  return 0;
+  return rc;
 }
 
 static int
@@ -310,7 +319,7 @@ scan_object(struct sc *s, enum ctx cx, int *empty)
 {
   struct sl_span key;
   enum want w;
-  int esc;
+  int esc, rc;
 
   if (++s->depth > MAX_DEPTH)
     return -1;
@@ -337,22 +346,12 @@ scan_object(struct sc *s, enum ctx cx, int *empty)
     w = esc ? W_NONE : match_key(cx, key.p, key.len);
     if ((w != W_NONE ? scan_wanted(s, w) : scan_value(s)) != 0)
       return -1;
-    ws(s);
-    if (s->p >= s->end)
-      return -1;
-    if (*s->p == ',') {
-      s->p++;
-      ws(s);
-      continue;
-    }
-    if (*s->p == '}') {
-      s->p++;
+    rc = after_item(s, '}');
+    if (rc <= 0)
       break;
-    }
-    return -1;
   }
   s->depth--;
-  return 0;
+  return rc;
 }
 
 int
