@@ -41,6 +41,7 @@ struct collector {
   int closing_parts;        /* modules still closing */
   uint64_t records_done;
   int exit_code;
+  struct sl_conf *next;     /* SIGHUP: validated config to run next */
 };
 
 /* ---- spool -> indexer --------------------------------------------------- */
@@ -271,21 +272,36 @@ on_signal(uv_signal_t *h, int signum)
   if (signum == SIGHUP) {
     struct sl_conf *nc = NULL;
     char err[1024] = "";
-    int rc = sl_conf_load(sl_conf_file(c->conf), sl_collector_schema, &nc,
-                          err, sizeof(err));
-    if (rc != 0)
+    int rc;
+
+    if (c->draining)
+      return;
+    rc = sl_conf_load(sl_conf_file(c->conf), sl_collector_schema, &nc, err,
+                      sizeof(err));
+    if (rc != 0) {
       sl_log(SL_LOG_ERROR, "collector", "SIGHUP: new config refused; "
              "keeping the running one", SL_LF_STR, "reason", err, SL_LF_END);
-    else
-      sl_log(SL_LOG_WARN, "collector", "SIGHUP: config is valid; the "
-             "collector applies changes on restart", SL_LF_END);
-    sl_conf_free(nc);
+      return;
+    }
+    /* Reload = drain like SIGTERM (acked windows are in the spool, which
+     * the next run reopens; unacked ones are resent by their senders and
+     * dedupe by _id), then run again with the new config. */
+    c->next = nc;
+    begin_drain(c, "SIGHUP");
     return;
   }
   begin_drain(c, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 /* ---- start -------------------------------------------------------------- */
+
+static void
+close_leftover(uv_handle_t *h, void *arg)
+{
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
 
 static int
 mkdir_p(const char *dir)
@@ -326,9 +342,10 @@ setup_route(struct collector *c, const json_t *es)
 }
 
 int
-sl_collector_run(struct sl_conf *conf)
+sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
 {
   struct collector c;
+  uv_loop_t loop;
   struct sl_spool_opts so;
   const json_t *inputs, *es;
   const char *data_dir, *listen;
@@ -340,7 +357,10 @@ sl_collector_run(struct sl_conf *conf)
   c.conf = conf;
   c.root = sl_conf_root(conf);
   c.exit_code = 0;
-  c.loop = uv_default_loop();
+  *next = NULL;
+  /* A loop per run, so that a reload starts from a clean one. */
+  c.loop = &loop;
+  uv_loop_init(c.loop);
   signal(SIGPIPE, SIG_IGN);
 
   data_dir = sl_conf_str(c.root, "data_dir");
@@ -414,10 +434,15 @@ sl_collector_run(struct sl_conf *conf)
          SL_LF_INT, "http_port", (int64_t)(c.http ? sl_http_port(c.http) : 0),
          SL_LF_END);
   uv_run(c.loop, UV_RUN_DEFAULT);
-  /* Let close callbacks of the last handles run. */
-  uv_run(c.loop, UV_RUN_NOWAIT);
-  sl_log(SL_LOG_INFO, "collector", "stopped", SL_LF_END);
-  uv_loop_close(c.loop);
+  /* Every module closed its own handles; anything left would keep the
+   * loop from closing (and a reload from starting clean). */
+  uv_walk(c.loop, close_leftover, NULL);
+  uv_run(c.loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(c.loop) != 0)
+    sl_log(SL_LOG_WARN, "collector", "loop not closed cleanly", SL_LF_END);
+  sl_log(SL_LOG_INFO, "collector", c.next ? "stopped for reload" : "stopped",
+         SL_LF_END);
+  *next = c.next;
   return c.exit_code;
 
 fail:

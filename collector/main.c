@@ -46,7 +46,18 @@ main(int argc, char **argv)
   if (lvl >= 0)
     sl_log_set_level((enum sl_log_level)lvl);
 
-  rc = sl_collector_run(conf);
-  sl_conf_free(conf);
-  return rc;
+  for (;;) {
+    struct sl_conf *next = NULL;
+
+    rc = sl_collector_run(conf, &next);
+    sl_conf_free(conf);
+    if (next == NULL || rc != 0) {
+      sl_conf_free(next);
+      return rc;
+    }
+    conf = next;
+    lvl = sl_log_level_parse(sl_conf_str(sl_conf_root(conf), "log_level"));
+    if (cli.log_level < 0 && lvl >= 0)
+      sl_log_set_level((enum sl_log_level)lvl);
+  }
 }
