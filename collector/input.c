@@ -70,6 +70,10 @@ struct sl_input {
   int closing;
   struct conn *conns;
   struct sl_input_stats st;
+  /* One read buffer for every connection: a read is fed to the decoder
+   * (which copies only a partial frame) before the next one starts. 64 KiB
+   * per read is enough for throughput. */
+  char rbuf[65536];
   void (*close_cb)(void *);
   void *close_arg;
 };
@@ -488,14 +492,11 @@ on_frame(void *arg, const struct sl_lj_frame *f)
 static void
 on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-  /* 64 KiB per read: big enough for throughput; the decoder copies only a
-   * partial frame, so this buffer is reused. */
-  static __thread char scratch[65536];
+  struct conn *c = h->data;
 
-  (void)h;
   (void)hint;
-  buf->base = scratch;
-  buf->len = sizeof(scratch);
+  buf->base = c->in->rbuf;
+  buf->len = sizeof(c->in->rbuf);
 }
 
 static void
