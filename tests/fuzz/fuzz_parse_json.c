@@ -22,7 +22,7 @@
 #include <jansson.h>
 
 #include "parse.h"
-#include "parse_internal.h" /* sl__utf8_seq: the repair rule */
+#include "sl_json.h" /* sl_utf8_seq: the repair rule */
 #include "sl_buf.h"
 
 static struct sl_parse_ctx *ctx_json, *ctx_raw;
@@ -107,7 +107,7 @@ reference(const char *line, size_t len)
   if (len && line[len - 1] == '\r')
     len--;
   while (i < len) {
-    k = sl__utf8_seq((const unsigned char *)line + i, len - i);
+    k = sl_utf8_seq((const unsigned char *)line + i, len - i);
     if (k == 0) {
       memcpy(fixed + o, "\xEF\xBF\xBD", 3);
       o += 3;
