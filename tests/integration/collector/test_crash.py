@@ -45,6 +45,12 @@ def test_kill9_three_times_exactly_once(es, make_collector):
         kills += 1
         c.restart()
         assert c.lj_port == port
+        # The sender is connected to the new collector before the next
+        # kill (an ack racing the kill must not count as "reconnected").
+        wait_until(lambda: c.metric(
+            "sluice_input_connections_accepted_total") >= 1
+            or not s.is_alive(), 30, what="sender reconnected")
+        prev = s.acked
     s.join_ok(150)
     assert kills == 3
     print("acked, indexed at each kill:", at_kill)
