@@ -390,8 +390,10 @@ class ResilientSender(threading.Thread):
     same events (same ids) -- what a Beats sender does."""
 
     def __init__(self, port, events, window=500, compress=3,
-                 deadline_s=120.0, ack_timeout=30.0):
+                 deadline_s=120.0, ack_timeout=30.0, pace_s=0.0):
         super().__init__(daemon=True)
+        self.pace_s = pace_s  # pause after each acked window (tests that
+        # must act between windows on a fast machine)
         self.port = port
         self.events = events
         self.window = window
@@ -436,6 +438,8 @@ class ResilientSender(threading.Thread):
                 with self._lock:
                     self.acked = i
                     self.windows_acked += 1
+                if self.pace_s:
+                    time.sleep(self.pace_s)
         except BaseException as e:  # reported by join_ok()
             self.error = e
         finally:

@@ -23,9 +23,11 @@ def test_kill9_three_times_exactly_once(es, make_collector):
                        lj_port=port)
     assert c.lj_port == port
     evs = make_events("k", n)
-    s = ResilientSender(port, evs, window=500, deadline_s=150)
+    # Paced (>= 3.6 s for 120 windows) so that three kill/restart cycles
+    # always fit while it sends, however fast the machine.
+    s = ResilientSender(port, evs, window=500, deadline_s=150, pace_s=0.03)
     s.start()
-    points = sorted(rnd.uniform(0.1, 0.8) for _ in range(3))
+    points = sorted(rnd.uniform(0.1, 0.7) for _ in range(3))
     kills = 0
     at_kill = []
     prev = 0
