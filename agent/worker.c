@@ -193,13 +193,7 @@ batch_seal(struct sl_batcher *bt, struct sl_batch *b)
     size_t hint = bt->ev.len;
     if (bt->o.fmt == SL_FMT_LUMBERJACK) {
       /* Fill the reserved W frame in place. */
-      uint32_t n = b->events;
-      bt->ev.p[0] = SL_LJ_VERSION;
-      bt->ev.p[1] = SL_LJ_WINDOW;
-      bt->ev.p[2] = (char)(n >> 24);
-      bt->ev.p[3] = (char)(n >> 16);
-      bt->ev.p[4] = (char)(n >> 8);
-      bt->ev.p[5] = (char)n;
+      sl_lj_put_hdr(bt->ev.p, SL_LJ_WINDOW, b->events);
     }
     b->data = sl_buf_take(&bt->ev, &b->len);
     /* Pre-size the next batch like this one: avoids a realloc chain. */
@@ -217,20 +211,15 @@ batch_seal(struct sl_batcher *bt, struct sl_batch *b)
      * then a zlib stream; libdeflate only compresses faster. */
     size_t bound = libdeflate_zlib_compress_bound(bt->zc, bt->ev.len);
     size_t hdr = bt->wire.len, zn;
-    rc = sl_buf_reserve(&bt->wire, 6 + bound);
+    rc = sl_buf_reserve(&bt->wire, SL_LJ_HDR_LEN + bound);
     if (rc)
       return rc;
     zn = libdeflate_zlib_compress(bt->zc, bt->ev.p, bt->ev.len,
-                                  bt->wire.p + hdr + 6, bound);
+                                  bt->wire.p + hdr + SL_LJ_HDR_LEN, bound);
     if (zn == 0 || zn > UINT32_MAX)
       return SL_EINTERNAL;
-    bt->wire.p[hdr] = SL_LJ_VERSION;
-    bt->wire.p[hdr + 1] = SL_LJ_COMPRESSED;
-    bt->wire.p[hdr + 2] = (char)(zn >> 24);
-    bt->wire.p[hdr + 3] = (char)(zn >> 16);
-    bt->wire.p[hdr + 4] = (char)(zn >> 8);
-    bt->wire.p[hdr + 5] = (char)zn;
-    bt->wire.len = hdr + 6 + zn;
+    sl_lj_put_hdr(bt->wire.p + hdr, SL_LJ_COMPRESSED, (uint32_t)zn);
+    bt->wire.len = hdr + SL_LJ_HDR_LEN + zn;
     bt->wire.p[bt->wire.len] = '\0';  /* keep the sl_buf invariant */
   } else
 #endif

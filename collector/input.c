@@ -78,7 +78,6 @@ struct sl_input {
   void *close_arg;
 };
 
-#define ACK_FRAME_LEN 6
 
 static void conn_close(struct conn *c, const char *reason, int err);
 static void try_append(struct conn *c, struct part *p);
@@ -300,7 +299,7 @@ send_ack(struct conn *c, uint32_t seq)
 {
   struct {
     uv_write_t req;
-    char frame[ACK_FRAME_LEN];
+    char frame[SL_LJ_HDR_LEN];
   } *w;
   uv_buf_t b;
 
@@ -311,13 +310,8 @@ send_ack(struct conn *c, uint32_t seq)
     conn_close(c, "out of memory for ack", SL_ENOMEM);
     return;
   }
-  w->frame[0] = SL_LJ_VERSION;
-  w->frame[1] = SL_LJ_ACK;
-  w->frame[2] = (char)(seq >> 24);
-  w->frame[3] = (char)(seq >> 16);
-  w->frame[4] = (char)(seq >> 8);
-  w->frame[5] = (char)seq;
-  b = uv_buf_init(w->frame, ACK_FRAME_LEN);
+  sl_lj_put_hdr(w->frame, SL_LJ_ACK, seq);
+  b = uv_buf_init(w->frame, SL_LJ_HDR_LEN);
   if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_ack_written) != 0) {
     free(w);
     conn_close(c, "ack write failed", SL_EPIPE);

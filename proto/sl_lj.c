@@ -638,14 +638,20 @@ sl_lj_dec_pending(const struct sl_lj_dec *d)
 /* Encoder. Each function reserves its whole frame first so that a failure
  * leaves b unchanged. */
 
-static int
-enc_short(struct sl_buf *b, char type, uint32_t v)
+void
+sl_lj_put_hdr(char p[SL_LJ_HDR_LEN], enum sl_lj_type type, uint32_t v)
 {
-  char f[LJ_HDR_SHORT];
+  p[0] = SL_LJ_VERSION;
+  p[1] = (char)type;
+  put_be32(p + 2, v);
+}
 
-  f[0] = SL_LJ_VERSION;
-  f[1] = type;
-  put_be32(f + 2, v);
+static int
+enc_short(struct sl_buf *b, enum sl_lj_type type, uint32_t v)
+{
+  char f[SL_LJ_HDR_LEN];
+
+  sl_lj_put_hdr(f, type, v);
   return sl_buf_append(b, f, sizeof(f));
 }
 

@@ -67,6 +67,14 @@ int sl_lj_dec_feed(struct sl_lj_dec *d, const char *p, size_t n,
  * and memory accounting). */
 size_t sl_lj_dec_pending(const struct sl_lj_dec *d);
 
+/* Every fixed-size header is 6 bytes: '2', the type, one big-endian u32
+ * (W: window size, A: acked sequence, C: compressed length). Writes it at
+ * p, which must have room for SL_LJ_HDR_LEN bytes: for callers that
+ * reserve the header first and fill it in place (the agent's batches), or
+ * keep it in their own memory (the collector's ack writes). */
+#define SL_LJ_HDR_LEN 6
+void sl_lj_put_hdr(char p[SL_LJ_HDR_LEN], enum sl_lj_type type, uint32_t v);
+
 int sl_lj_enc_window(struct sl_buf *b, uint32_t n) SL_WUR;
 int sl_lj_enc_json(struct sl_buf *b, uint32_t seq, const char *json,
                    size_t len) SL_WUR;
