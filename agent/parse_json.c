@@ -2,7 +2,7 @@
  *
  * The scanner validates the line as RFC 8259 JSON (the same verdicts as
  * jansson's json_loadb with JSON_ALLOW_NUL, proven by the differential test
- * in tests/unit/parse/test_parse_json.c) while it picks out the top-level
+ * in tests/unit/agent/test_parse_json.c) while it picks out the top-level
  * keys. Application keys are copied verbatim into "app":{...} of the output
  * as soon as their value has been scanned; the special keys below fill ECS
  * fields instead. A line that is not a JSON object becomes a raw event with
