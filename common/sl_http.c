@@ -1,5 +1,6 @@
 #include "sl_http.h"
 #include "sl_err.h"
+#include "sl_list.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -24,7 +25,7 @@ enum client_state {
 struct client {
   uv_tcp_t tcp;              /* first: the handle's address is the client */
   struct sl_http *srv;
-  struct client *prev, *next;
+  struct sl_list link;       /* in sl_http.clients */
   enum client_state state;
   uint64_t started;          /* uv_now at accept */
   size_t len;
@@ -44,7 +45,7 @@ struct sl_http {
   int stopping;
   int handles_open;          /* listener + sweep + clients not yet freed */
   int nclients;
-  struct client *clients;
+  struct sl_list clients;     /* struct client, newest first */
 };
 
 static void
@@ -69,12 +70,7 @@ on_client_closed(uv_handle_t *h)
   struct client *c = (struct client *)h;
   struct sl_http *s = c->srv;
 
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    s->clients = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
+  sl_list_remove(&c->link);
   s->nclients--;
   s->handles_open--;
   sl_buf_free(&c->resp);
@@ -285,10 +281,7 @@ on_connection(uv_stream_t *ls, int status)
   c->srv = s;
   c->started = uv_now(s->loop);
   sl_buf_init(&c->resp, HTTP_MAX_BODY + 1024);
-  c->next = s->clients;
-  if (s->clients)
-    s->clients->prev = c;
-  s->clients = c;
+  sl_list_insert_head(&s->clients, &c->link);
   s->nclients++;
   s->handles_open++;
   if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
@@ -306,10 +299,10 @@ on_sweep(uv_timer_t *t)
 {
   struct sl_http *s = t->data;
   uint64_t now = uv_now(s->loop);
-  struct client *c, *next;
+  struct sl_list *it, *tmp;
 
-  for (c = s->clients; c != NULL; c = next) {
-    next = c->next;
+  sl_list_foreach(it, tmp, &s->clients) {
+    struct client *c = sl_container_of(it, struct client, link);
     if (now - c->started >= HTTP_CLIENT_TIMEOUT_MS)
       client_close(c);
   }
@@ -364,6 +357,7 @@ sl_http_start(uv_loop_t *loop, const char *addr, sl_http_handler h,
   if (s == NULL)
     return SL_ENOMEM;
   s->loop = loop;
+  sl_list_init(&s->clients);
   s->handler = h;
   s->arg = arg;
   rc = uv_tcp_init(loop, &s->listener);
@@ -412,13 +406,13 @@ sl_http_port(const struct sl_http *s)
 void
 sl_http_stop(struct sl_http *s)
 {
-  struct client *c;
+  struct sl_list *it, *tmp;
 
   if (s == NULL || s->stopping)
     return;
   s->stopping = 1;
-  for (c = s->clients; c != NULL; c = c->next)
-    client_close(c);
+  sl_list_foreach(it, tmp, &s->clients)
+    client_close(sl_container_of(it, struct client, link));
   uv_close((uv_handle_t *)&s->listener, on_server_handle_closed);
   /* sweep.data is set only once the timer was initialised. */
   if (s->sweep.data == s)
