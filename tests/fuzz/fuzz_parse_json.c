@@ -104,8 +104,6 @@ reference(const char *line, size_t len)
 
   if (fixed == NULL)
     abort();
-  if (len && line[len - 1] == '\r')
-    len--;
   while (i < len) {
     k = sl_utf8_seq((const unsigned char *)line + i, len - i);
     if (k == 0) {
