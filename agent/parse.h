@@ -62,9 +62,10 @@ void sl_parse_ctx_free(struct sl_parse_ctx *ctx);
  * the line has none. Thread-safe for distinct `out` buffers.
  * The line is taken as given: the pipeline's line splitter (worker.c) has
  * already removed the '\n' and one trailing '\r'; any '\r' left is
- * content. Empty lines are not skipped here (the pipeline skips them): with parser json they become raw events tagged
- * "empty line". The field rules are documented in parse_json.c, the event
- * layout in event_writer.h.
+ * content. Empty lines are not skipped here (the pipeline skips them):
+ * with parser json they become raw events tagged "empty line". The field
+ * rules are documented in parse_json.c, the event layout in
+ * event_writer.h.
  * The event always: has no raw newline (NDJSON-safe); loads in jansson with
  * default flags plus JSON_REJECT_DUPLICATES (no \u0000, no duplicate keys
  * at any level, numbers within int64/double, depth <= 2048), which is how
