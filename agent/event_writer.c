@@ -9,6 +9,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
+#include "sl_hash.h"
 #include "sl_json.h"
 #include "sl_time.h"
 
@@ -156,7 +157,7 @@ sl_ew_u64(struct sl_ew *w, uint64_t v)
   sl_ew_put(w, tmp + i, sizeof(tmp) - i);
 }
 
-/* "text" for either kind of sl__text. */
+/* "text" for either kind of sl_ew_text. */
 static void
 w_text(struct sl_ew *w, const struct sl_ew_text *t)
 {
@@ -179,18 +180,6 @@ put_le64(unsigned char *p, uint64_t v)
 
   for (i = 0; i < 8; i++)
     p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void
-hex64(char *out, uint64_t v)
-{
-  static const char hex[] = "0123456789abcdef";
-  int i;
-
-  for (i = 15; i >= 0; i--) {
-    out[i] = hex[v & 15];
-    v >>= 4;
-  }
 }
 
 /* The hashed bytes: agent id, one NUL (so "ab"+dev cannot collide with
@@ -222,9 +211,7 @@ sl_ew_event_id(const char *aid, size_t n, const struct sl_src *src,
     XXH3_128bits_update(&st, buf, TAIL);
     h = XXH3_128bits_digest(&st);
   }
-  hex64(out, h.high64);
-  hex64(out + 16, h.low64);
-  out[32] = '\0';
+  sl_hash128_hex((struct sl_hash128){ h.high64, h.low64 }, out);
 }
 
 /* ---- the event writer -------------------------------------------------- */

@@ -20,7 +20,7 @@
  * losing the registry means re-sending (deduplicated by event.id), while
  * refusing to start would lose everything that is written meanwhile.
  *
- * Pruning (done by tail.c): an entry goes away when its file was seen
+ * Pruning (done by tail_scan.c): an entry goes away when its file was seen
  * deleted (link count 0) and every byte of it was acknowledged, or when no
  * scan has seen the file for 24 h (entries of tracked files are never
  * pruned; a scan refreshes `updated` of the files it sees).
