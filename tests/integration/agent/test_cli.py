@@ -4,7 +4,7 @@ import os
 import re
 import subprocess
 
-from conftest import AGENT, SOURCE
+from conftest import AGENT, BUILD, SOURCE
 
 
 def run(*args, env=None):
@@ -84,10 +84,21 @@ def test_env_expansion(tmp_path):
     assert run("--check", "-c", str(p), env=env).returncode == 2
 
 
+def built_with(name):
+    """True when the build's sl_config.h defines HAVE_<name>."""
+    with open(os.path.join(BUILD, "sl_config.h")) as f:
+        return "#define HAVE_%s\n" % name in f.read()
+
+
 def test_version_and_help():
     r = run("--version")
     assert r.returncode == 0
     assert "sluice-agent" in r.stdout
+    # Only features that work: TLS on the Lumberjack output when OpenSSL
+    # is built in; never kafka (nothing uses librdkafka).
+    feats = r.stdout.splitlines()[1].split(":", 1)[1].split()
+    assert ("tls" in feats) == built_with("OPENSSL"), r.stdout
+    assert "kafka" not in feats, r.stdout
     r = run("--help")
     assert r.returncode == 0
     for key in ("data_dir", "queue", "max_bytes", "compression_level",
