@@ -9,11 +9,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 
 from esdouble_fixture import start_esdouble  # noqa: E402
+from harness import register_markers  # noqa: E402
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers",
-                            "slow: long-running test, excluded from CI")
+    register_markers(config)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from harness import register_markers  # noqa: E402
+
 
 def pytest_configure(config):
-    config.addinivalue_line("markers",
-                            "slow: long-running test, excluded from CI")
+    register_markers(config)
