@@ -9,11 +9,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 
 from esdouble_fixture import start_esdouble  # noqa: E402
-from harness import register_markers  # noqa: E402
-
-
-def pytest_configure(config):
-    register_markers(config)
+from suite_hooks import pytest_configure  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,4 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import register_markers  # noqa: E402
-
-
-def pytest_configure(config):
-    register_markers(config)
+from suite_hooks import pytest_configure  # noqa: E402,F401

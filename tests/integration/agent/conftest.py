@@ -28,14 +28,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "..", "lib"))
 
 from harness import (AGENT, BUILD, SOURCE, AgentProc,  # noqa: E402,F401
-                     close_listener, register_markers, sanitized,
-                     wait_until)
+                     close_listener, sanitized, wait_until)
 from harness import agent_config as _agent_config  # noqa: E402
 from lumberjack import LumberjackReceiver  # noqa: E402,F401
-
-
-def pytest_configure(config):
-    register_markers(config)
+from suite_hooks import pytest_configure  # noqa: E402,F401
 
 
 # ---- json_lines receiver --------------------------------------------------

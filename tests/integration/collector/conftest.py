@@ -36,23 +36,14 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from esdouble_fixture import start_esdouble  # noqa: E402
 from harness import (COLLECTOR, SOURCE, CollectorProc,  # noqa: E402,F401
                      collector_config, deep_merge, free_port, parse_metrics,
-                     register_markers, wait_until)
+                     wait_until)
 from lumberjack import LumberjackClient, ProtocolError  # noqa: E402
+from suite_hooks import pytest_configure  # noqa: E402,F401
+from suite_hooks import pytest_runtest_makereport  # noqa: E402,F401
 
 DATASET = "ctest"
 DS_PATTERN = "logs-%s-*" % DATASET
 DEADLETTER = "logs-sluice.deadletter-default"
-
-
-def pytest_configure(config):
-    register_markers(config)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)
 
 
 # ---- the collector process ------------------------------------------------

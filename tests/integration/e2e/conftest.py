@@ -35,22 +35,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 from esdouble_fixture import start_esdouble  # noqa: E402
 from harness import (AGENT, BUILD, COLLECTOR, SOURCE,  # noqa: E402,F401
                      AgentProc, CollectorProc, collector_config, deep_merge,
-                     free_port, parse_metrics, register_markers, wait_until)
+                     free_port, parse_metrics, wait_until)
 from harness import agent_config as _agent_config  # noqa: E402
+from suite_hooks import pytest_configure  # noqa: E402,F401
+from suite_hooks import pytest_runtest_makereport  # noqa: E402,F401
 
 DATASET = "e2e"
 INDEX = "logs-%s-*" % DATASET
-
-
-def pytest_configure(config):
-    register_markers(config)
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)
 
 
 # ---- processes ------------------------------------------------------------
