@@ -12,6 +12,16 @@ def run(*args, env=None):
                           text=True, timeout=20, env=env)
 
 
+def check_bad(tmp_path, text):
+    """`--check` of a config with `text` must exit 2; returns its path
+    and the result."""
+    p = tmp_path / "bad.yml"
+    p.write_text(text)
+    r = run("--check", "-c", str(p))
+    assert r.returncode == 2, r.stderr
+    return p, r
+
+
 def test_check_example_config():
     path = os.path.join(SOURCE, "deploy", "config", "agent.yml")
     r = run("--check", "-c", path)
@@ -20,53 +30,41 @@ def test_check_example_config():
 
 
 def test_check_bad_config_reports_file_and_line(tmp_path):
-    p = tmp_path / "bad.yml"
-    p.write_text("data_dir: /tmp/x\n"
-                 "inputs:\n"
-                 "  - paths: [/tmp/*.log]\n"
-                 "    parser: xml\n"
-                 "output:\n"
-                 "  type: lumberjack\n"
-                 "  hosts: [127.0.0.1:5044]\n")
-    r = run("--check", "-c", str(p))
-    assert r.returncode == 2
+    p, r = check_bad(tmp_path, "data_dir: /tmp/x\n"
+                     "inputs:\n"
+                     "  - paths: [/tmp/*.log]\n"
+                     "    parser: xml\n"
+                     "output:\n"
+                     "  type: lumberjack\n"
+                     "  hosts: [127.0.0.1:5044]\n")
     assert re.search(re.escape(str(p)) + r":4:.*parser", r.stderr), r.stderr
 
 
 def test_check_unknown_key(tmp_path):
-    p = tmp_path / "bad.yml"
-    p.write_text("data_dir: /tmp/x\n"
-                 "inputs:\n"
-                 "  - paths: [/tmp/*.log]\n"
-                 "output:\n"
-                 "  hosts: [127.0.0.1:5044]\n"
-                 "  windw: 10\n")
-    r = run("--check", "-c", str(p))
-    assert r.returncode == 2
+    p, r = check_bad(tmp_path, "data_dir: /tmp/x\n"
+                     "inputs:\n"
+                     "  - paths: [/tmp/*.log]\n"
+                     "output:\n"
+                     "  hosts: [127.0.0.1:5044]\n"
+                     "  windw: 10\n")
     assert re.search(re.escape(str(p)) + r":6:.*windw", r.stderr), r.stderr
 
 
 def test_check_semantic_error(tmp_path):
     # Valid per row, invalid as a whole: lumberjack needs hosts.
-    p = tmp_path / "bad.yml"
-    p.write_text("data_dir: /tmp/x\n"
-                 "inputs:\n"
-                 "  - paths: [/tmp/*.log]\n"
-                 "output:\n"
-                 "  type: lumberjack\n")
-    r = run("--check", "-c", str(p))
-    assert r.returncode == 2
+    p, r = check_bad(tmp_path, "data_dir: /tmp/x\n"
+                     "inputs:\n"
+                     "  - paths: [/tmp/*.log]\n"
+                     "output:\n"
+                     "  type: lumberjack\n")
     assert "output.hosts" in r.stderr and str(p) in r.stderr, r.stderr
 
 
 def test_check_missing_data_dir(tmp_path):
-    p = tmp_path / "bad.yml"
-    p.write_text("inputs:\n"
-                 "  - paths: [/tmp/*.log]\n"
-                 "output:\n"
-                 "  type: stdout\n")
-    r = run("--check", "-c", str(p))
-    assert r.returncode == 2
+    p, r = check_bad(tmp_path, "inputs:\n"
+                     "  - paths: [/tmp/*.log]\n"
+                     "output:\n"
+                     "  type: stdout\n")
     assert "data_dir" in r.stderr
 
 

@@ -134,6 +134,16 @@ class Stack:
             a.start()
         return a
 
+    def shipping(self, es, name, lines, rate=0, chunk=500, lj_port=0):
+        """A collector (on lj_port), one agent `name` and a started Writer
+        of `lines` lines into the agent's app.log; returns all three."""
+        col = self.collector(es, lj_port=lj_port)
+        a = self.agent(col, name)
+        w = Writer(os.path.join(a.logdir, "app.log"), name, lines,
+                   rate=rate, chunk=chunk)
+        w.start()
+        return col, a, w
+
     def cleanup(self, failed):
         for p in self.procs:
             if failed:
