@@ -7,6 +7,8 @@
  *   sl_test_rm_rf(path)             remove a tree (symlinks not followed)
  *   sl_test_run_until(loop, cond, arg, ms)
  *                                   run a uv loop until cond(arg) holds
+ *   SL_TEST_MAIN(setup, teardown, cmocka_unit_test(t1), ...)
+ *                                   main(): the listed tests as one group
  *
  * Waits poll a condition with a deadline, never a bare sleep.
  */
@@ -79,5 +81,16 @@ sl_test_run_until(uv_loop_t *loop, sl_test_cond cond, void *arg,
   uv_run(loop, UV_RUN_NOWAIT);
   return ok;
 }
+
+/* The test file's main(): run the listed tests (cmocka_unit_test(...)
+ * entries) as one group with the given group setup/teardown (or NULL). */
+#define SL_TEST_MAIN(setup, teardown, ...)                            \
+  int                                                                 \
+  main(void)                                                          \
+  {                                                                   \
+    const struct CMUnitTest tests[] = { __VA_ARGS__ };                \
+                                                                      \
+    return cmocka_run_group_tests(tests, setup, teardown);            \
+  }
 
 #endif

@@ -94,13 +94,7 @@ test_pwrite_all_offset(void **state)
   assert_true(sl_fs_write_all(-1, "a", 1) < 0);
 }
 
-int
-main(void)
-{
-  const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_mkdir_p_nested_and_existing),
-    cmocka_unit_test(test_write_atomic_replaces),
-    cmocka_unit_test(test_pwrite_all_offset),
-  };
-  return cmocka_run_group_tests(tests, setup, teardown);
-}
+SL_TEST_MAIN(setup, teardown,
+             cmocka_unit_test(test_mkdir_p_nested_and_existing),
+             cmocka_unit_test(test_write_atomic_replaces),
+             cmocka_unit_test(test_pwrite_all_offset))

@@ -305,14 +305,8 @@ test_bad_addr_and_busy_port(void **state)
   stop_and_close(&loop, s);
 }
 
-int
-main(void)
-{
-  const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_get_200_404),
-    cmocka_unit_test(test_bad_requests),
-    cmocka_unit_test(test_client_limit_and_stop),
-    cmocka_unit_test(test_bad_addr_and_busy_port),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SL_TEST_MAIN(NULL, NULL,
+             cmocka_unit_test(test_get_200_404),
+             cmocka_unit_test(test_bad_requests),
+             cmocka_unit_test(test_client_limit_and_stop),
+             cmocka_unit_test(test_bad_addr_and_busy_port))
