@@ -31,7 +31,8 @@ main(int argc, char **argv)
    * go back to the kernel on free, so RSS follows the queue limits. */
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   rc = sl_cli_parse(argc, argv, "sluice-agent", "/etc/sluice/agent.yml",
-                    sl_agent_schema, &cli);
+                    sl_agent_schema, SL_CLI_F_TLS | SL_CLI_F_LIBDEFLATE |
+                    SL_CLI_F_INOTIFY, &cli);
   if (rc >= 1000)
     return SL_CLI_EXIT(rc);
   if (rc != 0)

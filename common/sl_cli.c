@@ -8,32 +8,59 @@
 #define CLI_DONE 1000   /* exit 0 after --help / --version */
 #define CLI_USAGE 1002  /* exit 2: bad command line (like a bad config) */
 
-const char *
-sl_cli_features(void)
-{
-  /* Built at compile time from sl_config.h, one word per feature. */
-  static const char features[] = ""
+/* Every optional feature, and whether sl_config.h says it is built in. */
+static const struct {
+  unsigned flag;
+  const char *name;
+  int built;
+} feature_table[] = {
+  { SL_CLI_F_TLS, "tls",
 #ifdef HAVE_OPENSSL
-    "tls "
+    1
+#else
+    0
 #endif
-#ifdef HAVE_RDKAFKA
-    "kafka "
-#endif
+  },
+  { SL_CLI_F_LIBDEFLATE, "libdeflate",
 #ifdef HAVE_LIBDEFLATE
-    "libdeflate "
+    1
+#else
+    0
 #endif
+  },
+  { SL_CLI_F_INOTIFY, "inotify",
 #ifdef HAVE_INOTIFY
-    "inotify "
+    1
+#else
+    0
 #endif
-    ;
-  static char trimmed[sizeof(features)];
-  size_t n = sizeof(features) - 1;
+  },
+};
 
-  if (n > 0 && features[n - 1] == ' ')
-    n--;
-  memcpy(trimmed, features, n);
-  trimmed[n] = '\0';
-  return trimmed;
+const char *
+sl_cli_features(unsigned wanted, char *buf, size_t len)
+{
+  size_t i, n = 0;
+  int w, any = 0;
+
+  if (len == 0)
+    return buf;
+  buf[0] = '\0';
+  for (i = 0; i < sizeof(feature_table) / sizeof(feature_table[0]); i++) {
+    if (!feature_table[i].built || !(wanted & feature_table[i].flag))
+      continue;
+    any = 1;
+    w = snprintf(buf + n, len - n, "%s%s", n ? " " : "",
+                 feature_table[i].name);
+    if (w < 0 || (size_t)w >= len - n) {
+      buf[n] = '\0';   /* whole words only */
+      break;
+    }
+    n += (size_t)w;
+  }
+  if (!any)
+    snprintf(buf, len, "none");
+  return buf;
 }
 
 static void
@@ -54,7 +81,7 @@ print_help(const char *prog, const char *default_config,
          "(0 good, 2 bad)\n"
          "  --log-level LEVEL    debug, info, warn or error (overrides "
          "the file)\n"
-         "  --version            print version and compiled-in features\n"
+         "  --version            print version and the features built in\n"
          "  -h, --help           print this help\n",
          default_config ? default_config : "(none)");
   if (schema != NULL) {
@@ -104,8 +131,10 @@ opt_value(int argc, char **argv, int *i, const char *name, int *missing)
 int
 sl_cli_parse(int argc, char **argv, const char *prog,
              const char *default_config,
-             const struct sl_conf_key *schema, struct sl_cli *out)
+             const struct sl_conf_key *schema, unsigned features,
+             struct sl_cli *out)
 {
+  char feat[64];
   const char *v;
   int i, missing, lvl;
 
@@ -128,7 +157,8 @@ sl_cli_parse(int argc, char **argv, const char *prog,
     if (strcmp(a, "--check") == 0) {
       out->check = 1;
     } else if (strcmp(a, "--version") == 0) {
-      printf("%s %s\nfeatures: %s\n", prog, SL_VERSION, sl_cli_features());
+      printf("%s %s\nfeatures: %s\n", prog, SL_VERSION,
+             sl_cli_features(features, feat, sizeof(feat)));
       fflush(stdout);
       return CLI_DONE;
     } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

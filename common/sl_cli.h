@@ -3,8 +3,10 @@
  *   PROG [-c FILE] [--check] [--version] [--help] [--log-level L] [SUBCMD ARGS...]
  *
  * `--help` prints usage plus the schema table (sl_conf_print_help).
- * `--version` prints "PROG VERSION" and the compiled-in features
- * ("features: tls kafka inotify ...").
+ * `--version` prints "PROG VERSION" and the features that binary really
+ * has ("features: tls libdeflate inotify", or "features: none"): a
+ * feature is listed only when it is compiled in AND the binary uses it,
+ * so a linked library that no code path uses is never advertised.
  */
 #ifndef SL_CLI_H
 #define SL_CLI_H
@@ -19,14 +21,24 @@ struct sl_cli {
   char **argv;
 };
 
+/* Optional features a binary may report; pass the ones it uses. */
+enum sl_cli_feature {
+  SL_CLI_F_TLS = 1u << 0,        /* TLS on its connections (OpenSSL) */
+  SL_CLI_F_LIBDEFLATE = 1u << 1, /* libdeflate for compression */
+  SL_CLI_F_INOTIFY = 1u << 2,    /* inotify file discovery */
+};
+
 /* Returns 0 to continue, or an exit code >= 0 offset by 1000 when the
  * program should exit now (--help/--version printed: 1000; usage error:
  * 1002) -- use SL_CLI_EXIT(rc) to get the code. */
 #define SL_CLI_EXIT(rc) ((rc) - 1000)
 int sl_cli_parse(int argc, char **argv, const char *prog,
                  const char *default_config,
-                 const struct sl_conf_key *schema, struct sl_cli *out);
-/* Features compiled in, space separated (from sl_config.h). */
-const char *sl_cli_features(void);
+                 const struct sl_conf_key *schema, unsigned features,
+                 struct sl_cli *out);
+/* The features of `wanted` (SL_CLI_F_* bits) that are compiled in, space
+ * separated, or "none": written to buf (truncated to len), which is
+ * returned. */
+const char *sl_cli_features(unsigned wanted, char *buf, size_t len);
 
 #endif

@@ -1,16 +1,15 @@
 #include "sl_log.h"
 #include "sl_buf.h"
 #include "sl_err.h"
+#include "sl_fs.h"
 #include "sl_hash.h"
 #include "sl_json.h"
 #include "sl_time.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 /* One record never exceeds this; a longer one is cut to its message and
  * tagged "log.truncated" so that a huge field cannot stall the writer. */
@@ -82,21 +81,11 @@ sl_log_set_fd(int fd)
   pthread_mutex_unlock(&log_mu);
 }
 
+/* A failing self-log write has nowhere left to be reported. */
 static void
-write_all(int fd, const char *p, size_t n)
+log_write(const struct sl_buf *b)
 {
-  ssize_t w;
-
-  while (n > 0) {
-    w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return; /* nowhere left to report a failing log */
-    }
-    p += w;
-    n -= (size_t)w;
-  }
+  (void)sl_fs_write_all(log_fd, b->p, b->len);
 }
 
 static int
@@ -198,7 +187,7 @@ emit_summary(struct rl_slot *s)
   if (put_head(&b, s->lvl, s->component, s->message) == 0 &&
       put_int_field(&b, "repeated", (int64_t)s->suppressed) == 0 &&
       sl_buf_append(&b, "}\n", 2) == 0)
-    write_all(log_fd, b.p, b.len);
+    log_write(&b);
   sl_buf_free(&b);
   s->suppressed = 0;
 }
@@ -285,7 +274,7 @@ sl_log(enum sl_log_level lvl, const char *component, const char *msg, ...)
   }
   pthread_mutex_lock(&log_mu);
   if (rate_admit(lvl, component, msg))
-    write_all(log_fd, b.p, b.len);
+    log_write(&b);
   pthread_mutex_unlock(&log_mu);
 out:
   sl_buf_free(&b);

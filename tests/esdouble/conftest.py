@@ -9,11 +9,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 
 from esdouble_fixture import start_esdouble  # noqa: E402
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers",
-                            "slow: long-running test, excluded from CI")
+from suite_hooks import pytest_configure  # noqa: E402,F401
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@
  *    has @timestamp and event.id, no duplicate keys (the collector loads
  *    with JSON_REJECT_DUPLICATES) and no raw newline;
  *  - the JSON parser's verdict (event vs parse-failure event) equals
- *    jansson's on the same line with invalid UTF-8 repaired, under the
- *    rules documented in parse_json.c (object at the top, value depth at
- *    most 2047, raw NUL bytes invalid; jansson's numeric overflow errors
- *    are not JSON errors and are skipped).
+ *    the jansson reference model's (tests/ref_json.h: invalid UTF-8
+ *    repaired, object at the top, value depth at most 2047, raw NUL
+ *    bytes invalid; jansson's numeric overflow errors are not JSON
+ *    errors and are skipped).
  *
  * Seeds: tests/fuzz/corpus-parse_json/ (scripts/fuzz-smoke).
  */
@@ -22,7 +22,7 @@
 #include <jansson.h>
 
 #include "parse.h"
-#include "sl_json.h" /* sl_utf8_seq: the repair rule */
+#include "ref_json.h" /* the reference model, shared with the unit test */
 #include "sl_buf.h"
 
 static struct sl_parse_ctx *ctx_json, *ctx_raw;
@@ -73,60 +73,6 @@ check_event(const struct sl_buf *b)
   return failed;
 }
 
-static size_t
-ref_depth(json_t *v)
-{
-  size_t d = 0, x, i;
-  const char *k;
-  json_t *c;
-
-  if (json_is_object(v)) {
-    json_object_foreach(v, k, c)
-      if ((x = ref_depth(c)) > d)
-        d = x;
-  } else if (json_is_array(v)) {
-    json_array_foreach(v, i, c)
-      if ((x = ref_depth(c)) > d)
-        d = x;
-  }
-  return d + 1;
-}
-
-/* 1 valid object, 0 invalid, -1 no verdict (jansson numeric overflow). */
-static int
-reference(const char *line, size_t len)
-{
-  char *fixed = malloc(len * 3 + 1);
-  size_t i = 0, o = 0, k;
-  json_error_t je;
-  json_t *j;
-  int ok;
-
-  if (fixed == NULL)
-    abort();
-  while (i < len) {
-    k = sl_utf8_seq((const unsigned char *)line + i, len - i);
-    if (k == 0) {
-      memcpy(fixed + o, "\xEF\xBF\xBD", 3);
-      o += 3;
-      i++;
-    } else {
-      memcpy(fixed + o, line + i, k);
-      o += k;
-      i += k;
-    }
-  }
-  j = json_loadb(fixed, o, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-  if (j == NULL && json_error_code(&je) == json_error_numeric_overflow)
-    ok = -1;
-  else
-    ok = j && json_is_object(j) && ref_depth(j) <= 2047 &&
-         memchr(fixed, '\0', o) == NULL;
-  json_decref(j);
-  free(fixed);
-  return ok;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
@@ -134,8 +80,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   const char *line = (const char *)data;
   struct sl_src src = { "/f.log", 1, 2, 3 };
+  struct ref_json ref;
   struct sl_buf b;
-  int failed, ref;
+  int failed;
 
   if (ctx_json == NULL) {
     ctx_json = mk("json");
@@ -145,10 +92,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if (sl_parse_event(ctx_json, &src, line, size, 0, 0, 0, &b) != 0)
     die("sl_parse_event json failed", NULL);
   failed = check_event(&b);
-  ref = reference(line, size);
-  if (ref >= 0 && failed == ref)
-    die(ref ? "verdict: jansson accepts, parser rejects"
-            : "verdict: jansson rejects, parser accepts", b.p);
+  ref_json_judge(line, size, &ref);
+  if (ref.verdict >= 0 && failed == ref.verdict)
+    die(ref.verdict ? "verdict: jansson accepts, parser rejects"
+                    : "verdict: jansson rejects, parser accepts", b.p);
+  ref_json_free(&ref);
   sl_buf_reset(&b);
   if (sl_parse_event(ctx_raw, &src, line, size, 0, SL_LINE_TRUNCATED, 0,
                      &b) != 0)

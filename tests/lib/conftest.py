@@ -5,7 +5,4 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-
-def pytest_configure(config):
-    config.addinivalue_line("markers",
-                            "slow: long-running test, excluded from CI")
+from suite_hooks import pytest_configure  # noqa: E402,F401

@@ -22,6 +22,8 @@ import threading
 import time
 import http.client
 
+from harness import stop_process
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ESDOUBLE = os.path.normpath(os.path.join(HERE, "..", "esdouble",
                                          "esdouble.py"))
@@ -106,13 +108,7 @@ class EsDouble:
         return b"".join(self._stderr).decode(errors="replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, 5)
         for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             try:
                 f.close()

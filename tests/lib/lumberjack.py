@@ -300,6 +300,8 @@ class LumberjackReceiver:
     while a window is incomplete or held. `ack_delay` (seconds) waits
     before each window ack (the connection is not read meanwhile).
     store: 'parse' (events are parsed JSON), 'raw' (bytes) or 'count'.
+    tls: a server-side ssl.SSLContext to speak Lumberjack over TLS (a
+    failed handshake closes that connection and lands in .errors).
     """
 
     def __init__(self, port=0, host="127.0.0.1", ack_mode="normal",
@@ -307,7 +309,7 @@ class LumberjackReceiver:
                  max_decompressed=DEFAULT_MAX_DECOMPRESSED,
                  max_depth=DEFAULT_MAX_DEPTH, store="parse",
                  partial_every=0, keepalive=0.0, ack_delay=0.0,
-                 rcvbuf=None, strict_seq=False):
+                 rcvbuf=None, strict_seq=False, tls=None):
         if ack_mode not in ("normal", "none", "hold", "partial"):
             raise ValueError("ack_mode")
         if store not in ("parse", "raw", "count"):
@@ -324,6 +326,7 @@ class LumberjackReceiver:
         self.ack_delay = ack_delay
         self.rcvbuf = rcvbuf
         self.strict_seq = strict_seq
+        self.tls = tls
         self.events = []
         self.records = []
         self.errors = []         # (conn id, reason) of closed connections
@@ -624,6 +627,12 @@ class LumberjackReceiver:
         dec = FrameDecoder(self.max_window, self.max_frame,
                            self.max_decompressed, self.max_depth,
                            keep_payload=self.store != "count")
+        if self.tls is not None:
+            try:
+                c.sock = self.tls.wrap_socket(c.sock, server_side=True)
+            except (OSError, ValueError) as e:
+                self._close(c, "TLS handshake failed: %s" % e)
+                return
         sock = c.sock
         try:
             while not self._stop.is_set():

@@ -4,12 +4,22 @@ import os
 import re
 import subprocess
 
-from conftest import AGENT, SOURCE
+from conftest import AGENT, BUILD, SOURCE
 
 
 def run(*args, env=None):
     return subprocess.run([AGENT] + list(args), capture_output=True,
                           text=True, timeout=20, env=env)
+
+
+def check_bad(tmp_path, text):
+    """`--check` of a config with `text` must exit 2; returns its path
+    and the result."""
+    p = tmp_path / "bad.yml"
+    p.write_text(text)
+    r = run("--check", "-c", str(p))
+    assert r.returncode == 2, r.stderr
+    return p, r
 
 
 def test_check_example_config():
@@ -20,53 +30,41 @@ def test_check_example_config():
 
 
 def test_check_bad_config_reports_file_and_line(tmp_path):
-    p = tmp_path / "bad.yml"
-    p.write_text("data_dir: /tmp/x\n"
-                 "inputs:\n"
-                 "  - paths: [/tmp/*.log]\n"
-                 "    parser: xml\n"
-                 "output:\n"
-                 "  type: lumberjack\n"
-                 "  hosts: [127.0.0.1:5044]\n")
-    r = run("--check", "-c", str(p))
-    assert r.returncode == 2
+    p, r = check_bad(tmp_path, "data_dir: /tmp/x\n"
+                     "inputs:\n"
+                     "  - paths: [/tmp/*.log]\n"
+                     "    parser: xml\n"
+                     "output:\n"
+                     "  type: lumberjack\n"
+                     "  hosts: [127.0.0.1:5044]\n")
     assert re.search(re.escape(str(p)) + r":4:.*parser", r.stderr), r.stderr
 
 
 def test_check_unknown_key(tmp_path):
-    p = tmp_path / "bad.yml"
-    p.write_text("data_dir: /tmp/x\n"
-                 "inputs:\n"
-                 "  - paths: [/tmp/*.log]\n"
-                 "output:\n"
-                 "  hosts: [127.0.0.1:5044]\n"
-                 "  windw: 10\n")
-    r = run("--check", "-c", str(p))
-    assert r.returncode == 2
+    p, r = check_bad(tmp_path, "data_dir: /tmp/x\n"
+                     "inputs:\n"
+                     "  - paths: [/tmp/*.log]\n"
+                     "output:\n"
+                     "  hosts: [127.0.0.1:5044]\n"
+                     "  windw: 10\n")
     assert re.search(re.escape(str(p)) + r":6:.*windw", r.stderr), r.stderr
 
 
 def test_check_semantic_error(tmp_path):
     # Valid per row, invalid as a whole: lumberjack needs hosts.
-    p = tmp_path / "bad.yml"
-    p.write_text("data_dir: /tmp/x\n"
-                 "inputs:\n"
-                 "  - paths: [/tmp/*.log]\n"
-                 "output:\n"
-                 "  type: lumberjack\n")
-    r = run("--check", "-c", str(p))
-    assert r.returncode == 2
+    p, r = check_bad(tmp_path, "data_dir: /tmp/x\n"
+                     "inputs:\n"
+                     "  - paths: [/tmp/*.log]\n"
+                     "output:\n"
+                     "  type: lumberjack\n")
     assert "output.hosts" in r.stderr and str(p) in r.stderr, r.stderr
 
 
 def test_check_missing_data_dir(tmp_path):
-    p = tmp_path / "bad.yml"
-    p.write_text("inputs:\n"
-                 "  - paths: [/tmp/*.log]\n"
-                 "output:\n"
-                 "  type: stdout\n")
-    r = run("--check", "-c", str(p))
-    assert r.returncode == 2
+    p, r = check_bad(tmp_path, "inputs:\n"
+                     "  - paths: [/tmp/*.log]\n"
+                     "output:\n"
+                     "  type: stdout\n")
     assert "data_dir" in r.stderr
 
 
@@ -84,10 +82,21 @@ def test_env_expansion(tmp_path):
     assert run("--check", "-c", str(p), env=env).returncode == 2
 
 
+def built_with(name):
+    """True when the build's sl_config.h defines HAVE_<name>."""
+    with open(os.path.join(BUILD, "sl_config.h")) as f:
+        return "#define HAVE_%s\n" % name in f.read()
+
+
 def test_version_and_help():
     r = run("--version")
     assert r.returncode == 0
     assert "sluice-agent" in r.stdout
+    # Only features that work: TLS on the Lumberjack output when OpenSSL
+    # is built in; never kafka (nothing uses librdkafka).
+    feats = r.stdout.splitlines()[1].split(":", 1)[1].split()
+    assert ("tls" in feats) == built_with("OPENSSL"), r.stdout
+    assert "kafka" not in feats, r.stdout
     r = run("--help")
     assert r.returncode == 0
     for key in ("data_dir", "queue", "max_bytes", "compression_level",

@@ -7,12 +7,9 @@ keep-alives go out every `keepalive` seconds.
 """
 
 import os
-import sys
 
-from conftest import SOURCE, agent_config, lj_output, wait_until, write_lines
-
-sys.path.insert(0, os.path.join(SOURCE, "tests", "lib"))
-from lumberjack import LumberjackReceiver  # noqa: E402
+from conftest import (LumberjackReceiver, agent_config, lj_output, wait_until,
+                      write_lines)
 
 TIMEOUT_S = 1.0
 

@@ -6,13 +6,9 @@ import os
 import random
 import shutil
 import signal
-import sys
 
-from conftest import (SOURCE, LJReceiver, agent_config, lj_output, seq_of,
+from conftest import (LumberjackReceiver, agent_config, lj_output, seq_of,
                       wait_until, write_lines)
-
-sys.path.insert(0, os.path.join(SOURCE, "tests", "lib"))
-from lumberjack import LumberjackReceiver  # noqa: E402
 
 
 def ids_by_seq(events):
@@ -30,7 +26,7 @@ def test_100k_lines_fields_and_stable_ids(workdir, ljrecv, agents):
     a.start()
     ljrecv.wait_for(100000, timeout=90)
     assert a.stop() == 0
-    evs = ljrecv.events()
+    evs = ljrecv.events[:]
     assert len(evs) == 100000
     ids = [e["event"]["id"] for e in evs]
     assert len(set(ids)) == 100000
@@ -61,13 +57,13 @@ def test_100k_lines_fields_and_stable_ids(workdir, ljrecv, agents):
     d2 = os.path.join(workdir, "d2")
     os.makedirs(d2)
     shutil.copy(os.path.join(d1, "agent-id"), os.path.join(d2, "agent-id"))
-    r2 = LJReceiver()
+    r2 = LumberjackReceiver()
     try:
         b = agents(workdir, agent_config(d2, [log], lj_output(r2)), "a2")
         b.start()
         r2.wait_for(100000, timeout=90)
         assert b.stop() == 0
-        assert ids_by_seq(r2.events()) == ids_by_seq(evs)
+        assert ids_by_seq(r2.events[:]) == ids_by_seq(evs)
     finally:
         r2.close()
 
@@ -79,15 +75,15 @@ def test_restart_sends_only_new_lines(workdir, ljrecv, agents):
     cfg = agent_config(data, [log], lj_output(ljrecv), batch_max_events=500)
     a = agents(workdir, cfg)
     a.start()
-    ljrecv.wait_for(3000)
+    ljrecv.wait_for(3000, timeout=60)
     assert a.stop() == 0      # drains: what was read is acked
     n1 = ljrecv.count()
     write_lines(log, 20000, 10000)
     a.start()
-    wait_until(lambda: len({seq_of(e) for e in ljrecv.events()}) == 30000,
+    wait_until(lambda: len({seq_of(e) for e in ljrecv.events[:]}) == 30000,
                60, what="all 30000 lines")
     assert a.stop() == 0
-    evs = ljrecv.events()
+    evs = ljrecv.events[:]
     assert len(evs) == 30000, "duplicates after a clean restart"
     assert n1 >= 3000
 
@@ -95,7 +91,7 @@ def test_restart_sends_only_new_lines(workdir, ljrecv, agents):
 def check_acked_once(recv, total):
     """Every line arrived; every event was acked exactly once; a line sent
     twice always had the same event.id (so ES dedups it)."""
-    evs = recv.events()
+    evs = recv.events[:]
     by_seq = ids_by_seq(evs)
     assert sorted(by_seq) == list(range(total))
     assert all(len(v) == 1 for v in by_seq.values())
@@ -113,8 +109,8 @@ def test_drop_mid_window_and_refuse(workdir, ljrecv, agents):
                        lj_output(ljrecv), batch_max_events=1000)
     a = agents(workdir, cfg)
     a.start()
-    wait_until(lambda: ljrecv.drops == 1, 30, what="the drop")
-    wait_until(lambda: len({seq_of(e) for e in ljrecv.events()}) == 30000,
+    wait_until(lambda: ljrecv.counters["drops"] == 1, 30, what="the drop")
+    wait_until(lambda: len({seq_of(e) for e in ljrecv.events[:]}) == 30000,
                60, what="all lines after refuse")
     dups = check_acked_once(ljrecv, 30000)
     # The broken window was partly received: those events come again.
@@ -142,17 +138,17 @@ def test_kill9_resends_exactly_unacked_tail(workdir, ljrecv, agents):
     cfg = agent_config(data, [log], lj_output(ljrecv), batch_max_events=500)
     a = agents(workdir, cfg)
     a.start()
-    ljrecv.wait_for(random.Random(os.getpid()).randint(5000, 40000))
+    ljrecv.wait_for(random.Random(os.getpid()).randint(5000, 40000), timeout=60)
     a.kill()
     wait_until(lambda: ljrecv.open_connections() == 0, 10,
                what="receiver to see the connection close")
-    first = ljrecv.events()
+    first = ljrecv.events[:]
     saved = registry_offset(data, log)
     a.start()
-    wait_until(lambda: len({seq_of(e) for e in ljrecv.events()}) == total,
+    wait_until(lambda: len({seq_of(e) for e in ljrecv.events[:]}) == total,
                60, what="all lines after restart")
     assert a.stop() == 0
-    evs = ljrecv.events()
+    evs = ljrecv.events[:]
     second = evs[len(first):]
     with open(log, "rb") as f:
         starts, off = [], 0
@@ -171,7 +167,7 @@ def test_kill9_resends_exactly_unacked_tail(workdir, ljrecv, agents):
 
 
 def test_two_hosts_balance_and_failover(workdir, agents):
-    r1, r2 = LJReceiver(), LJReceiver()
+    r1, r2 = LumberjackReceiver(), LumberjackReceiver()
     try:
         log = os.path.join(workdir, "app.log")
         write_lines(log, 0, 20000, mode="w")
@@ -187,7 +183,8 @@ def test_two_hosts_balance_and_failover(workdir, agents):
         # Host 1 goes away for good: everything new goes to host 2.
         r1.close()
         write_lines(log, 20000, 5000)
-        wait_until(lambda: len({seq_of(e) for e in r1.events() + r2.events()})
+        wait_until(lambda: len({seq_of(e)
+                                for e in r1.events[:] + r2.events[:]})
                    == 25000, 60, what="failover delivery")
         assert a.stop() == 0
     finally:
@@ -201,7 +198,7 @@ def test_sigterm_saves_registry_and_exits_0(workdir, ljrecv, agents):
     data = os.path.join(workdir, "data")
     a = agents(workdir, agent_config(data, [log], lj_output(ljrecv)))
     a.start()
-    ljrecv.wait_for(5000)
+    ljrecv.wait_for(5000, timeout=60)
     assert a.stop() == 0
     assert registry_offset(data, log) == os.path.getsize(log)
     assert any(r.get("message") == "stopped" for r in a.records())
@@ -210,14 +207,14 @@ def test_sigterm_saves_registry_and_exits_0(workdir, ljrecv, agents):
 def test_sighup_reload(workdir, ljrecv, agents):
     """A bad file is refused (the agent keeps shipping); a good one is
     applied after a drain: new output and dataset, no loss, no duplicate."""
-    r2 = LJReceiver()
+    r2 = LumberjackReceiver()
     try:
         log = os.path.join(workdir, "app.log")
         write_lines(log, 0, 100, mode="w")
         data = os.path.join(workdir, "data")
         a = agents(workdir, agent_config(data, [log], lj_output(ljrecv)))
         a.start()
-        ljrecv.wait_for(100)
+        ljrecv.wait_for(100, timeout=60)
         with open(a.cfg_path, "a") as f:
             f.write("\nbogus_key: 1\n")
         a.signal(signal.SIGHUP)
@@ -225,7 +222,7 @@ def test_sighup_reload(workdir, ljrecv, agents):
                                for r in a.records()), 10,
                    what="invalid config logged")
         write_lines(log, 100, 50)
-        ljrecv.wait_for(150)
+        ljrecv.wait_for(150, timeout=60)
         assert a.alive()
 
         cfg = agent_config(data, [log], lj_output(r2),
@@ -236,10 +233,10 @@ def test_sighup_reload(workdir, ljrecv, agents):
         wait_until(lambda: any(r.get("message") == "reloaded config"
                                for r in a.records()), 20, what="reload")
         write_lines(log, 150, 50)
-        r2.wait_for(50)
+        r2.wait_for(50, timeout=60)
         assert a.stop() == 0
-        first = ljrecv.events()
-        second = r2.events()
+        first = ljrecv.events[:]
+        second = r2.events[:]
         assert sorted(seq_of(e) for e in first) == list(range(150))
         assert sorted(seq_of(e) for e in second) == list(range(150, 200))
         assert {e["event"]["dataset"] for e in second} == {"app2"}
@@ -257,7 +254,7 @@ def test_sigterm_during_reload_exits(workdir, agents):
                                          [log], lj_output(r),
                                          shutdown_timeout="3s"))
         a.start()
-        r.wait_for(100)
+        r.wait_for(100, timeout=60)
         a.signal(signal.SIGHUP)
         wait_until(lambda: any("reloading" in x.get("message", "")
                                for x in a.records()), 10, what="reloading")
@@ -274,7 +271,7 @@ def test_health_ready_metrics(workdir, ljrecv, agents):
     a = agents(workdir, agent_config(os.path.join(workdir, "data"), [log],
                                      lj_output(ljrecv)))
     a.start()
-    ljrecv.wait_for(1000)
+    ljrecv.wait_for(1000, timeout=60)
     assert a.http("/health")[0] == 200
     wait_until(lambda: a.http("/ready")[0] == 200, 10, what="ready")
     wait_until(lambda: a.metric("sluice_agent_events_acked_total") == 1000,
@@ -292,6 +289,6 @@ def test_health_ready_metrics(workdir, ljrecv, agents):
     assert a.metric("sluice_agent_events_parsed_total") == 1000
     assert a.http("/nope")[0] == 404
     # Receiver gone: not ready.
-    ljrecv.refuse(30)
+    ljrecv.refuse(30, drop=True)
     wait_until(lambda: a.http("/ready")[0] == 503, 10, what="not ready")
     assert a.stop() == 0

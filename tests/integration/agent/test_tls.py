@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from conftest import LJReceiver, agent_config, lj_output, seq_of, write_lines
+from conftest import (AGENT, LumberjackReceiver, agent_config, lj_output,
+                      seq_of, wait_until, write_lines)
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None,
                                 reason="openssl CLI needed for certificates")
@@ -65,12 +66,12 @@ def ship(workdir, agents, recv, ssl_conf, n=3000):
 
 
 def test_tls_verified(workdir, agents, pki):
-    r = LJReceiver(tls=server_ctx(pki))
+    r = LumberjackReceiver(tls=server_ctx(pki))
     try:
         a = ship(workdir, agents, r, {"enabled": True,
                                       "ca": os.path.join(pki, "ca.pem")})
         r.wait_for(3000, timeout=60)
-        assert sorted(seq_of(e) for e in r.events()) == list(range(3000))
+        assert sorted(seq_of(e) for e in r.events[:]) == list(range(3000))
         assert a.http("/ready")[0] == 200
         assert any(rec.get("message") == "connected" and
                    rec.get("tls", "off").startswith("TLS")
@@ -81,7 +82,7 @@ def test_tls_verified(workdir, agents, pki):
 
 
 def test_mutual_tls(workdir, agents, pki):
-    r = LJReceiver(tls=server_ctx(pki, require_client=True))
+    r = LumberjackReceiver(tls=server_ctx(pki, require_client=True))
     try:
         a = ship(workdir, agents, r, {
             "enabled": True, "ca": os.path.join(pki, "ca.pem"),
@@ -94,12 +95,11 @@ def test_mutual_tls(workdir, agents, pki):
 
 
 def test_wrong_ca_is_refused(workdir, agents, pki):
-    r = LJReceiver(tls=server_ctx(pki))
+    r = LumberjackReceiver(tls=server_ctx(pki))
     try:
         a = ship(workdir, agents, r, {"enabled": True,
                                       "ca": os.path.join(pki, "other.pem")},
                  n=10)
-        from conftest import wait_until
         wait_until(lambda: any("TLS handshake failed" in
                                rec.get("message", "")
                                for rec in a.records()), 20,
@@ -113,7 +113,6 @@ def test_wrong_ca_is_refused(workdir, agents, pki):
 
 
 def test_tls_config_errors(workdir, agents, pki, tmp_path):
-    from conftest import AGENT
     p = tmp_path / "bad.yml"
     p.write_text("data_dir: %s\n"
                  "inputs: [{paths: [/tmp/x.log]}]\n"

@@ -10,8 +10,8 @@ sluice-collector -c CFG) against the Elasticsearch test double
   make_collector      factory: make_collector(es, overrides) -> Collector,
                       started and waited for ("started" log line)
   Collector           metrics()/metric()/ready()/term()/kill9()/restart(),
-                      logs (parsed JSON self-log lines), wait_log(),
-                      vm_hwm_kib()
+                      find_logs()/wait_log() over the JSON self-log,
+                      vm_hwm_kib() (tests/lib/harness.py CollectorProc)
   make_events         deterministic events with event.id and a marker
   send_all            one sender, asserts every window was acked
   ResilientSender     reconnects and resends unacked windows (same ids)
@@ -23,226 +23,47 @@ within a period.
 """
 
 import collections
-import json
 import os
-import random
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-BUILD = os.environ.get("SLUICE_BUILD_DIR",
-                       os.path.join(os.path.dirname(__file__), "..", "..",
-                                    "..", "build"))
-SOURCE = os.environ.get("SLUICE_SOURCE_DIR",
-                        os.path.join(os.path.dirname(__file__), "..", "..",
-                                     ".."))
-COLLECTOR = os.path.join(BUILD, "collector", "sluice-collector")
-sys.path.insert(0, os.path.join(SOURCE, "tests", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "lib"))
 
 from esdouble_fixture import start_esdouble  # noqa: E402
+from harness import (COLLECTOR, SOURCE, CollectorProc,  # noqa: E402,F401
+                     collector_config, deep_merge, free_port, parse_metrics,
+                     wait_until)
 from lumberjack import LumberjackClient, ProtocolError  # noqa: E402
+from suite_hooks import pytest_configure  # noqa: E402,F401
+from suite_hooks import pytest_runtest_makereport  # noqa: E402,F401
 
 DATASET = "ctest"
 DS_PATTERN = "logs-%s-*" % DATASET
 DEADLETTER = "logs-sluice.deadletter-default"
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers",
-                            "slow: long-running test (excluded from CI)")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)
-
-
-def wait_until(pred, timeout=30.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s"
-                                 % (timeout, what))
-        time.sleep(interval)
-
-
-def free_port():
-    """A port that was free a moment ago (for tests that must restart on
-    the same Lumberjack port). Chosen BELOW the kernel's ephemeral range:
-    a sender reconnecting in a loop while nothing listens can otherwise
-    get that very port as its source port and connect to itself (TCP
-    simultaneous open), which then keeps the collector from binding."""
-    lo = 32768
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo = int(f.read().split()[0])
-    except (OSError, ValueError):
-        pass
-    rnd = random.Random()
-    for _ in range(200):
-        port = rnd.randrange(max(1024, lo - 12000), lo)
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise AssertionError("no free port below %d" % lo)
-
-
-def deep_merge(base, over):
-    out = dict(base)
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def parse_metrics(text):
-    """Prometheus text -> {"name{labels}": value} plus, for labelled
-    series, a summed entry under the bare name."""
-    out = {}
-    sums = collections.defaultdict(float)
-    for ln in text.splitlines():
-        if not ln or ln.startswith("#"):
-            continue
-        try:
-            key, val = ln.rsplit(" ", 1)
-            v = float(val)
-        except ValueError:
-            continue
-        out[key] = v
-        if "{" in key:
-            sums[key.split("{", 1)[0]] += v
-    for k, v in sums.items():
-        out.setdefault(k, v)
-    return out
-
-
 # ---- the collector process ------------------------------------------------
 
-class Collector:
+class Collector(CollectorProc):
+    """The collector under test (tests/lib/harness.py CollectorProc) with
+    its own data_dir; log records carry "_run" (1 = first start)."""
+
     def __init__(self, workdir, es_url, overrides=None, lj_port=0,
                  name="collector"):
-        self.workdir = str(workdir)
-        self.data_dir = os.path.join(self.workdir, name + "-data")
-        self.cfg_path = os.path.join(self.workdir, name + ".yml")
-        self.lj_listen_port = lj_port
-        base = {
-            "data_dir": self.data_dir,
-            "log_level": "info",
-            "shutdown_timeout": "10s",
-            "http": {"listen": "127.0.0.1:0"},
-            "inputs": [{"type": "lumberjack",
-                        "listen": "127.0.0.1:%d" % lj_port,
-                        "idle_timeout": "30s"}],
-            "spool": {"commit_interval": "5ms"},
-            "elasticsearch": {
-                "hosts": [es_url],
-                "flush_interval": "100ms",
-                "timeout": "10s",
-                "retry": {"backoff_base": "50ms", "backoff_max": "500ms"},
-            },
-        }
-        self.config = deep_merge(base, overrides)
-        self.proc = None
-        self.logs = []            # every self-log line (dicts), all runs
-        self.runs = 0
-        self.lj_port = None
-        self.http_port = None
-        self._cond = threading.Condition()
-
-    # -- lifecycle
-
-    def write_config(self):
-        with open(self.cfg_path, "w") as f:
-            json.dump(self.config, f, indent=1)
+        data_dir = os.path.join(str(workdir), name + "-data")
+        super().__init__(workdir, name, deep_merge(
+            collector_config(data_dir, es_url, lj_port), overrides))
+        self.data_dir = data_dir
 
     def start(self, timeout=20.0):
-        self.write_config()
-        self.runs += 1
-        run = self.runs
-        self.proc = subprocess.Popen([COLLECTOR, "-c", self.cfg_path],
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
-        threading.Thread(target=self._read_stderr, args=(self.proc, run),
-                         daemon=True).start()
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                st = [e for e in self.logs
-                      if e.get("_run") == run and e.get("message") == "started"]
-                if st:
-                    self.lj_port = int(st[0]["lumberjack_port"])
-                    self.http_port = int(st[0]["http_port"])
-                    return self
-                if self.proc.poll() is not None and self._eof_run == run:
-                    raise AssertionError("collector exited (%s) before "
-                                         "'started':\n%s" % (
-                                             self.proc.returncode,
-                                             self.log_tail()))
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("collector did not start:\n"
-                                         + self.log_tail())
-                self._cond.wait(min(left, 0.1))
-
-    _eof_run = 0
-
-    def _read_stderr(self, proc, run):
-        for raw in proc.stderr:
-            try:
-                e = json.loads(raw)
-                if not isinstance(e, dict):
-                    e = {"raw": raw.decode("utf-8", "replace").rstrip()}
-            except ValueError:
-                e = {"raw": raw.decode("utf-8", "replace").rstrip()}
-            e["_run"] = run
-            with self._cond:
-                self.logs.append(e)
-                self._cond.notify_all()
-        with self._cond:
-            self._eof_run = run
-            self._cond.notify_all()
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
+        return super().start(timeout)
 
     def term(self, timeout=30.0):
-        """SIGTERM (drain) and wait; returns the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            raise AssertionError("collector did not drain within %.0fs:\n%s"
-                                 % (timeout, self.log_tail()))
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        return super().term(timeout)
 
     def restart(self, timeout=20.0):
         """Start again with the same config and data_dir (after term or
@@ -250,72 +71,6 @@ class Collector:
         if self.running():
             self.term()
         return self.start(timeout)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    # -- HTTP
-
-    def http_get(self, path, timeout=5.0):
-        url = "http://127.0.0.1:%d%s" % (self.http_port, path)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def metrics(self):
-        st, body = self.http_get("/metrics")
-        assert st == 200, (st, body)
-        return parse_metrics(body)
-
-    def metric(self, name, default=0.0):
-        return self.metrics().get(name, default)
-
-    def ready(self):
-        return self.http_get("/ready")[0]
-
-    def health(self):
-        return self.http_get("/health")[0]
-
-    # -- logs and process state
-
-    def find_logs(self, pred):
-        with self._cond:
-            return [e for e in self.logs if pred(e)]
-
-    def wait_log(self, pred, timeout=15.0, what="log line"):
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for e in self.logs:
-                    if pred(e):
-                        return e
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError("no %s within %.0fs:\n%s" % (
-                        what, timeout, self.log_tail()))
-                self._cond.wait(min(left, 0.1))
-
-    def log_tail(self, n=60):
-        with self._cond:
-            tail = self.logs[-n:]
-        return "\n".join(json.dumps(e) for e in tail)
-
-    def asan(self):
-        """True when the binary runs under AddressSanitizer (its shadow
-        memory and quarantine make RSS limits meaningless)."""
-        with open("/proc/%d/maps" % self.proc.pid) as f:
-            return "libasan" in f.read()
-
-    def vm_hwm_kib(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            for ln in f:
-                if ln.startswith("VmHWM:"):
-                    return int(ln.split()[1])
-        raise AssertionError("no VmHWM")
 
 
 # ---- fixtures -------------------------------------------------------------
@@ -346,7 +101,7 @@ def make_collector(tmp_path, request):
         if failed is not None and failed.failed:
             sys.stderr.write("---- %s log tail ----\n%s\n" % (
                 c.cfg_path, c.log_tail(80)))
-        c.stop()
+        c.cleanup()
         # UBSan only prints; ASan reports too. Either fails the test.
         bad += [e["raw"] for e in c.find_logs(lambda e: "raw" in e)
                 if "runtime error" in e["raw"] or "Sanitizer" in e["raw"]]

@@ -76,3 +76,7 @@ def test_version():
     r = run("--version")
     assert r.returncode == 0, r.stderr
     assert re.match(r"sluice-collector \d+\.\d+", r.stdout), r.stdout
+    # Only features that work: the Lumberjack listener has no TLS, and
+    # nothing uses librdkafka.
+    feats = r.stdout.splitlines()[1].split(":", 1)[1].split()
+    assert "tls" not in feats and "kafka" not in feats, r.stdout

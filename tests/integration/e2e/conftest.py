@@ -11,6 +11,7 @@ Elasticsearch test double (tests/esdouble).
   assert_exact     compares the docs in ES with the lines written: exact
                    count, zero missing, zero duplicates, _id == event.id
 
+Processes, configs, waiting and metrics come from tests/lib/harness.py.
 Configs are written as JSON (valid YAML). Processes log to a file per
 process (appended across restarts), so logs survive kill -9. Waits poll a
 condition with a deadline (wait_until); a fixed wait appears only where a
@@ -21,266 +22,34 @@ import collections
 import datetime
 import json
 import os
-import random
 import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-BUILD = os.environ.get("SLUICE_BUILD_DIR",
-                       os.path.join(HERE, "..", "..", "..", "build"))
-SOURCE = os.environ.get("SLUICE_SOURCE_DIR",
-                        os.path.join(HERE, "..", "..", ".."))
-AGENT = os.path.join(BUILD, "agent", "sluice-agent")
-COLLECTOR = os.path.join(BUILD, "collector", "sluice-collector")
-sys.path.insert(0, os.path.join(SOURCE, "tests", "lib"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "..", "lib"))
 
 from esdouble_fixture import start_esdouble  # noqa: E402
+from harness import (AGENT, BUILD, COLLECTOR, SOURCE,  # noqa: E402,F401
+                     AgentProc, CollectorProc, collector_config, deep_merge,
+                     free_port, parse_metrics, wait_until)
+from harness import agent_config as _agent_config  # noqa: E402
+from suite_hooks import pytest_configure  # noqa: E402,F401
+from suite_hooks import pytest_runtest_makereport  # noqa: E402,F401
 
 DATASET = "e2e"
 INDEX = "logs-%s-*" % DATASET
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers",
-                            "slow: long-running test (excluded from CI)")
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item, call):
-    outcome = yield
-    rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)
-
-
-def wait_until(pred, timeout=30.0, interval=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s"
-                                 % (timeout, what() if callable(what)
-                                    else what))
-        time.sleep(interval)
-
-
-def free_port():
-    """A port that was free a moment ago, for a collector that must come
-    back on the same port. Chosen BELOW the ephemeral range: an agent
-    reconnecting while nothing listens could otherwise get that port as
-    its source port and connect to itself (TCP simultaneous open)."""
-    lo = 32768
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            lo = int(f.read().split()[0])
-    except (OSError, ValueError):
-        pass
-    rnd = random.Random()
-    for _ in range(200):
-        port = rnd.randrange(max(1024, lo - 12000), lo)
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise AssertionError("no free port below %d" % lo)
-
-
-def deep_merge(base, over):
-    out = dict(base)
-    for k, v in (over or {}).items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def parse_metrics(text):
-    """Prometheus text -> {"name{labels}": value}; labelled series are
-    also summed under the bare name."""
-    out = {}
-    sums = collections.defaultdict(float)
-    for ln in text.splitlines():
-        if not ln or ln.startswith("#"):
-            continue
-        try:
-            key, val = ln.rsplit(" ", 1)
-            v = float(val)
-        except ValueError:
-            continue
-        out[key] = v
-        if "{" in key:
-            sums[key.split("{", 1)[0]] += v
-    for k, v in sums.items():
-        out.setdefault(k, v)
-    return out
-
-
 # ---- processes ------------------------------------------------------------
 
-class Proc:
-    """One of our binaries, restartable. stderr (JSON self-log) goes to
-    <workdir>/<name>.log, appended across runs."""
-
-    binary = None
-
-    def __init__(self, workdir, name, config):
-        self.workdir = str(workdir)
-        self.name = name
-        self.config = config
-        self.cfg_path = os.path.join(self.workdir, name + ".yml")
-        self.log_path = os.path.join(self.workdir, name + ".log")
-        self.proc = None
-        self.logf = None
-        self.run_start = 0
-        self.started_rec = None
-        self.exit_codes = []
-
-    def write_config(self):
-        with open(self.cfg_path, "w") as f:
-            json.dump(self.config, f, indent=1)
-
-    def start(self, timeout=20.0):
-        assert not self.running(), "%s already running" % self.name
-        self.write_config()
-        self.logf = open(self.log_path, "ab")
-        self.run_start = self.logf.tell()
-        self.proc = subprocess.Popen([self.binary, "-c", self.cfg_path],
-                                     stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL,
-                                     stderr=self.logf)
-        self.started_rec = wait_until(
-            lambda: self._started() or self.proc.poll() is not None,
-            timeout, what="%s 'started'" % self.name)
-        assert self.proc.poll() is None, "%s exited %s:\n%s" % (
-            self.name, self.proc.returncode, self.log_tail())
-        self.on_started(self.started_rec)
-        return self
-
-    def on_started(self, rec):
-        pass
-
-    def _started(self):
-        for rec in self.records(self.run_start):
-            if rec.get("message") == "started":
-                return rec
-        return None
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def _closed(self, rc):
-        self.exit_codes.append(rc)
-        if self.logf:
-            self.logf.close()
-            self.logf = None
-
-    def term(self, timeout=40.0):
-        """SIGTERM (drain) and wait; returns the exit code."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-            self._closed(-9)
-            raise AssertionError("%s did not stop within %.0fs:\n%s" % (
-                self.name, timeout, self.log_tail()))
-        self._closed(rc)
-        return rc
-
-    def kill9(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self._closed(-9)
-
-    def cleanup(self):
-        if self.running():
-            self.proc.kill()
-            self.proc.wait(10)
-        if self.logf:
-            self.logf.close()
-            self.logf = None
-
-    # -- logs
-
-    def log_text(self, start=0):
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(start)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def records(self, start=0):
-        out = []
-        for ln in self.log_text(start).splitlines():
-            try:
-                r = json.loads(ln)
-            except ValueError:
-                continue
-            if isinstance(r, dict):
-                out.append(r)
-        return out
-
-    def log_tail(self, n=40):
-        return "\n".join(self.log_text().splitlines()[-n:])
-
-    # -- HTTP
-
-    def http_get(self, path, timeout=5.0):
-        url = "http://127.0.0.1:%d%s" % (self.http_port, path)
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as e:
-            return e.code, e.read().decode()
-
-    def metrics(self):
-        st, body = self.http_get("/metrics")
-        assert st == 200, (st, body)
-        return parse_metrics(body)
-
-    def metric(self, name, default=0.0):
-        return self.metrics().get(name, default)
+Collector = CollectorProc
 
 
-class Collector(Proc):
-    binary = COLLECTOR
-
-    def on_started(self, rec):
-        self.lj_port = int(rec["lumberjack_port"])
-        self.http_port = int(rec["http_port"])
-
-    @property
-    def address(self):
-        return "127.0.0.1:%d" % self.lj_port
-
-
-class Agent(Proc):
-    binary = AGENT
-
-    def on_started(self, rec):
-        self.http_port = int(rec["http.port"])
-        self.agent_id = rec.get("agent.id")
-
+class Agent(AgentProc):
     def starts(self):
         """'started' records of the current process (one more after each
         SIGHUP reload)."""
@@ -304,13 +73,8 @@ class Agent(Proc):
     def registry(self):
         """{path: offset} of the saved (acknowledged) offsets; the newest
         entry wins when a path has several identities."""
-        try:
-            with open(os.path.join(self.data_dir, "registry.json")) as f:
-                reg = json.load(f)
-        except (OSError, ValueError):
-            return {}
         out = {}
-        for e in sorted(reg.get("entries", []),
+        for e in sorted(self.registry_entries(),
                         key=lambda e: e.get("updated", 0)):
             out[e["path"]] = e["offset"]
         return out
@@ -323,49 +87,16 @@ class Agent(Proc):
             return []
 
 
-def collector_config(workdir, es_url, lj_port, name):
-    return {
-        "data_dir": os.path.join(str(workdir), name + "-data"),
-        "log_level": "info",
-        "shutdown_timeout": "20s",
-        "http": {"listen": "127.0.0.1:0"},
-        "inputs": [{"type": "lumberjack",
-                    "listen": "127.0.0.1:%d" % lj_port,
-                    "idle_timeout": "30s"}],
-        "spool": {"commit_interval": "5ms"},
-        "elasticsearch": {
-            "hosts": [es_url],
-            "flush_interval": "100ms",
-            "timeout": "10s",
-            "retry": {"backoff_base": "50ms", "backoff_max": "500ms"},
-        },
-    }
-
-
 def agent_config(workdir, name, paths, hosts):
-    return {
-        "name": name,
-        "data_dir": os.path.join(str(workdir), name + "-data"),
-        "log_level": "info",
-        "workers": 2,
-        "http": {"listen": "127.0.0.1:0"},
-        "registry_flush": "200ms",
-        "flush_interval": "100ms",
-        "shutdown_timeout": "20s",
-        "inputs": [{
-            "type": "file",
-            "paths": paths,
-            "parser": "json",
-            "dataset": DATASET,
-            "service": "shop",
-            "fields": {"suite": "e2e"},
-            "scan_interval": "200ms",
-            "partial_timeout": "300ms",
-        }],
-        "output": {"type": "lumberjack", "hosts": hosts,
-                   "compression_level": 1, "timeout": "5s",
-                   "backoff": {"base": "50ms", "max": "500ms"}},
-    }
+    cfg = _agent_config(os.path.join(str(workdir), name + "-data"), paths,
+                        {"type": "lumberjack", "hosts": hosts,
+                         "compression_level": 1, "timeout": "5s",
+                         "backoff": {"base": "50ms", "max": "500ms"}},
+                        dataset=DATASET, service="shop",
+                        shutdown_timeout="20s")
+    cfg["name"] = name
+    cfg["inputs"][0]["fields"] = {"suite": "e2e"}
+    return cfg
 
 
 class Stack:
@@ -375,8 +106,9 @@ class Stack:
 
     def collector(self, es, lj_port=0, overrides=None, name="collector",
                   start=True):
-        cfg = deep_merge(collector_config(self.workdir, es.url, lj_port,
-                                          name), overrides)
+        cfg = deep_merge(collector_config(
+            os.path.join(self.workdir, name + "-data"), es.url, lj_port,
+            shutdown_timeout="20s"), overrides)
         c = Collector(self.workdir, name, cfg)
         self.procs.append(c)
         if start:
@@ -401,6 +133,16 @@ class Stack:
         if start:
             a.start()
         return a
+
+    def shipping(self, es, name, lines, rate=0, chunk=500, lj_port=0):
+        """A collector (on lj_port), one agent `name` and a started Writer
+        of `lines` lines into the agent's app.log; returns all three."""
+        col = self.collector(es, lj_port=lj_port)
+        a = self.agent(col, name)
+        w = Writer(os.path.join(a.logdir, "app.log"), name, lines,
+                   rate=rate, chunk=chunk)
+        w.start()
+        return col, a, w
 
     def cleanup(self, failed):
         for p in self.procs:

@@ -28,11 +28,7 @@ def kill_points(rng, total, kills, lo=0.08, hi=0.75):
 
 def agent_kill9(es, stack, lines, kills, rate, seed_name):
     rng = make_rng(seed_name)
-    col = stack.collector(es)
-    a = stack.agent(col, "host-k")
-    w = Writer(os.path.join(a.logdir, "app.log"), "host-k", lines,
-               rate=rate, chunk=200)
-    w.start()
+    col, a, w = stack.shipping(es, "host-k", lines, rate=rate, chunk=200)
     t0 = time.monotonic()
     for point in kill_points(rng, lines, kills):
         wait_until(lambda: es_count(es) >= point, 60, 0.02,
@@ -122,12 +118,9 @@ def test_kill9_both_at_once(es, stack):
     same port and data dir): every line once."""
     rng = make_rng("kill9_both")
     port = free_port()
-    col = stack.collector(es, lj_port=port)
-    a = stack.agent(col, "host-p")
     lines = 20_000
-    w = Writer(os.path.join(a.logdir, "app.log"), "host-p", lines,
-               rate=5000, chunk=100)
-    w.start()
+    col, a, w = stack.shipping(es, "host-p", lines, rate=5000, chunk=100,
+                               lj_port=port)
     t0 = time.monotonic()
     for point in kill_points(rng, lines, 2, hi=0.6):
         wait_until(lambda: es_count(es) >= point, 60, 0.02,

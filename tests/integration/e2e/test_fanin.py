@@ -115,10 +115,7 @@ def test_three_agents_fan_in_big(es, stack):
 def test_fan_in_exact_helper_catches_loss(es, stack):
     """The exactness check itself fails on a missing line (guards against
     a check that cannot fail)."""
-    col = stack.collector(es)
-    a = stack.agent(col, "host-x")
-    w = Writer(os.path.join(a.logdir, "app.log"), "host-x", 100)
-    w.start()
+    col, a, w = stack.shipping(es, "host-x", 100)
     w.join_ok()
     expected = w.messages()
     settle_exact(es, expected, timeout=30)

@@ -6,20 +6,15 @@ connections while it drains, so senders resend their open windows, which
 would blur this test's "nothing sent twice" count.)"""
 
 import json
-import os
 import signal
 import time
 
-from conftest import Writer, es_count, settle_exact, wait_until
+from conftest import es_count, settle_exact, wait_until
 
 
 def test_sighup_reload_while_shipping(es, stack):
-    col = stack.collector(es)
-    a = stack.agent(col, "host-h")
     lines = 25_000
-    w = Writer(os.path.join(a.logdir, "app.log"), "host-h", lines,
-               rate=5000, chunk=100)
-    w.start()
+    col, a, w = stack.shipping(es, "host-h", lines, rate=5000, chunk=100)
     t0 = time.monotonic()
     for k in range(3):
         wait_until(lambda: es_count(es) >= (k + 1) * lines // 5, 60, 0.02,

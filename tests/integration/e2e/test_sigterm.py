@@ -18,12 +18,9 @@ def test_sigterm_agent_then_collector_restart(es, stack):
     twice after its restart -- ES answers 409 -- because records it had
     only partly indexed stay in its spool; ES absorbs those.)"""
     port = free_port()
-    col = stack.collector(es, lj_port=port)
-    a = stack.agent(col, "host-s")
     lines = 30_000
-    w = Writer(os.path.join(a.logdir, "app.log"), "host-s", lines,
-               rate=5000, chunk=100)
-    w.start()
+    col, a, w = stack.shipping(es, "host-s", lines, rate=5000, chunk=100,
+                               lj_port=port)
     t0 = time.monotonic()
     received = 0
     for k in range(2):
@@ -103,12 +100,9 @@ def test_sigterm_both_at_once_restart(es, stack):
 def test_sigterm_cycles_big(es, stack):
     """Ten orderly stop/start cycles of both over 200,000 lines."""
     port = free_port()
-    col = stack.collector(es, lj_port=port)
-    a = stack.agent(col, "host-s")
     lines = 200_000
-    w = Writer(os.path.join(a.logdir, "app.log"), "host-s", lines,
-               rate=10000, chunk=200)
-    w.start()
+    col, a, w = stack.shipping(es, "host-s", lines, rate=10000, chunk=200,
+                               lj_port=port)
     received = 0
     for k in range(10):
         wait_until(lambda: es_count(es) >= (k + 1) * lines // 12, 120,

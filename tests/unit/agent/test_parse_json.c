@@ -39,6 +39,7 @@
 #include <jansson.h>
 
 #include "parse.h"
+#include "ref_json.h"
 #include "sl_buf.h"
 
 #define VALID_DOCS 6000
@@ -341,113 +342,7 @@ mutate(struct gen *g)
   g->p[g->len] = '\0';
 }
 
-/* ---- reference side ---------------------------------------------------- */
-
-/* Well-formed UTF-8 per the Unicode standard, table 3-7 (written apart from
- * the code under test on purpose). */
-static size_t
-ref_utf8(const unsigned char *s, size_t n)
-{
-  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-  size_t need, i;
-
-  if (c <= 0x7F)
-    return 1;
-  if (c >= 0xC2 && c <= 0xDF)
-    need = 2;
-  else if (c >= 0xE0 && c <= 0xEF)
-    need = 3;
-  else if (c >= 0xF0 && c <= 0xF4)
-    need = 4;
-  else
-    return 0;
-  if (c == 0xE0)
-    lo = 0xA0;
-  else if (c == 0xED)
-    hi = 0x9F;
-  else if (c == 0xF0)
-    lo = 0x90;
-  else if (c == 0xF4)
-    hi = 0x8F;
-  if (n < need || s[1] < lo || s[1] > hi)
-    return 0;
-  for (i = 2; i < need; i++)
-    if (s[i] < 0x80 || s[i] > 0xBF)
-      return 0;
-  return need;
-}
-
-static void
-repair(const char *in, size_t n, struct gen *out)
-{
-  const unsigned char *u = (const unsigned char *)in;
-  size_t i = 0, k;
-
-  out->len = 0;
-  g_put(out, "", 0);
-  while (i < n) {
-    k = ref_utf8(u + i, n - i);
-    if (k == 0) {
-      g_put(out, "\xEF\xBF\xBD", 3);
-      i++;
-    } else {
-      g_put(out, in + i, k);
-      i += k;
-    }
-  }
-}
-
-/* Value depth of a DOM, top = 1 (jansson's count). */
-static size_t
-ref_depth(json_t *v)
-{
-  size_t d = 0, x, i;
-  const char *k;
-  json_t *c;
-
-  if (json_is_object(v)) {
-    json_object_foreach(v, k, c)
-      if ((x = ref_depth(c)) > d)
-        d = x;
-  } else if (json_is_array(v)) {
-    json_array_foreach(v, i, c)
-      if ((x = ref_depth(c)) > d)
-        d = x;
-  }
-  return d + 1;
-}
-
-/* In place: NUL characters in strings -> U+FFFD. */
-static void
-ref_nul(json_t *v)
-{
-  const char *k;
-  json_t *c;
-  size_t i, n;
-  struct gen t = { NULL, 0, 0 };
-  const char *p;
-
-  if (json_is_object(v)) {
-    json_object_foreach(v, k, c)
-      ref_nul(c);
-  } else if (json_is_array(v)) {
-    json_array_foreach(v, i, c)
-      ref_nul(c);
-  } else if (json_is_string(v)) {
-    p = json_string_value(v);
-    n = json_string_length(v);
-    if (memchr(p, '\0', n) == NULL)
-      return;
-    for (i = 0; i < n; i++) {
-      if (p[i])
-        g_put(&t, p + i, 1);
-      else
-        g_put(&t, "\xEF\xBF\xBD", 3);
-    }
-    assert_int_equal(json_string_setn(v, t.p, t.len), 0);
-    free(t.p);
-  }
-}
+/* ---- reference side: tests/ref_json.[ch] -------------------------------- */
 
 struct stats {
   unsigned valid, invalid, overflow_skips, compared_keys, dup_skips;
@@ -458,27 +353,18 @@ check_line(struct sl_parse_ctx *ctx, const char *line, size_t len,
            struct stats *st)
 {
   struct sl_buf out;
-  struct gen fixed = { NULL, 0, 0 };
+  struct ref_json ref;
   json_error_t je;
-  json_t *ref, *ev, *app, *v, *tags;
+  json_t *vals = NULL, *ev, *app, *v, *tags;
   const char *key;
-  int ref_ok, mine_ok;
-  size_t rlen = len;
+  int mine_ok;
 
-  /* No CR stripping on either side: that is the line splitter's job. */
-  repair(line, rlen, &fixed);
-  ref = json_loadb(fixed.p, fixed.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
-  if (ref == NULL && json_error_code(&je) == json_error_numeric_overflow) {
+  ref_json_judge(line, len, &ref);
+  if (ref.verdict < 0) {
     st->overflow_skips++;
-    free(fixed.p);
+    ref_json_free(&ref);
     return;
   }
-  ref_ok = ref != NULL && json_is_object(ref) && ref_depth(ref) <= 2047;
-  /* A raw NUL byte is invalid anywhere in JSON (a control character in a
-   * string, no token outside), but jansson's json_loadb takes it as the end
-   * of input in places and accepts e.g. {"a":1<NUL>}. Overruled here. */
-  if (memchr(fixed.p, '\0', fixed.len))
-    ref_ok = 0;
 
   sl_buf_init(&out, 0);
   assert_int_equal(sl_parse_event(ctx, &src, line, len, 7, 0, 1, &out), 0);
@@ -490,27 +376,24 @@ check_line(struct sl_parse_ctx *ctx, const char *line, size_t len,
     fail_msg("event is not JSON (%s): %s\nline: %s", je.text, out.p, line);
   tags = json_object_get(ev, "tags");
   mine_ok = tags == NULL;
-  if (mine_ok != ref_ok)
+  if (mine_ok != ref.verdict)
     fail_msg("verdict differs: parser %s, jansson %s (%s)\nline(%zu): %s\n"
              "event: %s", mine_ok ? "valid" : "invalid",
-             ref_ok ? "valid" : "invalid", ref ? "" : je.text, len, line,
-             out.p);
+             ref.verdict ? "valid" : "invalid", ref.doc ? "" : ref.err.text,
+             len, line, out.p);
   if (!mine_ok) {
     st->invalid++;
     goto done;
   }
   st->valid++;
   /* Value check, only when jansson's last-wins equals first-wins. */
-  json_decref(ref);
-  ref = json_loadb(fixed.p, fixed.len,
-                   JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
-  if (ref == NULL) {
+  vals = ref_json_values(&ref);
+  if (vals == NULL) {
     st->dup_skips++;
     goto done;
   }
-  ref_nul(ref);
   app = json_object_get(ev, "app");
-  json_object_foreach(ref, key, v) {
+  json_object_foreach(vals, key, v) {
     json_t *got = app ? json_object_get(app, key) : NULL;
 
     if (got == NULL)
@@ -525,13 +408,13 @@ check_line(struct sl_parse_ctx *ctx, const char *line, size_t len,
   }
   /* Nothing invented: every app key exists in the input. */
   json_object_foreach(app, key, v)
-    assert_non_null(json_object_get(ref, key));
+    assert_non_null(json_object_get(vals, key));
 
 done:
-  json_decref(ref);
+  json_decref(vals);
   json_decref(ev);
   sl_buf_free(&out);
-  free(fixed.p);
+  ref_json_free(&ref);
 }
 
 static struct sl_parse_ctx *

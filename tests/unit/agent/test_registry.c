@@ -17,6 +17,7 @@
 
 #include "sl_err.h"
 #include "sl_log.h"
+#include "sl_test.h"
 #include "tail_registry.h"
 
 struct fx {
@@ -29,8 +30,7 @@ setup(void **state)
 {
   struct fx *fx = calloc(1, sizeof(*fx));
 
-  strcpy(fx->dir, "/tmp/sl_treg_XXXXXX");
-  assert_non_null(mkdtemp(fx->dir));
+  sl_test_tmpdir(fx->dir, sizeof(fx->dir), "treg");
   snprintf(fx->path, sizeof(fx->path), "%s/registry.json", fx->dir);
   *state = fx;
   return 0;
@@ -40,19 +40,8 @@ static int
 teardown(void **state)
 {
   struct fx *fx = *state;
-  DIR *d = opendir(fx->dir);
-  struct dirent *de;
-  char p[512];
 
-  while (d && (de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.')
-      continue;
-    snprintf(p, sizeof(p), "%s/%s", fx->dir, de->d_name);
-    unlink(p);
-  }
-  if (d)
-    closedir(d);
-  rmdir(fx->dir);
+  sl_test_rm_rf(fx->dir);
   free(fx);
   return 0;
 }

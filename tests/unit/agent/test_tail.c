@@ -22,6 +22,7 @@
 
 #include "sl_err.h"
 #include "sl_log.h"
+#include "sl_test.h"
 #include "tail.h"
 
 #include <xxhash.h>
@@ -82,28 +83,6 @@ setup(void **state)
 }
 
 static void
-rm_rf(const char *dir)
-{
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  struct stat st;
-  char p[512];
-
-  while (d && (de = readdir(d)) != NULL) {
-    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-      continue;
-    snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-      rm_rf(p);
-    else
-      unlink(p);
-  }
-  if (d)
-    closedir(d);
-  rmdir(dir);
-}
-
-static void
 closed_cb(void *arg)
 {
   ((struct h *)arg)->closed = true;
@@ -147,7 +126,7 @@ teardown(void **state)
   assert_int_equal(uv_loop_close(&h->loop), 0);
   clear_recs(h);
   free(h->recs);
-  rm_rf(h->dir);
+  sl_test_rm_rf(h->dir);
   free(h);
   return 0;
 }

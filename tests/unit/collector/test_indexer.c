@@ -1017,50 +1017,6 @@ test_close_drains_queued(void **state)
   dbl_stop(&d);
 }
 
-static void
-test_throughput(void **state)
-{
-  struct dbl d;
-  struct ctx c;
-  json_t *es;
-  const int total = 100000, per = 1000;
-  uint64_t want = nrecs(total, per), t0, ms, cpu0, cpu;
-  struct rusage ru;
-
-  (void)state;
-  dbl_start(&d, "--discard-source", NULL);
-  es = conf(&d);
-  json_object_set_new(es, "bulk_max_events", json_integer(5000));
-  ctx_open(&c, es);
-  assert_true(run_until(&c, p_ready, NULL, 10000));
-  getrusage(RUSAGE_SELF, &ru);
-  cpu0 = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
-         (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
-  t0 = sl_time_mono_ms();
-  submit_range(&c, total, per, 0, 100);
-  assert_true(run_until(&c, p_recs, &want, 120000));
-  ms = sl_time_mono_ms() - t0;
-  getrusage(RUSAGE_SELF, &ru);
-  cpu = (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
-        (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000 - cpu0;
-  assert_int_equal(dbl_stat(&d, "docs_total", NULL), total);
-  /* Several requests were in flight at once, over kept-alive
-   * connections (not one per request). */
-  assert_true(c.max_inflight >= 2);
-  assert_true(metric(&c, "sluice_es_connections_total") <= 4 + 2);
-  assert_true(metric(&c, "sluice_es_requests_total{status=\"200\"}") >= 20);
-  /* The double (Python) is the bottleneck; the CPU our side used (payload
-   * generation included) says what the indexer itself costs. */
-  print_message("throughput: %d events in %llu ms = %.0f events/s, "
-                "client cpu %llu ms (gzip %lld -> %lld bytes)\n", total,
-                (unsigned long long)ms, total * 1000.0 / (double)(ms ? ms : 1),
-                (unsigned long long)cpu,
-                (long long)metric(&c, "sluice_es_bytes_total{kind=\"raw\"}"),
-                (long long)metric(&c, "sluice_es_bytes_total{kind=\"sent\"}"));
-  ctx_close(&c);
-  dbl_stop(&d);
-}
-
 int
 main(void)
 {
@@ -1081,7 +1037,6 @@ main(void)
     cmocka_unit_test_teardown(test_timeout, teardown),
     cmocka_unit_test_teardown(test_close_with_pending, teardown),
     cmocka_unit_test_teardown(test_close_drains_queued, teardown),
-    cmocka_unit_test_teardown(test_throughput, teardown),
   };
   int rc;
 

@@ -72,15 +72,59 @@ test_reset(void **state)
   }
 }
 
+/* The ceiling min(cap, base * 2^attempt), worked out without doubling:
+ * base * 2^a <= cap exactly when base <= cap >> a. */
+static uint64_t
+expected_ceil(uint64_t base, uint64_t cap, uint32_t attempt)
+{
+  if (attempt >= 64 || base > (cap >> attempt))
+    return cap;
+  return base << attempt;
+}
+
+/* Draws at `attempt` stay within the ceiling and reach its upper half.
+ * Without the overflow guard in sl_backoff_next the doubling wraps near
+ * 2^64 (to 0 for an even base), the ceiling collapses and no draw comes
+ * near the cap. 64 full-jitter draws all landing in the lower half by
+ * chance: 2^-64. */
+static void
+check_attempt(uint64_t base, uint64_t cap, uint32_t attempt)
+{
+  struct sl_backoff b;
+  uint64_t ceil = expected_ceil(base, cap, attempt), d, maxseen = 0;
+  int i;
+
+  sl_backoff_init(&b, base, cap);
+  for (i = 0; i < 64; i++) {
+    b.attempt = attempt;
+    d = sl_backoff_next(&b);
+    assert_true(d <= ceil);
+    if (d > maxseen)
+      maxseen = d;
+  }
+  if (ceil > 1)
+    assert_true(maxseen > ceil / 2);
+}
+
 static void
 test_huge_attempts_no_overflow(void **state)
 {
+  static const uint64_t caps[][2] = {
+    {1000, UINT64_MAX},          /* even base: wraps to 0 unguarded */
+    {3, UINT64_MAX - 1},         /* odd base: wraps to a small value */
+    {1000, UINT64_MAX / 2},
+    {1, 1},
+  };
   struct sl_backoff b;
+  uint32_t attempt;
+  size_t k;
 
   (void)state;
-  sl_backoff_init(&b, 1000, UINT64_MAX / 2);
-  b.attempt = 200; /* 1000 * 2^200 would overflow */
-  assert_true(sl_backoff_next(&b) <= UINT64_MAX / 2);
+  for (k = 0; k < sizeof(caps) / sizeof(caps[0]); k++)
+    for (attempt = 0; attempt <= 200; attempt++)
+      check_attempt(caps[k][0], caps[k][1], attempt);
+  check_attempt(1000, UINT64_MAX, UINT32_MAX - 1);
+  /* The attempt counter saturates instead of wrapping to 0. */
   sl_backoff_init(&b, 1, 1);
   b.attempt = UINT32_MAX;
   assert_true(sl_backoff_next(&b) <= 1);

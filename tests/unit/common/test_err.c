@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "sl_err.h"
+#include "sl_test.h"
 
 static void
 test_names_and_messages(void **state)
@@ -58,13 +59,7 @@ test_codes_distinct(void **state)
   }
 }
 
-int
-main(void)
-{
-  const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_names_and_messages),
-    cmocka_unit_test(test_errno_passthrough),
-    cmocka_unit_test(test_codes_distinct),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SL_TEST_MAIN(NULL, NULL,
+             cmocka_unit_test(test_names_and_messages),
+             cmocka_unit_test(test_errno_passthrough),
+             cmocka_unit_test(test_codes_distinct))

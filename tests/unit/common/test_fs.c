@@ -12,6 +12,7 @@
 
 #include "sl_err.h"
 #include "sl_fs.h"
+#include "sl_test.h"
 
 static char root[256];
 
@@ -19,18 +20,16 @@ static int
 setup(void **state)
 {
   (void)state;
-  snprintf(root, sizeof(root), "/tmp/sl_fs_test.XXXXXX");
-  return mkdtemp(root) == NULL ? -1 : 0;
+  sl_test_tmpdir(root, sizeof(root), "fs");
+  return 0;
 }
 
 static int
 teardown(void **state)
 {
-  char cmd[300];
-
   (void)state;
-  snprintf(cmd, sizeof(cmd), "rm -rf %s", root);
-  return system(cmd) == 0 ? 0 : -1;
+  sl_test_rm_rf(root);
+  return 0;
 }
 
 static void
@@ -95,13 +94,7 @@ test_pwrite_all_offset(void **state)
   assert_true(sl_fs_write_all(-1, "a", 1) < 0);
 }
 
-int
-main(void)
-{
-  const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_mkdir_p_nested_and_existing),
-    cmocka_unit_test(test_write_atomic_replaces),
-    cmocka_unit_test(test_pwrite_all_offset),
-  };
-  return cmocka_run_group_tests(tests, setup, teardown);
-}
+SL_TEST_MAIN(setup, teardown,
+             cmocka_unit_test(test_mkdir_p_nested_and_existing),
+             cmocka_unit_test(test_write_atomic_replaces),
+             cmocka_unit_test(test_pwrite_all_offset))

@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "sl_hash.h"
+#include "sl_test.h"
 
 static void
 test_known_vectors(void **state)
@@ -88,13 +89,7 @@ test_streaming_matches_oneshot(void **state)
   assert_false(x.hi == y.hi && x.lo == y.lo);
 }
 
-int
-main(void)
-{
-  const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_known_vectors),
-    cmocka_unit_test(test_hex),
-    cmocka_unit_test(test_streaming_matches_oneshot),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SL_TEST_MAIN(NULL, NULL,
+             cmocka_unit_test(test_known_vectors),
+             cmocka_unit_test(test_hex),
+             cmocka_unit_test(test_streaming_matches_oneshot))

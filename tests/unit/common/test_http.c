@@ -17,6 +17,7 @@
 
 #include "sl_err.h"
 #include "sl_http.h"
+#include "sl_test.h"
 #include "sl_time.h"
 
 static int handler_calls;
@@ -98,27 +99,10 @@ fetch_thread(void *arg)
   return NULL;
 }
 
-static void
-on_tick(uv_timer_t *t)
+static int
+fetch_done(void *arg)
 {
-  (void)t;
-}
-
-/* Run the loop until *flag is set, at most 10 s. */
-static void
-pump_until(uv_loop_t *loop, int *flag)
-{
-  uint64_t deadline = sl_time_mono_ms() + 10000;
-  uv_timer_t tick;
-
-  uv_timer_init(loop, &tick);
-  uv_timer_start(&tick, on_tick, 5, 5);
-  while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE) &&
-         sl_time_mono_ms() < deadline)
-    uv_run(loop, UV_RUN_ONCE);
-  uv_close((uv_handle_t *)&tick, NULL);
-  uv_run(loop, UV_RUN_NOWAIT);
-  assert_true(__atomic_load_n(flag, __ATOMIC_ACQUIRE));
+  return __atomic_load_n((int *)arg, __ATOMIC_ACQUIRE);
 }
 
 static struct fetch *
@@ -131,7 +115,7 @@ fetch(uv_loop_t *loop, int port, const char *req, size_t len)
   f->req = req;
   f->reqlen = len;
   assert_int_equal(pthread_create(&th, NULL, fetch_thread, f), 0);
-  pump_until(loop, &f->done);
+  assert_true(sl_test_run_until(loop, fetch_done, &f->done, 10000));
   pthread_join(th, NULL);
   return f;
 }
@@ -321,14 +305,8 @@ test_bad_addr_and_busy_port(void **state)
   stop_and_close(&loop, s);
 }
 
-int
-main(void)
-{
-  const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_get_200_404),
-    cmocka_unit_test(test_bad_requests),
-    cmocka_unit_test(test_client_limit_and_stop),
-    cmocka_unit_test(test_bad_addr_and_busy_port),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SL_TEST_MAIN(NULL, NULL,
+             cmocka_unit_test(test_get_200_404),
+             cmocka_unit_test(test_bad_requests),
+             cmocka_unit_test(test_client_limit_and_stop),
+             cmocka_unit_test(test_bad_addr_and_busy_port))

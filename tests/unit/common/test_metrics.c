@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sl_metrics.h"
+#include "sl_test.h"
 
 static void
 test_counter_gauge(void **state)
@@ -133,14 +134,8 @@ test_cap(void **state)
   sl_buf_free(&b);
 }
 
-int
-main(void)
-{
-  const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_counter_gauge),
-    cmocka_unit_test(test_hist),
-    cmocka_unit_test(test_hist_threads),
-    cmocka_unit_test(test_cap),
-  };
-  return cmocka_run_group_tests(tests, NULL, NULL);
-}
+SL_TEST_MAIN(NULL, NULL,
+             cmocka_unit_test(test_counter_gauge),
+             cmocka_unit_test(test_hist),
+             cmocka_unit_test(test_hist_threads),
+             cmocka_unit_test(test_cap))
