@@ -4,7 +4,8 @@
  *
  * It says what the parser must make of one line, under the rules
  * parse_json.c documents:
- *  - one trailing CR is not part of the line;
+ *  - the line is taken as given: the line splitter (agent/worker.c), not
+ *    the parser, strips one trailing CR;
  *  - invalid UTF-8 is repaired to U+FFFD per bad byte before jansson sees
  *    it (the parser repairs instead of rejecting), by this file's own
  *    decoder, written apart from the code under test;
