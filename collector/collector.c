@@ -397,7 +397,7 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
 
   inputs = sl_conf_get(c.root, "inputs");
   for (i = 0; i < json_array_size(inputs) && i < MAX_INPUTS; i++) {
-    rc = sl_input_new(c.loop, json_array_get(inputs, i), c.spool, &c.route,
+    rc = sl_input_new(c.loop, json_array_get(inputs, i), c.spool,
                       &c.inputs[c.ninputs], err, sizeof(err));
     if (rc != 0) {
       sl_log(SL_LOG_ERROR, "collector", "cannot start input", SL_LF_STR,

@@ -29,7 +29,7 @@ struct part {
   struct part *next;
   struct conn *c;          /* NULL once the connection closed */
   enum part_state state;
-  char *data;              /* bulk pairs; kept until durable (the spool
+  char *data;              /* NDJSON events; kept until durable (the spool
                               may refuse it and we must retry) */
   size_t len;
   uint32_t nevents;
@@ -42,7 +42,7 @@ struct conn {
   struct sl_input *in;
   struct conn *prev, *next;
   struct sl_lj_dec *dec;
-  struct sl_buf cur;       /* bulk pairs of the part being built */
+  struct sl_buf cur;       /* events of the part being built */
   uint32_t cur_events;
   uint32_t window;         /* announced by the last W frame; 0 = none */
   uint32_t got;            /* events received in this window */
@@ -59,7 +59,6 @@ struct sl_input {
   uv_loop_t *loop;
   uv_tcp_t listener;
   struct sl_spool *spool;
-  const struct sl_route *route;
   struct sl_lj_limits lim;
   uint64_t max_connections;
   uint64_t idle_timeout_ms;
@@ -85,28 +84,18 @@ static void input_maybe_closed(struct sl_input *in);
 
 /* ---- event conversion -------------------------------------------------- */
 
+/* Anything that is not a JSON object is kept as the message of an event
+ * tagged sluice_invalid_event, with an id hashed from its bytes. */
 static int
-append_raw_event(const struct sl_route *route, const char *data, size_t len,
-                 const char *why, struct sl_buf *out)
+append_raw_event(const char *data, size_t len, const char *why,
+                 struct sl_buf *out)
 {
   char id[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
-  struct sl_buf doc;
-  json_t *empty;
   int rc;
 
   sl_hash128_hex(sl_hash128(data, len), id);
   ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
-  empty = json_object();
-  if (empty == NULL)
-    return SL_ENOMEM;
-  sl_buf_init(&doc, 0);
-  rc = sl_bulk_target(route, empty, &doc);
-  if (rc == 0)
-    rc = sl_bulk_action(out, doc.p, doc.len, id, 32);
-  json_decref(empty);
-  sl_buf_free(&doc);
-  if (rc == 0)
-    rc = sl_buf_printf(out, "{\"@timestamp\":\"%s\",\"message\":", ts);
+  rc = sl_buf_printf(out, "{\"@timestamp\":\"%s\",\"message\":", ts);
   if (rc == 0)
     rc = sl_json_str(out, data, len);
   if (rc == 0)
@@ -133,69 +122,59 @@ event_id_of(json_t *o, size_t *n)
     return NULL;
   *n = json_string_length(id);
   /* ES refuses _id over 512 bytes; such an id is hashed instead. */
-  if (*n == 0 || *n > 512)
+  if (*n == 0 || *n > SL_INPUT_ID_MAX)
     return NULL;
   return json_string_value(id);
 }
 
-/* The common case without a DOM: the event is one line of JSON with an
- * @timestamp, so its bytes go through as they came, with event.id spliced
- * in when the sender (a Beats client) did not set one. SL_EAGAIN: not sure,
- * take the jansson path. */
+/* The common case without a DOM and without any allocation besides `out`
+ * (a buffer the connection reuses): the event is one line of JSON, so its
+ * bytes go through as they came, with event.id spliced in when the sender
+ * (a Beats client) did not set one and @timestamp appended when absent.
+ * SL_EAGAIN: not sure, take the jansson path. */
 static int
-event_to_bulk_fast(const struct sl_route *route, const char *data,
-                   size_t len, struct sl_buf *out)
+event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
 {
   struct sl_event_fields f;
-  struct sl_buf target;
-  struct sl_span id;
-  char hid[33];
-  int64_t ts = 0;
-  size_t start = out->len, cut;
-  int rc;
+  char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
+  size_t start = out->len, pos = 0, cut;
+  int need_id, members, rc = 0;
 
-  if (sl_event_scan(data, len, &f) != 0 || f.has_newline ||
-      !f.has_timestamp || f.timestamp.p == NULL)
+  if (sl_event_scan(data, len, &f) != 0 || f.has_newline)
     return SL_EAGAIN;
-  id = f.id;
-  if (id.p != NULL && (id.len == 0 || id.len > 512))
+  if (f.id.p != NULL && (f.id.len == 0 || f.id.len > SL_INPUT_ID_MAX))
     return SL_EAGAIN;
-  if (route->mode == SL_INDEX_DAILY &&
-      sl_time_parse_any(f.timestamp.p, f.timestamp.len, &ts) != 0)
-    return SL_EAGAIN;
-  if (id.p == NULL) {
+  need_id = f.id.p == NULL;
+  if (need_id)
     /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
     sl_hash128_hex(sl_hash128(data, len), hid);
-    id.p = hid;
-    id.len = 32;
-  }
-
-  sl_buf_init(&target, 0);
-  rc = sl_bulk_target_parts(route, f.ev_dataset, f.ds_dataset, f.ds_namespace,
-                            ts, &target);
-  if (rc == 0)
-    rc = sl_bulk_action(out, target.p, target.len, id.p, id.len);
-  sl_buf_free(&target);
-  if (rc == 0 && id.p != hid) {
-    rc = sl_buf_append(out, data, len);
-  } else if (rc == 0 && f.event_open >= 0) {
+  rc = sl_buf_reserve(out, len + 2 * sizeof(hid) + sizeof(ts) + 32);
+  if (rc == 0 && need_id && f.event_open >= 0) {
     /* {"event":{ + "id":"<hash>", + the rest */
     cut = (size_t)f.event_open + 1;
     rc = sl_buf_append(out, data, cut);
     if (rc == 0)
       rc = sl_buf_printf(out, "\"id\":\"%s\"%s", hid,
                          f.event_empty ? "" : ",");
-    if (rc == 0)
-      rc = sl_buf_append(out, data + cut, len - cut);
-  } else if (rc == 0) {
-    /* {...} + ,"event":{"id":"<hash>"} + } */
-    rc = sl_buf_append(out, data, f.close);
-    if (rc == 0)
-      rc = sl_buf_printf(out, "%s\"event\":{\"id\":\"%s\"}",
-                         f.empty ? "" : ",", hid);
-    if (rc == 0)
-      rc = sl_buf_append(out, data + f.close, len - f.close);
+    pos = cut;
   }
+  if (rc == 0)
+    rc = sl_buf_append(out, data + pos, f.close - pos);
+  members = !f.empty;
+  if (rc == 0 && need_id && f.event_open < 0) {
+    /* {...} + ,"event":{"id":"<hash>"} + } */
+    rc = sl_buf_printf(out, "%s\"event\":{\"id\":\"%s\"}",
+                       members ? "," : "", hid);
+    members = 1;
+  }
+  if (rc == 0 && !f.has_timestamp) {
+    /* Data streams refuse documents without @timestamp. */
+    ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
+    rc = sl_buf_printf(out, "%s\"@timestamp\":\"%s\"", members ? "," : "",
+                       ts);
+  }
+  if (rc == 0)
+    rc = sl_buf_append(out, data + f.close, len - f.close);
   if (rc == 0)
     rc = sl_buf_append_byte(out, '\n');
   if (rc)
@@ -204,30 +183,26 @@ event_to_bulk_fast(const struct sl_route *route, const char *data,
 }
 
 int
-sl_input_event_to_bulk(const struct sl_route *route, const char *data,
-                       size_t len, struct sl_buf *out)
+sl_input_event_normalize(const char *data, size_t len, struct sl_buf *out)
 {
   json_error_t jerr;
   json_t *o, *ev;
-  struct sl_buf target;
-  const char *id;
   char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
   size_t idlen = 0, start = out->len;
   int modified = 0, rc;
   char *dump = NULL;
 
-  rc = event_to_bulk_fast(route, data, len, out);
+  rc = event_normalize_fast(data, len, out);
   if (rc != SL_EAGAIN)
     return rc;
   o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
   if (o == NULL || !json_is_object(o)) {
     json_decref(o);
-    return append_raw_event(route, data, len,
+    return append_raw_event(data, len,
                             o ? "event is not a JSON object" : jerr.text, out);
   }
 
-  id = event_id_of(o, &idlen);
-  if (id == NULL) {
+  if (event_id_of(o, &idlen) == NULL) {
     /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
     sl_hash128_hex(sl_hash128(data, len), hid);
     ev = json_object_get(o, "event");
@@ -242,8 +217,6 @@ sl_input_event_to_bulk(const struct sl_route *route, const char *data,
       rc = SL_ENOMEM;
       goto done;
     }
-    id = hid;
-    idlen = 32;
     modified = 1;
   }
   if (json_object_get(o, "@timestamp") == NULL) {
@@ -256,15 +229,7 @@ sl_input_event_to_bulk(const struct sl_route *route, const char *data,
     modified = 1;
   }
 
-  sl_buf_init(&target, 0);
-  rc = sl_bulk_target(route, o, &target);
-  if (rc == 0)
-    rc = sl_bulk_action(out, target.p, target.len, id, idlen);
-  sl_buf_free(&target);
-  if (rc)
-    goto done;
-
-  /* A _bulk source must be one line; pretty-printed input is re-dumped. */
+  /* A spooled event must be one line; pretty-printed input is re-dumped. */
   if (modified || memchr(data, '\n', len) || memchr(data, '\r', len)) {
     dump = json_dumps(o, JSON_COMPACT);
     if (dump == NULL) {
@@ -459,7 +424,7 @@ on_frame(void *arg, const struct sl_lj_frame *f)
     return 0;
   case SL_LJ_JSON:
   case SL_LJ_DATA:
-    rc = sl_input_event_to_bulk(c->in->route, f->data, f->len, &c->cur);
+    rc = sl_input_event_normalize(f->data, f->len, &c->cur);
     if (rc)
       return rc;
     c->in->st.events++;
@@ -724,8 +689,7 @@ parse_listen(const char *s, struct sockaddr_storage *ss)
 
 int
 sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
-             const struct sl_route *route, struct sl_input **out, char *err,
-             size_t errlen)
+             struct sl_input **out, char *err, size_t errlen)
 {
   struct sl_input *in;
   struct sockaddr_storage ss;
@@ -737,7 +701,6 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
     return SL_ENOMEM;
   in->loop = loop;
   in->spool = spool;
-  in->route = route;
   sl_lj_limits_default(&in->lim);
   in->lim.max_frame = (uint32_t)sl_conf_int(cfg, "max_frame", in->lim.max_frame);
   in->lim.max_inflate = (uint64_t)sl_conf_int(cfg, "max_inflate",

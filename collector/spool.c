@@ -31,7 +31,14 @@
 #include "sl_err.h"
 #include "sl_log.h"
 
-#define REC_MAGIC 0x014c53d3u
+/* Record magic: three fixed bytes d3 53 4c, then the format version (top
+ * byte of the little-endian u32). Appends write REC_VERSION; recovery and
+ * the reader also accept every older version still described in spool.h,
+ * so that an upgrade loses nothing that was spooled before it. */
+#define REC_MAGIC_BASE 0x004c53d3u
+#define REC_VERSION 2u
+#define REC_VERSION_MIN 1u
+#define REC_MAGIC (REC_MAGIC_BASE | (REC_VERSION << 24))
 #define HDR SL_SPOOL_REC_HDR
 #define CURSOR_MAGIC 0x52554353u
 #define CURSOR_SIZE 24
@@ -81,6 +88,7 @@ struct ent {
   uint32_t nevents;
   unsigned char released;
   unsigned char handed;
+  unsigned char version; /* record format, from the magic */
 };
 
 /* A record waiting for (or inside) a commit. */
@@ -225,6 +233,18 @@ static uint64_t
 get64(const unsigned char *p)
 {
   return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* Format version of a record magic, 0 if it is none of ours. */
+static unsigned
+rec_version(uint32_t magic)
+{
+  unsigned v = magic >> 24;
+
+  if ((magic & 0x00ffffffu) != REC_MAGIC_BASE || v < REC_VERSION_MIN ||
+      v > REC_VERSION)
+    return 0;
+  return v;
 }
 
 static uint64_t
@@ -553,6 +573,7 @@ save_corrupt(struct sl_spool *s, uint64_t seg_id, uint64_t off,
 struct rhdr {
   uint32_t len, nevents;
   uint64_t id, t_ns;
+  unsigned version;
 };
 
 /* Is there a valid record at `off` of the mapped file? */
@@ -562,7 +583,7 @@ rec_valid(const unsigned char *m, uint64_t size, uint64_t off,
 {
   const unsigned char *h = m + off;
 
-  if (size - off < HDR || get32(h) != REC_MAGIC)
+  if (size - off < HDR || (r->version = rec_version(get32(h))) == 0)
     return 0;
   r->len = get32(h + 4);
   if (r->len > SL_SPOOL_MAX_RECORD || r->len > size - off - HDR)
@@ -580,10 +601,11 @@ static uint64_t
 find_next(const unsigned char *m, uint64_t size, uint64_t from,
           uint64_t prev_id, struct rhdr *r)
 {
-  static const unsigned char magic[4] = {0xd3, 0x53, 0x4c, 0x01};
+  /* The fixed bytes of the magic; rec_valid checks the version byte. */
+  static const unsigned char magic[3] = {0xd3, 0x53, 0x4c};
 
   while (from + HDR <= size) {
-    const unsigned char *p = memmem(m + from, size - from, magic, 4);
+    const unsigned char *p = memmem(m + from, size - from, magic, 3);
     if (p == NULL)
       break;
     from = (uint64_t)(p - m);
@@ -670,6 +692,7 @@ scan_seg(struct sl_spool *s, struct seg *g, int is_last, uint64_t cursor,
       e.t_ns = r.t_ns;
       e.len = r.len;
       e.nevents = r.nevents;
+      e.version = (unsigned char)r.version;
       ring_push(s, &e);
       g->live++;
       s->disk_bytes += HDR + r.len;
@@ -1021,6 +1044,7 @@ after_job(struct job *j)
       e.t_ns = recs[r].t_ns;
       e.len = recs[r].len;
       e.nevents = recs[r].nevents;
+      e.version = REC_VERSION;
       ring_push(s, &e); /* reserved when the job was built */
       g->live++;
       s->disk_bytes += HDR + recs[r].len;
@@ -1581,7 +1605,7 @@ sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec)
              SL_LF_END);
       return rc;
     }
-    if ((size_t)got != HDR + e->len || get32(h) != REC_MAGIC ||
+    if ((size_t)got != HDR + e->len || rec_version(get32(h)) != e->version ||
         get32(h + 4) != e->len || get64(h + 16) != e->id ||
         rec_crc(h, data, e->len) != get32(h + 12)) {
       /* Changed under us since it was written or scanned. */
@@ -1609,6 +1633,7 @@ sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec)
     rec->data = data;
     rec->len = e->len;
     rec->nevents = e->nevents;
+    rec->version = e->version;
     return 0;
   }
   return SL_EAGAIN;

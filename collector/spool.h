@@ -13,8 +13,8 @@
  * Record layout (all integers little-endian, fixed; SL_SPOOL_REC_HDR = 32):
  *
  *   off  size  field
- *     0     4  magic 0x014c53d3 (bytes d3 53 4c 01; the top byte is the
- *              format version, 1)
+ *     0     4  magic 0x0v4c53d3 (bytes d3 53 4c 0v; the top byte v is the
+ *              format version of the payload, see below)
  *     4     4  payload length in bytes (<= SL_SPOOL_MAX_RECORD)
  *     8     4  nevents
  *    12     4  crc32 (zlib crc32, initial 0) over header bytes 0..11, then
@@ -22,6 +22,17 @@
  *    16     8  record id (strictly increasing through the spool)
  *    24     8  append wall time, ns since the Unix epoch
  *    32   len  payload
+ *
+ * Payload format versions (bulk.h has the details):
+ *   1  _bulk pairs: action line + event line per event (sluice before the
+ *      indexer made the action lines itself). Still read: records are
+ *      handed out with version 1 and the consumer drops the action lines
+ *      (sl_bulk_v1_to_events), so an upgrade drains them under the current
+ *      routing instead of losing them. Never written any more.
+ *   2  NDJSON events: one event JSON per line, each with event.id and
+ *      @timestamp. Written by every append.
+ * Both versions may sit in one segment (an upgrade appends version 2
+ * behind version 1 records); the header layout is the same.
  *
  * A segment is a plain concatenation of records (no segment header); its
  * name is the id of its first record. Segments rotate before a record would
@@ -118,7 +129,8 @@ int sl_spool_open(uv_loop_t *loop, const struct sl_spool_opts *o,
 void sl_spool_set_resume_cb(struct sl_spool *s, sl_spool_resume_cb cb,
                             void *arg);
 
-/* Queue a record (one received window: `nevents` events) for the next group
+/* Queue a record (one received window: `nevents` events, NDJSON: payload
+ * format 2, the only one written) for the next group
  * commit. Returns 0 (cb will be called exactly once, after the fsync, on the
  * loop thread, never from inside this call), SL_EAGAIN when full (cb not
  * called), SL_E2BIG over SL_SPOOL_MAX_RECORD, SL_ECLOSED after close, or
@@ -131,6 +143,7 @@ struct sl_spool_rec {
   char *data;         /* malloc'ed copy, owned by the caller (free()) */
   size_t len;
   uint32_t nevents;
+  unsigned version;   /* payload format (above): 1 pairs, 2 events */
 };
 /* Next durable record not handed out yet, in order. SL_EAGAIN if none.
  * A record whose bytes changed on disk since it was written (CRC) is copied

@@ -26,6 +26,9 @@
 
 #include <uv.h>
 
+#include <zlib.h>
+
+#include "bulk.h"
 #include "sl_err.h"
 #include "sl_log.h"
 #include "spool.h"
@@ -1661,6 +1664,162 @@ test_throughput(void **state)
   throughput(1);
 }
 
+/* ---- format versions ---------------------------------------------------- */
+
+/* A format-1 record exactly as sluice before format 2 wrote it. */
+static size_t
+v1_record(unsigned char *out, uint64_t id, const char *payload,
+          uint32_t nevents)
+{
+  uint32_t len = (uint32_t)strlen(payload), crc;
+  uint64_t t_ns = 1714564800000000000ull;
+  unsigned char *h = out;
+  int i;
+
+  for (i = 0; i < 4; i++) {
+    h[0 + i] = (unsigned char)(0x014c53d3u >> (8 * i));
+    h[4 + i] = (unsigned char)(len >> (8 * i));
+    h[8 + i] = (unsigned char)(nevents >> (8 * i));
+  }
+  for (i = 0; i < 8; i++) {
+    h[16 + i] = (unsigned char)(id >> (8 * i));
+    h[24 + i] = (unsigned char)(t_ns >> (8 * i));
+  }
+  crc = (uint32_t)crc32(0, h, 12);
+  crc = (uint32_t)crc32(crc, h + 16, 16);
+  crc = (uint32_t)crc32(crc, (const unsigned char *)payload, len);
+  for (i = 0; i < 4; i++)
+    h[12 + i] = (unsigned char)(crc >> (8 * i));
+  memcpy(h + HDR, payload, len);
+  return HDR + len;
+}
+
+#define V1_EV1 "{\"@timestamp\":\"2024-05-01T12:00:00.000Z\"," \
+               "\"event\":{\"id\":\"a1\",\"dataset\":\"app\"}}"
+#define V1_EV2 "{\"@timestamp\":\"2024-05-02T08:00:00.000Z\"," \
+               "\"event\":{\"id\":\"b2\"},\"message\":\"x\"}"
+#define V1_REC1 "{\"create\":{\"_index\":\"logs-app-default\"," \
+                "\"_id\":\"a1\"}}\n" V1_EV1 "\n"
+#define V1_REC2 "{\"create\":{\"_index\":\"logs-generic-default\"," \
+                "\"_id\":\"b2\"}}\n" V1_EV2 "\n"
+
+/* A spool written by the previous format: two v1 records in one segment,
+ * with garbage between them that recovery must skip by the v1 magic. */
+static void
+write_v1_spool(struct t *t)
+{
+  unsigned char buf[2048];
+  char p[256];
+  size_t n;
+
+  snprintf(p, sizeof(p), "%s", t->dir);
+  assert_int_equal(mkdir(p, 0755), 0);
+  spath(t, p, sizeof(p), "");
+  assert_int_equal(mkdir(p, 0755), 0);
+  n = v1_record(buf, 1, V1_REC1, 1);
+  memcpy(buf + n, "\xd3\x53\x4cjunk", 7);
+  n += 7;
+  n += v1_record(buf + n, 2, V1_REC2, 1);
+  spath(t, p, sizeof(p), "0000000000000001.seg");
+  write_file(p, buf, n, O_TRUNC);
+}
+
+static void
+test_v1_records_handed_out_marked(void **state)
+{
+  struct t *t = t_new();
+  struct sl_spool_rec r;
+  struct ack a;
+  const char *ev = "{\"event\":{\"id\":\"c3\"}}\n";
+  char p[256];
+  unsigned char *seg;
+  size_t n;
+
+  (void)state;
+  write_v1_spool(t);
+  t_open(t, 0, 0, 1);
+  assert_int_equal(stats(t).records, 2);
+  assert_int_equal(stats(t).corrupt, 1); /* the junk between them */
+  /* New appends are format 2, behind the old records in id order. */
+  memset(&a, 0, sizeof(a));
+  assert_int_equal(sl_spool_append(t->s, ev, strlen(ev), 1, on_commit, &a),
+                   0);
+  RUN_UNTIL(t, a.done, WAIT_MS);
+  assert_int_equal(a.status, 0);
+  t_close(t);
+
+  /* The version byte on disk: 1 stays 1 (records are never rewritten),
+   * the new record behind them in the same segment says 2. */
+  spath(t, p, sizeof(p), "0000000000000001.seg");
+  seg = (unsigned char *)read_file(p, &n);
+  assert_int_equal(seg[3], 1);
+  assert_true(n > HDR + strlen(ev));
+  assert_memory_equal(seg + n - (HDR + strlen(ev)), "\xd3\x53\x4c\x02", 4);
+  free(seg);
+
+  /* After a restart every record comes back with its format. */
+  t_open(t, 0, 0, 1);
+  assert_int_equal(sl_spool_next(t->s, &r), 0);
+  assert_int_equal(r.id, 1);
+  assert_int_equal(r.version, 1);
+  assert_int_equal(r.len, strlen(V1_REC1));
+  assert_memory_equal(r.data, V1_REC1, r.len);
+  free(r.data);
+  assert_int_equal(sl_spool_next(t->s, &r), 0);
+  assert_int_equal(r.id, 2);
+  assert_int_equal(r.version, 1);
+  free(r.data);
+  assert_int_equal(sl_spool_next(t->s, &r), 0);
+  assert_int_equal(r.id, 3);
+  assert_int_equal(r.version, 2);
+  assert_memory_equal(r.data, ev, r.len);
+  free(r.data);
+  assert_int_equal(sl_spool_next(t->s, &r), SL_EAGAIN);
+  sl_spool_release(t->s, 1);
+  sl_spool_release(t->s, 2);
+  sl_spool_release(t->s, 3);
+  t_free(t);
+}
+
+/* Drain across an upgrade: records spooled by the old format under
+ * data-stream routing, read after a restart with index_mode daily, go to
+ * the daily indices (the consumer's route, not the one spooled). */
+static void
+test_v1_drain_applies_new_index_mode(void **state)
+{
+  static const struct sl_route daily = { SL_INDEX_DAILY, "default",
+                                         "sluice", "generic" };
+  struct t *t = t_new();
+  struct sl_spool_rec r;
+  struct sl_buf body;
+  uint32_t nev;
+
+  (void)state;
+  write_v1_spool(t);
+  t_open(t, 0, 0, 1);
+  sl_buf_init(&body, 0);
+  while (sl_spool_next(t->s, &r) == 0) {
+    if (r.version == 1) {
+      r.len = sl_bulk_v1_to_events(r.data, r.len, &nev);
+      assert_int_equal(nev, r.nevents);
+    }
+    assert_int_equal(sl_bulk_encode(&daily, r.data, r.len, &body), 0);
+    free(r.data);
+    sl_spool_release(t->s, r.id);
+  }
+  assert_string_equal(body.p,
+    "{\"create\":{\"_index\":\"sluice-app-2024.05.01\",\"_id\":\"a1\"}}\n"
+    V1_EV1 "\n"
+    "{\"create\":{\"_index\":\"sluice-generic-2024.05.02\",\"_id\":\"b2\"}}\n"
+    V1_EV2 "\n");
+  sl_buf_free(&body);
+  t_close(t);
+  /* Released: nothing comes back. */
+  t_open(t, 0, 0, 1);
+  assert_int_equal(stats(t).records, 0);
+  t_free(t);
+}
+
 int
 main(void)
 {
@@ -1687,6 +1846,8 @@ main(void)
     cmocka_unit_test(test_short_write_across_segments),
     cmocka_unit_test(test_failure_with_full_pending),
     cmocka_unit_test(test_throughput),
+    cmocka_unit_test(test_v1_records_handed_out_marked),
+    cmocka_unit_test(test_v1_drain_applies_new_index_mode),
   };
 
   sl_log_set_level(SL_LOG_WARN);
