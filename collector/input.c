@@ -29,9 +29,9 @@ struct part {
   struct part *next;
   struct conn *c;          /* NULL once the connection closed */
   enum part_state state;
-  char *data;              /* NDJSON events; kept until durable (the spool
-                              may refuse it and we must retry) */
-  size_t len;
+  struct sl_buf buf;       /* NDJSON events; kept until durable (the spool
+                              may refuse it and we must retry), then
+                              recycled (see SPARE_MAX) */
   uint32_t nevents;
   uint32_t last_seq;       /* what to ack once durable */
 };
@@ -55,6 +55,15 @@ struct conn {
   int handles;             /* open uv handles; freed when it hits 0 */
 };
 
+/* Durable parts give their buffers back for the next parts of any
+ * connection: a window of a few thousand events is around a megabyte, and
+ * growing a fresh buffer for each one (realloc doubling, then free) costs
+ * a page fault per 4 KiB and the copies, on every window. A few spares
+ * cover the parts in flight of a handful of busy connections; the byte
+ * bound keeps one huge window from being kept forever. */
+#define SPARE_MAX 8
+#define SPARE_BYTES (32u << 20)
+
 struct sl_input {
   uv_loop_t *loop;
   uv_tcp_t listener;
@@ -73,6 +82,9 @@ struct sl_input {
    * (which copies only a partial frame) before the next one starts. 64 KiB
    * per read is enough for throughput. */
   char rbuf[65536];
+  struct sl_buf spare[SPARE_MAX];
+  size_t nspare;
+  size_t spare_bytes;      /* sum of spare[].cap */
   void (*close_cb)(void *);
   void *close_arg;
 };
@@ -289,8 +301,34 @@ send_ack(struct conn *c, uint32_t seq)
 static void
 part_free(struct part *p)
 {
-  free(p->data);
+  sl_buf_free(&p->buf);
   free(p);
+}
+
+/* Give b's memory to the spares (or free it); b is left empty. */
+static void
+buf_recycle(struct sl_input *in, struct sl_buf *b)
+{
+  if (b->p != NULL && in->nspare < SPARE_MAX &&
+      in->spare_bytes + b->cap <= SPARE_BYTES) {
+    sl_buf_reset(b);
+    in->spare_bytes += b->cap;
+    in->spare[in->nspare++] = *b;
+    sl_buf_init(b, 0);
+    return;
+  }
+  sl_buf_free(b);
+}
+
+/* Make the empty b a spare buffer when there is one. */
+static void
+buf_reuse(struct sl_input *in, struct sl_buf *b)
+{
+  if (in->nspare == 0)
+    return;
+  sl_buf_free(b);
+  *b = in->spare[--in->nspare];
+  in->spare_bytes -= b->cap;
 }
 
 /* Ack every durable part at the head of the queue, in order. */
@@ -349,8 +387,7 @@ on_committed(void *arg, int status)
     return;
   }
   p->state = PART_DURABLE;
-  free(p->data);
-  p->data = NULL;
+  buf_recycle(c->in, &p->buf);
   flush_acks(c);
 }
 
@@ -361,7 +398,7 @@ try_append(struct conn *c, struct part *p)
 
   if (c->in->paused)
     return;
-  rc = sl_spool_append(c->in->spool, p->data, p->len, p->nevents,
+  rc = sl_spool_append(c->in->spool, p->buf.p, p->buf.len, p->nevents,
                        on_committed, p);
   if (rc == 0) {
     p->state = PART_APPENDING;
@@ -390,7 +427,10 @@ cut_part(struct conn *c)
     return SL_ENOMEM;
   p->c = c;
   p->state = PART_WAITING;
-  p->data = sl_buf_take(&c->cur, &p->len);
+  /* The part takes the built buffer; the connection goes on in a spare. */
+  p->buf = c->cur;
+  sl_buf_init(&c->cur, 0);
+  buf_reuse(c->in, &c->cur);
   p->nevents = c->cur_events;
   p->last_seq = c->last_seq;
   c->cur_events = 0;
@@ -784,6 +824,8 @@ input_maybe_closed(struct sl_input *in)
     return;
   cb = in->close_cb;
   void *arg = in->close_arg;
+  while (in->nspare > 0)
+    sl_buf_free(&in->spare[--in->nspare]);
   free(in);
   if (cb)
     cb(arg);
