@@ -9,6 +9,7 @@
 #include "sl_err.h"
 #include "sl_hash.h"
 #include "sl_json.h"
+#include "sl_list.h"
 #include "sl_lj.h"
 #include "sl_log.h"
 #include "sl_time.h"
@@ -26,7 +27,7 @@ enum part_state {
 struct conn;
 
 struct part {
-  struct part *next;
+  struct sl_list link;     /* in conn.parts, oldest first */
   struct conn *c;          /* NULL once the connection closed */
   enum part_state state;
   struct sl_buf buf;       /* NDJSON events; kept until durable (the spool
@@ -40,14 +41,14 @@ struct conn {
   uv_tcp_t tcp;
   uv_timer_t timer;        /* idle and keep-alive checks */
   struct sl_input *in;
-  struct conn *prev, *next;
+  struct sl_list link;     /* in sl_input.conns */
   struct sl_lj_dec *dec;
   struct sl_buf cur;       /* events of the part being built */
   uint32_t cur_events;
   uint32_t window;         /* announced by the last W frame; 0 = none */
   uint32_t got;            /* events received in this window */
   uint32_t last_seq;       /* sequence of the last event received */
-  struct part *q_head, *q_tail;
+  struct sl_list parts;    /* not acked yet, in sequence order */
   uint64_t last_rx_ms, last_ack_ms;
   char peer[64];
   int reading;
@@ -61,8 +62,8 @@ struct conn {
  * a page fault per 4 KiB and the copies, on every window. A few spares
  * cover the parts in flight of a handful of busy connections; the byte
  * bound keeps one huge window from being kept forever. */
-#define SPARE_MAX 8
-#define SPARE_BYTES (32u << 20)
+#define SPARE_MAX 4
+#define SPARE_BYTES (16u << 20)
 
 struct sl_input {
   uv_loop_t *loop;
@@ -76,7 +77,7 @@ struct sl_input {
   int port;
   int paused;              /* spool refused an append: nobody reads */
   int closing;
-  struct conn *conns;
+  struct sl_list conns;
   struct sl_input_stats st;
   /* One read buffer for every connection: a read is fed to the decoder
    * (which copies only a partial frame) before the next one starts. 64 KiB
@@ -337,10 +338,12 @@ flush_acks(struct conn *c)
 {
   struct part *p;
 
-  while ((p = c->q_head) != NULL && p->state == PART_DURABLE) {
-    c->q_head = p->next;
-    if (c->q_head == NULL)
-      c->q_tail = NULL;
+  struct sl_list *l;
+
+  while ((l = sl_list_first(&c->parts)) != NULL &&
+         (p = sl_container_of(l, struct part, link))->state ==
+             PART_DURABLE) {
+    sl_list_remove(&p->link);
     send_ack(c, p->last_seq);
     part_free(p);
     if (c->closing)
@@ -353,17 +356,20 @@ flush_acks(struct conn *c)
 static void
 pause_all(struct sl_input *in)
 {
+  struct sl_list *l, *tmp;
   struct conn *c;
 
   if (in->paused)
     return;
   in->paused = 1;
   in->st.paused = 1;
-  for (c = in->conns; c; c = c->next)
+  sl_list_foreach(l, tmp, &in->conns) {
+    c = sl_container_of(l, struct conn, link);
     if (c->reading && !c->closing) {
       uv_read_stop((uv_stream_t *)&c->tcp);
       c->reading = 0;
     }
+  }
   sl_log(SL_LOG_WARN, "input", "spool full: intake paused", SL_LF_END);
 }
 
@@ -434,11 +440,7 @@ cut_part(struct conn *c)
   p->nevents = c->cur_events;
   p->last_seq = c->last_seq;
   c->cur_events = 0;
-  if (c->q_tail)
-    c->q_tail->next = p;
-  else
-    c->q_head = p;
-  c->q_tail = p;
+  sl_list_insert_tail(&c->parts, &p->link);
   try_append(c, p);
   return 0;
 }
@@ -556,7 +558,7 @@ on_timer(uv_timer_t *t)
 
   if (c->closing)
     return;
-  if (c->q_head != NULL) {
+  if (!sl_list_empty(&c->parts)) {
     /* We are the ones holding the sender up: keep it patient. */
     if (now - c->last_ack_ms >= c->in->keepalive_ms)
       send_ack(c, 0);
@@ -580,12 +582,7 @@ conn_free(struct conn *c)
 {
   struct sl_input *in = c->in;
 
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    in->conns = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
+  sl_list_remove(&c->link);
   sl_lj_dec_free(c->dec);
   sl_buf_free(&c->cur);
   free(c);
@@ -605,7 +602,8 @@ on_handle_closed(uv_handle_t *h)
 static void
 conn_close(struct conn *c, const char *reason, int err)
 {
-  struct part *p, *next;
+  struct sl_list *l, *tmp;
+  struct part *p;
 
   if (c->closing)
     return;
@@ -620,14 +618,14 @@ conn_close(struct conn *c, const char *reason, int err)
            c->peer, SL_LF_STR, "reason", reason, SL_LF_END);
   /* Unacked parts: the sender resends them. Parts inside the spool's
    * commit stay alive until their callback (which then frees them). */
-  for (p = c->q_head; p; p = next) {
-    next = p->next;
+  sl_list_foreach(l, tmp, &c->parts) {
+    p = sl_container_of(l, struct part, link);
+    sl_list_remove(&p->link);
     if (p->state == PART_APPENDING)
       p->c = NULL;
     else
       part_free(p);
   }
-  c->q_head = c->q_tail = NULL;
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
@@ -647,6 +645,7 @@ on_connection(uv_stream_t *server, int status)
   if (c == NULL)
     return;
   c->in = in;
+  sl_list_init(&c->parts);
   sl_buf_init(&c->cur, 0);
   uv_tcp_init(in->loop, &c->tcp);
   c->tcp.data = c;
@@ -659,10 +658,7 @@ on_connection(uv_stream_t *server, int status)
   uv_timer_init(in->loop, &c->timer);
   c->timer.data = c;
   c->handles = 2;
-  c->next = in->conns;
-  if (in->conns)
-    in->conns->prev = c;
-  in->conns = c;
+  sl_list_insert_tail(&in->conns, &c->link);
   in->st.connections++;
   in->st.accepted++;
   snprintf(c->peer, sizeof(c->peer), "?");
@@ -741,6 +737,7 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
     return SL_ENOMEM;
   in->loop = loop;
   in->spool = spool;
+  sl_list_init(&in->conns);
   sl_lj_limits_default(&in->lim);
   in->lim.max_frame = (uint32_t)sl_conf_int(cfg, "max_frame", in->lim.max_frame);
   in->lim.max_inflate = (uint64_t)sl_conf_int(cfg, "max_inflate",
@@ -789,6 +786,7 @@ sl_input_port(const struct sl_input *in)
 void
 sl_input_resume(struct sl_input *in)
 {
+  struct sl_list *l, *tmp, *pl, *ptmp;
   struct conn *c;
   struct part *p;
 
@@ -799,14 +797,20 @@ sl_input_resume(struct sl_input *in)
   sl_log(SL_LOG_INFO, "input", "spool has room: intake resumed", SL_LF_END);
   /* Held parts first, in connection order; stop if the spool refuses
    * again (try_append pauses once more). */
-  for (c = in->conns; c && !in->paused; c = c->next)
-    for (p = c->q_head; p && !in->paused; p = p->next)
+  sl_list_foreach(l, tmp, &in->conns) {
+    c = sl_container_of(l, struct conn, link);
+    sl_list_foreach(pl, ptmp, &c->parts) {
+      p = sl_container_of(pl, struct part, link);
+      if (in->paused)
+        return;
       if (p->state == PART_WAITING && !c->closing)
         try_append(c, p);
+    }
+  }
   if (in->paused)
     return;
-  for (c = in->conns; c; c = c->next)
-    start_reading(c);
+  sl_list_foreach(l, tmp, &in->conns)
+    start_reading(sl_container_of(l, struct conn, link));
 }
 
 void
@@ -820,7 +824,8 @@ input_maybe_closed(struct sl_input *in)
 {
   void (*cb)(void *);
 
-  if (!in->closing || in->conns != NULL || in->listener.data != NULL)
+  if (!in->closing || !sl_list_empty(&in->conns) ||
+      in->listener.data != NULL)
     return;
   cb = in->close_cb;
   void *arg = in->close_arg;
@@ -843,14 +848,12 @@ on_listener_closed(uv_handle_t *h)
 void
 sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg)
 {
-  struct conn *c, *next;
+  struct sl_list *l, *tmp;
 
   in->closing = 1;
   in->close_cb = cb;
   in->close_arg = arg;
-  for (c = in->conns; c; c = next) {
-    next = c->next;
-    conn_close(c, "shutdown", 0);
-  }
+  sl_list_foreach(l, tmp, &in->conns)
+    conn_close(sl_container_of(l, struct conn, link), "shutdown", 0);
   uv_close((uv_handle_t *)&in->listener, on_listener_closed);
 }
