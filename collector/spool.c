@@ -29,6 +29,7 @@
 #include <zlib.h>
 
 #include "sl_err.h"
+#include "sl_fs.h"
 #include "sl_log.h"
 
 /* Record magic: three fixed bytes d3 53 4c, then the format version (top
@@ -307,6 +308,7 @@ do_fsync(int fd, uint64_t *count)
   return rc == 0 ? 0 : -errno;
 }
 
+/* sl_fs_pwrite_all with the fault-injection hook of spool.h. */
 static int
 write_all(int fd, const void *buf, size_t n, uint64_t off)
 {
@@ -326,26 +328,6 @@ write_all(int fd, const void *buf, size_t n, uint64_t off)
     p += w;
     n -= (size_t)w;
     off += (uint64_t)w;
-  }
-  return 0;
-}
-
-static int
-mkdir_p(const char *path)
-{
-  char tmp[PATH_MAX];
-  size_t n = strlen(path), i;
-
-  if (n == 0 || n >= sizeof(tmp))
-    return SL_EINVAL;
-  memcpy(tmp, path, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (tmp[i] != '/' && tmp[i] != '\0')
-      continue;
-    tmp[i] = '\0';
-    if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-      return -errno;
-    tmp[i] = i == n ? '\0' : '/';
   }
   return 0;
 }
@@ -540,7 +522,7 @@ save_corrupt(struct sl_spool *s, uint64_t seg_id, uint64_t off,
   int fd, rc;
 
   seg_name(segn, seg_id);
-  rc = mkdir_p(s->corrupt_dir);
+  rc = sl_fs_mkdir_p(s->corrupt_dir);
   if (rc == 0 &&
       (size_t)snprintf(path, sizeof(path), "%s/%016" PRIx64 "-%" PRIu64
                        ".rec", s->corrupt_dir, seg_id, off) >= sizeof(path))
@@ -1430,7 +1412,7 @@ sl_spool_open(uv_loop_t *loop, const struct sl_spool_opts *o,
   }
   snprintf(s->dir, n, "%s/spool", o->data_dir);
   snprintf(s->corrupt_dir, n, "%s/corrupt", o->data_dir);
-  rc = mkdir_p(s->dir);
+  rc = sl_fs_mkdir_p(s->dir);
   if (rc != 0) {
     snprintf(err, errlen, "%s: cannot create: %s", s->dir, sl_strerror(rc));
     goto fail;
