@@ -1,11 +1,9 @@
 #include "collector.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <uv.h>
 
@@ -14,6 +12,7 @@
 #include "indexer.h"
 #include "input.h"
 #include "sl_err.h"
+#include "sl_fs.h"
 #include "sl_http.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
@@ -26,6 +25,7 @@ struct collector {
   uv_loop_t *loop;
   struct sl_conf *conf;
   const json_t *root;
+  struct sl_es_conf es;      /* typed `elasticsearch:`; lives for the run */
   struct sl_route route;
   struct sl_spool *spool;
   struct sl_indexer *ix;
@@ -303,42 +303,13 @@ close_leftover(uv_handle_t *h, void *arg)
     uv_close(h, NULL);
 }
 
-static int
-mkdir_p(const char *dir)
+static void
+setup_route(struct collector *c)
 {
-  char tmp[4096];
-  size_t i, n = strlen(dir);
-
-  if (n == 0 || n >= sizeof(tmp))
-    return SL_EINVAL;
-  memcpy(tmp, dir, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (tmp[i] == '/' || tmp[i] == '\0') {
-      char ch = tmp[i];
-      tmp[i] = '\0';
-      if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-        return -errno;
-      tmp[i] = ch;
-    }
-  }
-  return 0;
-}
-
-static int
-setup_route(struct collector *c, const json_t *es)
-{
-  const char *mode = sl_conf_str(es, "index_mode");
-
-  c->route.mode = (mode && strcmp(mode, "daily") == 0) ? SL_INDEX_DAILY
-                                                       : SL_INDEX_DATA_STREAM;
-  c->route.namespace_ = sl_conf_str(es, "namespace");
-  if (c->route.namespace_ == NULL)
-    c->route.namespace_ = "default";
-  c->route.prefix = sl_conf_str(es, "index_prefix");
-  if (c->route.prefix == NULL)
-    c->route.prefix = "sluice";
+  c->route.mode = c->es.index_mode;
+  c->route.namespace_ = c->es.namespace_;
+  c->route.prefix = c->es.index_prefix;
   c->route.dataset = "generic";
-  return 0;
 }
 
 int
@@ -347,7 +318,7 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   struct collector c;
   uv_loop_t loop;
   struct sl_spool_opts so;
-  const json_t *inputs, *es;
+  const json_t *inputs;
   const char *data_dir, *listen;
   char err[1024] = "";
   size_t i;
@@ -364,14 +335,12 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   signal(SIGPIPE, SIG_IGN);
 
   data_dir = sl_conf_str(c.root, "data_dir");
-  rc = mkdir_p(data_dir);
+  rc = sl_fs_mkdir_p(data_dir);
   if (rc != 0) {
     sl_log(SL_LOG_ERROR, "collector", "cannot create data_dir", SL_LF_STR,
            "path", data_dir, SL_LF_ERR, rc, SL_LF_END);
     return 1;
   }
-  es = sl_conf_get(c.root, "elasticsearch");
-  setup_route(&c, es);
 
   memset(&so, 0, sizeof(so));
   so.data_dir = data_dir;
@@ -386,7 +355,10 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   }
   sl_spool_set_resume_cb(c.spool, on_spool_resume, &c);
 
-  rc = sl_indexer_new(c.loop, es, data_dir, &c.ix, err, sizeof(err));
+  rc = sl_es_conf_fill(sl_conf_get(c.root, "elasticsearch"), data_dir, &c.es,
+                       err, sizeof(err));
+  if (rc == 0)
+    rc = sl_indexer_new(c.loop, &c.es, &c.ix, err, sizeof(err));
   if (rc == 0)
     rc = sl_indexer_start(c.ix);
   if (rc != 0) {
@@ -394,6 +366,7 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
            "reason", err, SL_LF_ERR, rc, SL_LF_END);
     goto fail;
   }
+  setup_route(&c);
 
   inputs = sl_conf_get(c.root, "inputs");
   for (i = 0; i < json_array_size(inputs) && i < MAX_INPUTS; i++) {
@@ -443,9 +416,11 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   sl_log(SL_LOG_INFO, "collector", c.next ? "stopped for reload" : "stopped",
          SL_LF_END);
   *next = c.next;
+  sl_es_conf_free(&c.es);
   return c.exit_code;
 
 fail:
   /* Start-up failed: nothing was acked yet, so closing is best effort. */
+  sl_es_conf_free(&c.es);
   return 1;
 }

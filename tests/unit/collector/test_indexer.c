@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 
 #include "bulk.h"
+#include "config.h"
 #include "indexer.h"
 #include "sl_err.h"
 #include "sl_log.h"
@@ -278,6 +279,7 @@ struct ctx {
   uv_loop_t loop;
   uv_timer_t tick;
   struct sl_indexer *ix;
+  struct sl_es_conf conf;
   char dir[64];
   uint64_t recs_done, eagain;
   int64_t max_inflight;       /* largest in-flight gauge seen */
@@ -320,8 +322,12 @@ ctx_open(struct ctx *c, json_t *es)
   assert_int_equal(uv_loop_init(&c->loop), 0);
   uv_timer_init(&c->loop, &c->tick);
   uv_timer_start(&c->tick, on_tick, 5, 5);
-  assert_int_equal(sl_indexer_new(&c->loop, es, c->dir, &c->ix, err,
+  assert_int_equal(sl_es_conf_fill(es, c->dir, &c->conf, err, sizeof err),
+                   0);
+  assert_int_equal(sl_indexer_new(&c->loop, &c->conf, &c->ix, err,
                                   sizeof err), 0);
+  /* The indexer copied what it keeps. */
+  sl_es_conf_free(&c->conf);
   json_decref(es);
   assert_int_equal(sl_indexer_start(c->ix), 0);
 }
