@@ -26,7 +26,6 @@ struct collector {
   struct sl_conf *conf;
   const json_t *root;
   struct sl_es_conf es;      /* typed `elasticsearch:`; lives for the run */
-  struct sl_route route;
   struct sl_spool *spool;
   struct sl_indexer *ix;
   struct sl_input *inputs[MAX_INPUTS];
@@ -67,6 +66,11 @@ pump(struct collector *c)
       if (sl_spool_next(c->spool, &c->held) != 0)
         return;
       c->have_held = 1;
+      if (c->held.version == 1)
+        /* Spooled as _bulk pairs by an older sluice: keep the events and
+         * route them as configured now (spool.h, format versions). */
+        c->held.len = sl_bulk_v1_to_events(c->held.data, c->held.len,
+                                           &c->held.nevents);
     }
     rc = sl_indexer_submit(c->ix, c->held.id, c->held.data, c->held.len,
                            c->held.nevents, on_record_done, c);
@@ -303,15 +307,6 @@ close_leftover(uv_handle_t *h, void *arg)
     uv_close(h, NULL);
 }
 
-static void
-setup_route(struct collector *c)
-{
-  c->route.mode = c->es.index_mode;
-  c->route.namespace_ = c->es.namespace_;
-  c->route.prefix = c->es.index_prefix;
-  c->route.dataset = "generic";
-}
-
 int
 sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
 {
@@ -366,7 +361,6 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
            "reason", err, SL_LF_ERR, rc, SL_LF_END);
     goto fail;
   }
-  setup_route(&c);
 
   inputs = sl_conf_get(c.root, "inputs");
   for (i = 0; i < json_array_size(inputs) && i < MAX_INPUTS; i++) {

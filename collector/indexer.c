@@ -14,6 +14,11 @@
  * A record is finished when all its items are done; its callback runs from
  * the prepare handle (never from inside curl or submit) so callers may call
  * submit or close from it.
+ *
+ * Records hold events (spool format 2, bulk.h); the action line of each
+ * is made once, at submit, with the route configured now (so a changed
+ * index_mode applies to what was spooled before) and kept beside the
+ * payload for retries and dead letters.
  */
 #include "indexer.h"
 
@@ -55,7 +60,8 @@ struct rec;
 struct item {
   struct sl_list link;        /* ix->ready while queued */
   struct rec *rec;
-  struct sl_bulk_item span;   /* action and source inside rec->payload */
+  struct sl_bulk_item span;   /* action inside rec->acts, source (the
+                                 event) inside rec->payload */
   uint64_t ready_at;          /* loop ms it became ready; 0 = send now */
   struct sl_dl *dl;           /* set once refused; then dl->bytes is sent */
   int done;
@@ -64,8 +70,9 @@ struct item {
 struct rec {
   struct sl_list link;        /* ix->recs, or ix->finished when done */
   uint64_t id;
-  char *payload;
+  char *payload;              /* NDJSON events, from the spool */
   size_t len;
+  char *acts;                 /* the items' action lines, '\n' each */
   size_t nitems, remaining;
   sl_indexer_done_cb cb;
   void *arg;
@@ -110,6 +117,8 @@ struct sl_indexer {
   char *dl_index, *dl_dir;
   struct sl_es_setup_conf sc;  /* strings and patterns owned below */
   char *sc_prefix, *sc_ilm;
+  struct sl_route route;      /* where events go (strings owned below) */
+  char *route_prefix, *route_ns;
   json_t *sc_patterns;
   struct sl_es_object objs[SL_ES_SETUP_MAX];
   size_t nobjs;
@@ -184,6 +193,7 @@ rec_free(struct rec *r)
   for (i = 0; i < r->nitems; i++)
     sl_dl_free(r->items[i].dl);
   free(r->payload);
+  free(r->acts);
   free(r);
 }
 
@@ -194,7 +204,7 @@ dl_src(const struct item *it)
   struct sl_dl_src s;
   const char *p = it->rec->payload;
 
-  s.action = p + it->span.act_off;
+  s.action = it->rec->acts + it->span.act_off;
   s.action_len = it->span.act_len;
   s.doc = p + it->span.src_off;
   s.doc_len = it->span.src_len;
@@ -565,7 +575,8 @@ build_body(const struct batch *b, struct sl_buf *raw)
       rc = sl_buf_append(raw, it->dl->bytes, it->dl->len);
       continue;
     }
-    rc = sl_buf_append(raw, p + it->span.act_off, it->span.act_len);
+    rc = sl_buf_append(raw, it->rec->acts + it->span.act_off,
+                       it->span.act_len);
     if (!rc)
       rc = sl_buf_append_byte(raw, '\n');
     if (!rc)
@@ -761,7 +772,8 @@ item_is_json(const struct item *it)
 
   if (it->dl)
     return 1;
-  a = json_loadb(p + it->span.act_off, it->span.act_len, 0, NULL);
+  a = json_loadb(it->rec->acts + it->span.act_off, it->span.act_len, 0,
+                 NULL);
   d = json_loadb(p + it->span.src_off, it->span.src_len, 0, NULL);
   ok = a && d;
   json_decref(a);
@@ -996,6 +1008,8 @@ ix_free(struct sl_indexer *ix)
   sl_es_setup_free(ix->objs, ix->nobjs);
   free(ix->sc_prefix);
   free(ix->sc_ilm);
+  free(ix->route_prefix);
+  free(ix->route_ns);
   json_decref(ix->sc_patterns);
   free(ix);
 }
@@ -1021,6 +1035,15 @@ apply_conf(struct sl_indexer *ix, const struct sl_es_conf *c)
   if (!ix->dl_index || !ix->dl_dir)
     return SL_ENOMEM;
   snprintf(ix->dl_dir, n, "%s/deadletter", c->data_dir);
+
+  ix->route.mode = c->index_mode;
+  ix->route_prefix = strdup(c->index_prefix ? c->index_prefix : "sluice");
+  ix->route_ns = strdup(c->namespace_ ? c->namespace_ : "default");
+  if (!ix->route_prefix || !ix->route_ns)
+    return SL_ENOMEM;
+  ix->route.prefix = ix->route_prefix;
+  ix->route.namespace_ = ix->route_ns;
+  ix->route.dataset = "generic";
 
   /* Kept (with owned copies) to rebuild the templates once GET / tells
    * the version. */
@@ -1096,33 +1119,50 @@ sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
                   size_t len, uint32_t nevents, sl_indexer_done_cb cb,
                   void *arg)
 {
-  struct sl_bulk_item *spans = NULL;
-  struct rec *r;
+  struct sl_span *evs = NULL;
+  struct sl_buf acts;
+  struct rec *r = NULL;
   size_t n, i;
   uint64_t now = uv_now(ix->loop);
+  int rc = SL_ENOMEM;
 
   if (ix->closing)
     return SL_ECLOSED;
-  n = sl_bulk_count(payload, len);
+  n = sl_bulk_event_count(payload, len);
   /* A record bigger than the whole allowance is still taken when nothing
    * else is held; otherwise it could never be sent. */
   if (ix->pending && ix->pending + n > ix->max_pending)
     return SL_EAGAIN;
+  sl_buf_init(&acts, 0);
   r = calloc(1, sizeof *r + n * sizeof(struct item));
-  spans = calloc(n ? n : 1, sizeof *spans);
-  if (!r || !spans) {
-    free(r);
-    free(spans);
-    return SL_ENOMEM;
-  }
+  evs = calloc(n ? n : 1, sizeof *evs);
+  if (!r || !evs)
+    goto fail;
   if (nevents != n)
     sl_log(SL_LOG_DEBUG, COMP, "record event count differs from its items",
            SL_LF_INT, "record", (int64_t)rec_id, SL_LF_INT, "nevents",
            (int64_t)nevents, SL_LF_INT, "items", (int64_t)n, SL_LF_END);
-  sl_bulk_split(payload, len, spans, n);
+  sl_bulk_event_split(payload, len, evs, n);
+  /* Routing happens here, not at intake: one action line per event. An
+   * event line is ~10x its action line, so reserve once on that guess. */
+  rc = sl_buf_reserve(&acts, n * 96 + 1);
+  for (i = 0; i < n && !rc; i++) {
+    struct item *it = &r->items[i];
+
+    it->span.act_off = acts.len;
+    rc = sl_bulk_event_action(&ix->route, evs[i].p, evs[i].len, &acts);
+    it->span.act_len = acts.len - it->span.act_off - 1; /* no '\n' */
+    it->span.src_off = (size_t)(evs[i].p - payload);
+    it->span.src_len = evs[i].len;
+    it->span.has_src = 1;
+  }
+  if (rc)
+    goto fail;
+  free(evs);
   r->id = rec_id;
   r->payload = payload;
   r->len = len;
+  r->acts = sl_buf_take(&acts, NULL);
   r->nitems = r->remaining = n;
   r->cb = cb;
   r->arg = arg;
@@ -1134,34 +1174,16 @@ sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
 
     sl_list_init(&it->link);
     it->rec = r;
-    it->span = spans[i];
     it->ready_at = now;
-  }
-  free(spans);
-  for (i = 0; i < n; i++) {
-    struct item *it = &r->items[i];
-    struct batch *one;
-
-    if (it->span.has_src) {
-      rq_push_back(ix, it);
-      continue;
-    }
-    /* An action line without its document cannot be sent; keep it in the
-     * dead-letter file rather than lose it. One at a time, since
-     * file_items takes per-item errors. */
-    one = batch_new(ix, 1);
-    if (!one) {
-      /* Cannot even record it: treat like a refused dead letter later
-       * by sending it to ES as is (ES answers 400 for the pair). */
-      rq_push_back(ix, it);
-      continue;
-    }
-    one->items[one->n++] = it;
-    file_batch(ix, one, 0, "missing_source_line",
-               "spool record ends after an action line");
+    rq_push_back(ix, it);
   }
   mark_dirty(ix);
   return 0;
+fail:
+  sl_buf_free(&acts);
+  free(evs);
+  free(r);
+  return rc;
 }
 
 int

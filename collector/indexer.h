@@ -70,7 +70,9 @@ int sl_indexer_new(uv_loop_t *loop, const struct sl_es_conf *conf,
 /* Begin ES setup (GET /, templates, lifecycle) and sending. */
 int sl_indexer_start(struct sl_indexer *ix);
 
-/* Take ownership of a spool record payload (see bulk.h for the format).
+/* Take ownership of a spool record payload: NDJSON events (spool format
+ * 2, bulk.h). The action lines are made here, routed by index_mode,
+ * index_prefix and namespace as configured now.
  * SL_EAGAIN when the indexer holds as many events as it is allowed
  * (backpressure: try again after a done callback). */
 int sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
