@@ -118,6 +118,13 @@ struct sl_indexer {
   struct sl_es_setup_conf sc;  /* strings and patterns owned below */
   char *sc_prefix, *sc_ilm;
   struct sl_route route;      /* where events go (strings owned below) */
+  /* Kept between requests (compression on): the uncompressed body and the
+   * deflater. A fresh ~1 MiB body and ~256 KiB of deflate state per
+   * request were most of the collector's page faults (bench/RESULTS.md).
+   * The raw body is bounded by bulk_max_bytes (one oversized item aside,
+   * which is freed again, see send_batch). */
+  struct sl_buf raw;
+  struct sl_bulk_gz *gz;
   char *route_prefix, *route_ns;
   json_t *sc_patterns;
   struct sl_es_object objs[SL_ES_SETUP_MAX];
@@ -592,28 +599,37 @@ static void bulk_done(void *arg, const struct sl_es_result *res);
 static int
 send_batch(struct sl_indexer *ix, struct batch *b)
 {
-  struct sl_buf raw, gz;
+  struct sl_buf own, gz, *raw = &own;
   size_t sent;
   int rc;
 
-  sl_buf_init(&raw, 0);
+  sl_buf_init(&own, 0);
   sl_buf_init(&gz, 0);
-  rc = build_body(b, &raw);
+  if (ix->compression) {
+    /* The raw body only lives until it is compressed: reuse it. */
+    raw = &ix->raw;
+    sl_buf_reset(raw);
+    if (ix->gz == NULL && (ix->gz = sl_bulk_gz_new(ix->level)) == NULL) {
+      rc = SL_ENOMEM;
+      goto out;
+    }
+  }
+  rc = build_body(b, raw);
   if (rc)
     goto out;
-  b->raw_len = raw.len;
+  b->raw_len = raw->len;
   if (ix->compression) {
-    rc = sl_bulk_gzip(raw.p, raw.len, ix->level, &gz);
+    rc = sl_bulk_gz(ix->gz, raw->p, raw->len, &gz);
+    if (ix->raw.cap > 2 * ix->max_bytes)
+      sl_buf_free(&ix->raw); /* one oversized item: do not keep it */
     if (rc)
       goto out;
-    sl_buf_free(&raw);
-    raw = gz;
-    sl_buf_init(&gz, 0);
+    raw = &gz;
   }
-  sent = raw.len;
+  sent = raw->len;
   rc = sl_es_request(ix->es, "POST", "_bulk?filter_path="
                      SL_BULK_FILTER_PATH, "Content-Type: application/x-ndjson",
-                     ix->compression, &raw, bulk_done, b);
+                     ix->compression, raw, bulk_done, b);
   if (rc)
     goto out;
   sl_list_remove(&b->link);
@@ -622,7 +638,7 @@ send_batch(struct sl_indexer *ix, struct batch *b)
   ix->m.bytes_raw += b->raw_len;
   ix->m.bytes_sent += sent;
 out:
-  sl_buf_free(&raw);
+  sl_buf_free(&own);
   sl_buf_free(&gz);
   if (rc)
     sl_log(SL_LOG_ERROR, COMP, "cannot start bulk request", SL_LF_ERR, rc,
@@ -1010,6 +1026,8 @@ ix_free(struct sl_indexer *ix)
   free(ix->sc_ilm);
   free(ix->route_prefix);
   free(ix->route_ns);
+  sl_buf_free(&ix->raw);
+  sl_bulk_gz_free(ix->gz);
   json_decref(ix->sc_patterns);
   free(ix);
 }
@@ -1077,6 +1095,7 @@ sl_indexer_new(uv_loop_t *loop, const struct sl_es_conf *conf,
   if (!ix)
     return SL_ENOMEM;
   ix->loop = loop;
+  sl_buf_init(&ix->raw, 0);
   ix->nr = NR_STARTING;
   sl_list_init(&ix->recs);
   sl_list_init(&ix->finished);
