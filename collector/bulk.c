@@ -209,7 +209,7 @@ sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,
   return rc;
 }
 
-/* ---- Cutting ------------------------------------------------------------ */
+/* ---- Lines -------------------------------------------------------------- */
 
 /* Next non-empty line at *pos; returns 0 at the end. */
 static int
@@ -232,35 +232,6 @@ next_line(const char *p, size_t len, size_t *pos, size_t *off, size_t *n)
   return 0;
 }
 
-size_t
-sl_bulk_split(const char *p, size_t len, struct sl_bulk_item *items,
-              size_t max)
-{
-  size_t pos = 0, k = 0, off, n;
-
-  while (k < max && next_line(p, len, &pos, &off, &n)) {
-    struct sl_bulk_item *it = &items[k++];
-
-    it->act_off = off;
-    it->act_len = n;
-    it->has_src = next_line(p, len, &pos, &it->src_off, &it->src_len);
-    if (!it->has_src) {
-      it->src_off = len;
-      it->src_len = 0;
-    }
-  }
-  return k;
-}
-
-size_t
-sl_bulk_count(const char *p, size_t len)
-{
-  size_t pos = 0, off, n, lines = 0;
-
-  while (next_line(p, len, &pos, &off, &n))
-    lines++;
-  return (lines + 1) / 2;
-}
 
 /* ---- Encoding spooled events ------------------------------------------- */
 

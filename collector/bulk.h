@@ -93,24 +93,14 @@ size_t sl_bulk_event_split(const char *p, size_t len, struct sl_span *events,
  * last action line without a source carries no event and is dropped. */
 size_t sl_bulk_v1_to_events(char *p, size_t len, uint32_t *nevents);
 
-/* ---- Cutting a request body into items (dead letters, tests) ----------- */
+/* ---- Items and action lines -------------------------------------------- */
 
-/* One bulk item inside a payload: the action line and the source line,
- * each without its newline (a trailing '\r' is dropped too). src_len is 0
- * and has_src 0 when the payload ended after an action line. */
+/* Where one item's lines are (the indexer keeps the action lines beside
+ * the record's events): offsets and lengths without the newline. */
 struct sl_bulk_item {
-  size_t act_off, act_len;
-  size_t src_off, src_len;
-  int has_src;
+  size_t act_off, act_len;    /* in the action-line buffer */
+  size_t src_off, src_len;    /* in the events payload */
 };
-
-/* Count the items of a payload (pairs of non-empty lines). */
-size_t sl_bulk_count(const char *p, size_t len);
-/* Fill up to `max` items; returns how many were filled. Empty lines are
- * skipped; an action line with no source line after it still makes an item
- * (has_src 0) so the caller can dead-letter it instead of losing it. */
-size_t sl_bulk_split(const char *p, size_t len, struct sl_bulk_item *items,
-                     size_t max);
 
 /* Read _index and _id from an action line such as
  * {"create":{"_index":"x","_id":"y"}}. Missing fields give empty strings.

@@ -1173,7 +1173,6 @@ sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
     it->span.act_len = acts.len - it->span.act_off - 1; /* no '\n' */
     it->span.src_off = (size_t)(evs[i].p - payload);
     it->span.src_len = evs[i].len;
-    it->span.has_src = 1;
   }
   if (rc)
     goto fail;

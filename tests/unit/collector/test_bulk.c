@@ -149,35 +149,6 @@ test_action_bytes(void **state)
 }
 
 static void
-test_split(void **state)
-{
-  const char *p = "{\"create\":{}}\n{\"a\":1}\n\n{\"create\":{}}\r\n"
-                  "{\"b\":2}\r\n{\"create\":{\"_id\":\"z\"}}";
-  struct sl_bulk_item it[4];
-  size_t n = strlen(p);
-
-  (void)state;
-  assert_int_equal(sl_bulk_count(p, n), 3);
-  assert_int_equal(sl_bulk_split(p, n, it, 4), 3);
-  assert_int_equal(it[0].act_off, 0);
-  assert_int_equal(it[0].act_len, 13);
-  assert_memory_equal(p + it[0].src_off, "{\"a\":1}", 7);
-  assert_int_equal(it[0].src_len, 7);
-  assert_true(it[0].has_src);
-  /* \r\n: the '\r' is not part of the line. */
-  assert_int_equal(it[1].act_len, 13);
-  assert_memory_equal(p + it[1].src_off, "{\"b\":2}", 7);
-  assert_int_equal(it[1].src_len, 7);
-  /* Trailing action without a document. */
-  assert_false(it[2].has_src);
-  assert_int_equal(it[2].act_len, 22);
-  /* max is respected. */
-  assert_int_equal(sl_bulk_split(p, n, it, 1), 1);
-  assert_int_equal(sl_bulk_count("", 0), 0);
-  assert_int_equal(sl_bulk_count("\n\n", 2), 0);
-}
-
-static void
 test_action_parse(void **state)
 {
   struct sl_buf idx, id;
@@ -645,7 +616,6 @@ main(void)
     cmocka_unit_test(test_target_long),
     cmocka_unit_test(test_target_daily),
     cmocka_unit_test(test_action_bytes),
-    cmocka_unit_test(test_split),
     cmocka_unit_test(test_action_parse),
     cmocka_unit_test(test_resp_parse),
     cmocka_unit_test(test_deadletter),
