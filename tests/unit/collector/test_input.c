@@ -16,6 +16,7 @@
 #include "bulk.h"
 #include "input.h"
 #include "sl_buf.h"
+#include "sl_hash.h"
 
 static const struct sl_route route = {
   SL_INDEX_DATA_STREAM, "default", "sluice", "generic"
@@ -189,6 +190,33 @@ test_non_object_json_is_kept(void **state)
   sl_buf_free(&b);
 }
 
+/* The fast path's exact bytes: the sender's bytes, event.id spliced in,
+ * @timestamp appended when absent, one '\n'. */
+static void
+test_spool_line_bytes(void **state)
+{
+  const char *ev = "{\"@timestamp\":\"t\",\"message\":\"m\"}";
+  const char *nots = "{\"event\":{\"id\":\"x\"},\"m\":1}";
+  char hid[33], want[256];
+  struct sl_buf b;
+
+  (void)state;
+  sl_hash128_hex(sl_hash128(ev, strlen(ev)), hid);
+  snprintf(want, sizeof want, "{\"@timestamp\":\"t\",\"message\":\"m\","
+           "\"event\":{\"id\":\"%s\"}}\n", hid);
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_normalize(ev, strlen(ev), &b), 0);
+  assert_string_equal(b.p, want);
+  /* Appended to what is there, never replacing it. */
+  assert_int_equal(sl_input_event_normalize(nots, strlen(nots), &b), 0);
+  assert_int_equal(b.len, strlen(want) + strlen(nots) +
+                   strlen(",\"@timestamp\":\"2026-01-01T00:00:00.000Z\"") + 1);
+  assert_memory_equal(b.p + strlen(want), "{\"event\":{\"id\":\"x\"},\"m\":1,"
+                      "\"@timestamp\":\"", 36);
+  assert_memory_equal(b.p + b.len - 4, "Z\"}\n", 4);
+  sl_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -198,6 +226,7 @@ main(void)
     cmocka_unit_test(test_invalid_json_becomes_tagged_raw_event),
     cmocka_unit_test(test_pretty_json_is_made_one_line),
     cmocka_unit_test(test_non_object_json_is_kept),
+    cmocka_unit_test(test_spool_line_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
