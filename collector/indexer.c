@@ -26,6 +26,7 @@
 #include "es_setup.h"
 #include "sl_backoff.h"
 #include "sl_err.h"
+#include "sl_gzip.h"
 #include "sl_list.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
@@ -104,7 +105,8 @@ struct sl_indexer {
   int open_parts;             /* handles and the client not yet closed */
 
   /* configuration */
-  int compression, level;
+  int compression;
+  size_t cfg_max_bytes;       /* bulk_max_bytes as configured */
   size_t max_bytes, max_events, max_inflight;
   uint64_t max_pending, flush_ms;
   char *dl_index, *dl_dir;
@@ -127,6 +129,10 @@ struct sl_indexer {
   struct sl_list formed, delayed, sent;  /* of struct batch */
   size_t inflight_bulk, inflight_setup;
   uint64_t pending;
+  /* Reused by every request: the NDJSON before gzip and the deflate
+   * state (the gzip output is a pooled body from es_client). */
+  struct sl_buf raw;
+  struct sl_gzip gz;
   void (*close_cb)(void *arg);
   void *close_arg;
   struct metrics m;
@@ -581,28 +587,30 @@ static void bulk_done(void *arg, const struct sl_es_result *res);
 static int
 send_batch(struct sl_indexer *ix, struct batch *b)
 {
-  struct sl_buf raw, gz;
+  struct sl_buf body;
   size_t sent;
   int rc;
 
-  sl_buf_init(&raw, 0);
-  sl_buf_init(&gz, 0);
-  rc = build_body(b, &raw);
+  sl_es_buf_get(ix->es, &body);
+  if (ix->compression) {
+    sl_buf_reset(&ix->raw);
+    rc = build_body(b, &ix->raw);
+    b->raw_len = ix->raw.len;
+    if (!rc)
+      rc = sl_gzip_append(&ix->gz, ix->raw.p, ix->raw.len, &body);
+    /* One oversized event must not pin its buffer for good. */
+    if (ix->raw.cap > 2 * ix->cfg_max_bytes + (64u << 10))
+      sl_buf_free(&ix->raw);
+  } else {
+    rc = build_body(b, &body);
+    b->raw_len = body.len;
+  }
   if (rc)
     goto out;
-  b->raw_len = raw.len;
-  if (ix->compression) {
-    rc = sl_bulk_gzip(raw.p, raw.len, ix->level, &gz);
-    if (rc)
-      goto out;
-    sl_buf_free(&raw);
-    raw = gz;
-    sl_buf_init(&gz, 0);
-  }
-  sent = raw.len;
+  sent = body.len;
   rc = sl_es_request(ix->es, "POST", "_bulk?filter_path="
                      SL_BULK_FILTER_PATH, "Content-Type: application/x-ndjson",
-                     ix->compression, &raw, bulk_done, b);
+                     ix->compression, &body, bulk_done, b);
   if (rc)
     goto out;
   sl_list_remove(&b->link);
@@ -611,8 +619,7 @@ send_batch(struct sl_indexer *ix, struct batch *b)
   ix->m.bytes_raw += b->raw_len;
   ix->m.bytes_sent += sent;
 out:
-  sl_buf_free(&raw);
-  sl_buf_free(&gz);
+  sl_es_buf_put(ix->es, &body);
   if (rc)
     sl_log(SL_LOG_ERROR, COMP, "cannot start bulk request", SL_LF_ERR, rc,
            SL_LF_END);
@@ -991,6 +998,8 @@ ix_free(struct sl_indexer *ix)
   free_batches(&ix->formed);
   free_batches(&ix->delayed);
   free_batches(&ix->sent);
+  sl_buf_free(&ix->raw);
+  sl_gzip_end(&ix->gz);
   free(ix->dl_index);
   free(ix->dl_dir);
   sl_es_setup_free(ix->objs, ix->nobjs);
@@ -1007,7 +1016,8 @@ apply_conf(struct sl_indexer *ix, const struct sl_es_conf *c)
   size_t n;
 
   ix->compression = c->compression;
-  ix->level = c->compression_level;
+  sl_gzip_init(&ix->gz, c->compression_level);
+  ix->cfg_max_bytes = c->bulk_max_bytes;
   ix->max_bytes = c->bulk_max_bytes;
   ix->max_events = c->bulk_max_events;
   ix->flush_ms = c->flush_ms;
@@ -1055,6 +1065,7 @@ sl_indexer_new(uv_loop_t *loop, const struct sl_es_conf *conf,
     return SL_ENOMEM;
   ix->loop = loop;
   ix->nr = NR_STARTING;
+  sl_buf_init(&ix->raw, 0);
   sl_list_init(&ix->recs);
   sl_list_init(&ix->finished);
   sl_list_init(&ix->ready);
