@@ -142,7 +142,9 @@ struct rslot {
   uint64_t id, off, seg_id;
   int fd;
   uint32_t len, nevents;
-  char *data;             /* malloc'ed on the worker, len bytes */
+  char *data;             /* len bytes, malloc'ed on the loop thread (the
+                             consumer frees there: same malloc arena, so
+                             freed payloads are reused, not re-faulted) */
   unsigned char h[HDR];
   ssize_t got;            /* preadv result */
   int err;                /* preadv error (negative SL_E*), or SL_ENOMEM */
@@ -1599,8 +1601,9 @@ static void release_ent(struct sl_spool *s, struct ent *e);
 #define READ_JOB_BYTES (4u << 20)
 #define READ_JOB_RECS 64
 /* Read-ahead stops while this much waits in the FIFO: the consumer (the
- * indexer) holds its own bounded backlog, this only hides read latency. */
-#define READ_AHEAD_BYTES (16u << 20)
+ * indexer) holds its own bounded backlog, this only hides read latency,
+ * for which one job ready while the next is read is enough. */
+#define READ_AHEAD_BYTES (4u << 20)
 
 static int
 rq_push(struct sl_spool *s, const struct sl_spool_rec *r)
@@ -1637,11 +1640,6 @@ read_work(uv_work_t *req)
     struct rslot *sl = &j->v[i];
     struct iovec iov[2];
 
-    sl->data = malloc(sl->len ? sl->len : 1);
-    if (sl->data == NULL) {
-      sl->err = SL_ENOMEM;
-      continue;
-    }
     iov[0].iov_base = sl->h;
     iov[0].iov_len = HDR;
     iov[1].iov_base = sl->data;
@@ -1771,8 +1769,12 @@ reader_kick(struct sl_spool *s)
       j->v = v;
       j->cap = cap;
     }
-    sl = &j->v[j->n++];
+    sl = &j->v[j->n];
     memset(sl, 0, sizeof(*sl));
+    sl->data = malloc(e->len ? e->len : 1);
+    if (sl->data == NULL)
+      break;
+    j->n++;
     sl->pos = s->next_pos;
     sl->id = e->id;
     sl->off = e->off;
@@ -1795,6 +1797,7 @@ reader_kick(struct sl_spool *s)
       struct ent *e = ent_at(s, j->v[i].pos);
 
       e->handed = e->reading = 0;
+      free(j->v[i].data);
     }
     s->next_pos = j->v[0].pos;
     j->n = 0;

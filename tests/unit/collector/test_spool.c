@@ -1320,7 +1320,7 @@ test_close_while_reading(void **state)
 }
 
 /* More than one read job's worth (4 MiB / 64 records) and more than the
- * read-ahead bound (16 MiB): every record once, in order. */
+ * read-ahead bound (4 MiB): every record once, in order. */
 static void
 test_read_big_backlog_in_order(void **state)
 {
