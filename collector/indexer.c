@@ -719,6 +719,44 @@ handle_items(struct sl_indexer *ix, struct batch *b,
   batch_free(b);
 }
 
+/* The common answer, {"errors":false,"items":[...n items...]}, says every
+ * item was indexed (ES sets errors for any failed item, 409 included);
+ * then only the item count needs checking, which saves building a JSON
+ * tree of n objects per request. The count is of `"status":`, which each
+ * item has once (filter_path keeps it) and which cannot occur inside a
+ * JSON string (its quotes would be escaped). Anything else: full parse. */
+static int
+all_indexed(const char *body, size_t len, size_t n)
+{
+  static const char head[] = "{\"errors\":false,";
+  static const char key[] = "\"status\":";
+  const char *p = body, *end = body + len;
+  size_t count = 0;
+
+  if (len < sizeof head - 1 || memcmp(body, head, sizeof head - 1) != 0)
+    return 0;
+  while ((p = memmem(p, (size_t)(end - p), key, sizeof key - 1)) != NULL) {
+    count++;
+    p += sizeof key - 1;
+  }
+  return count == n;
+}
+
+static void
+handle_all_indexed(struct sl_indexer *ix, struct batch *b)
+{
+  size_t i;
+
+  for (i = 0; i < b->n; i++) {
+    ix->m.items_ok++;
+    if (b->items[i]->dl)
+      ix->m.dl_es++;
+    item_final(ix, b->items[i]);
+  }
+  sl_backoff_reset(&ix->bo_item);
+  batch_free(b);
+}
+
 static void
 split_413(struct sl_indexer *ix, struct batch *b, size_t raw_len)
 {
@@ -824,6 +862,12 @@ bulk_done(void *arg, const struct sl_es_result *res)
                "without X-Elastic-Product: Elasticsearch", res->url);
       set_nr(ix, NR_NOT_ES, detail);
       requeue_hold(ix, b);
+      return;
+    }
+    if (all_indexed(res->body, res->len, b->n)) {
+      set_nr(ix, NR_NONE, NULL);
+      sl_backoff_reset(&ix->bo_req);
+      handle_all_indexed(ix, b);
       return;
     }
     if (sl_bulk_resp_parse(res->body, res->len, b->n, &resp) != 0) {
