@@ -678,75 +678,39 @@ sl_bulk_deadletter_line(struct sl_buf *out, const struct sl_deadletter *dl,
 
 /* ---- gzip --------------------------------------------------------------- */
 
-struct sl_bulk_gz {
-  z_stream z;
-};
-
-struct sl_bulk_gz *
-sl_bulk_gz_new(int level)
+int
+sl_bulk_gzip(const char *in, size_t len, int level, struct sl_buf *out)
 {
-  struct sl_bulk_gz *g = calloc(1, sizeof *g);
+  z_stream z;
+  size_t bound;
+  int rc, zrc;
 
-  if (g == NULL)
-    return NULL;
+  memset(&z, 0, sizeof z);
   if (level < 1 || level > 9)
     level = Z_DEFAULT_COMPRESSION;
   /* windowBits 15 + 16: zlib writes a gzip header and trailer instead of
    * the zlib ones. memLevel 8 is zlib's default. */
-  if (deflateInit2(&g->z, level, Z_DEFLATED, 15 + 16, 8,
-                   Z_DEFAULT_STRATEGY) != Z_OK) {
-    free(g);
-    return NULL;
-  }
-  return g;
-}
-
-void
-sl_bulk_gz_free(struct sl_bulk_gz *g)
-{
-  if (g == NULL)
-    return;
-  deflateEnd(&g->z);
-  free(g);
-}
-
-int
-sl_bulk_gz(struct sl_bulk_gz *g, const char *in, size_t len,
-           struct sl_buf *out)
-{
-  z_stream *z = &g->z;
-  size_t bound;
-  int rc, zrc;
-
-  if (deflateReset(z) != Z_OK)
-    return SL_EINTERNAL;
+  if (deflateInit2(&z, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+      Z_OK)
+    return SL_ENOMEM;
   /* deflateBound() knows the worst case; gzip adds 18 bytes of framing
    * that the zlib-format bound does not count. */
-  bound = deflateBound(z, (uLong)len) + 32;
+  bound = deflateBound(&z, (uLong)len) + 32;
   rc = sl_buf_reserve(out, bound);
   if (rc)
-    return rc;
-  z->next_in = (Bytef *)(uintptr_t)in;
-  z->avail_in = (uInt)len;
-  z->next_out = (Bytef *)out->p + out->len;
-  z->avail_out = (uInt)bound;
-  zrc = deflate(z, Z_FINISH);
-  if (zrc != Z_STREAM_END)
-    return SL_EINTERNAL;
-  out->len += z->total_out;
+    goto done;
+  z.next_in = (Bytef *)(uintptr_t)in;
+  z.avail_in = (uInt)len;
+  z.next_out = (Bytef *)out->p + out->len;
+  z.avail_out = (uInt)bound;
+  zrc = deflate(&z, Z_FINISH);
+  if (zrc != Z_STREAM_END) {
+    rc = SL_EINTERNAL;
+    goto done;
+  }
+  out->len += z.total_out;
   out->p[out->len] = '\0';
-  return 0;
-}
-
-int
-sl_bulk_gzip(const char *in, size_t len, int level, struct sl_buf *out)
-{
-  struct sl_bulk_gz *g = sl_bulk_gz_new(level);
-  int rc;
-
-  if (g == NULL)
-    return SL_ENOMEM;
-  rc = sl_bulk_gz(g, in, len, out);
-  sl_bulk_gz_free(g);
+done:
+  deflateEnd(&z);
   return rc;
 }

@@ -178,14 +178,4 @@ int sl_bulk_deadletter_line(struct sl_buf *out, const struct sl_deadletter *dl,
 int sl_bulk_gzip(const char *in, size_t len, int level,
                  struct sl_buf *out) SL_WUR;
 
-/* The same with a deflater kept between calls: deflateInit's ~256 KiB of
- * state is set up once (deflateReset per body) instead of allocated and
- * touched afresh for every request (a page fault per 4 KiB). One body at
- * a time; not thread-safe. NULL from new: out of memory. */
-struct sl_bulk_gz;
-struct sl_bulk_gz *sl_bulk_gz_new(int level);
-void sl_bulk_gz_free(struct sl_bulk_gz *g);
-int sl_bulk_gz(struct sl_bulk_gz *g, const char *in, size_t len,
-               struct sl_buf *out) SL_WUR;
-
 #endif

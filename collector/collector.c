@@ -31,7 +31,9 @@ struct collector {
   struct sl_input *inputs[MAX_INPUTS];
   size_t ninputs;
   struct sl_http *http;
-  uv_check_t pump;          /* moves durable records to the indexer */
+  uv_check_t pump;          /* moves read records to the indexer (after
+                               every loop iteration: the indexer frees
+                               room from its own callbacks) */
   uv_signal_t sig_term, sig_int, sig_hup;
   struct sl_spool_rec held; /* handed out by the spool, refused by the
                                indexer (full); offered again first */
@@ -92,6 +94,14 @@ static void
 on_pump(uv_check_t *h)
 {
   pump(h->data);
+}
+
+/* The spool read records ahead (off the loop thread); take them now
+ * rather than at the end of this loop iteration. */
+static void
+on_spool_ready(void *arg)
+{
+  pump(arg);
 }
 
 static void
@@ -349,6 +359,7 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
     return 1;
   }
   sl_spool_set_resume_cb(c.spool, on_spool_resume, &c);
+  sl_spool_set_ready_cb(c.spool, on_spool_ready, &c);
 
   rc = sl_es_conf_fill(sl_conf_get(c.root, "elasticsearch"), data_dir, &c.es,
                        err, sizeof(err));

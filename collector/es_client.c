@@ -21,9 +21,12 @@
 /* Responses are small thanks to filter_path (~60 bytes per item); the cap
  * only stops a broken peer from filling memory. */
 #define RESP_MAX (64u << 20)
+/* A spare request keeps its response buffer up to this size (a 5000-item
+ * answer is ~300 KiB); a bigger one was an exception and is freed. */
+#define RESP_KEEP (4u << 20)
 
 struct req {
-  struct sl_list link;        /* c->reqs */
+  struct sl_list link;        /* c->reqs, or c->spare when idle */
   struct sl_es_client *c;
   CURL *easy;
   struct curl_slist *hdrs;
@@ -70,6 +73,15 @@ struct sl_es_client {
   size_t inflight;
   struct sl_list socks;
   uint64_t connects;
+  /* Recycling (bounded by max_inflight + 1): finished requests keep their
+   * easy handle and response buffer in `spare`, bodies go to `pool`. So a
+   * steady stream of requests touches the same memory again instead of
+   * growing fresh buffers (page faults, big malloc/free) every time. */
+  struct sl_list spare;
+  size_t nspare;
+  struct sl_buf *pool;
+  size_t npool, pool_max;
+  size_t body_keep;           /* larger bodies are freed, not pooled */
   void (*close_cb)(void *arg);
   void *close_arg;
 };
@@ -127,10 +139,84 @@ req_free(struct req *r)
   free(r);
 }
 
+void
+sl_es_buf_get(struct sl_es_client *c, struct sl_buf *out)
+{
+  if (c->npool) {
+    *out = c->pool[--c->npool];
+    sl_buf_reset(out);
+    return;
+  }
+  sl_buf_init(out, 0);
+}
+
+void
+sl_es_buf_put(struct sl_es_client *c, struct sl_buf *b)
+{
+  if (b->p && b->cap <= c->body_keep && c->npool < c->pool_max) {
+    sl_buf_reset(b);
+    c->pool[c->npool++] = *b;
+  } else {
+    sl_buf_free(b);
+  }
+  sl_buf_init(b, 0);
+}
+
+/* A finished (or never started) request: its easy handle and response
+ * buffer wait in `spare` for the next one, its body goes to the pool. */
+static void
+req_put(struct sl_es_client *c, struct req *r)
+{
+  curl_slist_free_all(r->hdrs);
+  r->hdrs = NULL;
+  free(r->url);
+  r->url = NULL;
+  sl_es_buf_put(c, &r->body);
+  if (c->closed || !r->easy || r->resp.cap > RESP_KEEP ||
+      c->nspare >= c->pool_max) {
+    req_free(r);
+    return;
+  }
+  sl_buf_reset(&r->resp);
+  sl_list_insert_tail(&c->spare, &r->link);
+  c->nspare++;
+}
+
+static struct req *
+req_get(struct sl_es_client *c)
+{
+  struct sl_list *l = sl_list_pop(&c->spare);
+  struct req *r;
+
+  if (l) {
+    c->nspare--;
+    r = sl_container_of(l, struct req, link);
+    /* Back to defaults; keeps the handle's caches, not its options. */
+    curl_easy_reset(r->easy);
+  } else {
+    r = calloc(1, sizeof *r);
+    if (!r)
+      return NULL;
+    sl_list_init(&r->link);
+    sl_buf_init(&r->resp, RESP_MAX);
+  }
+  sl_buf_init(&r->body, 0);
+  r->is_es = 0;
+  r->errbuf[0] = '\0';
+  return r;
+}
+
 static void
 client_free(struct sl_es_client *c)
 {
+  struct sl_list *l;
   size_t i;
+
+  while ((l = sl_list_pop(&c->spare)) != NULL)
+    req_free(sl_container_of(l, struct req, link));
+  for (i = 0; i < c->npool; i++)
+    sl_buf_free(&c->pool[i]);
+  free(c->pool);
 
   for (i = 0; i < c->nhosts; i++)
     free(c->hosts[i].url);
@@ -236,7 +322,7 @@ check_multi(struct sl_es_client *c)
     res.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(cres);
     res.elapsed_ns = uv_hrtime() - r->start_ns;
     r->cb(r->arg, &res);
-    req_free(r);
+    req_put(c, r);
   }
 }
 
@@ -383,7 +469,9 @@ req_setup(struct sl_es_client *c, struct req *r, const char *method,
   if (!r->url)
     return SL_ENOMEM;
   snprintf(r->url, n, "%s/%s", host, path);
-  e = r->easy = curl_easy_init();
+  if (!r->easy)
+    r->easy = curl_easy_init();
+  e = r->easy;
   if (!e)
     return SL_ENOMEM;
   /* "Expect:" turns off curl's 100-continue wait on big bodies, which
@@ -442,14 +530,11 @@ sl_es_request(struct sl_es_client *c, const char *method, const char *path,
               const char *ctype, int gzip, struct sl_buf *body,
               sl_es_done_cb cb, void *arg)
 {
-  struct req *r = calloc(1, sizeof *r);
+  struct req *r = req_get(c);
   int rc = SL_ENOMEM;
 
   if (!r)
     goto fail;
-  sl_list_init(&r->link);
-  sl_buf_init(&r->resp, RESP_MAX);
-  sl_buf_init(&r->body, 0);
   if (body) {
     r->body = *body;
     sl_buf_init(body, 0);
@@ -471,9 +556,9 @@ sl_es_request(struct sl_es_client *c, const char *method, const char *path,
   return 0;
 fail:
   if (r)
-    req_free(r);
+    req_put(c, r);
   else if (body)
-    sl_buf_free(body);
+    sl_es_buf_put(c, body);
   return rc;
 }
 
@@ -514,6 +599,15 @@ sl_es_client_new(uv_loop_t *loop, const struct sl_es_conf *conf,
   c->loop = loop;
   sl_list_init(&c->reqs);
   sl_list_init(&c->socks);
+  sl_list_init(&c->spare);
+  /* One body per request in flight plus the one being built. */
+  c->pool_max = conf->max_inflight + 1;
+  c->pool = calloc(c->pool_max, sizeof *c->pool);
+  if (!c->pool)
+    goto fail;
+  /* sl_buf doubles its capacity, so a body near bulk_max_bytes may hold
+   * twice that; anything bigger came from one oversized event. */
+  c->body_keep = 2 * conf->bulk_max_bytes + (64u << 10);
   c->hosts = calloc(conf->nhosts ? conf->nhosts : 1, sizeof *c->hosts);
   if (!c->hosts)
     goto fail;

@@ -49,12 +49,22 @@ int sl_es_client_new(uv_loop_t *loop, const struct sl_es_conf *conf,
 /* Start `method` ("GET", "PUT", "POST") on `path` (after the host, no
  * leading '/'). `ctype` is a whole header line ("Content-Type: ...") or
  * NULL; gzip says the body is gzip-compressed. The body's memory is taken
- * in every case (*body is left empty); NULL sends none. `cb` runs exactly
+ * in every case (*body is left empty; it goes back to the pool when the
+ * request ends); NULL sends none. `cb` runs exactly
  * once if this returns 0, never if it fails, and never after
  * sl_es_client_close(). */
 int sl_es_request(struct sl_es_client *c, const char *method,
                   const char *path, const char *ctype, int gzip,
                   struct sl_buf *body, sl_es_done_cb cb, void *arg) SL_WUR;
+
+/* Body buffers are recycled: sl_es_buf_get gives an empty buffer that
+ * usually keeps the capacity of an earlier body (no fresh pages to fault
+ * in, no realloc chain). Hand it back through sl_es_request, which returns
+ * it to the pool when the request ends, or with sl_es_buf_put when it is
+ * not sent. At most max_inflight + 1 buffers of at most twice
+ * bulk_max_bytes are kept; *b is left empty either way. */
+void sl_es_buf_get(struct sl_es_client *c, struct sl_buf *out);
+void sl_es_buf_put(struct sl_es_client *c, struct sl_buf *b);
 
 /* Requests started and not yet finished. */
 size_t sl_es_inflight(const struct sl_es_client *c);

@@ -31,6 +31,7 @@
 #include "es_setup.h"
 #include "sl_backoff.h"
 #include "sl_err.h"
+#include "sl_gzip.h"
 #include "sl_list.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
@@ -111,20 +112,14 @@ struct sl_indexer {
   int open_parts;             /* handles and the client not yet closed */
 
   /* configuration */
-  int compression, level;
+  int compression;
+  size_t cfg_max_bytes;       /* bulk_max_bytes as configured */
   size_t max_bytes, max_events, max_inflight;
   uint64_t max_pending, flush_ms;
   char *dl_index, *dl_dir;
   struct sl_es_setup_conf sc;  /* strings and patterns owned below */
   char *sc_prefix, *sc_ilm;
   struct sl_route route;      /* where events go (strings owned below) */
-  /* Kept between requests (compression on): the uncompressed body and the
-   * deflater. A fresh ~1 MiB body and ~256 KiB of deflate state per
-   * request were most of the collector's page faults (bench/RESULTS.md).
-   * The raw body is bounded by bulk_max_bytes (one oversized item aside,
-   * which is freed again, see send_batch). */
-  struct sl_buf raw;
-  struct sl_bulk_gz *gz;
   char *route_prefix, *route_ns;
   json_t *sc_patterns;
   struct sl_es_object objs[SL_ES_SETUP_MAX];
@@ -143,6 +138,10 @@ struct sl_indexer {
   struct sl_list formed, delayed, sent;  /* of struct batch */
   size_t inflight_bulk, inflight_setup;
   uint64_t pending;
+  /* Reused by every request: the NDJSON before gzip and the deflate
+   * state (the gzip output is a pooled body from es_client). */
+  struct sl_buf raw;
+  struct sl_gzip gz;
   void (*close_cb)(void *arg);
   void *close_arg;
   struct metrics m;
@@ -599,37 +598,30 @@ static void bulk_done(void *arg, const struct sl_es_result *res);
 static int
 send_batch(struct sl_indexer *ix, struct batch *b)
 {
-  struct sl_buf own, gz, *raw = &own;
+  struct sl_buf body;
   size_t sent;
   int rc;
 
-  sl_buf_init(&own, 0);
-  sl_buf_init(&gz, 0);
+  sl_es_buf_get(ix->es, &body);
   if (ix->compression) {
-    /* The raw body only lives until it is compressed: reuse it. */
-    raw = &ix->raw;
-    sl_buf_reset(raw);
-    if (ix->gz == NULL && (ix->gz = sl_bulk_gz_new(ix->level)) == NULL) {
-      rc = SL_ENOMEM;
-      goto out;
-    }
+    sl_buf_reset(&ix->raw);
+    rc = build_body(b, &ix->raw);
+    b->raw_len = ix->raw.len;
+    if (!rc)
+      rc = sl_gzip_append(&ix->gz, ix->raw.p, ix->raw.len, &body);
+    /* One oversized event must not pin its buffer for good. */
+    if (ix->raw.cap > 2 * ix->cfg_max_bytes + (64u << 10))
+      sl_buf_free(&ix->raw);
+  } else {
+    rc = build_body(b, &body);
+    b->raw_len = body.len;
   }
-  rc = build_body(b, raw);
   if (rc)
     goto out;
-  b->raw_len = raw->len;
-  if (ix->compression) {
-    rc = sl_bulk_gz(ix->gz, raw->p, raw->len, &gz);
-    if (ix->raw.cap > 2 * ix->max_bytes)
-      sl_buf_free(&ix->raw); /* one oversized item: do not keep it */
-    if (rc)
-      goto out;
-    raw = &gz;
-  }
-  sent = raw->len;
+  sent = body.len;
   rc = sl_es_request(ix->es, "POST", "_bulk?filter_path="
                      SL_BULK_FILTER_PATH, "Content-Type: application/x-ndjson",
-                     ix->compression, raw, bulk_done, b);
+                     ix->compression, &body, bulk_done, b);
   if (rc)
     goto out;
   sl_list_remove(&b->link);
@@ -638,8 +630,7 @@ send_batch(struct sl_indexer *ix, struct batch *b)
   ix->m.bytes_raw += b->raw_len;
   ix->m.bytes_sent += sent;
 out:
-  sl_buf_free(&own);
-  sl_buf_free(&gz);
+  sl_es_buf_put(ix->es, &body);
   if (rc)
     sl_log(SL_LOG_ERROR, COMP, "cannot start bulk request", SL_LF_ERR, rc,
            SL_LF_END);
@@ -736,6 +727,44 @@ handle_items(struct sl_indexer *ix, struct batch *b,
   else
     free(file);
   free(fe);
+  batch_free(b);
+}
+
+/* The common answer, {"errors":false,"items":[...n items...]}, says every
+ * item was indexed (ES sets errors for any failed item, 409 included);
+ * then only the item count needs checking, which saves building a JSON
+ * tree of n objects per request. The count is of `"status":`, which each
+ * item has once (filter_path keeps it) and which cannot occur inside a
+ * JSON string (its quotes would be escaped). Anything else: full parse. */
+static int
+all_indexed(const char *body, size_t len, size_t n)
+{
+  static const char head[] = "{\"errors\":false,";
+  static const char key[] = "\"status\":";
+  const char *p = body, *end = body + len;
+  size_t count = 0;
+
+  if (len < sizeof head - 1 || memcmp(body, head, sizeof head - 1) != 0)
+    return 0;
+  while ((p = memmem(p, (size_t)(end - p), key, sizeof key - 1)) != NULL) {
+    count++;
+    p += sizeof key - 1;
+  }
+  return count == n;
+}
+
+static void
+handle_all_indexed(struct sl_indexer *ix, struct batch *b)
+{
+  size_t i;
+
+  for (i = 0; i < b->n; i++) {
+    ix->m.items_ok++;
+    if (b->items[i]->dl)
+      ix->m.dl_es++;
+    item_final(ix, b->items[i]);
+  }
+  sl_backoff_reset(&ix->bo_item);
   batch_free(b);
 }
 
@@ -845,6 +874,12 @@ bulk_done(void *arg, const struct sl_es_result *res)
                "without X-Elastic-Product: Elasticsearch", res->url);
       set_nr(ix, NR_NOT_ES, detail);
       requeue_hold(ix, b);
+      return;
+    }
+    if (all_indexed(res->body, res->len, b->n)) {
+      set_nr(ix, NR_NONE, NULL);
+      sl_backoff_reset(&ix->bo_req);
+      handle_all_indexed(ix, b);
       return;
     }
     if (sl_bulk_resp_parse(res->body, res->len, b->n, &resp) != 0) {
@@ -1019,6 +1054,8 @@ ix_free(struct sl_indexer *ix)
   free_batches(&ix->formed);
   free_batches(&ix->delayed);
   free_batches(&ix->sent);
+  sl_buf_free(&ix->raw);
+  sl_gzip_end(&ix->gz);
   free(ix->dl_index);
   free(ix->dl_dir);
   sl_es_setup_free(ix->objs, ix->nobjs);
@@ -1026,8 +1063,6 @@ ix_free(struct sl_indexer *ix)
   free(ix->sc_ilm);
   free(ix->route_prefix);
   free(ix->route_ns);
-  sl_buf_free(&ix->raw);
-  sl_bulk_gz_free(ix->gz);
   json_decref(ix->sc_patterns);
   free(ix);
 }
@@ -1039,7 +1074,8 @@ apply_conf(struct sl_indexer *ix, const struct sl_es_conf *c)
   size_t n;
 
   ix->compression = c->compression;
-  ix->level = c->compression_level;
+  sl_gzip_init(&ix->gz, c->compression_level);
+  ix->cfg_max_bytes = c->bulk_max_bytes;
   ix->max_bytes = c->bulk_max_bytes;
   ix->max_events = c->bulk_max_events;
   ix->flush_ms = c->flush_ms;
@@ -1095,8 +1131,8 @@ sl_indexer_new(uv_loop_t *loop, const struct sl_es_conf *conf,
   if (!ix)
     return SL_ENOMEM;
   ix->loop = loop;
-  sl_buf_init(&ix->raw, 0);
   ix->nr = NR_STARTING;
+  sl_buf_init(&ix->raw, 0);
   sl_list_init(&ix->recs);
   sl_list_init(&ix->finished);
   sl_list_init(&ix->ready);

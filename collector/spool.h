@@ -80,12 +80,21 @@
  * disk until its last record is released, so out-of-order releases can
  * keep up to one segment per unreleased record on disk.
  *
+ * Reading: sl_spool_next never touches the disk. Durable records are read
+ * ahead in order by jobs on libuv's threadpool (uv_queue_work: preadv and
+ * the CRC check run there, one job of up to 4 MiB / 64 records at a time)
+ * into a FIFO on the loop thread; sl_spool_next takes from that FIFO, and
+ * the ready callback tells the consumer when records arrived after it saw
+ * SL_EAGAIN. Read-ahead pauses while 4 MiB wait in the FIFO.
+ *
  * Memory: the pending buffer (<= SL_SPOOL_PENDING_MAX, one record may
  * exceed it when alone) plus the group being written (same bound), plus a
- * ~48-byte index entry per unreleased record.
+ * ~48-byte index entry per unreleased record, plus the read-ahead (at most
+ * 4 MiB waiting + one 4 MiB job; a single larger record alone).
  *
  * Threads: every function is called on the owner's loop thread; callbacks
- * run on it too.
+ * run on it too. The writer thread and the read jobs only touch their own
+ * job structs and file descriptors the loop keeps open for them.
  */
 #ifndef SL_SPOOL_H
 #define SL_SPOOL_H
@@ -145,11 +154,27 @@ struct sl_spool_rec {
   uint32_t nevents;
   unsigned version;   /* payload format (above): 1 pairs, 2 events */
 };
-/* Next durable record not handed out yet, in order. SL_EAGAIN if none.
- * A record whose bytes changed on disk since it was written (CRC) is copied
- * to corrupt/, counted, released and skipped. A read error (SL_EIO, ...)
- * leaves the record in place; a later call tries it again. */
+/* Records were read and wait for sl_spool_next. Runs on the loop thread,
+ * from the read job's completion, never from inside a spool call; it may
+ * call sl_spool_next, release, append or close. */
+typedef void (*sl_spool_ready_cb)(void *arg);
+void sl_spool_set_ready_cb(struct sl_spool *s, sl_spool_ready_cb cb,
+                           void *arg);
+
+/* Next durable record not handed out yet, in id order, taken from the
+ * read-ahead FIFO: never blocks, never reads the disk on the caller's
+ * thread. SL_EAGAIN when nothing has been read yet; the call starts a read
+ * if records wait, and the ready callback fires when they arrive (also for
+ * records that become durable later). A record whose bytes changed on disk
+ * since it was written (CRC) is copied to corrupt/, counted, released and
+ * skipped by the reader. A read error (SL_EIO, ...) is logged and leaves
+ * the record (and those after it) unread; the next sl_spool_next call
+ * tries again. After close, records read but not taken are freed and come
+ * back at the next open (they were never released). */
 int sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec);
+/* Durable records not yet returned by sl_spool_next (waiting in the FIFO,
+ * being read, or not read yet). O(unread records); for tests and drains. */
+uint64_t sl_spool_unread(const struct sl_spool *s);
 /* Every event of record `id` is done (indexed, duplicate or dead-lettered).
  * Records may be released out of order; the cursor advances over the
  * released prefix and fully released segments are deleted. Unknown or

@@ -364,32 +364,6 @@ test_gzip(void **state)
   sl_buf_free(&b);
 }
 
-/* A kept deflater makes the same bytes as a fresh one, body after body. */
-static void
-test_gzip_reused(void **state)
-{
-  const char *bodies[] = { "first body\n", "", "{\"b\":2}\n{\"c\":3}\n" };
-  struct sl_bulk_gz *g = sl_bulk_gz_new(1);
-  struct sl_buf a, b;
-  size_t i;
-
-  (void)state;
-  assert_non_null(g);
-  for (i = 0; i < 6; i++) {
-    const char *in = bodies[i % 3];
-
-    sl_buf_init(&a, 0);
-    sl_buf_init(&b, 0);
-    assert_int_equal(sl_bulk_gz(g, in, strlen(in), &a), 0);
-    assert_int_equal(sl_bulk_gzip(in, strlen(in), 1, &b), 0);
-    assert_int_equal(a.len, b.len);
-    assert_memory_equal(a.p, b.p, a.len);
-    sl_buf_free(&a);
-    sl_buf_free(&b);
-  }
-  sl_bulk_gz_free(g);
-}
-
 static void
 test_templates(void **state)
 {
@@ -621,7 +595,6 @@ main(void)
     cmocka_unit_test(test_deadletter),
     cmocka_unit_test(test_deadletter_line),
     cmocka_unit_test(test_gzip),
-    cmocka_unit_test(test_gzip_reused),
     cmocka_unit_test(test_templates),
     cmocka_unit_test(test_parse_root),
     cmocka_unit_test(test_encode_data_stream),
