@@ -140,6 +140,29 @@ event_id_of(json_t *o, size_t *n)
   return json_string_value(id);
 }
 
+/* pre"key":"val"post, for keys and values that need no escaping (a hex
+ * hash, a formatted time): plain appends, no printf on the hot path. */
+static int
+put_kv(struct sl_buf *out, const char *pre, const char *key,
+       const char *val, const char *post)
+{
+  int rc = sl_buf_append_str(out, pre);
+
+  if (rc == 0)
+    rc = sl_buf_append_byte(out, '"');
+  if (rc == 0)
+    rc = sl_buf_append_str(out, key);
+  if (rc == 0)
+    rc = sl_buf_append(out, "\":\"", 3);
+  if (rc == 0)
+    rc = sl_buf_append_str(out, val);
+  if (rc == 0)
+    rc = sl_buf_append_byte(out, '"');
+  if (rc == 0)
+    rc = sl_buf_append_str(out, post);
+  return rc;
+}
+
 /* The common case without a DOM and without any allocation besides `out`
  * (a buffer the connection reuses): the event is one line of JSON, so its
  * bytes go through as they came, with event.id spliced in when the sender
@@ -167,8 +190,7 @@ event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
     cut = (size_t)f.event_open + 1;
     rc = sl_buf_append(out, data, cut);
     if (rc == 0)
-      rc = sl_buf_printf(out, "\"id\":\"%s\"%s", hid,
-                         f.event_empty ? "" : ",");
+      rc = put_kv(out, "", "id", hid, f.event_empty ? "" : ",");
     pos = cut;
   }
   if (rc == 0)
@@ -176,15 +198,14 @@ event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
   members = !f.empty;
   if (rc == 0 && need_id && f.event_open < 0) {
     /* {...} + ,"event":{"id":"<hash>"} + } */
-    rc = sl_buf_printf(out, "%s\"event\":{\"id\":\"%s\"}",
-                       members ? "," : "", hid);
+    rc = put_kv(out, members ? ",\"event\":{" : "\"event\":{", "id", hid,
+                "}");
     members = 1;
   }
   if (rc == 0 && !f.has_timestamp) {
     /* Data streams refuse documents without @timestamp. */
     ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
-    rc = sl_buf_printf(out, "%s\"@timestamp\":\"%s\"", members ? "," : "",
-                       ts);
+    rc = put_kv(out, members ? "," : "", "@timestamp", ts, "");
   }
   if (rc == 0)
     rc = sl_buf_append(out, data + f.close, len - f.close);
