@@ -3,13 +3,22 @@
 
     /usr/bin/python3 bench/collector_bench.py [--build DIR] [--events N]
         [--conns K] [--window W] [--level L] [--runs R]
-        [--scenarios spool,null,double]
+        [--scenarios spool,null,double] [--sender c|python]
 
 Needs a release build with bench_lj_send (default DIR: build-bench-collector,
 set up with --buildtype=release if absent). Every run starts a fresh
 collector with an empty data_dir and sends N events (deterministic
 event.id, ~330 bytes of JSON each) from the C sender bench_lj_send over K
 connections, windows of W events in one zlib C frame at level L.
+
+Senders (--sender):
+  c       bench/lj_send.c (bench_lj_send): pre-encodes every window, K
+          connections; costs almost nothing while it sends.
+  python  tests/lib/lumberjack.py send (one connection, a Beats-style sync
+          writer that compresses each window while it sends): the collector
+          sees one window at a time with pauses between, so per-window costs
+          (buffers, commits, acks) show. Events: ~420 bytes of JSON written
+          to an NDJSON file before the clock starts.
 
 Scenarios (what "done" means):
   spool   received + spooled: Elasticsearch is a closed port, so the
@@ -24,8 +33,11 @@ Scenarios (what "done" means):
           document, so this measures the double more than the collector.
 
 Reported per run: events/s, collector CPU seconds per million events
-(utime+stime from /proc/PID/stat over the run), peak RSS (VmHWM) and spool
-fsyncs/s (sluice_spool_fsyncs_total over the run). The sender, the null ES
+(utime+stime from /proc/PID/stat over the run), peak RSS (VmHWM), minor
+page faults (/proc/PID/stat field 10) over the run and for the whole
+process life, the latter divided by peak-RSS pages (1.0 = every page
+touched once; issue 9's target is <= 1.5), and spool fsyncs/s
+(sluice_spool_fsyncs_total over the run). The sender, the null ES
 and the collector share the machine, so numbers are a lower bound.
 """
 
@@ -174,10 +186,17 @@ class Collector:
         for _ in self.proc.stderr:
             pass
 
-    def cpu_s(self):
+    def _stat(self):
+        # Fields after "(comm)": index 0 is field 3 (state).
         with open("/proc/%d/stat" % self.proc.pid) as f:
-            st = f.read().rsplit(")", 1)[1].split()
+            return f.read().rsplit(")", 1)[1].split()
+
+    def cpu_s(self):
+        st = self._stat()
         return (int(st[11]) + int(st[12])) / TICK
+
+    def minflt(self):
+        return int(self._stat()[7])  # field 10
 
     def hwm_mib(self):
         with open("/proc/%d/status" % self.proc.pid) as f:
@@ -216,6 +235,51 @@ def wait_until(pred, timeout, interval=0.02):
     return False
 
 
+def python_events(path, n):
+    """~420-byte events in the shape of lj_send.c's, one per line."""
+    with open(path, "w") as f:
+        for i in range(n):
+            r = (i * 0x9E3779B97F4A7C15 + 12345) & (2 ** 64 - 1)
+            f.write(json.dumps({
+                "@timestamp": "2026-11-25T12:%02d:%02d.%03dZ" % (
+                    i // 60000 % 60, i // 1000 % 60, i % 1000),
+                "message": "GET /api/v1/items/%d?page=%d&sort=created_at "
+                           "HTTP/1.1 %d %d bytes in %d ms" % (
+                               r % 100000, r % 97, 500 if r % 7 == 0
+                               else 200, (r >> 8) % 50000, (r >> 24) % 2000),
+                "log": {"level": "error" if r % 7 == 0 else "info",
+                        "logger": "http.access"},
+                "service": {"name": "bench", "version": "1.4.2"},
+                "host": {"name": "bench-host-%d" % ((r >> 48) % 16)},
+                "user_agent": {"original": "Mozilla/5.0 (X11; Linux x86_64)"},
+                "trace": {"id": "%016x%016x" % (r, r ^ 0x5bd1e995)},
+                "event": {"id": "py-%d" % i, "dataset": "bench"},
+            }, separators=(",", ":")) + "\n")
+
+
+def send(a, build, port, work):
+    """Run the sender; returns its JSON summary (seconds, wire_bytes)."""
+    if a.sender == "c":
+        r = subprocess.run(
+            [os.path.join(build, "bench", "bench_lj_send"), "--port",
+             str(port), "--events", str(a.events), "--conns",
+             str(a.conns), "--window", str(a.window), "--level",
+             str(a.level)], capture_output=True, text=True, timeout=900)
+        sent = json.loads(r.stdout.strip().splitlines()[-1])
+    else:
+        r = subprocess.run(
+            [sys.executable, os.path.join(SRC, "tests", "lib",
+                                          "lumberjack.py"), "send",
+             "--port", str(port), "--file", a.python_file, "--window",
+             str(a.window), "--compress-level", str(a.level), "--timeout",
+             "120"], capture_output=True, text=True, timeout=1800)
+        sent = json.loads(r.stdout.strip().splitlines()[-1])
+        sent.setdefault("wire_bytes", 0)
+    if r.returncode != 0:
+        raise RuntimeError("sender failed: %s %s" % (r.stdout, r.stderr))
+    return sent
+
+
 def run_once(a, scenario, build):
     work = tempfile.mkdtemp(prefix="sluice-cbench-")
     es = null = None
@@ -238,16 +302,9 @@ def run_once(a, scenario, build):
                     10)
             m0 = c.metrics()
             cpu0 = c.cpu_s()
+            flt0 = c.minflt()
             ru0 = resource.getrusage(resource.RUSAGE_SELF)
-            r = subprocess.run(
-                [os.path.join(build, "bench", "bench_lj_send"), "--port",
-                 str(c.lj_port), "--events", str(a.events), "--conns",
-                 str(a.conns), "--window", str(a.window), "--level",
-                 str(a.level)], capture_output=True, text=True, timeout=900)
-            sent = json.loads(r.stdout.strip().splitlines()[-1])
-            if r.returncode != 0:
-                raise RuntimeError("sender failed: %s %s" % (r.stdout,
-                                                             r.stderr))
+            sent = send(a, build, c.lj_port, work)
             # The sender's clock starts after it pre-encoded its windows;
             # end-to-end time = its send time + the wait after it exited.
             t_exit = time.monotonic()
@@ -269,6 +326,10 @@ def run_once(a, scenario, build):
                     raise RuntimeError("double has %d of %d" % (
                         es.stats()["docs_total"], a.events))
             cpu = c.cpu_s() - cpu0
+            flt_total = c.minflt()
+            flt = flt_total - flt0
+            hwm = c.hwm_mib()
+            hwm_pages = hwm * 2 ** 20 / os.sysconf("SC_PAGE_SIZE")
             ru1 = resource.getrusage(resource.RUSAGE_SELF)
             # this process: the null ES (or only polling, in the others)
             own = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime +
@@ -276,11 +337,16 @@ def run_once(a, scenario, build):
             m1 = c.metrics()
             res = {
                 "scenario": scenario,
+                "sender": a.sender,
                 "events": a.events,
                 "seconds": round(secs, 3),
                 "events_per_s": round(a.events / secs),
                 "cpu_s_per_M": round(cpu / a.events * 1e6, 2),
-                "peak_rss_mib": round(c.hwm_mib(), 1),
+                "peak_rss_mib": round(hwm, 1),
+                "minflt_run": flt,
+                "minflt_per_event": round(flt / a.events, 3),
+                "minflt_total": flt_total,
+                "faults_per_rss_page": round(flt_total / hwm_pages, 2),
                 "fsyncs_per_s": round((m1["sluice_spool_fsyncs_total"] -
                                        m0["sluice_spool_fsyncs_total"]) /
                                       secs, 1),
@@ -309,6 +375,7 @@ def main():
     ap.add_argument("--level", type=int, default=3)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--scenarios", default="spool,null,double")
+    ap.add_argument("--sender", choices=["c", "python"], default="c")
     a = ap.parse_args()
     b = a.build
     if not os.path.exists(os.path.join(b, "bench", "bench_lj_send")):
@@ -320,6 +387,11 @@ def main():
                         "bench/bench_lj_send"], check=True,
                        stdout=subprocess.DEVNULL)
     rows = []
+    tmp = None
+    if a.sender == "python":
+        tmp = tempfile.mkdtemp(prefix="sluice-cbench-events-")
+        a.python_file = os.path.join(tmp, "events.ndjson")
+        python_events(a.python_file, a.events)
     for sc in a.scenarios.split(","):
         runs = []
         for _ in range(a.runs):
@@ -331,14 +403,22 @@ def main():
         med["cpu_s_per_M"] = statistics.median(r["cpu_s_per_M"]
                                                for r in runs)
         med["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+        for k in ("minflt_per_event", "faults_per_rss_page"):
+            med[k] = statistics.median(r[k] for r in runs)
         rows.append(med)
-    print("\n| scenario | events | events/s | CPU-s per M events | "
-          "peak RSS MiB | fsyncs/s | wire MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    if tmp:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("\n| scenario | sender | events | events/s | CPU-s per M events | "
+          "peak RSS MiB | minor faults per event | faults / peak-RSS pages "
+          "| fsyncs/s | wire MiB |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print("| %s | %d | %d | %.2f | %.1f | %.1f | %.1f |" % (
-            r["scenario"], r["events"], r["events_per_s"], r["cpu_s_per_M"],
-            r["peak_rss_mib"], r["fsyncs_per_s"], r["wire_mib"]))
+        print("| %s | %s | %d | %d | %.2f | %.1f | %.3f | %.2f | %.1f | "
+              "%.1f |" % (
+                  r["scenario"], r["sender"], r["events"], r["events_per_s"],
+                  r["cpu_s_per_M"], r["peak_rss_mib"], r["minflt_per_event"],
+                  r["faults_per_rss_page"], r["fsyncs_per_s"],
+                  r["wire_mib"]))
     return 0
 
 

@@ -10,6 +10,7 @@
 
 #include <zlib.h>
 
+#include "event_scan.h"
 #include "sl_err.h"
 #include "sl_hash.h"
 #include "sl_json.h"
@@ -208,7 +209,7 @@ sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,
   return rc;
 }
 
-/* ---- Cutting ------------------------------------------------------------ */
+/* ---- Lines -------------------------------------------------------------- */
 
 /* Next non-empty line at *pos; returns 0 at the end. */
 static int
@@ -231,34 +232,174 @@ next_line(const char *p, size_t len, size_t *pos, size_t *off, size_t *n)
   return 0;
 }
 
-size_t
-sl_bulk_split(const char *p, size_t len, struct sl_bulk_item *items,
-              size_t max)
+
+/* ---- Encoding spooled events ------------------------------------------- */
+
+/* The event's own id when it has a usable one: event.id nested, else the
+ * dotted key, as a non-empty string ES accepts as _id (<= 512 bytes). */
+static struct sl_span
+json_event_id(const json_t *o)
 {
-  size_t pos = 0, k = 0, off, n;
+  const json_t *v = field2(o, "event", "id", "event.id");
+  struct sl_span sp = { NULL, 0 };
+
+  if (json_is_string(v) && json_string_length(v) > 0 &&
+      json_string_length(v) <= SL_BULK_ID_MAX) {
+    sp.p = json_string_value(v);
+    sp.len = json_string_length(v);
+  }
+  return sp;
+}
+
+/* {"create":{"_index":"<target>","_id":<id>}}\n, the bytes sl_bulk_action
+ * makes: target parts are sanitised to [a-z0-9._-], so they need no JSON
+ * escaping and go straight into `out` without a temporary buffer. */
+static int
+put_action(const struct sl_route *r, struct sl_span ds, struct sl_span alt,
+           struct sl_span ns, int64_t t_ns, struct sl_span id,
+           struct sl_buf *out)
+{
+  int rc;
+
+  rc = sl_buf_append_str(out, "{\"create\":{\"_index\":\"");
+  if (!rc)
+    rc = sl_bulk_target_parts(r, ds, alt, ns, t_ns, out);
+  if (!rc)
+    rc = sl_buf_append_str(out, "\",\"_id\":");
+  if (!rc)
+    rc = sl_json_str(out, id.p, id.len);
+  if (!rc)
+    rc = sl_buf_append_str(out, "}}\n");
+  return rc;
+}
+
+/* The jansson path, for events the scanner is unsure of. Anything that is
+ * not a JSON object (only a damaged or foreign record holds one) goes to the
+ * default target with an id hashed from its bytes. */
+static int
+event_action_slow(const struct sl_route *r, const char *ev, size_t len,
+                  struct sl_buf *out)
+{
+  static const struct sl_span none = { NULL, 0 };
+  json_t *o = json_loadb(ev, len, 0, NULL);
+  struct sl_span id;
+  char hid[33];
+  int rc;
+
+  id = json_is_object(o) ? json_event_id(o) : none;
+  if (id.p == NULL) {
+    sl_hash128_hex(sl_hash128(ev, len), hid);
+    id.p = hid;
+    id.len = 32;
+  }
+  if (json_is_object(o))
+    rc = put_action(
+        r, span_of(field2(o, "event", "dataset", "event.dataset")),
+        span_of(field2(o, "data_stream", "dataset", "data_stream.dataset")),
+        span_of(field2(o, "data_stream", "namespace",
+                       "data_stream.namespace")),
+        r->mode == SL_INDEX_DAILY ? event_time_ns(o) : 0, id, out);
+  else
+    rc = put_action(r, none, none, none,
+                    r->mode == SL_INDEX_DAILY ? sl_time_now_ns() : 0, id,
+                    out);
+  json_decref(o);
+  return rc;
+}
+
+int
+sl_bulk_event_action(const struct sl_route *r, const char *ev, size_t len,
+                     struct sl_buf *out)
+{
+  struct sl_event_fields f;
+  size_t mark = out->len;
+  int64_t t_ns = 0;
+  int rc;
+
+  /* One pass over the bytes and no DOM for the usual event: the intake
+   * made sure it has a usable event.id and an @timestamp. */
+  if (sl_event_scan(ev, len, &f) == 0 && f.id.p != NULL && f.id.len > 0 &&
+      f.id.len <= SL_BULK_ID_MAX &&
+      (r->mode != SL_INDEX_DAILY ||
+       (f.timestamp.p != NULL &&
+        sl_time_parse_any(f.timestamp.p, f.timestamp.len, &t_ns) == 0)))
+    rc = put_action(r, f.ev_dataset, f.ds_dataset, f.ds_namespace, t_ns,
+                    f.id, out);
+  else
+    rc = event_action_slow(r, ev, len, out);
+  if (rc) {
+    out->len = mark; /* all or nothing */
+    if (out->p)
+      out->p[mark] = '\0';
+  }
+  return rc;
+}
+
+int
+sl_bulk_encode(const struct sl_route *r, const char *events, size_t len,
+               struct sl_buf *out)
+{
+  size_t pos = 0, off, n, mark = out->len;
+  int rc = 0;
+
+  while (!rc && next_line(events, len, &pos, &off, &n)) {
+    rc = sl_bulk_event_action(r, events + off, n, out);
+    if (!rc)
+      rc = sl_buf_append(out, events + off, n);
+    if (!rc)
+      rc = sl_buf_append_byte(out, '\n');
+  }
+  if (rc) {
+    out->len = mark;
+    if (out->p)
+      out->p[mark] = '\0';
+  }
+  return rc;
+}
+
+size_t
+sl_bulk_event_count(const char *p, size_t len)
+{
+  size_t pos = 0, off, n, k = 0;
+
+  while (next_line(p, len, &pos, &off, &n))
+    k++;
+  return k;
+}
+
+size_t
+sl_bulk_event_split(const char *p, size_t len, struct sl_span *events,
+                    size_t max)
+{
+  size_t pos = 0, off, n, k = 0;
 
   while (k < max && next_line(p, len, &pos, &off, &n)) {
-    struct sl_bulk_item *it = &items[k++];
-
-    it->act_off = off;
-    it->act_len = n;
-    it->has_src = next_line(p, len, &pos, &it->src_off, &it->src_len);
-    if (!it->has_src) {
-      it->src_off = len;
-      it->src_len = 0;
-    }
+    events[k].p = p + off;
+    events[k].len = n;
+    k++;
   }
   return k;
 }
 
 size_t
-sl_bulk_count(const char *p, size_t len)
+sl_bulk_v1_to_events(char *p, size_t len, uint32_t *nevents)
 {
-  size_t pos = 0, off, n, lines = 0;
+  size_t pos = 0, w = 0, off, n;
+  uint32_t k = 0;
 
-  while (next_line(p, len, &pos, &off, &n))
-    lines++;
-  return (lines + 1) / 2;
+  /* Lines alternate action, source. An action with no source after it
+   * (a damaged record) carries no event and is dropped with the others. */
+  while (next_line(p, len, &pos, &off, &n)) {
+    if (!next_line(p, len, &pos, &off, &n))
+      break;
+    memmove(p + w, p + off, n);
+    w += n;
+    p[w++] = '\n';
+    k++;
+  }
+  if (nevents)
+    *nevents = k;
+  return w;
 }
 
 int

@@ -1,12 +1,18 @@
 /* bulk.h - pure builders for Elasticsearch _bulk bodies (no I/O), so tests
  * check the exact bytes without a running ES (fluent-bit test_formatter).
  *
- * Spool record payload format (the contract between input and indexer):
- * NDJSON pairs, each event as two lines:
- *   {"create":{"_index":"<target>","_id":"<event.id>"}}\n
- *   <event JSON, one line>\n
- * The input builds them with sl_bulk_action(); the indexer cuts the payload
- * into items at newlines without parsing the documents.
+ * Spool record payloads (the contract between input and indexer, see the
+ * format version in spool.h):
+ *   format 2: NDJSON events, one event JSON per line, each with a usable
+ *             event.id and an @timestamp (collector/input.c sees to it);
+ *   format 1 (older sluice): _bulk pairs, each event as two lines
+ *     {"create":{"_index":"<target>","_id":"<event.id>"}}\n
+ *     <event JSON, one line>\n
+ *             sl_bulk_v1_to_events() turns them into format 2 (the source
+ *             lines always carried event.id), so the current route applies.
+ * Routing and action lines are made only when a request is built:
+ * sl_bulk_event_action() / sl_bulk_encode() below. A changed index_mode
+ * therefore applies to data already spooled.
  */
 #ifndef SL_BULK_H
 #define SL_BULK_H
@@ -49,28 +55,52 @@ int sl_bulk_target_parts(const struct sl_route *r, struct sl_span ds,
                          struct sl_span alt_ds, struct sl_span ns,
                          int64_t time_ns, struct sl_buf *out) SL_WUR;
 
-/* Append the action line plus newline for (index, id). */
+/* Append the action line plus newline for (index, id); used for dead
+ * letters and by tests (events go through sl_bulk_event_action). */
 int sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,
                    const char *id, size_t id_len) SL_WUR;
 
-/* ---- Cutting a spool record into items --------------------------------- */
+/* ES refuses a longer _id; such an event.id is replaced at intake. */
+#define SL_BULK_ID_MAX 512
 
-/* One bulk item inside a payload: the action line and the source line,
- * each without its newline (a trailing '\r' is dropped too). src_len is 0
- * and has_src 0 when the payload ended after an action line. */
+/* ---- Encoding spooled events (format 2) -------------------------------- */
+
+/* Append the action line plus newline for one event (one line of JSON,
+ * no newline): _index from the route as sl_bulk_target() says, _id =
+ * event.id (nested or dotted). One pass with the event scanner and no
+ * allocation besides `out` for the usual event; jansson for the rest. An
+ * event without a usable id gets the xxh3-128 hex of its bytes (what the
+ * intake writes into event.id, so the same id either way); text that is not
+ * a JSON object gets the default target. All or nothing. */
+int sl_bulk_event_action(const struct sl_route *r, const char *ev,
+                         size_t len, struct sl_buf *out) SL_WUR;
+
+/* Append the _bulk action + source pair of every event of an NDJSON
+ * payload (empty lines skipped, a trailing '\r' dropped). All or nothing. */
+int sl_bulk_encode(const struct sl_route *r, const char *events, size_t len,
+                   struct sl_buf *out) SL_WUR;
+
+/* Count the events (non-empty lines) of an NDJSON payload. */
+size_t sl_bulk_event_count(const char *p, size_t len);
+/* Fill up to `max` spans (borrowed from p, without newline or trailing
+ * '\r') with the events; returns how many were filled. */
+size_t sl_bulk_event_split(const char *p, size_t len, struct sl_span *events,
+                           size_t max);
+
+/* Turn a format-1 payload (_bulk pairs) into format 2 in place: the
+ * action lines are dropped, the source lines kept, each ending in '\n'.
+ * Returns the new length; *nevents (if not NULL) gets the event count. A
+ * last action line without a source carries no event and is dropped. */
+size_t sl_bulk_v1_to_events(char *p, size_t len, uint32_t *nevents);
+
+/* ---- Items and action lines -------------------------------------------- */
+
+/* Where one item's lines are (the indexer keeps the action lines beside
+ * the record's events): offsets and lengths without the newline. */
 struct sl_bulk_item {
-  size_t act_off, act_len;
-  size_t src_off, src_len;
-  int has_src;
+  size_t act_off, act_len;    /* in the action-line buffer */
+  size_t src_off, src_len;    /* in the events payload */
 };
-
-/* Count the items of a payload (pairs of non-empty lines). */
-size_t sl_bulk_count(const char *p, size_t len);
-/* Fill up to `max` items; returns how many were filled. Empty lines are
- * skipped; an action line with no source line after it still makes an item
- * (has_src 0) so the caller can dead-letter it instead of losing it. */
-size_t sl_bulk_split(const char *p, size_t len, struct sl_bulk_item *items,
-                     size_t max);
 
 /* Read _index and _id from an action line such as
  * {"create":{"_index":"x","_id":"y"}}. Missing fields give empty strings.

@@ -1,11 +1,9 @@
 #include "collector.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <uv.h>
 
@@ -14,6 +12,7 @@
 #include "indexer.h"
 #include "input.h"
 #include "sl_err.h"
+#include "sl_fs.h"
 #include "sl_http.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
@@ -26,13 +25,15 @@ struct collector {
   uv_loop_t *loop;
   struct sl_conf *conf;
   const json_t *root;
-  struct sl_route route;
+  struct sl_es_conf es;      /* typed `elasticsearch:`; lives for the run */
   struct sl_spool *spool;
   struct sl_indexer *ix;
   struct sl_input *inputs[MAX_INPUTS];
   size_t ninputs;
   struct sl_http *http;
-  uv_check_t pump;          /* moves durable records to the indexer */
+  uv_check_t pump;          /* moves read records to the indexer (after
+                               every loop iteration: the indexer frees
+                               room from its own callbacks) */
   uv_signal_t sig_term, sig_int, sig_hup;
   struct sl_spool_rec held; /* handed out by the spool, refused by the
                                indexer (full); offered again first */
@@ -67,6 +68,11 @@ pump(struct collector *c)
       if (sl_spool_next(c->spool, &c->held) != 0)
         return;
       c->have_held = 1;
+      if (c->held.version == 1)
+        /* Spooled as _bulk pairs by an older sluice: keep the events and
+         * route them as configured now (spool.h, format versions). */
+        c->held.len = sl_bulk_v1_to_events(c->held.data, c->held.len,
+                                           &c->held.nevents);
     }
     rc = sl_indexer_submit(c->ix, c->held.id, c->held.data, c->held.len,
                            c->held.nevents, on_record_done, c);
@@ -88,6 +94,14 @@ static void
 on_pump(uv_check_t *h)
 {
   pump(h->data);
+}
+
+/* The spool read records ahead (off the loop thread); take them now
+ * rather than at the end of this loop iteration. */
+static void
+on_spool_ready(void *arg)
+{
+  pump(arg);
 }
 
 static void
@@ -303,51 +317,13 @@ close_leftover(uv_handle_t *h, void *arg)
     uv_close(h, NULL);
 }
 
-static int
-mkdir_p(const char *dir)
-{
-  char tmp[4096];
-  size_t i, n = strlen(dir);
-
-  if (n == 0 || n >= sizeof(tmp))
-    return SL_EINVAL;
-  memcpy(tmp, dir, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (tmp[i] == '/' || tmp[i] == '\0') {
-      char ch = tmp[i];
-      tmp[i] = '\0';
-      if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-        return -errno;
-      tmp[i] = ch;
-    }
-  }
-  return 0;
-}
-
-static int
-setup_route(struct collector *c, const json_t *es)
-{
-  const char *mode = sl_conf_str(es, "index_mode");
-
-  c->route.mode = (mode && strcmp(mode, "daily") == 0) ? SL_INDEX_DAILY
-                                                       : SL_INDEX_DATA_STREAM;
-  c->route.namespace_ = sl_conf_str(es, "namespace");
-  if (c->route.namespace_ == NULL)
-    c->route.namespace_ = "default";
-  c->route.prefix = sl_conf_str(es, "index_prefix");
-  if (c->route.prefix == NULL)
-    c->route.prefix = "sluice";
-  c->route.dataset = "generic";
-  return 0;
-}
-
 int
 sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
 {
   struct collector c;
   uv_loop_t loop;
   struct sl_spool_opts so;
-  const json_t *inputs, *es;
+  const json_t *inputs;
   const char *data_dir, *listen;
   char err[1024] = "";
   size_t i;
@@ -364,14 +340,12 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   signal(SIGPIPE, SIG_IGN);
 
   data_dir = sl_conf_str(c.root, "data_dir");
-  rc = mkdir_p(data_dir);
+  rc = sl_fs_mkdir_p(data_dir);
   if (rc != 0) {
     sl_log(SL_LOG_ERROR, "collector", "cannot create data_dir", SL_LF_STR,
            "path", data_dir, SL_LF_ERR, rc, SL_LF_END);
     return 1;
   }
-  es = sl_conf_get(c.root, "elasticsearch");
-  setup_route(&c, es);
 
   memset(&so, 0, sizeof(so));
   so.data_dir = data_dir;
@@ -385,8 +359,12 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
     return 1;
   }
   sl_spool_set_resume_cb(c.spool, on_spool_resume, &c);
+  sl_spool_set_ready_cb(c.spool, on_spool_ready, &c);
 
-  rc = sl_indexer_new(c.loop, es, data_dir, &c.ix, err, sizeof(err));
+  rc = sl_es_conf_fill(sl_conf_get(c.root, "elasticsearch"), data_dir, &c.es,
+                       err, sizeof(err));
+  if (rc == 0)
+    rc = sl_indexer_new(c.loop, &c.es, &c.ix, err, sizeof(err));
   if (rc == 0)
     rc = sl_indexer_start(c.ix);
   if (rc != 0) {
@@ -397,7 +375,7 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
 
   inputs = sl_conf_get(c.root, "inputs");
   for (i = 0; i < json_array_size(inputs) && i < MAX_INPUTS; i++) {
-    rc = sl_input_new(c.loop, json_array_get(inputs, i), c.spool, &c.route,
+    rc = sl_input_new(c.loop, json_array_get(inputs, i), c.spool,
                       &c.inputs[c.ninputs], err, sizeof(err));
     if (rc != 0) {
       sl_log(SL_LOG_ERROR, "collector", "cannot start input", SL_LF_STR,
@@ -443,9 +421,11 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   sl_log(SL_LOG_INFO, "collector", c.next ? "stopped for reload" : "stopped",
          SL_LF_END);
   *next = c.next;
+  sl_es_conf_free(&c.es);
   return c.exit_code;
 
 fail:
   /* Start-up failed: nothing was acked yet, so closing is best effort. */
+  sl_es_conf_free(&c.es);
   return 1;
 }

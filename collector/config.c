@@ -1,5 +1,11 @@
 #include "config.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sl_err.h"
+
 static const struct sl_conf_key http_keys[] = {
   { "listen", SL_CT_STR, "127.0.0.1:9600", "address of /metrics, /health, /ready", NULL, NULL, 0 },
   SL_CONF_END
@@ -77,3 +83,135 @@ const struct sl_conf_key sl_collector_schema[] = {
   { "elasticsearch", SL_CT_OBJ, NULL, "Elasticsearch output", es_keys, NULL, SL_CK_REQUIRED },
   SL_CONF_END
 };
+
+/* ---- the typed `elasticsearch:` view ------------------------------------ */
+
+/* An empty string means "not set", as a key written with no value does. */
+static const char *
+str_or(const json_t *o, const char *key, const char *def)
+{
+  const char *s = sl_conf_str(o, key);
+
+  return s && s[0] ? s : def;
+}
+
+/* "host:9200" or "https://h/" -> "http://host:9200", "https://h". */
+static int
+add_host(struct sl_es_conf *c, const char *h)
+{
+  size_t n = strlen(h);
+  int has_scheme = strstr(h, "://") != NULL;
+  char *s;
+
+  while (n && h[n - 1] == '/')
+    n--;
+  if (n == 0)
+    return SL_ECONFIG;
+  s = malloc(n + 8);
+  if (!s)
+    return SL_ENOMEM;
+  snprintf(s, n + 8, "%s%.*s", has_scheme ? "" : "http://", (int)n, h);
+  c->hosts[c->nhosts++] = s;
+  return 0;
+}
+
+static int
+fill_hosts(struct sl_es_conf *c, const json_t *hosts)
+{
+  size_t i, n = json_is_array(hosts) ? json_array_size(hosts) : 1;
+  int rc = 0;
+
+  c->hosts = calloc(n ? n : 1, sizeof *c->hosts);
+  if (!c->hosts)
+    return SL_ENOMEM;
+  if (json_is_string(hosts)) {
+    rc = add_host(c, json_string_value(hosts));
+  } else if (json_is_array(hosts)) {
+    for (i = 0; i < n && !rc; i++) {
+      const json_t *h = json_array_get(hosts, i);
+
+      rc = json_is_string(h) ? add_host(c, json_string_value(h))
+                             : SL_ECONFIG;
+    }
+  }
+  if (!rc && c->nhosts == 0)
+    rc = SL_ECONFIG;
+  return rc;
+}
+
+int
+sl_es_conf_fill(const json_t *es, const char *data_dir,
+                struct sl_es_conf *c, char *err, size_t errlen)
+{
+  const char *key = NULL, *mode;
+  int rc;
+
+  memset(c, 0, sizeof *c);
+  rc = fill_hosts(c, sl_conf_get(es, "hosts"));
+  if (rc) {
+    snprintf(err, errlen, "elasticsearch.hosts: need one or more URLs");
+    goto fail;
+  }
+  c->username = str_or(es, "username", NULL);
+  c->password = str_or(es, "password", NULL);
+  c->api_key = str_or(es, "api_key", NULL);
+  c->ca = str_or(es, "ssl.ca", NULL);
+  c->verify = sl_conf_bool(es, "ssl.verify", 1);
+  c->timeout_ms = (uint64_t)sl_conf_int(es, "timeout", 60000);
+  c->compression = sl_conf_bool(es, "compression", 1);
+  c->compression_level = (int)sl_conf_int(es, "compression_level", 1);
+  c->bulk_max_bytes = (size_t)sl_conf_int(es, "bulk_max_bytes", 5 << 20);
+  c->bulk_max_events = (size_t)sl_conf_int(es, "bulk_max_events", 5000);
+  c->flush_ms = (uint64_t)sl_conf_int(es, "flush_interval", 1000);
+  c->max_inflight = (size_t)sl_conf_int(es, "max_inflight", 4);
+  c->max_pending = (uint64_t)sl_conf_int(es, "max_pending_events", 50000);
+  c->backoff_base_ms = (uint64_t)sl_conf_int(es, "retry.backoff_base", 500);
+  c->backoff_max_ms = (uint64_t)sl_conf_int(es, "retry.backoff_max", 60000);
+  if (c->bulk_max_bytes < 1024 || (int64_t)c->bulk_max_bytes < 0)
+    key = "bulk_max_bytes";
+  else if (c->bulk_max_events < 1 || c->bulk_max_events > 1000000)
+    key = "bulk_max_events";
+  else if (c->max_inflight < 1 || c->max_inflight > 64)
+    key = "max_inflight";
+  else if (c->max_pending < 1)
+    key = "max_pending_events";
+  else if (c->timeout_ms < 1)
+    key = "timeout";
+  if (key) {
+    snprintf(err, errlen, "elasticsearch.%s: out of range", key);
+    rc = SL_ECONFIG;
+    goto fail;
+  }
+  mode = sl_conf_str(es, "index_mode");
+  c->index_mode = mode && strcmp(mode, "daily") == 0 ? SL_INDEX_DAILY
+                                                     : SL_INDEX_DATA_STREAM;
+  c->index_prefix = str_or(es, "index_prefix", "sluice");
+  c->namespace_ = str_or(es, "namespace", "default");
+  c->deadletter_index = str_or(es, "deadletter_index",
+                               "logs-sluice.deadletter-default");
+  c->data_dir = data_dir ? data_dir : ".";
+  c->template_patterns = sl_conf_get(es, "template.patterns");
+  if (c->template_patterns && !json_is_array(c->template_patterns)) {
+    snprintf(err, errlen, "elasticsearch.template.patterns: want a list");
+    rc = SL_ECONFIG;
+    goto fail;
+  }
+  c->template_priority = (int)sl_conf_int(es, "template.priority", 150);
+  c->ilm_policy = str_or(es, "ilm_policy", NULL);
+  return 0;
+fail:
+  sl_es_conf_free(c);
+  return rc;
+}
+
+void
+sl_es_conf_free(struct sl_es_conf *c)
+{
+  size_t i;
+
+  for (i = 0; i < c->nhosts; i++)
+    free(c->hosts[i]);
+  free(c->hosts);
+  c->hosts = NULL;
+  c->nhosts = 0;
+}

@@ -1,5 +1,7 @@
-/* indexer.h - sends spool records to Elasticsearch with _bulk, using libcurl
- * multi driven by the libuv loop (curl docs/examples/multi-uv.c shape).
+/* indexer.h - sends spool records to Elasticsearch with _bulk: batching,
+ * retries, dead letters and record accounting. The HTTP requests go
+ * through es_client.h (libcurl multi on the libuv loop), dead letters
+ * through deadletter.h.
  *
  * Per item: 200/201 done; 409 done (duplicate, counted); 429/5xx retried
  * with capped full-jitter backoff (only those items); other 4xx -> dead
@@ -9,8 +11,8 @@
  * backoff, reporting not-ready. A record's done callback runs once every
  * one of its events reached a final outcome.
  *
- * Config keys (the `elasticsearch:` object; durations are ms, sizes bytes
- * after sl_conf normalisation; strings like "1s"/"5MiB" are accepted too):
+ * Config keys (the `elasticsearch:` object, handed over as the typed
+ * struct sl_es_conf that config.c fills; durations are ms, sizes bytes):
  *
  *   key                 type      default                          help
  *   hosts               str_list  (required)   URLs, round robin; a failed
@@ -54,19 +56,23 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "config.h"
 #include "sl_buf.h"
 
 struct sl_indexer;
 
 typedef void (*sl_indexer_done_cb)(void *arg, uint64_t rec_id);
 
-/* es: the normalised `elasticsearch:` object of the collector config. */
-int sl_indexer_new(uv_loop_t *loop, const json_t *es, const char *data_dir,
+/* conf: see config.h; everything kept is copied, so conf may be freed
+ * once this returns. */
+int sl_indexer_new(uv_loop_t *loop, const struct sl_es_conf *conf,
                    struct sl_indexer **out, char *err, size_t errlen);
 /* Begin ES setup (GET /, templates, lifecycle) and sending. */
 int sl_indexer_start(struct sl_indexer *ix);
 
-/* Take ownership of a spool record payload (see bulk.h for the format).
+/* Take ownership of a spool record payload: NDJSON events (spool format
+ * 2, bulk.h). The action lines are made here, routed by index_mode,
+ * index_prefix and namespace as configured now.
  * SL_EAGAIN when the indexer holds as many events as it is allowed
  * (backpressure: try again after a done callback). */
 int sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,

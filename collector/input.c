@@ -9,6 +9,7 @@
 #include "sl_err.h"
 #include "sl_hash.h"
 #include "sl_json.h"
+#include "sl_list.h"
 #include "sl_lj.h"
 #include "sl_log.h"
 #include "sl_time.h"
@@ -26,12 +27,12 @@ enum part_state {
 struct conn;
 
 struct part {
-  struct part *next;
+  struct sl_list link;     /* in conn.parts, oldest first */
   struct conn *c;          /* NULL once the connection closed */
   enum part_state state;
-  char *data;              /* bulk pairs; kept until durable (the spool
-                              may refuse it and we must retry) */
-  size_t len;
+  struct sl_buf buf;       /* NDJSON events; kept until durable (the spool
+                              may refuse it and we must retry), then
+                              recycled (see SPARE_MAX) */
   uint32_t nevents;
   uint32_t last_seq;       /* what to ack once durable */
 };
@@ -40,14 +41,14 @@ struct conn {
   uv_tcp_t tcp;
   uv_timer_t timer;        /* idle and keep-alive checks */
   struct sl_input *in;
-  struct conn *prev, *next;
+  struct sl_list link;     /* in sl_input.conns */
   struct sl_lj_dec *dec;
-  struct sl_buf cur;       /* bulk pairs of the part being built */
+  struct sl_buf cur;       /* events of the part being built */
   uint32_t cur_events;
   uint32_t window;         /* announced by the last W frame; 0 = none */
   uint32_t got;            /* events received in this window */
   uint32_t last_seq;       /* sequence of the last event received */
-  struct part *q_head, *q_tail;
+  struct sl_list parts;    /* not acked yet, in sequence order */
   uint64_t last_rx_ms, last_ack_ms;
   char peer[64];
   int reading;
@@ -55,11 +56,19 @@ struct conn {
   int handles;             /* open uv handles; freed when it hits 0 */
 };
 
+/* Durable parts give their buffers back for the next parts of any
+ * connection: a window of a few thousand events is around a megabyte, and
+ * growing a fresh buffer for each one (realloc doubling, then free) costs
+ * a page fault per 4 KiB and the copies, on every window. A few spares
+ * cover the parts in flight of a handful of busy connections; the byte
+ * bound keeps one huge window from being kept forever. */
+#define SPARE_MAX 4
+#define SPARE_BYTES (16u << 20)
+
 struct sl_input {
   uv_loop_t *loop;
   uv_tcp_t listener;
   struct sl_spool *spool;
-  const struct sl_route *route;
   struct sl_lj_limits lim;
   uint64_t max_connections;
   uint64_t idle_timeout_ms;
@@ -68,12 +77,15 @@ struct sl_input {
   int port;
   int paused;              /* spool refused an append: nobody reads */
   int closing;
-  struct conn *conns;
+  struct sl_list conns;
   struct sl_input_stats st;
   /* One read buffer for every connection: a read is fed to the decoder
    * (which copies only a partial frame) before the next one starts. 64 KiB
    * per read is enough for throughput. */
   char rbuf[65536];
+  struct sl_buf spare[SPARE_MAX];
+  size_t nspare;
+  size_t spare_bytes;      /* sum of spare[].cap */
   void (*close_cb)(void *);
   void *close_arg;
 };
@@ -85,28 +97,18 @@ static void input_maybe_closed(struct sl_input *in);
 
 /* ---- event conversion -------------------------------------------------- */
 
+/* Anything that is not a JSON object is kept as the message of an event
+ * tagged sluice_invalid_event, with an id hashed from its bytes. */
 static int
-append_raw_event(const struct sl_route *route, const char *data, size_t len,
-                 const char *why, struct sl_buf *out)
+append_raw_event(const char *data, size_t len, const char *why,
+                 struct sl_buf *out)
 {
   char id[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
-  struct sl_buf doc;
-  json_t *empty;
   int rc;
 
   sl_hash128_hex(sl_hash128(data, len), id);
   ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
-  empty = json_object();
-  if (empty == NULL)
-    return SL_ENOMEM;
-  sl_buf_init(&doc, 0);
-  rc = sl_bulk_target(route, empty, &doc);
-  if (rc == 0)
-    rc = sl_bulk_action(out, doc.p, doc.len, id, 32);
-  json_decref(empty);
-  sl_buf_free(&doc);
-  if (rc == 0)
-    rc = sl_buf_printf(out, "{\"@timestamp\":\"%s\",\"message\":", ts);
+  rc = sl_buf_printf(out, "{\"@timestamp\":\"%s\",\"message\":", ts);
   if (rc == 0)
     rc = sl_json_str(out, data, len);
   if (rc == 0)
@@ -133,69 +135,80 @@ event_id_of(json_t *o, size_t *n)
     return NULL;
   *n = json_string_length(id);
   /* ES refuses _id over 512 bytes; such an id is hashed instead. */
-  if (*n == 0 || *n > 512)
+  if (*n == 0 || *n > SL_INPUT_ID_MAX)
     return NULL;
   return json_string_value(id);
 }
 
-/* The common case without a DOM: the event is one line of JSON with an
- * @timestamp, so its bytes go through as they came, with event.id spliced
- * in when the sender (a Beats client) did not set one. SL_EAGAIN: not sure,
- * take the jansson path. */
+/* pre"key":"val"post, for keys and values that need no escaping (a hex
+ * hash, a formatted time): plain appends, no printf on the hot path. */
 static int
-event_to_bulk_fast(const struct sl_route *route, const char *data,
-                   size_t len, struct sl_buf *out)
+put_kv(struct sl_buf *out, const char *pre, const char *key,
+       const char *val, const char *post)
+{
+  int rc = sl_buf_append_str(out, pre);
+
+  if (rc == 0)
+    rc = sl_buf_append_byte(out, '"');
+  if (rc == 0)
+    rc = sl_buf_append_str(out, key);
+  if (rc == 0)
+    rc = sl_buf_append(out, "\":\"", 3);
+  if (rc == 0)
+    rc = sl_buf_append_str(out, val);
+  if (rc == 0)
+    rc = sl_buf_append_byte(out, '"');
+  if (rc == 0)
+    rc = sl_buf_append_str(out, post);
+  return rc;
+}
+
+/* The common case without a DOM and without any allocation besides `out`
+ * (a buffer the connection reuses): the event is one line of JSON, so its
+ * bytes go through as they came, with event.id spliced in when the sender
+ * (a Beats client) did not set one and @timestamp appended when absent.
+ * SL_EAGAIN: not sure, take the jansson path. */
+static int
+event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
 {
   struct sl_event_fields f;
-  struct sl_buf target;
-  struct sl_span id;
-  char hid[33];
-  int64_t ts = 0;
-  size_t start = out->len, cut;
-  int rc;
+  char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
+  size_t start = out->len, pos = 0, cut;
+  int need_id, members, rc = 0;
 
-  if (sl_event_scan(data, len, &f) != 0 || f.has_newline ||
-      !f.has_timestamp || f.timestamp.p == NULL)
+  if (sl_event_scan(data, len, &f) != 0 || f.has_newline)
     return SL_EAGAIN;
-  id = f.id;
-  if (id.p != NULL && (id.len == 0 || id.len > 512))
+  if (f.id.p != NULL && (f.id.len == 0 || f.id.len > SL_INPUT_ID_MAX))
     return SL_EAGAIN;
-  if (route->mode == SL_INDEX_DAILY &&
-      sl_time_parse_any(f.timestamp.p, f.timestamp.len, &ts) != 0)
-    return SL_EAGAIN;
-  if (id.p == NULL) {
+  need_id = f.id.p == NULL;
+  if (need_id)
     /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
     sl_hash128_hex(sl_hash128(data, len), hid);
-    id.p = hid;
-    id.len = 32;
-  }
-
-  sl_buf_init(&target, 0);
-  rc = sl_bulk_target_parts(route, f.ev_dataset, f.ds_dataset, f.ds_namespace,
-                            ts, &target);
-  if (rc == 0)
-    rc = sl_bulk_action(out, target.p, target.len, id.p, id.len);
-  sl_buf_free(&target);
-  if (rc == 0 && id.p != hid) {
-    rc = sl_buf_append(out, data, len);
-  } else if (rc == 0 && f.event_open >= 0) {
+  rc = sl_buf_reserve(out, len + 2 * sizeof(hid) + sizeof(ts) + 32);
+  if (rc == 0 && need_id && f.event_open >= 0) {
     /* {"event":{ + "id":"<hash>", + the rest */
     cut = (size_t)f.event_open + 1;
     rc = sl_buf_append(out, data, cut);
     if (rc == 0)
-      rc = sl_buf_printf(out, "\"id\":\"%s\"%s", hid,
-                         f.event_empty ? "" : ",");
-    if (rc == 0)
-      rc = sl_buf_append(out, data + cut, len - cut);
-  } else if (rc == 0) {
-    /* {...} + ,"event":{"id":"<hash>"} + } */
-    rc = sl_buf_append(out, data, f.close);
-    if (rc == 0)
-      rc = sl_buf_printf(out, "%s\"event\":{\"id\":\"%s\"}",
-                         f.empty ? "" : ",", hid);
-    if (rc == 0)
-      rc = sl_buf_append(out, data + f.close, len - f.close);
+      rc = put_kv(out, "", "id", hid, f.event_empty ? "" : ",");
+    pos = cut;
   }
+  if (rc == 0)
+    rc = sl_buf_append(out, data + pos, f.close - pos);
+  members = !f.empty;
+  if (rc == 0 && need_id && f.event_open < 0) {
+    /* {...} + ,"event":{"id":"<hash>"} + } */
+    rc = put_kv(out, members ? ",\"event\":{" : "\"event\":{", "id", hid,
+                "}");
+    members = 1;
+  }
+  if (rc == 0 && !f.has_timestamp) {
+    /* Data streams refuse documents without @timestamp. */
+    ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
+    rc = put_kv(out, members ? "," : "", "@timestamp", ts, "");
+  }
+  if (rc == 0)
+    rc = sl_buf_append(out, data + f.close, len - f.close);
   if (rc == 0)
     rc = sl_buf_append_byte(out, '\n');
   if (rc)
@@ -204,30 +217,26 @@ event_to_bulk_fast(const struct sl_route *route, const char *data,
 }
 
 int
-sl_input_event_to_bulk(const struct sl_route *route, const char *data,
-                       size_t len, struct sl_buf *out)
+sl_input_event_normalize(const char *data, size_t len, struct sl_buf *out)
 {
   json_error_t jerr;
   json_t *o, *ev;
-  struct sl_buf target;
-  const char *id;
   char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
   size_t idlen = 0, start = out->len;
   int modified = 0, rc;
   char *dump = NULL;
 
-  rc = event_to_bulk_fast(route, data, len, out);
+  rc = event_normalize_fast(data, len, out);
   if (rc != SL_EAGAIN)
     return rc;
   o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
   if (o == NULL || !json_is_object(o)) {
     json_decref(o);
-    return append_raw_event(route, data, len,
+    return append_raw_event(data, len,
                             o ? "event is not a JSON object" : jerr.text, out);
   }
 
-  id = event_id_of(o, &idlen);
-  if (id == NULL) {
+  if (event_id_of(o, &idlen) == NULL) {
     /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
     sl_hash128_hex(sl_hash128(data, len), hid);
     ev = json_object_get(o, "event");
@@ -242,8 +251,6 @@ sl_input_event_to_bulk(const struct sl_route *route, const char *data,
       rc = SL_ENOMEM;
       goto done;
     }
-    id = hid;
-    idlen = 32;
     modified = 1;
   }
   if (json_object_get(o, "@timestamp") == NULL) {
@@ -256,15 +263,7 @@ sl_input_event_to_bulk(const struct sl_route *route, const char *data,
     modified = 1;
   }
 
-  sl_buf_init(&target, 0);
-  rc = sl_bulk_target(route, o, &target);
-  if (rc == 0)
-    rc = sl_bulk_action(out, target.p, target.len, id, idlen);
-  sl_buf_free(&target);
-  if (rc)
-    goto done;
-
-  /* A _bulk source must be one line; pretty-printed input is re-dumped. */
+  /* A spooled event must be one line; pretty-printed input is re-dumped. */
   if (modified || memchr(data, '\n', len) || memchr(data, '\r', len)) {
     dump = json_dumps(o, JSON_COMPACT);
     if (dump == NULL) {
@@ -324,8 +323,34 @@ send_ack(struct conn *c, uint32_t seq)
 static void
 part_free(struct part *p)
 {
-  free(p->data);
+  sl_buf_free(&p->buf);
   free(p);
+}
+
+/* Give b's memory to the spares (or free it); b is left empty. */
+static void
+buf_recycle(struct sl_input *in, struct sl_buf *b)
+{
+  if (b->p != NULL && in->nspare < SPARE_MAX &&
+      in->spare_bytes + b->cap <= SPARE_BYTES) {
+    sl_buf_reset(b);
+    in->spare_bytes += b->cap;
+    in->spare[in->nspare++] = *b;
+    sl_buf_init(b, 0);
+    return;
+  }
+  sl_buf_free(b);
+}
+
+/* Make the empty b a spare buffer when there is one. */
+static void
+buf_reuse(struct sl_input *in, struct sl_buf *b)
+{
+  if (in->nspare == 0)
+    return;
+  sl_buf_free(b);
+  *b = in->spare[--in->nspare];
+  in->spare_bytes -= b->cap;
 }
 
 /* Ack every durable part at the head of the queue, in order. */
@@ -334,10 +359,12 @@ flush_acks(struct conn *c)
 {
   struct part *p;
 
-  while ((p = c->q_head) != NULL && p->state == PART_DURABLE) {
-    c->q_head = p->next;
-    if (c->q_head == NULL)
-      c->q_tail = NULL;
+  struct sl_list *l;
+
+  while ((l = sl_list_first(&c->parts)) != NULL &&
+         (p = sl_container_of(l, struct part, link))->state ==
+             PART_DURABLE) {
+    sl_list_remove(&p->link);
     send_ack(c, p->last_seq);
     part_free(p);
     if (c->closing)
@@ -350,17 +377,20 @@ flush_acks(struct conn *c)
 static void
 pause_all(struct sl_input *in)
 {
+  struct sl_list *l, *tmp;
   struct conn *c;
 
   if (in->paused)
     return;
   in->paused = 1;
   in->st.paused = 1;
-  for (c = in->conns; c; c = c->next)
+  sl_list_foreach(l, tmp, &in->conns) {
+    c = sl_container_of(l, struct conn, link);
     if (c->reading && !c->closing) {
       uv_read_stop((uv_stream_t *)&c->tcp);
       c->reading = 0;
     }
+  }
   sl_log(SL_LOG_WARN, "input", "spool full: intake paused", SL_LF_END);
 }
 
@@ -384,8 +414,7 @@ on_committed(void *arg, int status)
     return;
   }
   p->state = PART_DURABLE;
-  free(p->data);
-  p->data = NULL;
+  buf_recycle(c->in, &p->buf);
   flush_acks(c);
 }
 
@@ -396,7 +425,7 @@ try_append(struct conn *c, struct part *p)
 
   if (c->in->paused)
     return;
-  rc = sl_spool_append(c->in->spool, p->data, p->len, p->nevents,
+  rc = sl_spool_append(c->in->spool, p->buf.p, p->buf.len, p->nevents,
                        on_committed, p);
   if (rc == 0) {
     p->state = PART_APPENDING;
@@ -425,15 +454,14 @@ cut_part(struct conn *c)
     return SL_ENOMEM;
   p->c = c;
   p->state = PART_WAITING;
-  p->data = sl_buf_take(&c->cur, &p->len);
+  /* The part takes the built buffer; the connection goes on in a spare. */
+  p->buf = c->cur;
+  sl_buf_init(&c->cur, 0);
+  buf_reuse(c->in, &c->cur);
   p->nevents = c->cur_events;
   p->last_seq = c->last_seq;
   c->cur_events = 0;
-  if (c->q_tail)
-    c->q_tail->next = p;
-  else
-    c->q_head = p;
-  c->q_tail = p;
+  sl_list_insert_tail(&c->parts, &p->link);
   try_append(c, p);
   return 0;
 }
@@ -459,7 +487,7 @@ on_frame(void *arg, const struct sl_lj_frame *f)
     return 0;
   case SL_LJ_JSON:
   case SL_LJ_DATA:
-    rc = sl_input_event_to_bulk(c->in->route, f->data, f->len, &c->cur);
+    rc = sl_input_event_normalize(f->data, f->len, &c->cur);
     if (rc)
       return rc;
     c->in->st.events++;
@@ -551,7 +579,7 @@ on_timer(uv_timer_t *t)
 
   if (c->closing)
     return;
-  if (c->q_head != NULL) {
+  if (!sl_list_empty(&c->parts)) {
     /* We are the ones holding the sender up: keep it patient. */
     if (now - c->last_ack_ms >= c->in->keepalive_ms)
       send_ack(c, 0);
@@ -575,12 +603,7 @@ conn_free(struct conn *c)
 {
   struct sl_input *in = c->in;
 
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    in->conns = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
+  sl_list_remove(&c->link);
   sl_lj_dec_free(c->dec);
   sl_buf_free(&c->cur);
   free(c);
@@ -600,7 +623,8 @@ on_handle_closed(uv_handle_t *h)
 static void
 conn_close(struct conn *c, const char *reason, int err)
 {
-  struct part *p, *next;
+  struct sl_list *l, *tmp;
+  struct part *p;
 
   if (c->closing)
     return;
@@ -615,14 +639,14 @@ conn_close(struct conn *c, const char *reason, int err)
            c->peer, SL_LF_STR, "reason", reason, SL_LF_END);
   /* Unacked parts: the sender resends them. Parts inside the spool's
    * commit stay alive until their callback (which then frees them). */
-  for (p = c->q_head; p; p = next) {
-    next = p->next;
+  sl_list_foreach(l, tmp, &c->parts) {
+    p = sl_container_of(l, struct part, link);
+    sl_list_remove(&p->link);
     if (p->state == PART_APPENDING)
       p->c = NULL;
     else
       part_free(p);
   }
-  c->q_head = c->q_tail = NULL;
   uv_close((uv_handle_t *)&c->timer, on_handle_closed);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
@@ -642,6 +666,7 @@ on_connection(uv_stream_t *server, int status)
   if (c == NULL)
     return;
   c->in = in;
+  sl_list_init(&c->parts);
   sl_buf_init(&c->cur, 0);
   uv_tcp_init(in->loop, &c->tcp);
   c->tcp.data = c;
@@ -654,10 +679,7 @@ on_connection(uv_stream_t *server, int status)
   uv_timer_init(in->loop, &c->timer);
   c->timer.data = c;
   c->handles = 2;
-  c->next = in->conns;
-  if (in->conns)
-    in->conns->prev = c;
-  in->conns = c;
+  sl_list_insert_tail(&in->conns, &c->link);
   in->st.connections++;
   in->st.accepted++;
   snprintf(c->peer, sizeof(c->peer), "?");
@@ -724,8 +746,7 @@ parse_listen(const char *s, struct sockaddr_storage *ss)
 
 int
 sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
-             const struct sl_route *route, struct sl_input **out, char *err,
-             size_t errlen)
+             struct sl_input **out, char *err, size_t errlen)
 {
   struct sl_input *in;
   struct sockaddr_storage ss;
@@ -737,7 +758,7 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
     return SL_ENOMEM;
   in->loop = loop;
   in->spool = spool;
-  in->route = route;
+  sl_list_init(&in->conns);
   sl_lj_limits_default(&in->lim);
   in->lim.max_frame = (uint32_t)sl_conf_int(cfg, "max_frame", in->lim.max_frame);
   in->lim.max_inflate = (uint64_t)sl_conf_int(cfg, "max_inflate",
@@ -786,6 +807,7 @@ sl_input_port(const struct sl_input *in)
 void
 sl_input_resume(struct sl_input *in)
 {
+  struct sl_list *l, *tmp, *pl, *ptmp;
   struct conn *c;
   struct part *p;
 
@@ -796,14 +818,20 @@ sl_input_resume(struct sl_input *in)
   sl_log(SL_LOG_INFO, "input", "spool has room: intake resumed", SL_LF_END);
   /* Held parts first, in connection order; stop if the spool refuses
    * again (try_append pauses once more). */
-  for (c = in->conns; c && !in->paused; c = c->next)
-    for (p = c->q_head; p && !in->paused; p = p->next)
+  sl_list_foreach(l, tmp, &in->conns) {
+    c = sl_container_of(l, struct conn, link);
+    sl_list_foreach(pl, ptmp, &c->parts) {
+      p = sl_container_of(pl, struct part, link);
+      if (in->paused)
+        return;
       if (p->state == PART_WAITING && !c->closing)
         try_append(c, p);
+    }
+  }
   if (in->paused)
     return;
-  for (c = in->conns; c; c = c->next)
-    start_reading(c);
+  sl_list_foreach(l, tmp, &in->conns)
+    start_reading(sl_container_of(l, struct conn, link));
 }
 
 void
@@ -817,10 +845,13 @@ input_maybe_closed(struct sl_input *in)
 {
   void (*cb)(void *);
 
-  if (!in->closing || in->conns != NULL || in->listener.data != NULL)
+  if (!in->closing || !sl_list_empty(&in->conns) ||
+      in->listener.data != NULL)
     return;
   cb = in->close_cb;
   void *arg = in->close_arg;
+  while (in->nspare > 0)
+    sl_buf_free(&in->spare[--in->nspare]);
   free(in);
   if (cb)
     cb(arg);
@@ -838,14 +869,12 @@ on_listener_closed(uv_handle_t *h)
 void
 sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg)
 {
-  struct conn *c, *next;
+  struct sl_list *l, *tmp;
 
   in->closing = 1;
   in->close_cb = cb;
   in->close_arg = arg;
-  for (c = in->conns; c; c = next) {
-    next = c->next;
-    conn_close(c, "shutdown", 0);
-  }
+  sl_list_foreach(l, tmp, &in->conns)
+    conn_close(sl_container_of(l, struct conn, link), "shutdown", 0);
   uv_close((uv_handle_t *)&in->listener, on_listener_closed);
 }

@@ -1,7 +1,9 @@
 /* input.h - Lumberjack v2 listener: accept Beats-protocol senders, decode
- * frames (proto/sl_lj.h), turn events into bulk pairs (bulk.h), append each
- * window to the spool and acknowledge it only once the spool says it is
- * durable.
+ * frames (proto/sl_lj.h), make sure every event has event.id and
+ * @timestamp, append each window to the spool as NDJSON events (record
+ * format 2, spool.h) and acknowledge it only once the spool says it is
+ * durable. Routing is not done here: the indexer makes the _bulk action
+ * lines from the spooled events (bulk.h), with the route it has then.
  *
  * Acks: a window is acked with the sequence of its last event after its
  * record was fsync'ed. A window bigger than `flush_bytes` is spooled in
@@ -27,8 +29,11 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "bulk.h"
+#include "sl_buf.h"
 #include "spool.h"
+
+/* ES refuses a longer _id; a longer event.id is replaced by the hash. */
+#define SL_INPUT_ID_MAX 512
 
 struct sl_input;
 
@@ -46,11 +51,9 @@ struct sl_input_stats {
   uint64_t paused;             /* 1 while reading is paused */
 };
 
-/* in: one normalised inputs[] object (type lumberjack). The route must
- * outlive the input. */
+/* in: one normalised inputs[] object (type lumberjack). */
 int sl_input_new(uv_loop_t *loop, const json_t *in, struct sl_spool *spool,
-                 const struct sl_route *route, struct sl_input **out,
-                 char *err, size_t errlen);
+                 struct sl_input **out, char *err, size_t errlen);
 /* Port actually bound (for listen ports of 0). */
 int sl_input_port(const struct sl_input *in);
 /* The spool has room again: retry held parts, read again. */
@@ -59,11 +62,14 @@ void sl_input_stats(const struct sl_input *in, struct sl_input_stats *st);
 /* Stop accepting and reading; close every connection; cb when closed. */
 void sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg);
 
-/* Exposed for tests: convert one received event (JSON text, or anything
- * else) into a bulk pair appended to out. Never fails on bad input: a
- * non-object becomes {"message": <text>, "tags": [...]} with an id hashed
- * from the bytes. */
-int sl_input_event_to_bulk(const struct sl_route *route, const char *data,
-                           size_t len, struct sl_buf *out);
+/* Exposed for tests: append one received event (JSON text, or anything
+ * else) to out as one line of JSON plus '\n', with a usable event.id (the
+ * sender's, else the xxh3-128 hex of the received bytes) and an
+ * @timestamp (the receive time when absent). A one-line event with both
+ * goes through byte for byte. Never fails on bad input: a non-object
+ * becomes {"@timestamp", "message": <text>, "tags": [...], "error",
+ * "event": {"id"}}. Fails only for out of memory (out unchanged). */
+int sl_input_event_normalize(const char *data, size_t len,
+                             struct sl_buf *out) SL_WUR;
 
 #endif

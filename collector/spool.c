@@ -29,9 +29,17 @@
 #include <zlib.h>
 
 #include "sl_err.h"
+#include "sl_fs.h"
 #include "sl_log.h"
 
-#define REC_MAGIC 0x014c53d3u
+/* Record magic: three fixed bytes d3 53 4c, then the format version (top
+ * byte of the little-endian u32). Appends write REC_VERSION; recovery and
+ * the reader also accept every older version still described in spool.h,
+ * so that an upgrade loses nothing that was spooled before it. */
+#define REC_MAGIC_BASE 0x004c53d3u
+#define REC_VERSION 2u
+#define REC_VERSION_MIN 1u
+#define REC_MAGIC (REC_MAGIC_BASE | (REC_VERSION << 24))
 #define HDR SL_SPOOL_REC_HDR
 #define CURSOR_MAGIC 0x52554353u
 #define CURSOR_SIZE 24
@@ -80,7 +88,9 @@ struct ent {
   uint32_t len;
   uint32_t nevents;
   unsigned char released;
-  unsigned char handed;
+  unsigned char handed;   /* given to the reader (being read, or read) */
+  unsigned char reading;  /* in a read job; not the consumer's yet */
+  unsigned char version;  /* record format, from the magic */
 };
 
 /* A record waiting for (or inside) a commit. */
@@ -132,6 +142,30 @@ struct job {
   struct del *dels;
   size_t ndels, dels_cap;
   uint64_t fsyncs;
+};
+
+/* One record of a read job. Filled on the loop thread (where), then on a
+ * threadpool thread (what was read), then handed back to the loop. */
+struct rslot {
+  uint64_t pos;           /* ring position of its entry */
+  uint64_t id, off, seg_id;
+  int fd;
+  uint32_t len, nevents;
+  unsigned version;       /* record format of the entry */
+  char *data;             /* len bytes, malloc'ed on the loop thread (the
+                             consumer frees there: same malloc arena, so
+                             freed payloads are reused, not re-faulted) */
+  unsigned char h[HDR];
+  ssize_t got;            /* preadv result */
+  int err;                /* preadv error (negative SL_E*), or SL_ENOMEM */
+  int bad;                /* the bytes are not the record we indexed */
+};
+
+struct rjob {
+  uv_work_t req;
+  struct sl_spool *s;
+  struct rslot *v;
+  size_t n, cap;
 };
 
 struct sl_spool {
@@ -191,10 +225,23 @@ struct sl_spool {
   sl_spool_resume_cb resume_cb;
   void *resume_arg;
 
+  /* Reader: records are read ahead on libuv's threadpool (one job at a
+   * time, so they arrive in order) and wait in the `rq` FIFO for
+   * sl_spool_next. Loop thread only, except rjob while `reading`. */
+  struct rjob rjob;
+  int reading;           /* rjob is on the threadpool */
+  int read_failed;       /* last job hit a read error: retry on next() */
+  struct sl_spool_rec *rq;
+  size_t rq_cap, rq_head, rq_n;
+  uint64_t rq_bytes;
+  sl_spool_ready_cb ready_cb;
+  void *ready_arg;
+
   struct sl_spool_stats st;
 };
 
 static void kick(struct sl_spool *s);
+static void reader_kick(struct sl_spool *s);
 
 /* ---- little helpers ----------------------------------------------------- */
 
@@ -225,6 +272,18 @@ static uint64_t
 get64(const unsigned char *p)
 {
   return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+/* Format version of a record magic, 0 if it is none of ours. */
+static unsigned
+rec_version(uint32_t magic)
+{
+  unsigned v = magic >> 24;
+
+  if ((magic & 0x00ffffffu) != REC_MAGIC_BASE || v < REC_VERSION_MIN ||
+      v > REC_VERSION)
+    return 0;
+  return v;
 }
 
 static uint64_t
@@ -287,6 +346,7 @@ do_fsync(int fd, uint64_t *count)
   return rc == 0 ? 0 : -errno;
 }
 
+/* sl_fs_pwrite_all with the fault-injection hook of spool.h. */
 static int
 write_all(int fd, const void *buf, size_t n, uint64_t off)
 {
@@ -306,26 +366,6 @@ write_all(int fd, const void *buf, size_t n, uint64_t off)
     p += w;
     n -= (size_t)w;
     off += (uint64_t)w;
-  }
-  return 0;
-}
-
-static int
-mkdir_p(const char *path)
-{
-  char tmp[PATH_MAX];
-  size_t n = strlen(path), i;
-
-  if (n == 0 || n >= sizeof(tmp))
-    return SL_EINVAL;
-  memcpy(tmp, path, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (tmp[i] != '/' && tmp[i] != '\0')
-      continue;
-    tmp[i] = '\0';
-    if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-      return -errno;
-    tmp[i] = i == n ? '\0' : '/';
   }
   return 0;
 }
@@ -520,7 +560,7 @@ save_corrupt(struct sl_spool *s, uint64_t seg_id, uint64_t off,
   int fd, rc;
 
   seg_name(segn, seg_id);
-  rc = mkdir_p(s->corrupt_dir);
+  rc = sl_fs_mkdir_p(s->corrupt_dir);
   if (rc == 0 &&
       (size_t)snprintf(path, sizeof(path), "%s/%016" PRIx64 "-%" PRIu64
                        ".rec", s->corrupt_dir, seg_id, off) >= sizeof(path))
@@ -553,6 +593,7 @@ save_corrupt(struct sl_spool *s, uint64_t seg_id, uint64_t off,
 struct rhdr {
   uint32_t len, nevents;
   uint64_t id, t_ns;
+  unsigned version;
 };
 
 /* Is there a valid record at `off` of the mapped file? */
@@ -562,7 +603,7 @@ rec_valid(const unsigned char *m, uint64_t size, uint64_t off,
 {
   const unsigned char *h = m + off;
 
-  if (size - off < HDR || get32(h) != REC_MAGIC)
+  if (size - off < HDR || (r->version = rec_version(get32(h))) == 0)
     return 0;
   r->len = get32(h + 4);
   if (r->len > SL_SPOOL_MAX_RECORD || r->len > size - off - HDR)
@@ -580,10 +621,11 @@ static uint64_t
 find_next(const unsigned char *m, uint64_t size, uint64_t from,
           uint64_t prev_id, struct rhdr *r)
 {
-  static const unsigned char magic[4] = {0xd3, 0x53, 0x4c, 0x01};
+  /* The fixed bytes of the magic; rec_valid checks the version byte. */
+  static const unsigned char magic[3] = {0xd3, 0x53, 0x4c};
 
   while (from + HDR <= size) {
-    const unsigned char *p = memmem(m + from, size - from, magic, 4);
+    const unsigned char *p = memmem(m + from, size - from, magic, 3);
     if (p == NULL)
       break;
     from = (uint64_t)(p - m);
@@ -670,6 +712,7 @@ scan_seg(struct sl_spool *s, struct seg *g, int is_last, uint64_t cursor,
       e.t_ns = r.t_ns;
       e.len = r.len;
       e.nevents = r.nevents;
+      e.version = (unsigned char)r.version;
       ring_push(s, &e);
       g->live++;
       s->disk_bytes += HDR + r.len;
@@ -1021,6 +1064,7 @@ after_job(struct job *j)
       e.t_ns = recs[r].t_ns;
       e.len = recs[r].len;
       e.nevents = recs[r].nevents;
+      e.version = REC_VERSION;
       ring_push(s, &e); /* reserved when the job was built */
       g->live++;
       s->disk_bytes += HDR + recs[r].len;
@@ -1068,6 +1112,8 @@ after_job(struct job *j)
   j->nchunks = 0;
 
   maybe_resume(s);
+  /* New durable records: read them ahead for the consumer. */
+  reader_kick(s);
 
   /* Callbacks last: they may append, release or even close. */
   for (c = 0; c < r; c++)
@@ -1312,6 +1358,11 @@ on_handle_closed(uv_handle_t *h)
   free(s->ring);
   free(s->dir);
   free(s->corrupt_dir);
+  /* Read and not taken: the records stay in the spool for the next open. */
+  for (i = 0; i < s->rq_n; i++)
+    free(s->rq[(s->rq_head + i) % s->rq_cap].data);
+  free(s->rq);
+  free(s->rjob.v);
   free(s);
   if (cb)
     cb(arg);
@@ -1339,7 +1390,7 @@ static void
 maybe_finish_close(struct sl_spool *s)
 {
   if (!s->closing || s->handles_closing || s->busy || s->pend.n > 0 ||
-      s->ndels > 0)
+      s->ndels > 0 || s->reading)
     return;
   close_handles(s);
 }
@@ -1406,7 +1457,7 @@ sl_spool_open(uv_loop_t *loop, const struct sl_spool_opts *o,
   }
   snprintf(s->dir, n, "%s/spool", o->data_dir);
   snprintf(s->corrupt_dir, n, "%s/corrupt", o->data_dir);
-  rc = mkdir_p(s->dir);
+  rc = sl_fs_mkdir_p(s->dir);
   if (rc != 0) {
     snprintf(err, errlen, "%s: cannot create: %s", s->dir, sl_strerror(rc));
     goto fail;
@@ -1549,69 +1600,260 @@ sl_spool_append(struct sl_spool *s, const void *payload, size_t len,
 /* Internal release used by the reader for records it found corrupt. */
 static void release_ent(struct sl_spool *s, struct ent *e);
 
-int
-sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec)
+/* ---- reader ------------------------------------------------------------ */
+
+/* A read job carries at most this many bytes: large enough that the
+ * threadpool hop costs little per record (a window is ~1 MiB), small
+ * enough that the first record is not held back behind many. */
+#define READ_JOB_BYTES (4u << 20)
+#define READ_JOB_RECS 64
+/* Read-ahead stops while this much waits in the FIFO: the consumer (the
+ * indexer) holds its own bounded backlog, this only hides read latency,
+ * for which one job ready while the next is read is enough. */
+#define READ_AHEAD_BYTES (4u << 20)
+
+static int
+rq_push(struct sl_spool *s, const struct sl_spool_rec *r)
 {
-  while (s->next_pos < s->tail) {
-    struct ent *e = ent_at(s, s->next_pos);
-    unsigned char h[HDR];
+  if (s->rq_n == s->rq_cap) {
+    size_t cap = s->rq_cap ? s->rq_cap * 2 : 64, i;
+    struct sl_spool_rec *q = malloc(cap * sizeof(*q));
+
+    if (q == NULL)
+      return SL_ENOMEM;
+    for (i = 0; i < s->rq_n; i++)
+      q[i] = s->rq[(s->rq_head + i) % s->rq_cap];
+    free(s->rq);
+    s->rq = q;
+    s->rq_cap = cap;
+    s->rq_head = 0;
+  }
+  s->rq[(s->rq_head + s->rq_n) % s->rq_cap] = *r;
+  s->rq_n++;
+  s->rq_bytes += r->len;
+  return 0;
+}
+
+/* Threadpool: read and check every record of the job. Touches only the
+ * job (fds stay open: a segment is closed only when none of its records
+ * is unreleased, and these are not released). */
+static void
+read_work(uv_work_t *req)
+{
+  struct rjob *j = container_of(req, struct rjob, req);
+  size_t i;
+
+  for (i = 0; i < j->n; i++) {
+    struct rslot *sl = &j->v[i];
     struct iovec iov[2];
-    char *data;
-    ssize_t got;
+
+    iov[0].iov_base = sl->h;
+    iov[0].iov_len = HDR;
+    iov[1].iov_base = sl->data;
+    iov[1].iov_len = sl->len;
+    do {
+      sl->got = preadv(sl->fd, iov, 2, (off_t)sl->off);
+    } while (sl->got < 0 && errno == EINTR);
+    if (sl->got < 0) {
+      sl->err = -errno;
+      continue;
+    }
+    sl->bad = (size_t)sl->got != HDR + sl->len ||
+              rec_version(get32(sl->h)) != sl->version ||
+              get32(sl->h + 4) != sl->len ||
+              get64(sl->h + 16) != sl->id ||
+              rec_crc(sl->h, sl->data, sl->len) != get32(sl->h + 12);
+  }
+}
+
+/* A record whose bytes changed on disk since it was written or scanned:
+ * copied to corrupt/, counted, released, skipped. */
+static void
+read_corrupt(struct sl_spool *s, struct rslot *sl)
+{
+  size_t got = sl->got > 0 ? (size_t)sl->got : 0;
+  char *raw = malloc(HDR + (size_t)sl->len);
+
+  if (raw && got > 0) {
+    size_t k = got < HDR ? got : HDR;
+    memcpy(raw, sl->h, k);
+    if (got > HDR)
+      memcpy(raw + HDR, sl->data, got - HDR);
+    save_corrupt(s, sl->seg_id, sl->off, raw, got);
+  } else {
+    s->st.corrupt++;
+    sl_log(SL_LOG_ERROR, "spool", "corrupt record dropped", SL_LF_INT, "id",
+           (int64_t)sl->id, SL_LF_END);
+  }
+  free(raw);
+}
+
+/* Loop thread: deliver the job's records in order. A read error gives the
+ * failed record and those after it back to the unread ones (order is kept)
+ * until the next sl_spool_next retries them. */
+static void
+read_done(uv_work_t *req, int status)
+{
+  struct rjob *j = container_of(req, struct rjob, req);
+  struct sl_spool *s = j->s;
+  size_t i, before = s->rq_n;
+  int failed = 0;
+
+  (void)status; /* never cancelled */
+  s->reading = 0;
+  for (i = 0; i < j->n; i++) {
+    struct rslot *sl = &j->v[i];
+    struct ent *e = ent_at(s, sl->pos);
+    struct sl_spool_rec r;
+
+    if (!failed && !s->closing && sl->err == 0 && !sl->bad) {
+      r.id = sl->id;
+      r.data = sl->data;
+      r.len = sl->len;
+      r.nevents = sl->nevents;
+      r.version = sl->version;
+      if (rq_push(s, &r) == 0) {
+        e->reading = 0;
+        continue;
+      }
+      sl->err = SL_ENOMEM;
+    }
+    if (!failed && !s->closing && sl->err == 0) {
+      read_corrupt(s, sl);
+      free(sl->data);
+      e->reading = 0;
+      release_ent(s, e);
+      continue;
+    }
+    if (!failed && sl->err != 0)
+      sl_log(SL_LOG_ERROR, "spool", "cannot read record", SL_LF_STR, "path",
+             s->dir, SL_LF_INT, "id", (int64_t)sl->id, SL_LF_ERR, sl->err,
+             SL_LF_END);
+    if (!failed && s->next_pos > sl->pos)
+      s->next_pos = sl->pos;
+    failed = 1;
+    free(sl->data);
+    e->reading = 0;
+    e->handed = 0;
+  }
+  j->n = 0;
+  s->read_failed = failed && !s->closing;
+  if (s->closing) {
+    maybe_finish_close(s);
+    return;
+  }
+  reader_kick(s);
+  if (s->rq_n > before && s->ready_cb)
+    s->ready_cb(s->ready_arg);
+}
+
+/* Start a read job for the next unread records, unless one runs, enough
+ * waits already, or the last one failed (then next() retries). */
+static void
+reader_kick(struct sl_spool *s)
+{
+  struct rjob *j = &s->rjob;
+  uint64_t bytes = 0;
+
+  if (s->reading || s->closing || s->read_failed ||
+      s->rq_bytes >= READ_AHEAD_BYTES)
+    return;
+  j->s = s;
+  j->n = 0;
+  while (s->next_pos < s->tail && j->n < READ_JOB_RECS &&
+         (j->n == 0 || bytes + ent_at(s, s->next_pos)->len <= READ_JOB_BYTES)) {
+    struct ent *e = ent_at(s, s->next_pos);
+    struct rslot *sl;
 
     if (e->released || e->handed) {
       s->next_pos++;
       continue;
     }
-    data = malloc(e->len ? e->len : 1);
-    if (data == NULL)
-      return SL_ENOMEM;
-    iov[0].iov_base = h;
-    iov[0].iov_len = HDR;
-    iov[1].iov_base = data;
-    iov[1].iov_len = e->len;
-    do {
-      got = preadv(e->seg->fd, iov, 2, (off_t)e->off);
-    } while (got < 0 && errno == EINTR);
-    if (got < 0) {
-      int rc = -errno;
-      free(data);
-      sl_log(SL_LOG_ERROR, "spool", "cannot read record", SL_LF_STR,
-             "path", s->dir, SL_LF_INT, "id", (int64_t)e->id, SL_LF_ERR, rc,
-             SL_LF_END);
-      return rc;
+    if (j->n == j->cap) {
+      size_t cap = j->cap ? j->cap * 2 : 16;
+      struct rslot *v = realloc(j->v, cap * sizeof(*v));
+
+      if (v == NULL)
+        break;
+      j->v = v;
+      j->cap = cap;
     }
-    if ((size_t)got != HDR + e->len || get32(h) != REC_MAGIC ||
-        get32(h + 4) != e->len || get64(h + 16) != e->id ||
-        rec_crc(h, data, e->len) != get32(h + 12)) {
-      /* Changed under us since it was written or scanned. */
-      char *raw = malloc(HDR + (size_t)e->len);
-      if (raw && got > 0) {
-        size_t k = (size_t)got < HDR ? (size_t)got : HDR;
-        memcpy(raw, h, k);
-        if ((size_t)got > HDR)
-          memcpy(raw + HDR, data, (size_t)got - HDR);
-        save_corrupt(s, e->seg->first_id, e->off, raw, (size_t)got);
-      } else {
-        s->st.corrupt++;
-        sl_log(SL_LOG_ERROR, "spool", "corrupt record dropped",
-               SL_LF_INT, "id", (int64_t)e->id, SL_LF_END);
-      }
-      free(raw);
-      free(data);
-      e->handed = 1;
-      release_ent(s, e);
-      continue;
-    }
+    sl = &j->v[j->n];
+    memset(sl, 0, sizeof(*sl));
+    sl->data = malloc(e->len ? e->len : 1);
+    if (sl->data == NULL)
+      break;
+    j->n++;
+    sl->pos = s->next_pos;
+    sl->id = e->id;
+    sl->off = e->off;
+    sl->seg_id = e->seg->first_id;
+    sl->fd = e->seg->fd;
+    sl->len = e->len;
+    sl->nevents = e->nevents;
+    sl->version = e->version;
     e->handed = 1;
+    e->reading = 1;
+    bytes += e->len;
     s->next_pos++;
-    rec->id = e->id;
-    rec->data = data;
-    rec->len = e->len;
-    rec->nevents = e->nevents;
-    return 0;
   }
-  return SL_EAGAIN;
+  if (j->n == 0)
+    return;
+  if (uv_queue_work(s->loop, &j->req, read_work, read_done) != 0) {
+    /* Cannot happen with a valid loop; give the records back. */
+    size_t i;
+
+    for (i = 0; i < j->n; i++) {
+      struct ent *e = ent_at(s, j->v[i].pos);
+
+      e->handed = e->reading = 0;
+      free(j->v[i].data);
+    }
+    s->next_pos = j->v[0].pos;
+    j->n = 0;
+    return;
+  }
+  s->reading = 1;
+}
+
+void
+sl_spool_set_ready_cb(struct sl_spool *s, sl_spool_ready_cb cb, void *arg)
+{
+  s->ready_cb = cb;
+  s->ready_arg = arg;
+}
+
+int
+sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec)
+{
+  if (s->rq_n == 0) {
+    s->read_failed = 0;
+    reader_kick(s);
+    return SL_EAGAIN;
+  }
+  *rec = s->rq[s->rq_head];
+  s->rq_head = (s->rq_head + 1) % s->rq_cap;
+  s->rq_n--;
+  s->rq_bytes -= rec->len;
+  /* Keep reading ahead while the consumer takes. */
+  reader_kick(s);
+  return 0;
+}
+
+uint64_t
+sl_spool_unread(const struct sl_spool *s)
+{
+  uint64_t n = s->rq_n, pos;
+
+  for (pos = s->next_pos; pos < s->tail; pos++) {
+    const struct ent *e = &s->ring[pos & (s->ring_cap - 1)];
+
+    if (!e->released && !e->handed)
+      n++;
+  }
+  if (s->reading)
+    n += s->rjob.n;
+  return n;
 }
 
 static void
@@ -1645,7 +1887,9 @@ sl_spool_release(struct sl_spool *s, uint64_t id)
 {
   struct ent *e = ring_find(s, id);
 
-  if (e == NULL || e->released)
+  /* Not handed out yet: a caller's mistake, and the reader may be reading
+   * it from a segment the release could close. */
+  if (e == NULL || e->released || e->reading)
     return;
   release_ent(s, e);
 }

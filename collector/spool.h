@@ -13,8 +13,8 @@
  * Record layout (all integers little-endian, fixed; SL_SPOOL_REC_HDR = 32):
  *
  *   off  size  field
- *     0     4  magic 0x014c53d3 (bytes d3 53 4c 01; the top byte is the
- *              format version, 1)
+ *     0     4  magic 0x0v4c53d3 (bytes d3 53 4c 0v; the top byte v is the
+ *              format version of the payload, see below)
  *     4     4  payload length in bytes (<= SL_SPOOL_MAX_RECORD)
  *     8     4  nevents
  *    12     4  crc32 (zlib crc32, initial 0) over header bytes 0..11, then
@@ -22,6 +22,17 @@
  *    16     8  record id (strictly increasing through the spool)
  *    24     8  append wall time, ns since the Unix epoch
  *    32   len  payload
+ *
+ * Payload format versions (bulk.h has the details):
+ *   1  _bulk pairs: action line + event line per event (sluice before the
+ *      indexer made the action lines itself). Still read: records are
+ *      handed out with version 1 and the consumer drops the action lines
+ *      (sl_bulk_v1_to_events), so an upgrade drains them under the current
+ *      routing instead of losing them. Never written any more.
+ *   2  NDJSON events: one event JSON per line, each with event.id and
+ *      @timestamp. Written by every append.
+ * Both versions may sit in one segment (an upgrade appends version 2
+ * behind version 1 records); the header layout is the same.
  *
  * A segment is a plain concatenation of records (no segment header); its
  * name is the id of its first record. Segments rotate before a record would
@@ -69,12 +80,21 @@
  * disk until its last record is released, so out-of-order releases can
  * keep up to one segment per unreleased record on disk.
  *
+ * Reading: sl_spool_next never touches the disk. Durable records are read
+ * ahead in order by jobs on libuv's threadpool (uv_queue_work: preadv and
+ * the CRC check run there, one job of up to 4 MiB / 64 records at a time)
+ * into a FIFO on the loop thread; sl_spool_next takes from that FIFO, and
+ * the ready callback tells the consumer when records arrived after it saw
+ * SL_EAGAIN. Read-ahead pauses while 4 MiB wait in the FIFO.
+ *
  * Memory: the pending buffer (<= SL_SPOOL_PENDING_MAX, one record may
  * exceed it when alone) plus the group being written (same bound), plus a
- * ~48-byte index entry per unreleased record.
+ * ~48-byte index entry per unreleased record, plus the read-ahead (at most
+ * 4 MiB waiting + one 4 MiB job; a single larger record alone).
  *
  * Threads: every function is called on the owner's loop thread; callbacks
- * run on it too.
+ * run on it too. The writer thread and the read jobs only touch their own
+ * job structs and file descriptors the loop keeps open for them.
  */
 #ifndef SL_SPOOL_H
 #define SL_SPOOL_H
@@ -118,7 +138,8 @@ int sl_spool_open(uv_loop_t *loop, const struct sl_spool_opts *o,
 void sl_spool_set_resume_cb(struct sl_spool *s, sl_spool_resume_cb cb,
                             void *arg);
 
-/* Queue a record (one received window: `nevents` events) for the next group
+/* Queue a record (one received window: `nevents` events, NDJSON: payload
+ * format 2, the only one written) for the next group
  * commit. Returns 0 (cb will be called exactly once, after the fsync, on the
  * loop thread, never from inside this call), SL_EAGAIN when full (cb not
  * called), SL_E2BIG over SL_SPOOL_MAX_RECORD, SL_ECLOSED after close, or
@@ -131,12 +152,29 @@ struct sl_spool_rec {
   char *data;         /* malloc'ed copy, owned by the caller (free()) */
   size_t len;
   uint32_t nevents;
+  unsigned version;   /* payload format (above): 1 pairs, 2 events */
 };
-/* Next durable record not handed out yet, in order. SL_EAGAIN if none.
- * A record whose bytes changed on disk since it was written (CRC) is copied
- * to corrupt/, counted, released and skipped. A read error (SL_EIO, ...)
- * leaves the record in place; a later call tries it again. */
+/* Records were read and wait for sl_spool_next. Runs on the loop thread,
+ * from the read job's completion, never from inside a spool call; it may
+ * call sl_spool_next, release, append or close. */
+typedef void (*sl_spool_ready_cb)(void *arg);
+void sl_spool_set_ready_cb(struct sl_spool *s, sl_spool_ready_cb cb,
+                           void *arg);
+
+/* Next durable record not handed out yet, in id order, taken from the
+ * read-ahead FIFO: never blocks, never reads the disk on the caller's
+ * thread. SL_EAGAIN when nothing has been read yet; the call starts a read
+ * if records wait, and the ready callback fires when they arrive (also for
+ * records that become durable later). A record whose bytes changed on disk
+ * since it was written (CRC) is copied to corrupt/, counted, released and
+ * skipped by the reader. A read error (SL_EIO, ...) is logged and leaves
+ * the record (and those after it) unread; the next sl_spool_next call
+ * tries again. After close, records read but not taken are freed and come
+ * back at the next open (they were never released). */
 int sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec);
+/* Durable records not yet returned by sl_spool_next (waiting in the FIFO,
+ * being read, or not read yet). O(unread records); for tests and drains. */
+uint64_t sl_spool_unread(const struct sl_spool *s);
 /* Every event of record `id` is done (indexed, duplicate or dead-lettered).
  * Records may be released out of order; the cursor advances over the
  * released prefix and fully released segments are deleted. Unknown or

@@ -11,9 +11,10 @@ from conftest import (assert_exact, event_id, make_events, send_all,
                       wait_until)
 
 # Record header (collector/spool.h): magic, len, nevents, crc32, id, time.
+# Format 2 (the top byte of the magic): NDJSON events, each with event.id.
 HDR = struct.Struct("<IIIIQQ")
-MAGIC = 0x014C53D3
-ID_RE = re.compile(rb'"_id":"(c-\d{7})"')
+MAGIC = 0x024C53D3
+ID_RE = re.compile(rb'"event":\{"id":"(c-\d{7})"')
 
 
 def parse_segment(path):

@@ -30,7 +30,8 @@ def small_disk(tmp_path):
 
 
 def test_disk_full_stops_intake_then_recovers(es, make_collector, small_disk):
-    n = 20000  # ~9 MB of spool records: three times the disk
+    n = 20000  # ~7 MB of spool records (events padded to ~340 bytes, the
+    # spool holds only events): more than twice the disk
     c = make_collector(es, {
         "data_dir": os.path.join(small_disk, "collector"),
         # The size limit is far away: the disk fills first.
@@ -38,7 +39,8 @@ def test_disk_full_stops_intake_then_recovers(es, make_collector, small_disk):
     })
     wait_until(lambda: c.ready() == 200, 15, what="ready")
     es.set_faults(fail_status=503, fail_count=10 ** 9, fail_path="")
-    s = ResilientSender(c.lj_port, make_events("d", n), window=500,
+    pad = ',"labels":{"pad":"%s"}' % ("x" * 180)
+    s = ResilientSender(c.lj_port, make_events("d", n, extra=pad), window=500,
                         deadline_s=180, ack_timeout=120)
     s.start()
 

@@ -14,6 +14,7 @@
 #include "bulk.h"
 #include "es_setup.h"
 #include "sl_err.h"
+#include "sl_hash.h"
 #include "sl_time.h"
 
 static char *
@@ -145,35 +146,6 @@ test_action_bytes(void **state)
                    SL_E2BIG);
   assert_int_equal(b.len, 0);
   sl_buf_free(&b);
-}
-
-static void
-test_split(void **state)
-{
-  const char *p = "{\"create\":{}}\n{\"a\":1}\n\n{\"create\":{}}\r\n"
-                  "{\"b\":2}\r\n{\"create\":{\"_id\":\"z\"}}";
-  struct sl_bulk_item it[4];
-  size_t n = strlen(p);
-
-  (void)state;
-  assert_int_equal(sl_bulk_count(p, n), 3);
-  assert_int_equal(sl_bulk_split(p, n, it, 4), 3);
-  assert_int_equal(it[0].act_off, 0);
-  assert_int_equal(it[0].act_len, 13);
-  assert_memory_equal(p + it[0].src_off, "{\"a\":1}", 7);
-  assert_int_equal(it[0].src_len, 7);
-  assert_true(it[0].has_src);
-  /* \r\n: the '\r' is not part of the line. */
-  assert_int_equal(it[1].act_len, 13);
-  assert_memory_equal(p + it[1].src_off, "{\"b\":2}", 7);
-  assert_int_equal(it[1].src_len, 7);
-  /* Trailing action without a document. */
-  assert_false(it[2].has_src);
-  assert_int_equal(it[2].act_len, 22);
-  /* max is respected. */
-  assert_int_equal(sl_bulk_split(p, n, it, 1), 1);
-  assert_int_equal(sl_bulk_count("", 0), 0);
-  assert_int_equal(sl_bulk_count("\n\n", 2), 0);
 }
 
 static void
@@ -490,6 +462,126 @@ test_parse_root(void **state)
                                     &osr), SL_EPARSE);
 }
 
+/* sl_bulk_encode: exact bytes of the pairs built from spooled events. */
+static char *
+encode(const struct sl_route *r, const char *events)
+{
+  static char out[2048];
+  struct sl_buf b;
+
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_bulk_encode(r, events, strlen(events), &b), 0);
+  snprintf(out, sizeof out, "%s", b.p ? b.p : "");
+  sl_buf_free(&b);
+  return out;
+}
+
+static void
+test_encode_data_stream(void **state)
+{
+  struct sl_route r = { SL_INDEX_DATA_STREAM, "default", "sluice",
+                        "generic" };
+  const char *evs =
+    "{\"@timestamp\":\"2024-05-01T12:00:00.000Z\",\"event\":{\"id\":\"a1\","
+    "\"dataset\":\"nginx.access\"},\"m\":1}\n"
+    "\n"
+    "{\"@timestamp\":\"2024-05-01T12:00:00.000Z\",\"event.id\":\"b2\","
+    "\"data_stream\":{\"namespace\":\"Prod\"}}\r\n"
+    "{\"@timestamp\":1,\"event\":{\"id\":\"c\\\"3\"}}";
+
+  (void)state;
+  assert_string_equal(encode(&r, evs),
+    "{\"create\":{\"_index\":\"logs-nginx.access-default\",\"_id\":\"a1\"}}\n"
+    "{\"@timestamp\":\"2024-05-01T12:00:00.000Z\",\"event\":{\"id\":\"a1\","
+    "\"dataset\":\"nginx.access\"},\"m\":1}\n"
+    "{\"create\":{\"_index\":\"logs-generic-prod\",\"_id\":\"b2\"}}\n"
+    "{\"@timestamp\":\"2024-05-01T12:00:00.000Z\",\"event.id\":\"b2\","
+    "\"data_stream\":{\"namespace\":\"Prod\"}}\n"
+    /* An escaped id takes the jansson path and is escaped again. */
+    "{\"create\":{\"_index\":\"logs-generic-default\",\"_id\":\"c\\\"3\"}}\n"
+    "{\"@timestamp\":1,\"event\":{\"id\":\"c\\\"3\"}}\n");
+  assert_string_equal(encode(&r, ""), "");
+}
+
+static void
+test_encode_daily(void **state)
+{
+  struct sl_route r = { SL_INDEX_DAILY, "default", "Sluice", "generic" };
+  const char *evs =
+    "{\"@timestamp\":\"2024-05-01T23:59:59.999Z\",\"event\":{\"id\":\"a1\","
+    "\"dataset\":\"App\"}}\n"
+    /* epoch ms number: the jansson path */
+    "{\"@timestamp\":86400000,\"event\":{\"id\":\"b2\"}}\n";
+
+  (void)state;
+  assert_string_equal(encode(&r, evs),
+    "{\"create\":{\"_index\":\"sluice-app-2024.05.01\",\"_id\":\"a1\"}}\n"
+    "{\"@timestamp\":\"2024-05-01T23:59:59.999Z\",\"event\":{\"id\":\"a1\","
+    "\"dataset\":\"App\"}}\n"
+    "{\"create\":{\"_index\":\"sluice-generic-1970.01.02\",\"_id\":\"b2\"}}\n"
+    "{\"@timestamp\":86400000,\"event\":{\"id\":\"b2\"}}\n");
+}
+
+static void
+test_encode_without_id(void **state)
+{
+  struct sl_route r = { SL_INDEX_DATA_STREAM, "default", "sluice",
+                        "generic" };
+  const char *ev = "{\"@timestamp\":\"2024-05-01T12:00:00.000Z\"}";
+  const char *raw = "not json";
+  char hid[33], want[512];
+
+  (void)state;
+  /* No usable id (none, or over 512 bytes): the hash of the bytes. */
+  sl_hash128_hex(sl_hash128(ev, strlen(ev)), hid);
+  snprintf(want, sizeof want,
+           "{\"create\":{\"_index\":\"logs-generic-default\",\"_id\":\"%s\"}}"
+           "\n%s\n", hid, ev);
+  assert_string_equal(encode(&r, ev), want);
+  sl_hash128_hex(sl_hash128(raw, strlen(raw)), hid);
+  snprintf(want, sizeof want,
+           "{\"create\":{\"_index\":\"logs-generic-default\",\"_id\":\"%s\"}}"
+           "\n%s\n", hid, raw);
+  assert_string_equal(encode(&r, raw), want);
+}
+
+static void
+test_v1_to_events(void **state)
+{
+  char p[] = "{\"create\":{\"_index\":\"logs-a-default\",\"_id\":\"1\"}}\n"
+             "{\"event\":{\"id\":\"1\"}}\n"
+             "\n"
+             "{\"create\":{\"_index\":\"logs-a-default\",\"_id\":\"2\"}}\r\n"
+             "{\"event\":{\"id\":\"2\"}}\r\n"
+             "{\"create\":{\"_index\":\"x\"}}\n";
+  uint32_t n = 0;
+  size_t len;
+
+  (void)state;
+  len = sl_bulk_v1_to_events(p, strlen(p), &n);
+  assert_int_equal(n, 2);
+  assert_int_equal(len, strlen("{\"event\":{\"id\":\"1\"}}\n"
+                               "{\"event\":{\"id\":\"2\"}}\n"));
+  assert_memory_equal(p, "{\"event\":{\"id\":\"1\"}}\n"
+                         "{\"event\":{\"id\":\"2\"}}\n", len);
+}
+
+static void
+test_event_split(void **state)
+{
+  const char *p = "a\n\nbb\r\nccc";
+  struct sl_span sp[4];
+
+  (void)state;
+  assert_int_equal(sl_bulk_event_count(p, strlen(p)), 3);
+  assert_int_equal(sl_bulk_event_split(p, strlen(p), sp, 4), 3);
+  assert_int_equal(sp[0].len, 1);
+  assert_ptr_equal(sp[1].p, p + 3);
+  assert_int_equal(sp[1].len, 2);
+  assert_int_equal(sp[2].len, 3);
+  assert_int_equal(sl_bulk_event_split(p, strlen(p), sp, 1), 1);
+}
+
 int
 main(void)
 {
@@ -498,7 +590,6 @@ main(void)
     cmocka_unit_test(test_target_long),
     cmocka_unit_test(test_target_daily),
     cmocka_unit_test(test_action_bytes),
-    cmocka_unit_test(test_split),
     cmocka_unit_test(test_action_parse),
     cmocka_unit_test(test_resp_parse),
     cmocka_unit_test(test_deadletter),
@@ -506,6 +597,11 @@ main(void)
     cmocka_unit_test(test_gzip),
     cmocka_unit_test(test_templates),
     cmocka_unit_test(test_parse_root),
+    cmocka_unit_test(test_encode_data_stream),
+    cmocka_unit_test(test_encode_daily),
+    cmocka_unit_test(test_encode_without_id),
+    cmocka_unit_test(test_v1_to_events),
+    cmocka_unit_test(test_event_split),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 
 #include "bulk.h"
+#include "config.h"
 #include "indexer.h"
 #include "sl_err.h"
 #include "sl_log.h"
@@ -278,6 +279,7 @@ struct ctx {
   uv_loop_t loop;
   uv_timer_t tick;
   struct sl_indexer *ix;
+  struct sl_es_conf conf;
   char dir[64];
   uint64_t recs_done, eagain;
   int64_t max_inflight;       /* largest in-flight gauge seen */
@@ -320,8 +322,12 @@ ctx_open(struct ctx *c, json_t *es)
   assert_int_equal(uv_loop_init(&c->loop), 0);
   uv_timer_init(&c->loop, &c->tick);
   uv_timer_start(&c->tick, on_tick, 5, 5);
-  assert_int_equal(sl_indexer_new(&c->loop, es, c->dir, &c->ix, err,
+  assert_int_equal(sl_es_conf_fill(es, c->dir, &c->conf, err, sizeof err),
+                   0);
+  assert_int_equal(sl_indexer_new(&c->loop, &c->conf, &c->ix, err,
                                   sizeof err), 0);
+  /* The indexer copied what it keeps. */
+  sl_es_conf_free(&c->conf);
   json_decref(es);
   assert_int_equal(sl_indexer_start(c->ix), 0);
 }
@@ -434,8 +440,10 @@ ctx_close(struct ctx *c)
   rm_rf(c->dir);
 }
 
-/* Events first..first+n-1 as one payload; every `bad_every`-th event
- * (when > 0) carries "bad_field"; `pad` bytes of message padding. */
+/* Events first..first+n-1 as one payload (spool format 2: NDJSON events;
+ * the indexer routes them to INDEX in data-stream mode); every
+ * `bad_every`-th event (when > 0) carries "bad_field"; `pad` bytes of
+ * message padding. */
 static char *
 payload(int first, int n, int bad_every, size_t pad, size_t *len)
 {
@@ -448,10 +456,7 @@ payload(int first, int n, int bad_every, size_t pad, size_t *len)
   padding[pad] = '\0';
   sl_buf_init(&b, 0);
   for (i = first; i < first + n; i++) {
-    int k = snprintf(id, sizeof id, "ev-%08d", i);
-
-    assert_int_equal(sl_bulk_action(&b, INDEX, strlen(INDEX), id,
-                                     (size_t)k), 0);
+    snprintf(id, sizeof id, "ev-%08d", i);
     assert_int_equal(sl_buf_printf(&b,
       "{\"@timestamp\":\"2026-11-25T12:00:00.000Z\",\"message\":\"event %d "
       "%s\",\"event\":{\"dataset\":\"test\",\"id\":\"%s\"},"
@@ -790,40 +795,68 @@ test_bad_lines(void **state)
 {
   struct dbl d;
   struct ctx c;
-  uint64_t want = 2;
+  uint64_t want = 1;
   struct sl_buf b;
+  json_t *root, *doc;
   size_t len;
   char *p;
 
   (void)state;
   dbl_start(&d, NULL, NULL);
   ctx_open(&c, conf(&d));
-  /* 99 good events with one broken action line in the middle: ES fails
-   * the whole request with 400; halving isolates the broken pair, which
-   * goes to the dead-letter file; the rest is indexed. */
+  /* 99 good events with a line in the middle that is not JSON (a foreign
+   * or damaged record): it still gets an action line (default target, id
+   * hashed from its bytes), ES refuses that item alone, and it becomes a
+   * dead letter; the rest is indexed. */
   sl_buf_init(&b, 0);
   p = payload(0, 50, 0, 0, &len);
   assert_int_equal(sl_buf_append(&b, p, len), 0);
   free(p);
-  assert_int_equal(sl_buf_append_str(&b, "{\"create\":{not json}\n"
-                                     "{\"message\":\"orphan\"}\n"), 0);
+  assert_int_equal(sl_buf_append_str(&b, "{\"message\":\"orphan\"\n"), 0);
   p = payload(50, 49, 0, 0, &len);
   assert_int_equal(sl_buf_append(&b, p, len), 0);
   free(p);
   p = sl_buf_take(&b, &len);
   assert_int_equal(sl_indexer_submit(c.ix, 1, p, len, 100, on_done, &c), 0);
-  /* A record that ends after an action line: that item goes to the file
-   * at once. */
-  p = strdup("{\"create\":{\"_index\":\"" INDEX "\",\"_id\":\"lonely\"}}\n");
-  assert_int_equal(sl_indexer_submit(c.ix, 2, p, strlen(p), 1, on_done, &c),
-                   0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 99);
-  assert_int_equal(count_lines(c.dir, "\"status\":400"), 1);
-  assert_int_equal(count_lines(c.dir, "orphan"), 1);
-  assert_int_equal(count_lines(c.dir, "missing_source_line"), 1);
-  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"file\"}"),
-                   2);
+  assert_int_equal(es_count(&d, DL_INDEX, NULL), 1);
+  root = http_json(&d, "GET", "/_double/docs?index=" DL_INDEX, NULL, NULL);
+  doc = json_array_get(json_object_get(root, "docs"), 0);
+  assert_non_null(strstr(json_string_value(json_object_get(json_object_get(
+      json_object_get(doc, "_source"), "event"), "original")), "orphan"));
+  assert_string_equal(json_string_value(json_object_get(json_object_get(
+      json_object_get(doc, "_source"), "labels"), "original_index")),
+      "logs-generic-default");
+  json_decref(root);
+  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"es\"}"),
+                   1);
+  ctx_close(&c);
+  dbl_stop(&d);
+}
+
+/* Records are routed when they are sent, not when they were spooled: the
+ * same payload goes to the daily index when index_mode says daily. */
+static void
+test_route_at_send(void **state)
+{
+  struct dbl d;
+  struct ctx c;
+  uint64_t want = 1;
+  json_t *es;
+  size_t len;
+  char *p;
+
+  (void)state;
+  dbl_start(&d, NULL, NULL);
+  es = conf(&d);
+  json_object_set_new(es, "index_mode", json_string("daily"));
+  ctx_open(&c, es);
+  p = payload(0, 100, 0, 0, &len);
+  assert_int_equal(sl_indexer_submit(c.ix, 1, p, len, 100, on_done, &c), 0);
+  assert_true(run_until(&c, p_recs, &want, 30000));
+  assert_int_equal(es_count(&d, "sluice-test-2026.11.25", NULL), 100);
+  assert_int_equal(es_count(&d, INDEX, NULL), -1); /* never created */
   ctx_close(&c);
   dbl_stop(&d);
 }
@@ -1030,6 +1063,7 @@ main(void)
     cmocka_unit_test_teardown(test_mapping_deadletter, teardown),
     cmocka_unit_test_teardown(test_deadletter_refused, teardown),
     cmocka_unit_test_teardown(test_bad_lines, teardown),
+    cmocka_unit_test_teardown(test_route_at_send, teardown),
     cmocka_unit_test_teardown(test_auth, teardown),
     cmocka_unit_test_teardown(test_api_key, teardown),
     cmocka_unit_test_teardown(test_not_es, teardown),

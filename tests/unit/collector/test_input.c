@@ -1,5 +1,7 @@
 /* Event conversion of the Lumberjack input: every received event becomes
- * one bulk pair with a stable _id, and nothing is dropped. */
+ * one spooled event line with a stable event.id and an @timestamp, and
+ * nothing is dropped; the indexer's encoder (bulk.h) then makes one bulk
+ * pair of it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -11,12 +13,32 @@
 
 #include <jansson.h>
 
+#include "bulk.h"
 #include "input.h"
 #include "sl_buf.h"
+#include "sl_hash.h"
 
 static const struct sl_route route = {
   SL_INDEX_DATA_STREAM, "default", "sluice", "generic"
 };
+
+/* What the intake spools for ev (exactly one line), encoded as the indexer
+ * does. */
+static int
+to_pair(const char *ev, size_t len, struct sl_buf *pair)
+{
+  struct sl_buf line;
+  const char *nl;
+
+  sl_buf_init(&line, 0);
+  assert_int_equal(sl_input_event_normalize(ev, len, &line), 0);
+  nl = memchr(line.p, '\n', line.len);
+  assert_non_null(nl);
+  assert_int_equal((size_t)(nl + 1 - line.p), line.len);
+  assert_int_equal(sl_bulk_encode(&route, line.p, line.len, pair), 0);
+  sl_buf_free(&line);
+  return 0;
+}
 
 /* Split "action\nsource\n" into two parsed objects. */
 static void
@@ -64,7 +86,7 @@ test_sluice_event_keeps_id_and_bytes(void **state)
 
   (void)state;
   sl_buf_init(&b, 0);
-  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b), 0);
+  assert_int_equal(to_pair(ev, strlen(ev), &b), 0);
   split_pair(&b, &a, &d, &text);
   assert_string_equal(action_id(a), "abc123");
   assert_string_equal(action_index(a), "logs-nginx.access-default");
@@ -87,8 +109,8 @@ test_beats_event_gets_stable_hash_id(void **state)
   (void)state;
   sl_buf_init(&b1, 0);
   sl_buf_init(&b2, 0);
-  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b1), 0);
-  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b2), 0);
+  assert_int_equal(to_pair(ev, strlen(ev), &b1), 0);
+  assert_int_equal(to_pair(ev, strlen(ev), &b2), 0);
   split_pair(&b1, &a1, &d1, NULL);
   split_pair(&b2, &a2, &d2, NULL);
   id = action_id(a1);
@@ -117,7 +139,7 @@ test_invalid_json_becomes_tagged_raw_event(void **state)
 
   (void)state;
   sl_buf_init(&b, 0);
-  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b), 0);
+  assert_int_equal(to_pair(ev, strlen(ev), &b), 0);
   split_pair(&b, &a, &d, NULL);
   assert_non_null(action_id(a));
   assert_non_null(json_object_get(d, "@timestamp"));
@@ -141,7 +163,7 @@ test_pretty_json_is_made_one_line(void **state)
 
   (void)state;
   sl_buf_init(&b, 0);
-  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b), 0);
+  assert_int_equal(to_pair(ev, strlen(ev), &b), 0);
   split_pair(&b, &a, &d, NULL); /* asserts exactly two lines */
   assert_string_equal(action_id(a), "x1");
   /* Missing @timestamp is filled: data streams require it. */
@@ -160,11 +182,38 @@ test_non_object_json_is_kept(void **state)
 
   (void)state;
   sl_buf_init(&b, 0);
-  assert_int_equal(sl_input_event_to_bulk(&route, ev, strlen(ev), &b), 0);
+  assert_int_equal(to_pair(ev, strlen(ev), &b), 0);
   split_pair(&b, &a, &d, NULL);
   assert_string_equal(json_string_value(json_object_get(d, "message")), ev);
   json_decref(a);
   json_decref(d);
+  sl_buf_free(&b);
+}
+
+/* The fast path's exact bytes: the sender's bytes, event.id spliced in,
+ * @timestamp appended when absent, one '\n'. */
+static void
+test_spool_line_bytes(void **state)
+{
+  const char *ev = "{\"@timestamp\":\"t\",\"message\":\"m\"}";
+  const char *nots = "{\"event\":{\"id\":\"x\"},\"m\":1}";
+  char hid[33], want[256];
+  struct sl_buf b;
+
+  (void)state;
+  sl_hash128_hex(sl_hash128(ev, strlen(ev)), hid);
+  snprintf(want, sizeof want, "{\"@timestamp\":\"t\",\"message\":\"m\","
+           "\"event\":{\"id\":\"%s\"}}\n", hid);
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_normalize(ev, strlen(ev), &b), 0);
+  assert_string_equal(b.p, want);
+  /* Appended to what is there, never replacing it. */
+  assert_int_equal(sl_input_event_normalize(nots, strlen(nots), &b), 0);
+  assert_int_equal(b.len, strlen(want) + strlen(nots) +
+                   strlen(",\"@timestamp\":\"2026-01-01T00:00:00.000Z\"") + 1);
+  assert_memory_equal(b.p + strlen(want), "{\"event\":{\"id\":\"x\"},\"m\":1,"
+                      "\"@timestamp\":\"", 36);
+  assert_memory_equal(b.p + b.len - 4, "Z\"}\n", 4);
   sl_buf_free(&b);
 }
 
@@ -177,6 +226,7 @@ main(void)
     cmocka_unit_test(test_invalid_json_becomes_tagged_raw_event),
     cmocka_unit_test(test_pretty_json_is_made_one_line),
     cmocka_unit_test(test_non_object_json_is_kept),
+    cmocka_unit_test(test_spool_line_bytes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,9 @@
 
 #include <uv.h>
 
+#include <zlib.h>
+
+#include "bulk.h"
 #include "sl_err.h"
 #include "sl_log.h"
 #include "spool.h"
@@ -43,6 +46,9 @@ struct t {
   struct sl_spool *s;
   int closed;
   int resumes;
+  int readies;           /* ready callbacks */
+  int in_next;           /* inside sl_spool_next (the callback must not
+                            run there) */
 };
 
 /* One append's outcome. */
@@ -267,6 +273,22 @@ append_wait(struct t *t, uint64_t base, size_t n, size_t len)
   free(a);
 }
 
+/* sl_spool_next, running the loop while records are still being read
+ * (reads happen on the threadpool). SL_EAGAIN once nothing is unread. */
+static int
+t_next(struct t *t, struct sl_spool_rec *r)
+{
+  uint64_t dl = mono_ms() + WAIT_MS;
+  int rc;
+
+  uv_timer_start(&t->tick, on_tick, 5, 5);
+  while ((rc = sl_spool_next(t->s, r)) == SL_EAGAIN &&
+         sl_spool_unread(t->s) > 0 && mono_ms() < dl)
+    uv_run(&t->loop, UV_RUN_ONCE);
+  uv_timer_stop(&t->tick);
+  return rc;
+}
+
 /* Drain the reader: ids[] and payload indexes idx[] (each checked). */
 static size_t
 drain(struct t *t, uint64_t *ids, uint64_t *idx, size_t max)
@@ -275,7 +297,7 @@ drain(struct t *t, uint64_t *ids, uint64_t *idx, size_t max)
   size_t n = 0;
   int rc;
 
-  while ((rc = sl_spool_next(t->s, &r)) == 0) {
+  while ((rc = t_next(t, &r)) == 0) {
     uint64_t k = 0;
     assert_true(n < max);
     assert_true(check_payload(r.data, r.len, &k));
@@ -289,6 +311,7 @@ drain(struct t *t, uint64_t *ids, uint64_t *idx, size_t max)
     free(r.data);
   }
   assert_int_equal(rc, SL_EAGAIN);
+  assert_int_equal(sl_spool_unread(t->s), 0);
   return n;
 }
 
@@ -417,7 +440,7 @@ test_append_commit_next(void **state)
   for (i = 0; i < 10; i++)
     assert_int_equal(idx[i], i);
   /* Handed out once only. */
-  assert_int_equal(sl_spool_next(t->s, &r), SL_EAGAIN);
+  assert_int_equal(t_next(t, &r), SL_EAGAIN);
   for (i = 0; i < 10; i++)
     sl_spool_release(t->s, ids[i]);
   sl_spool_release(t->s, ids[3]);   /* twice: ignored */
@@ -435,7 +458,7 @@ test_append_commit_next(void **state)
                                     1, on_commit, &a[1]), SL_E2BIG);
   RUN_UNTIL(t, a[0].done, WAIT_MS);
   assert_int_equal(a[0].status, 0);
-  assert_int_equal(sl_spool_next(t->s, &r), 0);
+  assert_int_equal(t_next(t, &r), 0);
   assert_int_equal(r.len, 0);
   assert_int_equal(r.nevents, 0);
   assert_true(r.id > ids[9]);
@@ -548,12 +571,12 @@ test_release_order_and_cursor(void **state)
   t_close(t);
 
   t_open(t, 0, 0, 1);
-  assert_int_equal(sl_spool_next(t->s, &r), SL_EAGAIN);
+  assert_int_equal(t_next(t, &r), SL_EAGAIN);
   assert_int_equal(stats(t).records, 0);
   assert_int_equal(count_segs(t), 0);
   /* New ids continue after the old ones. */
   append_wait(t, 100, 1, 50);
-  assert_int_equal(sl_spool_next(t->s, &r), 0);
+  assert_int_equal(t_next(t, &r), 0);
   assert_true(r.id > 20);
   free(r.data);
   t_free(t);
@@ -692,7 +715,7 @@ test_max_bytes(void **state)
   assert_int_equal(append_idx(t, 99, 1000, &a[11]), 0);
   RUN_UNTIL(t, a[11].done, WAIT_MS);
   assert_int_equal(a[11].status, 0);
-  assert_int_equal(sl_spool_next(t->s, &r), 0);
+  assert_int_equal(t_next(t, &r), 0);
   free(r.data);
   assert_int_equal(t->resumes, 1);
   t_free(t);
@@ -909,7 +932,7 @@ test_empty_and_zero_files(void **state)
   spath(t, p, sizeof(p), "cursor");
   write_file(p, "", 0, O_TRUNC);
   t_open(t, 0, 0, 1);
-  assert_int_equal(sl_spool_next(t->s, &r), SL_EAGAIN);
+  assert_int_equal(t_next(t, &r), SL_EAGAIN);
   assert_int_equal(count_segs(t), 0);
   append_wait(t, 0, 1, 64);
   assert_int_equal(drain(t, ids, NULL, 32), 1);
@@ -986,6 +1009,10 @@ test_corrupt_on_read(void **state)
   (void)state;
   t_open(t, 0, 0, 1);
   append_wait(t, 0, 5, len);
+  /* Records are read ahead as soon as they are durable; reopen so that
+   * the bytes change after the scan at open and before the first read. */
+  t_close(t);
+  t_open(t, 0, 0, 1);
   spath(t, p, sizeof(p), "0000000000000001.seg");
   flip(p, (off_t)(2 * rs + HDR + 5));
   n = drain(t, ids, idx, 8);
@@ -1193,6 +1220,129 @@ test_random_damage(void **state)
   t_free(t);
 }
 
+/* ---- asynchronous reads ------------------------------------------------- */
+
+static void
+on_ready(void *arg)
+{
+  struct t *t = arg;
+
+  assert_int_equal(t->in_next, 0);
+  t->readies++;
+}
+
+static int
+next_now(struct t *t, struct sl_spool_rec *r)
+{
+  int rc;
+
+  t->in_next = 1;
+  rc = sl_spool_next(t->s, r);
+  t->in_next = 0;
+  return rc;
+}
+
+/* sl_spool_next never reads the disk itself: records on disk at open are
+ * unread until a read job (threadpool) brought them, which the ready
+ * callback announces; then they come out in order without the loop. */
+static void
+test_read_off_loop(void **state)
+{
+  struct t *t = t_new();
+  struct sl_spool_rec r;
+  uint64_t k, last = 0;
+  int i;
+
+  (void)state;
+  t_open(t, 0, 0, 1);
+  append_wait(t, 0, 20, 300);
+  t_close(t);
+  t_open(t, 0, 0, 1);
+  sl_spool_set_ready_cb(t->s, on_ready, t);
+  assert_int_equal(sl_spool_unread(t->s), 20);
+  assert_int_equal(next_now(t, &r), SL_EAGAIN);
+  assert_int_equal(t->readies, 0);
+  assert_int_equal(sl_spool_unread(t->s), 20);
+  RUN_UNTIL(t, t->readies > 0, WAIT_MS);
+  assert_int_equal(t->readies, 1);
+  for (i = 0; i < 20; i++) {
+    assert_int_equal(next_now(t, &r), 0);
+    assert_true(check_payload(r.data, r.len, &k));
+    assert_int_equal(k, (uint64_t)i);
+    assert_int_equal(r.nevents, (uint32_t)(k % 7 + 1));
+    assert_true(r.id > last);
+    last = r.id;
+    free(r.data);
+    assert_int_equal(sl_spool_unread(t->s), (uint64_t)(19 - i));
+  }
+  assert_int_equal(next_now(t, &r), SL_EAGAIN);
+  /* New durable records are read ahead without being asked. */
+  append_wait(t, 20, 3, 300);
+  RUN_UNTIL(t, t->readies > 1, WAIT_MS);
+  for (i = 0; i < 3; i++) {
+    assert_int_equal(next_now(t, &r), 0);
+    assert_true(check_payload(r.data, r.len, &k));
+    assert_int_equal(k, (uint64_t)(20 + i));
+    sl_spool_release(t->s, r.id);
+    free(r.data);
+  }
+  t_close(t);
+  t_free(t);
+}
+
+/* Closing while a read job runs waits for it; what was read and not
+ * taken is not lost: it comes back at the next open. */
+static void
+test_close_while_reading(void **state)
+{
+  struct t *t = t_new();
+  struct sl_spool_rec r;
+  uint64_t ids[64], idx[64];
+  size_t n, i;
+
+  (void)state;
+  t_open(t, 0, 0, 1);
+  append_wait(t, 0, 40, 100 << 10);
+  /* Take two, leave the rest read ahead or being read. The released
+   * one is above the cursor (the first is not released), so it comes
+   * back too: a cursor only moves over a released prefix. */
+  assert_int_equal(t_next(t, &r), 0);
+  free(r.data);
+  assert_int_equal(t_next(t, &r), 0);
+  sl_spool_release(t->s, r.id);
+  free(r.data);
+  assert_true(sl_spool_unread(t->s) > 0);
+  t_close(t);
+  t_open(t, 0, 0, 1);
+  n = drain(t, ids, idx, 64);
+  assert_int_equal(n, 40);
+  for (i = 0; i < n; i++)
+    assert_int_equal(idx[i], i);
+  t_close(t);
+  t_free(t);
+}
+
+/* More than one read job's worth (4 MiB / 64 records) and more than the
+ * read-ahead bound (4 MiB): every record once, in order. */
+static void
+test_read_big_backlog_in_order(void **state)
+{
+  struct t *t = t_new();
+  static uint64_t ids[400], idx[400];
+  size_t n, i;
+
+  (void)state;
+  t_open(t, 0, 0, 1);
+  append_wait(t, 0, 300, 1000);
+  append_wait(t, 300, 24, 1 << 20);
+  n = drain(t, ids, idx, 400);
+  assert_int_equal(n, 324);
+  for (i = 0; i < n; i++)
+    assert_int_equal(idx[i], i);
+  t_close(t);
+  t_free(t);
+}
+
 /* ---- kill -9 ------------------------------------------------------------ */
 
 /* Child side: append forever, report each acked payload index on a pipe. */
@@ -1209,17 +1359,15 @@ static struct crash *crash_ctx;
 
 static void crash_append(void);
 
+/* Consume like the indexer: release three records out of four (the
+ * cursor moves, segments get deleted), keep the rest. Runs when the
+ * reader has records ready, and after every ack. */
 static void
-crash_ack(void *arg, int status)
+crash_consume(void *arg)
 {
-  uint64_t idx = (uint64_t)(uintptr_t)arg;
-
   struct sl_spool_rec r;
 
-  if (status == 0 && write(crash_ctx->wfd, &idx, 8) != 8)
-    _exit(3);
-  /* Consume like the indexer: release three records out of four (the
-   * cursor moves, segments get deleted), keep the rest. */
+  (void)arg;
   while (sl_spool_next(crash_ctx->s, &r) == 0) {
     uint64_t k;
     memcpy(&k, r.data, 8);
@@ -1231,6 +1379,16 @@ crash_ack(void *arg, int status)
     if (write(crash_ctx->wfd, &k, 8) != 8)
       _exit(3);
   }
+}
+
+static void
+crash_ack(void *arg, int status)
+{
+  uint64_t idx = (uint64_t)(uintptr_t)arg;
+
+  if (status == 0 && write(crash_ctx->wfd, &idx, 8) != 8)
+    _exit(3);
+  crash_consume(NULL);
   crash_append();
 }
 
@@ -1267,6 +1425,7 @@ crash_child(const char *dir, int wfd, uint64_t first)
   crash_ctx = &c;
   if (c.buf == NULL || sl_spool_open(&loop, &o, &c.s, err, sizeof(err)))
     _exit(2);
+  sl_spool_set_ready_cb(c.s, crash_consume, NULL);
   for (i = 0; i < 16; i++)
     crash_append();
   uv_run(&loop, UV_RUN_DEFAULT);
@@ -1661,6 +1820,162 @@ test_throughput(void **state)
   throughput(1);
 }
 
+/* ---- format versions ---------------------------------------------------- */
+
+/* A format-1 record exactly as sluice before format 2 wrote it. */
+static size_t
+v1_record(unsigned char *out, uint64_t id, const char *payload,
+          uint32_t nevents)
+{
+  uint32_t len = (uint32_t)strlen(payload), crc;
+  uint64_t t_ns = 1714564800000000000ull;
+  unsigned char *h = out;
+  int i;
+
+  for (i = 0; i < 4; i++) {
+    h[0 + i] = (unsigned char)(0x014c53d3u >> (8 * i));
+    h[4 + i] = (unsigned char)(len >> (8 * i));
+    h[8 + i] = (unsigned char)(nevents >> (8 * i));
+  }
+  for (i = 0; i < 8; i++) {
+    h[16 + i] = (unsigned char)(id >> (8 * i));
+    h[24 + i] = (unsigned char)(t_ns >> (8 * i));
+  }
+  crc = (uint32_t)crc32(0, h, 12);
+  crc = (uint32_t)crc32(crc, h + 16, 16);
+  crc = (uint32_t)crc32(crc, (const unsigned char *)payload, len);
+  for (i = 0; i < 4; i++)
+    h[12 + i] = (unsigned char)(crc >> (8 * i));
+  memcpy(h + HDR, payload, len);
+  return HDR + len;
+}
+
+#define V1_EV1 "{\"@timestamp\":\"2024-05-01T12:00:00.000Z\"," \
+               "\"event\":{\"id\":\"a1\",\"dataset\":\"app\"}}"
+#define V1_EV2 "{\"@timestamp\":\"2024-05-02T08:00:00.000Z\"," \
+               "\"event\":{\"id\":\"b2\"},\"message\":\"x\"}"
+#define V1_REC1 "{\"create\":{\"_index\":\"logs-app-default\"," \
+                "\"_id\":\"a1\"}}\n" V1_EV1 "\n"
+#define V1_REC2 "{\"create\":{\"_index\":\"logs-generic-default\"," \
+                "\"_id\":\"b2\"}}\n" V1_EV2 "\n"
+
+/* A spool written by the previous format: two v1 records in one segment,
+ * with garbage between them that recovery must skip by the v1 magic. */
+static void
+write_v1_spool(struct t *t)
+{
+  unsigned char buf[2048];
+  char p[256];
+  size_t n;
+
+  snprintf(p, sizeof(p), "%s", t->dir);
+  assert_int_equal(mkdir(p, 0755), 0);
+  spath(t, p, sizeof(p), "");
+  assert_int_equal(mkdir(p, 0755), 0);
+  n = v1_record(buf, 1, V1_REC1, 1);
+  memcpy(buf + n, "\xd3\x53\x4cjunk", 7);
+  n += 7;
+  n += v1_record(buf + n, 2, V1_REC2, 1);
+  spath(t, p, sizeof(p), "0000000000000001.seg");
+  write_file(p, buf, n, O_TRUNC);
+}
+
+static void
+test_v1_records_handed_out_marked(void **state)
+{
+  struct t *t = t_new();
+  struct sl_spool_rec r;
+  struct ack a;
+  const char *ev = "{\"event\":{\"id\":\"c3\"}}\n";
+  char p[256];
+  unsigned char *seg;
+  size_t n;
+
+  (void)state;
+  write_v1_spool(t);
+  t_open(t, 0, 0, 1);
+  assert_int_equal(stats(t).records, 2);
+  assert_int_equal(stats(t).corrupt, 1); /* the junk between them */
+  /* New appends are format 2, behind the old records in id order. */
+  memset(&a, 0, sizeof(a));
+  assert_int_equal(sl_spool_append(t->s, ev, strlen(ev), 1, on_commit, &a),
+                   0);
+  RUN_UNTIL(t, a.done, WAIT_MS);
+  assert_int_equal(a.status, 0);
+  t_close(t);
+
+  /* The version byte on disk: 1 stays 1 (records are never rewritten),
+   * the new record behind them in the same segment says 2. */
+  spath(t, p, sizeof(p), "0000000000000001.seg");
+  seg = (unsigned char *)read_file(p, &n);
+  assert_int_equal(seg[3], 1);
+  assert_true(n > HDR + strlen(ev));
+  assert_memory_equal(seg + n - (HDR + strlen(ev)), "\xd3\x53\x4c\x02", 4);
+  free(seg);
+
+  /* After a restart every record comes back with its format. */
+  t_open(t, 0, 0, 1);
+  assert_int_equal(t_next(t, &r), 0);
+  assert_int_equal(r.id, 1);
+  assert_int_equal(r.version, 1);
+  assert_int_equal(r.len, strlen(V1_REC1));
+  assert_memory_equal(r.data, V1_REC1, r.len);
+  free(r.data);
+  assert_int_equal(t_next(t, &r), 0);
+  assert_int_equal(r.id, 2);
+  assert_int_equal(r.version, 1);
+  free(r.data);
+  assert_int_equal(t_next(t, &r), 0);
+  assert_int_equal(r.id, 3);
+  assert_int_equal(r.version, 2);
+  assert_memory_equal(r.data, ev, r.len);
+  free(r.data);
+  assert_int_equal(t_next(t, &r), SL_EAGAIN);
+  sl_spool_release(t->s, 1);
+  sl_spool_release(t->s, 2);
+  sl_spool_release(t->s, 3);
+  t_free(t);
+}
+
+/* Drain across an upgrade: records spooled by the old format under
+ * data-stream routing, read after a restart with index_mode daily, go to
+ * the daily indices (the consumer's route, not the one spooled). */
+static void
+test_v1_drain_applies_new_index_mode(void **state)
+{
+  static const struct sl_route daily = { SL_INDEX_DAILY, "default",
+                                         "sluice", "generic" };
+  struct t *t = t_new();
+  struct sl_spool_rec r;
+  struct sl_buf body;
+  uint32_t nev;
+
+  (void)state;
+  write_v1_spool(t);
+  t_open(t, 0, 0, 1);
+  sl_buf_init(&body, 0);
+  while (t_next(t, &r) == 0) {
+    if (r.version == 1) {
+      r.len = sl_bulk_v1_to_events(r.data, r.len, &nev);
+      assert_int_equal(nev, r.nevents);
+    }
+    assert_int_equal(sl_bulk_encode(&daily, r.data, r.len, &body), 0);
+    free(r.data);
+    sl_spool_release(t->s, r.id);
+  }
+  assert_string_equal(body.p,
+    "{\"create\":{\"_index\":\"sluice-app-2024.05.01\",\"_id\":\"a1\"}}\n"
+    V1_EV1 "\n"
+    "{\"create\":{\"_index\":\"sluice-generic-2024.05.02\",\"_id\":\"b2\"}}\n"
+    V1_EV2 "\n");
+  sl_buf_free(&body);
+  t_close(t);
+  /* Released: nothing comes back. */
+  t_open(t, 0, 0, 1);
+  assert_int_equal(stats(t).records, 0);
+  t_free(t);
+}
+
 int
 main(void)
 {
@@ -1681,12 +1996,17 @@ main(void)
     cmocka_unit_test(test_corrupt_cursor),
     cmocka_unit_test(test_corrupt_on_read),
     cmocka_unit_test(test_random_damage),
+    cmocka_unit_test(test_read_off_loop),
+    cmocka_unit_test(test_close_while_reading),
+    cmocka_unit_test(test_read_big_backlog_in_order),
     cmocka_unit_test(test_kill9),
     cmocka_unit_test(test_enospc_tmpfs),
     cmocka_unit_test(test_eio_on_fsync),
     cmocka_unit_test(test_short_write_across_segments),
     cmocka_unit_test(test_failure_with_full_pending),
     cmocka_unit_test(test_throughput),
+    cmocka_unit_test(test_v1_records_handed_out_marked),
+    cmocka_unit_test(test_v1_drain_applies_new_index_mode),
   };
 
   sl_log_set_level(SL_LOG_WARN);
