@@ -46,7 +46,7 @@ struct sl_es_conf {
   const char *index_prefix;     /* daily prefix */
   const char *namespace_;       /* data_stream.namespace default */
   const char *deadletter_index;
-  const char *data_dir;         /* dead-letter files go to <data_dir>/deadletter */
+  const char *data_dir;         /* dead letters go to <data_dir>/deadletter */
   /* Templates (es_setup.h) */
   const json_t *template_patterns;  /* array of strings, or NULL */
   int template_priority;

@@ -1605,12 +1605,12 @@ static void release_ent(struct sl_spool *s, struct ent *e);
 /* A read job carries at most this many bytes: large enough that the
  * threadpool hop costs little per record (a window is ~1 MiB), small
  * enough that the first record is not held back behind many. */
-#define READ_JOB_BYTES (4u << 20)
+#define READ_JOB_BYTES (2u << 20)
 #define READ_JOB_RECS 64
 /* Read-ahead stops while this much waits in the FIFO: the consumer (the
  * indexer) holds its own bounded backlog, this only hides read latency,
  * for which one job ready while the next is read is enough. */
-#define READ_AHEAD_BYTES (4u << 20)
+#define READ_AHEAD_BYTES (2u << 20)
 
 static int
 rq_push(struct sl_spool *s, const struct sl_spool_rec *r)

@@ -82,15 +82,15 @@
  *
  * Reading: sl_spool_next never touches the disk. Durable records are read
  * ahead in order by jobs on libuv's threadpool (uv_queue_work: preadv and
- * the CRC check run there, one job of up to 4 MiB / 64 records at a time)
+ * the CRC check run there, one job of up to 2 MiB / 64 records at a time)
  * into a FIFO on the loop thread; sl_spool_next takes from that FIFO, and
  * the ready callback tells the consumer when records arrived after it saw
- * SL_EAGAIN. Read-ahead pauses while 4 MiB wait in the FIFO.
+ * SL_EAGAIN. Read-ahead pauses while 2 MiB wait in the FIFO.
  *
  * Memory: the pending buffer (<= SL_SPOOL_PENDING_MAX, one record may
  * exceed it when alone) plus the group being written (same bound), plus a
  * ~48-byte index entry per unreleased record, plus the read-ahead (at most
- * 4 MiB waiting + one 4 MiB job; a single larger record alone).
+ * 2 MiB waiting + one 2 MiB job; a single larger record alone).
  *
  * Threads: every function is called on the owner's loop thread; callbacks
  * run on it too. The writer thread and the read jobs only touch their own

@@ -1322,8 +1322,8 @@ test_close_while_reading(void **state)
   t_free(t);
 }
 
-/* More than one read job's worth (4 MiB / 64 records) and more than the
- * read-ahead bound (4 MiB): every record once, in order. */
+/* More than one read job's worth (2 MiB / 64 records) and more than the
+ * read-ahead bound (2 MiB): every record once, in order. */
 static void
 test_read_big_backlog_in_order(void **state)
 {
