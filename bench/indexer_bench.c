@@ -36,7 +36,7 @@
 #include <jansson.h>
 #include <uv.h>
 
-#include "bulk.h"
+#include "config.h"
 #include "indexer.h"
 #include "sl_buf.h"
 #include "sl_err.h"
@@ -46,8 +46,6 @@
 #ifndef SL_SRCDIR
 #define SL_SRCDIR "."
 #endif
-
-#define INDEX "logs-bench-default"
 
 struct run {
   uv_loop_t loop;
@@ -162,23 +160,21 @@ step(struct run *r)
     r->max_inflight = inflight;
 }
 
-/* A spool-format record (bulk.h) of events first..first+n-1. */
+/* A spool-format record (format 2: NDJSON events, bulk.h) of events
+ * first..first+n-1; the indexer makes the action lines. */
 static char *
 record(int first, int n, const char *pad, size_t *len)
 {
   struct sl_buf b;
-  char id[32];
-  int i, k;
+  int i;
 
   sl_buf_init(&b, 0);
   for (i = first; i < first + n; i++) {
-    k = snprintf(id, sizeof(id), "ev-%08d", i);
-    if (sl_bulk_action(&b, INDEX, strlen(INDEX), id, (size_t)k) != 0 ||
-        sl_buf_printf(&b, "{\"@timestamp\":\"2026-11-25T12:00:00.000Z\","
+    if (sl_buf_printf(&b, "{\"@timestamp\":\"2026-11-25T12:00:00.000Z\","
                       "\"message\":\"event %d %s\",\"event\":{\"dataset\":"
-                      "\"bench\",\"id\":\"%s\"},\"data_stream\":{\"type\":"
-                      "\"logs\",\"dataset\":\"bench\",\"namespace\":"
-                      "\"default\"}}\n", i, pad, id) != 0)
+                      "\"bench\",\"id\":\"ev-%08d\"},\"data_stream\":{"
+                      "\"type\":\"logs\",\"dataset\":\"bench\","
+                      "\"namespace\":\"default\"}}\n", i, pad, i) != 0)
       die("payload");
   }
   return sl_buf_take(&b, len);
@@ -202,6 +198,7 @@ main(int argc, char **argv)
   char url[64], err[256], dir[] = "/tmp/sl-ixbench-XXXXXX", *pad;
   uint64_t want, t0, c0, ms, cpu, deadline;
   struct run r;
+  struct sl_es_conf conf;
   json_t *es;
   pid_t pid;
 
@@ -238,8 +235,10 @@ main(int argc, char **argv)
                  "flush_interval", 20, "bulk_max_events", bulk_max,
                  "timeout", 10000, "max_inflight", 4, "retry",
                  "backoff_base", 10, "backoff_max", 100);
-  if (sl_indexer_new(&r.loop, es, dir, &r.ix, err, sizeof(err)) != 0)
+  if (sl_es_conf_fill(es, dir, &conf, err, sizeof(err)) != 0 ||
+      sl_indexer_new(&r.loop, &conf, &r.ix, err, sizeof(err)) != 0)
     die(err);
+  sl_es_conf_free(&conf);
   json_decref(es);
   if (sl_indexer_start(r.ix) != 0)
     die("sl_indexer_start");
