@@ -30,9 +30,9 @@
 
 #include <uv.h>
 
+#include "batch.h"
 #include "config.h"
 #include "sl_err.h"
-#include "worker.h"
 
 struct sl_out_cbs {
   void *arg;

@@ -13,12 +13,7 @@
  * they carry no information and Filebeat does the same; their bytes still
  * count as read so the registry moves past them.
  *
- * Acknowledgement: a chunk may be spread over several batches. Each chunk
- * carries a reference count: one reference held "while it is being parsed"
- * plus one per batch that holds its events. The batch holding a chunk's last
- * line also carries the parse reference. sl_batch_release() (loop thread,
- * when the output acked the batch) drops them; the callback `done` fires for
- * every chunk whose count reaches 0 -- then every event of it was acked.
+ * Batches and their chunk references: batch.h.
  */
 #ifndef SL_AGENT_WORKER_H
 #define SL_AGENT_WORKER_H
@@ -29,46 +24,10 @@
 
 #include <uv.h>
 
+#include "batch.h"
 #include "config.h"
 #include "sl_buf.h"
 #include "tail.h"
-
-/* A chunk as the pipeline tracks it. */
-struct sl_wchunk {
-  struct sl_tail_chunk *c;
-  struct sl_wchunk *next;    /* worker input queue link */
-  uint32_t refs;             /* atomic: see above */
-};
-
-struct sl_batch_ref {
-  struct sl_wchunk *wc;
-  uint32_t drop;             /* references this batch drops: 1 or 2 */
-};
-
-struct sl_batch {
-  struct sl_batch *next, *prev; /* owned by whoever queues the batch */
-  char *data;                /* wire bytes, malloc'ed */
-  size_t len;
-  uint32_t events;           /* events (= Lumberjack window size) */
-  uint64_t raw_bytes;        /* input line bytes covered */
-  struct sl_batch_ref *refs;
-  uint32_t nrefs, caprefs;
-  uint64_t created_ms;       /* monotonic, first event placed */
-  uint64_t sent_ms;          /* monotonic, last (re)send */
-  uint32_t attempts;         /* sends so far */
-  uv_write_t wreq;           /* for the output currently sending it */
-  uv_buf_t wbuf;
-  void *out_priv;            /* output's per-batch scratch */
-};
-
-void sl_batch_free(struct sl_batch *b);
-/* Drop this batch's chunk references; `done` runs for each chunk whose
- * count hits 0 (its sl_wchunk is freed after). Frees the batch. */
-void sl_batch_release(struct sl_batch *b,
-                      void (*done)(void *arg, struct sl_tail_chunk *c),
-                      void *arg);
-/* Discard a batch without acknowledging its chunks (shutdown). */
-void sl_batch_discard(struct sl_batch *b);
 
 /* Builds batches from lines; one per worker, single-threaded. Exposed so
  * unit tests can drive batching without threads. */
