@@ -728,6 +728,9 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   /* Chunks waiting for a worker: enough to keep every worker busy, small
    * next to the batch queue so that memory stays where it is counted. */
   wo.max_queue_bytes = a->ac.queue_max_bytes / 4;
+  /* Recycled batch buffers: never more idle than the queue may hold in
+   * use, so idle + in use stays within what queue.max_bytes allowed. */
+  wo.max_pool_bytes = a->ac.queue_max_bytes;
   wo.loop = &a->loop;
   wo.ready = on_batch;
   wo.room = on_room;

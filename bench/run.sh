@@ -14,7 +14,10 @@
 # nested | nginx; NGINX=1 is the old spelling of nginx), PARSER (json),
 # QUEUE (queue.max_bytes, e.g. 16MiB; default: the agent's default),
 # REFS (1: also time the references; 0: skip them), REF_BUILD (where
-# bench_ref_jansson is built; default BUILD).
+# bench_ref_jansson is built; default BUILD), PERF (1: attach
+# `perf record -e cpu-clock -g` to the agent of each run and print its top
+# entries; the sampling costs a few % CPU, so compare CPU only between runs
+# with the same PERF).
 #
 # Per run: wall, CPU-s (utime + stime), minor page faults (/proc/PID/stat
 # field 10, all threads), peak RSS (VmHWM) and the fault ratio
@@ -41,6 +44,7 @@ WORKLOAD=${WORKLOAD:-flat}
 [ -n "$NGINX" ] && WORKLOAD=nginx
 REFS=${REFS:-1}
 REF_BUILD=${REF_BUILD:-$BUILD}
+PERF=${PERF:-0}
 case "$WORKLOAD" in
   flat) genflag="" ;;
   nested) genflag="--nested" ;;
@@ -101,8 +105,28 @@ EOF
   t0=$(now)
   "$AGENT" -c "$dir/agent.yml" 2>"$dir/agent.log" &
   apid=$!
+  local perfpid=""
+  if [ "$PERF" = 1 ]; then
+    perf record -q -e cpu-clock -F 2000 -g -p "$apid" -o "$dir/perf.data" \
+      >/dev/null 2>&1 &
+    perfpid=$!
+  fi
   wait "$sinkpid"
   t1=$(now)
+  if [ -n "$perfpid" ]; then
+    kill -INT "$perfpid"
+    wait "$perfpid" || true
+    {
+      echo "== perf $mode: self time by symbol (top 25)"
+      perf report -i "$dir/perf.data" --no-children --sort dso,sym \
+        --percent-limit 0.7 --stdio -g none 2>/dev/null | grep -v '^#' |
+        grep -v '^$' | head -25
+      echo "== perf $mode: page faults and munmap, by caller (children)"
+      perf report -i "$dir/perf.data" --children --sort sym --stdio -g none \
+        2>/dev/null | grep -E 'asm_exc_page_fault|__munmap|__mmap|madvise' |
+        head -5
+    } >&2
+  fi
   # minflt, utime + stime (fields 10, 14, 15) and peak RSS while the agent
   # still runs. The command name (field 2) has no blanks: sluice-agent.
   local cpu rss flt
