@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -18,6 +17,7 @@
 #include "parse.h"
 #include "sl_config.h"
 #include "sl_err.h"
+#include "sl_fs.h"
 #include "sl_http.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
@@ -69,27 +69,6 @@ struct sl_agent {
 /* ---- agent id --------------------------------------------------------- */
 
 static int
-mkdir_p(const char *path)
-{
-  char tmp[4096];
-  size_t i, n = strlen(path);
-
-  if (n == 0 || n >= sizeof(tmp))
-    return SL_EINVAL;
-  memcpy(tmp, path, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (tmp[i] == '/' || tmp[i] == '\0') {
-      char c = tmp[i];
-      tmp[i] = '\0';
-      if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-        return -errno;
-      tmp[i] = c;
-    }
-  }
-  return SL_OK;
-}
-
-static int
 valid_uuid(const char *s)
 {
   int i;
@@ -109,12 +88,12 @@ valid_uuid(const char *s)
 int
 sl_agent_load_id(const char *data_dir, char id[37], char *err, size_t errlen)
 {
-  char path[4096], tmp[4200], buf[64];
+  char path[4096], buf[64];
   unsigned char r[16];
   ssize_t n;
   int fd, rc, i;
 
-  rc = mkdir_p(data_dir);
+  rc = sl_fs_mkdir_p(data_dir);
   if (rc) {
     snprintf(err, errlen, "data_dir %s: %s", data_dir, sl_strerror(rc));
     return rc;
@@ -150,28 +129,13 @@ sl_agent_load_id(const char *data_dir, char id[37], char *err, size_t errlen)
     id[n++] = hex[r[i] & 15];
   }
   id[36] = '\0';
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0)
-    goto fail;
   snprintf(buf, sizeof(buf), "%s\n", id);
-  if (write(fd, buf, 37) != 37 || fsync(fd) != 0) {
-    close(fd);
-    goto fail;
-  }
-  close(fd);
-  if (rename(tmp, path) != 0)
-    goto fail;
-  fd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
+  rc = sl_fs_write_atomic(path, buf, 37, 0640);
+  if (rc) {
+    snprintf(err, errlen, "%s: %s", path, sl_strerror(rc));
+    return rc;
   }
   return SL_OK;
-fail:
-  rc = -errno;
-  snprintf(err, errlen, "%s: %s", path, sl_strerror(rc));
-  return rc;
 }
 
 /* ---- pending FIFO ----------------------------------------------------- */

@@ -1,6 +1,6 @@
-/* parse.c - parse contexts, the ECS event writer shared by all parsers,
- * the raw parser (and the fallback for lines a parser cannot read),
- * event ids, and dispatch by the input's `parser`. */
+/* parse.c - parse contexts, the table of parsers chosen by an input's
+ * `parser`, the raw parser, event ids, and the entry point. Events are
+ * written by event_writer.c; the JSON parser is parse_json.c. */
 #include "parse.h"
 #include "parse_internal.h"
 
@@ -8,15 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-
-#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
-#include <xxhash.h>
 
 #include "sl_config.h"
 #include "sl_err.h"
 #include "sl_json.h"
-#include "sl_time.h"
 
 /* The ECS version whose field names sluice writes (ecs.version). */
 #define SL_ECS_VERSION "8.11.0"
@@ -26,220 +21,44 @@
  * splits back unambiguously. 100 bytes is ECS's documented limit. */
 #define SL_DS_MAX 100
 
-/* ---- writer helpers ---------------------------------------------------- */
+/* ---- parsers ----------------------------------------------------------- */
 
-/* Where a writer points after a failed first reserve: writes of 0 bytes
- * stay harmless, longer ones take the slow path and see `err`. */
-static char w_dummy[1];
-
-void
-sl__w_init(struct sl__w *w, struct sl_buf *b)
-{
-  int rc;
-
-  w->b = b;
-  w->err = 0;
-  /* A buffer that never held anything has no memory yet. */
-  if (b->p == NULL && (rc = sl_buf_reserve(b, 256)) != 0) {
-    w->err = rc;
-    w->cur = w->lim = w_dummy;
-    return;
-  }
-  w->cur = b->p + b->len;
-  w->lim = b->p + b->cap - 1;
-}
-
-int
-sl__w_grow(struct sl__w *w, size_t n)
-{
-  struct sl_buf *b = w->b;
-  int rc;
-
-  if (w->err)
-    return 0;
-  b->len = sl__w_len(w);
-  rc = sl_buf_reserve(b, n);
-  if (rc) {
-    w->err = rc;
-    return 0;
-  }
-  w->cur = b->p + b->len;
-  w->lim = b->p + b->cap - 1;
-  return 1;
-}
-
-/* The same output as sl_json_escape (short escapes, \u00xx, U+FFFD for
- * invalid UTF-8) except NUL, written through the inline writer: the raw
- * parser escapes every whole line, and a call per run of plain bytes was
- * the largest cost of a raw event. */
-void
-sl__w_escape(struct sl__w *w, const char *s, size_t n)
-{
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *u = (const unsigned char *)s;
-  size_t i = 0, run, k;
-  char esc[6];
-
-  while (i < n) {
-    run = i;
-    while (run < n && !sl_json_stop[u[run]])
-      run++;
-    sl__w_put(w, s + i, run - i);
-    i = run;
-    if (i == n)
-      break;
-    switch (u[i]) {
-    case '"':  SL__W_LIT(w, "\\\""); break;
-    case '\\': SL__W_LIT(w, "\\\\"); break;
-    case '\n': SL__W_LIT(w, "\\n"); break;
-    case '\r': SL__W_LIT(w, "\\r"); break;
-    case '\t': SL__W_LIT(w, "\\t"); break;
-    case '\b': SL__W_LIT(w, "\\b"); break;
-    case '\f': SL__W_LIT(w, "\\f"); break;
-    case 0:
-      /* NUL: the collector's jansson refuses \u0000 (see the header). */
-      SL__W_LIT(w, "\xEF\xBF\xBD");
-      break;
-    default:
-      if (u[i] < 0x20) {
-        memcpy(esc, "\\u00", 4);
-        esc[4] = hex[u[i] >> 4];
-        esc[5] = hex[u[i] & 15];
-        sl__w_put(w, esc, 6);
-        break;
-      }
-      k = sl_utf8_seq(u + i, n - i);
-      if (k == 0) {
-        SL__W_LIT(w, "\xEF\xBF\xBD");
-      } else {
-        sl__w_put(w, s + i, k);
-        i += k - 1;
-      }
-      break;
-    }
-    i++;
-  }
-}
-
-void
-sl__w_repair(struct sl__w *w, const char *s, size_t n)
-{
-  const unsigned char *u = (const unsigned char *)s;
-  size_t i = 0, run, k;
-
-  while (i < n) {
-    run = i;
-    while (run < n && u[run] < 0x80 && u[run] != '\\')
-      run++;
-    sl__w_put(w, s + i, run - i);
-    i = run;
-    if (i == n)
-      break;
-    if (u[i] == '\\') {
-      /* Valid input: an escape is 2 bytes, or 6 for \uXXXX. */
-      if (u[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0) {
-        SL__W_LIT(w, "\\ufffd");
-        i += 6;
-      } else {
-        sl__w_put(w, s + i, 2);
-        i += 2;
-      }
-      continue;
-    }
-    k = sl_utf8_seq(u + i, n - i);
-    if (k == 0) {
-      SL__W_LIT(w, "\xEF\xBF\xBD");
-      i++;
-    } else {
-      sl__w_put(w, s + i, k);
-      i += k;
-    }
-  }
-}
-
-void
-sl__w_u64(struct sl__w *w, uint64_t v)
-{
-  char tmp[20];
-  size_t i = sizeof(tmp);
-
-  do {
-    tmp[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  sl__w_put(w, tmp + i, sizeof(tmp) - i);
-}
-
-/* "text" for either kind of sl__text. */
+/* The whole line as the message. */
 static void
-w_text(struct sl__w *w, const struct sl__text *t)
+raw_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
+          const struct sl_src *src, const char *line, size_t len,
+          uint64_t offset, unsigned flags, int64_t read_time_ns)
 {
-  sl__w_byte(w, '"');
-  if (!t->json)
-    sl__w_escape(w, t->p, t->n);
-  else if (t->fix)
-    sl__w_repair(w, t->p, t->n);
-  else
-    sl__w_put(w, t->p, t->n);
-  sl__w_byte(w, '"');
+  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
+                  NULL, NULL);
 }
 
-/* ---- event ids --------------------------------------------------------- */
+static const struct sl_parser_ops parser_raw = {
+  .name = "raw",
+  .event = raw_event,
+};
 
-static void
-put_le64(unsigned char *p, uint64_t v)
+/* Looked up by name; the order is the one of the "supported:" list in the
+ * error for an unknown name. */
+static const struct sl_parser_ops *const parsers[] = {
+  &sl_parser_json,
+  &parser_raw,
+};
+
+#define NPARSERS (sizeof(parsers) / sizeof(parsers[0]))
+
+static const struct sl_parser_ops *
+parser_find(const char *name)
 {
-  int i;
+  size_t i;
 
-  for (i = 0; i < 8; i++)
-    p[i] = (unsigned char)(v >> (8 * i));
+  for (i = 0; i < NPARSERS; i++)
+    if (strcmp(parsers[i]->name, name) == 0)
+      return parsers[i];
+  return NULL;
 }
 
-static void
-hex64(char *out, uint64_t v)
-{
-  static const char hex[] = "0123456789abcdef";
-  int i;
-
-  for (i = 15; i >= 0; i--) {
-    out[i] = hex[v & 15];
-    v >>= 4;
-  }
-}
-
-/* The hashed bytes: agent id, one NUL (so "ab"+dev cannot collide with
- * "a"+...), then dev, ino, fp and offset as little-endian u64. The layout
- * is part of the delivery guarantee: changing it re-ids every event. */
-static void
-event_id(const char *aid, size_t n, const struct sl_src *src,
-         uint64_t offset, char out[33])
-{
-  enum { TAIL = 1 + 4 * 8, SMALL = 256 };
-  unsigned char buf[SMALL + TAIL], *t;
-  XXH128_hash_t h;
-
-  t = n <= SMALL ? buf + n : buf;
-  t[0] = 0;
-  put_le64(t + 1, src ? src->dev : 0);
-  put_le64(t + 9, src ? src->ino : 0);
-  put_le64(t + 17, src ? src->fp : 0);
-  put_le64(t + 25, offset);
-  if (n <= SMALL) {
-    memcpy(buf, aid, n);
-    h = XXH3_128bits(buf, n + TAIL);
-  } else {
-    /* Agent ids are short; this path exists so that none is too long. */
-    XXH3_state_t st;
-
-    XXH3_128bits_reset(&st);
-    XXH3_128bits_update(&st, aid, n);
-    XXH3_128bits_update(&st, buf, TAIL);
-    h = XXH3_128bits_digest(&st);
-  }
-  hex64(out, h.high64);
-  hex64(out + 16, h.low64);
-  out[32] = '\0';
-}
+/* ---- entry point ------------------------------------------------------- */
 
 void
 sl_event_id(const char *agent_id, const struct sl_src *src, uint64_t offset,
@@ -247,168 +66,26 @@ sl_event_id(const char *agent_id, const struct sl_src *src, uint64_t offset,
 {
   if (agent_id == NULL)
     agent_id = "";
-  event_id(agent_id, strlen(agent_id), src, offset, out);
+  sl_ew_event_id(agent_id, strlen(agent_id), src, offset, out);
 }
-
-/* ---- the event writer -------------------------------------------------- */
-
-void
-sl__ev_clear(struct sl__ev *ev, int64_t ts_ns)
-{
-  /* Field by field: sl__ev_end reads only these, and a memset of the
-   * whole struct per line showed up in profiles (rep stos). */
-  ev->ts_ns = ts_ns;
-  ev->msg.p = NULL;
-  ev->level.p = NULL;
-  ev->trace_id[0] = '\0';
-  ev->span_id[0] = '\0';
-  ev->txn_id[0] = '\0';
-  ev->req_id.p = NULL;
-  ev->original.p = NULL;
-  ev->error = NULL;
-  ev->tag = NULL;
-}
-
-size_t
-sl__ev_begin(struct sl__w *w)
-{
-  size_t slot;
-
-  SL__W_LIT(w, "{\"@timestamp\":\"");
-  slot = w->err ? 0 : sl__w_len(w);
-  /* Filled in by sl__ev_end; every sl_time value formats to 24 bytes. */
-  SL__W_LIT(w, "1970-01-01T00:00:00.000Z\"");
-  return slot;
-}
-
-void
-sl__ev_end(struct sl__w *w, const struct sl_parse_ctx *ctx,
-           const struct sl_src *src, uint64_t offset, unsigned flags,
-           const struct sl__ev *ev, size_t slot)
-{
-  char ts[SL_TIME_RFC3339_MS_LEN + 8];
-  char id[33];
-  size_t n;
-
-  if (ev->msg.p) {
-    SL__W_LIT(w, ",\"message\":");
-    w_text(w, &ev->msg);
-  }
-  SL__W_LIT(w, ",\"log\":{");
-  if (ev->level.p) {
-    SL__W_LIT(w, "\"level\":");
-    w_text(w, &ev->level);
-    sl__w_byte(w, ',');
-  }
-  if (src && src->path) {
-    SL__W_LIT(w, "\"file\":{\"path\":\"");
-    sl__w_escape(w, src->path, strlen(src->path));
-    SL__W_LIT(w, "\"},");
-  }
-  SL__W_LIT(w, "\"offset\":");
-  sl__w_u64(w, offset);
-  if (flags & SL_LINE_TRUNCATED)
-    SL__W_LIT(w, ",\"flags\":[\"truncated\"]");
-  sl__w_byte(w, '}');
-  if (ev->trace_id[0]) {
-    SL__W_LIT(w, ",\"trace\":{\"id\":\"");
-    sl__w_put(w, ev->trace_id, 32);
-    SL__W_LIT(w, "\"}");
-  }
-  if (ev->span_id[0]) {
-    SL__W_LIT(w, ",\"span\":{\"id\":\"");
-    sl__w_put(w, ev->span_id, 16);
-    SL__W_LIT(w, "\"}");
-  }
-  if (ev->txn_id[0]) {
-    SL__W_LIT(w, ",\"transaction\":{\"id\":\"");
-    sl__w_put(w, ev->txn_id, 16);
-    SL__W_LIT(w, "\"}");
-  }
-  if (ev->req_id.p) {
-    SL__W_LIT(w, ",\"http\":{\"request\":{\"id\":");
-    w_text(w, &ev->req_id);
-    SL__W_LIT(w, "}}");
-  }
-  if (ev->error) {
-    SL__W_LIT(w, ",\"error\":{\"message\":\"");
-    sl__w_escape(w, ev->error, strlen(ev->error));
-    SL__W_LIT(w, "\"}");
-  }
-  if (ev->tag) {
-    SL__W_LIT(w, ",\"tags\":[\"");
-    sl__w_escape(w, ev->tag, strlen(ev->tag));
-    SL__W_LIT(w, "\"]");
-  }
-  SL__W_LIT(w, ",\"event\":{\"id\":\"");
-  event_id(ctx->agent_id, ctx->agent_id_len, src, offset, id);
-  sl__w_put(w, id, 32);
-  sl__w_byte(w, '"');
-  if (ev->original.p) {
-    SL__W_LIT(w, ",\"original\":");
-    w_text(w, &ev->original);
-  }
-  sl__w_put(w, ctx->suffix, ctx->suffix_len);
-  if (w->err)
-    return;
-  n = sl_time_format_ms(ev->ts_ns, ts);
-  /* int64 ns spans the years 1677..2262, so this always holds; the check
-   * guards the fixed-width slot against a formatter change. */
-  if (n == SL_TIME_RFC3339_MS_LEN)
-    memcpy(w->b->p + slot, ts, n);
-}
-
-void
-sl__raw_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
-              const struct sl_src *src, const char *line, size_t len,
-              uint64_t offset, unsigned flags, int64_t read_time_ns,
-              const char *why, size_t pos)
-{
-  struct sl__ev ev;
-  char emsg[96];
-  size_t slot;
-
-  sl__ev_clear(&ev, read_time_ns);
-  slot = sl__ev_begin(w);
-  ev.msg.p = line ? line : "";
-  ev.msg.n = line ? len : 0;
-  ev.msg.json = 0;
-  ev.msg.fix = 0;
-  if (why) {
-    snprintf(emsg, sizeof(emsg), "json parse failure at byte %zu: %s", pos,
-             why);
-    ev.error = emsg;
-    ev.tag = "sluice_json_parse_failure";
-  }
-  sl__ev_end(w, ctx, src, offset, flags, &ev, slot);
-}
-
-/* ---- entry point ------------------------------------------------------- */
 
 int
 sl_parse_event(const struct sl_parse_ctx *ctx, const struct sl_src *src,
                const char *line, size_t len, uint64_t offset,
                unsigned flags, int64_t read_time_ns, struct sl_buf *out)
 {
-  struct sl__w w;
+  struct sl_ew w;
   size_t start = out->len;
 
-  sl__w_init(&w, out);
-  /* CRLF files: the tailer splits on '\n'; the '\r' is not content. */
-  if (len > 0 && line[len - 1] == '\r')
-    len--;
-  if (ctx->parser == SL__PARSER_JSON)
-    sl__json_event(&w, ctx, src, line, len, offset, flags, read_time_ns);
-  else
-    sl__raw_event(&w, ctx, src, line, len, offset, flags, read_time_ns,
-                  NULL, 0);
+  sl_ew_init(&w, out);
+  ctx->ops->event(&w, ctx, src, line, len, offset, flags, read_time_ns);
   if (w.err) {
     out->len = start;
     if (out->p)
       out->p[start] = '\0';
     return w.err;
   }
-  sl__w_sync(&w);
+  sl_ew_sync(&w);
   out->p[out->len] = '\0';
   return SL_OK;
 }
@@ -568,7 +245,9 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
 {
   const char *parser, *dataset, *ns, *service, *why;
   struct sl_parse_ctx *ctx = NULL;
+  char names[128];
   struct sl_buf b;
+  size_t i, at;
   int rc;
 
   *out = NULL;
@@ -598,14 +277,16 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ENOMEM;
     goto fail;
   }
-  if (strcmp(parser, "json") == 0) {
-    ctx->parser = SL__PARSER_JSON;
-  } else if (strcmp(parser, "raw") == 0) {
-    ctx->parser = SL__PARSER_RAW;
-  } else {
-    rc = cfg_err(err, errlen,
-                 "parser: '%s' is not supported (supported: json, raw)",
-                 parser);
+  ctx->ops = parser_find(parser);
+  if (ctx->ops == NULL) {
+    names[0] = '\0';
+    for (i = 0, at = 0; i < NPARSERS && at < sizeof(names); i++)
+      at += (size_t)snprintf(names + at, sizeof(names) - at, "%s%s",
+                             i ? ", " : "", parsers[i]->name);
+    if (err && errlen)
+      snprintf(err, errlen, "parser: '%s' is not supported (supported: %s)",
+               parser, names);
+    rc = SL_ECONFIG;
     goto fail;
   }
   if ((why = ds_name_problem(dataset)) != NULL) {
@@ -620,14 +301,12 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ECONFIG;
     goto fail;
   }
-  /* A random seed, so that lines cannot be crafted to collide in the
-   * duplicate-key table (hash flooding). */
-  if (getrandom(&ctx->hash_seed, sizeof(ctx->hash_seed), GRND_NONBLOCK) !=
-      (ssize_t)sizeof(ctx->hash_seed))
-    ctx->hash_seed = (uint64_t)sl_time_now_ns() ^ (uint64_t)(uintptr_t)ctx;
-  ctx->agent_id_len = strlen(info->agent_id);
-  ctx->agent_id = strdup(info->agent_id);
-  if (ctx->agent_id == NULL) {
+  if (ctx->ops->init &&
+      (rc = ctx->ops->init(input, &ctx->priv, err, errlen)) != 0)
+    goto fail;
+  ctx->ev.agent_id_len = strlen(info->agent_id);
+  ctx->ev.agent_id = strdup(info->agent_id);
+  if (ctx->ev.agent_id == NULL) {
     rc = SL_ENOMEM;
     goto fail;
   }
@@ -637,7 +316,7 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
       cfg_err(err, errlen, "input: %s", sl_strerror(rc));
     goto fail;
   }
-  ctx->suffix = sl_buf_take(&b, &ctx->suffix_len);
+  ctx->ev.suffix = sl_buf_take(&b, &ctx->ev.suffix_len);
   *out = ctx;
   return SL_OK;
 
@@ -652,7 +331,9 @@ sl_parse_ctx_free(struct sl_parse_ctx *ctx)
 {
   if (ctx == NULL)
     return;
-  free(ctx->agent_id);
-  free(ctx->suffix);
+  if (ctx->priv && ctx->ops->destroy)
+    ctx->ops->destroy(ctx->priv);
+  free(ctx->ev.agent_id);
+  free(ctx->ev.suffix);
   free(ctx);
 }

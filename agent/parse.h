@@ -39,8 +39,9 @@ struct sl_parse_ctx;
 /* Build a context from one normalised `inputs[]` entry of the agent config
  * (keys: parser, dataset, service, namespace, fields, ...). Pre-renders the
  * static parts of every event. Returns SL_ECONFIG with a message.
- *   parser     "json" | "raw" (default raw, as the config schema); any other
- *              name is SL_ECONFIG "parser: 'x' is not supported ...".
+ *   parser     "json" | "raw" (default raw, as the config schema), looked
+ *              up in parse.c's table of parsers; any other name is
+ *              SL_ECONFIG "parser: 'x' is not supported (supported: ...)".
  *   dataset    default "generic"; namespace default "default": lower case,
  *              none of - \ / * ? " < > | , # : space, <= 100 bytes (they
  *              make the data stream name logs-<dataset>-<namespace>).
@@ -59,9 +60,12 @@ void sl_parse_ctx_free(struct sl_parse_ctx *ctx);
  * buffer errors (SL_E2BIG, SL_ENOMEM) are returned, and then `out` is
  * restored to its previous length. read_time_ns is used for @timestamp when
  * the line has none. Thread-safe for distinct `out` buffers.
- * One trailing '\r' is stripped. Empty lines are not skipped here (the
- * pipeline skips them): with parser json they become raw events tagged
- * "empty line". The field rules are documented in parse_json.c.
+ * The line is taken as given: the pipeline's line splitter (worker.c) has
+ * already removed the '\n' and one trailing '\r'; any '\r' left is
+ * content. Empty lines are not skipped here (the pipeline skips them):
+ * with parser json they become raw events tagged "empty line". The field
+ * rules are documented in parse_json.c, the event layout in
+ * event_writer.h.
  * The event always: has no raw newline (NDJSON-safe); loads in jansson with
  * default flags plus JSON_REJECT_DUPLICATES (no \u0000, no duplicate keys
  * at any level, numbers within int64/double, depth <= 2048), which is how

@@ -6,7 +6,7 @@
  * keys. Application keys are copied verbatim into "app":{...} of the output
  * as soon as their value has been scanned; the special keys below fill ECS
  * fields instead. A line that is not a JSON object becomes a raw event with
- * an error tag (parse.c), so nothing is ever dropped.
+ * an error tag (sl_ew_raw_event), so nothing is ever dropped.
  *
  * Rules (documented here because they are the product's behaviour):
  *  - Top level must be an object; an array or scalar is "not a JSON object".
@@ -76,16 +76,16 @@
  *  - A line whose top level is valid but whose special values are odd is
  *    never a failure: only syntax decides between event and raw fallback.
  */
-#include "parse.h"
 #include "parse_internal.h"
-#include "sl_json.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -93,7 +93,9 @@
 
 #include <xxhash.h>
 
+#include "event_writer.h"
 #include "sl_err.h"
+#include "sl_json.h"
 #include "sl_time.h"
 
 /* jansson's JSON_PARSER_MAX_DEPTH is 2048. The event puts application
@@ -112,6 +114,11 @@
 #define F_FIX (F_BAD | F_NL | F_NUL | F_BIG | F_DUP)
 
 enum vtype { V_STR, V_NUM, V_LIT, V_OBJ, V_ARR };
+
+/* Per-input state (ctx->priv), built by json_init. */
+struct json_conf {
+  uint64_t hash_seed;      /* random: duplicate-key hashing */
+};
 
 struct scan {
   const char *end;
@@ -432,7 +439,7 @@ kit_next(struct kit *it)
       cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
       it->p = p + 12;
     }
-    /* \u0000 is written as U+FFFD (sl__w_repair); compare it so. */
+    /* \u0000 is written as U+FFFD (sl_ew_repair); compare it so. */
     it->npend = utf8_put(it->pend, cp ? cp : 0xFFFD);
   } else if (*p < 0x80) {
     it->p = p + 1;
@@ -876,11 +883,11 @@ classify(const char *k, size_t n)
 
 /* Per-line state of the JSON parser. */
 struct jstate {
-  struct sl__ev ev;
+  struct sl_ew_ev ev;
   int app_open;
   int have_ts, have_msg, have_level, have_req;
   int ts_failed;
-  struct sl__text ts_orig;       /* first unparsable timestamp value */
+  struct sl_ew_text ts_orig;       /* first unparsable timestamp value */
   char level[33];
   struct keyset keys;       /* top-level object is number 0 */
   uint32_t top_last;
@@ -1082,7 +1089,7 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
   const char *c = vp, *raw = vp;
   size_t cn = vn, rawn = vn;
   int64_t ns;
-  struct sl__ev *ev = &st->ev;
+  struct sl_ew_ev *ev = &st->ev;
 
   if (vt == V_STR) {
     raw = c = vp + 1;
@@ -1258,13 +1265,13 @@ needs_slow_compare(const char *p, size_t n)
 }
 
 /* Re-emit a validated value that needs fixing (the slow path; plain values
- * are copied with one memcpy): strings through sl__w_repair; numbers
+ * are copied with one memcpy): strings through sl_ew_repair; numbers
  * jansson cannot hold as strings (lossless, and the event stays loadable);
  * whitespace dropped (so no raw CR/LF: one event, one line); with `dedupe`,
  * later duplicate keys of each object dropped with their values. Iterative
  * like scan_value, for the same reason. */
 static void
-copy_fixed(struct sl__w *w, const char *p, size_t n, int dedupe,
+copy_fixed(struct sl_ew *w, const char *p, size_t n, int dedupe,
            uint64_t seed)
 {
   struct keyset ks;
@@ -1290,10 +1297,10 @@ value:
       last[sp] = KS_NONE;
     }
     sp++;
-    sl__w_byte(w, p[i]);
+    sl_ew_byte(w, p[i]);
     i = skip_ws_v(p, i + 1, n);
     if (p[i] == (top ? '}' : ']')) {
-      sl__w_byte(w, p[i]);
+      sl_ew_byte(w, p[i]);
       i++;
       sp--;
       goto after;
@@ -1303,28 +1310,28 @@ value:
     goto value;
   case '"':
     j = str_end(p, i);
-    sl__w_byte(w, '"');
-    sl__w_repair(w, p + i + 1, j - i - 2);
-    sl__w_byte(w, '"');
+    sl_ew_byte(w, '"');
+    sl_ew_repair(w, p + i + 1, j - i - 2);
+    sl_ew_byte(w, '"');
     i = j;
     goto after;
   case 't':
   case 'n':
-    sl__w_put(w, p + i, 4);
+    sl_ew_put(w, p + i, 4);
     i += 4;
     goto after;
   case 'f':
-    sl__w_put(w, p + i, 5);
+    sl_ew_put(w, p + i, 5);
     i += 5;
     goto after;
   default:
     j = skip_value(p, i, n);
     if (num_big(p + i, j - i)) {
-      sl__w_byte(w, '"');
-      sl__w_put(w, p + i, j - i);
-      sl__w_byte(w, '"');
+      sl_ew_byte(w, '"');
+      sl_ew_put(w, p + i, j - i);
+      sl_ew_byte(w, '"');
     } else {
-      sl__w_put(w, p + i, j - i);
+      sl_ew_put(w, p + i, j - i);
     }
     i = j;
     goto after;
@@ -1339,10 +1346,10 @@ after:
     i++;
     if (top)
       goto key;
-    sl__w_byte(w, ',');
+    sl_ew_byte(w, ',');
     goto value;
   }
-  sl__w_byte(w, p[i]);
+  sl_ew_byte(w, p[i]);
   i++;
   sp--;
   goto after;
@@ -1369,10 +1376,10 @@ key:
   if (bit)
     first[(sp - 1) / 64] &= ~((uint64_t)1 << ((sp - 1) % 64));
   else
-    sl__w_byte(w, ',');
-  sl__w_byte(w, '"');
-  sl__w_repair(w, p + i + 1, j - i - 2);
-  SL__W_LIT(w, "\":");
+    sl_ew_byte(w, ',');
+  sl_ew_byte(w, '"');
+  sl_ew_repair(w, p + i + 1, j - i - 2);
+  SL_EW_LIT(w, "\":");
   i = k;
   goto value;
 
@@ -1382,7 +1389,7 @@ done:
 
 /* One top-level member; the value has been fully validated. */
 static void
-member(struct jstate *st, struct sl__w *w, const char *kp, size_t kn,
+member(struct jstate *st, struct sl_ew *w, const char *kp, size_t kn,
        unsigned kfl, const char *vp, size_t vn, enum vtype vt, unsigned vfl)
 {
   char kbuf[16];
@@ -1407,47 +1414,70 @@ member(struct jstate *st, struct sl__w *w, const char *kp, size_t kn,
   if (role != R_NONE && use_special(st, role, vt, vp, vn, vfl))
     return;
   if (!st->app_open) {
-    SL__W_LIT(w, ",\"app\":{\"");
+    SL_EW_LIT(w, ",\"app\":{\"");
     st->app_open = 1;
   } else {
-    SL__W_LIT(w, ",\"");
+    SL_EW_LIT(w, ",\"");
   }
   if (kfl & F_BAD)
-    sl__w_repair(w, kp, kn);
+    sl_ew_repair(w, kp, kn);
   else
-    sl__w_put(w, kp, kn);
-  SL__W_LIT(w, "\":");
+    sl_ew_put(w, kp, kn);
+  SL_EW_LIT(w, "\":");
   if (vfl & F_FIX)
     copy_fixed(w, vp, vn, (vfl & F_DUP) != 0, st->keys.seed);
   else
-    sl__w_put(w, vp, vn);
+    sl_ew_put(w, vp, vn);
 }
 
-void
-sl__json_event(struct sl__w *w, const struct sl_parse_ctx *ctx,
-               const struct sl_src *src, const char *line, size_t len,
-               uint64_t offset, unsigned flags, int64_t read_time_ns)
+/* A line that is not a JSON object: the whole line as a raw event, tagged
+ * as a parse failure (never dropped). Out of json_event so the hot path's
+ * frame does not carry the message buffer. */
+static void
+json_failed(struct sl_ew *w, const struct sl_parse_ctx *ctx,
+            const struct sl_src *src, const char *line, size_t len,
+            uint64_t offset, unsigned flags, int64_t read_time_ns,
+            const struct scan *s)
+{
+  char emsg[96];
+
+  if (s->why == NULL) {
+    sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags,
+                    read_time_ns, NULL, NULL);
+    return;
+  }
+  snprintf(emsg, sizeof(emsg), "json parse failure at byte %zu: %s",
+           (size_t)(s->err_at - line), s->why);
+  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
+                  emsg, "sluice_json_parse_failure");
+}
+
+static void
+json_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
+           const struct sl_src *src, const char *line, size_t len,
+           uint64_t offset, unsigned flags, int64_t read_time_ns)
 {
   struct scan s;
   struct jstate st;
   const char *p = line, *end = line + len, *kp, *vp;
-  size_t start = sl__w_len(w), slot, kn;
+  size_t start = sl_ew_len(w), slot, kn;
   unsigned kfl, wfl = 0, vfl;
   enum vtype vt;
 
   s.end = end;
   s.err_at = NULL;
   s.why = NULL;
-  /* Only what is read before being written (see sl__ev_clear). */
+  /* Only what is read before being written (see sl_ew_ev_clear). */
   st.app_open = st.have_ts = st.have_msg = st.have_level = 0;
   st.have_req = st.ts_failed = 0;
-  sl__ev_clear(&st.ev, read_time_ns);
-  keyset_init(&st.keys, ctx->hash_seed);
+  sl_ew_ev_clear(&st.ev, read_time_ns);
+  keyset_init(&st.keys,
+              ((const struct json_conf *)ctx->priv)->hash_seed);
   st.keys.nobj = 1;
   st.top_last = KS_NONE;
   st.top_bloom = 0;
 
-  slot = sl__ev_begin(w);
+  slot = sl_ew_ev_begin(w);
   p = skip_ws(p, end, &wfl);
   if (p == end) {
     fail(&s, p, p == line ? "empty line" : "blank line");
@@ -1531,10 +1561,10 @@ done:
     goto bad;
   }
   if (st.app_open)
-    sl__w_byte(w, '}');
+    sl_ew_byte(w, '}');
   if (!st.have_ts && st.ts_failed)
     st.ev.original = st.ts_orig;
-  sl__ev_end(w, ctx, src, offset, flags, &st.ev, slot);
+  sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &st.ev, slot);
   keyset_free(&st.keys);
   return;
 
@@ -1542,7 +1572,37 @@ bad:
   keyset_free(&st.keys);
   if (w->err)
     return;
-  sl__w_setlen(w, start);
-  sl__raw_event(w, ctx, src, line, len, offset, flags, read_time_ns, s.why,
-                (size_t)(s.err_at - line));
+  sl_ew_setlen(w, start);
+  json_failed(w, ctx, src, line, len, offset, flags, read_time_ns, &s);
 }
+
+/* ---- the parser -------------------------------------------------------- */
+
+static int
+json_init(const json_t *input, void **priv, char *err, size_t errlen)
+{
+  struct json_conf *jc = malloc(sizeof(*jc));
+
+  if (jc == NULL)
+    return SL_ENOMEM;
+  /* A random seed, so that lines cannot be crafted to collide in the
+   * duplicate-key table (hash flooding). */
+  if (getrandom(&jc->hash_seed, sizeof(jc->hash_seed), GRND_NONBLOCK) !=
+      (ssize_t)sizeof(jc->hash_seed))
+    jc->hash_seed = (uint64_t)sl_time_now_ns() ^ (uint64_t)(uintptr_t)jc;
+  *priv = jc;
+  return 0;
+}
+
+static void
+json_destroy(void *priv)
+{
+  free(priv);
+}
+
+const struct sl_parser_ops sl_parser_json = {
+  .name = "json",
+  .init = json_init,
+  .destroy = json_destroy,
+  .event = json_event,
+};

@@ -3,19 +3,18 @@
 #include "tail_registry.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <uv.h>
 
 #include "sl_err.h"
+#include "sl_fs.h"
 #include "sl_log.h"
 
 #define REG_VERSION 1
@@ -29,8 +28,7 @@ struct sl_treg {
   size_t count;
   bool dirty;
   char *dir;
-  char *path;      /* dir/registry.json */
-  char *tmp;       /* dir/registry.json.tmp */
+  char *path;      /* dir/registry.json (written via registry.json.tmp) */
   uint64_t seq;    /* last snapshot number handed out */
   uv_mutex_t wlock;
   uint64_t written_seq;  /* under wlock */
@@ -194,8 +192,7 @@ sl_treg_open(const char *data_dir, struct sl_treg **out)
     return SL_ENOMEM;
   r->dir = strdup(data_dir);
   r->path = path_join(data_dir, "registry.json");
-  r->tmp = path_join(data_dir, "registry.json.tmp");
-  if (!r->dir || !r->path || !r->tmp) {
+  if (!r->dir || !r->path) {
     rc = SL_ENOMEM;
     goto fail_alloc;
   }
@@ -237,7 +234,6 @@ fail_entries:
 fail_mutex:
   uv_mutex_destroy(&r->wlock);
 fail_alloc:
-  free(r->tmp);
   free(r->path);
   free(r->dir);
   free(r);
@@ -251,7 +247,6 @@ sl_treg_free(struct sl_treg *r)
     return;
   clear_entries(r);
   uv_mutex_destroy(&r->wlock);
-  free(r->tmp);
   free(r->path);
   free(r->dir);
   free(r);
@@ -394,7 +389,8 @@ sl_treg_serialize(struct sl_treg *r, uint64_t *seq)
   json_t *root, *arr, *o;
   struct sl_treg_entry *e;
   char fp[17];
-  char *s = NULL;
+  char *s = NULL, *t;
+  size_t n;
 
   root = json_object();
   arr = json_array();
@@ -416,6 +412,17 @@ sl_treg_serialize(struct sl_treg *r, uint64_t *seq)
   }
   s = json_dumps(root, JSON_COMPACT);
   if (s) {
+    /* One newline at the end, so the file is a proper text file. */
+    n = strlen(s);
+    t = realloc(s, n + 2);
+    if (!t) {
+      free(s);
+      s = NULL;
+      goto done;
+    }
+    s = t;
+    s[n] = '\n';
+    s[n + 1] = '\0';
     r->dirty = false;
     *seq = ++r->seq;
   }
@@ -425,58 +432,6 @@ done:
   return s;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-  ssize_t w;
-
-  while (n > 0) {
-    w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return -errno;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
-static int
-write_locked(struct sl_treg *r, const char *json)
-{
-  int fd, dfd, rc;
-
-  fd = open(r->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
-    return -errno;
-  rc = write_all(fd, json, strlen(json));
-  if (!rc)
-    rc = write_all(fd, "\n", 1);
-  if (!rc && fsync(fd) != 0)
-    rc = -errno;
-  if (close(fd) != 0 && !rc)
-    rc = -errno;
-  if (rc) {
-    unlink(r->tmp);
-    return rc;
-  }
-  if (rename(r->tmp, r->path) != 0) {
-    rc = -errno;
-    unlink(r->tmp);
-    return rc;
-  }
-  /* The rename is durable only once the directory is synced. */
-  dfd = open(r->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return -errno;
-  if (fsync(dfd) != 0)
-    rc = -errno;
-  close(dfd);
-  return rc;
-}
-
 int
 sl_treg_write(struct sl_treg *r, const char *json, uint64_t seq)
 {
@@ -484,7 +439,7 @@ sl_treg_write(struct sl_treg *r, const char *json, uint64_t seq)
 
   uv_mutex_lock(&r->wlock);
   if (seq > r->written_seq) {
-    rc = write_locked(r, json);
+    rc = sl_fs_write_atomic(r->path, json, strlen(json), 0644);
     if (!rc)
       r->written_seq = seq;
   }

@@ -20,7 +20,7 @@
  * losing the registry means re-sending (deduplicated by event.id), while
  * refusing to start would lose everything that is written meanwhile.
  *
- * Pruning (done by tail.c): an entry goes away when its file was seen
+ * Pruning (done by tail_scan.c): an entry goes away when its file was seen
  * deleted (link count 0) and every byte of it was acknowledged, or when no
  * scan has seen the file for 24 h (entries of tracked files are never
  * pruned; a scan refreshes `updated` of the files it sees).
@@ -81,14 +81,16 @@ size_t sl_treg_prune(struct sl_treg *r, int64_t max_age_ms);
 size_t sl_treg_count(const struct sl_treg *r);
 bool sl_treg_dirty(const struct sl_treg *r);
 
-/* Snapshot as JSON text (malloc'ed, caller frees) and clear the dirty flag;
+/* Snapshot as JSON text ending in a newline, the exact file contents
+ * (malloc'ed, caller frees), and clear the dirty flag;
  * *seq receives the snapshot's number for sl_treg_write(). NULL on ENOMEM
  * (dirty stays set). */
 char *sl_treg_serialize(struct sl_treg *r, uint64_t *seq);
 /* Mark dirty again (a write failed). */
 void sl_treg_mark_dirty(struct sl_treg *r);
-/* Write a snapshot atomically. Thread-safe; a snapshot older than one
- * already written is skipped (returns 0). Returns 0 or a negative errno. */
+/* Write a snapshot atomically (sl_fs_write_atomic). Thread-safe; a snapshot
+ * older than one already written is skipped (returns 0). Returns 0 or an
+ * SL_E* code. */
 int sl_treg_write(struct sl_treg *r, const char *json, uint64_t seq);
 /* Serialise and write now, on the calling thread. */
 int sl_treg_save(struct sl_treg *r);

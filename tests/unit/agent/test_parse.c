@@ -228,7 +228,7 @@ test_raw_parser(void **state)
   json_t *e;
 
   (void)state;
-  e = ev(ctx, "plain \"text\"\twith\x01 controls\r");
+  e = ev(ctx, "plain \"text\"\twith\x01 controls");
   ASSERT_STR(e, "message", "plain \"text\"\twith\x01 controls");
   ASSERT_ABSENT(e, "tags");
   ASSERT_ABSENT(e, "error");
@@ -243,8 +243,9 @@ test_raw_parser(void **state)
   e = ev_flags(ctx, "a\0b", 3, 0);
   ASSERT_STR(e, "message", "a\xEF\xBF\xBD" "b");
   json_decref(e);
-  /* Only one trailing CR is removed. */
-  e = ev(ctx, "x\r\r");
+  /* A CR is content here: the line splitter (worker.c) removes the one of
+   * a CRLF ending before the parser sees the line (issue 9). */
+  e = ev(ctx, "x\r");
   ASSERT_STR(e, "message", "x\r");
   json_decref(e);
   e = ev_flags(ctx, "cut", 3, SL_LINE_TRUNCATED);

@@ -465,9 +465,7 @@ check_line(struct sl_parse_ctx *ctx, const char *line, size_t len,
   int ref_ok, mine_ok;
   size_t rlen = len;
 
-  /* sl_parse_event strips one trailing CR; so must the reference. */
-  if (rlen && line[rlen - 1] == '\r')
-    rlen--;
+  /* No CR stripping on either side: that is the line splitter's job. */
   repair(line, rlen, &fixed);
   ref = json_loadb(fixed.p, fixed.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
   if (ref == NULL && json_error_code(&je) == json_error_numeric_overflow) {

@@ -156,6 +156,29 @@ test_line_rules(void **state)
   sl_batcher_free(&bt);
 }
 
+/* Issue 9: one trailing '\r' is removed, once, by the line splitter; the
+ * parser used to remove a second one ("x\r\r\n" gave message "x"). */
+static void
+test_issue9_one_cr_stripped(void **state)
+{
+  struct sl_batcher bt;
+  struct sl_batcher_opts o;
+  json_t *j;
+
+  opts(&o, SL_FMT_NDJSON, 0, 100);
+  assert_int_equal(sl_batcher_init(&bt, &o, emit, &F), 0);
+  assert_int_equal(sl_batcher_add(&bt, mkchunk(0, "x\r\r\n", 0, 0)), 0);
+  assert_int_equal(sl_batcher_flush(&bt), 0);
+  assert_int_equal(F.ngot, 1);
+  assert_int_equal(F.got[0]->events, 1);
+  j = json_loadb(F.got[0]->data, F.got[0]->len, 0, NULL);
+  assert_non_null(j);
+  assert_string_equal(json_string_value(json_object_get(j, "message")),
+                      "x\r");
+  json_decref(j);
+  sl_batcher_free(&bt);
+}
+
 /* A chunk spread over three batches is done only after all three are
  * released, whatever the order. */
 static void
@@ -536,6 +559,8 @@ main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_line_rules, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_issue9_one_cr_stripped, setup,
+                                    teardown),
     cmocka_unit_test_setup_teardown(test_refcount_spanning, setup, teardown),
     cmocka_unit_test_setup_teardown(test_refcount_many_chunks, setup,
                                     teardown),

@@ -1,0 +1,210 @@
+/* tail_internal.h - what tail.c, tail_scan.c and tail_file.c share (not a
+ * cross-module contract: everything outside agent/tail*.c uses tail.h).
+ *
+ * Who owns what (everything runs on the loop thread):
+ *   tail.c       struct sl_tail and its lifecycle (new/start/stop/close),
+ *                the read pump (ready list, idle handle, offering chunks to
+ *                the consumer, backpressure), acks (sl_tail_chunk_done),
+ *                the poll timer and the registry writes.
+ *   tail_scan.c  discovery: glob scans, directory watches (struct
+ *                tail_dir, t->dirs), the rescan timer, and the index of
+ *                live files by identity and by path (t->by_id, t->by_path).
+ *   tail_file.c  one file: struct tail_file and its chunks -- open, read,
+ *                split into lines, fingerprint, truncation/rotation/
+ *                inactivity checks, partial-line flush, and the read
+ *                buffers (the only place read chunks are allocated).
+ *
+ * Offsets of one file object (struct tail_file):
+ *   acked_off <= (end of last chunk handed out) == read_off <= size
+ *   - read_off: the next byte not yet turned into a chunk. Bytes after it
+ *     up to `size` are a partial line (re-read next time, never buffered)
+ *     or, while `skipping`, the middle of an over-long line.
+ *   - acked_off: end_offset of the last chunk of the in-order prefix of
+ *     done chunks (the per-file FIFO `fifo`); only this goes to the
+ *     registry, so a restart resumes after the last delivered line.
+ *   - size: largest file size seen (fstat or read); growth resets the
+ *     inactivity clock `last_growth`, a shrink is a copytruncate.
+ *
+ * Life of a file object: OPEN (fd) -> closed after close_inactive without
+ * growth -> DORMANT (no fd, still matched by a glob, reopened when its size
+ * changes) -> DETACHED when a scan no longer sees it (or its content was
+ * replaced: copytruncate / inode reuse start a new object on the same fd).
+ * A detached object stays alive ("zombie") while chunks that point at its
+ * sl_src are out; the refcount counts 1 for the live list + 1 per chunk.
+ * sl_src is never modified after the first chunk is handed out (workers on
+ * other threads read it), which is why a new generation is a new object.
+ */
+#ifndef SL_TAIL_INTERNAL_H
+#define SL_TAIL_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <uv.h>
+
+#include "sl_list.h"
+#include "tail.h"
+#include "tail_registry.h"
+
+struct sl_tail;
+struct tail_file;
+
+/* One `inputs[]` entry of type file. Owned by sl_tail (t->inputs). */
+struct tail_input {
+  struct sl_tail *t;
+  int index;                       /* into inputs[] */
+  char **paths;
+  size_t npaths;
+  char **excl;
+  size_t nexcl;
+  bool start_end;                  /* start_at: end */
+  uint64_t scan_ms, close_inactive_ms, partial_ms;
+  size_t max_line;
+  const struct sl_parse_ctx *ctx;
+  uv_timer_t scan_timer;
+  uint64_t scan_gen;
+  bool scanned;                    /* first scan done */
+};
+
+/* A chunk with tail's bookkeeping; pub.priv points back here. Allocated by
+ * tail_file.c, freed by tail.c once acked (or by sl__tail_file_destroy).
+ * Holds one reference on its file while it exists. */
+struct tail_chunk {
+  struct sl_tail_chunk pub;
+  struct tail_file *f;
+  struct sl_list flink;            /* f->fifo */
+  struct sl_list plink;            /* t->pending (not yet taken) */
+  bool done;
+};
+
+struct tail_file {
+  struct sl_list link;             /* t->files or t->zombies */
+  struct sl_list rlink;            /* t->ready */
+  bool in_ready;
+  struct sl_tail *t;
+  struct tail_input *in;
+  unsigned refs;
+  struct sl_src src;               /* immutable once a chunk is out */
+  char *path;
+  uint32_t fp_len;                 /* 0: not fingerprinted yet (empty) */
+  int fd;                          /* -1: dormant or detached */
+  uint64_t read_off, acked_off, size;
+  size_t want_len;                 /* next read size */
+  uint64_t last_growth;            /* uv_now ms */
+  uint64_t seen_gen;
+  bool want_read;                  /* may have unread bytes */
+  bool skipping;                   /* inside an over-long line */
+  bool rotated;                    /* path no longer names this file */
+  bool deleted;                    /* link count 0 */
+  bool detached;
+  struct tail_chunk *trunc;        /* over-long line awaiting its '\n' */
+  struct sl_treg_entry *re;        /* NULL: registry not updated */
+  struct sl_list fifo;             /* outstanding chunks, offset order */
+  /* Live files are indexed by identity and by path (struct htab). */
+  uint64_t idkey, pathkey;
+  struct tail_file *id_next, *path_next;
+};
+
+/* A watched directory (tail_scan.c). Freed in its handle's close callback. */
+struct tail_dir {
+  struct sl_list link;             /* t->dirs */
+  struct sl_tail *t;
+  uv_fs_event_t h;
+  char *path;
+  uint64_t last_used;              /* uv_now of the last scan that needed it */
+};
+
+/* Chained hash of live files on one uint64 key: scans look files up by
+ * identity for every globbed path and directory events by path, so both
+ * must not cost a walk over all files. Grows by doubling; a failed growth
+ * only makes chains longer. The table does not own the files. */
+struct htab {
+  struct tail_file **b;
+  size_t nb, n;
+  size_t next_off, key_off;        /* offsetof chain pointer and key */
+};
+
+struct sl_tail {
+  uv_loop_t *loop;
+  json_t *inputs_json;
+  struct tail_input *inputs;
+  size_t ninputs;
+  char *data_dir;
+  uint64_t reg_flush_ms;
+  uint64_t qmax;
+  sl_tail_chunk_cb cb;
+  void *cb_arg;
+
+  struct sl_treg *reg;
+  struct sl_list files;            /* live file objects */
+  struct sl_list zombies;          /* detached, chunks still out */
+  struct sl_list ready;            /* files with bytes to read */
+  struct sl_list pending;          /* chunks not yet taken by cb */
+  struct sl_list dirs;             /* struct tail_dir */
+  struct htab by_id, by_path;
+  uint64_t inflight;
+  uint64_t nopen;
+  bool started, paused, stopped, closing;
+
+  uv_idle_t idle;                  /* keeps reading while work remains */
+  uv_timer_t poll_timer, reg_timer, rescan_timer;
+  bool reg_busy;                   /* a registry write is on a worker */
+  unsigned closes_left;
+  void (*close_cb)(void *);
+  void *close_arg;
+
+  struct sl_tail_stats st;
+};
+
+/* ---- tail.c ---------------------------------------------------------- */
+
+/* Hand pending chunks to the consumer in order until it refuses one. */
+void sl__tail_offer_pending(struct sl_tail *t);
+/* Start or stop the idle handle depending on whether work remains. */
+void sl__tail_update_idle(struct sl_tail *t);
+
+/* ---- tail_scan.c ----------------------------------------------------- */
+
+/* Scan every input once, then start the per-input scan timers. */
+void sl__tail_scan_start(struct sl_tail *t);
+/* Stop watching directories (close path); frees each tail_dir. */
+void sl__tail_scan_close(struct sl_tail *t);
+int sl__tail_htab_init(struct htab *h, size_t next_off, size_t key_off);
+void sl__tail_htab_add(struct htab *h, struct tail_file *f);
+void sl__tail_htab_del(struct htab *h, struct tail_file *f);
+uint64_t sl__tail_id_key(uint64_t dev, uint64_t ino);
+/* The live (not detached) file with this identity, or NULL. */
+struct tail_file *sl__tail_find_live(struct sl_tail *t, uint64_t dev,
+                                     uint64_t ino);
+
+/* ---- tail_file.c ----------------------------------------------------- */
+
+/* A path from a scan whose inode is not tracked: open it, decide where to
+ * start (registry, start_at, or 0) and add it to the live files. */
+void sl__tail_file_open(struct tail_input *in, const char *path);
+/* A dormant file changed size: reopen it and let the checks decide. */
+void sl__tail_file_reopen(struct tail_file *f, const char *path);
+/* One read at read_off, cut into chunks queued on t->pending. 1 when more
+ * may follow, 0 at end of file, <0 on error; *nread: bytes read. May
+ * replace (detach) f. */
+int sl__tail_file_read(struct tail_file *f, size_t *nread);
+/* fstat an open file: growth, truncation, deletion, inactivity. May
+ * replace f (new generation) or close its fd. */
+void sl__tail_file_check(struct tail_file *f, uint64_t now);
+/* Mark f rotated when its path no longer names its inode (scan). */
+void sl__tail_file_check_rotated(struct tail_file *f);
+void sl__tail_file_close_fd(struct tail_file *f);
+/* Leave the live list; the object lives on while chunks are out. */
+void sl__tail_file_detach(struct tail_file *f);
+/* Drop one reference; the last one frees f. */
+void sl__tail_file_unref(struct tail_file *f);
+/* Free f and every chunk it still has, whatever the references (close). */
+void sl__tail_file_destroy(struct tail_file *f);
+void sl__tail_ready_push(struct tail_file *f);
+void sl__tail_ready_remove(struct tail_file *f);
+/* f may have bytes to read: queue it and wake the pump. */
+void sl__tail_mark_ready(struct tail_file *f);
+
+#endif
