@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sl_err.h"
+#include "sl_log.h"
 
 #define BUFPOOL_MAX_IDLE 256
 /* Smallest buffer handed out: as sl_buf's first growth step. */
@@ -80,7 +81,7 @@ int
 sl_bufpool_get(struct sl_bufpool *bp, size_t want, size_t max,
                struct sl_buf *b)
 {
-  size_t need = want + 1;
+  size_t need = want + 1, limit;
   struct idle_buf got = { NULL, 0 };
   uint32_t i, best = UINT32_MAX, big = UINT32_MAX;
   char *np;
@@ -90,12 +91,19 @@ sl_bufpool_get(struct sl_bufpool *bp, size_t want, size_t max,
   if (need < BUFPOOL_MIN_CAP)
     need = BUFPOOL_MIN_CAP;
   sl_buf_init(b, max);
+  /* Writers that fill the capacity directly (event_writer.h) rely on
+   * sl_buf's rule cap <= max + 1 to enforce max: never hand out more. */
+  limit = b->max + 1;
+  if (need > limit)
+    need = limit;
   if (bp) {
     pthread_mutex_lock(&bp->mu);
     /* Smallest fit keeps the big buffers for the big requests; without a
      * fit the biggest one is grown (least to add). */
     for (i = 0; i < bp->st.idle; i++) {
       size_t cap = bp->idle[i].cap;
+      if (cap > limit)
+        continue;
       if (cap >= need && (best == UINT32_MAX || cap < bp->idle[best].cap))
         best = i;
       if (big == UINT32_MAX || cap > bp->idle[big].cap)
@@ -123,6 +131,8 @@ sl_bufpool_get(struct sl_bufpool *bp, size_t want, size_t max,
     need += need / 8;
     if (need > 4096)
       need = (need + 4095) & ~(size_t)4095;
+    if (need > limit)
+      need = limit;
     /* realloc of a big block can move its pages (mremap) instead of
      * touching new ones. */
     np = realloc(got.p, need);
@@ -196,4 +206,21 @@ sl_bufpool_stats(struct sl_bufpool *bp, struct sl_bufpool_stats *st)
   pthread_mutex_lock(&bp->mu);
   *st = bp->st;
   pthread_mutex_unlock(&bp->mu);
+}
+
+void
+sl_bufpool_log(struct sl_bufpool *bp, const char *who)
+{
+  struct sl_bufpool_stats st;
+
+  if (bp == NULL || !SL_LOG_ENABLED(SL_LOG_INFO))
+    return;
+  sl_bufpool_stats(bp, &st);
+  sl_log(SL_LOG_INFO, who, "buffer pool",
+         SL_LF_INT, "hits", (int64_t)st.hits,
+         SL_LF_INT, "misses", (int64_t)st.misses,
+         SL_LF_INT, "dropped", (int64_t)st.dropped,
+         SL_LF_INT, "idle", (int64_t)st.idle,
+         SL_LF_INT, "idle_bytes", (int64_t)st.idle_bytes,
+         SL_LF_INT, "lent", (int64_t)st.lent, SL_LF_END);
 }

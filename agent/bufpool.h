@@ -47,7 +47,8 @@ int sl_bufpool_new(size_t max_idle_bytes, uint32_t max_idle,
 void sl_bufpool_close(struct sl_bufpool *bp);
 
 /* Lend b (any previous content of *b is ignored) with room for at least
- * `want` bytes plus the NUL, len 0 and hard cap `max` (0: none): the
+ * `want` bytes (at most max) plus the NUL, len 0 and hard cap `max` (0:
+ * none; cap never exceeds max + 1, as sl_buf's own growth keeps it): the
  * smallest idle buffer that is big enough, else an idle one grown with
  * realloc, else a new allocation. Never returns with b->p NULL on
  * success. 0 or SL_ENOMEM (b left empty, nothing lent). */
@@ -59,5 +60,8 @@ void sl_bufpool_put(struct sl_bufpool *bp, struct sl_buf *b);
 void sl_bufpool_put_mem(struct sl_bufpool *bp, char *p, size_t cap);
 
 void sl_bufpool_stats(struct sl_bufpool *bp, struct sl_bufpool_stats *st);
+/* One info line with the counters (component `who`): how well a stage
+ * recycled, for tuning and the benchmarks. */
+void sl_bufpool_log(struct sl_bufpool *bp, const char *who);
 
 #endif

@@ -397,11 +397,10 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
   if (bt->o.free_data) {
     /* Every event now lives in batches; the raw bytes are not needed
      * until the ack, so give them back now. Memory under backpressure is
-     * then the (compressed) batches, not the input twice over. tail's
-     * accounting keeps counting c->len until sl_tail_chunk_done, whose
-     * free(c->data) sees NULL. */
-    free(wc->c->data);
-    wc->c->data = NULL;
+     * then the (compressed) batches, not the input twice over, and the
+     * read window goes back to tail's pool for the next read. tail's
+     * accounting keeps counting c->len until sl_tail_chunk_done. */
+    sl_tail_chunk_free_data(wc->c);
   }
   if (bt->cur->events >= bt->o.max_events || bt->ev.len >= bt->o.max_bytes)
     return sl_batcher_flush(bt);
@@ -723,6 +722,7 @@ sl_workers_stop(struct sl_workers *p)
   }
   p->ohead = p->otail = NULL;
   /* Batches still queued in the agent or an output keep it alive. */
+  sl_bufpool_log(p->bufs, "worker");
   sl_bufpool_close(p->bufs);
   p->bufs = NULL;
   uv_close((uv_handle_t *)&p->async, async_closed);

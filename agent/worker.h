@@ -37,7 +37,8 @@ struct sl_batcher_opts {
   uint32_t max_events;
   uint64_t max_bytes;        /* uncompressed event bytes per batch */
   uint64_t max_line_bytes;   /* sizes the scratch buffer limit */
-  int free_data;             /* free(c->data) once every line is placed */
+  int free_data;             /* sl_tail_chunk_free_data() once every line
+                                is placed */
   /* Lends the event buffer and every batch's wire bytes (NULL: plain
    * malloc). Not owned: it must outlive the batcher, and its buffers
    * return to it when the batches are freed. */

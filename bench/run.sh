@@ -17,7 +17,8 @@
 # bench_ref_jansson is built; default BUILD), PERF (1: attach
 # `perf record -e cpu-clock -g` to the agent of each run and print its top
 # entries; the sampling costs a few % CPU, so compare CPU only between runs
-# with the same PERF).
+# with the same PERF), LOG_LEVEL (agent log level, warn; info shows the
+# buffer pools' hit/miss counters in $WORK/run-*/agent.log).
 #
 # Per run: wall, CPU-s (utime + stime), minor page faults (/proc/PID/stat
 # field 10, all threads), peak RSS (VmHWM) and the fault ratio
@@ -45,6 +46,7 @@ WORKLOAD=${WORKLOAD:-flat}
 REFS=${REFS:-1}
 REF_BUILD=${REF_BUILD:-$BUILD}
 PERF=${PERF:-0}
+LOG_LEVEL=${LOG_LEVEL:-warn}
 case "$WORKLOAD" in
   flat) genflag="" ;;
   nested) genflag="--nested" ;;
@@ -96,7 +98,7 @@ one_run() {
   local queue=""
   [ -n "$QUEUE" ] && queue=" \"queue\": {\"max_bytes\": \"$QUEUE\"},"
   cat >"$dir/agent.yml" <<EOF
-{"data_dir": "$dir/data", "workers": $WORKERS, "log_level": "warn",
+{"data_dir": "$dir/data", "workers": $WORKERS, "log_level": "$LOG_LEVEL",
  "http": {"listen": ""},$queue
  "inputs": [{"type": "file", "paths": ["$INPUT"], "parser": "$PARSER",
              "dataset": "bench"}],

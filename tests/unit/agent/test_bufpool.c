@@ -31,11 +31,11 @@ test_reuse(void **state)
   first = b.p;
   sl_bufpool_put(bp, &b);
   assert_null(b.p);
-  assert_int_equal(sl_bufpool_get(bp, 500, 64, &b), 0);
+  assert_int_equal(sl_bufpool_get(bp, 500, 1 << 20, &b), 0);
   assert_ptr_equal(b.p, first);
   assert_int_equal(b.len, 0);
   assert_int_equal(b.p[0], '\0');
-  assert_int_equal(b.max, 64);
+  assert_int_equal(b.max, 1 << 20);
   sl_bufpool_stats(bp, &st);
   assert_int_equal(st.hits, 1);
   assert_int_equal(st.misses, 1);
@@ -133,6 +133,30 @@ test_fit_and_grow(void **state)
   sl_bufpool_stats(bp, &st);
   assert_int_equal(st.idle, 1);  /* grown, not a third buffer */
   sl_bufpool_put(bp, &b);
+  sl_bufpool_close(bp);
+}
+
+/* sl_buf's max is kept: a lent buffer never has cap > max + 1 (writers
+ * that fill the capacity directly rely on it), even when a bigger idle
+ * buffer waits. */
+static void
+test_respects_max(void **state)
+{
+  struct sl_bufpool *bp;
+  struct sl_buf big, b;
+
+  assert_int_equal(sl_bufpool_new(1 << 24, 8, &bp), 0);
+  assert_int_equal(sl_bufpool_get(bp, 100000, 0, &big), 0);
+  sl_bufpool_put(bp, &big);
+  assert_int_equal(sl_bufpool_get(bp, 1000, 5000, &b), 0);
+  assert_true(b.cap >= 1001 && b.cap <= 5001);
+  assert_int_equal(b.max, 5000);
+  assert_int_equal(sl_buf_append(&b, "x", 1), 0);
+  sl_bufpool_put(bp, &b);
+  /* Head room stops at the cap too. */
+  assert_int_equal(sl_bufpool_get(NULL, 4990, 5000, &b), 0);
+  assert_int_equal(b.cap, 5001);
+  sl_bufpool_put(NULL, &b);
   sl_bufpool_close(bp);
 }
 
@@ -235,6 +259,7 @@ main(void)
     cmocka_unit_test(test_bounded_count),
     cmocka_unit_test(test_bounded_bytes),
     cmocka_unit_test(test_fit_and_grow),
+    cmocka_unit_test(test_respects_max),
     cmocka_unit_test(test_close_with_lent),
     cmocka_unit_test(test_null_pool),
     cmocka_unit_test(test_bad_args),
