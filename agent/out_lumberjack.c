@@ -17,14 +17,19 @@
  * TLS (output.ssl): OpenSSL over memory BIOs, so libuv keeps doing all the
  * socket I/O. Ciphertext that OpenSSL produces is copied into its own
  * write requests; the window itself stays untouched for a later resend.
+ * Those requests (a window's size each) come from a small free list owned
+ * by the output (bufpool.h), so a steady stream reuses the same memory
+ * instead of faulting in fresh pages per window.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bufpool.h"
 #include "out.h"
 #include "sl_backoff.h"
 #include "sl_config.h"
+#include "sl_list.h"
 #include "sl_lj.h"
 #include "sl_log.h"
 #include "sl_time.h"
@@ -96,6 +101,7 @@ struct lj_out {
 #ifdef HAVE_OPENSSL
   SSL_CTX *tls;                  /* NULL: plain TCP */
   int tls_verify;
+  struct sl_bufpool *wbufs;      /* ciphertext write requests */
 #endif
 };
 
@@ -121,6 +127,7 @@ maybe_closed(struct lj_out *o)
     void *arg = o->close_arg;
 #ifdef HAVE_OPENSSL
     SSL_CTX_free(o->tls);
+    sl_bufpool_close(o->wbufs);
 #endif
     free(o->conns);
     free(o);
@@ -312,12 +319,26 @@ feed_plain(struct lj_conn *c, const char *p, size_t n)
 #ifdef HAVE_OPENSSL
 static void conn_up(struct lj_conn *c);
 
+/* One ciphertext write; the bytes follow the struct in the same block. */
+struct tls_wreq {
+  uv_write_t req;
+  struct lj_conn *c;
+  size_t cap;                    /* of the whole block, for the pool */
+};
+
+static void
+tls_wreq_put(struct tls_wreq *w)
+{
+  sl_bufpool_put_mem(w->c->out->wbufs, (char *)w, w->cap);
+}
+
 static void
 tls_write_cb(uv_write_t *req, int status)
 {
-  struct lj_conn *c = req->data;
+  struct tls_wreq *w = sl_container_of(req, struct tls_wreq, req);
+  struct lj_conn *c = w->c;
 
-  free(req);
+  tls_wreq_put(w);
   if (status < 0)
     conn_fail(c, "write failed", status);
 }
@@ -330,21 +351,26 @@ tls_flush(struct lj_conn *c)
   int rc;
 
   while ((n = BIO_ctrl_pending(c->wbio)) > 0) {
-    uv_write_t *req = malloc(sizeof(*req) + n);
+    struct tls_wreq *w;
+    struct sl_buf mem;
     uv_buf_t b;
     int got;
-    if (req == NULL)
+    if (sl_bufpool_get(c->out->wbufs, sizeof(*w) + n, 0, &mem))
       return SL_ENOMEM;
-    got = BIO_read(c->wbio, (char *)(req + 1), (int)n);
+    /* malloc alignment: the struct may live at the start. */
+    w = (struct tls_wreq *)(void *)mem.p;
+    w->c = c;
+    w->cap = mem.cap;
+    got = BIO_read(c->wbio, (char *)(w + 1), (int)n);
     if (got <= 0) {
-      free(req);
+      tls_wreq_put(w);
       return SL_EINTERNAL;
     }
-    b = uv_buf_init((char *)(req + 1), (unsigned)got);
-    req->data = c;
-    rc = uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, tls_write_cb);
+    b = uv_buf_init((char *)(w + 1), (unsigned)got);
+    w->req.data = c;
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, tls_write_cb);
     if (rc) {
-      free(req);
+      tls_wreq_put(w);
       return rc;
     }
     c->out->st.bytes_sent += (uint64_t)got;
@@ -697,9 +723,16 @@ lj_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
   }
 #ifdef HAVE_OPENSSL
   if (ac->ssl_enabled) {
-    int rc = tls_ctx(o, ac, err, errlen);
+    /* Writes in flight: up to max_inflight windows per connection plus
+     * handshake records; idle ones are bounded like the batch queue. */
+    uint32_t nidle = (uint32_t)(2 * o->max_inflight * o->nconns + 2);
+    int rc = sl_bufpool_new((size_t)ac->queue_max_bytes,
+                            nidle > 64 ? 64 : nidle, &o->wbufs);
+    if (rc == 0)
+      rc = tls_ctx(o, ac, err, errlen);
     if (rc) {
       SSL_CTX_free(o->tls);
+      sl_bufpool_close(o->wbufs);
       free(o->conns);
       free(o);
       return rc;

@@ -18,7 +18,8 @@
 # `perf record -e cpu-clock -g` to the agent of each run and print its top
 # entries; the sampling costs a few % CPU, so compare CPU only between runs
 # with the same PERF), LOG_LEVEL (agent log level, warn; info shows the
-# buffer pools' hit/miss counters in $WORK/run-*/agent.log).
+# buffer pools' hit/miss counters in $WORK/run-*/agent.log), BATCH_EVENTS
+# (batch_max_events; default: the agent's default).
 #
 # Per run: wall, CPU-s (utime + stime), minor page faults (/proc/PID/stat
 # field 10, all threads), peak RSS (VmHWM) and the fault ratio
@@ -47,6 +48,7 @@ REFS=${REFS:-1}
 REF_BUILD=${REF_BUILD:-$BUILD}
 PERF=${PERF:-0}
 LOG_LEVEL=${LOG_LEVEL:-warn}
+BATCH_EVENTS=${BATCH_EVENTS:-}
 case "$WORKLOAD" in
   flat) genflag="" ;;
   nested) genflag="--nested" ;;
@@ -97,6 +99,7 @@ one_run() {
   fi
   local queue=""
   [ -n "$QUEUE" ] && queue=" \"queue\": {\"max_bytes\": \"$QUEUE\"},"
+  [ -n "$BATCH_EVENTS" ] && queue+=" \"batch_max_events\": $BATCH_EVENTS,"
   cat >"$dir/agent.yml" <<EOF
 {"data_dir": "$dir/data", "workers": $WORKERS, "log_level": "$LOG_LEVEL",
  "http": {"listen": ""},$queue
@@ -119,10 +122,15 @@ EOF
     kill -INT "$perfpid"
     wait "$perfpid" || true
     {
-      echo "== perf $mode: self time by symbol (top 25)"
+      echo "== perf $mode: self time by binary"
+      perf report -i "$dir/perf.data" --no-children --sort dso \
+        --percent-limit 0.5 --stdio -g none 2>/dev/null | grep -v '^#' |
+        grep -v '^$' | head -8
+      # Stripped libraries (libdeflate) only have addresses: by binary above.
+      echo "== perf $mode: self time by symbol (top 20, named only)"
       perf report -i "$dir/perf.data" --no-children --sort dso,sym \
-        --percent-limit 0.7 --stdio -g none 2>/dev/null | grep -v '^#' |
-        grep -v '^$' | head -25
+        --percent-limit 0.5 --stdio -g none 2>/dev/null | grep -v '^#' |
+        grep -v '^$' | grep -v '\] 0x0000' | head -20
       echo "== perf $mode: page faults and munmap, by caller (children)"
       perf report -i "$dir/perf.data" --children --sort sym --stdio -g none \
         2>/dev/null | grep -E 'asm_exc_page_fault|__munmap|__mmap|madvise' |
