@@ -50,6 +50,7 @@ struct sl_batch {
   uint32_t attempts;         /* sends so far */
   uv_write_t wreq;           /* for the output currently sending it */
   uv_buf_t wbuf;
+  unsigned out_flags;        /* output's per-batch state */
   void *out_priv;            /* output's per-batch scratch */
 };
 

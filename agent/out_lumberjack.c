@@ -40,6 +40,12 @@
 #include <openssl/x509v3.h>
 #endif
 
+/* b->out_flags: the window's uv_write is still in libuv's queue (it holds
+ * b->wreq and reads b->data), and the receiver acked it before that
+ * write completed (a receiver may ack on the frame headers). */
+#define B_WRITING 0x1u
+#define B_ACKED   0x2u
+
 /* Read buffer per connection; ACK frames are 6 bytes, so this is plenty. */
 #define LJ_RBUF 4096
 #define LJ_DEFAULT_PORT 5044
@@ -288,6 +294,12 @@ on_frame(void *arg, const struct sl_lj_frame *f)
   o->st.inflight--;
   c->last_progress_ms = sl_time_mono_ms();
   sl_backoff_reset(&c->bo);
+  if (b->out_flags & B_WRITING) {
+    /* Acked before libuv let go of the write: releasing the batch now
+     * would free the request libuv still walks. write_cb hands it on. */
+    b->out_flags |= B_ACKED;
+    return 0;
+  }
   o->cbs.acked(o->cbs.arg, b);
   return c->state == C_UP ? 0 : 1;
 }
@@ -455,8 +467,20 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void
 write_cb(uv_write_t *req, int status)
 {
+  struct sl_batch *b = sl_container_of(req, struct sl_batch, wreq);
   struct lj_conn *c = req->data;
+  struct lj_out *o = c->out;
 
+  b->out_flags &= ~B_WRITING;
+  if (b->out_flags & B_ACKED) {
+    /* The receiver has it whatever status says (even ECANCELED when the
+     * connection closes): deliver the ack held back in on_frame. */
+    b->out_flags = 0;
+    o->cbs.acked(o->cbs.arg, b);
+    if (status < 0 && c->state == C_UP)
+      conn_fail(c, "write failed", status);
+    return;
+  }
   if (status < 0)
     conn_fail(c, "write failed", status);
 }
@@ -796,9 +820,12 @@ lj_send(struct sl_out *base, struct sl_batch *b)
   o->st.bytes_sent += b->len;
   b->wbuf = uv_buf_init(b->data, (unsigned)b->len);
   b->wreq.data = c;
+  b->out_flags = 0;
   rc = uv_write(&b->wreq, (uv_stream_t *)&c->tcp, &b->wbuf, 1, write_cb);
   if (rc)
     conn_fail(c, "write failed", rc);  /* the window comes back later */
+  else
+    b->out_flags = B_WRITING;
   return SL_SENT;
 }
 
