@@ -12,11 +12,12 @@
  * of the chunk was acknowledged by the output. The bytes (data) usually are
  * a read window lent by tail's small read pool (bufpool.h, bounded by
  * queue.max_bytes); the pipeline may give them back earlier, from any
- * thread, with sl_tail_chunk_free_data() once it no longer reads them. Chunks of one file may be
- * done in any order: tail advances the file's acknowledged offset only over
- * the in-order prefix of done chunks, and only that offset is saved in the
- * registry. Unacknowledged chunk bytes count against `queue_max_bytes`;
- * at the limit tail stops reading (backpressure) until chunks are done.
+ * thread, with sl_tail_chunk_free_data() once it no longer reads them.
+ * Chunks of one file may be done in any order: tail advances the file's
+ * acknowledged offset only over the in-order prefix of done chunks, and
+ * only that offset is saved in the registry. Unacknowledged chunk bytes
+ * count against `queue_max_bytes`; at the limit tail stops reading
+ * (backpressure) until chunks are done.
  *
  * Input keys read from each normalised input object: paths (list of globs),
  * exclude (list of globs), start_at (beginning|end), scan_interval (ms),
