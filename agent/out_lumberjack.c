@@ -40,9 +40,12 @@
 #include <openssl/x509v3.h>
 #endif
 
-/* b->out_flags: the window's uv_write is still in libuv's queue (it holds
- * b->wreq and reads b->data), and the receiver acked it before that
- * write completed (a receiver may ack on the frame headers). */
+/* b->out_flags: the window's uv_write is still libuv's (it holds b->wreq
+ * until the write callback ran), and the receiver's ack for it was read
+ * before that callback. That happens on loopback: a write that completes
+ * inside uv_write() gets its callback only on the next loop iteration,
+ * while the read loop that is running may already see the ack; a
+ * receiver that acks on the frame headers does it too. */
 #define B_WRITING 0x1u
 #define B_ACKED   0x2u
 

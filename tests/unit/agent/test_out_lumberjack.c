@@ -1,12 +1,15 @@
 /* test_out_lumberjack.c - the Lumberjack output against an in-process
  * receiver on a real loop.
  *
- * Regression: a receiver may ack a window as soon as it has seen the frame
- * headers, while the agent's uv_write of that window is still queued in
- * libuv (socket buffer full). The output used to hand the batch to
- * `acked` at once; the agent then freed it, and libuv walked the freed
- * uv_write_t (segfault in uv__count_bufs under bench/run.sh). The ack must
- * wait for the write to complete. */
+ * Regression: the ack of a window can be read before libuv ran the
+ * window's write callback (on loopback a write that completed inside
+ * uv_write() is called back only on the next loop iteration, and the read
+ * loop may see the ack first). The output used to hand the batch to
+ * `acked` at once; the agent freed it, and libuv walked the freed
+ * uv_write_t (segfault in uv__count_bufs under bench/run.sh). Made
+ * deterministic here with a receiver that acks on the W frame while the
+ * rest of a 32 MiB window cannot be written yet: the ack must wait for
+ * the write callback. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
