@@ -692,6 +692,14 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   /* Chunks waiting for a worker: enough to keep every worker busy, small
    * next to the batch queue so that memory stays where it is counted. */
   wo.max_queue_bytes = a->ac.queue_max_bytes / 4;
+  /* Recycled batch buffers. In use there can be queue.max_bytes of
+   * batches plus the events of the chunks already behind the limit
+   * (queue/4 of input, ~2.5x as events) and the workers' open batches;
+   * idle ones only ever come from that set, so idle + in use never
+   * exceeds the peak the queue allowed. Measured (bench/RESULTS.md): a
+   * bound of 1x queue.max_bytes dropped 7 % of the buffers and faulted
+   * them in again; 2x keeps them all. */
+  wo.max_pool_bytes = 2 * a->ac.queue_max_bytes;
   wo.loop = &a->loop;
   wo.ready = on_batch;
   wo.room = on_room;

@@ -21,6 +21,7 @@
 #include <uv.h>
 
 struct sl_tail_chunk;
+struct sl_bufpool;
 
 /* A chunk as the pipeline tracks it. Freed when refs reaches 0. */
 struct sl_wchunk {
@@ -36,8 +37,10 @@ struct sl_batch_ref {
 
 struct sl_batch {
   struct sl_batch *next, *prev; /* owned by whoever queues the batch */
-  char *data;                /* wire bytes, malloc'ed */
+  char *data;                /* wire bytes, lent by `pool` (bufpool.h) */
   size_t len;
+  size_t cap;                /* capacity of data, for the pool */
+  struct sl_bufpool *pool;   /* where data goes back; NULL: free() */
   uint32_t events;           /* events (= Lumberjack window size) */
   uint64_t raw_bytes;        /* input line bytes covered */
   struct sl_batch_ref *refs;
@@ -47,9 +50,11 @@ struct sl_batch {
   uint32_t attempts;         /* sends so far */
   uv_write_t wreq;           /* for the output currently sending it */
   uv_buf_t wbuf;
+  unsigned out_flags;        /* output's per-batch state */
   void *out_priv;            /* output's per-batch scratch */
 };
 
+/* Frees the batch; its data goes back to b->pool (any thread). */
 void sl_batch_free(struct sl_batch *b);
 /* Drop this batch's chunk references; `done` runs for each chunk whose
  * count hits 0 (its sl_wchunk is freed after). Frees the batch. */

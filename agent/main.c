@@ -1,5 +1,4 @@
 /* main.c - sluice-agent: command line, config, run. */
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,13 +22,6 @@ main(int argc, char **argv)
   const char *lvl;
   int rc, code;
 
-  /* Read chunks (256 KiB) and batches are big, short-lived and freed on
-   * another thread than the one that allocated them. With glibc's dynamic
-   * mmap threshold they end up in per-thread heaps that fragment and are
-   * never trimmed (measured: 38 MiB peak RSS instead of 17 MiB on the
-   * lumberjack bench). A fixed threshold keeps them in mmap'ed blocks that
-   * go back to the kernel on free, so RSS follows the queue limits. */
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
   rc = sl_cli_parse(argc, argv, "sluice-agent", "/etc/sluice/agent.yml",
                     sl_agent_schema, SL_CLI_F_TLS | SL_CLI_F_LIBDEFLATE |
                     SL_CLI_F_INOTIFY, &cli);

@@ -17,14 +17,19 @@
  * TLS (output.ssl): OpenSSL over memory BIOs, so libuv keeps doing all the
  * socket I/O. Ciphertext that OpenSSL produces is copied into its own
  * write requests; the window itself stays untouched for a later resend.
+ * Those requests (a window's size each) come from a small free list owned
+ * by the output (bufpool.h), so a steady stream reuses the same memory
+ * instead of faulting in fresh pages per window.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bufpool.h"
 #include "out.h"
 #include "sl_backoff.h"
 #include "sl_config.h"
+#include "sl_list.h"
 #include "sl_lj.h"
 #include "sl_log.h"
 #include "sl_time.h"
@@ -34,6 +39,15 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #endif
+
+/* b->out_flags: the window's uv_write is still libuv's (it holds b->wreq
+ * until the write callback ran), and the receiver's ack for it was read
+ * before that callback. That happens on loopback: a write that completes
+ * inside uv_write() gets its callback only on the next loop iteration,
+ * while the read loop that is running may already see the ack; a
+ * receiver that acks on the frame headers does it too. */
+#define B_WRITING 0x1u
+#define B_ACKED   0x2u
 
 /* Read buffer per connection; ACK frames are 6 bytes, so this is plenty. */
 #define LJ_RBUF 4096
@@ -96,6 +110,7 @@ struct lj_out {
 #ifdef HAVE_OPENSSL
   SSL_CTX *tls;                  /* NULL: plain TCP */
   int tls_verify;
+  struct sl_bufpool *wbufs;      /* ciphertext write requests */
 #endif
 };
 
@@ -121,6 +136,7 @@ maybe_closed(struct lj_out *o)
     void *arg = o->close_arg;
 #ifdef HAVE_OPENSSL
     SSL_CTX_free(o->tls);
+    sl_bufpool_close(o->wbufs);
 #endif
     free(o->conns);
     free(o);
@@ -281,6 +297,12 @@ on_frame(void *arg, const struct sl_lj_frame *f)
   o->st.inflight--;
   c->last_progress_ms = sl_time_mono_ms();
   sl_backoff_reset(&c->bo);
+  if (b->out_flags & B_WRITING) {
+    /* Acked before libuv let go of the write: releasing the batch now
+     * would free the request libuv still walks. write_cb hands it on. */
+    b->out_flags |= B_ACKED;
+    return 0;
+  }
   o->cbs.acked(o->cbs.arg, b);
   return c->state == C_UP ? 0 : 1;
 }
@@ -312,12 +334,26 @@ feed_plain(struct lj_conn *c, const char *p, size_t n)
 #ifdef HAVE_OPENSSL
 static void conn_up(struct lj_conn *c);
 
+/* One ciphertext write; the bytes follow the struct in the same block. */
+struct tls_wreq {
+  uv_write_t req;
+  struct lj_conn *c;
+  size_t cap;                    /* of the whole block, for the pool */
+};
+
+static void
+tls_wreq_put(struct tls_wreq *w)
+{
+  sl_bufpool_put_mem(w->c->out->wbufs, (char *)w, w->cap);
+}
+
 static void
 tls_write_cb(uv_write_t *req, int status)
 {
-  struct lj_conn *c = req->data;
+  struct tls_wreq *w = sl_container_of(req, struct tls_wreq, req);
+  struct lj_conn *c = w->c;
 
-  free(req);
+  tls_wreq_put(w);
   if (status < 0)
     conn_fail(c, "write failed", status);
 }
@@ -330,21 +366,26 @@ tls_flush(struct lj_conn *c)
   int rc;
 
   while ((n = BIO_ctrl_pending(c->wbio)) > 0) {
-    uv_write_t *req = malloc(sizeof(*req) + n);
+    struct tls_wreq *w;
+    struct sl_buf mem;
     uv_buf_t b;
     int got;
-    if (req == NULL)
+    if (sl_bufpool_get(c->out->wbufs, sizeof(*w) + n, 0, &mem))
       return SL_ENOMEM;
-    got = BIO_read(c->wbio, (char *)(req + 1), (int)n);
+    /* malloc alignment: the struct may live at the start. */
+    w = (struct tls_wreq *)(void *)mem.p;
+    w->c = c;
+    w->cap = mem.cap;
+    got = BIO_read(c->wbio, (char *)(w + 1), (int)n);
     if (got <= 0) {
-      free(req);
+      tls_wreq_put(w);
       return SL_EINTERNAL;
     }
-    b = uv_buf_init((char *)(req + 1), (unsigned)got);
-    req->data = c;
-    rc = uv_write(req, (uv_stream_t *)&c->tcp, &b, 1, tls_write_cb);
+    b = uv_buf_init((char *)(w + 1), (unsigned)got);
+    w->req.data = c;
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, tls_write_cb);
     if (rc) {
-      free(req);
+      tls_wreq_put(w);
       return rc;
     }
     c->out->st.bytes_sent += (uint64_t)got;
@@ -429,8 +470,20 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void
 write_cb(uv_write_t *req, int status)
 {
+  struct sl_batch *b = sl_container_of(req, struct sl_batch, wreq);
   struct lj_conn *c = req->data;
+  struct lj_out *o = c->out;
 
+  b->out_flags &= ~B_WRITING;
+  if (b->out_flags & B_ACKED) {
+    /* The receiver has it whatever status says (even ECANCELED when the
+     * connection closes): deliver the ack held back in on_frame. */
+    b->out_flags = 0;
+    o->cbs.acked(o->cbs.arg, b);
+    if (status < 0 && c->state == C_UP)
+      conn_fail(c, "write failed", status);
+    return;
+  }
   if (status < 0)
     conn_fail(c, "write failed", status);
 }
@@ -697,9 +750,16 @@ lj_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
   }
 #ifdef HAVE_OPENSSL
   if (ac->ssl_enabled) {
-    int rc = tls_ctx(o, ac, err, errlen);
+    /* Writes in flight: up to max_inflight windows per connection plus
+     * handshake records; idle ones are bounded like the batch queue. */
+    uint32_t nidle = (uint32_t)(2 * o->max_inflight * o->nconns + 2);
+    int rc = sl_bufpool_new((size_t)ac->queue_max_bytes,
+                            nidle > 64 ? 64 : nidle, &o->wbufs);
+    if (rc == 0)
+      rc = tls_ctx(o, ac, err, errlen);
     if (rc) {
       SSL_CTX_free(o->tls);
+      sl_bufpool_close(o->wbufs);
       free(o->conns);
       free(o);
       return rc;
@@ -763,9 +823,12 @@ lj_send(struct sl_out *base, struct sl_batch *b)
   o->st.bytes_sent += b->len;
   b->wbuf = uv_buf_init(b->data, (unsigned)b->len);
   b->wreq.data = c;
+  b->out_flags = 0;
   rc = uv_write(&b->wreq, (uv_stream_t *)&c->tcp, &b->wbuf, 1, write_cb);
   if (rc)
     conn_fail(c, "write failed", rc);  /* the window comes back later */
+  else
+    b->out_flags = B_WRITING;
   return SL_SENT;
 }
 

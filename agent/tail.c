@@ -336,6 +336,16 @@ sl_tail_new(uv_loop_t *loop, const struct sl_tail_opts *o,
   t->reg_flush_ms = o->registry_flush_ms ? o->registry_flush_ms
                                          : DEF_REG_FLUSH_MS;
   t->qmax = o->queue_max_bytes;
+  /* Read windows come back (parsed or acked) and are read into again, so
+   * a steady file touches the same pages. Idle windows stay within what
+   * the worker queue holds (a quarter of queue.max_bytes, agent.c) plus a
+   * few windows in hand; in use they count against queue.max_bytes. */
+  rc = sl_bufpool_new((size_t)(t->qmax / 4) + 4 * SL_TAIL_READ_CHUNK, 64,
+                      &t->reads);
+  if (rc) {
+    free(t);
+    return rc;
+  }
   t->cb = o->cb;
   t->cb_arg = o->cb_arg;
   sl_list_init(&t->files);
@@ -386,6 +396,7 @@ fail:
   free(t->by_path.b);
   free(t->data_dir);
   json_decref(t->inputs_json);
+  sl_bufpool_close(t->reads);
   free(t);
   return rc;
 }
@@ -420,6 +431,14 @@ sl_tail_resume(struct sl_tail *t)
 }
 
 void
+sl_tail_chunk_free_data(struct sl_tail_chunk *c)
+{
+  sl_bufpool_put_mem(c->pool, c->data, c->cap);
+  c->data = NULL;
+  c->cap = 0;
+}
+
+void
 sl_tail_chunk_done(struct sl_tail *t, struct sl_tail_chunk *pc)
 {
   struct tail_chunk *c = pc->priv, *h;
@@ -430,8 +449,7 @@ sl_tail_chunk_done(struct sl_tail *t, struct sl_tail_chunk *pc)
   if (c->done)
     return;
   c->done = true;
-  free(c->pub.data);
-  c->pub.data = NULL;
+  sl_tail_chunk_free_data(&c->pub);
   t->inflight -= c->pub.len;
   /* Advance over the in-order prefix of done chunks only. */
   while (!sl_list_empty(&f->fifo)) {
@@ -504,6 +522,8 @@ maybe_finish(struct sl_tail *t)
   sl_treg_free(t->reg);
   free(t->data_dir);
   json_decref(t->inputs_json);
+  sl_bufpool_log(t->reads, "tail");
+  sl_bufpool_close(t->reads);
   free(t);
   if (cb)
     cb(arg);

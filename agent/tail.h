@@ -6,14 +6,18 @@
  * the globs every `scan_interval`. Reads are large (256 KiB) and bounded per
  * loop iteration so one busy file cannot starve the others.
  *
- * Ownership and order: a chunk is malloc'ed by tail and handed to the
+ * Ownership and order: a chunk is allocated by tail and handed to the
  * pipeline through the chunk callback; the pipeline (any thread) reads it
  * and finally calls sl_tail_chunk_done() ON THE LOOP THREAD once every event
- * of the chunk was acknowledged by the output. Chunks of one file may be
- * done in any order: tail advances the file's acknowledged offset only over
- * the in-order prefix of done chunks, and only that offset is saved in the
- * registry. Unacknowledged chunk bytes count against `queue_max_bytes`;
- * at the limit tail stops reading (backpressure) until chunks are done.
+ * of the chunk was acknowledged by the output. The bytes (data) usually are
+ * a read window lent by tail's small read pool (bufpool.h, bounded by
+ * queue.max_bytes); the pipeline may give them back earlier, from any
+ * thread, with sl_tail_chunk_free_data() once it no longer reads them.
+ * Chunks of one file may be done in any order: tail advances the file's
+ * acknowledged offset only over the in-order prefix of done chunks, and
+ * only that offset is saved in the registry. Unacknowledged chunk bytes
+ * count against `queue_max_bytes`; at the limit tail stops reading
+ * (backpressure) until chunks are done.
  *
  * Input keys read from each normalised input object: paths (list of globs),
  * exclude (list of globs), start_at (beginning|end), scan_interval (ms),
@@ -30,6 +34,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "bufpool.h"
 #include "parse.h"
 
 /* Chunk flags. */
@@ -49,6 +54,8 @@ struct sl_tail_chunk {
   char *data;                          /* whole lines, each ending in '\n'
                                           (unless a flag says otherwise) */
   size_t len;
+  size_t cap;                          /* capacity of data (for pool) */
+  struct sl_bufpool *pool;             /* lends data; NULL: malloc'ed */
   unsigned flags;
   int64_t read_time_ns;                /* wall time the bytes were read */
   void *priv;                          /* tail's bookkeeping */
@@ -76,6 +83,10 @@ int sl_tail_new(uv_loop_t *loop, const struct sl_tail_opts *o,
 int sl_tail_start(struct sl_tail *t);
 /* The consumer has room again: offer refused chunks, read on. */
 void sl_tail_resume(struct sl_tail *t);
+/* Give c->data back (read pool or free) and set it NULL; any thread, once
+ * nothing reads the bytes any more. The chunk still counts against
+ * queue.max_bytes until sl_tail_chunk_done(). */
+void sl_tail_chunk_free_data(struct sl_tail_chunk *c);
 /* Every event of c was acknowledged. Loop thread only. Frees c->data. */
 void sl_tail_chunk_done(struct sl_tail *t, struct sl_tail_chunk *c);
 /* Stop reading new data (drain starts); chunks out stay valid. */

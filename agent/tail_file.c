@@ -20,9 +20,6 @@
 #include "sl_list.h"
 #include "sl_log.h"
 
-/* One read: large enough to amortise the syscall and hand the pipeline big
- * chunks of many lines, small enough that a chunk stays cache-friendly. */
-#define READ_CHUNK (256u * 1024)
 /* start_at: end looks this far back for the start of the last line. */
 #define END_LOOKBACK (64u * 1024)
 
@@ -153,6 +150,7 @@ chunk_new(struct tail_file *f, char *data, size_t len, uint64_t off,
   c->pub.end_offset = off + len;
   c->pub.data = data;
   c->pub.len = len;
+  c->pub.cap = len;  /* malloc'ed: the pool ignores cap (pool NULL) */
   c->pub.flags = flags;
   c->pub.read_time_ns = wall_ns();
   c->pub.priv = c;
@@ -180,7 +178,7 @@ chunk_discard(struct tail_chunk *c)
 {
   struct tail_file *f = c->f;
 
-  free(c->pub.data);
+  sl_tail_chunk_free_data(&c->pub);
   free(c);
   sl__tail_file_unref(f);
 }
@@ -228,7 +226,7 @@ file_alloc(struct tail_input *in, const char *path, uint64_t dev,
   f->src.ino = ino;
   f->idkey = sl__tail_id_key(dev, ino);
   f->pathkey = XXH3_64bits(f->path, strlen(f->path));
-  f->want_len = READ_CHUNK;
+  f->want_len = SL_TAIL_READ_CHUNK;
   f->last_growth = uv_now(in->t->loop);
   sl_list_init(&f->link);
   sl_list_init(&f->rlink);
@@ -505,11 +503,11 @@ sl__tail_file_destroy(struct tail_file *f)
 
   while ((l = sl_list_pop(&f->fifo)) != NULL) {
     c = sl_container_of(l, struct tail_chunk, flink);
-    free(c->pub.data);
+    sl_tail_chunk_free_data(&c->pub);
     free(c);
   }
   if (f->trunc) {
-    free(f->trunc->pub.data);
+    sl_tail_chunk_free_data(&f->trunc->pub);
     free(f->trunc);
   }
   entry_attach(f, NULL);
@@ -541,32 +539,39 @@ sl__tail_file_check_rotated(struct tail_file *f)
 
 /* ---- reading ---------------------------------------------------------- */
 
-/* Read windows. read_buf_get() is the only place one is allocated. A window
- * either becomes a chunk's data through read_buf_adopt() -- then whoever
- * releases the chunk frees it with free(): sl_tail_chunk_done(),
- * sl__tail_file_destroy(), or the parse worker (free_data) -- or goes back
+/* Read windows. read_buf_get() is the only place one is obtained: lent by
+ * t->reads, so the pages of a window that came back are read into again
+ * instead of fresh ones (each first touch is a page fault, expensive on
+ * VMs). A window either becomes a chunk's data through read_buf_adopt() --
+ * then whoever lets go of the bytes returns it with
+ * sl_tail_chunk_free_data(): the parse worker once every line is in a
+ * batch, sl_tail_chunk_done(), or sl__tail_file_destroy() -- or goes back
  * through read_buf_put(). */
 static char *
-read_buf_get(size_t len)
+read_buf_get(struct sl_tail *t, size_t len, size_t *cap)
 {
-  return malloc(len);
+  struct sl_buf b;
+
+  if (sl_bufpool_get(t->reads, len, 0, &b))
+    return NULL;
+  *cap = b.cap;
+  return b.p;
 }
 
 static void
-read_buf_put(char *buf)
+read_buf_put(struct sl_tail *t, char *buf, size_t cap)
 {
-  free(buf);
+  sl_bufpool_put_mem(t->reads, buf, cap);
 }
 
-/* A chunk takes the first `used` of `cap` bytes: give the slack back (a
- * window is 256 KiB, its whole lines usually a little less). Returns the
- * buffer to use from now on; `buf` is stale afterwards. */
-static char *
-read_buf_adopt(char *buf, size_t cap, size_t used)
+/* A chunk takes the first `used` bytes of the whole window; the slack
+ * (less than one line) stays with it, so the window keeps its size for
+ * the next read. */
+static void
+read_buf_adopt(struct sl_tail *t, struct tail_chunk *c, size_t cap)
 {
-  char *d = used < cap ? realloc(buf, used) : buf;
-
-  return d ? d : buf;
+  c->pub.pool = t->reads;
+  c->pub.cap = cap;
 }
 
 /* One pread at read_off, cut into chunks. Returns 1 when more may follow,
@@ -581,7 +586,7 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
   struct tail_chunk *c;
   char *buf, *nl, *d;
   ssize_t n;
-  size_t un;
+  size_t un, cap;
   int rc = 0;
 
   *nread = 0;
@@ -592,7 +597,7 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
       return rc == SL_EAGAIN ? 0 : rc;
     }
   }
-  buf = read_buf_get(L);
+  buf = read_buf_get(t, L, &cap);
   if (!buf)
     return SL_ENOMEM;
   do
@@ -602,7 +607,7 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
     rc = -errno;
     sl_log(SL_LOG_ERROR, "tail", "read failed", SL_LF_STR, "path", f->path,
            SL_LF_INT, "offset", (int64_t)base, SL_LF_ERR, rc, SL_LF_END);
-    read_buf_put(buf);
+    read_buf_put(t, buf, cap);
     f->want_read = false;
     return rc;
   }
@@ -613,7 +618,7 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
      * file may have been truncated and rewritten past read_off since the
      * last poll). One 1 KiB pread from the page cache per growth. */
     if (fp_changed(f)) {
-      read_buf_put(buf);
+      read_buf_put(t, buf, cap);
       file_new_generation(f, "file content replaced", base + un);
       return 0;
     }
@@ -661,12 +666,12 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
     if (q > pos) {
       if (pos == 0 && !longline) {
         /* The usual case: hand the read buffer itself over. */
-        buf = read_buf_adopt(buf, L, q);
         c = chunk_new(f, buf, q, base, 0);
         if (!c) {
           rc = SL_ENOMEM;
           break;
         }
+        read_buf_adopt(t, c, cap);
         owned = false;
         chunk_commit(f, c);
       } else {
@@ -706,12 +711,12 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
      * its end or proves it over-long. */
     f->want_len = maxl + 1;
   } else if (pos > 0) {
-    f->want_len = READ_CHUNK;
+    f->want_len = SL_TAIL_READ_CHUNK;
   }
   f->read_off = base + pos;
   t->st.bytes_read += pos;
   if (owned)
-    read_buf_put(buf);
+    read_buf_put(t, buf, cap);
   if (rc)
     return rc;
   return f->want_read ? 1 : 0;

@@ -44,9 +44,14 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "bufpool.h"
 #include "sl_list.h"
 #include "tail.h"
 #include "tail_registry.h"
+
+/* One read: large enough to amortise the syscall and hand the pipeline big
+ * chunks of many lines, small enough that a chunk stays cache-friendly. */
+#define SL_TAIL_READ_CHUNK (256u * 1024)
 
 struct sl_tail;
 struct tail_file;
@@ -134,6 +139,7 @@ struct sl_tail {
   char *data_dir;
   uint64_t reg_flush_ms;
   uint64_t qmax;
+  struct sl_bufpool *reads;        /* read windows; see read_buf_get() */
   sl_tail_chunk_cb cb;
   void *cb_arg;
 

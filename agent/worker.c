@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bufpool.h"
 #include "parse.h"
 #include "sl_config.h"
 #include "sl_err.h"
@@ -30,7 +31,7 @@ sl_batch_free(struct sl_batch *b)
 {
   if (b == NULL)
     return;
-  free(b->data);
+  sl_bufpool_put_mem(b->pool, b->data, b->cap);
   free(b->refs);
   free(b);
 }
@@ -108,9 +109,9 @@ sl_batcher_init(struct sl_batcher *bt, const struct sl_batcher_opts *o,
   /* One event can be several times its line (escaping plus the ECS
    * envelope); the limit leaves room for the largest line on top of a
    * nearly full batch so that a single line never fails to fit. */
-  sl_buf_init(&bt->ev, bt->o.max_bytes + 8 * bt->o.max_line_bytes +
-                         (1u << 20));
-  sl_buf_init(&bt->wire, 0);
+  bt->ev_max = bt->o.max_bytes + 8 * bt->o.max_line_bytes + (1u << 20);
+  if (sl_bufpool_get(bt->o.pool, 0, bt->ev_max, &bt->ev))
+    return SL_ENOMEM;
 #ifdef HAVE_LIBDEFLATE
   if (bt->o.fmt == SL_FMT_LUMBERJACK && bt->o.level > 0) {
     bt->zc = libdeflate_alloc_compressor(bt->o.level);
@@ -129,8 +130,7 @@ sl_batcher_free(struct sl_batcher *bt)
   if (bt->cur)
     sl_batch_discard(bt->cur);
   bt->cur = NULL;
-  sl_buf_free(&bt->ev);
-  sl_buf_free(&bt->wire);
+  sl_bufpool_put(bt->o.pool, &bt->ev);
 #ifdef HAVE_LIBDEFLATE
   if (bt->zc)
     libdeflate_free_compressor(bt->zc);
@@ -177,17 +177,20 @@ batch_open(struct sl_batcher *bt)
   return SL_OK;
 }
 
-/* Turn the event buffer into the batch's wire bytes. */
+/* Turn the event buffer into the batch's wire bytes. The bytes live in a
+ * buffer lent by the pool and go back to it when the batch is freed, so a
+ * steady stream of batches reuses the same few buffers (and their pages). */
 static int
 batch_seal(struct sl_batcher *bt, struct sl_batch *b)
 {
+  struct sl_buf out;
   int rc;
 
-  if (b->events == 0) {
-    b->data = NULL;
-    b->len = 0;
+  b->data = NULL;
+  b->len = b->cap = 0;
+  b->pool = bt->o.pool;
+  if (b->events == 0)
     return SL_OK;
-  }
   if (bt->o.fmt == SL_FMT_NDJSON ||
       (bt->o.fmt == SL_FMT_LUMBERJACK && bt->o.level == 0)) {
     size_t hint = bt->ev.len;
@@ -195,45 +198,60 @@ batch_seal(struct sl_batcher *bt, struct sl_batch *b)
       /* Fill the reserved W frame in place. */
       sl_lj_put_hdr(bt->ev.p, SL_LJ_WINDOW, b->events);
     }
-    b->data = sl_buf_take(&bt->ev, &b->len);
-    /* Pre-size the next batch like this one: avoids a realloc chain. */
-    if (sl_buf_reserve(&bt->ev, hint))
-      return SL_ENOMEM;
+    /* Borrow the next event buffer first: on failure the open batch is
+     * kept whole. Pre-sized like this batch: avoids a realloc chain. */
+    rc = sl_bufpool_get(bt->o.pool, hint, bt->ev_max, &out);
+    if (rc)
+      return rc;
+    b->data = bt->ev.p;
+    b->len = bt->ev.len;
+    b->cap = bt->ev.cap;
+    bt->ev = out;
     return SL_OK;
   }
-  sl_buf_reset(&bt->wire);
-  rc = sl_lj_enc_window(&bt->wire, b->events);
-  if (rc)
-    return rc;
 #ifdef HAVE_LIBDEFLATE
   if (bt->zc) {
     /* Same bytes on the wire as sl_lj_enc_compressed: '2' 'C' u32 len,
-     * then a zlib stream; libdeflate only compresses faster. */
+     * then a zlib stream; libdeflate only compresses faster. Compressed
+     * straight into the batch's buffer: no copy. */
     size_t bound = libdeflate_zlib_compress_bound(bt->zc, bt->ev.len);
-    size_t hdr = bt->wire.len, zn;
-    rc = sl_buf_reserve(&bt->wire, SL_LJ_HDR_LEN + bound);
+    size_t hdr, zn;
+    rc = sl_bufpool_get(bt->o.pool, 2 * SL_LJ_HDR_LEN + bound, 0, &out);
     if (rc)
       return rc;
+    rc = sl_lj_enc_window(&out, b->events);
+    if (rc)
+      goto fail;
+    hdr = out.len;
     zn = libdeflate_zlib_compress(bt->zc, bt->ev.p, bt->ev.len,
-                                  bt->wire.p + hdr + SL_LJ_HDR_LEN, bound);
-    if (zn == 0 || zn > UINT32_MAX)
-      return SL_EINTERNAL;
-    sl_lj_put_hdr(bt->wire.p + hdr, SL_LJ_COMPRESSED, (uint32_t)zn);
-    bt->wire.len = hdr + SL_LJ_HDR_LEN + zn;
-    bt->wire.p[bt->wire.len] = '\0';  /* keep the sl_buf invariant */
+                                  out.p + hdr + SL_LJ_HDR_LEN, bound);
+    if (zn == 0 || zn > UINT32_MAX) {
+      rc = SL_EINTERNAL;
+      goto fail;
+    }
+    sl_lj_put_hdr(out.p + hdr, SL_LJ_COMPRESSED, (uint32_t)zn);
+    out.len = hdr + SL_LJ_HDR_LEN + zn;
+    out.p[out.len] = '\0';  /* keep the sl_buf invariant */
   } else
 #endif
   {
-    rc = sl_lj_enc_compressed(&bt->wire, bt->ev.p, bt->ev.len, bt->o.level);
+    rc = sl_bufpool_get(bt->o.pool, 2 * SL_LJ_HDR_LEN + bt->ev.len / 2, 0,
+                        &out);
     if (rc)
       return rc;
+    rc = sl_lj_enc_window(&out, b->events);
+    if (rc == 0)
+      rc = sl_lj_enc_compressed(&out, bt->ev.p, bt->ev.len, bt->o.level);
+    if (rc)
+      goto fail;
   }
-  b->data = malloc(bt->wire.len ? bt->wire.len : 1);
-  if (b->data == NULL)
-    return SL_ENOMEM;
-  memcpy(b->data, bt->wire.p, bt->wire.len);
-  b->len = bt->wire.len;
+  b->data = out.p;
+  b->len = out.len;
+  b->cap = out.cap;
   return SL_OK;
+fail:
+  sl_bufpool_put(bt->o.pool, &out);
+  return rc;
 }
 
 int
@@ -379,11 +397,10 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
   if (bt->o.free_data) {
     /* Every event now lives in batches; the raw bytes are not needed
      * until the ack, so give them back now. Memory under backpressure is
-     * then the (compressed) batches, not the input twice over. tail's
-     * accounting keeps counting c->len until sl_tail_chunk_done, whose
-     * free(c->data) sees NULL. */
-    free(wc->c->data);
-    wc->c->data = NULL;
+     * then the (compressed) batches, not the input twice over, and the
+     * read window goes back to tail's pool for the next read. tail's
+     * accounting keeps counting c->len until sl_tail_chunk_done. */
+    sl_tail_chunk_free_data(wc->c);
   }
   if (bt->cur->events >= bt->o.max_events || bt->ev.len >= bt->o.max_bytes)
     return sl_batcher_flush(bt);
@@ -413,6 +430,8 @@ struct sl_workers {
   pthread_mutex_t omu;            /* output list */
   struct sl_batch *ohead, *otail;
   uv_async_t async;
+  struct sl_bufpool *bufs;        /* batch buffers; outlives the pool
+                                     until the last batch is freed */
 
   int n;
   struct worker w[SL_AGENT_MAX_WORKERS];
@@ -567,6 +586,16 @@ sl_workers_start(const struct sl_workers_opts *o, struct sl_workers **out)
   if (p == NULL)
     return SL_ENOMEM;
   p->o = *o;
+  if (o->max_pool_bytes) {
+    /* A handful per worker plus what the queue can hold: batches are
+     * ~1 MiB, so the byte bound is what normally limits it. */
+    rc = sl_bufpool_new((size_t)o->max_pool_bytes, 64, &p->bufs);
+    if (rc) {
+      free(p);
+      return rc;
+    }
+    p->o.b.pool = p->bufs;
+  }
   pthread_mutex_init(&p->mu, NULL);
   pthread_mutex_init(&p->omu, NULL);
   pthread_condattr_init(&ca);
@@ -575,6 +604,7 @@ sl_workers_start(const struct sl_workers_opts *o, struct sl_workers **out)
   pthread_condattr_destroy(&ca);
   rc = uv_async_init(o->loop, &p->async, async_cb);
   if (rc) {
+    sl_bufpool_close(p->bufs);
     free_pool(p);
     return rc;
   }
@@ -582,7 +612,7 @@ sl_workers_start(const struct sl_workers_opts *o, struct sl_workers **out)
   for (i = 0; i < o->n; i++) {
     struct worker *wk = &p->w[i];
     wk->pool = p;
-    rc = sl_batcher_init(&wk->bt, &o->b, emit_batch, wk);
+    rc = sl_batcher_init(&wk->bt, &p->o.b, emit_batch, wk);
     if (rc == 0)
       rc = pthread_create(&wk->tid, NULL, worker_main, wk) ? SL_ENOMEM : 0;
     if (rc) {
@@ -691,5 +721,9 @@ sl_workers_stop(struct sl_workers *p)
     sl_batch_discard(b);
   }
   p->ohead = p->otail = NULL;
+  /* Batches still queued in the agent or an output keep it alive. */
+  sl_bufpool_log(p->bufs, "worker");
+  sl_bufpool_close(p->bufs);
+  p->bufs = NULL;
   uv_close((uv_handle_t *)&p->async, async_closed);
 }

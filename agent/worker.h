@@ -37,7 +37,12 @@ struct sl_batcher_opts {
   uint32_t max_events;
   uint64_t max_bytes;        /* uncompressed event bytes per batch */
   uint64_t max_line_bytes;   /* sizes the scratch buffer limit */
-  int free_data;             /* free(c->data) once every line is placed */
+  int free_data;             /* sl_tail_chunk_free_data() once every line
+                                is placed */
+  /* Lends the event buffer and every batch's wire bytes (NULL: plain
+   * malloc). Not owned: it must outlive the batcher, and its buffers
+   * return to it when the batches are freed. */
+  struct sl_bufpool *pool;
 };
 
 typedef void (*sl_batch_emit_cb)(void *arg, struct sl_batch *b);
@@ -48,8 +53,9 @@ struct sl_batcher_stats {
 
 struct sl_batcher {
   struct sl_batcher_opts o;
-  struct sl_buf ev;          /* events of the open batch (J frames/NDJSON) */
-  struct sl_buf wire;        /* compression output, reused */
+  struct sl_buf ev;          /* events of the open batch (J frames/NDJSON);
+                                lent by o.pool */
+  size_t ev_max;             /* hard cap of ev */
   void *zc;                  /* libdeflate compressor when built with it */
   struct sl_batch *cur;      /* open batch (refs and counters) */
   sl_batch_emit_cb emit;
@@ -76,6 +82,9 @@ struct sl_workers_opts {
   struct sl_batcher_opts b;
   uint64_t flush_interval_ms;
   uint64_t max_queue_bytes;  /* chunk bytes waiting for a worker */
+  /* Batch buffers kept for reuse once their batch is acked (the pool's
+   * max_idle_bytes; size it like queue.max_bytes). 0: no pool. */
+  uint64_t max_pool_bytes;
   uv_loop_t *loop;
   /* Runs on the loop thread whenever batches are ready. */
   void (*ready)(void *arg, struct sl_batch *b);

@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <uv.h>
 
+#include "bufpool.h"
 #include "parse.h"
 #include "sl_err.h"
 #include "sl_lj.h"
@@ -403,6 +404,92 @@ test_truncated_flag(void **state)
   sl_batcher_free(&bt);
 }
 
+/* With a pool, acked batches give their buffers back and the next batches
+ * reuse them: after the first two, no allocation per batch (NDJSON hands
+ * the event buffer itself over; Lumberjack compresses into a lent one). */
+static void
+check_recycle(enum sl_batch_fmt fmt, int level)
+{
+  static const char lines[] =
+    "{\"msg\":\"a\"}\n{\"msg\":\"b\"}\n{\"msg\":\"c\"}\n{\"msg\":\"d\"}\n";
+  struct sl_batcher bt;
+  struct sl_batcher_opts o;
+  struct sl_bufpool *bp;
+  struct sl_bufpool_stats st;
+  char *seen[2] = { NULL, NULL };
+  int i;
+
+  assert_int_equal(sl_bufpool_new(1 << 20, 4, &bp), 0);
+  opts(&o, fmt, level, 4);
+  o.pool = bp;
+  assert_int_equal(sl_batcher_init(&bt, &o, emit, &F), 0);
+  for (i = 0; i < 12; i++) {
+    assert_int_equal(sl_batcher_add(&bt, mkchunk(i, lines,
+                                                 (uint64_t)i * 100, 0)), 0);
+    assert_int_equal(F.ngot, 1);
+    assert_int_equal(F.got[0]->events, 4);
+    assert_ptr_equal(F.got[0]->pool, bp);
+    if (i >= 2)
+      assert_true(F.got[0]->data == seen[0] || F.got[0]->data == seen[1]);
+    if (i < 2)
+      seen[i] = F.got[0]->data;
+    sl_batch_release(F.got[0], done_cb, &F);
+    F.got[0] = NULL;
+    F.ngot = 0;
+    assert_int_equal(F.done[i], 1);
+  }
+  sl_bufpool_stats(bp, &st);
+  assert_true(st.misses <= 3);
+  assert_true(st.hits >= 10);
+  assert_true(st.idle <= 4);
+  sl_batcher_free(&bt);
+  sl_bufpool_stats(bp, &st);
+  assert_int_equal(st.lent, 0);
+  sl_bufpool_close(bp);
+}
+
+static void
+test_recycle_ndjson(void **state)
+{
+  check_recycle(SL_FMT_NDJSON, 0);
+}
+
+static void
+test_recycle_lumberjack(void **state)
+{
+  check_recycle(SL_FMT_LUMBERJACK, 1);
+}
+
+static void
+test_recycle_lumberjack_plain(void **state)
+{
+  check_recycle(SL_FMT_LUMBERJACK, 0);
+}
+
+/* A batch freed after its batcher and the pool owner are gone still
+ * returns its buffer safely (shutdown order: workers stop first, the
+ * output hands its batches back later). */
+static void
+test_batch_outlives_pool(void **state)
+{
+  struct sl_batcher bt;
+  struct sl_batcher_opts o;
+  struct sl_bufpool *bp;
+
+  assert_int_equal(sl_bufpool_new(1 << 20, 4, &bp), 0);
+  opts(&o, SL_FMT_NDJSON, 0, 2);
+  o.pool = bp;
+  assert_int_equal(sl_batcher_init(&bt, &o, emit, &F), 0);
+  assert_int_equal(sl_batcher_add(&bt, mkchunk(0,
+    "{\"n\":1}\n{\"n\":2}\n", 0, 0)), 0);
+  assert_int_equal(F.ngot, 1);
+  sl_batcher_free(&bt);
+  sl_bufpool_close(bp);
+  assert_non_null(strstr(F.got[0]->data, "\"n\":2"));
+  sl_batch_discard(F.got[0]);  /* frees the pool (ASan checks) */
+  F.got[0] = NULL;
+}
+
 /* ---- the threaded pool on a real loop ---- */
 
 struct poolfix {
@@ -448,6 +535,7 @@ test_pool_flush_interval(void **state)
   opts(&o.b, SL_FMT_LUMBERJACK, 1, 1000);
   o.flush_interval_ms = 20;
   o.max_queue_bytes = 1 << 20;
+  o.max_pool_bytes = 1 << 20;
   o.loop = &p.loop;
   o.ready = pool_ready;
   o.arg = &p;
@@ -484,6 +572,13 @@ main(void)
     cmocka_unit_test_setup_teardown(test_max_bytes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_truncated_flag, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pool_flush_interval, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_recycle_ndjson, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_recycle_lumberjack, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_recycle_lumberjack_plain, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_batch_outlives_pool, setup,
                                     teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
