@@ -51,8 +51,7 @@ struct sl_agent {
   struct sl_http *http;
 
   /* Batches ready to send, oldest first (linked through next/prev). */
-  struct sl_batch *phead, *ptail;
-  uint64_t pending_batches;
+  struct sl_batchq pending;   /* batches waiting for the output */
   uint64_t batch_bytes;     /* wire bytes pending + in flight */
   int refused;              /* a chunk was refused: resume tail later */
   uint64_t chunks_out;      /* taken from tail, not yet done */
@@ -138,50 +137,6 @@ sl_agent_load_id(const char *data_dir, char id[37], char *err, size_t errlen)
   return SL_OK;
 }
 
-/* ---- pending FIFO ----------------------------------------------------- */
-
-static void
-pending_push_back(struct sl_agent *a, struct sl_batch *b)
-{
-  b->next = NULL;
-  b->prev = a->ptail;
-  if (a->ptail)
-    a->ptail->next = b;
-  else
-    a->phead = b;
-  a->ptail = b;
-  a->pending_batches++;
-}
-
-static void
-pending_push_front(struct sl_agent *a, struct sl_batch *b)
-{
-  b->prev = NULL;
-  b->next = a->phead;
-  if (a->phead)
-    a->phead->prev = b;
-  else
-    a->ptail = b;
-  a->phead = b;
-  a->pending_batches++;
-}
-
-static struct sl_batch *
-pending_pop(struct sl_agent *a)
-{
-  struct sl_batch *b = a->phead;
-
-  if (b == NULL)
-    return NULL;
-  a->phead = b->next;
-  if (a->phead)
-    a->phead->prev = NULL;
-  else
-    a->ptail = NULL;
-  b->next = b->prev = NULL;
-  a->pending_batches--;
-  return b;
-}
 
 /* ---- pipeline --------------------------------------------------------- */
 
@@ -224,9 +179,9 @@ pump(struct sl_agent *a)
 
   if (a->out == NULL || a->state == A_CLOSING)
     return;
-  while ((b = pending_pop(a)) != NULL) {
+  while ((b = sl_batchq_pop(&a->pending)) != NULL) {
     if (a->out->ops->send(a->out, b) != SL_SENT) {
-      pending_push_front(a, b);
+      sl_batchq_push_front(&a->pending, b);
       break;
     }
     b->sent_ms = sl_time_mono_ms();
@@ -265,7 +220,7 @@ on_requeue(void *arg, struct sl_batch *b)
     sl_batch_discard(b);
     return;
   }
-  pending_push_front(a, b);
+  sl_batchq_push_front(&a->pending, b);
 }
 
 static void
@@ -288,7 +243,7 @@ on_batch(void *arg, struct sl_batch *b)
     return;
   }
   a->batch_bytes += b->len;
-  pending_push_back(a, b);
+  sl_batchq_push(&a->pending, b);
   pump(a);
 }
 
@@ -376,7 +331,8 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   G("queue_bytes", "batch bytes waiting or in flight", a->batch_bytes);
   G("queue_input_bytes", "read bytes not yet acknowledged",
     ts.inflight_bytes);
-  G("queue_batches", "batches waiting for the output", a->pending_batches);
+  G("queue_batches", "batches waiting for the output",
+    (uint64_t)a->pending.n);
   G("inflight_batches", "batches sent, not yet acknowledged", os.inflight);
   G("output_connected", "output connections up", os.connected);
   G("open_files", "source files open", ts.files_open);
@@ -461,7 +417,7 @@ out_closed(void *arg)
   struct sl_batch *b;
 
   a->out = NULL;
-  while ((b = pending_pop(a)) != NULL) {
+  while ((b = sl_batchq_pop(&a->pending)) != NULL) {
     a->batch_bytes -= b->len;
     sl_batch_discard(b);
   }
@@ -645,6 +601,7 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   if (a == NULL)
     return SL_ENOMEM;
   a->conf = conf;
+  sl_batchq_init(&a->pending);
   rc = sl_agent_conf_read(conf, &a->ac, err, errlen);
   if (rc)
     goto fail;

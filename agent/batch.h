@@ -20,6 +20,8 @@
 
 #include <uv.h>
 
+#include "sl_list.h"
+
 struct sl_tail_chunk;
 struct sl_bufpool;
 
@@ -36,7 +38,7 @@ struct sl_batch_ref {
 };
 
 struct sl_batch {
-  struct sl_batch *next, *prev; /* owned by whoever queues the batch */
+  struct sl_list link;       /* in one sl_batchq, owned by its holder */
   char *data;                /* wire bytes, lent by `pool` (bufpool.h) */
   size_t len;
   size_t cap;                /* capacity of data, for the pool */
@@ -53,6 +55,77 @@ struct sl_batch {
   unsigned out_flags;        /* output's per-batch state */
   void *out_priv;            /* output's per-batch scratch */
 };
+
+/* A FIFO of batches: the agent's pending queue, an output's windows in
+ * flight. A batch is in at most one queue at a time, through b->link; the
+ * queue does not own the batches (whoever pops one does). */
+struct sl_batchq {
+  struct sl_list l;
+  size_t n;
+};
+
+static inline void
+sl_batchq_init(struct sl_batchq *q)
+{
+  sl_list_init(&q->l);
+  q->n = 0;
+}
+
+static inline struct sl_batch *
+sl_batchq_first(const struct sl_batchq *q)
+{
+  struct sl_list *e = sl_list_first(&q->l);
+
+  return e ? sl_container_of(e, struct sl_batch, link) : NULL;
+}
+
+static inline void
+sl_batchq_push(struct sl_batchq *q, struct sl_batch *b)
+{
+  sl_list_insert_tail(&q->l, &b->link);
+  q->n++;
+}
+
+static inline void
+sl_batchq_push_front(struct sl_batchq *q, struct sl_batch *b)
+{
+  sl_list_insert_head(&q->l, &b->link);
+  q->n++;
+}
+
+/* Move every batch of `from` to the end of `to` (O(1)). */
+static inline void
+sl_batchq_move_all(struct sl_batchq *to, struct sl_batchq *from)
+{
+  sl_list_move_all(&to->l, &from->l);
+  to->n += from->n;
+  from->n = 0;
+}
+
+/* Oldest first; NULL when empty. */
+static inline struct sl_batch *
+sl_batchq_pop(struct sl_batchq *q)
+{
+  struct sl_list *e = sl_list_pop(&q->l);
+
+  if (e == NULL)
+    return NULL;
+  q->n--;
+  return sl_container_of(e, struct sl_batch, link);
+}
+
+/* Newest first (to hand batches back in order with push_front). */
+static inline struct sl_batch *
+sl_batchq_pop_last(struct sl_batchq *q)
+{
+  struct sl_list *e = sl_list_last(&q->l);
+
+  if (e == NULL)
+    return NULL;
+  sl_list_remove(e);
+  q->n--;
+  return sl_container_of(e, struct sl_batch, link);
+}
 
 /* Frees the batch; its data goes back to b->pool (any thread). */
 void sl_batch_free(struct sl_batch *b);

@@ -21,11 +21,6 @@
 /* Batches written before the group fsync; bounds ack latency. */
 #define FILE_SYNC_EVERY 8
 
-struct blist {
-  struct sl_batch *head, *tail;
-  int n;
-};
-
 struct file_out {
   struct sl_out base;
   uv_loop_t *loop;
@@ -33,9 +28,9 @@ struct file_out {
   const char *path;       /* NULL for stdout */
   uv_file fd;
   int max_inflight;
-  struct blist todo;      /* accepted, not yet written */
-  struct blist written;   /* written, waiting for the fsync */
-  size_t head_done;       /* bytes of todo.head already written */
+  struct sl_batchq todo;    /* accepted, not yet written */
+  struct sl_batchq written; /* written, waiting for the fsync */
+  size_t head_done;       /* bytes of the first of todo already written */
   uv_fs_t req;
   int busy;               /* req in flight */
   uv_timer_t timer;       /* retry after a failed write */
@@ -50,41 +45,11 @@ struct file_out {
 static void kick(struct file_out *o);
 
 static void
-bl_push(struct blist *l, struct sl_batch *b)
-{
-  b->next = NULL;
-  b->prev = l->tail;
-  if (l->tail)
-    l->tail->next = b;
-  else
-    l->head = b;
-  l->tail = b;
-  l->n++;
-}
-
-static struct sl_batch *
-bl_pop(struct blist *l)
-{
-  struct sl_batch *b = l->head;
-
-  if (b == NULL)
-    return NULL;
-  l->head = b->next;
-  if (l->head)
-    l->head->prev = NULL;
-  else
-    l->tail = NULL;
-  b->next = b->prev = NULL;
-  l->n--;
-  return b;
-}
-
-static void
 ack_written(struct file_out *o)
 {
   struct sl_batch *b;
 
-  while ((b = bl_pop(&o->written)) != NULL) {
+  while ((b = sl_batchq_pop(&o->written)) != NULL) {
     o->st.inflight--;
     o->cbs.acked(o->cbs.arg, b);
   }
@@ -127,9 +92,9 @@ fs_cb(uv_fs_t *req)
   if (was_write) {
     o->head_done += (size_t)r;
     o->st.bytes_sent += (uint64_t)r;
-    if (o->head_done >= o->todo.head->len) {
+    if (o->head_done >= sl_batchq_first(&o->todo)->len) {
       o->head_done = 0;
-      bl_push(&o->written, bl_pop(&o->todo));
+      sl_batchq_push(&o->written, sl_batchq_pop(&o->todo));
     }
   } else {
     ack_written(o);
@@ -145,20 +110,21 @@ fs_cb(uv_fs_t *req)
 static void
 kick(struct file_out *o)
 {
+  struct sl_batch *first = sl_batchq_first(&o->todo);
   int rc;
 
   if (o->busy || o->retry_wait)
     return;
-  if (o->todo.head && (o->written.n < FILE_SYNC_EVERY || o->path == NULL)) {
-    uv_buf_t buf = uv_buf_init(o->todo.head->data + o->head_done,
-                               (unsigned)(o->todo.head->len - o->head_done));
+  if (first && (o->written.n < FILE_SYNC_EVERY || o->path == NULL)) {
+    uv_buf_t buf = uv_buf_init(first->data + o->head_done,
+                               (unsigned)(first->len - o->head_done));
     o->req.data = o;
     rc = uv_fs_write(o->loop, &o->req, o->fd, &buf, 1, -1, fs_cb);
-  } else if (o->written.head && o->path) {
+  } else if (o->written.n && o->path) {
     o->req.data = o;
     rc = uv_fs_fsync(o->loop, &o->req, o->fd, fs_cb);
   } else {
-    if (o->written.head)
+    if (o->written.n)
       ack_written(o);  /* stdout: written is delivered */
     return;
   }
@@ -184,6 +150,8 @@ file_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
     return SL_ENOMEM;
   o->base.ops = &sl_out_file_ops;
   o->loop = loop;
+  sl_batchq_init(&o->todo);
+  sl_batchq_init(&o->written);
   o->cbs = *cbs;
   o->max_inflight = ac->max_inflight * 2;
   if (ac->out_type == SL_OUT_FILE) {
@@ -213,9 +181,9 @@ file_send(struct sl_out *base, struct sl_batch *b)
 {
   struct file_out *o = (struct file_out *)base;
 
-  if (o->closing || o->todo.n + o->written.n >= o->max_inflight)
+  if (o->closing || o->todo.n + o->written.n >= (size_t)o->max_inflight)
     return SL_RETRY;
-  bl_push(&o->todo, b);
+  sl_batchq_push(&o->todo, b);
   o->st.inflight++;
   kick(o);
   return SL_SENT;
@@ -256,29 +224,19 @@ finish_close(struct file_out *o)
 
   /* What was written is in the file: make it durable and ack it rather
    * than sending it twice. What was not written goes back. */
-  if (o->written.head && o->path) {
+  if (o->written.n && o->path) {
     if (uv_fs_fsync(NULL, &req, o->fd, NULL) == 0)
       ack_written(o);
     uv_fs_req_cleanup(&req);
-  } else if (o->written.head) {
+  } else if (o->written.n) {
     ack_written(o);
   }
-  while ((b = o->written.tail) != NULL) {
-    o->written.tail = b->prev;
-    b->next = b->prev = NULL;
+  /* Newest first: requeue puts each at the front of the agent's queue. */
+  while ((b = sl_batchq_pop_last(&o->todo)) != NULL ||
+         (b = sl_batchq_pop_last(&o->written)) != NULL) {
     o->st.inflight--;
     o->cbs.requeue(o->cbs.arg, b);
   }
-  o->written.head = NULL;
-  o->written.n = 0;
-  while ((b = o->todo.tail) != NULL) {
-    o->todo.tail = b->prev;
-    b->next = b->prev = NULL;
-    o->st.inflight--;
-    o->cbs.requeue(o->cbs.arg, b);
-  }
-  o->todo.head = NULL;
-  o->todo.n = 0;
   if (o->path)
     close(o->fd);
   uv_timer_stop(&o->timer);

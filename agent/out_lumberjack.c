@@ -82,7 +82,7 @@ struct lj_conn {
   uv_timer_t timer;
   struct sl_backoff bo;
   struct sl_lj_dec *dec;
-  struct sl_batch *head, *tail;  /* windows in flight, oldest first */
+  struct sl_batchq sent;         /* windows in flight, oldest first */
   int ninflight;
   uint64_t last_progress_ms;     /* last ack (full or keep-alive) or the
                                     moment the first window went out */
@@ -160,16 +160,13 @@ static void
 requeue_all(struct lj_conn *c)
 {
   struct lj_out *o = c->out;
-  struct sl_batch *b, *prev;
+  struct sl_batch *b;
   int n = 0;
 
-  for (b = c->tail; b; b = prev) {
-    prev = b->prev;
-    b->next = b->prev = NULL;
+  while ((b = sl_batchq_pop_last(&c->sent)) != NULL) {
     o->cbs.requeue(o->cbs.arg, b);
     n++;
   }
-  c->head = c->tail = NULL;
   c->ninflight = 0;
   o->st.resent += (uint64_t)n;
   o->st.inflight -= (uint64_t)n;
@@ -267,7 +264,7 @@ on_frame(void *arg, const struct sl_lj_frame *f)
 {
   struct lj_conn *c = arg;
   struct lj_out *o = c->out;
-  struct sl_batch *b = c->head;
+  struct sl_batch *b = sl_batchq_first(&c->sent);
 
   if (c->state != C_UP)
     return 1;
@@ -287,12 +284,7 @@ on_frame(void *arg, const struct sl_lj_frame *f)
     conn_fail(c, "ack beyond the window", SL_EPROTO);
     return 1;
   }
-  c->head = b->next;
-  if (c->head)
-    c->head->prev = NULL;
-  else
-    c->tail = NULL;
-  b->next = b->prev = NULL;
+  sl_batchq_pop(&c->sent);
   c->ninflight--;
   o->st.inflight--;
   c->last_progress_ms = sl_time_mono_ms();
@@ -739,6 +731,7 @@ lj_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
     struct lj_conn *c = &o->conns[i];
     int port;
     c->out = o;
+    sl_batchq_init(&c->sent);
     if (sl_agent_split_hostport(ac->hosts[i], c->host, sizeof(c->host),
                                 &port)) {
       snprintf(err, errlen, "output.hosts: bad host '%s'", ac->hosts[i]);
@@ -800,13 +793,7 @@ lj_send(struct sl_out *base, struct sl_batch *b)
   }
   if (c == NULL)
     return SL_RETRY;
-  b->next = NULL;
-  b->prev = c->tail;
-  if (c->tail)
-    c->tail->next = b;
-  else
-    c->head = b;
-  c->tail = b;
+  sl_batchq_push(&c->sent, b);
   if (c->ninflight++ == 0)
     c->last_progress_ms = sl_time_mono_ms();
   o->st.inflight++;

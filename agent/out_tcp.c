@@ -42,7 +42,7 @@ struct tcp_out {
   uv_connect_t creq;
   uv_timer_t timer;
   struct sl_backoff bo;
-  struct sl_batch *head, *tail;  /* writes in flight, oldest first */
+  struct sl_batchq sent;    /* writes in flight, oldest first */
   int ninflight;
   int closing, open_handles;
   void (*close_cb)(void *arg);
@@ -78,15 +78,12 @@ handle_closed(uv_handle_t *h)
 static void
 requeue_all(struct tcp_out *o)
 {
-  struct sl_batch *b, *prev;
+  struct sl_batch *b;
 
-  for (b = o->tail; b; b = prev) {
-    prev = b->prev;
-    b->next = b->prev = NULL;
+  while ((b = sl_batchq_pop_last(&o->sent)) != NULL) {
     o->cbs.requeue(o->cbs.arg, b);
     o->st.resent++;
   }
-  o->head = o->tail = NULL;
   o->st.inflight -= (uint64_t)o->ninflight;
   o->ninflight = 0;
 }
@@ -170,13 +167,7 @@ write_cb(uv_write_t *req, int status)
   if (o->state != C_UP)
     return;
   /* Writes complete in order. */
-  b = o->head;
-  o->head = b->next;
-  if (o->head)
-    o->head->prev = NULL;
-  else
-    o->tail = NULL;
-  b->next = b->prev = NULL;
+  b = sl_batchq_pop(&o->sent);
   o->ninflight--;
   o->st.inflight--;
   sl_backoff_reset(&o->bo);
@@ -262,6 +253,7 @@ tcp_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
     return SL_ENOMEM;
   o->base.ops = &sl_out_tcp_ops;
   o->loop = loop;
+  sl_batchq_init(&o->sent);
   o->cbs = *cbs;
   for (i = 0; i < ac->nhosts; i++)
     o->hosts[i] = ac->hosts[i];
@@ -286,13 +278,7 @@ tcp_send(struct sl_out *base, struct sl_batch *b)
 
   if (o->closing || o->state != C_UP || o->ninflight >= o->max_inflight)
     return SL_RETRY;
-  b->next = NULL;
-  b->prev = o->tail;
-  if (o->tail)
-    o->tail->next = b;
-  else
-    o->head = b;
-  o->tail = b;
+  sl_batchq_push(&o->sent, b);
   o->ninflight++;
   o->st.inflight++;
   o->st.bytes_sent += b->len;

@@ -428,7 +428,7 @@ struct sl_workers {
   int room;                       /* tell the loop (under omu) */
 
   pthread_mutex_t omu;            /* output list */
-  struct sl_batch *ohead, *otail;
+  struct sl_batchq out;           /* made by workers, for the loop */
   uv_async_t async;
   struct sl_bufpool *bufs;        /* batch buffers; outlives the pool
                                      until the last batch is freed */
@@ -443,13 +443,8 @@ emit_batch(void *arg, struct sl_batch *b)
   struct worker *wk = arg;
   struct sl_workers *p = wk->pool;
 
-  b->next = NULL;
   pthread_mutex_lock(&p->omu);
-  if (p->otail)
-    p->otail->next = b;
-  else
-    p->ohead = b;
-  p->otail = b;
+  sl_batchq_push(&p->out, b);
   pthread_mutex_unlock(&p->omu);
   uv_async_send(&p->async);
 }
@@ -546,20 +541,18 @@ static void
 async_cb(uv_async_t *h)
 {
   struct sl_workers *p = h->data;
-  struct sl_batch *b, *next;
+  struct sl_batchq q;
+  struct sl_batch *b;
   int room;
 
+  sl_batchq_init(&q);
   pthread_mutex_lock(&p->omu);
-  b = p->ohead;
-  p->ohead = p->otail = NULL;
+  sl_batchq_move_all(&q, &p->out);
   room = p->room;
   p->room = 0;
   pthread_mutex_unlock(&p->omu);
-  for (; b; b = next) {
-    next = b->next;
-    b->next = NULL;
+  while ((b = sl_batchq_pop(&q)) != NULL)
     p->o.ready(p->o.arg, b);
-  }
   if (room && p->o.room)
     p->o.room(p->o.arg);
 }
@@ -585,6 +578,7 @@ sl_workers_start(const struct sl_workers_opts *o, struct sl_workers **out)
   p = calloc(1, sizeof(*p));
   if (p == NULL)
     return SL_ENOMEM;
+  sl_batchq_init(&p->out);
   p->o = *o;
   if (o->max_pool_bytes) {
     /* A handful per worker plus what the queue can hold: batches are
@@ -699,7 +693,7 @@ void
 sl_workers_stop(struct sl_workers *p)
 {
   struct sl_wchunk *wc, *wn;
-  struct sl_batch *b, *bn;
+  struct sl_batch *b;
   int i;
 
   pthread_mutex_lock(&p->mu);
@@ -716,11 +710,8 @@ sl_workers_stop(struct sl_workers *p)
     wchunk_discard(wc);
   }
   p->head = p->tail = NULL;
-  for (b = p->ohead; b; b = bn) {
-    bn = b->next;
+  while ((b = sl_batchq_pop(&p->out)) != NULL)
     sl_batch_discard(b);
-  }
-  p->ohead = p->otail = NULL;
   /* Batches still queued in the agent or an output keep it alive. */
   sl_bufpool_log(p->bufs, "worker");
   sl_bufpool_close(p->bufs);

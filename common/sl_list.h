@@ -72,6 +72,19 @@ sl_list_remove(struct sl_list *e)
   e->next = e;
 }
 
+/* Move every element of `from` to the end of `to`; `from` ends empty. */
+static inline void
+sl_list_move_all(struct sl_list *to, struct sl_list *from)
+{
+  if (sl_list_empty(from))
+    return;
+  from->next->prev = to->prev;
+  to->prev->next = from->next;
+  from->prev->next = to;
+  to->prev = from->prev;
+  sl_list_init(from);
+}
+
 /* Remove and return the first element link, or NULL when empty. */
 static inline struct sl_list *
 sl_list_pop(struct sl_list *h)
