@@ -24,7 +24,7 @@ main(int argc, char **argv)
 
   rc = sl_cli_parse(argc, argv, "sluice-agent", "/etc/sluice/agent.yml",
                     sl_agent_schema, SL_CLI_F_TLS | SL_CLI_F_LIBDEFLATE |
-                    SL_CLI_F_INOTIFY, &cli);
+                    SL_CLI_F_ISAL | SL_CLI_F_INOTIFY, &cli);
   if (rc >= 1000)
     return SL_CLI_EXIT(rc);
   if (rc != 0)

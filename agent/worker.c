@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "bufpool.h"
+#include "compress.h"
 #include "parse.h"
 #include "sl_config.h"
 #include "sl_err.h"
@@ -14,9 +15,6 @@
 #include "sl_log.h"
 #include "sl_time.h"
 
-#ifdef HAVE_LIBDEFLATE
-#include <libdeflate.h>
-#endif
 
 /* Bytes of a W frame: version, type, u32. Reserved in front of plain J
  * frames so that level 0 batches are handed over without a copy. */
@@ -112,13 +110,9 @@ sl_batcher_init(struct sl_batcher *bt, const struct sl_batcher_opts *o,
   bt->ev_max = bt->o.max_bytes + 8 * bt->o.max_line_bytes + (1u << 20);
   if (sl_bufpool_get(bt->o.pool, 0, bt->ev_max, &bt->ev))
     return SL_ENOMEM;
-#ifdef HAVE_LIBDEFLATE
-  if (bt->o.fmt == SL_FMT_LUMBERJACK && bt->o.level > 0) {
-    bt->zc = libdeflate_alloc_compressor(bt->o.level);
-    if (bt->zc == NULL)
-      return SL_ENOMEM;
-  }
-#endif
+  if (bt->o.fmt == SL_FMT_LUMBERJACK && bt->o.level > 0 &&
+      sl_compress_new(bt->o.level, &bt->zc) != SL_OK)
+    return SL_ENOMEM;
   bt->emit = emit;
   bt->emit_arg = arg;
   return ev_start(bt);
@@ -131,11 +125,8 @@ sl_batcher_free(struct sl_batcher *bt)
     sl_batch_discard(bt->cur);
   bt->cur = NULL;
   sl_bufpool_put(bt->o.pool, &bt->ev);
-#ifdef HAVE_LIBDEFLATE
-  if (bt->zc)
-    libdeflate_free_compressor(bt->zc);
+  sl_compress_free(bt->zc);
   bt->zc = NULL;
-#endif
 }
 
 uint64_t
@@ -209,12 +200,11 @@ batch_seal(struct sl_batcher *bt, struct sl_batch *b)
     bt->ev = out;
     return SL_OK;
   }
-#ifdef HAVE_LIBDEFLATE
-  if (bt->zc) {
-    /* Same bytes on the wire as sl_lj_enc_compressed: '2' 'C' u32 len,
-     * then a zlib stream; libdeflate only compresses faster. Compressed
-     * straight into the batch's buffer: no copy. */
-    size_t bound = libdeflate_zlib_compress_bound(bt->zc, bt->ev.len);
+  {
+    /* '2' 'C' u32 len, then a zlib stream (compress.h picks the fastest
+     * backend for the level), compressed straight into the batch's
+     * buffer: no copy. */
+    size_t bound = sl_compress_bound(bt->zc, bt->ev.len);
     size_t hdr, zn;
     rc = sl_bufpool_get(bt->o.pool, 2 * SL_LJ_HDR_LEN + bound, 0, &out);
     if (rc)
@@ -223,8 +213,8 @@ batch_seal(struct sl_batcher *bt, struct sl_batch *b)
     if (rc)
       goto fail;
     hdr = out.len;
-    zn = libdeflate_zlib_compress(bt->zc, bt->ev.p, bt->ev.len,
-                                  out.p + hdr + SL_LJ_HDR_LEN, bound);
+    zn = sl_compress_zlib(bt->zc, bt->ev.p, bt->ev.len,
+                          out.p + hdr + SL_LJ_HDR_LEN, bound);
     if (zn == 0 || zn > UINT32_MAX) {
       rc = SL_EINTERNAL;
       goto fail;
@@ -232,18 +222,6 @@ batch_seal(struct sl_batcher *bt, struct sl_batch *b)
     sl_lj_put_hdr(out.p + hdr, SL_LJ_COMPRESSED, (uint32_t)zn);
     out.len = hdr + SL_LJ_HDR_LEN + zn;
     out.p[out.len] = '\0';  /* keep the sl_buf invariant */
-  } else
-#endif
-  {
-    rc = sl_bufpool_get(bt->o.pool, 2 * SL_LJ_HDR_LEN + bt->ev.len / 2, 0,
-                        &out);
-    if (rc)
-      return rc;
-    rc = sl_lj_enc_window(&out, b->events);
-    if (rc == 0)
-      rc = sl_lj_enc_compressed(&out, bt->ev.p, bt->ev.len, bt->o.level);
-    if (rc)
-      goto fail;
   }
   b->data = out.p;
   b->len = out.len;

@@ -25,6 +25,7 @@
 #include <uv.h>
 
 #include "batch.h"
+#include "compress.h"
 #include "config.h"
 #include "sl_buf.h"
 #include "tail.h"
@@ -56,7 +57,7 @@ struct sl_batcher {
   struct sl_buf ev;          /* events of the open batch (J frames/NDJSON);
                                 lent by o.pool */
   size_t ev_max;             /* hard cap of ev */
-  void *zc;                  /* libdeflate compressor when built with it */
+  struct sl_compress *zc;    /* Lumberjack level > 0 (compress.h) */
   struct sl_batch *cur;      /* open batch (refs and counters) */
   sl_batch_emit_cb emit;
   void *emit_arg;

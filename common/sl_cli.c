@@ -28,6 +28,13 @@ static const struct {
     0
 #endif
   },
+  { SL_CLI_F_ISAL, "isa-l",
+#ifdef HAVE_ISAL
+    1
+#else
+    0
+#endif
+  },
   { SL_CLI_F_INOTIFY, "inotify",
 #ifdef HAVE_INOTIFY
     1

@@ -26,6 +26,7 @@ enum sl_cli_feature {
   SL_CLI_F_TLS = 1u << 0,        /* TLS on its connections (OpenSSL) */
   SL_CLI_F_LIBDEFLATE = 1u << 1, /* libdeflate for compression */
   SL_CLI_F_INOTIFY = 1u << 2,    /* inotify file discovery */
+  SL_CLI_F_ISAL = 1u << 3,       /* ISA-L igzip for compression */
 };
 
 /* Returns 0 to continue, or an exit code >= 0 offset by 1000 when the
