@@ -564,6 +564,10 @@ read_buf_put(struct sl_tail *t, char *buf, size_t cap)
   sl_bufpool_put_mem(t->reads, buf, cap);
 }
 
+/* A chunk smaller than 1/ADOPT_MIN_FRACTION of its window is copied
+ * into memory of its own size and the window goes back at once. */
+#define ADOPT_MIN_FRACTION 4
+
 /* A chunk takes the first `used` bytes of the whole window; the slack
  * (less than one line) stays with it, so the window keeps its size for
  * the next read. */
@@ -664,8 +668,11 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
       }
     }
     if (q > pos) {
-      if (pos == 0 && !longline) {
-        /* The usual case: hand the read buffer itself over. */
+      if (pos == 0 && !longline && q >= cap / ADOPT_MIN_FRACTION) {
+        /* The usual case: hand the read buffer itself over. A chunk
+         * that fills little of its window is copied instead (below):
+         * the queue limits count chunk bytes, so a few lines must not
+         * pin a whole window each (hundreds of slow files). */
         c = chunk_new(f, buf, q, base, 0);
         if (!c) {
           rc = SL_ENOMEM;

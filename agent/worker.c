@@ -102,6 +102,7 @@ sl_batcher_init(struct sl_batcher *bt, const struct sl_batcher_opts *o,
 {
   memset(bt, 0, sizeof(*bt));
   bt->o = *o;
+  sl_buf_init(&bt->z, 0);
   if (bt->o.max_events == 0)
     bt->o.max_events = 1;
   /* One event can be several times its line (escaping plus the ECS
@@ -125,6 +126,7 @@ sl_batcher_free(struct sl_batcher *bt)
     sl_batch_discard(bt->cur);
   bt->cur = NULL;
   sl_bufpool_put(bt->o.pool, &bt->ev);
+  sl_buf_free(&bt->z);
   sl_compress_free(bt->zc);
   bt->zc = NULL;
 }
@@ -202,25 +204,28 @@ batch_seal(struct sl_batcher *bt, struct sl_batch *b)
   }
   {
     /* '2' 'C' u32 len, then a zlib stream (compress.h picks the fastest
-     * backend for the level), compressed straight into the batch's
-     * buffer: no copy. */
-    size_t bound = sl_compress_bound(bt->zc, bt->ev.len);
-    size_t hdr, zn;
-    rc = sl_bufpool_get(bt->o.pool, 2 * SL_LJ_HDR_LEN + bound, 0, &out);
+     * backend for the level). Compressed into the batcher's scratch, then
+     * copied into a pooled buffer of about its own size: a batch keeps
+     * only what it sends (about 1/7 of the events at level 1) while it
+     * waits for its ack, not a buffer sized for the uncompressed events. */
+    size_t bound = sl_compress_bound(bt->zc, bt->ev.len), zn, want;
+    rc = sl_buf_reserve(&bt->z, bound);
+    if (rc)
+      return rc;
+    zn = sl_compress_zlib(bt->zc, bt->ev.p, bt->ev.len, bt->z.p,
+                          bt->z.cap - 1);
+    if (zn == 0 || zn > UINT32_MAX)
+      return SL_EINTERNAL;
+    want = 2 * SL_LJ_HDR_LEN + zn;
+    rc = sl_bufpool_get(bt->o.pool, want, 2 * want, &out);
     if (rc)
       return rc;
     rc = sl_lj_enc_window(&out, b->events);
     if (rc)
       goto fail;
-    hdr = out.len;
-    zn = sl_compress_zlib(bt->zc, bt->ev.p, bt->ev.len,
-                          out.p + hdr + SL_LJ_HDR_LEN, bound);
-    if (zn == 0 || zn > UINT32_MAX) {
-      rc = SL_EINTERNAL;
-      goto fail;
-    }
-    sl_lj_put_hdr(out.p + hdr, SL_LJ_COMPRESSED, (uint32_t)zn);
-    out.len = hdr + SL_LJ_HDR_LEN + zn;
+    sl_lj_put_hdr(out.p + out.len, SL_LJ_COMPRESSED, (uint32_t)zn);
+    memcpy(out.p + out.len + SL_LJ_HDR_LEN, bt->z.p, zn);
+    out.len += SL_LJ_HDR_LEN + zn;
     out.p[out.len] = '\0';  /* keep the sl_buf invariant */
   }
   b->data = out.p;
@@ -623,17 +628,6 @@ sl_workers_push(struct sl_workers *p, struct sl_wchunk *wc)
   }
   pthread_mutex_unlock(&p->mu);
   return rc;
-}
-
-uint64_t
-sl_workers_queued_bytes(struct sl_workers *p)
-{
-  uint64_t v;
-
-  pthread_mutex_lock(&p->mu);
-  v = p->queued_bytes;
-  pthread_mutex_unlock(&p->mu);
-  return v;
 }
 
 void

@@ -58,6 +58,8 @@ struct sl_batcher {
                                 lent by o.pool */
   size_t ev_max;             /* hard cap of ev */
   struct sl_compress *zc;    /* Lumberjack level > 0 (compress.h) */
+  struct sl_buf z;           /* compression scratch, reused per batch;
+                                the batch gets a copy of its size */
   struct sl_batch *cur;      /* open batch (refs and counters) */
   sl_batch_emit_cb emit;
   void *emit_arg;
@@ -98,8 +100,6 @@ struct sl_workers_opts {
 int sl_workers_start(const struct sl_workers_opts *o, struct sl_workers **out);
 /* Queue a chunk; SL_EAGAIN when the queue is full (the caller keeps it). */
 int sl_workers_push(struct sl_workers *w, struct sl_wchunk *wc);
-/* Chunk bytes queued but not picked up yet. */
-uint64_t sl_workers_queued_bytes(struct sl_workers *w);
 /* From now on flush partial batches as soon as the queue is empty. */
 void sl_workers_drain(struct sl_workers *w);
 /* Sum of all workers' counters. */

@@ -81,7 +81,10 @@ sl_fs_fsync_dir(const char *dir)
   fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return -errno;
-  if (fsync(fd) != 0)
+  /* Some file systems (FUSE, 9p, some NFS setups) cannot sync a
+   * directory and say EINVAL: nothing more can be done there, and refusing
+   * to start over it would be worse. */
+  if (fsync(fd) != 0 && errno != EINVAL)
     rc = -errno;
   close(fd);
   return rc;

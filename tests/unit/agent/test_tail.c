@@ -421,6 +421,23 @@ test_discover_existing_and_new(void **state)
   done_all(h);
 }
 
+/* Regression (issue 9 review): a chunk of a few bytes used to keep its
+ * whole read window (256 KiB+) until acked while the queue limits counted
+ * only its bytes; hundreds of slow files pinned hundreds of MiB. Small
+ * chunks are copied now: the chunk owns memory of its own size. */
+static void
+test_small_chunk_does_not_pin_read_window(void **state)
+{
+  struct h *h = *state;
+
+  put_str(h, "a.log", "one\n", false);
+  make_tail(h, "*.log");
+  expect_content(h, "a.log", "one\n");
+  assert_null(h->recs[0].c->pool);
+  assert_true(h->recs[0].c->cap <= 64);
+  done_all(h);
+}
+
 static void
 test_start_at_end(void **state)
 {
@@ -1058,6 +1075,7 @@ main(void)
   const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     T(test_discover_existing_and_new),
+    T(test_small_chunk_does_not_pin_read_window),
     T(test_start_at_end),
     T(test_whole_lines_every_byte_once),
     T(test_out_of_order_done_advances_prefix),
