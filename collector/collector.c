@@ -163,6 +163,7 @@ render_metrics(struct collector *c, struct sl_buf *b)
   C("sluice_spool_fsyncs_total", "fsync calls of the spool.", ss.fsyncs);
   C("sluice_spool_corrupt_records_total", "Records moved to corrupt/.", ss.corrupt);
   C("sluice_spool_truncated_bytes_total", "Torn-tail bytes cut at recovery.", ss.truncated_bytes);
+  C("sluice_spool_read_errors_total", "Failed record reads (retried).", ss.read_errors);
   G("sluice_spool_disk_full", "1 while the spool's disk is full.", ss.disk_full);
   C("sluice_records_indexed_total", "Spool records fully indexed or dead-lettered.", c->records_done);
 #undef C
