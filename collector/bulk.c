@@ -96,7 +96,7 @@ usable_part(const json_t *v)
 }
 
 static int64_t
-event_time_ns(const json_t *ev)
+event_time_ns(const json_t *ev, int64_t fallback_ns)
 {
   const json_t *ts = json_is_object(ev) ? json_object_get(ev, "@timestamp")
                                         : NULL;
@@ -111,7 +111,7 @@ event_time_ns(const json_t *ev)
     return (int64_t)json_integer_value(ts) * 1000000;
   if (json_is_real(ts))
     return (int64_t)(json_real_value(ts) * 1e6);
-  return sl_time_now_ns();
+  return fallback_ns;
 }
 
 int
@@ -174,14 +174,15 @@ span_of(const json_t *v)
 
 int
 sl_bulk_target(const struct sl_route *r, const json_t *event,
-               struct sl_buf *out)
+               int64_t fallback_ns, struct sl_buf *out)
 {
   return sl_bulk_target_parts(
       r, span_of(field2(event, "event", "dataset", "event.dataset")),
       span_of(field2(event, "data_stream", "dataset", "data_stream.dataset")),
       span_of(field2(event, "data_stream", "namespace",
                      "data_stream.namespace")),
-      r->mode == SL_INDEX_DAILY ? event_time_ns(event) : 0, out);
+      r->mode == SL_INDEX_DAILY ? event_time_ns(event, fallback_ns) : 0,
+      out);
 }
 
 int
@@ -278,7 +279,7 @@ put_action(const struct sl_route *r, struct sl_span ds, struct sl_span alt,
  * default target with an id hashed from its bytes. */
 static int
 event_action_slow(const struct sl_route *r, const char *ev, size_t len,
-                  struct sl_buf *out)
+                  int64_t fallback_ns, struct sl_buf *out)
 {
   static const struct sl_span none = { NULL, 0 };
   json_t *o = json_loadb(ev, len, 0, NULL);
@@ -298,18 +299,18 @@ event_action_slow(const struct sl_route *r, const char *ev, size_t len,
         span_of(field2(o, "data_stream", "dataset", "data_stream.dataset")),
         span_of(field2(o, "data_stream", "namespace",
                        "data_stream.namespace")),
-        r->mode == SL_INDEX_DAILY ? event_time_ns(o) : 0, id, out);
+        r->mode == SL_INDEX_DAILY ? event_time_ns(o, fallback_ns) : 0, id,
+        out);
   else
     rc = put_action(r, none, none, none,
-                    r->mode == SL_INDEX_DAILY ? sl_time_now_ns() : 0, id,
-                    out);
+                    r->mode == SL_INDEX_DAILY ? fallback_ns : 0, id, out);
   json_decref(o);
   return rc;
 }
 
 int
 sl_bulk_event_action(const struct sl_route *r, const char *ev, size_t len,
-                     struct sl_buf *out)
+                     int64_t fallback_ns, struct sl_buf *out)
 {
   struct sl_event_fields f;
   size_t mark = out->len;
@@ -326,7 +327,7 @@ sl_bulk_event_action(const struct sl_route *r, const char *ev, size_t len,
     rc = put_action(r, f.ev_dataset, f.ds_dataset, f.ds_namespace, t_ns,
                     f.id, out);
   else
-    rc = event_action_slow(r, ev, len, out);
+    rc = event_action_slow(r, ev, len, fallback_ns, out);
   if (rc) {
     out->len = mark; /* all or nothing */
     if (out->p)
@@ -337,13 +338,13 @@ sl_bulk_event_action(const struct sl_route *r, const char *ev, size_t len,
 
 int
 sl_bulk_encode(const struct sl_route *r, const char *events, size_t len,
-               struct sl_buf *out)
+               int64_t fallback_ns, struct sl_buf *out)
 {
   size_t pos = 0, off, n, mark = out->len;
   int rc = 0;
 
   while (!rc && next_line(events, len, &pos, &off, &n)) {
-    rc = sl_bulk_event_action(r, events + off, n, out);
+    rc = sl_bulk_event_action(r, events + off, n, fallback_ns, out);
     if (!rc)
       rc = sl_buf_append(out, events + off, n);
     if (!rc)

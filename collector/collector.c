@@ -75,7 +75,8 @@ pump(struct collector *c)
                                            &c->held.nevents);
     }
     rc = sl_indexer_submit(c->ix, c->held.id, c->held.data, c->held.len,
-                           c->held.nevents, on_record_done, c);
+                           c->held.nevents, c->held.append_ns,
+                           on_record_done, c);
     if (rc == SL_EAGAIN)
       return;
     if (rc != 0) {

@@ -1171,8 +1171,8 @@ sl_indexer_start(struct sl_indexer *ix)
 
 int
 sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
-                  size_t len, uint32_t nevents, sl_indexer_done_cb cb,
-                  void *arg)
+                  size_t len, uint32_t nevents, uint64_t append_ns,
+                  sl_indexer_done_cb cb, void *arg)
 {
   struct sl_span *evs = NULL;
   struct sl_buf acts;
@@ -1205,7 +1205,8 @@ sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
     struct item *it = &r->items[i];
 
     it->span.act_off = acts.len;
-    rc = sl_bulk_event_action(&ix->route, evs[i].p, evs[i].len, &acts);
+    rc = sl_bulk_event_action(&ix->route, evs[i].p, evs[i].len,
+                              (int64_t)append_ns, &acts);
     it->span.act_len = acts.len - it->span.act_off - 1; /* no '\n' */
     it->span.src_off = (size_t)(evs[i].p - payload);
     it->span.src_len = evs[i].len;

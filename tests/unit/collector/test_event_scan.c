@@ -191,7 +191,7 @@ check_same_event(const char *ev, const char *want_index)
   sl_buf_init(&b, 0);
   sl_buf_init(&line, 0);
   assert_int_equal(sl_input_event_normalize(ev, strlen(ev), &line), 0);
-  assert_int_equal(sl_bulk_encode(&route, line.p, line.len, &b), 0);
+  assert_int_equal(sl_bulk_encode(&route, line.p, line.len, 0, &b), 0);
   sl_buf_free(&line);
   nl = memchr(b.p, '\n', b.len);
   assert_non_null(nl);

@@ -2028,7 +2028,8 @@ test_v1_drain_applies_new_index_mode(void **state)
       r.len = sl_bulk_v1_to_events(r.data, r.len, &nev);
       assert_int_equal(nev, r.nevents);
     }
-    assert_int_equal(sl_bulk_encode(&daily, r.data, r.len, &body), 0);
+    assert_int_equal(sl_bulk_encode(&daily, r.data, r.len,
+                                    (int64_t)r.append_ns, &body), 0);
     free(r.data);
     sl_spool_release(t->s, r.id);
   }
