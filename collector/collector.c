@@ -294,7 +294,10 @@ on_signal(uv_signal_t *h, int signum)
       return;
     rc = sl_conf_load(sl_conf_file(c->conf), sl_collector_schema, &nc, err,
                       sizeof(err));
+    if (rc == 0)
+      rc = sl_collector_conf_check(nc, err, sizeof(err));
     if (rc != 0) {
+      sl_conf_free(nc);
       sl_log(SL_LOG_ERROR, "collector", "SIGHUP: new config refused; "
              "keeping the running one", SL_LF_STR, "reason", err, SL_LF_END);
       return;

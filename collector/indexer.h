@@ -24,7 +24,7 @@
  *   ssl.ca              str       -            CA file (PEM)
  *   ssl.verify          bool      true         verify certificate and host
  *   compression         bool      true         gzip request bodies
- *   compression_level   int       1            zlib level 1..9
+ *   compression_level   int       1            zlib level 0..9 (0: stored)
  *   bulk_max_bytes      size      5MiB         largest uncompressed body
  *   bulk_max_events     int       5000         most items per request
  *   flush_interval      duration  1s           send a partial bulk after
