@@ -236,22 +236,6 @@ next_line(const char *p, size_t len, size_t *pos, size_t *off, size_t *n)
 
 /* ---- Encoding spooled events ------------------------------------------- */
 
-/* The event's own id when it has a usable one: event.id nested, else the
- * dotted key, as a non-empty string ES accepts as _id (<= 512 bytes). */
-static struct sl_span
-json_event_id(const json_t *o)
-{
-  const json_t *v = field2(o, "event", "id", "event.id");
-  struct sl_span sp = { NULL, 0 };
-
-  if (json_is_string(v) && json_string_length(v) > 0 &&
-      json_string_length(v) <= SL_BULK_ID_MAX) {
-    sp.p = json_string_value(v);
-    sp.len = json_string_length(v);
-  }
-  return sp;
-}
-
 /* {"create":{"_index":"<target>","_id":<id>}}\n, the bytes sl_bulk_action
  * makes: target parts are sanitised to [a-z0-9._-], so they need no JSON
  * escaping and go straight into `out` without a temporary buffer. */
@@ -287,7 +271,7 @@ event_action_slow(const struct sl_route *r, const char *ev, size_t len,
   char hid[33];
   int rc;
 
-  id = json_is_object(o) ? json_event_id(o) : none;
+  id = sl_event_json_id(o);
   if (id.p == NULL) {
     sl_hash128_hex(sl_hash128(ev, len), hid);
     id.p = hid;
@@ -320,7 +304,7 @@ sl_bulk_event_action(const struct sl_route *r, const char *ev, size_t len,
   /* One pass over the bytes and no DOM for the usual event: the intake
    * made sure it has a usable event.id and an @timestamp. */
   if (sl_event_scan(ev, len, &f) == 0 && f.id.p != NULL && f.id.len > 0 &&
-      f.id.len <= SL_BULK_ID_MAX &&
+      f.id.len <= SL_EVENT_ID_MAX &&
       (r->mode != SL_INDEX_DAILY ||
        (f.timestamp.p != NULL &&
         sl_time_parse_any(f.timestamp.p, f.timestamp.len, &t_ns) == 0)))

@@ -62,9 +62,6 @@ int sl_bulk_target_parts(const struct sl_route *r, struct sl_span ds,
 int sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,
                    const char *id, size_t id_len) SL_WUR;
 
-/* ES refuses a longer _id; such an event.id is replaced at intake. */
-#define SL_BULK_ID_MAX 512
-
 /* ---- Encoding spooled events (format 2) -------------------------------- */
 
 /* Append the action line plus newline for one event (one line of JSON,

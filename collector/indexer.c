@@ -151,12 +151,6 @@ static void mark_dirty(struct sl_indexer *ix);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static char *
-xstrdup(const char *s)
-{
-  return s ? strdup(s) : NULL;
-}
-
 static void
 set_nr(struct sl_indexer *ix, enum nr_reason r, const char *detail)
 {
@@ -1103,8 +1097,8 @@ apply_conf(struct sl_indexer *ix, const struct sl_es_conf *c)
    * the version. */
   memset(sc, 0, sizeof *sc);
   sc->mode = c->index_mode;
-  ix->sc_prefix = xstrdup(c->index_prefix);
-  ix->sc_ilm = xstrdup(c->ilm_policy);
+  ix->sc_prefix = sl_strdup(c->index_prefix);
+  ix->sc_ilm = sl_strdup(c->ilm_policy);
   ix->sc_patterns = c->template_patterns
                       ? json_deep_copy(c->template_patterns) : NULL;
   if ((c->index_prefix && !ix->sc_prefix) || (c->ilm_policy && !ix->sc_ilm) ||
