@@ -264,7 +264,8 @@ main(int argc, char **argv)
 
     /* SL_EAGAIN: the indexer is full; let it send. */
     while ((rc = sl_indexer_submit(r.ix, (uint64_t)first, p, len,
-                                   (uint32_t)n, on_done, &r)) == SL_EAGAIN &&
+                                   (uint32_t)n, 0, on_done, &r)) ==
+               SL_EAGAIN &&
            sl_time_mono_ms() < deadline)
       step(&r);
     if (rc != 0)

@@ -96,7 +96,7 @@ usable_part(const json_t *v)
 }
 
 static int64_t
-event_time_ns(const json_t *ev)
+event_time_ns(const json_t *ev, int64_t fallback_ns)
 {
   const json_t *ts = json_is_object(ev) ? json_object_get(ev, "@timestamp")
                                         : NULL;
@@ -111,7 +111,7 @@ event_time_ns(const json_t *ev)
     return (int64_t)json_integer_value(ts) * 1000000;
   if (json_is_real(ts))
     return (int64_t)(json_real_value(ts) * 1e6);
-  return sl_time_now_ns();
+  return fallback_ns;
 }
 
 int
@@ -174,14 +174,15 @@ span_of(const json_t *v)
 
 int
 sl_bulk_target(const struct sl_route *r, const json_t *event,
-               struct sl_buf *out)
+               int64_t fallback_ns, struct sl_buf *out)
 {
   return sl_bulk_target_parts(
       r, span_of(field2(event, "event", "dataset", "event.dataset")),
       span_of(field2(event, "data_stream", "dataset", "data_stream.dataset")),
       span_of(field2(event, "data_stream", "namespace",
                      "data_stream.namespace")),
-      r->mode == SL_INDEX_DAILY ? event_time_ns(event) : 0, out);
+      r->mode == SL_INDEX_DAILY ? event_time_ns(event, fallback_ns) : 0,
+      out);
 }
 
 int
@@ -235,22 +236,6 @@ next_line(const char *p, size_t len, size_t *pos, size_t *off, size_t *n)
 
 /* ---- Encoding spooled events ------------------------------------------- */
 
-/* The event's own id when it has a usable one: event.id nested, else the
- * dotted key, as a non-empty string ES accepts as _id (<= 512 bytes). */
-static struct sl_span
-json_event_id(const json_t *o)
-{
-  const json_t *v = field2(o, "event", "id", "event.id");
-  struct sl_span sp = { NULL, 0 };
-
-  if (json_is_string(v) && json_string_length(v) > 0 &&
-      json_string_length(v) <= SL_BULK_ID_MAX) {
-    sp.p = json_string_value(v);
-    sp.len = json_string_length(v);
-  }
-  return sp;
-}
-
 /* {"create":{"_index":"<target>","_id":<id>}}\n, the bytes sl_bulk_action
  * makes: target parts are sanitised to [a-z0-9._-], so they need no JSON
  * escaping and go straight into `out` without a temporary buffer. */
@@ -278,7 +263,7 @@ put_action(const struct sl_route *r, struct sl_span ds, struct sl_span alt,
  * default target with an id hashed from its bytes. */
 static int
 event_action_slow(const struct sl_route *r, const char *ev, size_t len,
-                  struct sl_buf *out)
+                  int64_t fallback_ns, struct sl_buf *out)
 {
   static const struct sl_span none = { NULL, 0 };
   json_t *o = json_loadb(ev, len, 0, NULL);
@@ -286,7 +271,7 @@ event_action_slow(const struct sl_route *r, const char *ev, size_t len,
   char hid[33];
   int rc;
 
-  id = json_is_object(o) ? json_event_id(o) : none;
+  id = sl_event_json_id(o);
   if (id.p == NULL) {
     sl_hash128_hex(sl_hash128(ev, len), hid);
     id.p = hid;
@@ -298,18 +283,18 @@ event_action_slow(const struct sl_route *r, const char *ev, size_t len,
         span_of(field2(o, "data_stream", "dataset", "data_stream.dataset")),
         span_of(field2(o, "data_stream", "namespace",
                        "data_stream.namespace")),
-        r->mode == SL_INDEX_DAILY ? event_time_ns(o) : 0, id, out);
+        r->mode == SL_INDEX_DAILY ? event_time_ns(o, fallback_ns) : 0, id,
+        out);
   else
     rc = put_action(r, none, none, none,
-                    r->mode == SL_INDEX_DAILY ? sl_time_now_ns() : 0, id,
-                    out);
+                    r->mode == SL_INDEX_DAILY ? fallback_ns : 0, id, out);
   json_decref(o);
   return rc;
 }
 
 int
 sl_bulk_event_action(const struct sl_route *r, const char *ev, size_t len,
-                     struct sl_buf *out)
+                     int64_t fallback_ns, struct sl_buf *out)
 {
   struct sl_event_fields f;
   size_t mark = out->len;
@@ -319,14 +304,14 @@ sl_bulk_event_action(const struct sl_route *r, const char *ev, size_t len,
   /* One pass over the bytes and no DOM for the usual event: the intake
    * made sure it has a usable event.id and an @timestamp. */
   if (sl_event_scan(ev, len, &f) == 0 && f.id.p != NULL && f.id.len > 0 &&
-      f.id.len <= SL_BULK_ID_MAX &&
+      f.id.len <= SL_EVENT_ID_MAX &&
       (r->mode != SL_INDEX_DAILY ||
        (f.timestamp.p != NULL &&
         sl_time_parse_any(f.timestamp.p, f.timestamp.len, &t_ns) == 0)))
     rc = put_action(r, f.ev_dataset, f.ds_dataset, f.ds_namespace, t_ns,
                     f.id, out);
   else
-    rc = event_action_slow(r, ev, len, out);
+    rc = event_action_slow(r, ev, len, fallback_ns, out);
   if (rc) {
     out->len = mark; /* all or nothing */
     if (out->p)
@@ -337,13 +322,13 @@ sl_bulk_event_action(const struct sl_route *r, const char *ev, size_t len,
 
 int
 sl_bulk_encode(const struct sl_route *r, const char *events, size_t len,
-               struct sl_buf *out)
+               int64_t fallback_ns, struct sl_buf *out)
 {
   size_t pos = 0, off, n, mark = out->len;
   int rc = 0;
 
   while (!rc && next_line(events, len, &pos, &off, &n)) {
-    rc = sl_bulk_event_action(r, events + off, n, out);
+    rc = sl_bulk_event_action(r, events + off, n, fallback_ns, out);
     if (!rc)
       rc = sl_buf_append(out, events + off, n);
     if (!rc)

@@ -39,13 +39,15 @@ struct sl_route {
 /* Compute the target index for an event: dataset from event.dataset or
  * data_stream.dataset, namespace from data_stream.namespace or the route
  * default (nested or dotted keys), date from @timestamp (UTC; RFC 3339,
- * epoch string, or epoch ms number; now if absent/bad). Each part is
+ * epoch string, or epoch ms number; `fallback_ns` if absent/bad: the
+ * caller passes the spool record's append time, the same at every
+ * re-delivery, so a re-send meets its first copy in daily mode). Each part is
  * sanitised by keeping [a-z0-9._] (upper case lowered) and turning any
  * other character ('-', '\\', '/', '*', '?', '"', '<', '>', '|', ' ', ',',
  * '#', ':', non-ASCII) into '_', capped at 100 bytes; a part with no
  * letter or digit falls back to the route default. */
 int sl_bulk_target(const struct sl_route *r, const json_t *event,
-                   struct sl_buf *out) SL_WUR;
+                   int64_t fallback_ns, struct sl_buf *out) SL_WUR;
 
 /* The same from strings already picked out of the event (a span with
  * p == NULL is absent): ds = event.dataset, alt_ds = data_stream.dataset
@@ -60,9 +62,6 @@ int sl_bulk_target_parts(const struct sl_route *r, struct sl_span ds,
 int sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,
                    const char *id, size_t id_len) SL_WUR;
 
-/* ES refuses a longer _id; such an event.id is replaced at intake. */
-#define SL_BULK_ID_MAX 512
-
 /* ---- Encoding spooled events (format 2) -------------------------------- */
 
 /* Append the action line plus newline for one event (one line of JSON,
@@ -71,14 +70,19 @@ int sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,
  * allocation besides `out` for the usual event; jansson for the rest. An
  * event without a usable id gets the xxh3-128 hex of its bytes (what the
  * intake writes into event.id, so the same id either way); text that is not
- * a JSON object gets the default target. All or nothing. */
+ * a JSON object gets the default target. In daily mode an event whose
+ * @timestamp is absent or unparseable is dated `fallback_ns` (the record's
+ * append time, never the clock: a re-delivery after midnight must land in
+ * the same index). All or nothing. */
 int sl_bulk_event_action(const struct sl_route *r, const char *ev,
-                         size_t len, struct sl_buf *out) SL_WUR;
+                         size_t len, int64_t fallback_ns,
+                         struct sl_buf *out) SL_WUR;
 
 /* Append the _bulk action + source pair of every event of an NDJSON
- * payload (empty lines skipped, a trailing '\r' dropped). All or nothing. */
+ * payload (empty lines skipped, a trailing '\r' dropped); fallback_ns as
+ * for sl_bulk_event_action. All or nothing. */
 int sl_bulk_encode(const struct sl_route *r, const char *events, size_t len,
-                   struct sl_buf *out) SL_WUR;
+                   int64_t fallback_ns, struct sl_buf *out) SL_WUR;
 
 /* Count the events (non-empty lines) of an NDJSON payload. */
 size_t sl_bulk_event_count(const char *p, size_t len);

@@ -75,7 +75,8 @@ pump(struct collector *c)
                                            &c->held.nevents);
     }
     rc = sl_indexer_submit(c->ix, c->held.id, c->held.data, c->held.len,
-                           c->held.nevents, on_record_done, c);
+                           c->held.nevents, c->held.append_ns,
+                           on_record_done, c);
     if (rc == SL_EAGAIN)
       return;
     if (rc != 0) {
@@ -163,6 +164,7 @@ render_metrics(struct collector *c, struct sl_buf *b)
   C("sluice_spool_fsyncs_total", "fsync calls of the spool.", ss.fsyncs);
   C("sluice_spool_corrupt_records_total", "Records moved to corrupt/.", ss.corrupt);
   C("sluice_spool_truncated_bytes_total", "Torn-tail bytes cut at recovery.", ss.truncated_bytes);
+  C("sluice_spool_read_errors_total", "Failed record reads (retried).", ss.read_errors);
   G("sluice_spool_disk_full", "1 while the spool's disk is full.", ss.disk_full);
   C("sluice_records_indexed_total", "Spool records fully indexed or dead-lettered.", c->records_done);
 #undef C
@@ -292,7 +294,10 @@ on_signal(uv_signal_t *h, int signum)
       return;
     rc = sl_conf_load(sl_conf_file(c->conf), sl_collector_schema, &nc, err,
                       sizeof(err));
+    if (rc == 0)
+      rc = sl_collector_conf_check(nc, err, sizeof(err));
     if (rc != 0) {
+      sl_conf_free(nc);
       sl_log(SL_LOG_ERROR, "collector", "SIGHUP: new config refused; "
              "keeping the running one", SL_LF_STR, "reason", err, SL_LF_END);
       return;

@@ -56,7 +56,7 @@ static const struct sl_conf_key es_keys[] = {
   { "api_key", SL_CT_STR, NULL, "API key (base64 id:key), sent as Authorization: ApiKey", NULL, NULL, 0 },
   { "ssl", SL_CT_OBJ, NULL, "TLS towards Elasticsearch", es_ssl_keys, NULL, 0 },
   { "compression", SL_CT_BOOL, "true", "gzip request bodies", NULL, NULL, 0 },
-  { "compression_level", SL_CT_INT, "1", "gzip level 1-9 (1: most of the gain for little CPU)", NULL, NULL, 0 },
+  { "compression_level", SL_CT_INT, "1", "gzip level 0-9 (0: stored, 1: most of the gain for little CPU)", NULL, NULL, 0 },
   { "bulk_max_bytes", SL_CT_SIZE, "5MiB", "largest uncompressed _bulk body", NULL, NULL, 0 },
   { "bulk_max_events", SL_CT_INT, "5000", "most items per _bulk request", NULL, NULL, 0 },
   { "flush_interval", SL_CT_DURATION, "1s", "send a partial bulk after this long", NULL, NULL, 0 },
@@ -83,6 +83,21 @@ const struct sl_conf_key sl_collector_schema[] = {
   { "elasticsearch", SL_CT_OBJ, NULL, "Elasticsearch output", es_keys, NULL, SL_CK_REQUIRED },
   SL_CONF_END
 };
+
+int
+sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
+{
+  const json_t *es = sl_conf_get(sl_conf_root(c), "elasticsearch");
+  int64_t level = sl_conf_int(es, "compression_level", 1);
+
+  if (level < 0 || level > 9) {
+    sl_conf_errorf(c, sl_conf_get(es, "compression_level"),
+                   "elasticsearch.compression_level", err, errlen,
+                   "must be 0..9 (0: stored)");
+    return SL_ECONFIG;
+  }
+  return 0;
+}
 
 /* ---- the typed `elasticsearch:` view ------------------------------------ */
 
@@ -171,6 +186,8 @@ sl_es_conf_fill(const json_t *es, const char *data_dir,
     key = "bulk_max_bytes";
   else if (c->bulk_max_events < 1 || c->bulk_max_events > 1000000)
     key = "bulk_max_events";
+  else if (c->compression_level < 0 || c->compression_level > 9)
+    key = "compression_level";
   else if (c->max_inflight < 1 || c->max_inflight > 64)
     key = "max_inflight";
   else if (c->max_pending < 1)

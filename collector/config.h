@@ -14,6 +14,12 @@
 
 extern const struct sl_conf_key sl_collector_schema[];
 
+/* Checks the schema table cannot express (value ranges), on a config
+ * sl_conf_load accepted: SL_ECONFIG and "file:line: key: reason" in err.
+ * Run wherever a config is loaded (start, --check, SIGHUP). */
+int sl_collector_conf_check(const struct sl_conf *c, char *err,
+                            size_t errlen);
+
 #define SL_COLLECTOR_DEFAULT_CONFIG "/etc/sluice/collector.yml"
 
 /* The `elasticsearch:` object, typed (keys and defaults: es_keys in
@@ -34,7 +40,7 @@ struct sl_es_conf {
   uint64_t timeout_ms;          /* per request */
   /* Request bodies and scheduling (indexer.c) */
   int compression;              /* gzip request bodies */
-  int compression_level;        /* 1..9 */
+  int compression_level;        /* 0..9, 0: stored */
   size_t bulk_max_bytes;        /* uncompressed body limit, >= 1024 */
   size_t bulk_max_events;       /* 1..1000000 */
   uint64_t flush_ms;            /* send a partial bulk after this long */

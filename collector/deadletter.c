@@ -13,12 +13,6 @@
 #include "sl_fs.h"
 #include "sl_time.h"
 
-static char *
-xstrdup(const char *s)
-{
-  return s ? strdup(s) : NULL;
-}
-
 void
 sl_dl_free(struct sl_dl *d)
 {
@@ -82,8 +76,8 @@ sl_dl_make(const char *dl_index, const struct sl_dl_src *src, int status,
   d.err_reason = err_reason;
   dl->orig_index = strdup(d.orig_index);
   dl->orig_id = strdup(d.orig_id);
-  dl->err_type = xstrdup(err_type);
-  dl->err_reason = xstrdup(err_reason);
+  dl->err_type = sl_strdup(err_type);
+  dl->err_reason = sl_strdup(err_reason);
   dl->status = status;
   if (!dl->orig_index || !dl->orig_id || (err_type && !dl->err_type) ||
       (err_reason && !dl->err_reason))

@@ -89,12 +89,6 @@ struct sl_es_client {
 /* ---- helpers ------------------------------------------------------------ */
 
 static char *
-xstrdup(const char *s)
-{
-  return s ? strdup(s) : NULL;
-}
-
-static char *
 base64(const char *s)
 {
   static const char tab[] =
@@ -626,9 +620,9 @@ sl_es_client_new(uv_loop_t *loop, const struct sl_es_conf *conf,
   c->dead_max_ms = conf->backoff_max_ms;
   c->timeout_ms = conf->timeout_ms;
   c->verify = conf->verify;
-  c->username = xstrdup(conf->username);
-  c->password = xstrdup(conf->password);
-  c->ca = xstrdup(conf->ca);
+  c->username = sl_strdup(conf->username);
+  c->password = sl_strdup(conf->password);
+  c->ca = sl_strdup(conf->ca);
   if ((conf->username && !c->username) || (conf->password && !c->password) ||
       (conf->ca && !c->ca))
     goto fail;

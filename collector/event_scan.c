@@ -387,3 +387,24 @@ sl_event_scan(const char *p, size_t n, struct sl_event_fields *f)
   f->timestamp = s.spans[W_TIMESTAMP];
   return 0;
 }
+
+struct sl_span
+sl_event_json_id(const json_t *ev)
+{
+  struct sl_span sp = { NULL, 0 };
+  const json_t *o, *v = NULL;
+
+  if (!json_is_object(ev))
+    return sp;
+  o = json_object_get(ev, "event");
+  if (json_is_object(o))
+    v = json_object_get(o, "id");
+  if (v == NULL)
+    v = json_object_get(ev, "event.id");
+  if (json_is_string(v) && json_string_length(v) > 0 &&
+      json_string_length(v) <= SL_EVENT_ID_MAX) {
+    sp.p = json_string_value(v);
+    sp.len = json_string_length(v);
+  }
+  return sp;
+}

@@ -17,7 +17,13 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "sl_buf.h"
+
+/* ES refuses a longer _id; a longer (or empty) event.id is not used: the
+ * intake replaces it by the hash of the event's bytes. */
+#define SL_EVENT_ID_MAX 512
 
 struct sl_event_fields {
   /* String contents (between the quotes, no escapes inside); p == NULL
@@ -39,5 +45,11 @@ struct sl_event_fields {
 /* 0 when p[0..n) is one JSON object the scanner is sure of, with f filled;
  * SL_EPARSE otherwise (take the slow path). */
 int sl_event_scan(const char *p, size_t n, struct sl_event_fields *f);
+
+/* The same event.id lookup on a jansson object, for the slow paths of the
+ * intake and of routing (so both agree on which id is usable): event.id
+ * nested, else the dotted key, as a string of 1..SL_EVENT_ID_MAX bytes.
+ * The span borrows from `ev`; p == NULL when there is no usable id. */
+struct sl_span sl_event_json_id(const json_t *ev);
 
 #endif

@@ -151,12 +151,6 @@ static void mark_dirty(struct sl_indexer *ix);
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static char *
-xstrdup(const char *s)
-{
-  return s ? strdup(s) : NULL;
-}
-
 static void
 set_nr(struct sl_indexer *ix, enum nr_reason r, const char *detail)
 {
@@ -1103,8 +1097,8 @@ apply_conf(struct sl_indexer *ix, const struct sl_es_conf *c)
    * the version. */
   memset(sc, 0, sizeof *sc);
   sc->mode = c->index_mode;
-  ix->sc_prefix = xstrdup(c->index_prefix);
-  ix->sc_ilm = xstrdup(c->ilm_policy);
+  ix->sc_prefix = sl_strdup(c->index_prefix);
+  ix->sc_ilm = sl_strdup(c->ilm_policy);
   ix->sc_patterns = c->template_patterns
                       ? json_deep_copy(c->template_patterns) : NULL;
   if ((c->index_prefix && !ix->sc_prefix) || (c->ilm_policy && !ix->sc_ilm) ||
@@ -1171,8 +1165,8 @@ sl_indexer_start(struct sl_indexer *ix)
 
 int
 sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
-                  size_t len, uint32_t nevents, sl_indexer_done_cb cb,
-                  void *arg)
+                  size_t len, uint32_t nevents, uint64_t append_ns,
+                  sl_indexer_done_cb cb, void *arg)
 {
   struct sl_span *evs = NULL;
   struct sl_buf acts;
@@ -1205,7 +1199,8 @@ sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
     struct item *it = &r->items[i];
 
     it->span.act_off = acts.len;
-    rc = sl_bulk_event_action(&ix->route, evs[i].p, evs[i].len, &acts);
+    rc = sl_bulk_event_action(&ix->route, evs[i].p, evs[i].len,
+                              (int64_t)append_ns, &acts);
     it->span.act_len = acts.len - it->span.act_off - 1; /* no '\n' */
     it->span.src_off = (size_t)(evs[i].p - payload);
     it->span.src_len = evs[i].len;

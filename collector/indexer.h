@@ -24,7 +24,7 @@
  *   ssl.ca              str       -            CA file (PEM)
  *   ssl.verify          bool      true         verify certificate and host
  *   compression         bool      true         gzip request bodies
- *   compression_level   int       1            zlib level 1..9
+ *   compression_level   int       1            zlib level 0..9 (0: stored)
  *   bulk_max_bytes      size      5MiB         largest uncompressed body
  *   bulk_max_events     int       5000         most items per request
  *   flush_interval      duration  1s           send a partial bulk after
@@ -72,12 +72,13 @@ int sl_indexer_start(struct sl_indexer *ix);
 
 /* Take ownership of a spool record payload: NDJSON events (spool format
  * 2, bulk.h). The action lines are made here, routed by index_mode,
- * index_prefix and namespace as configured now.
+ * index_prefix and namespace as configured now; append_ns (the spool
+ * record's append time) dates events without a usable @timestamp.
  * SL_EAGAIN when the indexer holds as many events as it is allowed
  * (backpressure: try again after a done callback). */
 int sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
-                      size_t len, uint32_t nevents, sl_indexer_done_cb cb,
-                      void *arg);
+                      size_t len, uint32_t nevents, uint64_t append_ns,
+                      sl_indexer_done_cb cb, void *arg);
 
 /* 1 when ES answered and setup succeeded and no auth failure is current. */
 int sl_indexer_ready(const struct sl_indexer *ix);

@@ -121,25 +121,6 @@ append_raw_event(const char *data, size_t len, const char *why,
   return rc;
 }
 
-/* The event's own id when it has a usable one (sluice agents always send
- * event.id; Beats senders usually do not). */
-static const char *
-event_id_of(json_t *o, size_t *n)
-{
-  json_t *ev = json_object_get(o, "event");
-  json_t *id = json_is_object(ev) ? json_object_get(ev, "id") : NULL;
-
-  if (id == NULL)
-    id = json_object_get(o, "event.id");
-  if (!json_is_string(id))
-    return NULL;
-  *n = json_string_length(id);
-  /* ES refuses _id over 512 bytes; such an id is hashed instead. */
-  if (*n == 0 || *n > SL_INPUT_ID_MAX)
-    return NULL;
-  return json_string_value(id);
-}
-
 /* pre"key":"val"post, for keys and values that need no escaping (a hex
  * hash, a formatted time): plain appends, no printf on the hot path. */
 static int
@@ -178,7 +159,7 @@ event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
 
   if (sl_event_scan(data, len, &f) != 0 || f.has_newline)
     return SL_EAGAIN;
-  if (f.id.p != NULL && (f.id.len == 0 || f.id.len > SL_INPUT_ID_MAX))
+  if (f.id.p != NULL && (f.id.len == 0 || f.id.len > SL_EVENT_ID_MAX))
     return SL_EAGAIN;
   need_id = f.id.p == NULL;
   if (need_id)
@@ -222,7 +203,7 @@ sl_input_event_normalize(const char *data, size_t len, struct sl_buf *out)
   json_error_t jerr;
   json_t *o, *ev;
   char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
-  size_t idlen = 0, start = out->len;
+  size_t start = out->len;
   int modified = 0, rc;
   char *dump = NULL;
 
@@ -236,7 +217,7 @@ sl_input_event_normalize(const char *data, size_t len, struct sl_buf *out)
                             o ? "event is not a JSON object" : jerr.text, out);
   }
 
-  if (event_id_of(o, &idlen) == NULL) {
+  if (sl_event_json_id(o).p == NULL) {
     /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
     sl_hash128_hex(sl_hash128(data, len), hid);
     ev = json_object_get(o, "event");

@@ -32,9 +32,6 @@
 #include "sl_buf.h"
 #include "spool.h"
 
-/* ES refuses a longer _id; a longer event.id is replaced by the hash. */
-#define SL_INPUT_ID_MAX 512
-
 struct sl_input;
 
 struct sl_input_stats {

@@ -31,8 +31,11 @@ main(int argc, char **argv)
   err[0] = '\0';
   rc = sl_conf_load(cli.config_path, sl_collector_schema, &conf, err,
                     sizeof(err));
+  if (rc == 0)
+    rc = sl_collector_conf_check(conf, err, sizeof(err));
   if (rc != 0) {
     fprintf(stderr, "%s\n", err[0] ? err : sl_strerror(rc));
+    sl_conf_free(conf);
     return 2;
   }
   if (cli.check) {

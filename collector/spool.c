@@ -28,6 +28,7 @@
 
 #include <zlib.h>
 
+#include "sl_backoff.h"
 #include "sl_err.h"
 #include "sl_fs.h"
 #include "sl_log.h"
@@ -56,6 +57,10 @@
 #define RING_KEEP 4096
 /* Largest pending buffer kept for reuse between groups. */
 #define SPARE_MAX (16u << 20)
+/* A failed read is retried after a backoff between these bounds: a disk
+ * that keeps failing costs a few reads a second, not a spinning loop. */
+#define READ_RETRY_BASE_MS 20
+#define READ_RETRY_CAP_MS 2000
 #define SEG_NAME_LEN 21 /* 16 hex + ".seg" + NUL */
 /* Spooled events are log data: not for every local user to read. */
 #define FILE_MODE 0640
@@ -66,6 +71,8 @@
 ssize_t (*sl_spool__test_pwrite)(int fd, const void *buf, size_t n,
                                  off_t off);
 int (*sl_spool__test_fsync)(int fd);
+ssize_t (*sl_spool__test_preadv)(int fd, const struct iovec *iov, int cnt,
+                                 off_t off);
 
 /* One segment file. */
 struct seg {
@@ -149,6 +156,7 @@ struct job {
 struct rslot {
   uint64_t pos;           /* ring position of its entry */
   uint64_t id, off, seg_id;
+  uint64_t t_ns;          /* append wall time of the entry */
   int fd;
   uint32_t len, nevents;
   unsigned version;       /* record format of the entry */
@@ -217,6 +225,7 @@ struct sl_spool {
   int want_resume;       /* someone got SL_EAGAIN or a failed commit */
 
   uv_timer_t commit_timer, cursor_timer, probe_timer, resume_timer;
+  uv_timer_t read_timer; /* retries a failed read job */
   int handles_closing;
   int handles_open;
   int closing;
@@ -230,7 +239,8 @@ struct sl_spool {
    * sl_spool_next. Loop thread only, except rjob while `reading`. */
   struct rjob rjob;
   int reading;           /* rjob is on the threadpool */
-  int read_failed;       /* last job hit a read error: retry on next() */
+  int read_failed;       /* last job hit a read error: read_timer runs */
+  struct sl_backoff read_bo;
   struct sl_spool_rec *rq;
   size_t rq_cap, rq_head, rq_n;
   uint64_t rq_bytes;
@@ -1378,12 +1388,13 @@ close_handles(struct sl_spool *s)
   uv_cond_signal(&s->cv);
   uv_mutex_unlock(&s->mu);
   uv_thread_join(&s->thr);
-  s->handles_open = 5;
+  s->handles_open = 6;
   uv_close((uv_handle_t *)&s->done_async, on_handle_closed);
   uv_close((uv_handle_t *)&s->commit_timer, on_handle_closed);
   uv_close((uv_handle_t *)&s->cursor_timer, on_handle_closed);
   uv_close((uv_handle_t *)&s->probe_timer, on_handle_closed);
   uv_close((uv_handle_t *)&s->resume_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&s->read_timer, on_handle_closed);
 }
 
 static void
@@ -1498,8 +1509,11 @@ sl_spool_open(uv_loop_t *loop, const struct sl_spool_opts *o,
   uv_timer_init(loop, &s->cursor_timer);
   uv_timer_init(loop, &s->probe_timer);
   uv_timer_init(loop, &s->resume_timer);
+  uv_timer_init(loop, &s->read_timer);
   s->commit_timer.data = s->cursor_timer.data = s;
   s->probe_timer.data = s->resume_timer.data = s;
+  s->read_timer.data = s;
+  sl_backoff_init(&s->read_bo, READ_RETRY_BASE_MS, READ_RETRY_CAP_MS);
   *out = s;
   return 0;
 
@@ -1652,7 +1666,9 @@ read_work(uv_work_t *req)
     iov[1].iov_base = sl->data;
     iov[1].iov_len = sl->len;
     do {
-      sl->got = preadv(sl->fd, iov, 2, (off_t)sl->off);
+      sl->got = sl_spool__test_preadv
+                    ? sl_spool__test_preadv(sl->fd, iov, 2, (off_t)sl->off)
+                    : preadv(sl->fd, iov, 2, (off_t)sl->off);
     } while (sl->got < 0 && errno == EINTR);
     if (sl->got < 0) {
       sl->err = -errno;
@@ -1688,9 +1704,19 @@ read_corrupt(struct sl_spool *s, struct rslot *sl)
   free(raw);
 }
 
+static void
+on_read_timer(uv_timer_t *t)
+{
+  struct sl_spool *s = t->data;
+
+  s->read_failed = 0;
+  reader_kick(s);
+}
+
 /* Loop thread: deliver the job's records in order. A read error gives the
  * failed record and those after it back to the unread ones (order is kept)
- * until the next sl_spool_next retries them. */
+ * until read_timer retries them: retrying at once (or at every
+ * sl_spool_next) would spin on a persistent EIO. */
 static void
 read_done(uv_work_t *req, int status)
 {
@@ -1712,6 +1738,7 @@ read_done(uv_work_t *req, int status)
       r.len = sl->len;
       r.nevents = sl->nevents;
       r.version = sl->version;
+      r.append_ns = sl->t_ns;
       if (rq_push(s, &r) == 0) {
         e->reading = 0;
         continue;
@@ -1725,10 +1752,12 @@ read_done(uv_work_t *req, int status)
       release_ent(s, e);
       continue;
     }
-    if (!failed && sl->err != 0)
+    if (!failed && sl->err != 0) {
+      s->st.read_errors++;
       sl_log(SL_LOG_ERROR, "spool", "cannot read record", SL_LF_STR, "path",
              s->dir, SL_LF_INT, "id", (int64_t)sl->id, SL_LF_ERR, sl->err,
              SL_LF_END);
+    }
     if (!failed && s->next_pos > sl->pos)
       s->next_pos = sl->pos;
     failed = 1;
@@ -1742,13 +1771,18 @@ read_done(uv_work_t *req, int status)
     maybe_finish_close(s);
     return;
   }
+  if (s->read_failed)
+    uv_timer_start(&s->read_timer, on_read_timer,
+                   sl_backoff_next(&s->read_bo), 0);
+  else
+    sl_backoff_reset(&s->read_bo);
   reader_kick(s);
   if (s->rq_n > before && s->ready_cb)
     s->ready_cb(s->ready_arg);
 }
 
 /* Start a read job for the next unread records, unless one runs, enough
- * waits already, or the last one failed (then next() retries). */
+ * waits already, or the last one failed (then read_timer retries). */
 static void
 reader_kick(struct sl_spool *s)
 {
@@ -1792,6 +1826,7 @@ reader_kick(struct sl_spool *s)
     sl->len = e->len;
     sl->nevents = e->nevents;
     sl->version = e->version;
+    sl->t_ns = e->t_ns;
     e->handed = 1;
     e->reading = 1;
     bytes += e->len;
@@ -1827,7 +1862,6 @@ int
 sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec)
 {
   if (s->rq_n == 0) {
-    s->read_failed = 0;
     reader_kick(s);
     return SL_EAGAIN;
   }
@@ -1923,5 +1957,6 @@ sl_spool_close(struct sl_spool *s, void (*cb)(void *arg), void *arg)
   uv_timer_stop(&s->probe_timer);
   uv_timer_stop(&s->resume_timer);
   uv_timer_stop(&s->cursor_timer);
+  uv_timer_stop(&s->read_timer);
   kick(s);
 }

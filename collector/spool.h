@@ -102,6 +102,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <uv.h>
 
@@ -153,6 +154,9 @@ struct sl_spool_rec {
   size_t len;
   uint32_t nevents;
   unsigned version;   /* payload format (above): 1 pairs, 2 events */
+  uint64_t append_ns; /* wall time of the append, ns since the Unix epoch,
+                         from the record header: the same at every
+                         re-delivery */
 };
 /* Records were read and wait for sl_spool_next. Runs on the loop thread,
  * from the read job's completion, never from inside a spool call; it may
@@ -167,9 +171,11 @@ void sl_spool_set_ready_cb(struct sl_spool *s, sl_spool_ready_cb cb,
  * if records wait, and the ready callback fires when they arrive (also for
  * records that become durable later). A record whose bytes changed on disk
  * since it was written (CRC) is copied to corrupt/, counted, released and
- * skipped by the reader. A read error (SL_EIO, ...) is logged and leaves
- * the record (and those after it) unread; the next sl_spool_next call
- * tries again. After close, records read but not taken are freed and come
+ * skipped by the reader. A read error (SL_EIO, ...) is logged, counted and
+ * leaves the record (and those after it) unread; the reader tries again
+ * on its own after a backoff (up to READ_RETRY_CAP_MS, spool.c), not at
+ * the next sl_spool_next call, and the ready callback fires when the
+ * retry delivers. After close, records read but not taken are freed and come
  * back at the next open (they were never released). */
 int sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec);
 /* Durable records not yet returned by sl_spool_next (waiting in the FIFO,
@@ -191,6 +197,7 @@ struct sl_spool_stats {
   uint64_t appends;           /* total records made durable */
   uint64_t corrupt;           /* records moved to corrupt/ */
   uint64_t truncated_bytes;   /* torn-tail bytes cut at recovery */
+  uint64_t read_errors;       /* failed record reads (each retried later) */
   int disk_full;              /* latched ENOSPC state */
 };
 void sl_spool_stats(const struct sl_spool *s, struct sl_spool_stats *st);
@@ -206,5 +213,8 @@ void sl_spool_close(struct sl_spool *s, void (*cb)(void *arg), void *arg);
 extern ssize_t (*sl_spool__test_pwrite)(int fd, const void *buf, size_t n,
                                         off_t off);
 extern int (*sl_spool__test_fsync)(int fd);
+/* Called on the threadpool for every record read; like preadv. */
+extern ssize_t (*sl_spool__test_preadv)(int fd, const struct iovec *iov,
+                                        int cnt, off_t off);
 
 #endif

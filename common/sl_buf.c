@@ -170,3 +170,9 @@ sl_buf_take(struct sl_buf *b, size_t *len)
   b->len = b->cap = 0;
   return p;
 }
+
+char *
+sl_strdup(const char *s)
+{
+  return s ? strdup(s) : NULL;
+}

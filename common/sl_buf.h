@@ -49,6 +49,10 @@ void sl_buf_consume(struct sl_buf *b, size_t n);
  * left empty and reusable. *len receives the length. */
 char *sl_buf_take(struct sl_buf *b, size_t *len);
 
+/* strdup(s), or NULL when s is NULL (an optional string being copied);
+ * NULL with s set means out of memory. The caller frees the copy. */
+char *sl_strdup(const char *s);
+
 /* A borrowed view of bytes owned by someone else (e.g. a line inside the
  * read buffer). Valid only as long as the owner says. */
 struct sl_span {

@@ -9,7 +9,8 @@ void
 sl_gzip_init(struct sl_gzip *g, int level)
 {
   memset(g, 0, sizeof *g);
-  g->level = level >= 1 && level <= 9 ? level : Z_DEFAULT_COMPRESSION;
+  /* 0 is Z_NO_COMPRESSION: stored blocks, still valid gzip. */
+  g->level = level >= 0 && level <= 9 ? level : Z_DEFAULT_COMPRESSION;
 }
 
 int

@@ -20,12 +20,13 @@
 
 struct sl_gzip {
   z_stream z;
-  int level;        /* 1..9, or Z_DEFAULT_COMPRESSION */
+  int level;        /* 0..9, or Z_DEFAULT_COMPRESSION */
   int live;         /* z holds an initialised state */
 };
 
-/* No allocation yet: the state is made by the first sl_gzip_append. A
- * level outside 1..9 means zlib's default. */
+/* No allocation yet: the state is made by the first sl_gzip_append.
+ * Level 0 stores (gzip framing, no compression); a level outside 0..9
+ * means zlib's default. */
 void sl_gzip_init(struct sl_gzip *g, int level);
 /* Append one complete gzip member holding in[0..len) to out. On error out
  * is unchanged (len restored). */

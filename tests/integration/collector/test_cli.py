@@ -38,6 +38,16 @@ BROKEN = [
     ("bad_duration", "data_dir: /tmp/x\nshutdown_timeout: soon\n"
      "inputs:\n  - type: lumberjack\nelasticsearch:\n  hosts: [http://h]\n",
      2, r"shutdown_timeout"),
+    # gzip levels are 0 (stored) ..9; anything else used to fall back to
+    # zlib's default silently
+    ("bad_compression_level", "data_dir: /tmp/x\ninputs:\n"
+     "  - type: lumberjack\nelasticsearch:\n  hosts: [http://h:9200]\n"
+     "  compression_level: 10\n",
+     6, r"elasticsearch\.compression_level"),
+    ("negative_compression_level", "data_dir: /tmp/x\ninputs:\n"
+     "  - type: lumberjack\nelasticsearch:\n  hosts: [http://h:9200]\n"
+     "  compression_level: -1\n",
+     6, r"elasticsearch\.compression_level"),
 ]
 
 
@@ -54,6 +64,15 @@ def test_check_broken_config_exits_2(tmp_path, name, text, line, key):
     assert int(m.group(2)) == line, r.stderr
     assert re.fullmatch(key, m.group(3)), r.stderr
     assert m.group(4).strip()
+
+
+def test_check_compression_level_0_ok(tmp_path):
+    cfg = tmp_path / "ok.yml"
+    cfg.write_text("data_dir: /tmp/x\ninputs:\n  - type: lumberjack\n"
+                   "elasticsearch:\n  hosts: [http://h:9200]\n"
+                   "  compression_level: 0\n")
+    r = run("--check", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
 
 
 def test_missing_required_key_exits_2(tmp_path):

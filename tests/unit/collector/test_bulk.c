@@ -17,6 +17,11 @@
 #include "sl_hash.h"
 #include "sl_time.h"
 
+/* 2025-03-04T05:06:07Z: the spool record's append time the tests pass. */
+#define FALLBACK_NS INT64_C(1741064767000000000)
+/* 2025-03-04T23:59:59Z, a second before midnight UTC. */
+#define LAST_SEC_NS INT64_C(1741132799000000000)
+
 static char *
 target(const struct sl_route *r, const char *json)
 {
@@ -26,7 +31,7 @@ target(const struct sl_route *r, const char *json)
 
   assert_non_null(ev);
   sl_buf_init(&b, 0);
-  assert_int_equal(sl_bulk_target(r, ev, &b), 0);
+  assert_int_equal(sl_bulk_target(r, ev, FALLBACK_NS, &b), 0);
   snprintf(out, sizeof out, "%s", b.p);
   sl_buf_free(&b);
   json_decref(ev);
@@ -91,7 +96,6 @@ static void
 test_target_daily(void **state)
 {
   struct sl_route r = { SL_INDEX_DAILY, "default", "sluice", "generic" };
-  char want[64], day[SL_TIME_RFC3339_MS_LEN + 1];
 
   (void)state;
   assert_string_equal(
@@ -110,11 +114,12 @@ test_target_daily(void **state)
   /* Before 1970 still gives a valid civil date. */
   assert_string_equal(target(&r, "{\"@timestamp\":\"1969-12-31T23:00:00Z\"}"),
                       "sluice-generic-1969.12.31");
-  /* A bad timestamp means now. */
-  sl_time_format_ms(sl_time_now_ns(), day);
-  snprintf(want, sizeof want, "sluice-generic-%.4s.%.2s.%.2s", day, day + 5,
-           day + 8);
-  assert_string_equal(target(&r, "{\"@timestamp\":\"yesterday\"}"), want);
+  /* A bad or missing timestamp means the caller's fallback (the record's
+   * append time), never the clock. */
+  assert_string_equal(target(&r, "{\"@timestamp\":\"yesterday\"}"),
+                      "sluice-generic-2025.03.04");
+  assert_string_equal(target(&r, "{\"message\":\"x\"}"),
+                      "sluice-generic-2025.03.04");
   r.prefix = "My Logs";
   assert_string_equal(
     target(&r, "{\"@timestamp\":\"2024-01-02T00:00:00Z\"}"),
@@ -470,7 +475,8 @@ encode(const struct sl_route *r, const char *events)
   struct sl_buf b;
 
   sl_buf_init(&b, 0);
-  assert_int_equal(sl_bulk_encode(r, events, strlen(events), &b), 0);
+  assert_int_equal(sl_bulk_encode(r, events, strlen(events), FALLBACK_NS, &b),
+                   0);
   snprintf(out, sizeof out, "%s", b.p ? b.p : "");
   sl_buf_free(&b);
   return out;
@@ -520,6 +526,54 @@ test_encode_daily(void **state)
     "\"dataset\":\"App\"}}\n"
     "{\"create\":{\"_index\":\"sluice-generic-1970.01.02\",\"_id\":\"b2\"}}\n"
     "{\"@timestamp\":86400000,\"event\":{\"id\":\"b2\"}}\n");
+}
+
+static char *
+action(const struct sl_route *r, const char *ev, int64_t fallback_ns)
+{
+  static char out[512];
+  struct sl_buf b;
+
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_bulk_event_action(r, ev, strlen(ev), fallback_ns, &b),
+                   0);
+  snprintf(out, sizeof out, "%s", b.p ? b.p : "");
+  sl_buf_free(&b);
+  return out;
+}
+
+/* Daily mode, an event whose @timestamp is missing or cannot be parsed:
+ * the date is the caller's fallback (the spool record's append time, the
+ * same at every re-delivery), not the clock at submit, so a re-send after
+ * midnight UTC still meets its first copy in the same index. */
+static void
+test_daily_fallback_is_record_time(void **state)
+{
+  struct sl_route r = { SL_INDEX_DAILY, "default", "sluice", "generic" };
+  const char *bad = "{\"@timestamp\":\"garbage\",\"event\":{\"id\":\"x1\"}}";
+  const char *none = "{\"event\":{\"id\":\"x2\"},\"message\":\"m\"}";
+  const char *num = "{\"@timestamp\":true,\"event\":{\"id\":\"x3\"}}";
+
+  (void)state;
+  assert_string_equal(action(&r, bad, LAST_SEC_NS),
+    "{\"create\":{\"_index\":\"sluice-generic-2025.03.04\",\"_id\":\"x1\"}}\n");
+  assert_string_equal(action(&r, none, LAST_SEC_NS),
+    "{\"create\":{\"_index\":\"sluice-generic-2025.03.04\",\"_id\":\"x2\"}}\n");
+  assert_string_equal(action(&r, num, LAST_SEC_NS),
+    "{\"create\":{\"_index\":\"sluice-generic-2025.03.04\",\"_id\":\"x3\"}}\n");
+  /* Only the fallback moves the date (a second later is the next day). */
+  assert_string_equal(action(&r, bad, LAST_SEC_NS + SL_NS_PER_SEC),
+    "{\"create\":{\"_index\":\"sluice-generic-2025.03.05\",\"_id\":\"x1\"}}\n");
+  assert_string_equal(action(&r, none, INT64_C(0)),
+    "{\"create\":{\"_index\":\"sluice-generic-1970.01.01\",\"_id\":\"x2\"}}\n");
+  /* Text that is not an object: default target, dated by the fallback. */
+  assert_non_null(strstr(action(&r, "not json", LAST_SEC_NS),
+                         "\"_index\":\"sluice-generic-2025.03.04\""));
+  /* A parseable @timestamp wins over the fallback. */
+  assert_string_equal(
+    action(&r, "{\"@timestamp\":\"2024-05-01T12:00:00Z\","
+               "\"event\":{\"id\":\"x4\"}}", LAST_SEC_NS),
+    "{\"create\":{\"_index\":\"sluice-generic-2024.05.01\",\"_id\":\"x4\"}}\n");
 }
 
 static void
@@ -599,6 +653,7 @@ main(void)
     cmocka_unit_test(test_parse_root),
     cmocka_unit_test(test_encode_data_stream),
     cmocka_unit_test(test_encode_daily),
+    cmocka_unit_test(test_daily_fallback_is_record_time),
     cmocka_unit_test(test_encode_without_id),
     cmocka_unit_test(test_v1_to_events),
     cmocka_unit_test(test_event_split),

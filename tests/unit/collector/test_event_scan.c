@@ -191,7 +191,7 @@ check_same_event(const char *ev, const char *want_index)
   sl_buf_init(&b, 0);
   sl_buf_init(&line, 0);
   assert_int_equal(sl_input_event_normalize(ev, strlen(ev), &line), 0);
-  assert_int_equal(sl_bulk_encode(&route, line.p, line.len, &b), 0);
+  assert_int_equal(sl_bulk_encode(&route, line.p, line.len, 0, &b), 0);
   sl_buf_free(&line);
   nl = memchr(b.p, '\n', b.len);
   assert_non_null(nl);
@@ -264,12 +264,60 @@ test_fast_path_events(void **state)
                                      36, &f), 0);
 }
 
+static struct sl_span
+json_id(const char *text)
+{
+  static json_t *keep;
+  struct sl_span sp;
+
+  json_decref(keep);
+  keep = json_loads(text, 0, NULL);
+  sp = sl_event_json_id(keep);
+  return sp;
+}
+
+/* Intake and routing share one event.id rule (sl_event_json_id,
+ * SL_EVENT_ID_MAX): nested before dotted, a non-empty string of at most
+ * 512 bytes, else no id. The scanner reports the span at any length;
+ * its callers apply the same SL_EVENT_ID_MAX. */
+static void
+test_event_id_shared_rule(void **state)
+{
+  char big[SL_EVENT_ID_MAX + 64];
+  struct sl_event_fields f;
+  struct sl_span sp;
+  size_t k;
+
+  (void)state;
+  sp = json_id("{\"event\":{\"id\":\"n\"},\"event.id\":\"d\"}");
+  assert_int_equal(sp.len, 1);
+  assert_memory_equal(sp.p, "n", 1);
+  sp = json_id("{\"event\":{\"x\":1},\"event.id\":\"d\"}");
+  assert_int_equal(sp.len, 1);
+  assert_memory_equal(sp.p, "d", 1);
+  assert_null(json_id("{\"event\":{\"id\":\"\"}}").p);
+  assert_null(json_id("{\"event\":{\"id\":7}}").p);
+  assert_null(json_id("[1]").p);
+  assert_null(sl_event_json_id(NULL).p);
+  for (k = SL_EVENT_ID_MAX; k <= SL_EVENT_ID_MAX + 1; k++) {
+    int n = snprintf(big, sizeof big, "{\"event\":{\"id\":\"%0*d\"}}",
+                     (int)k, 0);
+
+    sp = json_id(big);
+    assert_true(k <= SL_EVENT_ID_MAX ? sp.len == k : sp.p == NULL);
+    assert_int_equal(sl_event_scan(big, (size_t)n, &f), 0);
+    assert_int_equal(f.id.len, k);
+  }
+  json_id("null");
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_differential),
     cmocka_unit_test(test_fast_path_events),
+    cmocka_unit_test(test_event_id_shared_rule),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,7 +35,7 @@ to_pair(const char *ev, size_t len, struct sl_buf *pair)
   nl = memchr(line.p, '\n', line.len);
   assert_non_null(nl);
   assert_int_equal((size_t)(nl + 1 - line.p), line.len);
-  assert_int_equal(sl_bulk_encode(&route, line.p, line.len, pair), 0);
+  assert_int_equal(sl_bulk_encode(&route, line.p, line.len, 0, pair), 0);
   sl_buf_free(&line);
   return 0;
 }

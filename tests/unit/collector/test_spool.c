@@ -1653,6 +1653,75 @@ test_eio_on_fsync(void **state)
   t_free(t);
 }
 
+static int pr_fail;      /* the read hook fails with EIO */
+static int pr_calls;     /* read attempts seen by the hook */
+
+static ssize_t
+eio_preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+  __atomic_fetch_add(&pr_calls, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&pr_fail, __ATOMIC_SEQ_CST)) {
+    errno = EIO;
+    return -1;
+  }
+  return preadv(fd, iov, cnt, off);
+}
+
+/* A read error that persists must not make the reader spin: the consumer
+ * polls sl_spool_next at every loop iteration (as the collector's check
+ * handle does), yet only a few reads are tried, on a backoff. When the
+ * disk recovers the retry delivers and the ready callback announces it. */
+static void
+test_read_error_backoff(void **state)
+{
+  struct t *t = t_new();
+  struct sl_spool_rec r;
+  struct timespec ts;
+  uint64_t k, dl, t0;
+  int calls;
+
+  (void)state;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  t0 = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+  t_open(t, 0, 0, 1);
+  append_wait(t, 0, 3, 100);
+  t_close(t);
+  t_open(t, 0, 0, 1);
+  sl_spool_set_ready_cb(t->s, on_ready, t);
+  pr_calls = 0;
+  pr_fail = 1;
+  sl_spool__test_preadv = eio_preadv;
+  dl = mono_ms() + 300;
+  uv_timer_start(&t->tick, on_tick, 1, 1);
+  while (mono_ms() < dl) {
+    assert_int_equal(next_now(t, &r), SL_EAGAIN);
+    uv_run(&t->loop, UV_RUN_ONCE);
+  }
+  uv_timer_stop(&t->tick);
+  calls = __atomic_load_n(&pr_calls, __ATOMIC_SEQ_CST);
+  assert_true(calls >= 1);
+  assert_true(calls < 20);
+  assert_true(stats(t).read_errors >= 1);
+  assert_int_equal(t->readies, 0);
+  assert_int_equal(sl_spool_unread(t->s), 3);
+  /* The disk recovers: the reader retries by itself, without next(). */
+  __atomic_store_n(&pr_fail, 0, __ATOMIC_SEQ_CST);
+  RUN_UNTIL(t, t->readies > 0, WAIT_MS);
+  sl_spool__test_preadv = NULL;
+  assert_int_equal(t->readies, 1);
+  assert_int_equal(next_now(t, &r), 0);
+  assert_true(check_payload(r.data, r.len, &k));
+  assert_int_equal(k, 0);
+  /* The header's append time comes with the record. */
+  clock_gettime(CLOCK_REALTIME, &ts);
+  assert_true(r.append_ns >= t0);
+  assert_true(r.append_ns <=
+              (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec);
+  free(r.data);
+  t_close(t);
+  t_free(t);
+}
+
 static void
 test_short_write_across_segments(void **state)
 {
@@ -1959,7 +2028,8 @@ test_v1_drain_applies_new_index_mode(void **state)
       r.len = sl_bulk_v1_to_events(r.data, r.len, &nev);
       assert_int_equal(nev, r.nevents);
     }
-    assert_int_equal(sl_bulk_encode(&daily, r.data, r.len, &body), 0);
+    assert_int_equal(sl_bulk_encode(&daily, r.data, r.len,
+                                    (int64_t)r.append_ns, &body), 0);
     free(r.data);
     sl_spool_release(t->s, r.id);
   }
@@ -2002,6 +2072,7 @@ main(void)
     cmocka_unit_test(test_kill9),
     cmocka_unit_test(test_enospc_tmpfs),
     cmocka_unit_test(test_eio_on_fsync),
+    cmocka_unit_test(test_read_error_backoff),
     cmocka_unit_test(test_short_write_across_segments),
     cmocka_unit_test(test_failure_with_full_pending),
     cmocka_unit_test(test_throughput),

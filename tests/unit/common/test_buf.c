@@ -140,6 +140,24 @@ test_printf(void **state)
   sl_buf_free(&b);
 }
 
+/* The one NULL-tolerant strdup the collector's modules share. */
+static void
+test_strdup(void **state)
+{
+  char *s;
+
+  (void)state;
+  assert_null(sl_strdup(NULL));
+  s = sl_strdup("abc");
+  assert_non_null(s);
+  assert_string_equal(s, "abc");
+  free(s);
+  s = sl_strdup("");
+  assert_non_null(s);
+  assert_string_equal(s, "");
+  free(s);
+}
+
 int
 main(void)
 {
@@ -149,6 +167,7 @@ main(void)
     cmocka_unit_test(test_take),
     cmocka_unit_test(test_be32_and_numbers),
     cmocka_unit_test(test_printf),
+    cmocka_unit_test(test_strdup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,12 +86,42 @@ test_cap(void **state)
   sl_buf_free(&out);
 }
 
+/* Level 0 means stored (Z_NO_COMPRESSION), not zlib's default: the
+ * member is bigger than its very compressible input and gunzips back. */
+static void
+test_level0_stored(void **state)
+{
+  struct sl_gzip g;
+  struct sl_buf out;
+  char in[4096], back[4096];
+  size_t stored;
+
+  (void)state;
+  memset(in, 'x', sizeof in);
+  sl_buf_init(&out, 0);
+  sl_gzip_init(&g, 0);
+  assert_int_equal(sl_gzip_append(&g, in, sizeof in, &out), 0);
+  stored = out.len;
+  assert_true(stored > sizeof in);
+  assert_int_equal(gunzip(out.p, out.len, back, sizeof back), sizeof in);
+  assert_memory_equal(back, in, sizeof in);
+  sl_gzip_end(&g);
+  /* Level 1 does compress the same bytes. */
+  sl_buf_reset(&out);
+  sl_gzip_init(&g, 1);
+  assert_int_equal(sl_gzip_append(&g, in, sizeof in, &out), 0);
+  assert_true(out.len < 100);
+  sl_gzip_end(&g);
+  sl_buf_free(&out);
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_reuse),
     cmocka_unit_test(test_cap),
+    cmocka_unit_test(test_level0_stored),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
