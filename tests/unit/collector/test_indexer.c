@@ -46,6 +46,17 @@ struct dbl {
   char url[64];
 };
 
+/* A format-2 spool record for the payload (malloc'ed, len bytes). */
+static int
+submit(struct sl_indexer *ix, uint64_t id, char *p, size_t len,
+       uint32_t nevents, sl_indexer_done_cb cb, void *arg)
+{
+  struct sl_spool_rec r = { .id = id, .data = p, .len = len, .cap = len,
+                            .nevents = nevents, .version = 2 };
+
+  return sl_indexer_submit(ix, &r, cb, arg);
+}
+
 static const char fake_server[] =
   "import http.server\n"
   "class H(http.server.BaseHTTPRequestHandler):\n"
@@ -482,7 +493,7 @@ submit_range(struct ctx *c, int total, int per, int bad_every, size_t pad)
     char *p = payload(first, n, bad_every, pad, &len);
     int rc;
 
-    while ((rc = sl_indexer_submit(c->ix, (uint64_t)first, p, len,
+    while ((rc = submit(c->ix, (uint64_t)first, p, len,
                                    (uint32_t)n, on_done, c)) == SL_EAGAIN) {
       c->eagain++;
       assert_true(sl_time_mono_ms() < deadline);
@@ -706,7 +717,7 @@ test_413_split(void **state)
   submit_range(&c, 2000, 500, 0, 0);
   /* One event alone over the limit: dead-letter file, status 413. */
   big = payload(900000, 1, 0, 30000, &len);
-  assert_int_equal(sl_indexer_submit(c.ix, 99, big, len, 1, on_done, &c), 0);
+  assert_int_equal(submit(c.ix, 99, big, len, 1, on_done, &c), 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 2000);
   assert_true(metric(&c, "sluice_es_splits_total") > 0);
@@ -817,7 +828,7 @@ test_bad_lines(void **state)
   assert_int_equal(sl_buf_append(&b, p, len), 0);
   free(p);
   p = sl_buf_take(&b, &len);
-  assert_int_equal(sl_indexer_submit(c.ix, 1, p, len, 100, on_done, &c), 0);
+  assert_int_equal(submit(c.ix, 1, p, len, 100, on_done, &c), 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 99);
   assert_int_equal(es_count(&d, DL_INDEX, NULL), 1);
@@ -853,7 +864,7 @@ test_route_at_send(void **state)
   json_object_set_new(es, "index_mode", json_string("daily"));
   ctx_open(&c, es);
   p = payload(0, 100, 0, 0, &len);
-  assert_int_equal(sl_indexer_submit(c.ix, 1, p, len, 100, on_done, &c), 0);
+  assert_int_equal(submit(c.ix, 1, p, len, 100, on_done, &c), 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, "sluice-test-2026.11.25", NULL), 100);
   assert_int_equal(es_count(&d, INDEX, NULL), -1); /* never created */

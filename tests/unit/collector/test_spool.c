@@ -1956,7 +1956,7 @@ test_v1_drain_applies_new_index_mode(void **state)
   sl_buf_init(&body, 0);
   while (t_next(t, &r) == 0) {
     if (r.version == 1) {
-      r.len = sl_bulk_v1_to_events(r.data, r.len, &nev);
+      r.len = sl_bulk_v1_to_events(r.data, r.len, &nev, NULL);
       assert_int_equal(nev, r.nevents);
     }
     assert_int_equal(sl_bulk_encode(&daily, r.data, r.len, &body), 0);
