@@ -1649,9 +1649,9 @@ rbuf_get(struct sl_spool *s, size_t len, size_t *cap)
     s->rfree[best] = s->rfree[--s->nrfree];
     return p;
   }
-  if (small != RFREE_MAX && s->nrfree == RFREE_MAX) {
-    /* Nothing fits and the list is full: records grew, and the smallest
-     * spare is the least useful one now. */
+  if (small != RFREE_MAX) {
+    /* Nothing fits: records grew, and the smallest spare is the least
+     * useful one now (one per miss, so a mix of sizes keeps some). */
     free(s->rfree[small].p);
     s->rfree_bytes -= s->rfree[small].cap;
     s->rfree[small] = s->rfree[--s->nrfree];
@@ -1661,12 +1661,27 @@ rbuf_get(struct sl_spool *s, size_t len, size_t *cap)
   return malloc(*cap);
 }
 
-/* Keep a read buffer for the next reads, or free it past the bounds. */
+/* Keep a read buffer for the next reads, or free it past the bounds.
+ * A larger buffer displaces smaller spares: it fits every record they
+ * fit. */
 static void
 rbuf_put(struct sl_spool *s, char *p, size_t cap)
 {
   if (p == NULL)
     return;
+  while (s->nrfree > 0 && (s->nrfree == RFREE_MAX ||
+                           s->rfree_bytes + cap > RFREE_BYTES)) {
+    size_t i, small = 0;
+
+    for (i = 1; i < s->nrfree; i++)
+      if (s->rfree[i].cap < s->rfree[small].cap)
+        small = i;
+    if (s->rfree[small].cap >= cap)
+      break;
+    free(s->rfree[small].p);
+    s->rfree_bytes -= s->rfree[small].cap;
+    s->rfree[small] = s->rfree[--s->nrfree];
+  }
   if (s->nrfree == RFREE_MAX || s->rfree_bytes + cap > RFREE_BYTES ||
       s->closing) {
     free(p);
