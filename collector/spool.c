@@ -157,9 +157,8 @@ struct rslot {
   int fd;
   uint32_t len, nevents;
   unsigned version;       /* record format of the entry */
-  char *data;             /* cap >= len bytes from rbuf_get, on the loop
-                             thread */
-  size_t cap;
+  char *data;             /* from rbuf_get, on the loop thread */
+  size_t cap;             /* bytes at data, >= len */
   unsigned char h[HDR];
   ssize_t got;            /* preadv result */
   int err;                /* preadv error (negative SL_E*), or SL_ENOMEM */
@@ -244,7 +243,7 @@ struct sl_spool {
   /* Read buffers given back by the consumer (sl_spool_recycle) for the
    * next reads: a fresh ~1 MiB malloc per record faults every page in
    * again (glibc trims or unmaps it on free). Bounded by RFREE_MAX and
-   * RFREE_BYTES, the largest kept first. */
+   * RFREE_BYTES; a larger buffer displaces smaller ones (rbuf_put). */
   struct rbuf { char *p; size_t cap; } rfree[RFREE_MAX];
   size_t nrfree;
   uint64_t rfree_bytes;
