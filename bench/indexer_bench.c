@@ -261,11 +261,12 @@ main(int argc, char **argv)
     int n = total - first < per ? total - first : per;
     size_t len;
     char *p = record(first, n, pad, &len);
+    struct sl_spool_rec rec = { .id = (uint64_t)first, .data = p,
+                                .len = len, .cap = len,
+                                .nevents = (uint32_t)n, .version = 2 };
 
     /* SL_EAGAIN: the indexer is full; let it send. */
-    while ((rc = sl_indexer_submit(r.ix, (uint64_t)first, p, len,
-                                   (uint32_t)n, 0, on_done, &r)) ==
-               SL_EAGAIN &&
+    while ((rc = sl_indexer_submit(r.ix, &rec, on_done, &r)) == SL_EAGAIN &&
            sl_time_mono_ms() < deadline)
       step(&r);
     if (rc != 0)

@@ -367,16 +367,29 @@ sl_bulk_event_split(const char *p, size_t len, struct sl_span *events,
 }
 
 size_t
-sl_bulk_v1_to_events(char *p, size_t len, uint32_t *nevents)
+sl_bulk_v1_to_events(char *p, size_t len, uint32_t *nevents,
+                     struct sl_span *orphan)
 {
   size_t pos = 0, w = 0, off, n;
   uint32_t k = 0;
 
+  if (orphan) {
+    orphan->p = NULL;
+    orphan->len = 0;
+  }
   /* Lines alternate action, source. An action with no source after it
-   * (a damaged record) carries no event and is dropped with the others. */
+   * (a damaged record) is reported, not kept: it has no event. Its bytes
+   * lie behind every kept source line, so the moves never reach them. */
   while (next_line(p, len, &pos, &off, &n)) {
-    if (!next_line(p, len, &pos, &off, &n))
+    size_t aoff = off, an = n;
+
+    if (!next_line(p, len, &pos, &off, &n)) {
+      if (orphan) {
+        orphan->p = p + aoff;
+        orphan->len = an;
+      }
       break;
+    }
     memmove(p + w, p + off, n);
     w += n;
     p[w++] = '\n';

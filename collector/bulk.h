@@ -94,8 +94,12 @@ size_t sl_bulk_event_split(const char *p, size_t len, struct sl_span *events,
 /* Turn a format-1 payload (_bulk pairs) into format 2 in place: the
  * action lines are dropped, the source lines kept, each ending in '\n'.
  * Returns the new length; *nevents (if not NULL) gets the event count. A
- * last action line without a source carries no event and is dropped. */
-size_t sl_bulk_v1_to_events(char *p, size_t len, uint32_t *nevents);
+ * last action line without a source (a damaged record) carries no event:
+ * *orphan (if not NULL) points at it inside p, beyond the returned length
+ * and still intact, so that the caller can dead-letter it; {NULL, 0}
+ * when every action has its source. */
+size_t sl_bulk_v1_to_events(char *p, size_t len, uint32_t *nevents,
+                            struct sl_span *orphan);
 
 /* ---- Items and action lines -------------------------------------------- */
 

@@ -7,7 +7,6 @@
 
 #include <uv.h>
 
-#include "bulk.h"
 #include "config.h"
 #include "indexer.h"
 #include "input.h"
@@ -57,6 +56,12 @@ on_record_done(void *arg, uint64_t rec_id)
 }
 
 static void
+on_payload_done(void *arg, char *payload, size_t cap)
+{
+  sl_spool_recycle(arg, payload, cap);
+}
+
+static void
 pump(struct collector *c)
 {
   int rc;
@@ -68,15 +73,9 @@ pump(struct collector *c)
       if (sl_spool_next(c->spool, &c->held) != 0)
         return;
       c->have_held = 1;
-      if (c->held.version == 1)
-        /* Spooled as _bulk pairs by an older sluice: keep the events and
-         * route them as configured now (spool.h, format versions). */
-        c->held.len = sl_bulk_v1_to_events(c->held.data, c->held.len,
-                                           &c->held.nevents);
     }
-    rc = sl_indexer_submit(c->ix, c->held.id, c->held.data, c->held.len,
-                           c->held.nevents, c->held.append_ns,
-                           on_record_done, c);
+    /* Format-1 records (older sluice) are converted by the indexer. */
+    rc = sl_indexer_submit(c->ix, &c->held, on_record_done, c);
     if (rc == SL_EAGAIN)
       return;
     if (rc != 0) {
@@ -85,7 +84,7 @@ pump(struct collector *c)
       sl_log(SL_LOG_ERROR, "collector", "indexer refused a record",
              SL_LF_INT, "record", (int64_t)c->held.id, SL_LF_ERR, rc,
              SL_LF_END);
-      free(c->held.data);
+      sl_spool_recycle(c->spool, c->held.data, c->held.cap);
     }
     c->have_held = 0;
   }
@@ -239,7 +238,7 @@ on_inputs_closed(void *arg)
     return;
   /* Inputs are gone (no new appends); let in-flight bulks finish. */
   if (c->have_held) {
-    free(c->held.data);
+    sl_spool_recycle(c->spool, c->held.data, c->held.cap);
     c->have_held = 0;
   }
   c->closing_parts = 1;
@@ -370,8 +369,11 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
                        err, sizeof(err));
   if (rc == 0)
     rc = sl_indexer_new(c.loop, &c.es, &c.ix, err, sizeof(err));
-  if (rc == 0)
+  if (rc == 0) {
+    /* Payloads go back to the spool's read buffers (spool.h). */
+    sl_indexer_set_payload_free(c.ix, on_payload_done, c.spool);
     rc = sl_indexer_start(c.ix);
+  }
   if (rc != 0) {
     sl_log(SL_LOG_ERROR, "collector", "cannot start indexer", SL_LF_STR,
            "reason", err, SL_LF_ERR, rc, SL_LF_END);

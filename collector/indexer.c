@@ -68,17 +68,31 @@ struct item {
   int done;
 };
 
+/* Records and their item arrays and action lines are recycled through
+ * ix->spares (rec_get/rec_put): per window they are ~400 KiB that a fresh
+ * calloc would fault in again. */
 struct rec {
-  struct sl_list link;        /* ix->recs, or ix->finished when done */
+  struct sl_list link;        /* ix->recs, ix->finished when done, or
+                                 ix->spares when recycled */
   uint64_t id;
   char *payload;              /* NDJSON events, from the spool */
-  size_t len;
-  char *acts;                 /* the items' action lines, '\n' each */
+  size_t len, cap;            /* payload bytes used / allocated */
+  struct sl_buf acts;         /* the items' action lines, '\n' each */
   size_t nitems, remaining;
   sl_indexer_done_cb cb;
   void *arg;
-  struct item items[];
+  struct item *items;         /* items_cap allocated, nitems used */
+  size_t items_cap;
 };
+
+/* Recycled records kept at most: the records finished between two pumps
+ * (a few windows) are taken again by the next submits; more would only
+ * hold memory after a burst. Bigger ones are freed, not kept. */
+#define REC_SPARES 8
+#define REC_SPARE_ITEMS 16384
+#define REC_SPARE_ACTS (2u << 20)
+/* Largest event span scratch kept between submits (16 B per event). */
+#define EVS_KEEP 16384
 
 struct batch {
   struct sl_list link;        /* ix->formed, ix->delayed or ix->sent */
@@ -133,6 +147,12 @@ struct sl_indexer {
   uint64_t hold_until;        /* loop ms; no request starts before */
   struct sl_backoff bo_req, bo_item;
   struct sl_list recs, finished;
+  struct sl_list spares;      /* recycled struct rec, <= REC_SPARES */
+  size_t nspares;
+  struct sl_span *evs;        /* submit's scratch: the record's events */
+  size_t evs_cap;
+  sl_indexer_payload_free_cb payload_free;
+  void *payload_free_arg;
   struct sl_list ready;       /* of struct item */
   size_t rq_n, rq_bytes;
   struct sl_list formed, delayed, sent;  /* of struct batch */
@@ -186,15 +206,69 @@ batch_of(struct sl_list *l)
 }
 
 static void
-rec_free(struct rec *r)
+rec_destroy(struct rec *r)
+{
+  sl_buf_free(&r->acts);
+  free(r->items);
+  free(r);
+}
+
+/* The record's payload goes back to its owner (the spool's buffer list),
+ * and the record itself to ix->spares unless past the bounds. */
+static void
+rec_put(struct sl_indexer *ix, struct rec *r)
 {
   size_t i;
 
   for (i = 0; i < r->nitems; i++)
     sl_dl_free(r->items[i].dl);
-  free(r->payload);
-  free(r->acts);
-  free(r);
+  if (r->payload && ix->payload_free)
+    ix->payload_free(ix->payload_free_arg, r->payload, r->cap);
+  else
+    free(r->payload);
+  r->payload = NULL;
+  if (ix->nspares >= REC_SPARES || r->items_cap > REC_SPARE_ITEMS ||
+      r->acts.cap > REC_SPARE_ACTS) {
+    rec_destroy(r);
+    return;
+  }
+  sl_list_insert_head(&ix->spares, &r->link);
+  ix->nspares++;
+}
+
+/* A record with room for n items, recycled when one is spare. The items
+ * are zeroed (a dead letter pointer must start NULL), the acts empty. */
+static struct rec *
+rec_get(struct sl_indexer *ix, size_t n)
+{
+  struct sl_list *l = sl_list_pop(&ix->spares);
+  struct rec *r;
+
+  if (l) {
+    ix->nspares--;
+    r = sl_container_of(l, struct rec, link);
+  } else {
+    r = calloc(1, sizeof *r);
+    if (r == NULL)
+      return NULL;
+    sl_buf_init(&r->acts, 0);
+  }
+  sl_list_init(&r->link);
+  sl_buf_reset(&r->acts);
+  r->nitems = r->remaining = 0;
+  if (r->items_cap < n) {
+    struct item *v = realloc(r->items, n * sizeof *v);
+
+    if (v == NULL) {
+      rec_destroy(r);
+      return NULL;
+    }
+    r->items = v;
+    r->items_cap = n;
+  }
+  if (n)
+    memset(r->items, 0, n * sizeof *r->items);
+  return r;
 }
 
 /* The refused item as deadletter.c sees it. */
@@ -204,7 +278,7 @@ dl_src(const struct item *it)
   struct sl_dl_src s;
   const char *p = it->rec->payload;
 
-  s.action = it->rec->acts + it->span.act_off;
+  s.action = it->rec->acts.p + it->span.act_off;
   s.action_len = it->span.act_len;
   s.doc = p + it->span.src_off;
   s.doc_len = it->span.src_len;
@@ -329,7 +403,7 @@ run_finished(struct sl_indexer *ix)
     ix->m.records_done++;
     if (r->cb)
       r->cb(r->arg, r->id);
-    rec_free(r);
+    rec_put(ix, r);
   }
 }
 
@@ -575,7 +649,7 @@ build_body(const struct batch *b, struct sl_buf *raw)
       rc = sl_buf_append(raw, it->dl->bytes, it->dl->len);
       continue;
     }
-    rc = sl_buf_append(raw, it->rec->acts + it->span.act_off,
+    rc = sl_buf_append(raw, it->rec->acts.p + it->span.act_off,
                        it->span.act_len);
     if (!rc)
       rc = sl_buf_append_byte(raw, '\n');
@@ -811,7 +885,7 @@ item_is_json(const struct item *it)
 
   if (it->dl)
     return 1;
-  a = json_loadb(it->rec->acts + it->span.act_off, it->span.act_len, 0,
+  a = json_loadb(it->rec->acts.p + it->span.act_off, it->span.act_len, 0,
                  NULL);
   d = json_loadb(p + it->span.src_off, it->span.src_len, 0, NULL);
   ok = a && d;
@@ -1041,10 +1115,15 @@ ix_free(struct sl_indexer *ix)
 {
   struct sl_list *l;
 
+  /* Unfinished records stay in the spool; their payloads still go back
+   * to it (the spool closes after the indexer). */
   while ((l = sl_list_pop(&ix->recs)) != NULL)
-    rec_free(sl_container_of(l, struct rec, link));
+    rec_put(ix, sl_container_of(l, struct rec, link));
   while ((l = sl_list_pop(&ix->finished)) != NULL)
-    rec_free(sl_container_of(l, struct rec, link));
+    rec_put(ix, sl_container_of(l, struct rec, link));
+  while ((l = sl_list_pop(&ix->spares)) != NULL)
+    rec_destroy(sl_container_of(l, struct rec, link));
+  free(ix->evs);
   free_batches(&ix->formed);
   free_batches(&ix->delayed);
   free_batches(&ix->sent);
@@ -1129,6 +1208,7 @@ sl_indexer_new(uv_loop_t *loop, const struct sl_es_conf *conf,
   sl_buf_init(&ix->raw, 0);
   sl_list_init(&ix->recs);
   sl_list_init(&ix->finished);
+  sl_list_init(&ix->spares);
   sl_list_init(&ix->ready);
   sl_list_init(&ix->formed);
   sl_list_init(&ix->delayed);
@@ -1163,55 +1243,122 @@ sl_indexer_start(struct sl_indexer *ix)
   return 0;
 }
 
+void
+sl_indexer_set_payload_free(struct sl_indexer *ix,
+                            sl_indexer_payload_free_cb cb, void *arg)
+{
+  ix->payload_free = cb;
+  ix->payload_free_arg = arg;
+}
+
+size_t
+sl_indexer__spare_recs(const struct sl_indexer *ix)
+{
+  return ix->nspares;
+}
+
+/* Room for n event spans in ix->evs (kept between submits up to
+ * EVS_KEEP). */
+static int
+evs_reserve(struct sl_indexer *ix, size_t n)
+{
+  struct sl_span *v;
+
+  if (n <= ix->evs_cap)
+    return 0;
+  v = realloc(ix->evs, n * sizeof *v);
+  if (v == NULL)
+    return SL_ENOMEM;
+  ix->evs = v;
+  ix->evs_cap = n;
+  return 0;
+}
+
+static void
+evs_trim(struct sl_indexer *ix)
+{
+  if (ix->evs_cap > EVS_KEEP) {
+    free(ix->evs);
+    ix->evs = NULL;
+    ix->evs_cap = 0;
+  }
+}
+
 int
-sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
-                  size_t len, uint32_t nevents, uint64_t append_ns,
+sl_indexer_submit(struct sl_indexer *ix, const struct sl_spool_rec *rec,
                   sl_indexer_done_cb cb, void *arg)
 {
-  struct sl_span *evs = NULL;
-  struct sl_buf acts;
+  struct sl_span orphan = { NULL, 0 };
   struct rec *r = NULL;
-  size_t n, i;
+  char *payload = rec->data;
+  size_t len = rec->len, n, nev, i;
   uint64_t now = uv_now(ix->loop);
-  int rc = SL_ENOMEM;
+  int rc;
 
   if (ix->closing)
     return SL_ECLOSED;
-  n = sl_bulk_event_count(payload, len);
+  if (rec->version == 1) {
+    /* Spooled as _bulk pairs by an older sluice: keep the events, route
+     * them as configured now (spool.h, format versions). Converted in
+     * place only once the record is taken: after SL_EAGAIN the caller
+     * submits the same (still format-1) record again. */
+    nev = sl_bulk_event_count(payload, len);
+    n = (nev + 1) / 2;
+  } else {
+    nev = n = sl_bulk_event_count(payload, len);
+  }
   /* A record bigger than the whole allowance is still taken when nothing
    * else is held; otherwise it could never be sent. */
   if (ix->pending && ix->pending + n > ix->max_pending)
     return SL_EAGAIN;
-  sl_buf_init(&acts, 0);
-  r = calloc(1, sizeof *r + n * sizeof(struct item));
-  evs = calloc(n ? n : 1, sizeof *evs);
-  if (!r || !evs)
-    goto fail;
-  if (nevents != n)
-    sl_log(SL_LOG_DEBUG, COMP, "record event count differs from its items",
-           SL_LF_INT, "record", (int64_t)rec_id, SL_LF_INT, "nevents",
-           (int64_t)nevents, SL_LF_INT, "items", (int64_t)n, SL_LF_END);
-  sl_bulk_event_split(payload, len, evs, n);
-  /* Routing happens here, not at intake: one action line per event. An
-   * event line is ~10x its action line, so reserve once on that guess. */
-  rc = sl_buf_reserve(&acts, n * 96 + 1);
-  for (i = 0; i < n && !rc; i++) {
-    struct item *it = &r->items[i];
-
-    it->span.act_off = acts.len;
-    rc = sl_bulk_event_action(&ix->route, evs[i].p, evs[i].len,
-                              (int64_t)append_ns, &acts);
-    it->span.act_len = acts.len - it->span.act_off - 1; /* no '\n' */
-    it->span.src_off = (size_t)(evs[i].p - payload);
-    it->span.src_len = evs[i].len;
+  if (rec->version == 1) {
+    len = sl_bulk_v1_to_events(payload, len, NULL, &orphan);
+    nev = sl_bulk_event_count(payload, len);
   }
+  n = nev + (orphan.p != NULL);
+  r = rec_get(ix, n);
+  rc = r ? evs_reserve(ix, nev ? nev : 1) : SL_ENOMEM;
   if (rc)
     goto fail;
-  free(evs);
-  r->id = rec_id;
+  if (rec->nevents != n)
+    sl_log(SL_LOG_DEBUG, COMP, "record event count differs from its items",
+           SL_LF_INT, "record", (int64_t)rec->id, SL_LF_INT, "nevents",
+           (int64_t)rec->nevents, SL_LF_INT, "items", (int64_t)n, SL_LF_END);
+  sl_bulk_event_split(payload, len, ix->evs, nev);
+  /* Routing happens here, not at intake: one action line per event. An
+   * event line is ~10x its action line, so reserve once on that guess. */
+  rc = sl_buf_reserve(&r->acts, n * 96 + 1);
+  for (i = 0; i < nev && !rc; i++) {
+    struct item *it = &r->items[i];
+    const struct sl_span *ev = &ix->evs[i];
+
+    it->span.act_off = r->acts.len;
+    rc = sl_bulk_event_action(&ix->route, ev->p, ev->len,
+                              (int64_t)rec->append_ns, &r->acts);
+    it->span.act_len = r->acts.len - it->span.act_off - 1; /* no '\n' */
+    it->span.src_off = (size_t)(ev->p - payload);
+    it->span.src_len = ev->len;
+  }
+  if (!rc && orphan.p) {
+    /* Its action line as it was spooled; no source. It goes to the
+     * dead-letter file below, as before format 2. */
+    struct item *it = &r->items[nev];
+
+    it->span.act_off = r->acts.len;
+    it->span.act_len = orphan.len;
+    it->span.src_off = len;
+    it->span.src_len = 0;
+    rc = sl_buf_append(&r->acts, orphan.p, orphan.len);
+    if (!rc)
+      rc = sl_buf_append_byte(&r->acts, '\n');
+  }
+  evs_trim(ix);
+  if (rc)
+    goto fail;
+  r->id = rec->id;
   r->payload = payload;
   r->len = len;
-  r->acts = sl_buf_take(&acts, NULL);
+  r->cap = rec->cap;
   r->nitems = r->remaining = n;
   r->cb = cb;
   r->arg = arg;
@@ -1224,14 +1371,31 @@ sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
     sl_list_init(&it->link);
     it->rec = r;
     it->ready_at = now;
-    rq_push_back(ix, it);
+  }
+  for (i = 0; i < nev; i++)
+    rq_push_back(ix, &r->items[i]);
+  if (orphan.p) {
+    struct batch *one = batch_new(ix, 1);
+
+    if (one) {
+      one->items[one->n++] = &r->items[nev];
+      file_batch(ix, one, 0, "missing_source_line",
+                 "spool record ends after an action line");
+    } else {
+      /* Cannot even record it: send it as it is; ES refuses the item
+       * and it comes back as a dead letter. */
+      rq_push_back(ix, &r->items[nev]);
+    }
   }
   mark_dirty(ix);
   return 0;
 fail:
-  sl_buf_free(&acts);
-  free(evs);
-  free(r);
+  if (r) {
+    /* The caller keeps the payload: detach it before recycling r. */
+    r->nitems = 0;
+    r->payload = NULL;
+    rec_put(ix, r);
+  }
   return rc;
 }
 

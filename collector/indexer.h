@@ -45,7 +45,12 @@
  *                                              (ES >= 8.11) or policy `logs`
  *
  * Ownership: submit takes the payload only when it returns 0; on any error
- * (SL_EAGAIN included) the caller still owns it.
+ * (SL_EAGAIN included) the caller still owns it. A taken payload lives
+ * until its record's done callback has returned (or until close), then
+ * goes to the payload-free callback (sl_spool_recycle in the collector),
+ * or to free() when none is set. The indexer's own per-record memory (item
+ * array, action lines) is recycled: at most 8 spare records, each with
+ * <= 16384 items and <= 2 MiB of action lines, are kept for later submits.
  */
 #ifndef SL_INDEXER_H
 #define SL_INDEXER_H
@@ -58,10 +63,15 @@
 
 #include "config.h"
 #include "sl_buf.h"
+#include "spool.h"
 
 struct sl_indexer;
 
 typedef void (*sl_indexer_done_cb)(void *arg, uint64_t rec_id);
+/* Takes a payload the indexer is done with: `cap` is the capacity the
+ * record was submitted with. */
+typedef void (*sl_indexer_payload_free_cb)(void *arg, char *payload,
+                                           size_t cap);
 
 /* conf: see config.h; everything kept is copied, so conf may be freed
  * once this returns. */
@@ -70,15 +80,28 @@ int sl_indexer_new(uv_loop_t *loop, const struct sl_es_conf *conf,
 /* Begin ES setup (GET /, templates, lifecycle) and sending. */
 int sl_indexer_start(struct sl_indexer *ix);
 
-/* Take ownership of a spool record payload: NDJSON events (spool format
- * 2, bulk.h). The action lines are made here, routed by index_mode,
- * index_prefix and namespace as configured now; append_ns (the spool
- * record's append time) dates events without a usable @timestamp.
+/* Where taken payloads go when their record is finished (default free()).
+ * Set it before the first submit. */
+void sl_indexer_set_payload_free(struct sl_indexer *ix,
+                                 sl_indexer_payload_free_cb cb, void *arg);
+
+/* Take ownership of a spool record's payload (rec->data, rec->cap; the
+ * struct itself is not kept): format 2, NDJSON events, or format 1,
+ * _bulk pairs, converted in place (bulk.h sl_bulk_v1_to_events). The
+ * action lines are made here, routed by index_mode, index_prefix and
+ * namespace as configured now; rec->append_ns (the record's append time)
+ * dates events without a usable @timestamp, the same at every
+ * re-delivery. A format-1 record that ends in an action
+ * line without its event (damaged) gets an item for that line, which goes
+ * straight to the dead-letter file (error type missing_source_line).
  * SL_EAGAIN when the indexer holds as many events as it is allowed
- * (backpressure: try again after a done callback). */
-int sl_indexer_submit(struct sl_indexer *ix, uint64_t rec_id, char *payload,
-                      size_t len, uint32_t nevents, uint64_t append_ns,
+ * (backpressure: try again after a done callback; the payload is
+ * unchanged). On other errors the caller keeps the payload, whose bytes
+ * a format-1 conversion may have changed. */
+int sl_indexer_submit(struct sl_indexer *ix, const struct sl_spool_rec *rec,
                       sl_indexer_done_cb cb, void *arg);
+/* Test hook: recycled records kept now (<= 8). */
+size_t sl_indexer__spare_recs(const struct sl_indexer *ix);
 
 /* 1 when ES answered and setup succeeded and no auth failure is current. */
 int sl_indexer_ready(const struct sl_indexer *ix);

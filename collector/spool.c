@@ -61,6 +61,11 @@
  * that keeps failing costs a few reads a second, not a spinning loop. */
 #define READ_RETRY_BASE_MS 20
 #define READ_RETRY_CAP_MS 2000
+/* Recycled read buffers: enough for the read-ahead (2 MiB waiting + a
+ * 2 MiB job) plus the records the consumer finishes between two reads;
+ * more would only hold memory a drained spool no longer needs. */
+#define RFREE_MAX 16
+#define RFREE_BYTES (16u << 20)
 #define SEG_NAME_LEN 21 /* 16 hex + ".seg" + NUL */
 /* Spooled events are log data: not for every local user to read. */
 #define FILE_MODE 0640
@@ -160,9 +165,8 @@ struct rslot {
   int fd;
   uint32_t len, nevents;
   unsigned version;       /* record format of the entry */
-  char *data;             /* len bytes, malloc'ed on the loop thread (the
-                             consumer frees there: same malloc arena, so
-                             freed payloads are reused, not re-faulted) */
+  char *data;             /* from rbuf_get, on the loop thread */
+  size_t cap;             /* bytes at data, >= len */
   unsigned char h[HDR];
   ssize_t got;            /* preadv result */
   int err;                /* preadv error (negative SL_E*), or SL_ENOMEM */
@@ -246,6 +250,13 @@ struct sl_spool {
   uint64_t rq_bytes;
   sl_spool_ready_cb ready_cb;
   void *ready_arg;
+  /* Read buffers given back by the consumer (sl_spool_recycle) for the
+   * next reads: a fresh ~1 MiB malloc per record faults every page in
+   * again (glibc trims or unmaps it on free). Bounded by RFREE_MAX and
+   * RFREE_BYTES; a larger buffer displaces smaller ones (rbuf_put). */
+  struct rbuf { char *p; size_t cap; } rfree[RFREE_MAX];
+  size_t nrfree;
+  uint64_t rfree_bytes;
 
   struct sl_spool_stats st;
 };
@@ -1372,6 +1383,8 @@ on_handle_closed(uv_handle_t *h)
   for (i = 0; i < s->rq_n; i++)
     free(s->rq[(s->rq_head + i) % s->rq_cap].data);
   free(s->rq);
+  for (i = 0; i < s->nrfree; i++)
+    free(s->rfree[i].p);
   free(s->rjob.v);
   free(s);
   if (cb)
@@ -1626,6 +1639,87 @@ static void release_ent(struct sl_spool *s, struct ent *e);
  * for which one job ready while the next is read is enough. */
 #define READ_AHEAD_BYTES (2u << 20)
 
+/* A buffer for a `len`-byte record: the smallest recycled one that fits,
+ * else a new one with 1/8 slack, so that the next windows (of about the
+ * same size) fit it when it comes back. */
+static char *
+rbuf_get(struct sl_spool *s, size_t len, size_t *cap)
+{
+  size_t i, best = RFREE_MAX, small = RFREE_MAX;
+  char *p;
+
+  for (i = 0; i < s->nrfree; i++) {
+    if (s->rfree[i].cap >= len &&
+        (best == RFREE_MAX || s->rfree[i].cap < s->rfree[best].cap))
+      best = i;
+    if (small == RFREE_MAX || s->rfree[i].cap < s->rfree[small].cap)
+      small = i;
+  }
+  if (best != RFREE_MAX) {
+    p = s->rfree[best].p;
+    *cap = s->rfree[best].cap;
+    s->rfree_bytes -= *cap;
+    s->rfree[best] = s->rfree[--s->nrfree];
+    return p;
+  }
+  if (small != RFREE_MAX) {
+    /* Nothing fits: records grew, and the smallest spare is the least
+     * useful one now (one per miss, so a mix of sizes keeps some). */
+    free(s->rfree[small].p);
+    s->rfree_bytes -= s->rfree[small].cap;
+    s->rfree[small] = s->rfree[--s->nrfree];
+  }
+  *cap = len + len / 8;
+  *cap = (*cap + 4095) & ~(size_t)4095;
+  return malloc(*cap);
+}
+
+/* Keep a read buffer for the next reads, or free it past the bounds.
+ * A larger buffer displaces smaller spares: it fits every record they
+ * fit. */
+static void
+rbuf_put(struct sl_spool *s, char *p, size_t cap)
+{
+  if (p == NULL)
+    return;
+  while (s->nrfree > 0 && (s->nrfree == RFREE_MAX ||
+                           s->rfree_bytes + cap > RFREE_BYTES)) {
+    size_t i, small = 0;
+
+    for (i = 1; i < s->nrfree; i++)
+      if (s->rfree[i].cap < s->rfree[small].cap)
+        small = i;
+    if (s->rfree[small].cap >= cap)
+      break;
+    free(s->rfree[small].p);
+    s->rfree_bytes -= s->rfree[small].cap;
+    s->rfree[small] = s->rfree[--s->nrfree];
+  }
+  if (s->nrfree == RFREE_MAX || s->rfree_bytes + cap > RFREE_BYTES ||
+      s->closing) {
+    free(p);
+    return;
+  }
+  s->rfree[s->nrfree].p = p;
+  s->rfree[s->nrfree].cap = cap;
+  s->nrfree++;
+  s->rfree_bytes += cap;
+}
+
+void
+sl_spool_recycle(struct sl_spool *s, char *data, size_t cap)
+{
+  rbuf_put(s, data, cap);
+}
+
+size_t
+sl_spool__spare_bufs(const struct sl_spool *s, uint64_t *bytes)
+{
+  if (bytes)
+    *bytes = s->rfree_bytes;
+  return s->nrfree;
+}
+
 static int
 rq_push(struct sl_spool *s, const struct sl_spool_rec *r)
 {
@@ -1735,6 +1829,7 @@ read_done(uv_work_t *req, int status)
     if (!failed && !s->closing && sl->err == 0 && !sl->bad) {
       r.id = sl->id;
       r.data = sl->data;
+      r.cap = sl->cap;
       r.len = sl->len;
       r.nevents = sl->nevents;
       r.version = sl->version;
@@ -1747,7 +1842,7 @@ read_done(uv_work_t *req, int status)
     }
     if (!failed && !s->closing && sl->err == 0) {
       read_corrupt(s, sl);
-      free(sl->data);
+      rbuf_put(s, sl->data, sl->cap);
       e->reading = 0;
       release_ent(s, e);
       continue;
@@ -1761,7 +1856,7 @@ read_done(uv_work_t *req, int status)
     if (!failed && s->next_pos > sl->pos)
       s->next_pos = sl->pos;
     failed = 1;
-    free(sl->data);
+    rbuf_put(s, sl->data, sl->cap);
     e->reading = 0;
     e->handed = 0;
   }
@@ -1814,7 +1909,7 @@ reader_kick(struct sl_spool *s)
     }
     sl = &j->v[j->n];
     memset(sl, 0, sizeof(*sl));
-    sl->data = malloc(e->len ? e->len : 1);
+    sl->data = rbuf_get(s, e->len ? e->len : 1, &sl->cap);
     if (sl->data == NULL)
       break;
     j->n++;
@@ -1842,7 +1937,7 @@ reader_kick(struct sl_spool *s)
       struct ent *e = ent_at(s, j->v[i].pos);
 
       e->handed = e->reading = 0;
-      free(j->v[i].data);
+      rbuf_put(s, j->v[i].data, j->v[i].cap);
     }
     s->next_pos = j->v[0].pos;
     j->n = 0;

@@ -90,7 +90,9 @@
  * Memory: the pending buffer (<= SL_SPOOL_PENDING_MAX, one record may
  * exceed it when alone) plus the group being written (same bound), plus a
  * ~48-byte index entry per unreleased record, plus the read-ahead (at most
- * 2 MiB waiting + one 2 MiB job; a single larger record alone).
+ * 2 MiB waiting + one 2 MiB job; a single larger record alone), plus up to
+ * 16 recycled read buffers of at most 16 MiB in all (sl_spool_recycle).
+ * Read buffers get 1/8 slack so that a recycled one fits the next window.
  *
  * Threads: every function is called on the owner's loop thread; callbacks
  * run on it too. The writer thread and the read jobs only touch their own
@@ -150,8 +152,11 @@ int sl_spool_append(struct sl_spool *s, const void *payload, size_t len,
 
 struct sl_spool_rec {
   uint64_t id;        /* monotonically increasing record id */
-  char *data;         /* malloc'ed copy, owned by the caller (free()) */
+  char *data;         /* malloc'ed copy of cap bytes (len used), owned by
+                       * the caller: give it back with sl_spool_recycle
+                       * (or free() it) */
   size_t len;
+  size_t cap;         /* bytes allocated at data (>= len) */
   uint32_t nevents;
   unsigned version;   /* payload format (above): 1 pairs, 2 events */
   uint64_t append_ns; /* wall time of the append, ns since the Unix epoch,
@@ -178,6 +183,16 @@ void sl_spool_set_ready_cb(struct sl_spool *s, sl_spool_ready_cb cb,
  * retry delivers. After close, records read but not taken are freed and come
  * back at the next open (they were never released). */
 int sl_spool_next(struct sl_spool *s, struct sl_spool_rec *rec);
+/* Give a record's buffer back (data, cap from sl_spool_next; len may have
+ * shrunk, cap must not change) once the caller is done with it: the spool
+ * reads later records into it instead of faulting in a fresh malloc. The
+ * spool keeps at most 16 buffers / 16 MiB and frees the rest; after close
+ * began it frees them all. Loop thread; not after the close callback ran.
+ * data may be NULL. Ownership passes to the spool in every case. */
+void sl_spool_recycle(struct sl_spool *s, char *data, size_t cap);
+/* Test hook: buffers (and their bytes) kept for recycling now. */
+size_t sl_spool__spare_bufs(const struct sl_spool *s, uint64_t *bytes);
+
 /* Durable records not yet returned by sl_spool_next (waiting in the FIFO,
  * being read, or not read yet). O(unread records); for tests and drains. */
 uint64_t sl_spool_unread(const struct sl_spool *s);

@@ -608,12 +608,18 @@ test_v1_to_events(void **state)
              "{\"create\":{\"_index\":\"logs-a-default\",\"_id\":\"2\"}}\r\n"
              "{\"event\":{\"id\":\"2\"}}\r\n"
              "{\"create\":{\"_index\":\"x\"}}\n";
+  struct sl_span orphan;
   uint32_t n = 0;
   size_t len;
 
   (void)state;
-  len = sl_bulk_v1_to_events(p, strlen(p), &n);
+  len = sl_bulk_v1_to_events(p, strlen(p), &n, &orphan);
   assert_int_equal(n, 2);
+  /* The last action has no source: reported, its bytes left intact. */
+  assert_int_equal(orphan.len, strlen("{\"create\":{\"_index\":\"x\"}}"));
+  assert_memory_equal(orphan.p, "{\"create\":{\"_index\":\"x\"}}",
+                      orphan.len);
+  assert_true(orphan.p >= p + len);
   assert_int_equal(len, strlen("{\"event\":{\"id\":\"1\"}}\n"
                                "{\"event\":{\"id\":\"2\"}}\n"));
   assert_memory_equal(p, "{\"event\":{\"id\":\"1\"}}\n"

@@ -46,6 +46,17 @@ struct dbl {
   char url[64];
 };
 
+/* A format-2 spool record for the payload (malloc'ed, len bytes). */
+static int
+submit(struct sl_indexer *ix, uint64_t id, char *p, size_t len,
+       uint32_t nevents, sl_indexer_done_cb cb, void *arg)
+{
+  struct sl_spool_rec r = { .id = id, .data = p, .len = len, .cap = len,
+                            .nevents = nevents, .version = 2 };
+
+  return sl_indexer_submit(ix, &r, cb, arg);
+}
+
 static const char fake_server[] =
   "import http.server\n"
   "class H(http.server.BaseHTTPRequestHandler):\n"
@@ -482,9 +493,8 @@ submit_range(struct ctx *c, int total, int per, int bad_every, size_t pad)
     char *p = payload(first, n, bad_every, pad, &len);
     int rc;
 
-    while ((rc = sl_indexer_submit(c->ix, (uint64_t)first, p, len,
-                                   (uint32_t)n, 0, on_done, c)) ==
-           SL_EAGAIN) {
+    while ((rc = submit(c->ix, (uint64_t)first, p, len,
+                                   (uint32_t)n, on_done, c)) == SL_EAGAIN) {
       c->eagain++;
       assert_true(sl_time_mono_ms() < deadline);
       uv_run(&c->loop, UV_RUN_ONCE);
@@ -707,8 +717,7 @@ test_413_split(void **state)
   submit_range(&c, 2000, 500, 0, 0);
   /* One event alone over the limit: dead-letter file, status 413. */
   big = payload(900000, 1, 0, 30000, &len);
-  assert_int_equal(sl_indexer_submit(c.ix, 99, big, len, 1, 0, on_done, &c),
-                   0);
+  assert_int_equal(submit(c.ix, 99, big, len, 1, on_done, &c), 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 2000);
   assert_true(metric(&c, "sluice_es_splits_total") > 0);
@@ -819,7 +828,7 @@ test_bad_lines(void **state)
   assert_int_equal(sl_buf_append(&b, p, len), 0);
   free(p);
   p = sl_buf_take(&b, &len);
-  assert_int_equal(sl_indexer_submit(c.ix, 1, p, len, 100, 0, on_done, &c), 0);
+  assert_int_equal(submit(c.ix, 1, p, len, 100, on_done, &c), 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 99);
   assert_int_equal(es_count(&d, DL_INDEX, NULL), 1);
@@ -832,6 +841,122 @@ test_bad_lines(void **state)
       "logs-generic-default");
   json_decref(root);
   assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"es\"}"),
+                   1);
+  ctx_close(&c);
+  dbl_stop(&d);
+}
+
+/* Payload-free hook: counts payloads given back, checks their cap. */
+struct freed {
+  size_t n, bad_cap;
+};
+
+static void
+on_payload_free(void *arg, char *p, size_t cap)
+{
+  struct freed *f = arg;
+
+  f->n++;
+  f->bad_cap += cap != 4096;
+  free(p);
+}
+
+/* A payload in a 4096-byte buffer (cap != len, as the spool hands out). */
+static char *
+payload_4k(int first, int n, size_t *len)
+{
+  char *p = payload(first, n, 0, 0, len), *q;
+
+  assert_true(*len <= 4096);
+  q = realloc(p, 4096);
+  assert_non_null(q);
+  return q;
+}
+
+/* Finished records go back through the payload hook (with the cap they
+ * came with) and the records themselves to a spare list of at most 8;
+ * one with more items than a spare may keep is freed instead. */
+static void
+test_records_recycled_bounded(void **state)
+{
+  struct dbl d;
+  struct ctx c;
+  struct freed fr = { 0, 0 };
+  uint64_t want = 20;
+  size_t len;
+  char *p;
+  int i;
+
+  (void)state;
+  dbl_start(&d, NULL, NULL);
+  ctx_open(&c, conf(&d));
+  sl_indexer_set_payload_free(c.ix, on_payload_free, &fr);
+  for (i = 0; i < 20; i++) {
+    struct sl_spool_rec r = { .id = (uint64_t)i + 1, .nevents = 10,
+                              .version = 2, .cap = 4096 };
+
+    r.data = payload_4k(i * 10, 10, &len);
+    r.len = len;
+    assert_int_equal(sl_indexer_submit(c.ix, &r, on_done, &c), 0);
+  }
+  assert_true(run_until(&c, p_recs, &want, 30000));
+  assert_int_equal(fr.n, 20);
+  assert_int_equal(fr.bad_cap, 0);
+  assert_int_equal(sl_indexer__spare_recs(c.ix), 8);
+  ctx_close(&c);
+
+  /* Over the item bound: not kept. */
+  ctx_open(&c, conf(&d));
+  want = 1;
+  p = payload(0, 16385, 0, 0, &len);
+  assert_int_equal(submit(c.ix, 1, p, len, 16385, on_done, &c), 0);
+  assert_true(run_until(&c, p_recs, &want, 60000));
+  assert_int_equal(sl_indexer__spare_recs(c.ix), 0);
+  want = 2;
+  p = payload(20000, 10, 0, 0, &len);
+  assert_int_equal(submit(c.ix, 2, p, len, 10, on_done, &c), 0);
+  assert_true(run_until(&c, p_recs, &want, 30000));
+  assert_int_equal(sl_indexer__spare_recs(c.ix), 1);
+  ctx_close(&c);
+  dbl_stop(&d);
+}
+
+/* Regression: a format-1 record (older sluice) that ends in an action
+ * line without its event used to go to the dead-letter file; after the
+ * switch to format 2 the conversion dropped that line silently. It is
+ * dead-lettered again (missing_source_line), the pair before it indexed,
+ * and the record completes. */
+static void
+test_v1_orphan_action_dead_lettered(void **state)
+{
+  struct dbl d;
+  struct ctx c;
+  struct sl_spool_rec r = { .id = 7, .nevents = 2, .version = 1 };
+  uint64_t want = 1;
+  struct sl_buf b;
+  size_t len;
+  char *p;
+
+  (void)state;
+  dbl_start(&d, NULL, NULL);
+  ctx_open(&c, conf(&d));
+  sl_buf_init(&b, 0);
+  p = payload(0, 1, 0, 0, &len);
+  assert_int_equal(sl_buf_append_str(&b, "{\"create\":{\"_index\":\""
+                                     INDEX "\",\"_id\":\"ev-00000000\"}}\n"),
+                   0);
+  assert_int_equal(sl_buf_append(&b, p, len), 0);
+  free(p);
+  assert_int_equal(sl_buf_append_str(&b, "{\"create\":{\"_index\":\""
+                                     INDEX "\",\"_id\":\"lonely\"}}\n"), 0);
+  r.data = sl_buf_take(&b, &r.len);
+  r.cap = r.len;
+  assert_int_equal(sl_indexer_submit(c.ix, &r, on_done, &c), 0);
+  assert_true(run_until(&c, p_recs, &want, 30000));
+  assert_int_equal(es_count(&d, INDEX, NULL), 1);
+  assert_int_equal(count_lines(c.dir, "missing_source_line"), 1);
+  assert_int_equal(count_lines(c.dir, "lonely"), 1);
+  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"file\"}"),
                    1);
   ctx_close(&c);
   dbl_stop(&d);
@@ -855,7 +980,7 @@ test_route_at_send(void **state)
   json_object_set_new(es, "index_mode", json_string("daily"));
   ctx_open(&c, es);
   p = payload(0, 100, 0, 0, &len);
-  assert_int_equal(sl_indexer_submit(c.ix, 1, p, len, 100, 0, on_done, &c), 0);
+  assert_int_equal(submit(c.ix, 1, p, len, 100, on_done, &c), 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, "sluice-test-2026.11.25", NULL), 100);
   assert_int_equal(es_count(&d, INDEX, NULL), -1); /* never created */
@@ -1073,6 +1198,8 @@ main(void)
     cmocka_unit_test_teardown(test_timeout, teardown),
     cmocka_unit_test_teardown(test_close_with_pending, teardown),
     cmocka_unit_test_teardown(test_close_drains_queued, teardown),
+    cmocka_unit_test_teardown(test_records_recycled_bounded, teardown),
+    cmocka_unit_test_teardown(test_v1_orphan_action_dead_lettered, teardown),
   };
   int rc;
 

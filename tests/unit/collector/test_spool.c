@@ -522,6 +522,64 @@ test_big_backlog(void **state)
   t_free(t);
 }
 
+/* Read buffers given back with sl_spool_recycle are read into again (a
+ * later record arrives in one, intact), and the spare
+ * list keeps at most 16 buffers and 16 MiB however many come back. */
+static void
+test_read_buffers_recycled(void **state)
+{
+  struct t *t = t_new();
+  static struct sl_spool_rec recs[40];
+  uint64_t bytes, k;
+  size_t i, n = 0, spares;
+
+  (void)state;
+  t_open(t, 0, 0, 1);
+  /* Many small records: the count bound. */
+  append_wait(t, 0, 40, 1000);
+  while (t_next(t, &recs[n]) == 0) {
+    assert_true(recs[n].cap >= recs[n].len);
+    n++;
+  }
+  assert_int_equal(n, 40);
+  for (i = 0; i < n; i++) {
+    sl_spool_recycle(t->s, recs[i].data, recs[i].cap);
+    sl_spool_release(t->s, recs[i].id);
+    assert_true(sl_spool__spare_bufs(t->s, &bytes) <= 16);
+  }
+  assert_int_equal(sl_spool__spare_bufs(t->s, NULL), 16);
+  /* 1 MiB records: the byte bound, and reuse in order of arrival. */
+  append_wait(t, 100, 20, 1u << 20);
+  n = 0;
+  while (t_next(t, &recs[n]) == 0)
+    n++;
+  assert_int_equal(n, 20);
+  for (i = 0; i < n; i++)
+    sl_spool_recycle(t->s, recs[i].data, recs[i].cap);
+  assert_true(sl_spool__spare_bufs(t->s, &bytes) <= 16);
+  assert_true(bytes <= (16u << 20));
+  assert_true(bytes >= (8u << 20));
+  for (i = 0; i < n; i++)
+    sl_spool_release(t->s, recs[i].id);
+  /* Reads take their buffers from the spare list: six records read and
+   * held leave six spares fewer, and arrive intact. */
+  spares = sl_spool__spare_bufs(t->s, NULL);
+  assert_true(spares >= 8);
+  append_wait(t, 200, 6, 1u << 20);
+  for (i = 0; i < 6; i++) {
+    assert_int_equal(t_next(t, &recs[i]), 0);
+    assert_true(check_payload(recs[i].data, recs[i].len, &k));
+    assert_int_equal(k, 200 + i);
+  }
+  assert_int_equal(sl_spool__spare_bufs(t->s, NULL), spares - 6);
+  for (i = 0; i < 6; i++) {
+    sl_spool_recycle(t->s, recs[i].data, recs[i].cap);
+    sl_spool_release(t->s, recs[i].id);
+  }
+  assert_int_equal(sl_spool__spare_bufs(t->s, NULL), spares);
+  t_free(t);
+}
+
 static int
 contains(const uint64_t *v, size_t n, uint64_t x)
 {
@@ -2025,7 +2083,7 @@ test_v1_drain_applies_new_index_mode(void **state)
   sl_buf_init(&body, 0);
   while (t_next(t, &r) == 0) {
     if (r.version == 1) {
-      r.len = sl_bulk_v1_to_events(r.data, r.len, &nev);
+      r.len = sl_bulk_v1_to_events(r.data, r.len, &nev, NULL);
       assert_int_equal(nev, r.nevents);
     }
     assert_int_equal(sl_bulk_encode(&daily, r.data, r.len,
@@ -2078,6 +2136,7 @@ main(void)
     cmocka_unit_test(test_throughput),
     cmocka_unit_test(test_v1_records_handed_out_marked),
     cmocka_unit_test(test_v1_drain_applies_new_index_mode),
+    cmocka_unit_test(test_read_buffers_recycled),
   };
 
   sl_log_set_level(SL_LOG_WARN);
