@@ -203,9 +203,7 @@ sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,
   if (!rc)
     rc = sl_buf_append_str(out, "}}\n");
   if (rc) {
-    out->len = mark; /* all or nothing */
-    if (out->p)
-      out->p[mark] = '\0';
+    sl_buf_truncate(out, mark); /* all or nothing */
   }
   return rc;
 }
@@ -313,9 +311,7 @@ sl_bulk_event_action(const struct sl_route *r, const char *ev, size_t len,
   else
     rc = event_action_slow(r, ev, len, fallback_ns, out);
   if (rc) {
-    out->len = mark; /* all or nothing */
-    if (out->p)
-      out->p[mark] = '\0';
+    sl_buf_truncate(out, mark); /* all or nothing */
   }
   return rc;
 }
@@ -335,9 +331,7 @@ sl_bulk_encode(const struct sl_route *r, const char *events, size_t len,
       rc = sl_buf_append_byte(out, '\n');
   }
   if (rc) {
-    out->len = mark;
-    if (out->p)
-      out->p[mark] = '\0';
+    sl_buf_truncate(out, mark);
   }
   return rc;
 }
@@ -617,9 +611,7 @@ sl_bulk_deadletter(struct sl_buf *out, const char *dl_index,
   if (!rc)
     rc = sl_buf_append_str(out, ",\"ecs\":{\"version\":\"8.11.0\"}}\n");
   if (rc) {
-    out->len = mark;
-    if (out->p)
-      out->p[mark] = '\0';
+    sl_buf_truncate(out, mark);
   }
   return rc;
 }
@@ -667,9 +659,7 @@ sl_bulk_deadletter_line(struct sl_buf *out, const struct sl_deadletter *dl,
   if (!rc)
     rc = sl_buf_append_str(out, "}\n");
   if (rc) {
-    out->len = mark;
-    if (out->p)
-      out->p[mark] = '\0';
+    sl_buf_truncate(out, mark);
   }
   return rc;
 }

@@ -26,9 +26,17 @@ sl_buf_free(struct sl_buf *b)
 void
 sl_buf_reset(struct sl_buf *b)
 {
-  b->len = 0;
+  sl_buf_truncate(b, 0);
+}
+
+void
+sl_buf_truncate(struct sl_buf *b, size_t len)
+{
+  if (len > b->len)
+    return;
+  b->len = len;
   if (b->p)
-    b->p[0] = '\0';
+    b->p[len] = '\0';
 }
 
 int

@@ -29,6 +29,9 @@ void sl_buf_init(struct sl_buf *b, size_t max);
 void sl_buf_free(struct sl_buf *b);
 /* Keep the allocation, drop the contents. */
 void sl_buf_reset(struct sl_buf *b);
+/* Drop everything after the first `len` bytes (len <= b->len): how an
+ * all-or-nothing writer undoes a partial append. */
+void sl_buf_truncate(struct sl_buf *b, size_t len);
 /* Make room for `extra` more bytes without changing len. */
 int sl_buf_reserve(struct sl_buf *b, size_t extra) SL_WUR;
 int sl_buf_append(struct sl_buf *b, const void *data, size_t n) SL_WUR;

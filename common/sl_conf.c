@@ -229,9 +229,7 @@ path_push_index(struct ctx *x, size_t i)
 static void
 path_pop(struct ctx *x, size_t mark)
 {
-  x->path.len = mark;
-  if (x->path.p)
-    x->path.p[mark] = '\0';
+  sl_buf_truncate(&x->path, mark);
 }
 
 /* ---- ${VAR} expansion ---- */

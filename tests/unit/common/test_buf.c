@@ -142,6 +142,24 @@ test_printf(void **state)
 
 /* The one NULL-tolerant strdup the collector's modules share. */
 static void
+test_truncate_undoes_partial_append(void **state)
+{
+  struct sl_buf b;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  sl_buf_truncate(&b, 0); /* empty, no allocation: no-op */
+  assert_int_equal(sl_buf_append_str(&b, "keep"), 0);
+  assert_int_equal(sl_buf_append_str(&b, "-partial"), 0);
+  sl_buf_truncate(&b, 4);
+  assert_int_equal(b.len, 4);
+  assert_string_equal(b.p, "keep");
+  sl_buf_truncate(&b, 10); /* longer than len: ignored */
+  assert_int_equal(b.len, 4);
+  sl_buf_free(&b);
+}
+
+static void
 test_strdup(void **state)
 {
   char *s;
@@ -167,6 +185,7 @@ main(void)
     cmocka_unit_test(test_take),
     cmocka_unit_test(test_be32_and_numbers),
     cmocka_unit_test(test_printf),
+    cmocka_unit_test(test_truncate_undoes_partial_append),
     cmocka_unit_test(test_strdup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
