@@ -31,6 +31,7 @@
 #include "sl_backoff.h"
 #include "sl_err.h"
 #include "sl_fs.h"
+#include "sl_list.h"
 #include "sl_log.h"
 
 /* Record magic: three fixed bytes d3 53 4c, then the format version (top
@@ -70,9 +71,6 @@
 /* Spooled events are log data: not for every local user to read. */
 #define FILE_MODE 0640
 
-#define container_of(p, type, member) \
-  ((type *)(void *)((char *)(p) - offsetof(type, member)))
-
 ssize_t (*sl_spool__test_pwrite)(int fd, const void *buf, size_t n,
                                  off_t off);
 int (*sl_spool__test_fsync)(int fd);
@@ -81,7 +79,7 @@ ssize_t (*sl_spool__test_preadv)(int fd, const struct iovec *iov, int cnt,
 
 /* One segment file. */
 struct seg {
-  struct seg *prev, *next;
+  struct sl_list link;     /* in sl_spool.segs, oldest first */
   uint64_t first_id; /* from the file name */
   int fd;
   uint64_t size;     /* durable bytes: every byte below is fsync'ed */
@@ -187,7 +185,7 @@ struct sl_spool {
   int dirfd;
   uint64_t segment_bytes, max_bytes, commit_ms;
 
-  struct seg *segs, *segs_tail;
+  struct sl_list segs;      /* struct seg, by first_id */
   struct seg *active;    /* where the next commit appends; NULL: new one */
 
   struct ent *ring;
@@ -522,28 +520,17 @@ cur_cursor(const struct sl_spool *s)
 static void
 seg_link(struct sl_spool *s, struct seg *g)
 {
-  g->next = NULL;
-  g->prev = s->segs_tail;
-  if (s->segs_tail)
-    s->segs_tail->next = g;
-  else
-    s->segs = g;
-  s->segs_tail = g;
+  sl_list_insert_tail(&s->segs, &g->link);
 }
 
 static void
 seg_unlink(struct sl_spool *s, struct seg *g)
 {
-  if (g->prev)
-    g->prev->next = g->next;
-  else
-    s->segs = g->next;
-  if (g->next)
-    g->next->prev = g->prev;
-  else
-    s->segs_tail = g->prev;
-  g->prev = g->next = NULL;
+  (void)s;
+  sl_list_remove(&g->link);
 }
+
+#define SEG_OF(l) sl_container_of(l, struct seg, link)
 
 /* A segment without unreleased records that is not appended to any more:
  * hand it to the next job (cursor save, then close + unlink). */
@@ -772,7 +759,8 @@ recover(struct sl_spool *s, char *err, size_t errlen)
   uint64_t cursor = 0, saved_next = 0, prev_id = 0, *ids = NULL;
   size_t nids = 0, cap = 0, i;
   struct dirent *de;
-  struct seg *g, *gn;
+  struct sl_list *it, *itn;
+  struct seg *g;
   DIR *d;
   int rc;
 
@@ -852,10 +840,10 @@ recover(struct sl_spool *s, char *err, size_t errlen)
 
   /* Nothing unreleased: delete now (the cursor we save below, and the one
    * already on disk, are both past their records). */
-  for (g = s->segs; g; g = gn) {
+  sl_list_foreach(it, itn, &s->segs) {
     char name[SEG_NAME_LEN];
 
-    gn = g->next;
+    g = SEG_OF(it);
     if (g->live > 0)
       continue;
     seg_name(name, g->first_id);
@@ -868,12 +856,13 @@ recover(struct sl_spool *s, char *err, size_t errlen)
   }
   /* A kept segment's name is its first record's id; should a file carry a
    * larger name than its records (renamed by hand), never reuse it. */
-  for (g = s->segs; g; g = g->next)
-    if (g->first_id >= s->next_id)
-      s->next_id = g->first_id + 1;
+  sl_list_foreach(it, itn, &s->segs)
+    if (SEG_OF(it)->first_id >= s->next_id)
+      s->next_id = SEG_OF(it)->first_id + 1;
   s->first_nondurable = s->next_id;
-  if (s->segs_tail && s->segs_tail->size < s->segment_bytes)
-    s->active = s->segs_tail;
+  it = sl_list_last(&s->segs);
+  if (it && SEG_OF(it)->size < s->segment_bytes)
+    s->active = SEG_OF(it);
 
   /* A failed save is not fatal (a full disk is a likely reason for the
    * restart): the cursor on disk is older, which only means repeats; the
@@ -912,7 +901,7 @@ update_size_full(struct sl_spool *s)
 static void
 on_resume_timer(uv_timer_t *t)
 {
-  struct sl_spool *s = container_of(t, struct sl_spool, resume_timer);
+  struct sl_spool *s = sl_container_of(t, struct sl_spool, resume_timer);
 
   if (s->closing)
     return;
@@ -940,7 +929,7 @@ maybe_resume(struct sl_spool *s)
 static void
 on_probe_timer(uv_timer_t *t)
 {
-  struct sl_spool *s = container_of(t, struct sl_spool, probe_timer);
+  struct sl_spool *s = sl_container_of(t, struct sl_spool, probe_timer);
 
   s->disk_full = 0;
   s->st.disk_full = 0;
@@ -1149,7 +1138,7 @@ after_job(struct job *j)
 static void
 on_commit_timer(uv_timer_t *t)
 {
-  struct sl_spool *s = container_of(t, struct sl_spool, commit_timer);
+  struct sl_spool *s = sl_container_of(t, struct sl_spool, commit_timer);
 
   s->commit_due = 1;
   kick(s);
@@ -1158,7 +1147,7 @@ on_commit_timer(uv_timer_t *t)
 static void
 on_cursor_timer(uv_timer_t *t)
 {
-  struct sl_spool *s = container_of(t, struct sl_spool, cursor_timer);
+  struct sl_spool *s = sl_container_of(t, struct sl_spool, cursor_timer);
 
   s->cursor_due = 1;
   kick(s);
@@ -1333,7 +1322,7 @@ writer_main(void *arg)
 static void
 on_done_async(uv_async_t *a)
 {
-  struct sl_spool *s = container_of(a, struct sl_spool, done_async);
+  struct sl_spool *s = sl_container_of(a, struct sl_spool, done_async);
   int done;
 
   uv_mutex_lock(&s->mu);
@@ -1352,15 +1341,14 @@ on_handle_closed(uv_handle_t *h)
   struct sl_spool *s = h->data;
   void (*cb)(void *);
   void *arg;
-  struct seg *g, *gn;
+  struct sl_list *it;
   size_t i;
 
   if (--s->handles_open > 0)
     return;
-  for (g = s->segs; g; g = gn) {
-    gn = g->next;
-    close(g->fd);
-    free(g);
+  while ((it = sl_list_pop(&s->segs)) != NULL) {
+    close(SEG_OF(it)->fd);
+    free(SEG_OF(it));
   }
   for (i = 0; i < s->ndels; i++)
     close(s->dels[i].fd);
@@ -1422,12 +1410,11 @@ maybe_finish_close(struct sl_spool *s)
 static void
 spool_free_unopened(struct sl_spool *s)
 {
-  struct seg *g, *gn;
+  struct sl_list *it;
 
-  for (g = s->segs; g; g = gn) {
-    gn = g->next;
-    close(g->fd);
-    free(g);
+  while ((it = sl_list_pop(&s->segs)) != NULL) {
+    close(SEG_OF(it)->fd);
+    free(SEG_OF(it));
   }
   if (s->dirfd >= 0)
     close(s->dirfd);
@@ -1467,6 +1454,7 @@ sl_spool_open(uv_loop_t *loop, const struct sl_spool_opts *o,
   }
   s->dirfd = -1;
   s->loop = loop;
+  sl_list_init(&s->segs);
   s->segment_bytes = o->segment_bytes ? o->segment_bytes
                                       : SL_SPOOL_DEFAULT_SEGMENT_BYTES;
   s->max_bytes = o->max_bytes ? o->max_bytes : SL_SPOOL_DEFAULT_MAX_BYTES;
@@ -1748,7 +1736,7 @@ rq_push(struct sl_spool *s, const struct sl_spool_rec *r)
 static void
 read_work(uv_work_t *req)
 {
-  struct rjob *j = container_of(req, struct rjob, req);
+  struct rjob *j = sl_container_of(req, struct rjob, req);
   size_t i;
 
   for (i = 0; i < j->n; i++) {
@@ -1814,7 +1802,7 @@ on_read_timer(uv_timer_t *t)
 static void
 read_done(uv_work_t *req, int status)
 {
-  struct rjob *j = container_of(req, struct rjob, req);
+  struct rjob *j = sl_container_of(req, struct rjob, req);
   struct sl_spool *s = j->s;
   size_t i, before = s->rq_n;
   int failed = 0;
