@@ -28,7 +28,7 @@ struct sl_bufpool;
 /* A chunk as the pipeline tracks it. Freed when refs reaches 0. */
 struct sl_wchunk {
   struct sl_tail_chunk *c;
-  struct sl_wchunk *next;    /* worker input queue link */
+  struct sl_list link;       /* worker input queue */
   uint32_t refs;             /* atomic: see above */
 };
 

@@ -404,7 +404,7 @@ struct sl_workers {
   struct sl_workers_opts o;
   pthread_mutex_t mu;
   pthread_cond_t cv;
-  struct sl_wchunk *head, *tail;  /* input queue */
+  struct sl_list in;             /* input queue: sl_wchunk.link */
   uint64_t queued_bytes;
   int stop, drain;
   int want_room;                  /* a push was refused */
@@ -475,11 +475,10 @@ worker_main(void *arg)
 
   pthread_mutex_lock(&p->mu);
   while (!p->stop) {
-    wc = p->head;
-    if (wc) {
-      p->head = wc->next;
-      if (p->head == NULL)
-        p->tail = NULL;
+    struct sl_list *e = sl_list_pop(&p->in);
+
+    if (e) {
+      wc = sl_container_of(e, struct sl_wchunk, link);
       p->queued_bytes -= wc->c->len;
       if (p->want_room && p->queued_bytes <= p->o.max_queue_bytes / 2) {
         p->want_room = 0;
@@ -562,6 +561,7 @@ sl_workers_start(const struct sl_workers_opts *o, struct sl_workers **out)
   if (p == NULL)
     return SL_ENOMEM;
   sl_batchq_init(&p->out);
+  sl_list_init(&p->in);
   p->o = *o;
   if (o->max_pool_bytes) {
     /* A handful per worker plus what the queue can hold: batches are
@@ -613,16 +613,12 @@ sl_workers_push(struct sl_workers *p, struct sl_wchunk *wc)
   pthread_mutex_lock(&p->mu);
   /* An empty queue always takes one chunk so that a chunk larger than
    * the limit (one long line) still moves. */
-  if (p->head && p->queued_bytes + wc->c->len > p->o.max_queue_bytes) {
+  if (!sl_list_empty(&p->in) &&
+      p->queued_bytes + wc->c->len > p->o.max_queue_bytes) {
     p->want_room = 1;
     rc = SL_EAGAIN;
   } else {
-    wc->next = NULL;
-    if (p->tail)
-      p->tail->next = wc;
-    else
-      p->head = wc;
-    p->tail = wc;
+    sl_list_insert_tail(&p->in, &wc->link);
     p->queued_bytes += wc->c->len;
     pthread_cond_signal(&p->cv);
   }
@@ -664,7 +660,7 @@ async_closed(uv_handle_t *h)
 void
 sl_workers_stop(struct sl_workers *p)
 {
-  struct sl_wchunk *wc, *wn;
+  struct sl_list *e;
   struct sl_batch *b;
   int i;
 
@@ -677,11 +673,8 @@ sl_workers_stop(struct sl_workers *p)
       pthread_join(p->w[i].tid, NULL);
     sl_batcher_free(&p->w[i].bt);
   }
-  for (wc = p->head; wc; wc = wn) {
-    wn = wc->next;
-    wchunk_discard(wc);
-  }
-  p->head = p->tail = NULL;
+  while ((e = sl_list_pop(&p->in)) != NULL)
+    wchunk_discard(sl_container_of(e, struct sl_wchunk, link));
   while ((b = sl_batchq_pop(&p->out)) != NULL)
     sl_batch_discard(b);
   /* Batches still queued in the agent or an output keep it alive. */
