@@ -148,12 +148,8 @@ void
 sl_ew_u64(struct sl_ew *w, uint64_t v)
 {
   char tmp[20];
-  size_t i = sizeof(tmp);
+  size_t i = sl_u64_dec(v, tmp);
 
-  do {
-    tmp[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
   sl_ew_put(w, tmp + i, sizeof(tmp) - i);
 }
 

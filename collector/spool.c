@@ -369,24 +369,9 @@ do_fsync(int fd, uint64_t *count)
 static int
 write_all(int fd, const void *buf, size_t n, uint64_t off)
 {
-  const char *p = buf;
-
-  while (n > 0) {
-    ssize_t w = sl_spool__test_pwrite
-                    ? sl_spool__test_pwrite(fd, p, n, (off_t)off)
-                    : pwrite(fd, p, n, (off_t)off);
-    if (w < 0) {
-      if (errno == EINTR)
-        continue;
-      return errno == EDQUOT ? SL_ENOSPC : -errno;
-    }
-    if (w == 0)
-      return SL_EIO;
-    p += w;
-    n -= (size_t)w;
-    off += (uint64_t)w;
-  }
-  return 0;
+  return sl_fs_pwrite_all_with(sl_spool__test_pwrite ? sl_spool__test_pwrite
+                                                     : pwrite,
+                               fd, buf, n, off);
 }
 
 /* ---- cursor file -------------------------------------------------------- */

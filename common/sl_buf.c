@@ -119,12 +119,8 @@ int
 sl_buf_append_u64(struct sl_buf *b, uint64_t v)
 {
   char tmp[20];
-  size_t i = sizeof(tmp);
+  size_t i = sl_u64_dec(v, tmp);
 
-  do {
-    tmp[--i] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
   return sl_buf_append(b, tmp + i, sizeof(tmp) - i);
 }
 

@@ -42,6 +42,19 @@ int sl_buf_printf(struct sl_buf *b, const char *fmt, ...) SL_WUR
   __attribute__((format(printf, 2, 3)))
 #endif
   ;
+/* Decimal digits of v, written at the END of tmp; returns the index of
+ * the first digit (the text is tmp[ret .. 19]). */
+static inline size_t
+sl_u64_dec(uint64_t v, char tmp[20])
+{
+  size_t i = 20;
+
+  do {
+    tmp[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  return i;
+}
 int sl_buf_append_u64(struct sl_buf *b, uint64_t v) SL_WUR;
 int sl_buf_append_i64(struct sl_buf *b, int64_t v) SL_WUR;
 /* Big-endian u32, the Lumberjack integer. */

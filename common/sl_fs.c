@@ -54,11 +54,18 @@ sl_fs_write_all(int fd, const void *buf, size_t n)
 int
 sl_fs_pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
 {
+  return sl_fs_pwrite_all_with(pwrite, fd, buf, n, off);
+}
+
+int
+sl_fs_pwrite_all_with(sl_fs_pwrite_fn pw, int fd, const void *buf, size_t n,
+                      uint64_t off)
+{
   const char *p = buf;
   ssize_t w;
 
   while (n > 0) {
-    w = pwrite(fd, p, n, (off_t)off);
+    w = pw(fd, p, n, (off_t)off);
     if (w < 0) {
       if (errno == EINTR)
         continue;

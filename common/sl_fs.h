@@ -21,6 +21,13 @@ int sl_fs_write_all(int fd, const void *p, size_t n);
  * and EDQUOT is reported as SL_ENOSPC (both mean "disk full" to callers). */
 int sl_fs_pwrite_all(int fd, const void *p, size_t n, uint64_t off);
 
+/* The same through `pw` (a pwrite(2) look-alike): for callers that inject
+ * write faults in tests (the spool). */
+typedef ssize_t (*sl_fs_pwrite_fn)(int fd, const void *buf, size_t n,
+                                   off_t off);
+int sl_fs_pwrite_all_with(sl_fs_pwrite_fn pw, int fd, const void *p,
+                          size_t n, uint64_t off);
+
 /* fsync a directory so that a rename or create inside it is durable. */
 int sl_fs_fsync_dir(const char *dir);
 
