@@ -10,6 +10,10 @@
 #include "config.h"
 #include "indexer.h"
 #include "input.h"
+#include "sl_config.h"
+#ifdef HAVE_RDKAFKA
+#include "input_kafka.h"
+#endif
 #include "sl_err.h"
 #include "sl_fs.h"
 #include "sl_http.h"
@@ -29,6 +33,10 @@ struct collector {
   struct sl_indexer *ix;
   struct sl_input *inputs[MAX_INPUTS];
   size_t ninputs;
+#ifdef HAVE_RDKAFKA
+  struct sl_input_kafka *kafka[MAX_INPUTS];
+#endif
+  size_t nkafka;
   struct sl_http *http;
   uv_check_t pump;          /* moves read records to the indexer (after
                                every loop iteration: the indexer frees
@@ -112,6 +120,10 @@ on_spool_resume(void *arg)
 
   for (i = 0; i < c->ninputs; i++)
     sl_input_resume(c->inputs[i]);
+#ifdef HAVE_RDKAFKA
+  for (i = 0; i < c->nkafka; i++)
+    sl_input_kafka_resume(c->kafka[i]);
+#endif
 }
 
 /* ---- metrics ------------------------------------------------------------ */
@@ -168,8 +180,55 @@ render_metrics(struct collector *c, struct sl_buf *b)
   C("sluice_records_indexed_total", "Spool records fully indexed or dead-lettered.", c->records_done);
 #undef C
 #undef G
+#ifdef HAVE_RDKAFKA
+  if (rc == 0 && c->nkafka)
+    rc = sl_input_kafka_metrics(c->kafka, c->nkafka, b);
+#endif
   if (rc == 0 && c->ix)
     rc = sl_indexer_metrics(c->ix, b);
+  return rc;
+}
+
+/* /debug/state: what an operator asks when intake looks stuck (paused?
+ * which partitions? how far behind?), as JSON. */
+static int
+render_state(struct collector *c, struct sl_buf *b)
+{
+  struct sl_spool_stats ss;
+  struct sl_input_stats is;
+  json_t *o, *ins;
+  char *text;
+  size_t i;
+  int rc;
+
+  sl_spool_stats(c->spool, &ss);
+  ins = json_array();
+  for (i = 0; ins && i < c->ninputs; i++) {
+    sl_input_stats(c->inputs[i], &is);
+    json_array_append_new(ins, json_pack(
+        "{s:s, s:i, s:I, s:I, s:b}", "type", "lumberjack", "port",
+        sl_input_port(c->inputs[i]), "connections",
+        (json_int_t)is.connections, "events", (json_int_t)is.events,
+        "paused", (int)is.paused));
+  }
+#ifdef HAVE_RDKAFKA
+  for (i = 0; ins && i < c->nkafka; i++)
+    json_array_append_new(ins, sl_input_kafka_state(c->kafka[i]));
+#endif
+  o = json_pack("{s:o?, s:{s:I, s:I, s:b, s:b}, s:b}", "inputs", ins,
+                "spool", "bytes", (json_int_t)ss.bytes, "records",
+                (json_int_t)ss.records, "full", sl_spool_is_full(c->spool),
+                "disk_full", ss.disk_full, "draining", c->draining);
+  if (o == NULL)
+    return SL_ENOMEM;
+  text = json_dumps(o, JSON_INDENT(1));
+  json_decref(o);
+  if (text == NULL)
+    return SL_ENOMEM;
+  rc = sl_buf_append_str(b, text);
+  if (rc == 0)
+    rc = sl_buf_append_byte(b, '\n');
+  free(text);
   return rc;
 }
 
@@ -191,6 +250,11 @@ on_http(void *arg, const char *path, int *status, const char **ctype,
   if (strcmp(path, "/metrics") == 0) {
     *ctype = "text/plain; version=0.0.4; charset=utf-8";
     *status = render_metrics(c, body) == 0 ? 200 : 500;
+    return;
+  }
+  if (strcmp(path, "/debug/state") == 0) {
+    *ctype = "application/json";
+    *status = render_state(c, body) == 0 ? 200 : 500;
     return;
   }
   if (strcmp(path, "/health") == 0) {
@@ -269,14 +333,23 @@ begin_drain(struct collector *c, const char *why)
   uv_close((uv_handle_t *)&c->sig_int, NULL);
   uv_close((uv_handle_t *)&c->sig_hup, NULL);
   uv_close((uv_handle_t *)&c->pump, NULL);
-  c->closing_parts = (int)c->ninputs;
-  if (c->ninputs == 0) {
+  c->closing_parts = (int)(c->ninputs + c->nkafka);
+  if (c->closing_parts == 0) {
     c->closing_parts = 1;
     on_inputs_closed(c);
     return;
   }
   for (i = 0; i < c->ninputs; i++)
     sl_input_close(c->inputs[i], on_inputs_closed, c);
+#ifdef HAVE_RDKAFKA
+  /* Leaving the group commits what is durable; bounded so that a dead
+   * broker cannot hold the drain. */
+  for (i = 0; i < c->nkafka; i++)
+    sl_input_kafka_close(c->kafka[i],
+                         (uint64_t)sl_conf_int(c->root, "shutdown_timeout",
+                                               30000),
+                         on_inputs_closed, c);
+#endif
 }
 
 static void
@@ -382,14 +455,30 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
 
   inputs = sl_conf_get(c.root, "inputs");
   for (i = 0; i < json_array_size(inputs) && i < MAX_INPUTS; i++) {
-    rc = sl_input_new(c.loop, json_array_get(inputs, i), c.spool,
-                      &c.inputs[c.ninputs], err, sizeof(err));
+    const json_t *in = json_array_get(inputs, i);
+    const char *type = sl_conf_str(in, "type");
+
+    if (type && strcmp(type, "kafka") == 0) {
+#ifdef HAVE_RDKAFKA
+      rc = sl_input_kafka_new(c.loop, in, i, c.es.deadletter_index, c.spool,
+                              &c.kafka[c.nkafka], err, sizeof(err));
+      if (rc == 0)
+        c.nkafka++;
+#else
+      snprintf(err, sizeof(err), "inputs[%zu]: built without librdkafka", i);
+      rc = SL_ECONFIG;
+#endif
+    } else {
+      rc = sl_input_new(c.loop, in, c.spool, &c.inputs[c.ninputs], err,
+                        sizeof(err));
+      if (rc == 0)
+        c.ninputs++;
+    }
     if (rc != 0) {
       sl_log(SL_LOG_ERROR, "collector", "cannot start input", SL_LF_STR,
              "reason", err, SL_LF_ERR, rc, SL_LF_END);
       goto fail;
     }
-    c.ninputs++;
   }
 
   listen = sl_conf_str(c.root, "http.listen");
@@ -417,7 +506,7 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
          SL_LF_INT, "lumberjack_port",
          (int64_t)(c.ninputs ? sl_input_port(c.inputs[0]) : 0),
          SL_LF_INT, "http_port", (int64_t)(c.http ? sl_http_port(c.http) : 0),
-         SL_LF_END);
+         SL_LF_INT, "kafka_inputs", (int64_t)c.nkafka, SL_LF_END);
   uv_run(c.loop, UV_RUN_DEFAULT);
   /* Every module closed its own handles; anything left would keep the
    * loop from closing (and a reload from starting clean). */

@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sl_config.h"
 #include "sl_err.h"
+#ifdef HAVE_RDKAFKA
+#include "input_kafka.h"
+#endif
 
 static const struct sl_conf_key http_keys[] = {
   { "listen", SL_CT_STR, "127.0.0.1:9600", "address of /metrics, /health, /ready", NULL, NULL, 0 },
@@ -12,7 +16,7 @@ static const struct sl_conf_key http_keys[] = {
 };
 
 static const struct sl_conf_key input_keys[] = {
-  { "type", SL_CT_ENUM, "lumberjack", "input type", NULL, "lumberjack", 0 },
+  { "type", SL_CT_ENUM, "lumberjack", "input type: lumberjack (Beats/sluice-agent senders) or kafka (consumer group)", NULL, "lumberjack|kafka", 0 },
   { "listen", SL_CT_STR, "0.0.0.0:5044", "host:port to accept Beats/Lumberjack v2 senders on", NULL, NULL, 0 },
   { "max_connections", SL_CT_INT, "1024", "connections accepted at once; more are closed on accept", NULL, NULL, 0 },
   { "idle_timeout", SL_CT_DURATION, "60s", "close a connection that sends nothing for this long", NULL, NULL, 0 },
@@ -20,8 +24,25 @@ static const struct sl_conf_key input_keys[] = {
   { "max_frame", SL_CT_SIZE, "64MiB", "largest single frame (event or compressed block)", NULL, NULL, 0 },
   { "max_inflate", SL_CT_SIZE, "128MiB", "largest decompressed size of one C frame (zip-bomb guard)", NULL, NULL, 0 },
   { "keepalive", SL_CT_DURATION, "5s", "send a keep-alive ack while a window waits this long for the spool", NULL, NULL, 0 },
-  { "flush_bytes", SL_CT_SIZE, "4MiB", "spool (and partially ack) a window once this many bytes of it arrived", NULL, NULL, 0 },
+  { "flush_bytes", SL_CT_SIZE, "4MiB", "spool (and partially ack) a window once this many bytes of it arrived; kafka: bytes of events per spool record", NULL, NULL, 0 },
+  { "brokers", SL_CT_STR_LIST, NULL, "kafka: bootstrap brokers, host:port", NULL, NULL, 0 },
+  { "topics", SL_CT_STR_LIST, NULL, "kafka: topic names, or ^regexes matching topic names", NULL, NULL, 0 },
+  { "group_id", SL_CT_STR, "sluice", "kafka: consumer group; collectors with the same group share the partitions", NULL, NULL, 0 },
+  { "commit_interval", SL_CT_DURATION, "1s", "kafka: commit stored offsets (those of spooled, fsync'ed messages) this often", NULL, NULL, 0 },
+  { "max_message_bytes", SL_CT_SIZE, "1MiB", "kafka: a larger message becomes a dead-letter event", NULL, NULL, 0 },
+  { "properties", SL_CT_MAP, NULL, "kafka: librdkafka properties (security.protocol, sasl.*, ssl.*, fetch.*...), checked at --check", NULL, NULL, 0 },
   SL_CONF_END
+};
+
+/* Keys that mean something for one input type only; written on another
+ * type they are refused rather than silently ignored. */
+static const char *const lumberjack_only[] = {
+  "listen", "max_connections", "idle_timeout", "max_window", "max_frame",
+  "max_inflate", "keepalive", NULL,
+};
+static const char *const kafka_only[] = {
+  "brokers", "topics", "group_id", "commit_interval", "max_message_bytes",
+  "properties", NULL,
 };
 
 static const struct sl_conf_key spool_keys[] = {
@@ -78,17 +99,60 @@ const struct sl_conf_key sl_collector_schema[] = {
   { "log_level", SL_CT_ENUM, "info", "self-log level", NULL, "debug|info|warn|warning|error", 0 },
   { "shutdown_timeout", SL_CT_DURATION, "30s", "on SIGTERM, wait this long for in-flight work", NULL, NULL, 0 },
   { "http", SL_CT_OBJ, NULL, "metrics and health endpoint", http_keys, NULL, 0 },
-  { "inputs", SL_CT_OBJ_LIST, NULL, "listeners", input_keys, NULL, SL_CK_REQUIRED },
+  { "inputs", SL_CT_OBJ_LIST, NULL, "Lumberjack listeners and Kafka consumers", input_keys, NULL, SL_CK_REQUIRED },
   { "spool", SL_CT_OBJ, NULL, "durable queue between inputs and outputs", spool_keys, NULL, 0 },
   { "elasticsearch", SL_CT_OBJ, NULL, "Elasticsearch output", es_keys, NULL, SL_CK_REQUIRED },
   SL_CONF_END
 };
 
+/* One inputs[] entry: keys of the other type, then the type's own checks. */
+static int
+check_input(const struct sl_conf *c, const json_t *in, size_t idx,
+            char *err, size_t errlen)
+{
+  const char *type = sl_conf_str(in, "type");
+  int kafka = type && strcmp(type, "kafka") == 0;
+  const char *const *other = kafka ? lumberjack_only : kafka_only;
+  const json_t *v;
+  char kp[96];
+  size_t i;
+
+  for (i = 0; other[i]; i++) {
+    v = sl_conf_get(in, other[i]);
+    /* Line 0: filled in from the schema default, not written. */
+    if (v && sl_conf_line(c, v) > 0) {
+      snprintf(kp, sizeof(kp), "inputs[%zu].%s", idx, other[i]);
+      sl_conf_errorf(c, v, kp, err, errlen, "not a key of type %s inputs",
+                     kafka ? "kafka" : "lumberjack");
+      return SL_ECONFIG;
+    }
+  }
+  if (!kafka)
+    return 0;
+#ifdef HAVE_RDKAFKA
+  return sl_input_kafka_check(c, in, idx, err, errlen);
+#else
+  snprintf(kp, sizeof(kp), "inputs[%zu].type", idx);
+  sl_conf_errorf(c, sl_conf_get(in, "type"), kp, err, errlen,
+                 "this sluice-collector was built without librdkafka");
+  return SL_ECONFIG;
+#endif
+}
+
 int
 sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
 {
   const json_t *es = sl_conf_get(sl_conf_root(c), "elasticsearch");
+  const json_t *inputs = sl_conf_get(sl_conf_root(c), "inputs");
   int64_t level = sl_conf_int(es, "compression_level", 1);
+  size_t i;
+  int rc;
+
+  for (i = 0; i < json_array_size(inputs); i++) {
+    rc = check_input(c, json_array_get(inputs, i), i, err, errlen);
+    if (rc != 0)
+      return rc;
+  }
 
   if (level < 0 || level > 9) {
     sl_conf_errorf(c, sl_conf_get(es, "compression_level"),

@@ -150,7 +150,8 @@ put_kv(struct sl_buf *out, const char *pre, const char *key,
  * (a Beats client) did not set one and @timestamp appended when absent.
  * SL_EAGAIN: not sure, take the jansson path. */
 static int
-event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
+event_normalize_fast(const char *data, size_t len, const char *id,
+                     int64_t ts_ns, struct sl_buf *out)
 {
   struct sl_event_fields f;
   char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
@@ -162,7 +163,9 @@ event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
   if (f.id.p != NULL && (f.id.len == 0 || f.id.len > SL_EVENT_ID_MAX))
     return SL_EAGAIN;
   need_id = f.id.p == NULL;
-  if (need_id)
+  if (need_id && id != NULL)
+    snprintf(hid, sizeof(hid), "%s", id);
+  else if (need_id)
     /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
     sl_hash128_hex(sl_hash128(data, len), hid);
   rc = sl_buf_reserve(out, len + 2 * sizeof(hid) + sizeof(ts) + 32);
@@ -185,7 +188,7 @@ event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
   }
   if (rc == 0 && !f.has_timestamp) {
     /* Data streams refuse documents without @timestamp. */
-    ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
+    ts[sl_time_format_ms(ts_ns ? ts_ns : sl_time_now_ns(), ts)] = '\0';
     rc = put_kv(out, members ? "," : "", "@timestamp", ts, "");
   }
   if (rc == 0)
@@ -200,6 +203,21 @@ event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
 int
 sl_input_event_normalize(const char *data, size_t len, struct sl_buf *out)
 {
+  char why[JSON_ERROR_TEXT_LENGTH];
+  int rc;
+
+  rc = sl_input_event_normalize_ex(data, len, NULL, 0, out, why,
+                                   sizeof(why));
+  if (rc == SL_EPARSE)
+    rc = append_raw_event(data, len, why, out);
+  return rc;
+}
+
+int
+sl_input_event_normalize_ex(const char *data, size_t len, const char *id,
+                            int64_t ts_ns, struct sl_buf *out, char *why,
+                            size_t whylen)
+{
   json_error_t jerr;
   json_t *o, *ev;
   char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
@@ -207,19 +225,22 @@ sl_input_event_normalize(const char *data, size_t len, struct sl_buf *out)
   int modified = 0, rc;
   char *dump = NULL;
 
-  rc = event_normalize_fast(data, len, out);
+  rc = event_normalize_fast(data, len, id, ts_ns, out);
   if (rc != SL_EAGAIN)
     return rc;
   o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
   if (o == NULL || !json_is_object(o)) {
+    snprintf(why, whylen, "%s", o ? "event is not a JSON object" : jerr.text);
     json_decref(o);
-    return append_raw_event(data, len,
-                            o ? "event is not a JSON object" : jerr.text, out);
+    return SL_EPARSE;
   }
 
   if (sl_event_json_id(o).p == NULL) {
-    /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
-    sl_hash128_hex(sl_hash128(data, len), hid);
+    if (id != NULL)
+      snprintf(hid, sizeof(hid), "%s", id);
+    else
+      /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
+      sl_hash128_hex(sl_hash128(data, len), hid);
     ev = json_object_get(o, "event");
     if (!json_is_object(ev)) {
       ev = json_object();
@@ -236,7 +257,7 @@ sl_input_event_normalize(const char *data, size_t len, struct sl_buf *out)
   }
   if (json_object_get(o, "@timestamp") == NULL) {
     /* Data streams refuse documents without @timestamp. */
-    ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
+    ts[sl_time_format_ms(ts_ns ? ts_ns : sl_time_now_ns(), ts)] = '\0';
     if (json_object_set_new(o, "@timestamp", json_string(ts)) != 0) {
       rc = SL_ENOMEM;
       goto done;

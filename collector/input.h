@@ -69,4 +69,14 @@ void sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg);
 int sl_input_event_normalize(const char *data, size_t len,
                              struct sl_buf *out) SL_WUR;
 
+/* The same for inputs that know more about an event than its bytes (the
+ * Kafka input): an event without event.id gets `id` (a string of at most
+ * 32 characters that needs no JSON escaping; NULL: the hash of the bytes),
+ * one without @timestamp gets `ts_ns` (ns since the epoch; 0: now). Text
+ * that is not one JSON object is not wrapped: SL_EPARSE, out unchanged,
+ * the reason in why[whylen], and the caller decides (dead letter). */
+int sl_input_event_normalize_ex(const char *data, size_t len, const char *id,
+                                int64_t ts_ns, struct sl_buf *out, char *why,
+                                size_t whylen) SL_WUR;
+
 #endif
