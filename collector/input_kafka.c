@@ -335,6 +335,13 @@ sl_input_kafka_check(const struct sl_conf *c, const json_t *in, size_t idx,
     snprintf(err, errlen, "out of memory");
     return rc;
   }
+  if (rc != 0 && sl_conf_line(c, bad) == 0)
+    /* true/false/null nodes carry no line (jansson shares them): point at
+     * the mapping that holds them. */
+    bad = strncmp(why, "properties", 10) == 0 &&
+                  sl_conf_get(in, "properties")
+              ? sl_conf_get(in, "properties")
+              : in;
   if (rc != 0) {
     /* why is "<key>: <reason>"; split it for the usual shape. */
     char *colon = strstr(why, ": ");
