@@ -1,0 +1,210 @@
+"""The collector's Kafka input end to end: kcat or a real sluice-agent
+produce into sluice-kafka-mock, real collectors consume in one group and
+index into the ES double. Every check counts: each event exactly once
+in ES (distinct _id == N, none missing), malformed messages dead-lettered
+with their topic/partition/offset."""
+
+import json
+import os
+import re
+
+import pytest
+
+from conftest import (PARTITIONS, TOPIC, es_count, es_docs, exact,
+                      kafka_lines, settle_exact, wait_until)
+
+
+def kcat_values(n, tag="kcat", malformed_every=100):
+    """n hand-written messages as kcat users write them: most with an
+    event.id, every third without one (an id comes from topic/partition/
+    offset), one in `malformed_every` not JSON at all."""
+    values, expected, bad = [], set(), set()
+    for i in range(n):
+        if i % malformed_every == 7:
+            v = "%s not json %d" % (tag, i)
+            bad.add(v)
+        elif i % 3 == 0:
+            v = json.dumps({"message": "%s %d" % (tag, i),
+                            "event": {"dataset": "kcat"}})
+            expected.add("%s %d" % (tag, i))
+        else:
+            v = json.dumps({"@timestamp": "2026-12-01T10:00:00.000Z",
+                            "message": "%s %d" % (tag, i),
+                            "event": {"id": "%s-%d" % (tag, i),
+                                      "dataset": "kcat"}})
+            expected.add("%s %d" % (tag, i))
+        values.append(v.encode())
+    return values, expected, bad
+
+
+def test_kcat_messages_indexed_once_and_redelivery_dedupes(mock, es, stack):
+    n = 10000
+    values, expected, bad = kcat_values(n)
+    mock.produce(TOPIC, values)
+    col = stack.collector(es, mock)
+    wait_until(lambda: es_count(es) >= n, 90, 0.2,
+               lambda: "%d docs (have %d)" % (n, es_count(es)))
+    docs = settle_exact(es, expected, index="logs-kcat-*", procs=[col])
+    hexid = re.compile("^[0-9a-f]{32}$")
+    for d in docs:
+        m = int(d["_source"]["message"].split()[1])
+        if m % 3 == 0:
+            assert hexid.match(d["_id"]), d
+        else:
+            assert d["_id"] == "kcat-%d" % m, d
+
+    # Malformed messages: dead letters that say where they were.
+    places = {(m["partition"], m["offset"]): m["value"].decode()
+              for m in mock.consume(TOPIC)}
+    dls = es_docs(es, "logs-sluice.deadletter-*")
+    assert len(dls) == len(bad)
+    seen = set()
+    for d in dls:
+        s = d["_source"]
+        lab = s["labels"]
+        assert lab["kafka_topic"] == TOPIC
+        key = (int(lab["kafka_partition"]), int(lab["kafka_offset"]))
+        assert places[key] == s["event"]["original"], (key, s)
+        assert s["event"]["original"] in bad
+        assert s["error"]["type"] == "kafka_malformed_message"
+        seen.add(key)
+    assert len(seen) == len(bad)
+    m = col.metrics()
+    assert m["sluice_kafka_messages_total"] == n
+    assert m["sluice_kafka_deadletters_total"] == len(bad)
+    st = json.loads(col.http_get("/debug/state")[1])
+    k = [i for i in st["inputs"] if i["type"] == "kafka"][0]
+    assert k["group_id"] == "sluice" and not k["paused"]
+    assert len(k["partitions"]) == PARTITIONS
+    wait_until(lambda: col.metric("sluice_kafka_lag") == 0, 30, 0.2,
+               "lag 0")
+
+    # Another group reads everything again: the same ids (also those made
+    # from topic/partition/offset), so ES keeps exactly one copy.
+    again = stack.collector(es, mock, name="again", group="again")
+    wait_until(lambda: again.metric("sluice_kafka_messages_total") >= n and
+               again.metric("sluice_spool_records") == 0, 90, 0.2,
+               "second group to index everything")
+    assert es_count(es) == n
+    problems = exact(es_docs(es, "logs-kcat-*"), expected)
+    assert not problems, problems
+    assert len(es_docs(es, "logs-sluice.deadletter-*")) == len(bad)
+    assert col.term() == 0
+    assert again.term() == 0
+
+
+def two_collectors(stack, es, mock):
+    a = stack.collector(es, mock, name="col-a")
+    b = stack.collector(es, mock, name="col-b")
+    # Both members hold partitions before anything is produced, so the
+    # load is shared (range assignor: 4 + 4).
+    wait_until(lambda: a.metric("sluice_kafka_partitions") > 0 and
+               b.metric("sluice_kafka_partitions") > 0 and
+               a.metric("sluice_kafka_partitions") +
+               b.metric("sluice_kafka_partitions") == PARTITIONS,
+               60, 0.2, "both collectors to hold partitions")
+    return a, b
+
+
+def test_agent_to_two_collectors_exactly_once(mock, es, stack):
+    n = 20000
+    a, b = two_collectors(stack, es, mock)
+    agent = stack.agent(mock)
+    expected = set()
+    for start in range(0, n, 5000):
+        expected |= kafka_lines(os.path.join(agent.logdir, "app.log"),
+                                "ev", start, 5000)
+    settle_exact(es, expected, index="logs-kafka-*", procs=[a, b, agent])
+    # Both did part of the work.
+    assert a.metric("sluice_kafka_messages_total") > 0
+    assert b.metric("sluice_kafka_messages_total") > 0
+    assert (a.metric("sluice_kafka_messages_total") +
+            b.metric("sluice_kafka_messages_total")) >= n
+    assert agent.term() == 0
+    assert a.term() == 0
+    assert b.term() == 0
+
+
+def test_kill9_collector_mid_run_exactly_once(mock, es, stack):
+    n = 30000
+    a, b = two_collectors(stack, es, mock)
+    agent = stack.agent(mock)
+    log = os.path.join(agent.logdir, "app.log")
+    expected = kafka_lines(log, "k9", 0, n // 3)
+    wait_until(lambda: a.metric("sluice_kafka_messages_total") > 1000,
+               60, 0.1, "collector a to consume")
+    a.kill9()
+    expected |= kafka_lines(log, "k9", n // 3, n // 3)
+    # Its partitions move to b (after the session timeout).
+    wait_until(lambda: b.metric("sluice_kafka_partitions") == PARTITIONS,
+               60, 0.2, "b to take over every partition")
+    expected |= kafka_lines(log, "k9", 2 * (n // 3), n - 2 * (n // 3))
+    # a comes back with its spool (what it had made durable and committed
+    # is only there) and the group shares again.
+    a.start()
+    settle_exact(es, expected, index="logs-kafka-*", procs=[a, b, agent])
+    assert agent.term() == 0
+    assert a.term() == 0
+    assert b.term() == 0
+
+
+def test_full_spool_pauses_partitions_and_loses_nothing(mock, es, stack):
+    n = 6000
+    values, expected, bad = kcat_values(n, tag="full", malformed_every=10**9)
+    es.set_faults(fail_status=503, fail_count=10**9)
+    col = stack.collector(es, mock, overrides={
+        "spool": {"max_bytes": "256KiB", "segment_bytes": "64KiB"}})
+    mock.produce(TOPIC, values)
+    wait_until(lambda: col.metric("sluice_kafka_paused") == 1, 60, 0.1,
+               "partitions paused by the full spool")
+    st = json.loads(col.http_get("/debug/state")[1])
+    assert [i for i in st["inputs"] if i["type"] == "kafka"][0]["paused"]
+    assert col.metric("sluice_kafka_messages_total") < n
+    es.clear_faults()
+    settle_exact(es, expected, index="logs-kcat-*", procs=[col])
+    wait_until(lambda: col.metric("sluice_kafka_paused") == 0, 30, 0.1,
+               "partitions resumed")
+    assert col.term() == 0
+
+
+def test_kafka_and_lumberjack_inputs_together(mock, es, stack):
+    """One collector, both input types: both feed the same spool."""
+    import lumberjack
+    col = stack.collector(es, mock, lumberjack=True)
+    values, expected, _ = kcat_values(500, tag="both",
+                                      malformed_every=10**9)
+    mock.produce(TOPIC, values)
+    evs = [{"message": "lj %d" % i, "event": {"dataset": "kcat"}}
+           for i in range(300)]
+    with lumberjack.LumberjackClient(port=col.lj_port) as s:
+        assert s.send(evs) == len(evs)
+    expected |= {"lj %d" % i for i in range(300)}
+    settle_exact(es, expected, index="logs-kcat-*", procs=[col])
+    assert col.term() == 0
+
+
+@pytest.mark.slow
+def test_agent_two_collectors_kill9_200k(mock, es, stack):
+    """The issue's full figure: 200,000 events, agent -> Kafka -> two
+    collectors in one group, one killed with -9 mid-run and restarted."""
+    n = 200000
+    chunk = 20000
+    a, b = two_collectors(stack, es, mock)
+    agent = stack.agent(mock)
+    log = os.path.join(agent.logdir, "app.log")
+    expected = set()
+    for start in range(0, n, chunk):
+        expected |= kafka_lines(log, "big", start, chunk)
+        # The mock keeps ~5 MB per partition: stay close behind.
+        wait_until(lambda: es_count(es) >= len(expected) - chunk, 300, 0.2,
+                   "ES to keep up")
+        if start == n // 2:
+            a.kill9()
+            wait_until(lambda: b.metric("sluice_kafka_partitions") ==
+                       PARTITIONS, 60, 0.2, "b to take over")
+            a.start()
+    settle_exact(es, expected, index="logs-kafka-*", timeout=600,
+                 procs=[a, b, agent])
+    assert agent.term() == 0
+    assert a.term() == 0
+    assert b.term() == 0
