@@ -7,7 +7,8 @@ REAL sluice-agent with `output.type: kafka`.
   es           a fresh esdouble per test
   stack        processes; everything started is killed (by PID) in
                teardown, with log tails on failure:
-                 stack.collector(es, mock, name, group="sluice", ...)
+                 stack.collector(es, mock, name, group="sluice",
+                                 props={librdkafka: value}, ...)
                  stack.agent(mock, name, topic="logs")
   kafka_lines(path, tag, start, n)   append numbered JSON lines
   es_docs / settle_exact             count what ES holds: exactly once
@@ -64,10 +65,12 @@ class Stack:
         self.procs = []
 
     def collector(self, es, mock, name="collector", group="sluice",
-                  overrides=None, start=True, lumberjack=False):
+                  overrides=None, start=True, lumberjack=False,
+                  props=None):
         cfg = collector_config(os.path.join(self.workdir, name + "-data"),
                                es.url, shutdown_timeout="20s")
         inputs = [kafka_input(mock, group)]
+        inputs[0]["properties"].update(props or {})
         if lumberjack:
             inputs.append(cfg["inputs"][0])
         cfg["inputs"] = inputs
