@@ -7,6 +7,7 @@ with their topic/partition/offset."""
 import json
 import os
 import re
+import time
 
 import pytest
 
@@ -163,7 +164,12 @@ def test_full_spool_pauses_partitions_and_loses_nothing(mock, es, stack):
                "partitions paused by the full spool")
     st = json.loads(col.http_get("/debug/state")[1])
     assert [i for i in st["inputs"] if i["type"] == "kafka"][0]["paused"]
-    assert col.metric("sluice_kafka_messages_total") < n
+    # Paused means paused: nothing more is taken while ES stays down (a
+    # fixed wait, because this shows that something does NOT happen).
+    taken = col.metric("sluice_kafka_messages_total")
+    time.sleep(1.0)
+    assert col.metric("sluice_kafka_messages_total") == taken
+    assert col.metric("sluice_kafka_paused") == 1
     es.clear_faults()
     settle_exact(es, expected, index="logs-kcat-*", procs=[col])
     wait_until(lambda: col.metric("sluice_kafka_paused") == 0, 30, 0.1,
