@@ -93,21 +93,23 @@ produced(struct fx *f)
 }
 
 static json_t *
-input_conf(struct fx *f, const char *group)
+input_conf(struct fx *f, const char *group, const char *strategy)
 {
   /* Short group timings: the mock coordinator waits for them. */
-  return json_pack("{s:s, s:[s], s:[s], s:s, s:i, s:i, s:i, s:{s:s, s:s}}",
+  return json_pack("{s:s, s:[s], s:[s], s:s, s:i, s:i, s:i, s:{s:s, s:s, "
+                   "s:s}}",
                    "type", "kafka", "brokers", f->boot, "topics", TOPIC,
                    "group_id", group, "commit_interval", 100,
                    "max_message_bytes", 2048, "flush_bytes", 4096,
                    "properties", "session.timeout.ms", "6000",
-                   "heartbeat.interval.ms", "200");
+                   "heartbeat.interval.ms", "200",
+                   "partition.assignment.strategy", strategy);
 }
 
 static void
-start_input(struct fx *f, const char *group)
+start_input_with(struct fx *f, const char *group, const char *strategy)
 {
-  json_t *in = input_conf(f, group);
+  json_t *in = input_conf(f, group, strategy);
   char err[512] = "";
   int rc;
 
@@ -116,6 +118,12 @@ start_input(struct fx *f, const char *group)
   if (rc != 0)
     fail_msg("sl_input_kafka_new: %s", err);
   json_decref(in);
+}
+
+static void
+start_input(struct fx *f, const char *group)
+{
+  start_input_with(f, group, "range,roundrobin");
 }
 
 /* Take what the spool has read, keep its events, release it when asked. */
@@ -366,6 +374,33 @@ test_full_spool_pauses_and_resumes(void **state)
   fx_close(&f);
 }
 
+/* The cooperative protocol takes the incremental assign/unassign path of
+ * the rebalance handler, and the close still commits. */
+static void
+test_cooperative_assignment(void **state)
+{
+  struct fx f;
+  struct want w = { &f, 400 };
+  char msg[64];
+  int i, n;
+
+  (void)state;
+  fx_open(&f, 0, 2);
+  for (i = 0; i < 400; i++) {
+    n = snprintf(msg, sizeof(msg), "{\"message\":\"c %d\"}", i);
+    produce(&f, i % 2, msg, (size_t)n);
+  }
+  produced(&f);
+  start_input_with(&f, "g3", "cooperative-sticky");
+  assert_true(sl_test_run_until(&f.loop, have_events, &w, 30000));
+  assert_int_equal(json_array_size(f.events), 400);
+  close_input(&f);
+  assert_int_equal(committed(&f, "g3", 0), 200);
+  assert_int_equal(committed(&f, "g3", 1), 200);
+  fx_close(&f);
+}
+
 SL_TEST_MAIN(NULL, NULL,
+             cmocka_unit_test(test_cooperative_assignment),
              cmocka_unit_test(test_messages_become_events_exactly_once),
              cmocka_unit_test(test_full_spool_pauses_and_resumes))
