@@ -644,11 +644,16 @@ timer_cb(uv_timer_t *t)
 static void
 arm_timer(struct kafka_out *o)
 {
+  struct sl_batch *b = sl_batchq_first(&o->sent);
+  struct kbatch *kb = b ? b->out_priv : NULL;
   uint64_t ms;
 
   if (o->closing)
     return;
-  if (o->stalled || !sl_list_empty(&o->retries))
+  if (kb && kb != o->stalled && kb->outstanding == 0 &&
+      kb->undelivered == 0)
+    ms = 0;
+  else if (o->stalled || !sl_list_empty(&o->retries))
     ms = STALL_RETRY_MS;
   else if (o->st.inflight)
     ms = POLL_MS;
@@ -820,7 +825,9 @@ kafka_send(struct sl_out *base, struct sl_batch *b)
   o->st.inflight++;
   o->stalled = kb;
   produce_waiting(o);
-  complete(o);
+  /* No complete() here: acking from inside send() would free the batch
+   * under the agent's pump loop. A batch done already (every event
+   * dead-lettered) is acked from the timer, at once. */
   arm_timer(o);
   return SL_SENT;
 }

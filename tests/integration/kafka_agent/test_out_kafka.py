@@ -122,6 +122,12 @@ def test_message_too_large_goes_to_dead_letter(tmp_path, mock, agent):
     got = sorted(json.loads(m["value"])["app"]["n"]
                  for m in mock.consume("logs-app"))
     assert got == [0, 1, 2, 3, 4, 6, 7, 8, 9, 10]
+    # A batch of nothing but refused events is acked too (no delivery
+    # report will ever come for it).
+    write_lines(src, 11, 1, pad=5000)
+    wait_until(lambda: a.metric("sluice_agent_events_acked_total") == 12,
+               30, what="lone dead letter acked")
+    assert a.metric("sluice_agent_kafka_dead_letters_total") == 2
     assert a.term() == 0
 
 
