@@ -165,7 +165,7 @@ build_conf(const struct sl_conf *c, const struct sl_agent_conf *ac,
   json_t *o = ac->output, *brokers, *props, *v;
   rd_kafka_conf_t *conf;
   struct sl_buf bl;
-  char rerr[512], val[1024];
+  char rerr[512], val[1024], path_buf[64];
   const char *s, *k, *acks, *mech;
   size_t i;
   int64_t kb;
@@ -229,6 +229,19 @@ build_conf(const struct sl_conf *c, const struct sl_agent_conf *ac,
              ac->ssl_enabled ? "output.ssl.enabled" : "output.sasl");
   }
   if (ac->ssl_enabled) {
+    /* librdkafka reads the files only when it connects; say it now. */
+    static const char *const files[] = { "ca", "cert", "key" };
+    for (i = 0; i < 3; i++) {
+      char key[16];
+      snprintf(key, sizeof(key), "ssl.%s", files[i]);
+      s = sl_conf_str(o, key);
+      if (s && access(s, R_OK) != 0) {
+        snprintf(path_buf, sizeof(path_buf), "output.%s", key);
+        sl_conf_errorf(c, sl_conf_get(o, key), path_buf, err, errlen,
+                       "%s: %s", s, strerror(errno));
+        goto fail;
+      }
+    }
     if (ac->ssl_ca)
       CONF_SET("ssl.ca.location", ac->ssl_ca, sl_conf_get(o, "ssl.ca"),
                "output.ssl.ca");
@@ -363,7 +376,7 @@ dead_letter(struct kafka_out *o, const char *ev, size_t n, const char *topic,
   rc |= sl_json_escape(&b, topic, strlen(topic));
   rc |= sl_buf_append_str(&b, "\"},\"event\":");
   rc |= sl_buf_append(&b, ev, n);
-  rc |= sl_buf_append_byte(&b, '\n');
+  rc |= sl_buf_append_str(&b, "}\n");
   if (rc == 0)
     rc = sl_fs_write_all(o->dlq_fd, b.p, b.len);
   if (rc == 0 && fdatasync(o->dlq_fd) != 0)
@@ -631,11 +644,16 @@ timer_cb(uv_timer_t *t)
 static void
 arm_timer(struct kafka_out *o)
 {
+  struct sl_batch *b = sl_batchq_first(&o->sent);
+  struct kbatch *kb = b ? b->out_priv : NULL;
   uint64_t ms;
 
   if (o->closing)
     return;
-  if (o->stalled || !sl_list_empty(&o->retries))
+  if (kb && kb != o->stalled && kb->outstanding == 0 &&
+      kb->undelivered == 0)
+    ms = 0;
+  else if (o->stalled || !sl_list_empty(&o->retries))
     ms = STALL_RETRY_MS;
   else if (o->st.inflight)
     ms = POLL_MS;
@@ -807,7 +825,9 @@ kafka_send(struct sl_out *base, struct sl_batch *b)
   o->st.inflight++;
   o->stalled = kb;
   produce_waiting(o);
-  complete(o);
+  /* No complete() here: acking from inside send() would free the batch
+   * under the agent's pump loop. A batch done already (every event
+   * dead-lettered) is acked from the timer, at once. */
   arm_timer(o);
   return SL_SENT;
 }
