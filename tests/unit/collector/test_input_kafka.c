@@ -20,7 +20,9 @@
 #include <uv.h>
 
 #include "bulk.h"
+#include "input.h"
 #include "input_kafka.h"
+#include "sl_err.h"
 #include "sl_hash.h"
 #include "sl_log.h"
 #include "sl_test.h"
@@ -374,6 +376,52 @@ test_full_spool_pauses_and_resumes(void **state)
   fx_close(&f);
 }
 
+/* The Kafka input's event conversion: its id and time for events that
+ * have none, the event's own otherwise, and non-objects refused (they
+ * become dead letters) instead of wrapped. */
+static void
+test_normalize_ex(void **state)
+{
+  struct sl_buf b;
+  char why[128];
+  json_t *o;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_normalize_ex("{\"message\":\"x\"}", 15,
+                                               "abc", 1000000000LL, &b, why,
+                                               sizeof(why)), 0);
+  o = json_loadb(b.p, b.len, 0, NULL);
+  assert_string_equal(sget(o, "event", "id"), "abc");
+  assert_string_equal(json_string_value(json_object_get(o, "@timestamp")),
+                      "1970-01-01T00:00:01.000Z");
+  json_decref(o);
+  sl_buf_reset(&b);
+  /* Pretty-printed (the jansson path) gets the same treatment. */
+  assert_int_equal(sl_input_event_normalize_ex("{\n\"event\": {}\n}", 15,
+                                               "abc", 1000000000LL, &b, why,
+                                               sizeof(why)), 0);
+  o = json_loadb(b.p, b.len, 0, NULL);
+  assert_string_equal(sget(o, "event", "id"), "abc");
+  json_decref(o);
+  sl_buf_reset(&b);
+  assert_int_equal(sl_input_event_normalize_ex(
+      "{\"event\":{\"id\":\"own\"},\"@timestamp\":\"t\"}", 39, "abc", 5,
+      &b, why, sizeof(why)), 0);
+  assert_int_equal(b.len, 40);
+  assert_memory_equal(b.p, "{\"event\":{\"id\":\"own\"},"
+                      "\"@timestamp\":\"t\"}\n", 40);
+  sl_buf_reset(&b);
+  assert_int_equal(sl_input_event_normalize_ex("[1]", 3, "abc", 0, &b, why,
+                                               sizeof(why)), SL_EPARSE);
+  assert_int_equal(b.len, 0);
+  assert_int_equal(sl_input_event_normalize_ex("nope", 4, "abc", 0, &b, why,
+                                               sizeof(why)), SL_EPARSE);
+  assert_int_equal(b.len, 0);
+  assert_true(why[0] != '\0');
+  sl_buf_free(&b);
+}
+
 /* The cooperative protocol takes the incremental assign/unassign path of
  * the rebalance handler, and the close still commits. */
 static void
@@ -401,6 +449,7 @@ test_cooperative_assignment(void **state)
 }
 
 SL_TEST_MAIN(NULL, NULL,
+             cmocka_unit_test(test_normalize_ex),
              cmocka_unit_test(test_cooperative_assignment),
              cmocka_unit_test(test_messages_become_events_exactly_once),
              cmocka_unit_test(test_full_spool_pauses_and_resumes))
