@@ -13,6 +13,7 @@ Fixtures (a suite's conftest.py imports them):
                                  props={librdkafka: value}, ...)
                  stack.agent(mock, name, topic="logs")
   kafka_lines(path, tag, start, n)   append numbered JSON lines
+  kcat_values(n, tag)                hand-written messages for kcat
   es_docs / settle_exact             count what ES holds: exactly once
 
 Skipped when the build has no librdkafka or kcat is missing. Configs are
@@ -200,3 +201,26 @@ def settle_exact(es, expected, index="logs-*", timeout=90.0, procs=()):
     problems = exact(docs, expected)
     assert not problems, "\n".join(problems)
     return docs
+
+
+def kcat_values(n, tag="kcat", malformed_every=100):
+    """n hand-written messages as kcat users write them: most with an
+    event.id, every third without one (an id comes from topic/partition/
+    offset), one in `malformed_every` not JSON at all."""
+    values, expected, bad = [], set(), set()
+    for i in range(n):
+        if i % malformed_every == 7:
+            v = "%s not json %d" % (tag, i)
+            bad.add(v)
+        elif i % 3 == 0:
+            v = json.dumps({"message": "%s %d" % (tag, i),
+                            "event": {"dataset": "kcat"}})
+            expected.add("%s %d" % (tag, i))
+        else:
+            v = json.dumps({"@timestamp": "2026-12-01T10:00:00.000Z",
+                            "message": "%s %d" % (tag, i),
+                            "event": {"id": "%s-%d" % (tag, i),
+                                      "dataset": "kcat"}})
+            expected.add("%s %d" % (tag, i))
+        values.append(v.encode())
+    return values, expected, bad

@@ -1,6 +1,6 @@
 """Fixtures: tests/lib/kafka_stack.py (mock, es, stack and the checks).
 One collector with a Kafka input: kcat interop, dead letters, --check,
-full spool, both input types, SIGTERM.
+full spool, both input types, SIGTERM commits.
 """
 
 import os

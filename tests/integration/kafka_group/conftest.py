@@ -1,6 +1,7 @@
 """Fixtures: tests/lib/kafka_stack.py (mock, es, stack and the checks).
 Several collectors in one consumer group fed by a real sluice-agent:
-sharing, kill -9; the 200,000-event soak is marked slow.
+sharing, kill -9, SIGHUP, broker gone; the 200,000-event soak is
+marked slow.
 """
 
 import os

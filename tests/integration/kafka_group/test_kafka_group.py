@@ -1,14 +1,18 @@
 """Several collectors in one consumer group: a real sluice-agent produces
 into sluice-kafka-mock, two real collectors share the partitions and
-index into the ES double. Every check counts: each event exactly once in
-ES (distinct _id == N, none missing), also across a kill -9."""
+index into the ES double; and the lifecycle of a consumer: SIGHUP
+reload, SIGTERM with the broker gone. Every check counts: each event
+exactly once in ES (distinct _id == N, none missing), also across a
+kill -9."""
 
 import os
+import signal
+import time
 
 import pytest
 
-from kafka_stack import (PARTITIONS, es_count, kafka_lines, settle_exact,
-                         wait_until)
+from kafka_stack import (PARTITIONS, TOPIC, es_count, kafka_lines,
+                         kcat_values, settle_exact, wait_until)
 
 
 def two_collectors(stack, es, mock):
@@ -91,3 +95,36 @@ def test_agent_two_collectors_kill9_200k(mock, es, stack):
     assert agent.term() == 0
     assert a.term() == 0
     assert b.term() == 0
+
+
+def test_sigterm_with_the_broker_gone_is_bounded(mock, es, stack):
+    values, expected, _ = kcat_values(500, tag="gone",
+                                      malformed_every=10**9)
+    mock.produce(TOPIC, values)
+    col = stack.collector(es, mock, overrides={"shutdown_timeout": "3s"})
+    settle_exact(es, expected, index="logs-kcat-*", procs=[col])
+    mock.stop()
+    t0 = time.monotonic()
+    assert col.term(timeout=30) == 0
+    assert time.monotonic() - t0 < 15
+
+
+def test_sighup_reload_keeps_consuming_exactly_once(mock, es, stack):
+    """SIGHUP drains (the consumer leaves the group, committing) and runs
+    again from the new config: nothing lost, nothing indexed twice."""
+    first, expected, _ = kcat_values(1000, tag="hup",
+                                     malformed_every=10**9)
+    mock.produce(TOPIC, first[:500])
+    col = stack.collector(es, mock)
+    wait_until(lambda: es_count(es) >= 1, 60, 0.1, "first docs")
+    col.config["inputs"][0]["commit_interval"] = "300ms"
+    col.write_config()
+    col.signal(signal.SIGHUP)
+    col.wait_log(lambda e: e.get("message") == "stopped for reload", 30,
+                 "reload")
+    wait_until(lambda: len(col.find_logs(
+        lambda e: e.get("message") == "started")) == 2, 30, 0.1,
+        "second start")
+    mock.produce(TOPIC, first[500:])
+    settle_exact(es, expected, index="logs-kcat-*", procs=[col])
+    assert col.running()
