@@ -725,7 +725,7 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
   struct sl_input_kafka *k = opaque;
   int coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
-  rd_kafka_resp_err_t cerr;
+  rd_kafka_resp_err_t cerr, aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
   rd_kafka_error_t *e = NULL;
 
   k->st.rebalances++;
@@ -734,7 +734,7 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (coop)
       e = rd_kafka_incremental_assign(rk, parts);
     else
-      cerr = rd_kafka_assign(rk, parts);
+      aerr = rd_kafka_assign(rk, parts);
     /* New partitions start fetching; a full spool must hold them too. */
     if (k->paused)
       rd_kafka_pause_partitions(rk, parts);
@@ -757,14 +757,15 @@ on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (coop)
       e = rd_kafka_incremental_unassign(rk, parts);
     else
-      cerr = rd_kafka_assign(rk, NULL);
+      aerr = rd_kafka_assign(rk, NULL);
   }
-  (void)cerr;
-  if (e) {
+  if (e || aerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
     sl_log(SL_LOG_ERROR, "input_kafka", "assignment change failed",
            SL_LF_STR, "group", k->group, SL_LF_STR, "error",
-           rd_kafka_error_string(e), SL_LF_END);
-    rd_kafka_error_destroy(e);
+           e ? rd_kafka_error_string(e) : rd_kafka_err2str(aerr),
+           SL_LF_END);
+    if (e)
+      rd_kafka_error_destroy(e);
   }
   count_assignment(k);
 }
