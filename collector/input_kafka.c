@@ -70,7 +70,7 @@ struct sl_input_kafka {
   rd_kafka_queue_t *close_q;        /* rebalance events while closing */
   int pipefd[2];                    /* librdkafka writes, uv_poll reads */
   uv_poll_t poll;
-  uv_idle_t idle;                   /* drain on past POLL_BUDGET */
+  uv_idle_t idle;                   /* go on draining past POLL_BUDGET */
   uv_timer_t timer;                 /* SAFETY_TICK_MS; close deadline */
   int handles;                      /* open uv handles */
   size_t index;
