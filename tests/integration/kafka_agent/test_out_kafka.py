@@ -228,3 +228,26 @@ def test_check_sasl_needs_credentials_and_tls_maps(tmp_path):
                        "  topic: logs\n"
                        "  ssl: {enabled: true, ca: /nonexistent/ca.pem}\n")
     assert rc != 0 and "output.ssl.ca" in out, out
+
+
+def test_fatal_producer_error_restarts_without_loss(tmp_path, mock, agent):
+    """The broker answers a Produce with OUT_OF_ORDER_SEQUENCE_NUMBER: the
+    idempotent producer's state is lost (fatal). The output starts a new
+    producer and sends the unacked batches again; every event arrives,
+    possibly twice (the collector dedupes by event.id)."""
+    src = str(tmp_path / "in" / "f.log")
+    a = agent(kafka_output(mock))
+    write_lines(src, 0, 100)
+    wait_until(lambda: a.metric("sluice_agent_events_acked_total") == 100,
+               30, what="100 acked")
+    mock.error(kafka.API_PRODUCE, 45, 1)
+    write_lines(src, 100, 100)
+    wait_until(lambda: a.metric("sluice_agent_events_acked_total") >= 200
+               and a.metric("sluice_agent_queue_bytes") == 0,
+               30, what="200 acked")
+    assert a.metric("sluice_agent_kafka_producer_restarts_total") >= 1, \
+        a.log_tail()
+    ns = {json.loads(m["value"])["app"]["n"]
+          for m in mock.consume("logs-app")}
+    assert ns == set(range(200))
+    assert a.term() == 0
