@@ -251,3 +251,12 @@ def test_fatal_producer_error_restarts_without_loss(tmp_path, mock, agent):
           for m in mock.consume("logs-app")}
     assert ns == set(range(200))
     assert a.term() == 0
+
+
+def test_check_example_config():
+    import harness
+    path = os.path.join(harness.SOURCE, "deploy", "config",
+                        "agent-kafka.yml")
+    r = subprocess.run([AGENT, "--check", "-c", path], timeout=30,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert r.returncode == 0, r.stderr.decode()
