@@ -289,3 +289,25 @@ def test_shutdown_with_brokers_down_resends_on_next_start(tmp_path, mock,
     # At least once: nothing was delivered while down, so no duplicates.
     assert len(ns) == 400
     assert a.term() == 0
+
+
+def test_finite_message_timeout_produces_again(tmp_path, mock, agent):
+    """With a finite message.timeout.ms (a property), messages that time
+    out while the brokers are down are produced again, not lost."""
+    src = str(tmp_path / "in" / "h.log")
+    a = agent(kafka_output(mock, properties={"message.timeout.ms": 1000}))
+    write_lines(src, 0, 20)
+    wait_until(lambda: a.metric("sluice_agent_events_acked_total") == 20,
+               30, what="20 acked")
+    mock.down()
+    write_lines(src, 20, 50)
+    wait_until(lambda: a.metric("sluice_agent_kafka_retries_total") > 0,
+               30, what="a timed-out message produced again")
+    mock.up()
+    wait_until(lambda: a.metric("sluice_agent_events_acked_total") == 70,
+               60, what="70 acked")
+    ns = {json.loads(m["value"])["app"]["n"]
+          for m in mock.consume("logs-app")}
+    assert ns == set(range(70))
+    assert a.metric("sluice_agent_kafka_dead_letters_total") == 0
+    assert a.term() == 0
