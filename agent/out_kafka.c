@@ -107,6 +107,7 @@ struct kafka_out {
   const char *key_path;
   char *dlq_path;
   int dlq_fd;
+  int dlq_dirty;                 /* written since the last fdatasync */
 
   struct sl_batchq sent;         /* batches taken, oldest first */
   struct kbatch *stalled;        /* last of sent, partly produced */
@@ -351,8 +352,10 @@ sl_out_kafka_check(const struct sl_conf *c, const struct sl_agent_conf *ac,
 /* ---- dead letters ----------------------------------------------------- */
 
 /* One NDJSON line per refused event: when, why, where it was going and
- * the event itself (already valid JSON). fdatasync before the event counts
- * as delivered: the registry moves past it only once it is on disk. */
+ * the event itself (already valid JSON). The file is fdatasync'ed once
+ * per round in complete(), before any batch is acked: the registry moves
+ * past an event only once its dead letter is on disk, and a refused batch
+ * of 2048 events costs one sync, not 2048. */
 static int
 dead_letter(struct kafka_out *o, const char *ev, size_t n, const char *topic,
             rd_kafka_resp_err_t kerr)
@@ -386,12 +389,11 @@ dead_letter(struct kafka_out *o, const char *ev, size_t n, const char *topic,
   rc |= sl_buf_append_str(&b, "}\n");
   if (rc == 0)
     rc = sl_fs_write_all(o->dlq_fd, b.p, b.len);
-  if (rc == 0 && fdatasync(o->dlq_fd) != 0)
-    rc = -errno;
   sl_buf_free(&b);
   if (rc)
     goto fail_open;
   o->dead++;
+  o->dlq_dirty = 1;
   sl_log(SL_LOG_WARN, "out.kafka", "event refused by Kafka: written to the "
          "dead-letter file", SL_LF_STR, "reason", reason,
          SL_LF_STR, "topic", topic, SL_LF_STR, "path", o->dlq_path,
@@ -544,6 +546,18 @@ complete(struct kafka_out *o)
   struct sl_batch *b;
   int progress = 0;
 
+  if (o->dlq_dirty) {
+    if (fdatasync(o->dlq_fd) != 0) {
+      /* Nothing is acked until the dead letters are on disk; the next
+       * round tries again. */
+      int rc = -errno;
+      o->dlq_failed++;
+      sl_log(SL_LOG_ERROR, "out.kafka", "cannot sync the dead-letter file",
+             SL_LF_STR, "path", o->dlq_path, SL_LF_ERR, rc, SL_LF_END);
+      return;
+    }
+    o->dlq_dirty = 0;
+  }
   while ((b = sl_batchq_first(&o->sent)) != NULL) {
     struct kbatch *kb = b->out_priv;
     if (kb == o->stalled || kb->outstanding || kb->undelivered)
@@ -723,7 +737,7 @@ arm_timer(struct kafka_out *o)
   if (o->fatal)
     ms = 0;
   else if (kb && kb != o->stalled && kb->outstanding == 0 &&
-      kb->undelivered == 0)
+           kb->undelivered == 0 && !o->dlq_dirty)
     ms = 0;
   else if (o->stalled || !sl_list_empty(&o->retries))
     ms = STALL_RETRY_MS;
