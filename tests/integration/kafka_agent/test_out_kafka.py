@@ -7,9 +7,22 @@ import os
 import subprocess
 import time
 
-from conftest import kafka_output, write_lines
 from harness import AGENT, wait_until
 import kafka
+
+
+def write_lines(path, start, n, pad=0):
+    with open(path, "a") as f:
+        for i in range(start, start + n):
+            f.write(json.dumps({"msg": "line %d%s" % (i, "x" * pad), "n": i,
+                                "trace_id": "%032x" % (0xabc0000 + i)},
+                               separators=(",", ":")) + "\n")
+
+
+def kafka_output(mock, topic="logs-%{event.dataset:generic}", **kw):
+    out = {"type": "kafka", "brokers": mock.brokers, "topic": topic}
+    out.update(kw)
+    return out
 
 
 def consume_ids(mock, topic, count):
