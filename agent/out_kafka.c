@@ -37,6 +37,11 @@
  * Shutdown: the agent's drain (shutdown_timeout) is the flush. close()
  * then flushes for at most CLOSE_FLUSH_MS, purges the rest and hands
  * every unacked batch back.
+ *
+ * Fatal producer error (the idempotent producer lost its sequence state):
+ * the producer is replaced and every unacked batch is sent again
+ * (restart_producer); what had reached Kafka arrives twice and is deduped
+ * downstream by event.id.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +76,8 @@
 /* rd_kafka_poll rounds per wakeup (each serves a queue's worth of
  * reports): bounded work per callback; the rest waits for the timer. */
 #define POLL_ROUNDS 16
+/* Retry a producer restart that failed (it can only fail on memory). */
+#define RESTART_MS 1000
 
 /* Per-batch state, in b->out_priv. */
 struct kbatch {
@@ -100,6 +107,7 @@ struct kafka_out {
   const char *key_path;
   char *dlq_path;
   int dlq_fd;
+  int dlq_dirty;                 /* written since the last fdatasync */
 
   struct sl_batchq sent;         /* batches taken, oldest first */
   struct kbatch *stalled;        /* last of sent, partly produced */
@@ -117,7 +125,7 @@ struct kafka_out {
 
   struct sl_out_stats st;
   uint64_t produced, delivered, dead, retried, queue_full, errors;
-  uint64_t dlq_failed;
+  uint64_t dlq_failed, restarts;
 };
 
 /* ---- configuration ---------------------------------------------------- */
@@ -344,8 +352,10 @@ sl_out_kafka_check(const struct sl_conf *c, const struct sl_agent_conf *ac,
 /* ---- dead letters ----------------------------------------------------- */
 
 /* One NDJSON line per refused event: when, why, where it was going and
- * the event itself (already valid JSON). fdatasync before the event counts
- * as delivered: the registry moves past it only once it is on disk. */
+ * the event itself (already valid JSON). The file is fdatasync'ed once
+ * per round in complete(), before any batch is acked: the registry moves
+ * past an event only once its dead letter is on disk, and a refused batch
+ * of 2048 events costs one sync, not 2048. */
 static int
 dead_letter(struct kafka_out *o, const char *ev, size_t n, const char *topic,
             rd_kafka_resp_err_t kerr)
@@ -379,12 +389,11 @@ dead_letter(struct kafka_out *o, const char *ev, size_t n, const char *topic,
   rc |= sl_buf_append_str(&b, "}\n");
   if (rc == 0)
     rc = sl_fs_write_all(o->dlq_fd, b.p, b.len);
-  if (rc == 0 && fdatasync(o->dlq_fd) != 0)
-    rc = -errno;
   sl_buf_free(&b);
   if (rc)
     goto fail_open;
   o->dead++;
+  o->dlq_dirty = 1;
   sl_log(SL_LOG_WARN, "out.kafka", "event refused by Kafka: written to the "
          "dead-letter file", SL_LF_STR, "reason", reason,
          SL_LF_STR, "topic", topic, SL_LF_STR, "path", o->dlq_path,
@@ -428,6 +437,13 @@ permanent(rd_kafka_resp_err_t e)
 /* ---- producing -------------------------------------------------------- */
 
 static void arm_timer(struct kafka_out *o);
+static void serve(struct kafka_out *o);
+
+static void
+timer_cb(uv_timer_t *t)
+{
+  serve(t->data);
+}
 
 /* Produce one event line. Returns 0 (queued, or dead-lettered and counted
  * done), SL_EAGAIN (librdkafka's queue is full: try again later) or
@@ -530,6 +546,18 @@ complete(struct kafka_out *o)
   struct sl_batch *b;
   int progress = 0;
 
+  if (o->dlq_dirty) {
+    if (fdatasync(o->dlq_fd) != 0) {
+      /* Nothing is acked until the dead letters are on disk; the next
+       * round tries again. */
+      int rc = -errno;
+      o->dlq_failed++;
+      sl_log(SL_LOG_ERROR, "out.kafka", "cannot sync the dead-letter file",
+             SL_LF_STR, "path", o->dlq_path, SL_LF_ERR, rc, SL_LF_END);
+      return;
+    }
+    o->dlq_dirty = 0;
+  }
   while ((b = sl_batchq_first(&o->sent)) != NULL) {
     struct kbatch *kb = b->out_priv;
     if (kb == o->stalled || kb->outstanding || kb->undelivered)
@@ -599,8 +627,7 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
     o->fatal = 1;
     rd_kafka_fatal_error(rk, buf, sizeof(buf));
-    sl_log(SL_LOG_ERROR, "out.kafka", "fatal producer error: nothing more "
-           "is sent; unacknowledged events are sent again after a restart",
+    sl_log(SL_LOG_ERROR, "out.kafka", "fatal producer error",
            SL_LF_STR, "reason", buf, SL_LF_END);
     return;
   }
@@ -617,29 +644,86 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
          SL_LF_STR, "facility", fac, SL_LF_END);
 }
 
+static void destroy_rk(struct kafka_out *o);
+static int start_producer(struct kafka_out *o, char *err, size_t errlen);
+
+/* Purge librdkafka, destroy it, then hand every unacked batch back to the
+ * agent, newest first so its queue keeps the order. The handle goes
+ * before the batches: no report can reach a freed kbatch. */
+static void
+give_back(struct kafka_out *o)
+{
+  struct sl_batch *b;
+  struct sl_list *e;
+
+  if (o->rk) {
+    rd_kafka_purge(o->rk, RD_KAFKA_PURGE_F_QUEUE |
+                   RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(o->rk, 0);
+  }
+  complete(o);
+  destroy_rk(o);
+  while ((e = sl_list_pop(&o->retries)) != NULL)
+    free(sl_container_of(e, struct kretry, link));
+  while ((b = sl_batchq_pop_last(&o->sent)) != NULL) {
+    free(b->out_priv);
+    b->out_priv = NULL;
+    o->st.inflight--;
+    o->st.resent++;
+    o->cbs.requeue(o->cbs.arg, b);
+  }
+  o->stalled = NULL;
+}
+
+/* A fatal error (idempotence state lost, e.g. an out-of-order sequence
+ * the broker refuses) leaves the producer unusable: start a new one and
+ * send every unacked batch again. Events that did reach Kafka arrive
+ * twice; the collector dedupes them by event.id. */
+static void
+restart_producer(struct kafka_out *o)
+{
+  char err[512];
+
+  sl_log(SL_LOG_WARN, "out.kafka", "restarting the producer after a fatal "
+         "error; unacknowledged batches are sent again", SL_LF_INT,
+         "batches", (int64_t)o->sent.n, SL_LF_END);
+  give_back(o);
+  o->restarts++;
+  if (start_producer(o, err, sizeof(err)) != SL_OK) {
+    sl_log(SL_LOG_ERROR, "out.kafka", "cannot restart the producer",
+           SL_LF_STR, "reason", err, SL_LF_END);
+    o->fatal = 1;
+    uv_timer_start(&o->timer, timer_cb, RESTART_MS, 0);
+    return;
+  }
+  o->cbs.writable(o->cbs.arg);
+}
+
 /* Serve delivery reports, then produce what waits, then ack. */
 static void
 serve(struct kafka_out *o)
 {
   int i;
 
-  if (o->rk == NULL)
+  if (o->closing)
     return;
+  if (o->rk == NULL || o->fatal) {
+    restart_producer(o);
+    return;
+  }
   /* Each rd_kafka_poll serves a bounded number of reports; bound the
    * rounds too so one wakeup cannot starve the loop. */
   for (i = 0; i < POLL_ROUNDS && rd_kafka_poll(o->rk, 0) > 0; i++)
     ;
-  if (!o->closing && !o->fatal)
-    produce_waiting(o);
+  if (o->fatal) {
+    restart_producer(o);
+    return;
+  }
+  produce_waiting(o);
   complete(o);
   arm_timer(o);
 }
 
-static void
-timer_cb(uv_timer_t *t)
-{
-  serve(t->data);
-}
 
 static void
 arm_timer(struct kafka_out *o)
@@ -650,8 +734,10 @@ arm_timer(struct kafka_out *o)
 
   if (o->closing)
     return;
-  if (kb && kb != o->stalled && kb->outstanding == 0 &&
-      kb->undelivered == 0)
+  if (o->fatal)
+    ms = 0;
+  else if (kb && kb != o->stalled && kb->outstanding == 0 &&
+           kb->undelivered == 0 && !o->dlq_dirty)
     ms = 0;
   else if (o->stalled || !sl_list_empty(&o->retries))
     ms = STALL_RETRY_MS;
@@ -706,14 +792,55 @@ destroy_rk(struct kafka_out *o)
   o->rk = NULL;
 }
 
+/* A producer on o->pipefd. Also after a fatal error (restart_producer). */
+static int
+start_producer(struct kafka_out *o, char *err, size_t errlen)
+{
+  rd_kafka_conf_t *conf = NULL;
+  rd_kafka_queue_t *q;
+  const char *s;
+  char terr[512];
+  int rc;
+
+  /* The conf was validated with the same function (sl_out_kafka_check);
+   * err names the key if it fails anyway. */
+  rc = build_conf(NULL, o->ac, &conf, err, errlen);
+  if (rc)
+    return rc;
+  rd_kafka_conf_set_opaque(conf, o);
+  rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+  rd_kafka_conf_set_error_cb(conf, error_cb);
+  rd_kafka_conf_set_log_cb(conf, log_cb);
+  o->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, terr, sizeof(terr));
+  if (o->rk == NULL) {
+    rd_kafka_conf_destroy(conf);
+    snprintf(err, errlen, "kafka producer: %s", terr);
+    return SL_ECONFIG;
+  }
+  s = sl_ktopic_static(o->topic);
+  if (s) {
+    o->rkt = rd_kafka_topic_new(o->rk, s, NULL);
+    if (o->rkt == NULL) {
+      snprintf(err, errlen, "output.topic %s: %s", s,
+               rd_kafka_err2str(rd_kafka_last_error()));
+      destroy_rk(o);
+      return SL_ECONFIG;
+    }
+  }
+  q = rd_kafka_queue_get_main(o->rk);
+  rd_kafka_queue_io_event_enable(q, o->pipefd[1], "k", 1);
+  rd_kafka_queue_destroy(q);
+  o->fatal = 0;
+  o->all_down = 0;
+  return SL_OK;
+}
+
 static int
 kafka_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
            const struct sl_out_cbs *cbs, struct sl_out **out, char *err,
            size_t errlen)
 {
   struct kafka_out *o;
-  rd_kafka_conf_t *conf = NULL;
-  rd_kafka_queue_t *q;
   const char *s;
   char terr[512];
   int rc;
@@ -757,35 +884,9 @@ kafka_init(uv_loop_t *loop, const struct sl_agent_conf *ac,
     snprintf(err, errlen, "pipe: %s", strerror(errno));
     goto fail;
   }
-  /* The conf was validated with the same function (sl_out_kafka_check);
-   * err already says file:line if it fails anyway. */
-  rc = build_conf(NULL, ac, &conf, err, errlen);
+  rc = start_producer(o, err, errlen);
   if (rc)
     goto fail;
-  rd_kafka_conf_set_opaque(conf, o);
-  rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
-  rd_kafka_conf_set_error_cb(conf, error_cb);
-  rd_kafka_conf_set_log_cb(conf, log_cb);
-  o->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, terr, sizeof(terr));
-  if (o->rk == NULL) {
-    rd_kafka_conf_destroy(conf);
-    snprintf(err, errlen, "kafka producer: %s", terr);
-    rc = SL_ECONFIG;
-    goto fail;
-  }
-  s = sl_ktopic_static(o->topic);
-  if (s) {
-    o->rkt = rd_kafka_topic_new(o->rk, s, NULL);
-    if (o->rkt == NULL) {
-      snprintf(err, errlen, "output.topic %s: %s", s,
-               rd_kafka_err2str(rd_kafka_last_error()));
-      rc = SL_ECONFIG;
-      goto fail;
-    }
-  }
-  q = rd_kafka_queue_get_main(o->rk);
-  rd_kafka_queue_io_event_enable(q, o->pipefd[1], "k", 1);
-  rd_kafka_queue_destroy(q);
   uv_poll_init(loop, &o->poll, o->pipefd[0]);
   uv_timer_init(loop, &o->timer);
   o->poll.data = o->timer.data = o;
@@ -874,9 +975,9 @@ kafka_metrics(const struct sl_out *base, struct sl_buf *b)
   rc |= sl_prom_gauge(b, "sluice_agent_kafka_queue_messages",
                       "messages in librdkafka's queue or in flight", NULL,
                       o->rk ? (double)rd_kafka_outq_len(o->rk) : 0.0);
-  rc |= sl_prom_gauge(b, "sluice_agent_kafka_fatal",
-                      "1 after a fatal producer error (restart needed)",
-                      NULL, o->fatal);
+  rc |= sl_prom_counter(b, "sluice_agent_kafka_producer_restarts_total",
+                        "producers replaced after a fatal error", NULL,
+                        o->restarts);
   return rc;
 }
 
@@ -884,36 +985,15 @@ static void
 kafka_close(struct sl_out *base, void (*cb)(void *arg), void *arg)
 {
   struct kafka_out *o = (struct kafka_out *)base;
-  struct sl_batch *b;
-  struct sl_list *e;
 
   o->close_cb = cb;
   o->close_arg = arg;
-  if (o->rk && !o->closing) {
-    /* What was produced may still be delivered: give it a short bound,
-     * then purge; purged messages come back as undelivered. */
-    if (rd_kafka_outq_len(o->rk) > 0 && !o->fatal)
-      rd_kafka_flush(o->rk, CLOSE_FLUSH_MS);
-    o->closing = 1;
-    rd_kafka_purge(o->rk, RD_KAFKA_PURGE_F_QUEUE |
-                   RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_poll(o->rk, 0);
-  }
+  /* What was produced may still be delivered: give it a short bound
+   * (this blocks the loop; the agent's drain was the real flush). */
+  if (o->rk && !o->closing && !o->fatal && rd_kafka_outq_len(o->rk) > 0)
+    rd_kafka_flush(o->rk, CLOSE_FLUSH_MS);
   o->closing = 1;
-  complete(o);
-  while ((e = sl_list_pop(&o->retries)) != NULL)
-    free(sl_container_of(e, struct kretry, link));
-  /* Everything left is undelivered, or its report never came: give it
-   * back, newest first, so the agent's queue keeps the order. */
-  while ((b = sl_batchq_pop_last(&o->sent)) != NULL) {
-    free(b->out_priv);
-    b->out_priv = NULL;
-    o->st.inflight--;
-    o->st.resent++;
-    o->cbs.requeue(o->cbs.arg, b);
-  }
-  o->stalled = NULL;
-  destroy_rk(o);
+  give_back(o);
   uv_timer_stop(&o->timer);
   uv_poll_stop(&o->poll);
   uv_close((uv_handle_t *)&o->timer, handle_closed);

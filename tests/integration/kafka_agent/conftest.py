@@ -3,7 +3,6 @@ producing into sluice-kafka-mock (tools/kafka_mock.c), read back with kcat
 (tests/lib/kafka.py). Skipped when the build has no librdkafka or kcat is
 missing."""
 
-import json
 import os
 import sys
 
@@ -25,20 +24,6 @@ def pytest_collection_modifyitems(config, items):
             it.add_marker(skip)
 
 
-def write_lines(path, start, n, pad=0):
-    with open(path, "a") as f:
-        for i in range(start, start + n):
-            f.write(json.dumps({"msg": "line %d%s" % (i, "x" * pad), "n": i,
-                                "trace_id": "%032x" % (0xabc0000 + i)},
-                               separators=(",", ":")) + "\n")
-
-
-def kafka_output(mock, topic="logs-%{event.dataset:generic}", **kw):
-    out = {"type": "kafka", "brokers": mock.brokers, "topic": topic}
-    out.update(kw)
-    return out
-
-
 @pytest.fixture
 def mock(tmp_path):
     m = kafka.KafkaMock(brokers=2, topics={"logs-app": 4},
@@ -49,13 +34,16 @@ def mock(tmp_path):
 
 @pytest.fixture
 def agent(tmp_path, mock):
-    """make(output=..., **top-level overrides) -> started AgentProc."""
+    """make(output=..., **top-level overrides) -> started AgentProc;
+    without output: kafka into the mock, topic logs-<dataset>."""
     started = []
 
     def make(output=None, start=True, **over):
         cfg = agent_config(str(tmp_path / "data"),
                            [str(tmp_path / "in" / "*.log")],
-                           output or kafka_output(mock))
+                           output or {"type": "kafka",
+                                      "brokers": mock.brokers,
+                                      "topic": "logs-%{event.dataset}"})
         cfg.update(over)
         a = AgentProc(str(tmp_path), "agent", cfg)
         started.append(a)
