@@ -49,8 +49,8 @@ def kafka_input(mock, group="sluice", **kw):
            "group_id": group, "commit_interval": "200ms",
            # The mock coordinator waits out these before a rebalance
            # completes; the defaults (45 s) would dominate every test.
-           "properties": {"session.timeout.ms": "6000",
-                          "heartbeat.interval.ms": "300",
+           "properties": {"session.timeout.ms": "3000",
+                          "heartbeat.interval.ms": "200",
                           "fetch.wait.max.ms": "100"}}
     inp.update(kw)
     return inp
