@@ -33,6 +33,7 @@
 #include "sl_lj.h"
 #include "sl_log.h"
 #include "sl_time.h"
+#include "sl_tls.h"
 
 #ifdef HAVE_OPENSSL
 #include <openssl/err.h>
@@ -670,38 +671,12 @@ static int
 tls_ctx(struct lj_out *o, const struct sl_agent_conf *ac, char *err,
         size_t errlen)
 {
-  const char *what = NULL;
+  struct sl_tls_files f = {
+    "output.ssl", ac->ssl_ca, ac->ssl_cert, ac->ssl_key,
+  };
 
-  o->tls = SSL_CTX_new(TLS_client_method());
-  if (o->tls == NULL)
-    return SL_ENOMEM;
-  SSL_CTX_set_min_proto_version(o->tls, TLS1_2_VERSION);
   o->tls_verify = ac->ssl_verify;
-  SSL_CTX_set_verify(o->tls, ac->ssl_verify ? SSL_VERIFY_PEER
-                                            : SSL_VERIFY_NONE, NULL);
-  if (ac->ssl_ca) {
-    if (SSL_CTX_load_verify_locations(o->tls, ac->ssl_ca, NULL) != 1)
-      what = "output.ssl.ca: cannot load";
-  } else if (SSL_CTX_set_default_verify_paths(o->tls) != 1) {
-    what = "output.ssl: cannot load the system CA store";
-  }
-  if (what == NULL && ac->ssl_cert) {
-    if (SSL_CTX_use_certificate_chain_file(o->tls, ac->ssl_cert) != 1)
-      what = "output.ssl.cert: cannot load";
-    else if (SSL_CTX_use_PrivateKey_file(o->tls, ac->ssl_key,
-                                         SSL_FILETYPE_PEM) != 1)
-      what = "output.ssl.key: cannot load";
-    else if (SSL_CTX_check_private_key(o->tls) != 1)
-      what = "output.ssl.key: does not match cert";
-  }
-  if (what) {
-    char buf[160];
-    ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
-    ERR_clear_error();
-    snprintf(err, errlen, "%s (%s)", what, buf);
-    return SL_ECONFIG;
-  }
-  return SL_OK;
+  return sl_tls_client_ctx(&f, ac->ssl_verify, &o->tls, err, errlen);
 }
 #endif
 
