@@ -229,6 +229,8 @@ sl_es_conf_fill(const json_t *es, const char *data_dir,
   c->password = str_or(es, "password", NULL);
   c->api_key = str_or(es, "api_key", NULL);
   c->ca = str_or(es, "ssl.ca", NULL);
+  c->cert = str_or(es, "ssl.cert", NULL);
+  c->key = str_or(es, "ssl.key", NULL);
   c->verify = sl_conf_bool(es, "ssl.verify", 1);
   c->timeout_ms = (uint64_t)sl_conf_int(es, "timeout", 60000);
   c->compression = sl_conf_bool(es, "compression", 1);
@@ -240,6 +242,11 @@ sl_es_conf_fill(const json_t *es, const char *data_dir,
   c->max_pending = (uint64_t)sl_conf_int(es, "max_pending_events", 50000);
   c->backoff_base_ms = (uint64_t)sl_conf_int(es, "retry.backoff_base", 500);
   c->backoff_max_ms = (uint64_t)sl_conf_int(es, "retry.backoff_max", 60000);
+  if (!c->cert != !c->key) {
+    snprintf(err, errlen, "elasticsearch.ssl: cert and key go together");
+    rc = SL_ECONFIG;
+    goto fail;
+  }
   if (c->bulk_max_bytes < 1024 || (int64_t)c->bulk_max_bytes < 0)
     key = "bulk_max_bytes";
   else if (c->bulk_max_events < 1 || c->bulk_max_events > 1000000)

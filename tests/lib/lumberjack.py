@@ -791,8 +791,11 @@ class LumberjackClient:
 
     def __init__(self, host="127.0.0.1", port=5044, compress_level=3,
                  window=1024, timeout=10.0, version=V2, data_frames=False,
-                 nested=0, d_version=V1):
+                 nested=0, d_version=V1, tls=None):
+        """tls: a client-side ssl.SSLContext to speak Lumberjack over TLS
+        (load_cert_chain on it for a client certificate)."""
         self.host = host
+        self.tls = tls
         self.port = port
         self.compress_level = compress_level
         self.window = window
@@ -811,6 +814,14 @@ class LumberjackClient:
             self.sock = socket.create_connection((self.host, self.port),
                                                  timeout=self.timeout)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                try:
+                    self.sock = self.tls.wrap_socket(
+                        self.sock, server_hostname=self.host)
+                except BaseException:
+                    self.sock.close()
+                    self.sock = None
+                    raise
             self._rbuf = b""
         return self
 
