@@ -260,6 +260,12 @@ handshake_error(struct sl_input_tls_conn *tc, char *err, size_t errlen)
     snprintf(err, errlen, "TLS handshake failed: client certificate %s: "
              "%s%s", tc->bad_cert[0] ? tc->bad_cert : "",
              X509_verify_cert_error_string(vr), verify_hint(vr));
+  else if (strstr(why, "alert") && (strstr(why, "certificate") ||
+                                     strstr(why, "unknown ca")))
+    /* The sender's verdict on us, not ours on it. */
+    snprintf(err, errlen, "TLS handshake failed: %s; the sender refused "
+             "the collector's certificate (its CA, or a name that is not "
+             "the host the sender dials)", why);
   else
     snprintf(err, errlen, "TLS handshake failed: %s", why);
 }

@@ -80,6 +80,8 @@ def pki(tmp_path_factory):
     p.cert("other", "rogue", "DNS:agent-rogue.example.test",
            cn="agent-rogue")
     p.cert("ca", "intruder", "DNS:intruder.example.test")
+    p.cert("ca", "wronghost", "DNS:elsewhere.example.test",
+           cn="elsewhere.example.test")
     return p
 
 

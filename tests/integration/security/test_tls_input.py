@@ -204,3 +204,28 @@ def test_agent_mutual_tls_to_collector(collectors, es, pki, tmp_path):
         a.term()
         a.cleanup()
     assert os.path.exists(AGENT)
+
+
+def test_agent_refuses_a_collector_certificate_for_another_host(
+        collectors, es, pki, tmp_path):
+    c = tls_collector(collectors, es, pki, cert=pki.path("wronghost.pem"),
+                      key=pki.path("wronghost.key"))
+    log = tmp_path / "app.log"
+    log.write_text('{"msg":"x"}\n')
+    out = {"type": "lumberjack", "hosts": [c.address],
+           "ssl": {"enabled": True, "ca": pki.path("ca.pem"),
+                   "cert": pki.path("agent-1.pem"),
+                   "key": pki.path("agent-1.key")}}
+    a = AgentProc(tmp_path, "agent", agent_config(
+        str(tmp_path / "agent-data"), [str(log)], out, dataset="sec",
+        shutdown_timeout="1s"))
+    try:
+        a.start()
+        rec = a.wait_log(lambda r: r.get("message") ==
+                         "TLS handshake failed", what="agent TLS failure")
+        assert "mismatch" in rec.get("verify", ""), rec
+    finally:
+        a.term()
+        a.cleanup()
+    wait_reason(c, "TLS handshake failed", "the sender refused the "
+                "collector's certificate")
