@@ -36,9 +36,7 @@
 #include "sl_tls.h"
 
 #ifdef HAVE_OPENSSL
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #endif
 
 /* b->out_flags: the window's uv_write is still libuv's (it holds b->wreq
@@ -390,12 +388,10 @@ static void
 tls_fail(struct lj_conn *c, const char *why)
 {
   char buf[200];
-  unsigned long e = ERR_get_error();
 
-  ERR_error_string_n(e, buf, sizeof(buf));
-  ERR_clear_error();
+  sl_tls_errstr(buf, sizeof(buf), "connection closed");
   sl_log(SL_LOG_WARN, "out.lumberjack", why, SL_LF_STR, "host", c->host,
-         SL_LF_STR, "tls", e ? buf : "connection closed",
+         SL_LF_STR, "tls", buf,
          SL_LF_STR, "verify", c->ssl ? X509_verify_cert_error_string(
            SSL_get_verify_result(c->ssl)) : NULL, SL_LF_END);
   conn_fail(c, why, SL_EPROTO);
