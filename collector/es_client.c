@@ -157,7 +157,8 @@ pct_decode(const char *p, size_t n)
   if (!out)
     return NULL;
   for (i = 0; i < n; i++) {
-    if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 && hexval(p[i + 2]) >= 0) {
+    if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 &&
+        hexval(p[i + 2]) >= 0) {
       out[o++] = (char)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
       i += 2;
     } else {
