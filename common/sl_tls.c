@@ -59,15 +59,33 @@ ctx_new(const SSL_METHOD *m)
 }
 
 static int
+mismatch(const struct sl_tls_files *f, char *err, size_t errlen)
+{
+  ERR_clear_error();
+  snprintf(err, errlen, "%s.key: %s is not the key of the certificate in "
+           "%s", f->what, f->key, f->cert);
+  return SL_ECONFIG;
+}
+
+static int
 load_own(SSL_CTX *ctx, const struct sl_tls_files *f, char *err,
          size_t errlen)
 {
+  unsigned long e;
+
   if (SSL_CTX_use_certificate_chain_file(ctx, f->cert) != 1)
     return fail(f, "cert", "cannot load", f->cert, err, errlen);
-  if (SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1)
+  if (SSL_CTX_use_PrivateKey_file(ctx, f->key, SSL_FILETYPE_PEM) != 1) {
+    e = ERR_peek_error();
+    if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+        ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+      return mismatch(f, err, errlen);
     return fail(f, "key", "cannot load", f->key, err, errlen);
+  }
+  /* A key of another type (EC for an RSA cert) loads into its own slot
+   * and fails only here. */
   if (SSL_CTX_check_private_key(ctx) != 1)
-    return fail(f, "key", "does not match the cert", f->key, err, errlen);
+    return mismatch(f, err, errlen);
   return 0;
 }
 

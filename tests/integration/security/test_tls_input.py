@@ -179,8 +179,22 @@ elasticsearch:
         pki.path("server.key"), pki.path("agent-1.key")))
     p = subprocess.run([COLLECTOR, "--check", "-c", str(cfg)],
                        capture_output=True, text=True, timeout=30)
-    assert p.returncode == 2 and "ssl.key: cannot load" in p.stderr and \
-        "key values mismatch" in p.stderr, p
+    assert p.returncode == 2 and "ssl.key: %s is not the key of the " \
+        "certificate in %s" % (pki.path("agent-1.key"),
+                               pki.path("server.pem")) in p.stderr, p
+    # Safe by default: client certificates are required, so a CA is too.
+    text = cfg.read_text().replace(pki.path("agent-1.key"),
+                                   pki.path("server.key"))
+    cfg.write_text(text.replace("      ca: %s\n" % pki.path("ca.pem"), ""))
+    p = subprocess.run([COLLECTOR, "--check", "-c", str(cfg)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "inputs[0].ssl.ca: required to verify " \
+        "client certificates (or set client_auth: none)" in p.stderr, p
+    cfg.write_text(text.replace("      ca: %s\n" % pki.path("ca.pem"),
+                                "      client_auth: none\n"))
+    p = subprocess.run([COLLECTOR, "--check", "-c", str(cfg)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p
 
 
 def test_agent_mutual_tls_to_collector(collectors, es, pki, tmp_path):
