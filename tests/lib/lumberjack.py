@@ -1020,9 +1020,15 @@ def _cli_receive(a):
 def _cli_send(a):
     src = open(a.file, "rb") if a.file and a.file != "-" else sys.stdin.buffer
     events = [ln.rstrip(b"\r\n") for ln in src if ln.strip()]
+    tls = None
+    if a.tls_ca or a.tls_cert:
+        import ssl
+        tls = ssl.create_default_context(cafile=a.tls_ca)
+        if a.tls_cert:
+            tls.load_cert_chain(a.tls_cert, a.tls_key)
     c = LumberjackClient(a.host, a.port, compress_level=a.compress_level,
                          window=a.window, timeout=a.timeout,
-                         data_frames=a.data_frames)
+                         data_frames=a.data_frames, tls=tls)
     t0 = time.monotonic()
     acked = c.send(events)
     dt = time.monotonic() - t0
@@ -1063,6 +1069,10 @@ def main(argv=None):
     s.add_argument("--data-frames", action="store_true",
                    help="send v1 D frames instead of J")
     s.add_argument("--timeout", type=float, default=30)
+    s.add_argument("--tls-ca", help="speak TLS; verify the receiver "
+                   "with this CA (PEM)")
+    s.add_argument("--tls-cert", help="client certificate (PEM)")
+    s.add_argument("--tls-key", help="key of --tls-cert")
     a = ap.parse_args(argv)
     if a.cmd == "receive":
         return _cli_receive(a)

@@ -8,6 +8,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 
 import pytest
 
@@ -66,6 +67,22 @@ def test_good_client_certificate_events_arrive(collectors, es, pki):
     ctx12 = client_ctx(pki, "agent-1")
     ctx12.maximum_version = ssl.TLSVersion.TLSv1_2
     assert try_send(c.lj_port, ctx12) == 5
+
+
+def test_cli_sender_over_tls(collectors, es, pki, tmp_path):
+    """tests/lib/lumberjack.py send --tls-*: the by-hand check of a TLS
+    listener that the README suggests."""
+    c = tls_collector(collectors, es, pki)
+    f = tmp_path / "ev.ndjson"
+    f.write_bytes(b"\n".join(events("cli", 20)) + b"\n")
+    lj = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))), "lib", "lumberjack.py")
+    p = subprocess.run(
+        [sys.executable, lj, "send", "--port", str(c.lj_port), "--file",
+         str(f), "--tls-ca", pki.path("ca.pem"), "--tls-cert",
+         pki.path("agent-1.pem"), "--tls-key", pki.path("agent-1.key")],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and '"acked": 20' in p.stdout, p
 
 
 @pytest.mark.parametrize("cert,needles", [
