@@ -530,10 +530,8 @@ feed_plain(struct conn *c, const char *p, size_t n, char *err, size_t errlen)
     return SL_ECLOSED;
   /* Without a W frame nobody tells us where a window ends: spool what came
    * in this read. */
-  if (c->window == 0 && cut_part(c) != 0) {
-    snprintf(err, errlen, "out of memory");
-    return SL_ENOMEM;
-  }
+  if (c->window == 0 && cut_part(c) != 0)
+    conn_close(c, "out of memory", SL_ENOMEM);  /* not the sender's fault */
   return c->closing ? SL_ECLOSED : 0;
 }
 
