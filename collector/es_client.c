@@ -17,6 +17,7 @@
 
 #include "sl_err.h"
 #include "sl_list.h"
+#include "sl_log.h"
 
 /* Responses are small thanks to filter_path (~60 bytes per item); the cap
  * only stops a broken peer from filling memory. */
@@ -720,6 +721,10 @@ sl_es_client_new(uv_loop_t *loop, const struct sl_es_conf *conf,
   c->dead_max_ms = conf->backoff_max_ms;
   c->timeout_ms = conf->timeout_ms;
   c->verify = conf->verify;
+  if (!c->verify)
+    sl_log(SL_LOG_WARN, "es_client", "elasticsearch.ssl.verify is false: "
+           "any server can pose as Elasticsearch and read the events and "
+           "credentials", SL_LF_END);
   c->username = sl_strdup(conf->username);
   c->password = sl_strdup(conf->password);
   c->ca = sl_strdup(conf->ca);

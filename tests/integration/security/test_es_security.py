@@ -73,6 +73,10 @@ def test_wrong_ca_is_a_clear_error(collectors, pki):
                         name="noverify")
         ship(c2)
         es.wait_for_count("logs-sec-*", 50, timeout=30)
+        assert c2.find_logs(lambda r: "verify is false" in
+                            r.get("message", ""))
+        assert not c.find_logs(lambda r: "verify is false" in
+                               r.get("message", ""))
 
 
 def secret_forms(s):
