@@ -725,6 +725,12 @@ parse_listen(const char *s, struct sockaddr_storage *ss)
   return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) ? SL_EINVAL : 0;
 }
 
+static void
+free_listener_owner(uv_handle_t *h)
+{
+  free(h->data);
+}
+
 int
 sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
              struct sl_input **out, char *err, size_t errlen)
@@ -766,7 +772,8 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
     rc = uv_listen((uv_stream_t *)&in->listener, 511, on_connection);
   if (rc != 0) {
     snprintf(err, errlen, "inputs: listen %s: %s", listen, uv_strerror(rc));
-    uv_close((uv_handle_t *)&in->listener, (uv_close_cb)free);
+    /* The handle sits inside `in`: free the container, not the handle. */
+    uv_close((uv_handle_t *)&in->listener, free_listener_owner);
     return rc;
   }
   if (uv_tcp_getsockname(&in->listener, (struct sockaddr *)&ss, &namelen) == 0)
