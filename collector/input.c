@@ -5,7 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sl_conf.h"
 #include "sl_err.h"
@@ -78,7 +82,11 @@ struct conn {
 
 struct sl_input {
   uv_loop_t *loop;
-  uv_tcp_t listener;
+  uv_tcp_t listener;        /* bound socket; accepted by accept_poll */
+  uv_poll_t accept_poll;     /* our own accept loop: libuv's hides EMFILE */
+  int polling;               /* accept_poll initialised (closed on close) */
+  int reserve_fd;            /* /dev/null held for the EMFILE trick */
+  uv_close_cb listener_cb;   /* after accept_poll and listener closed */
   struct sl_spool *spool;
   struct sl_lj_limits lim;
   uint64_t max_connections;
@@ -108,6 +116,7 @@ struct sl_input {
 
 
 static void conn_close(struct conn *c, const char *reason, int err);
+static void on_acceptable(uv_poll_t *h, int status, int events);
 static void try_append(struct conn *c, struct part *p);
 static void input_maybe_closed(struct sl_input *in);
 
@@ -714,6 +723,17 @@ on_timer(uv_timer_t *t)
     c->last_rx_ms = c->frame_ms = now;
     return;
   }
+  if (c->in->idle_timeout_ms && now - c->last_rx_ms >= c->in->idle_timeout_ms) {
+    char why[128];
+
+    c->in->st.idle_closed++;
+    snprintf(why, sizeof(why), "%s (idle_timeout %llu ms)",
+             sl_lj_dec_pending(c->dec) ? "idle timeout in a partial frame"
+                                       : "idle timeout",
+             (unsigned long long)c->in->idle_timeout_ms);
+    conn_close(c, why, SL_ETIMEDOUT);
+    return;
+  }
   /* Slow loris: a byte now and then keeps idle_timeout away, so a frame
    * must also complete within frame_timeout of its first byte (or of the
    * previous frame, for frames that follow each other in one stream). */
@@ -725,17 +745,6 @@ on_timer(uv_timer_t *t)
     snprintf(why, sizeof(why), "frame not completed within frame_timeout "
              "%llu ms (slow sender)",
              (unsigned long long)c->in->frame_timeout_ms);
-    conn_close(c, why, SL_ETIMEDOUT);
-    return;
-  }
-  if (c->in->idle_timeout_ms && now - c->last_rx_ms >= c->in->idle_timeout_ms) {
-    char why[128];
-
-    c->in->st.idle_closed++;
-    snprintf(why, sizeof(why), "%s (idle_timeout %llu ms)",
-             sl_lj_dec_pending(c->dec) ? "idle timeout in a partial frame"
-                                       : "idle timeout",
-             (unsigned long long)c->in->idle_timeout_ms);
     conn_close(c, why, SL_ETIMEDOUT);
   }
 }
@@ -793,57 +802,66 @@ conn_close(struct conn *c, const char *reason, int err)
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-/* accept() failed. EMFILE/ENFILE: libuv already closed the waiting
- * connection with its reserve descriptor (so the listener does not spin),
- * but the sender only sees a reset; say so, at most once per
- * EMFILE_LOG_MS with the count in between, as a flood makes thousands. */
+/* accept() failed with EMFILE/ENFILE: the waiting senders cannot be
+ * taken, and a level-triggered listener would spin on them. Free the
+ * reserve descriptor, take and close what waits (each sender sees a
+ * reset and retries later), take the reserve again: the classic trick
+ * (libuv does the same inside uv_listen, silently, hence our own accept
+ * loop). Logged at most once per EMFILE_LOG_MS with the count dropped in
+ * between, as a flood makes thousands. */
 #define EMFILE_LOG_MS 10000u
 
 static void
-accept_failed(struct sl_input *in, int status)
+accept_failed(struct sl_input *in, uv_os_sock_t lfd, int err)
 {
   uint64_t now = uv_now(in->loop);
+  int fd;
 
   in->st.rejected++;
   in->emfile_missed++;
+  if (in->reserve_fd >= 0) {
+    close(in->reserve_fd);
+    while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+      close(fd);
+      in->st.rejected++;
+      in->emfile_missed++;
+    }
+    in->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
   if (in->emfile_log_ms && now - in->emfile_log_ms < EMFILE_LOG_MS)
     return;
-  in->emfile_log_ms = now;
-  sl_log(SL_LOG_ERROR, "input", status == UV_EMFILE || status == UV_ENFILE
-         ? "accept failed: out of file descriptors; connections dropped "
-           "(raise ulimit -n or lower max_connections)"
-         : "accept failed", SL_LF_INT, "dropped", (int64_t)in->emfile_missed,
+  in->emfile_log_ms = now ? now : 1;
+  sl_log(SL_LOG_ERROR, "input", "accept failed: out of file descriptors; "
+         "connections dropped (raise ulimit -n or lower max_connections)",
+         SL_LF_INT, "dropped", (int64_t)in->emfile_missed,
          SL_LF_INT, "connections", (int64_t)in->st.connections,
          SL_LF_INT, "max_connections", (int64_t)in->max_connections,
-         SL_LF_ERR, status, SL_LF_END);
+         SL_LF_ERR, err, SL_LF_END);
   in->emfile_missed = 0;
 }
 
+/* A socket accept4() gave us becomes a connection. */
 static void
-on_connection(uv_stream_t *server, int status)
+on_connection(struct sl_input *in, uv_os_sock_t fd)
 {
-  struct sl_input *in = server->data;
   struct sockaddr_storage ss;
   struct conn *c;
   int namelen = sizeof(ss);
   uint64_t tick;
 
-  if (status < 0) {
-    accept_failed(in, status);
+  c = calloc(1, sizeof(*c));
+  if (c == NULL) {
+    close(fd);
     return;
   }
-  if (in->closing)
-    return;
-  c = calloc(1, sizeof(*c));
-  if (c == NULL)
-    return;
   c->in = in;
   sl_list_init(&c->parts);
   sl_buf_init(&c->cur, 0);
   uv_tcp_init(in->loop, &c->tcp);
   c->tcp.data = c;
   c->handles = 1;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd);
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     sl_buf_free(&c->cur);
     return;
@@ -886,9 +904,42 @@ on_connection(uv_stream_t *server, int status)
   /* Check idle/keep-alive a few times per period. */
   tick = in->keepalive_ms < in->idle_timeout_ms || !in->idle_timeout_ms
              ? in->keepalive_ms : in->idle_timeout_ms;
+  if (in->frame_timeout_ms && in->frame_timeout_ms < tick)
+    tick = in->frame_timeout_ms;
   tick = tick / 2 ? tick / 2 : 1;
   uv_timer_start(&c->timer, on_timer, tick, tick);
   start_reading(c);
+}
+
+/* At most this many accepts per wakeup, so that a connection flood cannot
+ * starve the reads of the connections already open (libuv reads 32 times
+ * per stream per wakeup for the same reason). */
+#define ACCEPTS_PER_WAKEUP 32
+
+static void
+on_acceptable(uv_poll_t *h, int status, int events)
+{
+  struct sl_input *in = h->data;
+  uv_os_fd_t lfd;
+  int i, fd;
+
+  (void)events;
+  if (status < 0 || in->closing || uv_fileno((uv_handle_t *)&in->listener,
+                                             &lfd) != 0)
+    return;
+  for (i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+    fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      on_connection(in, fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED)
+      continue;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+        errno == ENOMEM)
+      accept_failed(in, lfd, -errno);
+    break;
+  }
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -948,10 +999,68 @@ max_connections(const json_t *cfg)
   return n;
 }
 
+/* listen() on the bound socket and watch it with our own poll handle (the
+ * tcp handle only owns the descriptor: libuv never polls it). */
+static int
+listen_fd(struct sl_input *in, const struct sockaddr_storage *ss)
+{
+  socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+  int lfd, one = 1, rc;
+
+  lfd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (lfd < 0)
+    return -errno;
+  /* As uv_tcp_bind does: a restart must not wait out TIME_WAIT. */
+  if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      bind(lfd, (const struct sockaddr *)ss, len) != 0 ||
+      listen(lfd, 511) != 0) {
+    rc = -errno;
+    close(lfd);
+    return rc;
+  }
+  rc = uv_tcp_open(&in->listener, lfd);
+  if (rc != 0) {
+    close(lfd);
+    return rc;
+  }
+  rc = uv_poll_init_socket(in->loop, &in->accept_poll, lfd);
+  if (rc != 0)
+    return rc;
+  in->accept_poll.data = in;
+  in->polling = 1;
+  in->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return uv_poll_start(&in->accept_poll, UV_READABLE, on_acceptable);
+}
+
+/* The handle sits inside `in`: free the container, not the handle. */
 static void
 free_listener_owner(uv_handle_t *h)
 {
   free(h->data);
+}
+
+static void
+on_poll_closed(uv_handle_t *h)
+{
+  struct sl_input *in = h->data;
+
+  uv_close((uv_handle_t *)&in->listener, in->listener_cb);
+}
+
+/* The poll handle first (it watches the listener's descriptor), then the
+ * listener, then cb. */
+static void
+listener_close(struct sl_input *in, uv_close_cb cb)
+{
+  if (in->reserve_fd >= 0)
+    close(in->reserve_fd);
+  in->reserve_fd = -1;
+  in->listener_cb = cb;
+  if (in->polling)
+    uv_close((uv_handle_t *)&in->accept_poll, on_poll_closed);
+  else
+    uv_close((uv_handle_t *)&in->listener, cb);
 }
 
 int
@@ -1006,13 +1115,11 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
   }
   uv_tcp_init(loop, &in->listener);
   in->listener.data = in;
-  rc = uv_tcp_bind(&in->listener, (struct sockaddr *)&ss, 0);
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&in->listener, 511, on_connection);
+  in->reserve_fd = -1;
+  rc = listen_fd(in, &ss);
   if (rc != 0) {
     snprintf(err, errlen, "inputs: listen %s: %s", listen, uv_strerror(rc));
-    /* The handle sits inside `in`: free the container, not the handle. */
-    uv_close((uv_handle_t *)&in->listener, free_listener_owner);
+    listener_close(in, free_listener_owner);
     return rc;
   }
   if (uv_tcp_getsockname(&in->listener, (struct sockaddr *)&ss, &namelen) == 0)
@@ -1104,5 +1211,5 @@ sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg)
   in->close_arg = arg;
   sl_list_foreach(l, tmp, &in->conns)
     conn_close(sl_container_of(l, struct conn, link), "shutdown", 0);
-  uv_close((uv_handle_t *)&in->listener, on_listener_closed);
+  listener_close(in, on_listener_closed);
 }

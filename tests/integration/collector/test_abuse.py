@@ -129,3 +129,146 @@ def test_zip_bombs_beside_a_good_sender(es, make_collector):
     if not c.asan():
         assert hwm < 96 * 1024, hwm
     assert c.term() == 0
+
+
+LIMITS = {"type": "lumberjack", "listen": "127.0.0.1:0",
+          "max_connections": 4, "max_window_bytes": "64KiB",
+          "max_event_bytes": "4KiB", "max_fields": 50, "max_depth": 5,
+          "timestamp_max_future": "1h", "timestamp_max_past": "3650d",
+          "idle_timeout": "2s", "frame_timeout": "2s"}
+
+
+def hostile_close(c, data, pat, what, trickle=None):
+    """Send data on a new connection (a byte per `trickle` seconds when
+    set); the collector must close it with a reason matching pat."""
+    h, peer = open_hostile(c.lj_port)
+    try:
+        if trickle:
+            for b in data:
+                h.send_raw(bytes([b]))
+                if h.peer_closed(timeout=trickle):
+                    break
+        else:
+            h.send_raw(data)
+    except OSError:
+        pass
+    assert h.peer_closed(timeout=15), "%s: still open" % what
+    h.close()
+    e = close_log(c, peer, what)
+    assert re.search(pat, e.get("reason", "")), (what, e)
+    return e["reason"]
+
+
+def test_every_input_limit_is_named(es, make_collector):
+    """Each limit's error names the limit and its value (before: "value over
+    its configured limit", naming neither). Connection-level limits close
+    the connection; event-level ones keep the event as an invalid event
+    whose error names the limit (closing would make the sender resend it
+    forever)."""
+    c = make_collector(es, {"inputs": [LIMITS]})
+    reasons = {}
+    ev = b'{"message":"' + b"w" * 1000 + b'"}'
+    # window: 100 events of 1 KiB in one window of 100
+    reasons["window_bytes"] = hostile_close(
+        c, encode_window(100) + b"".join(encode_json(i + 1, ev)
+                                         for i in range(100)),
+        r"max_window_bytes 65536", "window bytes")
+    reasons["window_events"] = hostile_close(
+        c, encode_window(2) + b"".join(encode_json(i + 1, b"{}")
+                                       for i in range(3)),
+        r"window of 2 .*max_window \d+", "window events")
+    reasons["event_bytes"] = hostile_close(
+        c, encode_window(1) + encode_json(1, b'{"m":"' + b"x" * 5000 + b'"}'),
+        r"max_event_bytes 4096", "event bytes")
+    # slow loris: a partial frame, then silence / a byte at a time
+    reasons["stall"] = hostile_close(
+        c, encode_window(1) + encode_json(1, b'{"m":"x"}')[:7],
+        r"idle_timeout 2000", "stalled sender")
+    reasons["trickle"] = hostile_close(
+        c, encode_window(1) + encode_json(1, b'{"m":"' + b"t" * 200 + b'"}'),
+        r"frame_timeout 2000", "trickling sender", trickle=0.25)
+    # connections: max_connections 4
+    held = [open_hostile(c.lj_port) for _ in range(4)]
+    h, peer = open_hostile(c.lj_port)
+    assert h.peer_closed(timeout=10)
+    e = close_log(c, peer, "fifth connection")
+    assert re.search(r"max_connections 4", e["reason"]), e
+    reasons["connections"] = e["reason"]
+    for x, _ in held:
+        x.close()
+    h.close()
+    m = c.metrics()
+    assert m["sluice_input_protocol_errors_total"] == 3, m
+
+    # per-event limits: acked, stored as invalid events naming the limit
+    deep = b'{"a":' * 6 + b"1" + b"}" * 6
+    wide = ("{%s}" % ",".join('"k%d":%d' % (i, i) for i in range(60))).encode()
+    future = b'{"@timestamp":"2100-01-01T00:00:00Z","message":"f"}'
+    past = b'{"@timestamp":"1990-01-01T00:00:00Z","message":"p"}'
+    wait_until(lambda: c.metric("sluice_input_connections") == 0, 15,
+               what="held connections closed")
+    send_all(c.lj_port, [deep, wide, future, past], window=4)
+    want = {"max_depth 5": deep, "max_fields 50": wide,
+            "timestamp_max_future 3600000": future,
+            "timestamp_max_past 315360000000": past}
+
+    def invalid():
+        return [d["_source"] for d in es.docs()
+                if "sluice_invalid_event" in d["_source"].get("tags", [])]
+    wait_until(lambda: len(invalid()) == 4, 30, what="4 invalid events")
+    got = {}
+    for d in invalid():
+        for k, raw in want.items():
+            if k in d["error"]["message"]:
+                assert d["message"] == raw.decode(), d
+                got[k] = d["error"]["message"]
+    assert sorted(got) == sorted(want), got
+    print(reasons, got)
+    assert c.term() == 0
+
+
+def nofile_soft(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise AssertionError("no Max open files")
+
+
+def test_descriptor_exhaustion_logged_and_recovered(es, make_collector):
+    """Default max_connections fits ulimit -n with room for the spool, ES and
+    HTTP; when accept() fails with EMFILE anyway (the limit lowered under
+    the running process) it is logged, rate-limited, and the collector
+    recovers once descriptors are free."""
+    import resource
+    c = make_collector(es)
+    soft = nofile_soft(c.proc.pid)
+    e = c.wait_log(lambda e: e.get("message") == "listening")
+    assert e["max_connections"] == soft - 128, (e, soft)
+    if soft == 1024:
+        assert e["max_connections"] == 896
+    nfds = len(__import__("os").listdir("/proc/%d/fd" % c.proc.pid))
+    resource.prlimit(c.proc.pid, resource.RLIMIT_NOFILE,
+                     (nfds + 8, resource.prlimit(c.proc.pid,
+                                                 resource.RLIMIT_NOFILE)[1]))
+    socks = []
+    for _ in range(60):
+        s = socket.create_connection(("127.0.0.1", c.lj_port), timeout=5)
+        socks.append(s)
+    logs = lambda: c.find_logs(lambda e: "out of file descriptors" in
+                               e.get("message", ""))
+    wait_until(lambda: len(logs()) >= 1, 15, what="EMFILE log")
+    time.sleep(1)
+    assert len(logs()) == 1, logs()     # rate-limited
+    assert logs()[0]["error.code"] == "EMFILE", logs()
+    for s in socks:
+        s.close()
+    resource.prlimit(c.proc.pid, resource.RLIMIT_NOFILE, (soft, soft)
+                     if soft <= resource.getrlimit(
+                         resource.RLIMIT_NOFILE)[1] else (soft, soft))
+    wait_until(lambda: c.metric("sluice_input_connections") == 0, 15,
+               what="connections closed")
+    evs = make_events("f", 100)
+    send_all(c.lj_port, evs, window=100)
+    assert_exact(es, [event_id("f", i) for i in range(100)], timeout=30)
+    assert c.term() == 0
