@@ -203,9 +203,15 @@ ts_out_of_range(const char *p, size_t n, const struct sl_input_limits *lim,
 {
   int64_t ns, now = sl_time_now_ns();
 
-  /* Only a timestamp we can read is judged; ES judges the rest. */
-  if (sl_time_parse_rfc3339(p, n, &ns) != 0)
-    return 0;
+  /* Only a timestamp we can read is judged; ES judges the rest. Past
+   * 2262 nanoseconds overflow int64: a "YYYY-" from then on is judged as
+   * far ahead. */
+  if (sl_time_parse_rfc3339(p, n, &ns) != 0) {
+    if (n < 5 || p[4] != '-' || strspn(p, "0123456789") != 4 ||
+        strncmp(p, "2262", 4) < 0)
+      return 0;
+    ns = INT64_MAX;
+  }
   if (lim->ts_future_ms && ns > now &&
       (uint64_t)(ns - now) / 1000000u > (uint64_t)lim->ts_future_ms) {
     snprintf(why, wl, "@timestamp %.*s is ahead of the receive time by more "
