@@ -122,6 +122,34 @@ static void input_maybe_closed(struct sl_input *in);
 
 /* ---- event conversion -------------------------------------------------- */
 
+/* A JSON string of s with every NUL byte as U+FFFD: "\u0000" is valid JSON,
+ * but jansson (the indexer's and routing's slow paths) refuses it without
+ * JSON_ALLOW_NUL, so a raw event carrying one would lose its id and route
+ * (found by fuzz_input_normalize). */
+static int
+json_str_no_nul(struct sl_buf *out, const char *s, size_t n)
+{
+  const char *z;
+  int rc;
+
+  if (memchr(s, '\0', n) == NULL)
+    return sl_json_str(out, s, n);
+  rc = sl_buf_append_byte(out, '"');
+  while (rc == 0 && n > 0) {
+    z = memchr(s, '\0', n);
+    rc = sl_json_escape(out, s, z ? (size_t)(z - s) : n);
+    if (rc == 0 && z != NULL)
+      rc = sl_buf_append(out, "\\ufffd", 6);
+    if (z == NULL)
+      break;
+    n -= (size_t)(z - s) + 1;
+    s = z + 1;
+  }
+  if (rc == 0)
+    rc = sl_buf_append_byte(out, '"');
+  return rc;
+}
+
 /* Anything that is not a JSON object is kept as the message of an event
  * tagged sluice_invalid_event, with an id hashed from its bytes. */
 static int
@@ -135,7 +163,7 @@ append_raw_event(const char *data, size_t len, const char *why,
   ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
   rc = sl_buf_printf(out, "{\"@timestamp\":\"%s\",\"message\":", ts);
   if (rc == 0)
-    rc = sl_json_str(out, data, len);
+    rc = json_str_no_nul(out, data, len);
   if (rc == 0)
     rc = sl_buf_printf(out, ",\"tags\":[\"sluice_invalid_event\"],"
                        "\"error\":{\"message\":");
