@@ -208,6 +208,28 @@ test_event_limits_named(void **state)
   sl_buf_free(&b);
 }
 
+/* fuzz_input_normalize finding: a NUL byte inside an invalid event came
+ * out as "\u0000", which jansson (routing, the indexer) refuses without
+ * JSON_ALLOW_NUL; it is U+FFFD now. */
+static void
+test_invalid_event_with_nul_loads(void **state)
+{
+  static const char ev[] = "{\"a\":\"fi\0\0lebeat\"}";
+  struct sl_buf b;
+  json_error_t e;
+  json_t *d;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_normalize(ev, sizeof(ev) - 1, &b), 0);
+  d = json_loadb(b.p, b.len - 1, 0, &e);
+  assert_non_null(d);
+  assert_string_equal(json_string_value(json_object_get(d, "message")),
+                      "{\"a\":\"fi\xef\xbf\xbd\xef\xbf\xbdlebeat\"}");
+  json_decref(d);
+  sl_buf_free(&b);
+}
+
 static void
 test_pretty_json_is_made_one_line(void **state)
 {
@@ -279,6 +301,7 @@ main(void)
     cmocka_unit_test(test_beats_event_gets_stable_hash_id),
     cmocka_unit_test(test_invalid_json_becomes_tagged_raw_event),
     cmocka_unit_test(test_event_limits_named),
+    cmocka_unit_test(test_invalid_event_with_nul_loads),
     cmocka_unit_test(test_pretty_json_is_made_one_line),
     cmocka_unit_test(test_non_object_json_is_kept),
     cmocka_unit_test(test_spool_line_bytes),
