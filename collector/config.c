@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input_tls.h"
 #include "sl_config.h"
 #include "sl_err.h"
 #ifdef HAVE_RDKAFKA
@@ -15,16 +16,35 @@ static const struct sl_conf_key http_keys[] = {
   SL_CONF_END
 };
 
+static const struct sl_conf_key input_ssl_keys[] = {
+  { "enabled", SL_CT_BOOL, "false", "accept senders over TLS 1.2/1.3 only", NULL, NULL, 0 },
+  { "cert", SL_CT_STR, NULL, "server certificate chain (PEM)", NULL, NULL, 0 },
+  { "key", SL_CT_STR, NULL, "private key of cert (PEM)", NULL, NULL, 0 },
+  { "ca", SL_CT_STR, NULL, "CA bundle (PEM) that issued the senders' client certificates", NULL, NULL, 0 },
+  { "client_auth", SL_CT_ENUM, "required", "client certificates: required, optional (a bad one is still refused) or none", NULL, "required|optional|none", 0 },
+  { "allowed_names", SL_CT_STR_LIST, NULL, "globs a client certificate's subject CN or a SAN DNS name must match (default: any name the CA signed)", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 static const struct sl_conf_key input_keys[] = {
   { "type", SL_CT_ENUM, "lumberjack", "input type: lumberjack (Beats/sluice-agent senders) or kafka (consumer group)", NULL, "lumberjack|kafka", 0 },
   { "listen", SL_CT_STR, "0.0.0.0:5044", "host:port to accept Beats/Lumberjack v2 senders on", NULL, NULL, 0 },
-  { "max_connections", SL_CT_INT, "1024", "connections accepted at once; more are closed on accept", NULL, NULL, 0 },
-  { "idle_timeout", SL_CT_DURATION, "60s", "close a connection that sends nothing for this long", NULL, NULL, 0 },
-  { "max_window", SL_CT_INT, "65536", "largest window (W frame) a sender may announce", NULL, NULL, 0 },
+  { "max_connections", SL_CT_INT, NULL, "connections accepted at once; more are closed on accept (default: what fits in the descriptor limit, ulimit -n, after spool, Elasticsearch and HTTP sockets)", NULL, NULL, 0 },
+  { "idle_timeout", SL_CT_DURATION, "60s", "close a connection that sends nothing for this long (also one stalled inside a frame)", NULL, NULL, 0 },
+  { "frame_timeout", SL_CT_DURATION, "60s", "close a connection that has not completed its current frame after this long, even if it trickles bytes (slow loris)", NULL, NULL, 0 },
+  { "max_window", SL_CT_INT, "65536", "largest window (W frame) a sender may announce, and most events between two W frames", NULL, NULL, 0 },
+  { "max_window_bytes", SL_CT_SIZE, "64MiB", "most event bytes (decompressed) in one window", NULL, NULL, 0 },
   { "max_frame", SL_CT_SIZE, "64MiB", "largest single frame (event or compressed block)", NULL, NULL, 0 },
+  { "max_event_bytes", SL_CT_SIZE, "10MiB", "largest single event (J or D frame payload)", NULL, NULL, 0 },
   { "max_inflate", SL_CT_SIZE, "128MiB", "largest decompressed size of one C frame (zip-bomb guard)", NULL, NULL, 0 },
+  { "max_inflate_ratio", SL_CT_INT, "100", "largest decompressed/compressed ratio of a C frame once it inflated past 1 MiB (zip-bomb guard)", NULL, NULL, 0 },
+  { "max_fields", SL_CT_INT, "10000", "most keys in one event (all levels); a bigger event is kept as an invalid event", NULL, NULL, 0 },
+  { "max_depth", SL_CT_INT, "64", "deepest object/array nesting of one event; a deeper event is kept as an invalid event", NULL, NULL, 0 },
+  { "timestamp_max_future", SL_CT_DURATION, "1d", "an @timestamp further ahead of the receive time makes the event invalid (0: no check)", NULL, NULL, 0 },
+  { "timestamp_max_past", SL_CT_DURATION, "36500d", "an @timestamp further behind the receive time makes the event invalid (0: no check)", NULL, NULL, 0 },
   { "keepalive", SL_CT_DURATION, "5s", "send a keep-alive ack while a window waits this long for the spool", NULL, NULL, 0 },
   { "flush_bytes", SL_CT_SIZE, "4MiB", "spool (and partially ack) a window once this many bytes of it arrived; kafka: bytes of events per spool record", NULL, NULL, 0 },
+  { "ssl", SL_CT_OBJ, NULL, "TLS for this listener (certificates are read again on SIGHUP)", input_ssl_keys, NULL, 0 },
   { "brokers", SL_CT_STR_LIST, NULL, "kafka: bootstrap brokers, host:port", NULL, NULL, 0 },
   { "topics", SL_CT_STR_LIST, NULL, "kafka: topic names, or ^regexes matching topic names", NULL, NULL, 0 },
   { "group_id", SL_CT_STR, "sluice", "kafka: consumer group; collectors with the same group share the partitions", NULL, NULL, 0 },
@@ -35,10 +55,13 @@ static const struct sl_conf_key input_keys[] = {
 };
 
 /* Keys that mean something for one input type only; written on another
- * type they are refused rather than silently ignored. */
+ * type they are refused rather than silently ignored. The per-event
+ * limits (max_fields, max_depth, timestamp_max_*) and flush_bytes apply
+ * to both. */
 static const char *const lumberjack_only[] = {
-  "listen", "max_connections", "idle_timeout", "max_window", "max_frame",
-  "max_inflate", "keepalive", NULL,
+  "listen", "max_connections", "idle_timeout", "frame_timeout",
+  "max_window", "max_window_bytes", "max_frame", "max_event_bytes",
+  "max_inflate", "max_inflate_ratio", "keepalive", "ssl", NULL,
 };
 static const char *const kafka_only[] = {
   "brokers", "topics", "group_id", "commit_interval", "max_message_bytes",
@@ -54,6 +77,8 @@ static const struct sl_conf_key spool_keys[] = {
 
 static const struct sl_conf_key es_ssl_keys[] = {
   { "ca", SL_CT_STR, NULL, "CA file (PEM) to verify Elasticsearch", NULL, NULL, 0 },
+  { "cert", SL_CT_STR, NULL, "client certificate (PEM) for Elasticsearch's TLS client authentication", NULL, NULL, 0 },
+  { "key", SL_CT_STR, NULL, "private key (PEM) of cert", NULL, NULL, 0 },
   { "verify", SL_CT_BOOL, "true", "verify the server certificate and host name", NULL, NULL, 0 },
   SL_CONF_END
 };
@@ -99,16 +124,182 @@ const struct sl_conf_key sl_collector_schema[] = {
   { "log_level", SL_CT_ENUM, "info", "self-log level", NULL, "debug|info|warn|warning|error", 0 },
   { "shutdown_timeout", SL_CT_DURATION, "30s", "on SIGTERM, wait this long for in-flight work", NULL, NULL, 0 },
   { "http", SL_CT_OBJ, NULL, "metrics and health endpoint", http_keys, NULL, 0 },
-  { "inputs", SL_CT_OBJ_LIST, NULL, "Lumberjack listeners and Kafka consumers", input_keys, NULL, SL_CK_REQUIRED },
+  { "inputs", SL_CT_OBJ_LIST, NULL, "listeners", input_keys, NULL, SL_CK_REQUIRED },
   { "spool", SL_CT_OBJ, NULL, "durable queue between inputs and outputs", spool_keys, NULL, 0 },
   { "elasticsearch", SL_CT_OBJ, NULL, "Elasticsearch output", es_keys, NULL, SL_CK_REQUIRED },
   SL_CONF_END
 };
 
+/* Load every listener's certificates and keys as the listener will: a
+ * file that is missing, unreadable or does not match fails --check, and a
+ * SIGHUP with a bad new certificate is refused before the running
+ * listener (and its context) is touched. */
+static int
+check_input_tls(const struct sl_conf *c, char *err, size_t errlen)
+{
+  const json_t *inputs = sl_conf_get(sl_conf_root(c), "inputs");
+  struct sl_input_tls *t;
+  char what[48], msg[512];
+  size_t i;
+  int rc;
+
+  for (i = 0; i < json_array_size(inputs); i++) {
+    const json_t *ssl = sl_conf_get(json_array_get(inputs, i), "ssl");
+    const char *sub, *sep;
+    const json_t *node = ssl;
+
+    snprintf(what, sizeof(what), "inputs[%zu].ssl", i);
+    msg[0] = '\0';
+    rc = sl_input_tls_new(ssl, what, &t, msg, sizeof(msg));
+    sl_input_tls_free(t);
+    if (rc == 0)
+      continue;
+    /* msg is "inputs[i].ssl[.key]: reason": point at that key's line. */
+    sep = strstr(msg, ": ");
+    sub = msg + strlen(what);
+    if (sep && *sub == '.') {
+      char key[32];
+      snprintf(key, sizeof(key), "%.*s", (int)(sep - sub - 1), sub + 1);
+      if (sl_conf_get(ssl, key))
+        node = sl_conf_get(ssl, key);
+    }
+    if (sep) {
+      char path[64];
+      snprintf(path, sizeof(path), "%.*s", (int)(sep - msg), msg);
+      sl_conf_errorf(c, node, path, err, errlen, "%s", sep + 2);
+    } else
+      sl_conf_errorf(c, node, what, err, errlen, "%s", msg);
+    return rc;
+  }
+  return 0;
+}
+
+/* Numeric ranges the schema table cannot express. Bounds are what the
+ * code can honour (a u32 on the wire, a port) or past which a value is
+ * surely a typo that would misbehave silently (max_connections: 0 refused
+ * every sender, -5 meant unlimited). */
+struct range {
+  const char *key;
+  int64_t min, max;
+  const char *why;
+};
+
+#define KiB 1024LL
+#define MiB (1024LL * KiB)
+#define GiB (1024LL * MiB)
+#define DAY_MS (86400LL * 1000)
+
+static const struct range input_ranges[] = {
+  { "max_connections", 1, 1000000, "must be 1..1000000" },
+  { "idle_timeout", 0, 7 * DAY_MS, "must be 0 (off) .. 7d" },
+  { "frame_timeout", 0, 7 * DAY_MS, "must be 0 (off) .. 7d" },
+  { "max_window", 1, 1 << 24, "must be 1..16777216 events" },
+  { "max_window_bytes", 1 * KiB, 4 * GiB, "must be 1KiB..4GiB" },
+  /* A frame length is a u32 on the wire; 1 GiB is already absurd. */
+  { "max_frame", 64, 1 * GiB, "must be 64B..1GiB" },
+  { "max_event_bytes", 64, 1 * GiB, "must be 64B..1GiB" },
+  { "max_inflate", 1 * KiB, 16 * GiB, "must be 1KiB..16GiB" },
+  /* zlib cannot exceed ~1032:1. */
+  { "max_inflate_ratio", 2, 1100, "must be 2..1100" },
+  { "max_fields", 1, 10000000, "must be 1..10000000" },
+  { "max_depth", 1, 10000, "must be 1..10000" },
+  { "timestamp_max_future", 0, 365000 * DAY_MS, "must be 0 (off) .. 365000d" },
+  { "timestamp_max_past", 0, 365000 * DAY_MS, "must be 0 (off) .. 365000d" },
+  { "keepalive", 1, DAY_MS, "must be 1ms..1d" },
+  { "flush_bytes", 1 * KiB, 1 * GiB, "must be 1KiB..1GiB" },
+  { NULL, 0, 0, NULL }
+};
+
+static const struct range top_ranges[] = {
+  { "shutdown_timeout", 0, DAY_MS, "must be 0..1d" },
+  { "spool.segment_bytes", 64 * KiB, 64 * GiB, "must be 64KiB..64GiB" },
+  { "spool.max_bytes", 1 * MiB, 1LL << 50, "must be 1MiB..1PiB" },
+  { "spool.commit_interval", 0, 60000, "must be 0..60s" },
+  { "elasticsearch.compression_level", 0, 9, "must be 0..9 (0: stored)" },
+  { "elasticsearch.bulk_max_bytes", 1 * KiB, 2 * GiB, "must be 1KiB..2GiB" },
+  { "elasticsearch.bulk_max_events", 1, 1000000, "must be 1..1000000" },
+  { "elasticsearch.max_inflight", 1, 64, "must be 1..64" },
+  { "elasticsearch.max_pending_events", 1, 100000000,
+    "must be 1..100000000" },
+  { "elasticsearch.timeout", 1, DAY_MS, "must be 1ms..1d" },
+  { "elasticsearch.retry.backoff_base", 1, DAY_MS, "must be 1ms..1d" },
+  { "elasticsearch.retry.backoff_max", 1, 7 * DAY_MS, "must be 1ms..7d" },
+  { "elasticsearch.flush_interval", 1, DAY_MS, "must be 1ms..1d" },
+  { NULL, 0, 0, NULL }
+};
+
+static int
+check_ranges(const struct sl_conf *c, const json_t *obj, const char *prefix,
+             const struct range *r, char *err, size_t errlen)
+{
+  char path[128];
+  json_t *v;
+
+  for (; r->key; r++) {
+    v = sl_conf_get(obj, r->key);
+    if (!json_is_integer(v))
+      continue;
+    if (json_integer_value(v) >= r->min && json_integer_value(v) <= r->max)
+      continue;
+    snprintf(path, sizeof(path), "%s%s", prefix, r->key);
+    sl_conf_errorf(c, v, path, err, errlen, "%s (got %lld)", r->why,
+                   (long long)json_integer_value(v));
+    return SL_ECONFIG;
+  }
+  return 0;
+}
+
+int
+sl_collector_listen_valid(const char *s)
+{
+  const char *colon = s ? strrchr(s, ':') : NULL;
+  char *end;
+  long port;
+
+  if (colon == NULL || colon[1] == '\0')
+    return 0;
+  port = strtol(colon + 1, &end, 10);
+  return *end == '\0' && port >= 0 && port <= 65535;
+}
+
+static int
+check_listen(const struct sl_conf *c, const json_t *obj, const char *key,
+             const char *path, char *err, size_t errlen)
+{
+  const char *s = sl_conf_str(obj, key);
+
+  if (s == NULL || !s[0] || sl_collector_listen_valid(s))
+    return 0;
+  sl_conf_errorf(c, sl_conf_get(obj, key), path, err, errlen,
+                 "want host:port with a port 0..65535 (got '%s')", s);
+  return SL_ECONFIG;
+}
+
+static int
+check_hosts(const struct sl_conf *c, const json_t *es, char *err,
+            size_t errlen)
+{
+  json_t *h = sl_conf_get(es, "hosts"), *v;
+  size_t i;
+
+  if (json_is_array(h) && json_array_size(h) == 0)
+    goto bad;
+  if (json_is_string(h) && json_string_value(h)[0] == '\0')
+    goto bad;
+  json_array_foreach(h, i, v)
+    if (!json_is_string(v) || json_string_value(v)[0] == '\0')
+      goto bad;
+  return 0;
+bad:
+  sl_conf_errorf(c, h, "elasticsearch.hosts", err, errlen,
+                 "need one or more non-empty URLs");
+  return SL_ECONFIG;
+}
+
 /* One inputs[] entry: keys of the other type, then the type's own checks. */
 static int
-check_input(const struct sl_conf *c, const json_t *in, size_t idx,
-            char *err, size_t errlen)
+check_input_type(const struct sl_conf *c, const json_t *in, size_t idx,
+                 char *err, size_t errlen)
 {
   const char *type = sl_conf_str(in, "type");
   int kafka = type && strcmp(type, "kafka") == 0;
@@ -142,25 +333,35 @@ check_input(const struct sl_conf *c, const json_t *in, size_t idx,
 int
 sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
 {
-  const json_t *es = sl_conf_get(sl_conf_root(c), "elasticsearch");
-  const json_t *inputs = sl_conf_get(sl_conf_root(c), "inputs");
-  int64_t level = sl_conf_int(es, "compression_level", 1);
+  const json_t *root = sl_conf_root(c);
+  const json_t *es = sl_conf_get(root, "elasticsearch");
+  const json_t *inputs = sl_conf_get(root, "inputs"), *in;
+  char prefix[64], path[96];
   size_t i;
-  int rc;
+  int rc = 0;
 
-  for (i = 0; i < json_array_size(inputs); i++) {
-    rc = check_input(c, json_array_get(inputs, i), i, err, errlen);
-    if (rc != 0)
+  json_array_foreach(inputs, i, in) {
+    rc = check_input_type(c, in, i, err, errlen);
+    if (rc)
       return rc;
   }
-
-  if (level < 0 || level > 9) {
-    sl_conf_errorf(c, sl_conf_get(es, "compression_level"),
-                   "elasticsearch.compression_level", err, errlen,
-                   "must be 0..9 (0: stored)");
-    return SL_ECONFIG;
+  rc = check_ranges(c, root, "", top_ranges, err, errlen);
+  if (rc == 0)
+    rc = check_hosts(c, es, err, errlen);
+  if (rc == 0)
+    rc = check_listen(c, root, "http.listen", "http.listen", err, errlen);
+  json_array_foreach(inputs, i, in) {
+    if (rc)
+      break;
+    snprintf(prefix, sizeof(prefix), "inputs[%zu].", i);
+    snprintf(path, sizeof(path), "%slisten", prefix);
+    rc = check_listen(c, in, "listen", path, err, errlen);
+    if (rc == 0)
+      rc = check_ranges(c, in, prefix, input_ranges, err, errlen);
   }
-  return 0;
+  if (rc == 0)
+    rc = check_input_tls(c, err, errlen);
+  return rc;
 }
 
 /* ---- the typed `elasticsearch:` view ------------------------------------ */
@@ -235,6 +436,8 @@ sl_es_conf_fill(const json_t *es, const char *data_dir,
   c->password = str_or(es, "password", NULL);
   c->api_key = str_or(es, "api_key", NULL);
   c->ca = str_or(es, "ssl.ca", NULL);
+  c->cert = str_or(es, "ssl.cert", NULL);
+  c->key = str_or(es, "ssl.key", NULL);
   c->verify = sl_conf_bool(es, "ssl.verify", 1);
   c->timeout_ms = (uint64_t)sl_conf_int(es, "timeout", 60000);
   c->compression = sl_conf_bool(es, "compression", 1);
@@ -246,6 +449,11 @@ sl_es_conf_fill(const json_t *es, const char *data_dir,
   c->max_pending = (uint64_t)sl_conf_int(es, "max_pending_events", 50000);
   c->backoff_base_ms = (uint64_t)sl_conf_int(es, "retry.backoff_base", 500);
   c->backoff_max_ms = (uint64_t)sl_conf_int(es, "retry.backoff_max", 60000);
+  if (!c->cert != !c->key) {
+    snprintf(err, errlen, "elasticsearch.ssl: cert and key go together");
+    rc = SL_ECONFIG;
+    goto fail;
+  }
   if (c->bulk_max_bytes < 1024 || (int64_t)c->bulk_max_bytes < 0)
     key = "bulk_max_bytes";
   else if (c->bulk_max_events < 1 || c->bulk_max_events > 1000000)

@@ -79,6 +79,7 @@ struct sl_input_kafka {
   char dl_dataset[101], dl_namespace[101];
   uint64_t flush_bytes;
   uint64_t max_message_bytes;
+  struct sl_input_limits elim;      /* per-event limits (input.h) */
   struct batch *cur;                /* being filled */
   struct sl_list batches;           /* waiting or in the spool, in order */
   int paused;
@@ -649,7 +650,8 @@ take_message(struct sl_input_kafka *k, const rd_kafka_message_t *m)
     dl = 1;
   } else {
     rc = sl_input_event_normalize_ex(m->payload ? m->payload : "", m->len,
-                                     id, ts_ns, &b->buf, why, sizeof(why));
+                                     &k->elim, id, ts_ns, &b->buf, why,
+                                     sizeof(why));
     if (rc == SL_EPARSE)
       dl = 1;
     else if (rc != 0)
@@ -978,6 +980,14 @@ sl_input_kafka_new(uv_loop_t *loop, const json_t *in, size_t index,
   k->flush_bytes = (uint64_t)sl_conf_int(in, "flush_bytes", 4 << 20);
   k->max_message_bytes = (uint64_t)sl_conf_int(in, "max_message_bytes",
                                                1 << 20);
+  sl_input_limits_default(&k->elim);
+  k->elim.max_fields = (uint64_t)sl_conf_int(in, "max_fields",
+                                             (int64_t)k->elim.max_fields);
+  k->elim.max_depth = (int)sl_conf_int(in, "max_depth", k->elim.max_depth);
+  k->elim.ts_future_ms = sl_conf_int(in, "timestamp_max_future",
+                                     k->elim.ts_future_ms);
+  k->elim.ts_past_ms = sl_conf_int(in, "timestamp_max_past",
+                                   k->elim.ts_past_ms);
   k->group = strdup(sl_conf_str(in, "group_id") ? sl_conf_str(in, "group_id")
                                                 : "sluice");
   k->topics = json_deep_copy(topics);

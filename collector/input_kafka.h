@@ -20,7 +20,9 @@
  * object, or is over `max_message_bytes`, becomes a dead-letter event
  * (dataset of `deadletter_index`, labels.kafka_topic/partition/offset, the
  * first 16 KiB of the original in event.original) and its offset is stored
- * like any other: a bad message never blocks its partition.
+ * like any other: a bad message never blocks its partition. So does an
+ * event over the per-event limits the Lumberjack input also applies
+ * (max_fields, max_depth, timestamp_max_future/past: input.h).
  *
  * Backpressure: when the spool refuses an append (full, disk full) every
  * assigned partition is paused (rd_kafka_pause_partitions) and the refused

@@ -377,48 +377,58 @@ test_full_spool_pauses_and_resumes(void **state)
 }
 
 /* The Kafka input's event conversion: its id and time for events that
- * have none, the event's own otherwise, and non-objects refused (they
- * become dead letters) instead of wrapped. */
+ * have none, the event's own otherwise, and non-objects or events over a
+ * limit refused (they become dead letters) instead of wrapped. */
+static int
+norm(const char *ev, const struct sl_input_limits *lim, int64_t ts_ns,
+     struct sl_buf *b, char *why, size_t whylen)
+{
+  sl_buf_reset(b);
+  return sl_input_event_normalize_ex(ev, strlen(ev), lim, "abc", ts_ns, b,
+                                     why, whylen);
+}
+
 static void
 test_normalize_ex(void **state)
 {
+  static const char own[] = "{\"event\":{\"id\":\"own\"},\"@timestamp\":"
+                            "\"2026-12-01T10:00:00.000Z\"}";
+  struct sl_input_limits lim;
   struct sl_buf b;
-  char why[128];
+  char why[256];
   json_t *o;
 
   (void)state;
+  sl_input_limits_default(&lim);
   sl_buf_init(&b, 0);
-  assert_int_equal(sl_input_event_normalize_ex("{\"message\":\"x\"}", 15,
-                                               "abc", 1000000000LL, &b, why,
-                                               sizeof(why)), 0);
+  assert_int_equal(norm("{\"message\":\"x\"}", &lim, 1000000000LL, &b, why,
+                        sizeof(why)), 0);
   o = json_loadb(b.p, b.len, 0, NULL);
   assert_string_equal(sget(o, "event", "id"), "abc");
   assert_string_equal(json_string_value(json_object_get(o, "@timestamp")),
                       "1970-01-01T00:00:01.000Z");
   json_decref(o);
-  sl_buf_reset(&b);
   /* Pretty-printed (the jansson path) gets the same treatment. */
-  assert_int_equal(sl_input_event_normalize_ex("{\n\"event\": {}\n}", 15,
-                                               "abc", 1000000000LL, &b, why,
-                                               sizeof(why)), 0);
+  assert_int_equal(norm("{\n\"event\": {}\n}", &lim, 1000000000LL, &b, why,
+                        sizeof(why)), 0);
   o = json_loadb(b.p, b.len, 0, NULL);
   assert_string_equal(sget(o, "event", "id"), "abc");
   json_decref(o);
-  sl_buf_reset(&b);
-  assert_int_equal(sl_input_event_normalize_ex(
-      "{\"event\":{\"id\":\"own\"},\"@timestamp\":\"t\"}", 39, "abc", 5,
-      &b, why, sizeof(why)), 0);
-  assert_int_equal(b.len, 40);
-  assert_memory_equal(b.p, "{\"event\":{\"id\":\"own\"},"
-                      "\"@timestamp\":\"t\"}\n", 40);
-  sl_buf_reset(&b);
-  assert_int_equal(sl_input_event_normalize_ex("[1]", 3, "abc", 0, &b, why,
-                                               sizeof(why)), SL_EPARSE);
+  /* An event with both goes through byte for byte. */
+  assert_int_equal(norm(own, &lim, 5, &b, why, sizeof(why)), 0);
+  assert_int_equal(b.len, strlen(own) + 1);
+  assert_memory_equal(b.p, own, strlen(own));
+  /* Not an object, not JSON, over a limit: refused, nothing written. */
+  assert_int_equal(norm("[1]", &lim, 0, &b, why, sizeof(why)), SL_EPARSE);
   assert_int_equal(b.len, 0);
-  assert_int_equal(sl_input_event_normalize_ex("nope", 4, "abc", 0, &b, why,
-                                               sizeof(why)), SL_EPARSE);
+  assert_int_equal(norm("nope", &lim, 0, &b, why, sizeof(why)), SL_EPARSE);
   assert_int_equal(b.len, 0);
   assert_true(why[0] != '\0');
+  lim.max_depth = 2;
+  assert_int_equal(norm("{\"a\":{\"b\":{\"c\":1}}}", &lim, 0, &b, why,
+                        sizeof(why)), SL_EPARSE);
+  assert_int_equal(b.len, 0);
+  assert_non_null(strstr(why, "max_depth"));
   sl_buf_free(&b);
 }
 
