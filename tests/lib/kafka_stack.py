@@ -63,11 +63,12 @@ class Stack:
 
     def collector(self, es, mock, name="collector", group="sluice",
                   overrides=None, start=True, lumberjack=False,
-                  props=None):
+                  props=None, input_over=None):
         cfg = collector_config(os.path.join(self.workdir, name + "-data"),
                                es.url, shutdown_timeout="20s")
         inputs = [kafka_input(mock, group)]
         inputs[0]["properties"].update(props or {})
+        inputs[0].update(input_over or {})
         if lumberjack:
             inputs.append(cfg["inputs"][0])
         cfg["inputs"] = inputs

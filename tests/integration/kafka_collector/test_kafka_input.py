@@ -69,15 +69,16 @@ def test_kcat_messages_indexed_once_and_redelivery_dedupes(mock, es, stack):
 
 
 def test_full_spool_pauses_partitions_and_loses_nothing(mock, es, stack):
-    n = 6000
+    n = 12000
     values, expected, bad = kcat_values(n, tag="full", malformed_every=10**9)
     es.set_faults(fail_status=503, fail_count=10**9)
-    # A small prefetch, so that what a paused consumer holds is visibly
-    # bounded (the default would take all 6000 messages in at once).
+    # The smallest spool --check allows, small records and a small
+    # prefetch, so that ~1.8 MB of messages overflow it.
     col = stack.collector(es, mock, overrides={
-        "spool": {"max_bytes": "256KiB", "segment_bytes": "64KiB"}},
+        "spool": {"max_bytes": "1MiB", "segment_bytes": "64KiB"}},
         props={"queued.max.messages.kbytes": "64",
-               "fetch.message.max.bytes": "16384"})
+               "fetch.message.max.bytes": "16384"},
+        input_over={"flush_bytes": "64KiB"})
     mock.produce(TOPIC, values)
     wait_until(lambda: col.metric("sluice_kafka_paused") == 1, 60, 0.1,
                "partitions paused by the full spool")
