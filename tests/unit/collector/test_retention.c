@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "es_setup.h"
 #include "retention.h"
 #include "sl_conf.h"
 #include "sl_err.h"
@@ -350,6 +351,92 @@ test_plan(void **state)
   json_decref(cat);
 }
 
+/* The templates es_setup builds for the rules. */
+static json_t *
+obj_body(const struct sl_es_object *o, size_t n, const char *path)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (strcmp(o[i].path, path) == 0)
+      return json_loads(o[i].body, 0, NULL);
+  return NULL;
+}
+
+static void
+test_setup_templates(void **state)
+{
+  struct sl_retention_conf rc;
+  struct sl_retention_rule rules[2];
+  struct sl_es_setup_conf sc;
+  struct sl_es_object o[SL_ES_SETUP_MAX];
+  size_t n;
+  json_t *b;
+
+  (void)state;
+  memset(&rc, 0, sizeof rc);
+  memset(rules, 0, sizeof rules);
+  rc.mode = SL_RET_LIFECYCLE;
+  rc.default_ms = 14 * DAY;
+  strcpy(rc.default_keep, "14d");
+  rules[0].match = "audit*";
+  rules[0].name = "audit";
+  rules[0].pattern = "logs-audit*-*";
+  strcpy(rules[0].keep, "365d");
+  rules[1].match = "a?c";
+  rules[1].name = "rule-1";
+  strcpy(rules[1].keep, "2d");
+  rc.rules = rules;
+  rc.nrules = 2;
+  memset(&sc, 0, sizeof sc);
+  sc.priority = 150;
+  sc.retention = &rc;
+  sc.es_major = 8;
+  sc.es_minor = 15;
+  assert_int_equal(sl_es_setup_build(&sc, o, &n), 0);
+  assert_int_equal(n, 4); /* mappings, settings, logs, one rule */
+  b = obj_body(o, n, "_index_template/sluice-logs");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(
+      json_object_get(b, "template"), "lifecycle"), "data_retention")),
+      "14d");
+  json_decref(b);
+  b = obj_body(o, n, "_index_template/sluice-retention-audit");
+  assert_non_null(b);
+  assert_string_equal(json_string_value(json_array_get(json_object_get(
+      b, "index_patterns"), 0)), "logs-audit*-*");
+  assert_int_equal(json_integer_value(json_object_get(b, "priority")), 152);
+  assert_non_null(json_object_get(b, "data_stream"));
+  assert_string_equal(json_string_value(json_object_get(json_object_get(
+      json_object_get(b, "template"), "lifecycle"), "data_retention")),
+      "365d");
+  json_decref(b);
+  sl_es_setup_free(o, n);
+
+  rc.mode = SL_RET_ILM;
+  sc.mode = SL_INDEX_DAILY;
+  assert_int_equal(sl_es_setup_build(&sc, o, &n), 0);
+  assert_int_equal(n, 5);
+  b = obj_body(o, n, "_index_template/sluice-retention-audit");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(
+      json_object_get(json_object_get(json_object_get(b, "template"),
+      "settings"), "index"), "lifecycle"), "name")), "sluice-audit");
+  assert_null(json_object_get(json_object_get(b, "template"), "lifecycle"));
+  json_decref(b);
+  /* The daily template stays above every rule template. */
+  b = obj_body(o, n, "_index_template/sluice-daily");
+  assert_int_equal(json_integer_value(json_object_get(b, "priority")), 161);
+  json_decref(b);
+  sl_es_setup_free(o, n);
+
+  /* Lifecycle on ES < 8.11: no lifecycle anywhere, no rule templates. */
+  rc.mode = SL_RET_LIFECYCLE;
+  sc.mode = SL_INDEX_DATA_STREAM;
+  sc.es_minor = 10;
+  assert_int_equal(sl_es_setup_build(&sc, o, &n), 0);
+  assert_int_equal(n, 3);
+  sl_es_setup_free(o, n);
+}
+
 int
 main(void)
 {
@@ -360,6 +447,7 @@ main(void)
     cmocka_unit_test(test_conf_errors_and_warnings),
     cmocka_unit_test(test_names),
     cmocka_unit_test(test_plan),
+    cmocka_unit_test(test_setup_templates),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
