@@ -298,7 +298,7 @@ test_plan(void **state)
     "[{s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s},"
     " {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s},"
     " {s:s, s:s, s:s}, {s:s, s:s, s:s}, {s:s, s:s, s:s},"
-    " {s:s, s:s}]",
+    " {s:s}]",
     "index", d_old, "creation.date", "1", "store.size", "100",
     "index", d_edge, "creation.date", "1", "store.size", "200",
     "index", d_new, "creation.date", "1", "store.size", "300",
