@@ -668,6 +668,16 @@ sl_retention_plan_free(struct sl_retention_plan *p)
 
 /* ---- ILM policy bodies -------------------------------------------------- */
 
+/* Compact JSON text of o, which this consumes. NULL on ENOMEM. */
+static char *
+dump_new(json_t *o)
+{
+  char *text = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+  json_decref(o);
+  return text;
+}
+
 /* PUT _ilm/policy/<name>: rollover as the built-in logs policy does, then
  * delete once the index is `keep` old (min_age counts from rollover).
  * _meta.sluice_version is a hash of the rest: the job PUTs only when it
@@ -690,8 +700,7 @@ policy_body(const char *keep, int64_t *version)
     free(text);
     json_object_set_new(json_object_get(pol, "_meta"), "sluice_version",
                         json_integer(*version));
-    out = json_dumps(json_pack("{s:o}", "policy", pol),
-                     JSON_COMPACT | JSON_SORT_KEYS);
+    out = dump_new(json_pack("{s:o}", "policy", pol));
     return out;
   }
   json_decref(pol);
@@ -973,8 +982,7 @@ stream_ops(struct sl_retention *r)
           cur_ms == keep_ms_of(&r->rc, ru) &&
           json_is_true(json_object_get(lc, "enabled")))
         continue;
-      body = json_dumps(json_pack("{s:s}", "data_retention", want),
-                        JSON_COMPACT);
+      body = dump_new(json_pack("{s:s}", "data_retention", want));
       rc = body ? op_add(r, OP_LIFECYCLE, fmt_path("_data_stream/", name,
                                                    "/_lifecycle"),
                          body, name, 0)
@@ -986,9 +994,8 @@ stream_ops(struct sl_retention *r)
       snprintf(pname, sizeof pname, "sluice-%s", ru ? ru->name : "default");
       if (cur && strcmp(cur, pname) == 0)
         continue;
-      body = json_dumps(json_pack("{s:{s:{s:s, s:b}}}", "index", "lifecycle",
-                                  "name", pname, "prefer_ilm", 1),
-                        JSON_COMPACT);
+      body = dump_new(json_pack("{s:{s:{s:s, s:b}}}", "index", "lifecycle",
+                                "name", pname, "prefer_ilm", 1));
       rc = body ? op_add(r, OP_SETTINGS, fmt_path(name, "/_settings", ""),
                          body, name, 0)
                 : SL_ENOMEM;
@@ -1393,8 +1400,9 @@ print_json(const struct cli *k, const struct sl_retention_plan *p)
       "age_days", (json_int_t)(d->age_ms / DAY_MS), "bytes",
       (json_int_t)d->bytes));
   }
-  o = json_pack("{s:O, s:o}", "rules", p->rules ? p->rules : json_array(),
-                "delete", dels);
+  o = json_pack("{s:o, s:o}", "rules",
+                p->rules ? json_incref(p->rules) : json_array(), "delete",
+                dels);
   text = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
   if (text)
     printf("%s\n", text);
