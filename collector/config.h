@@ -32,9 +32,11 @@ int sl_collector_conf_check_retention(const struct sl_conf *c, char *err,
  * config.c; meanings: indexer.h). Durations are ms, sizes bytes.
  *
  * Ownership: `hosts` (the array and its strings) belongs to the struct and
- * dies in sl_es_conf_free(). Every other pointer is borrowed from the
- * config tree (and `data_dir` from the caller) and lives as long as they
- * do; the modules that keep a value past their constructor copy it. */
+ * dies in sl_es_conf_free(). A host may carry "user:pass@": never print
+ * one; es_client.c splits it off (sl_es_url_split) before any use. Every
+ * other pointer is borrowed from the config tree (and `data_dir` from the
+ * caller) and lives as long as they do; the modules that keep a value
+ * past their constructor copy it. */
 struct sl_es_conf {
   /* HTTP client (es_client.c) */
   char **hosts;                 /* base URLs: scheme added, no trailing '/' */
@@ -42,6 +44,7 @@ struct sl_es_conf {
   const char *username, *password;  /* basic auth, or NULL */
   const char *api_key;          /* "id:key" or its base64 form, or NULL */
   const char *ca;               /* CA file (PEM) or NULL */
+  const char *cert, *key;       /* client certificate and key, or NULL */
   int verify;                   /* verify certificate and host name */
   uint64_t timeout_ms;          /* per request */
   /* Request bodies and scheduling (indexer.c) */

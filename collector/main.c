@@ -49,7 +49,7 @@ main(int argc, char **argv)
   int rc, lvl;
 
   rc = sl_cli_parse(argc, argv, "sluice-collector", SL_COLLECTOR_DEFAULT_CONFIG,
-                    sl_collector_schema, 0, &cli);
+                    sl_collector_schema, SL_CLI_F_TLS, &cli);
   if (rc >= 1000)
     return SL_CLI_EXIT(rc);
   if (rc != 0)

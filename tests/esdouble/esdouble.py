@@ -1089,6 +1089,21 @@ class DoubleServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    tls = None  # ssl.SSLContext when started with --tls-cert
+
+    def finish_request(self, request, client_address):
+        # The handshake runs in the request's own thread (ThreadingMixIn),
+        # so a slow or failing client cannot stall accept().
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (OSError, ValueError) as e:
+                if self.verbose:
+                    sys.stderr.write("esdouble: TLS handshake failed: %s\n"
+                                     % e)
+                return
+        super().finish_request(request, client_address)
+
     def reset_faults(self):
         """Back to the faults given at start-up minus one-shot counters:
         max body size and wildcard-delete policy are cluster settings."""
@@ -3114,6 +3129,11 @@ def main(argv=None):
     ap.add_argument("--api-key", action="append", default=[],
                     help="accept 'Authorization: ApiKey KEY' (KEY as sent, "
                          "or id:key which is then base64-encoded)")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM "
+                    "certificate chain (ES xpack.security.http.ssl)")
+    ap.add_argument("--tls-key", help="private key of --tls-cert")
+    ap.add_argument("--tls-client-ca", help="require client certificates "
+                    "issued by this CA (client_authentication: required)")
     ap.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY,
                     help="max decompressed body bytes (413 above)")
     ap.add_argument("--fail-status", type=int, default=0)
@@ -3184,6 +3204,14 @@ def main(argv=None):
         if ":" in k:
             keys.add(base64.b64encode(k.encode()).decode())
     srv.auth_keys = keys
+    if a.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        if a.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(a.tls_client_ca)
+        srv.tls = ctx
     srv.start_max_body = store.faults["max_body"]
     srv.start_drn = store.faults["destructive_requires_name"]
 
