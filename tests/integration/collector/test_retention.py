@@ -3,11 +3,16 @@ double, the job's metrics and /debug/state, `retention plan|apply` and the
 --check errors and warnings."""
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import time
 
+import pytest
+
 from conftest import COLLECTOR, free_port, send_all, wait_until
+from esdouble_fixture import start_esdouble
 from harness import write_config as write_config_file
 
 DAY_MS = 86400000
@@ -328,3 +333,46 @@ def test_check_errors_and_never_match_warning(tmp_path):
     assert "rules[1].match" in warned[0] and 'rules[0] ("audit*")' in \
         warned[0]
     assert "rules[4].match" in warned[1] and "lower case" in warned[1]
+
+
+def test_cli_uses_the_daemons_connection_settings(tmp_path, make_collector):
+    """HTTPS with a private CA and basic auth from the same config keys
+    the daemon reads; a wrong password fails with the 401."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl CLI needed")
+    d = str(tmp_path)
+
+    def openssl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True,
+                       capture_output=True, timeout=60)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    openssl("req", "-x509", *ec, "-nodes", "-days", "2", "-subj", "/CN=ca",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", *ec, "-nodes", "-subj", "/CN=localhost", "-keyout",
+            "es.key", "-out", "es.csr")
+    with open(os.path.join(d, "es.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("x509", "-req", "-in", "es.csr", "-CA", "ca.pem", "-CAkey",
+            "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "es.ext",
+            "-out", "es.pem")
+    with start_esdouble("--user", "elastic:s3cret", "--tls-cert",
+                        os.path.join(d, "es.pem"), "--tls-key",
+                        os.path.join(d, "es.key")) as es:
+        es.request("PUT", "/sluice-app-2020.01.01")
+        c = make_collector(es, {
+            "elasticsearch": {"username": "elastic", "password": "s3cret",
+                              "ssl": {"ca": os.path.join(d, "ca.pem")}},
+            "retention": {"mode": "managed", "default": "14d"}},
+            start=False)
+        c.write_config()
+        p = cli(c.cfg_path, "plan", "--json")
+        assert p.returncode == 0, p.stderr
+        assert [x["index"] for x in json.loads(p.stdout)["delete"]] == \
+            ["sluice-app-2020.01.01"]
+        c.config["elasticsearch"]["password"] = "wrong"
+        c.write_config()
+        p = cli(c.cfg_path, "apply")
+        assert p.returncode == 1 and "HTTP 401" in p.stderr, p.stderr
+        assert "wrong" not in p.stderr
+        assert es.request("HEAD", "/sluice-app-2020.01.01").status == 200
