@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -434,44 +435,103 @@ sl_archive_files_free(struct sl_archive_file *f, size_t n)
 }
 
 int
-sl_archive_read(const char *path, sl_archive_line_cb cb, void *arg)
+sl_archive_reader_open(struct sl_archive_reader *r, const char *path)
 {
-  struct sl_buf line;
-  char tmp[65536];
-  gzFile g;
-  int r, rc = 0, zerr;
-
-  g = gzopen(path, "rb");
-  if (g == NULL)
+  memset(r, 0, offsetof(struct sl_archive_reader, buf));
+  r->pos = r->len = 0;
+  r->eof = 0;
+  errno = 0;
+  r->gz = gzopen(path, "rb");
+  if (r->gz == NULL)
     return errno ? -errno : SL_ENOMEM;
-  sl_buf_init(&line, 0);
-  while (rc == 0 && (r = gzread(g, tmp, sizeof tmp)) > 0) {
-    char *p = tmp, *end = tmp + r;
+  sl_buf_init(&r->line, 0);
+  return 0;
+}
 
-    while (rc == 0 && p < end) {
-      char *nl = memchr(p, '\n', (size_t)(end - p));
-      size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+int
+sl_archive_reader_next(struct sl_archive_reader *r, const char **line,
+                       size_t *len)
+{
+  int rc, zerr;
 
-      rc = sl_buf_append(&line, p, n);
-      if (rc || !nl)
+  sl_buf_reset(&r->line);
+  for (;;) {
+    if (r->pos == r->len) {
+      int n;
+
+      if (r->eof)
         break;
-      if (line.len)
-        rc = cb(arg, line.p, line.len);
-      sl_buf_reset(&line);
-      p = nl + 1;
+      n = gzread(r->gz, r->buf, sizeof r->buf);
+      if (n <= 0) {
+        r->eof = 1;
+        gzerror(r->gz, &zerr);
+        /* A torn last member (Z_BUF_ERROR: the data ended early) ends
+         * the file there, without its partial line; only a crash leaves
+         * one, and the next open of the archive cuts it. */
+        if (zerr == Z_BUF_ERROR)
+          sl_buf_reset(&r->line);
+        else if (zerr != Z_OK)
+          return SL_ECORRUPT;
+        break;
+      }
+      r->pos = 0;
+      r->len = (size_t)n;
+    }
+    {
+      char *p = r->buf + r->pos;
+      char *nl = memchr(p, '\n', r->len - r->pos);
+      size_t n = nl ? (size_t)(nl - p) : r->len - r->pos;
+
+      rc = sl_buf_append(&r->line, p, n);
+      if (rc)
+        return rc;
+      r->pos += n + (nl != NULL);
+      if (nl && r->line.len) {
+        *line = r->line.p;
+        *len = r->line.len;
+        return 1;
+      }
     }
   }
-  if (rc == 0) {
-    gzerror(g, &zerr);
-    /* A torn last member (Z_BUF_ERROR: the data ended early) ends the file
-     * there; only a crash leaves one, and the next open cuts it. */
-    if (zerr != Z_OK && zerr != Z_BUF_ERROR)
-      rc = SL_ECORRUPT;
-    else if (zerr == Z_OK && line.len)
-      rc = cb(arg, line.p, line.len);
+  if (r->line.len) {
+    *line = r->line.p;
+    *len = r->line.len;
+    return 1;
   }
-  gzclose(g);
-  sl_buf_free(&line);
+  return 0;
+}
+
+void
+sl_archive_reader_close(struct sl_archive_reader *r)
+{
+  if (r->gz)
+    gzclose(r->gz);
+  r->gz = NULL;
+  sl_buf_free(&r->line);
+}
+
+int
+sl_archive_read(const char *path, sl_archive_line_cb cb, void *arg)
+{
+  struct sl_archive_reader *r = malloc(sizeof *r);
+  const char *line;
+  size_t len;
+  int rc;
+
+  if (r == NULL)
+    return SL_ENOMEM;
+  rc = sl_archive_reader_open(r, path);
+  if (rc) {
+    free(r);
+    return rc;
+  }
+  while ((rc = sl_archive_reader_next(r, &line, &len)) == 1) {
+    rc = cb(arg, line, len);
+    if (rc)
+      break;
+  }
+  sl_archive_reader_close(r);
+  free(r);
   return rc;
 }
 

@@ -156,6 +156,23 @@ int sl_archive_list(const char *root, const char *dataset,
                     struct sl_archive_file **out, size_t *n);
 void sl_archive_files_free(struct sl_archive_file *f, size_t n);
 
+/* Line by line, for callers that read a little at a time (replay feeds
+ * the indexer as it drains). Blocking reads. */
+struct sl_archive_reader {
+  void *gz;                   /* gzFile */
+  struct sl_buf line;         /* the line being assembled / handed out */
+  char buf[65536];
+  size_t pos, len;            /* unread bytes in buf */
+  int eof;
+};
+int sl_archive_reader_open(struct sl_archive_reader *r, const char *path);
+/* 1 and the next non-empty line (borrowed until the next call), 0 at the
+ * end (a torn last member ends the file, see sl_archive_read), or
+ * SL_ECORRUPT / SL_E*. */
+int sl_archive_reader_next(struct sl_archive_reader *r, const char **line,
+                           size_t *len);
+void sl_archive_reader_close(struct sl_archive_reader *r);
+
 /* Call cb for every non-empty line of a data file (all gzip members; a
  * torn last member ends the file). cb returning non-zero stops with that
  * value. The line is borrowed for the call only. */

@@ -1,6 +1,7 @@
 /* sluice-collector: receive, spool, index. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "collector.h"
 #include "config.h"
@@ -8,6 +9,17 @@
 #include "sl_conf.h"
 #include "sl_err.h"
 #include "sl_log.h"
+#include "tools.h"
+
+/* Subcommands run instead of the collector, on the same checked config
+ * (tools.h). */
+static const struct {
+  const char *name;
+  int (*run)(const struct sl_conf *conf, int argc, char **argv);
+} subcmds[] = {
+  { "replay", sl_replay_main },
+  { "trace", sl_trace_main },
+};
 
 int
 main(int argc, char **argv)
@@ -16,6 +28,8 @@ main(int argc, char **argv)
   struct sl_conf *conf = NULL;
   char err[1024];
   int rc, lvl;
+  int (*run)(const struct sl_conf *, int, char **) = NULL;
+  size_t i;
 
   rc = sl_cli_parse(argc, argv, "sluice-collector", SL_COLLECTOR_DEFAULT_CONFIG,
                     sl_collector_schema, 0, &cli);
@@ -23,7 +37,10 @@ main(int argc, char **argv)
     return SL_CLI_EXIT(rc);
   if (rc != 0)
     return 2;
-  if (cli.argc > 0) {
+  for (i = 0; cli.argc > 0 && i < sizeof subcmds / sizeof subcmds[0]; i++)
+    if (strcmp(cli.argv[0], subcmds[i].name) == 0)
+      run = subcmds[i].run;
+  if (cli.argc > 0 && run == NULL) {
     fprintf(stderr, "sluice-collector: unknown subcommand '%s'\n", cli.argv[0]);
     return 2;
   }
@@ -48,6 +65,14 @@ main(int argc, char **argv)
             : sl_log_level_parse(sl_conf_str(sl_conf_root(conf), "log_level"));
   if (lvl >= 0)
     sl_log_set_level((enum sl_log_level)lvl);
+  if (run) {
+    /* A tool's own output is what matters; the self-log only warns. */
+    if (cli.log_level < 0)
+      sl_log_set_level(SL_LOG_WARN);
+    rc = run(conf, cli.argc, cli.argv);
+    sl_conf_free(conf);
+    return rc;
+  }
 
   for (;;) {
     struct sl_conf *next = NULL;
