@@ -350,7 +350,7 @@ print_text(struct trace *t)
     char a[SL_TIME_RFC3339_MS_LEN + 1];
 
     sl_time_format_ms(t->v[0].ts, a);
-    printf("%zu events, %.3fs from %s\n", t->n,
+    printf("%zu event%s, %.3fs from %s\n", t->n, t->n == 1 ? "" : "s",
            (double)(t->v[t->n - 1].ts - t->v[0].ts) / 1e9, a);
   }
 }
