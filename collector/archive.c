@@ -40,7 +40,7 @@
 #define OPEN_MAX 64
 #define RETENTION_EVERY_MS 60000u
 #define RETRY_MIN_MS 1000u
-#define RETRY_MAX_MS 30000u
+#define RETRY_MAX_MS 10000u
 #define DATA_SUFFIX ".ndjson.gz"
 #define IDX_SUFFIX ".ndjson.gz.idx.json"
 

@@ -40,7 +40,7 @@
  * an fsync. Submitted records are copied and bounded (SL_ARCHIVE_MAX_QUEUED
  * bytes; then SL_EAGAIN). A failed batch (ENOSPC, EIO, ...) is rolled back
  * (files truncated to their committed length, files it created removed),
- * counted, logged, and retried with backoff (1 s doubling to 30 s): its
+ * counted, logged, and retried with backoff (1 s doubling to 10 s): its
  * records are never reported done, so the spool fills and intake stops;
  * nothing is dropped.
  *

@@ -12,6 +12,8 @@ import random
 import subprocess
 import time
 
+import pytest
+
 from conftest import (COLLECTOR, ResilientSender, assert_exact, free_port,
                       send_all, wait_until)
 
@@ -339,4 +341,56 @@ def test_trace_from_archive_and_from_es(tmp_path, es, make_collector):
     check_trace_text(r.stdout)
     r = run_tool(c.cfg_path, "trace", "nope", "--archive", str(root))
     assert r.returncode == 1 and r.stdout == ""
+    assert c.term() == 0
+
+
+# ---- disk full ----------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    rc = subprocess.call(["mount", "-t", "tmpfs", "-o", "size=2m",
+                          "tmpfs", str(mnt)], stderr=subprocess.DEVNULL)
+    if rc != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    try:
+        yield str(mnt)
+    finally:
+        subprocess.call(["umount", "-l", str(mnt)])
+
+
+def test_full_archive_disk_stops_intake_never_drops(small_disk,
+                                                    make_collector):
+    filler = os.path.join(small_disk, "filler")
+    with open(filler, "wb") as f:
+        f.write(b"\0" * (1536 << 10))
+    root = os.path.join(small_disk, "archive")
+    c = archive_collector(make_collector, "http://127.0.0.1:9", root)
+    c.config["spool"]["max_bytes"] = "1MiB"
+    c.term()
+    c.start()
+    rnd = random.Random(9)
+    n = 6000
+    evs = [ev(i, HOUR_TS[0], pad="%0300x" % rnd.getrandbits(1200))
+           for i in range(n)]
+    s = ResilientSender(c.lj_port, evs, window=200, deadline_s=120,
+                        ack_timeout=110)
+    s.start()
+    wait_until(lambda: c.metric("sluice_archive_failing") == 1, 40,
+               what="archive disk full")
+    wait_until(lambda: c.metric("sluice_input_paused") == 1, 40,
+               what="intake paused by the full spool")
+    assert s.acked < n
+    assert c.ready() == 503
+    assert c.find_logs(lambda e: e.get("message", "").startswith(
+        "archive write failed"))
+    os.unlink(filler)  # space again: the retry writes everything
+    s.join_ok(110)
+    wait_until(lambda: written(c) >= n, 40, what="all archived")
+    seen, _ = read_events(root)
+    assert len(seen) == n and set(seen.values()) == {1}
+    for f in data_files(root):
+        assert sidecar(f)["bytes"] == os.path.getsize(f)
+    assert c.metric("sluice_archive_errors_total") >= 1
     assert c.term() == 0
