@@ -106,6 +106,14 @@ static const struct sl_conf_key retention_keys[] = {
   SL_CONF_END
 };
 
+static const struct sl_conf_key archive_keys[] = {
+  { "path", SL_CT_STR, NULL, "archive root: <dataset>/YYYY/MM/DD/HH-<seq>.ndjson.gz", NULL, NULL, SL_CK_REQUIRED },
+  { "keep", SL_CT_DURATION, "30d", "delete archive files whose hour ended longer ago (0: never)", NULL, NULL, 0 },
+  { "max_total_bytes", SL_CT_SIZE, "50GiB", "delete the oldest archive files above this total (0: no limit)", NULL, NULL, 0 },
+  { "max_file_bytes", SL_CT_SIZE, "256MiB", "start the next file of an hour at this size", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 const struct sl_conf_key sl_collector_schema[] = {
   { "data_dir", SL_CT_STR, NULL, "state directory (spool, corrupt/, deadletter/)", NULL, NULL, SL_CK_REQUIRED },
   { "log_level", SL_CT_ENUM, "info", "self-log level", NULL, "debug|info|warn|warning|error", 0 },
@@ -113,8 +121,9 @@ const struct sl_conf_key sl_collector_schema[] = {
   { "http", SL_CT_OBJ, NULL, "metrics and health endpoint", http_keys, NULL, 0 },
   { "inputs", SL_CT_OBJ_LIST, NULL, "listeners", input_keys, NULL, SL_CK_REQUIRED },
   { "spool", SL_CT_OBJ, NULL, "durable queue between inputs and outputs", spool_keys, NULL, 0 },
-  { "elasticsearch", SL_CT_OBJ, NULL, "Elasticsearch output", es_keys, NULL, SL_CK_REQUIRED },
-  { "retention", SL_CT_OBJ, NULL, "how long datasets are kept (README: Retention)", retention_keys, NULL, 0 },
+  { "elasticsearch", SL_CT_OBJ, NULL, "Elasticsearch output (elasticsearch, archive or both)", es_keys, NULL, 0 },
+  { "archive", SL_CT_OBJ, NULL, "local gzip NDJSON archive of every event (archive.h)", archive_keys, NULL, 0 },
+  { "retention", SL_CT_OBJ, NULL, "how long datasets are kept in Elasticsearch (README: Retention)", retention_keys, NULL, 0 },
   SL_CONF_END
 };
 
@@ -169,6 +178,11 @@ sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
   int64_t level = sl_conf_int(es, "compression_level", 1);
   int rc;
 
+  if (es == NULL && sl_conf_get(sl_conf_root(c), "archive") == NULL) {
+    sl_conf_errorf(c, NULL, "elasticsearch", err, errlen,
+                   "required key is missing (or configure archive:)");
+    return SL_ECONFIG;
+  }
   if (level < 0 || level > 9) {
     sl_conf_errorf(c, sl_conf_get(es, "compression_level"),
                    "elasticsearch.compression_level", err, errlen,

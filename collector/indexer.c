@@ -1456,6 +1456,15 @@ sl_indexer_pending(const struct sl_indexer *ix)
   return ix->pending;
 }
 
+void
+sl_indexer_counts(const struct sl_indexer *ix, struct sl_indexer_counts *out)
+{
+  /* items_ok counts accepted dead letters too (they are items). */
+  out->created = ix->m.items_ok - ix->m.dl_es;
+  out->duplicates = ix->m.items_dup;
+  out->dead_lettered = ix->m.dl_es + ix->m.dl_file;
+}
+
 int
 sl_indexer_metrics(const struct sl_indexer *ix, struct sl_buf *o)
 {

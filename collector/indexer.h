@@ -116,6 +116,13 @@ size_t sl_indexer__spare_recs(const struct sl_indexer *ix);
 int sl_indexer_ready(const struct sl_indexer *ix);
 /* Events accepted by submit and not yet done. */
 uint64_t sl_indexer_pending(const struct sl_indexer *ix);
+/* Item outcomes so far (for `replay`'s summary): created, duplicates
+ * (409: the _id was there), and events that ended as dead letters. */
+struct sl_indexer_counts {
+  uint64_t created, duplicates, dead_lettered;
+};
+void sl_indexer_counts(const struct sl_indexer *ix,
+                       struct sl_indexer_counts *out);
 /* Append Prometheus metrics (sluice_es_*). */
 int sl_indexer_metrics(const struct sl_indexer *ix, struct sl_buf *out);
 

@@ -10,17 +10,17 @@
 #include "sl_conf.h"
 #include "sl_err.h"
 #include "sl_log.h"
+#include "tools.h"
 
-/* Subcommands: `sluice-collector -c FILE NAME ARGS...` runs NAME with the
- * loaded, checked config instead of the daemon; returns the exit code. */
-struct subcmd {
+/* Subcommands run instead of the collector, on the same checked config
+ * (tools.h). */
+static const struct {
   const char *name;
   int (*run)(const struct sl_conf *conf, int argc, char **argv);
-};
-
-static const struct subcmd subcmds[] = {
+} subcmds[] = {
+  { "replay", sl_replay_main },
+  { "trace", sl_trace_main },
   { "retention", sl_retention_cli },
-  { NULL, NULL },
 };
 
 /* --check: problems that do not make the config invalid. */
@@ -42,11 +42,12 @@ print_warnings(const struct sl_conf *conf)
 int
 main(int argc, char **argv)
 {
-  const struct subcmd *sub = NULL;
   struct sl_cli cli;
   struct sl_conf *conf = NULL;
   char err[1024];
   int rc, lvl;
+  int (*run)(const struct sl_conf *, int, char **) = NULL;
+  size_t i;
 
   rc = sl_cli_parse(argc, argv, "sluice-collector", SL_COLLECTOR_DEFAULT_CONFIG,
                     sl_collector_schema, SL_CLI_F_TLS, &cli);
@@ -54,15 +55,12 @@ main(int argc, char **argv)
     return SL_CLI_EXIT(rc);
   if (rc != 0)
     return 2;
-  if (cli.argc > 0) {
-    for (sub = subcmds; sub->name; sub++)
-      if (strcmp(sub->name, cli.argv[0]) == 0)
-        break;
-    if (!sub->name) {
-      fprintf(stderr, "sluice-collector: unknown subcommand '%s'\n",
-              cli.argv[0]);
-      return 2;
-    }
+  for (i = 0; cli.argc > 0 && i < sizeof subcmds / sizeof subcmds[0]; i++)
+    if (strcmp(cli.argv[0], subcmds[i].name) == 0)
+      run = subcmds[i].run;
+  if (cli.argc > 0 && run == NULL) {
+    fprintf(stderr, "sluice-collector: unknown subcommand '%s'\n", cli.argv[0]);
+    return 2;
   }
 
   err[0] = '\0';
@@ -86,8 +84,11 @@ main(int argc, char **argv)
             : sl_log_level_parse(sl_conf_str(sl_conf_root(conf), "log_level"));
   if (lvl >= 0)
     sl_log_set_level((enum sl_log_level)lvl);
-  if (sub) {
-    rc = sub->run(conf, cli.argc, cli.argv);
+  if (run) {
+    /* A tool's own output is what matters; the self-log only warns. */
+    if (cli.log_level < 0)
+      sl_log_set_level(SL_LOG_WARN);
+    rc = run(conf, cli.argc, cli.argv);
     sl_conf_free(conf);
     return rc;
   }

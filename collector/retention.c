@@ -282,6 +282,12 @@ sl_retention_conf_fill(const struct sl_conf *c, struct sl_retention_conf *out,
     warn[0] = '\0';
   if (!r)
     return 0;
+  if (!es) {
+    /* An archive-only collector: its files have their own `keep`. */
+    sl_conf_errorf(c, r, "retention", err, errlen, "needs elasticsearch: "
+                   "(the archive's retention is archive.keep)");
+    return SL_ECONFIG;
+  }
   mode = sl_conf_str(r, "mode");
   out->mode = !mode ? SL_RET_NONE
               : strcmp(mode, "ilm") == 0 ? SL_RET_ILM

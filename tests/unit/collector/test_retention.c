@@ -173,6 +173,15 @@ test_conf_errors_and_warnings(void **state)
     sl_conf_free(c);
   }
 
+  /* Without elasticsearch: (an archive-only collector). */
+  c = load("data_dir: /tmp/x\ninputs:\n  - listen: 127.0.0.1:0\n"
+           "archive:\n  path: /tmp/a\nretention:\n  mode: managed\n",
+           err, sizeof err);
+  assert_int_equal(sl_retention_conf_fill(c, &rc, err, sizeof err, NULL, 0),
+                   SL_ECONFIG);
+  assert_non_null(strstr(err, "c.yml:7: retention: needs elasticsearch"));
+  sl_conf_free(c);
+
   /* lifecycle with elasticsearch.ilm_policy: ILM would win. */
   c = load("data_dir: /tmp/x\ninputs:\n  - listen: 127.0.0.1:0\n"
            "elasticsearch:\n  hosts: [http://127.0.0.1:9]\n"
