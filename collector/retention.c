@@ -986,7 +986,7 @@ stream_ops(struct sl_retention *r)
 
       if (cur && sl_retention_parse_duration(cur, &cur_ms) == 0 &&
           cur_ms == keep_ms_of(&r->rc, ru) &&
-          json_is_true(json_object_get(lc, "enabled")))
+          !json_is_false(json_object_get(lc, "enabled")))
         continue;
       body = dump_new(json_pack("{s:s}", "data_retention", want));
       rc = body ? op_add(r, OP_LIFECYCLE, fmt_path("_data_stream/", name,

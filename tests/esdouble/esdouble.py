@@ -2970,6 +2970,8 @@ def lifecycle_view(lc):
     """A lifecycle as ES >= 8.15 shows it, with the effective retention
     (no global retention is configured in the double)."""
     out = json_copy(lc)
+    # ES always shows `enabled` (a template's lifecycle block may omit it).
+    out.setdefault("enabled", True)
     if "data_retention" in lc:
         out["effective_retention"] = lc["data_retention"]
         out["retention_determined_by"] = "data_stream_configuration"

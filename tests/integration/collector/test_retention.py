@@ -102,6 +102,14 @@ def test_lifecycle_per_rule_new_existing_and_sighup(es, make_collector):
     assert m["sluice_retention_runs_total"] >= 1
     assert m["sluice_retention_updates_total"] >= 1
     assert m.get("sluice_retention_failures_total", 0) == 0
+    # In sync: a later run (a new dataset's) writes nothing more.
+    runs, updates = (m["sluice_retention_runs_total"],
+                     m["sluice_retention_updates_total"])
+    send_all(c.lj_port, events("zzz", 2, "c"))
+    wait_until(lambda: c.metric("sluice_retention_runs_total") > runs, 20,
+               what="run after a new dataset")
+    assert retention_of(es, "logs-zzz-default") == "30d"
+    assert c.metric("sluice_retention_updates_total") == updates
     st, state = c.http_get("/debug/state")
     assert st == 200
     ret = json.loads(state)["retention"]
