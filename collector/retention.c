@@ -972,10 +972,13 @@ stream_ops(struct sl_retention *r)
 
     if (rc)
       break;
-    if (!name || !is_sluice_stream(s) ||
+    if (!name)
+      continue;
+    /* It exists: no longer waited for, whoever made it. */
+    json_object_del(r->waiting, name);
+    if (!is_sluice_stream(s) ||
         sl_retention_stream_dataset(name, ds, sizeof ds) != 0)
       continue;
-    json_object_del(r->waiting, name);
     ru = sl_retention_match(&r->rc, ds);
     if (r->rc.mode == SL_RET_LIFECYCLE) {
       const char *want = ru ? ru->keep : r->rc.default_keep;
