@@ -129,7 +129,7 @@ sl_agent_load_id(const char *data_dir, char id[37], char *err, size_t errlen)
   }
   id[36] = '\0';
   snprintf(buf, sizeof(buf), "%s\n", id);
-  rc = sl_fs_write_atomic(path, buf, 37, 0640);
+  rc = sl_fs_write_atomic(path, buf, 37, 0600);
   if (rc) {
     snprintf(err, errlen, "%s: %s", path, sl_strerror(rc));
     return rc;

@@ -33,11 +33,10 @@
 #include "sl_lj.h"
 #include "sl_log.h"
 #include "sl_time.h"
+#include "sl_tls.h"
 
 #ifdef HAVE_OPENSSL
-#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #endif
 
 /* b->out_flags: the window's uv_write is still libuv's (it holds b->wreq
@@ -389,12 +388,10 @@ static void
 tls_fail(struct lj_conn *c, const char *why)
 {
   char buf[200];
-  unsigned long e = ERR_get_error();
 
-  ERR_error_string_n(e, buf, sizeof(buf));
-  ERR_clear_error();
+  sl_tls_errstr(buf, sizeof(buf), "connection closed");
   sl_log(SL_LOG_WARN, "out.lumberjack", why, SL_LF_STR, "host", c->host,
-         SL_LF_STR, "tls", e ? buf : "connection closed",
+         SL_LF_STR, "tls", buf,
          SL_LF_STR, "verify", c->ssl ? X509_verify_cert_error_string(
            SSL_get_verify_result(c->ssl)) : NULL, SL_LF_END);
   conn_fail(c, why, SL_EPROTO);
@@ -670,38 +667,12 @@ static int
 tls_ctx(struct lj_out *o, const struct sl_agent_conf *ac, char *err,
         size_t errlen)
 {
-  const char *what = NULL;
+  struct sl_tls_files f = {
+    "output.ssl", ac->ssl_ca, ac->ssl_cert, ac->ssl_key,
+  };
 
-  o->tls = SSL_CTX_new(TLS_client_method());
-  if (o->tls == NULL)
-    return SL_ENOMEM;
-  SSL_CTX_set_min_proto_version(o->tls, TLS1_2_VERSION);
   o->tls_verify = ac->ssl_verify;
-  SSL_CTX_set_verify(o->tls, ac->ssl_verify ? SSL_VERIFY_PEER
-                                            : SSL_VERIFY_NONE, NULL);
-  if (ac->ssl_ca) {
-    if (SSL_CTX_load_verify_locations(o->tls, ac->ssl_ca, NULL) != 1)
-      what = "output.ssl.ca: cannot load";
-  } else if (SSL_CTX_set_default_verify_paths(o->tls) != 1) {
-    what = "output.ssl: cannot load the system CA store";
-  }
-  if (what == NULL && ac->ssl_cert) {
-    if (SSL_CTX_use_certificate_chain_file(o->tls, ac->ssl_cert) != 1)
-      what = "output.ssl.cert: cannot load";
-    else if (SSL_CTX_use_PrivateKey_file(o->tls, ac->ssl_key,
-                                         SSL_FILETYPE_PEM) != 1)
-      what = "output.ssl.key: cannot load";
-    else if (SSL_CTX_check_private_key(o->tls) != 1)
-      what = "output.ssl.key: does not match cert";
-  }
-  if (what) {
-    char buf[160];
-    ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
-    ERR_clear_error();
-    snprintf(err, errlen, "%s (%s)", what, buf);
-    return SL_ECONFIG;
-  }
-  return SL_OK;
+  return sl_tls_client_ctx(&f, ac->ssl_verify, &o->tls, err, errlen);
 }
 #endif
 

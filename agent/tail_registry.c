@@ -439,7 +439,7 @@ sl_treg_write(struct sl_treg *r, const char *json, uint64_t seq)
 
   uv_mutex_lock(&r->wlock);
   if (seq > r->written_seq) {
-    rc = sl_fs_write_atomic(r->path, json, strlen(json), 0644);
+    rc = sl_fs_write_atomic(r->path, json, strlen(json), 0600);
     if (!rc)
       r->written_seq = seq;
   }

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "indexer.h"
 #include "input.h"
+#include "retention.h"
 #include "sl_err.h"
 #include "sl_fs.h"
 #include "sl_list.h"
@@ -31,6 +32,8 @@ struct collector {
   struct sl_indexer *ix;     /* NULL without `elasticsearch:` */
   struct sl_archive *ar;     /* NULL without `archive:` */
   struct sl_list fans;       /* struct fan of records handed out */
+  struct sl_retention_conf ret_conf;  /* `retention:`; lives for the run */
+  struct sl_retention *ret;           /* the job, NULL without retention */
   struct sl_input *inputs[MAX_INPUTS];
   size_t ninputs;
   struct sl_http *http;
@@ -229,6 +232,31 @@ render_metrics(struct collector *c, struct sl_buf *b)
     rc = sl_indexer_metrics(c->ix, b);
   if (rc == 0 && c->ar)
     rc = sl_archive_metrics(c->ar, b);
+  if (rc == 0 && c->ret)
+    rc = sl_retention_metrics(c->ret, b);
+  return rc;
+}
+
+/* /debug/state: what the modules are doing, as JSON (no secrets). */
+static int
+render_state(struct collector *c, struct sl_buf *b)
+{
+  json_t *o = json_object();
+  char *text;
+  int rc;
+
+  if (!o)
+    return SL_ENOMEM;
+  if (c->ret)
+    json_object_set_new(o, "retention", sl_retention_state(c->ret));
+  text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+  json_decref(o);
+  if (!text)
+    return SL_ENOMEM;
+  rc = sl_buf_append_str(b, text);
+  if (!rc)
+    rc = sl_buf_append_byte(b, '\n');
+  free(text);
   return rc;
 }
 
@@ -251,6 +279,11 @@ on_http(void *arg, const char *path, int *status, const char **ctype,
   if (strcmp(path, "/metrics") == 0) {
     *ctype = "text/plain; version=0.0.4; charset=utf-8";
     *status = render_metrics(c, body) == 0 ? 200 : 500;
+    return;
+  }
+  if (strcmp(path, "/debug/state") == 0) {
+    *ctype = "application/json";
+    *status = render_state(c, body) == 0 ? 200 : 500;
     return;
   }
   if (strcmp(path, "/health") == 0) {
@@ -335,6 +368,11 @@ begin_drain(struct collector *c, const char *why)
   sl_log(SL_LOG_INFO, "collector", "draining", SL_LF_STR, "signal", why,
          SL_LF_END);
   uv_check_stop(&c->pump);
+  if (c->ret) {
+    /* Nothing to drain: a run cut short is redone by the next start. */
+    sl_retention_close(c->ret, NULL, NULL);
+    c->ret = NULL;
+  }
   if (c->http) {
     sl_http_stop(c->http);
     c->http = NULL;
@@ -396,6 +434,33 @@ free_fans(struct collector *c)
 
   while ((it = sl_list_pop(&c->fans)) != NULL)
     free(sl_container_of(it, struct fan, node));
+}
+
+static void
+on_target(void *arg, const char *target, size_t len)
+{
+  sl_retention_saw_target(arg, target, len);
+}
+
+/* `retention:` for the templates and the job; its warnings are logged. */
+static int
+start_retention_conf(struct collector *c, char *err, size_t errlen)
+{
+  char warn[2048];
+  char *line, *save = NULL;
+  int rc;
+
+  rc = sl_retention_conf_fill(c->conf, &c->ret_conf, err, errlen, warn,
+                              sizeof warn);
+  if (rc)
+    return rc;
+  for (line = strtok_r(warn, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save))
+    sl_log(SL_LOG_WARN, "retention", "config warning", SL_LF_STR, "reason",
+           line, SL_LF_END);
+  if (c->ret_conf.mode != SL_RET_NONE)
+    c->es.retention = &c->ret_conf;
+  return 0;
 }
 
 static void
@@ -467,7 +532,16 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
     rc = sl_es_conf_fill(sl_conf_get(c.root, "elasticsearch"), data_dir,
                          &c.es, err, sizeof(err));
     if (rc == 0)
+      rc = start_retention_conf(&c, err, sizeof(err));
+    if (rc == 0)
       rc = sl_indexer_new(c.loop, &c.es, &c.ix, err, sizeof(err));
+    if (rc == 0 && c.ret_conf.mode != SL_RET_NONE)
+      rc = sl_retention_new(c.loop, &c.es, &c.ret_conf, &c.ret, err,
+                            sizeof(err));
+    if (rc == 0 && c.ret) {
+      sl_indexer_set_target_cb(c.ix, on_target, c.ret);
+      sl_retention_start(c.ret);
+    }
   }
   if (rc == 0 && c.ix) {
     /* Payloads go back to the spool's read buffers (spool.h). */
@@ -530,11 +604,13 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   *next = c.next;
   sl_es_conf_free(&c.es);
   free_fans(&c);
+  sl_retention_conf_free(&c.ret_conf);
   return c.exit_code;
 
 fail:
   /* Start-up failed: nothing was acked yet, so closing is best effort. */
   sl_es_conf_free(&c.es);
   free_fans(&c);
+  sl_retention_conf_free(&c.ret_conf);
   return 1;
 }

@@ -4,10 +4,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input_tls.h"
+#include "retention.h"
 #include "sl_err.h"
 
 static const struct sl_conf_key http_keys[] = {
   { "listen", SL_CT_STR, "127.0.0.1:9600", "address of /metrics, /health, /ready", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key input_ssl_keys[] = {
+  { "enabled", SL_CT_BOOL, "false", "accept senders over TLS 1.2/1.3 only", NULL, NULL, 0 },
+  { "cert", SL_CT_STR, NULL, "server certificate chain (PEM)", NULL, NULL, 0 },
+  { "key", SL_CT_STR, NULL, "private key of cert (PEM)", NULL, NULL, 0 },
+  { "ca", SL_CT_STR, NULL, "CA bundle (PEM) that issued the senders' client certificates", NULL, NULL, 0 },
+  { "client_auth", SL_CT_ENUM, "required", "client certificates: required, optional (a bad one is still refused) or none", NULL, "required|optional|none", 0 },
+  { "allowed_names", SL_CT_STR_LIST, NULL, "globs a client certificate's subject CN or a SAN DNS name must match (default: any name the CA signed)", NULL, NULL, 0 },
   SL_CONF_END
 };
 
@@ -21,6 +33,7 @@ static const struct sl_conf_key input_keys[] = {
   { "max_inflate", SL_CT_SIZE, "128MiB", "largest decompressed size of one C frame (zip-bomb guard)", NULL, NULL, 0 },
   { "keepalive", SL_CT_DURATION, "5s", "send a keep-alive ack while a window waits this long for the spool", NULL, NULL, 0 },
   { "flush_bytes", SL_CT_SIZE, "4MiB", "spool (and partially ack) a window once this many bytes of it arrived", NULL, NULL, 0 },
+  { "ssl", SL_CT_OBJ, NULL, "TLS for this listener (certificates are read again on SIGHUP)", input_ssl_keys, NULL, 0 },
   SL_CONF_END
 };
 
@@ -33,6 +46,8 @@ static const struct sl_conf_key spool_keys[] = {
 
 static const struct sl_conf_key es_ssl_keys[] = {
   { "ca", SL_CT_STR, NULL, "CA file (PEM) to verify Elasticsearch", NULL, NULL, 0 },
+  { "cert", SL_CT_STR, NULL, "client certificate (PEM) for Elasticsearch's TLS client authentication", NULL, NULL, 0 },
+  { "key", SL_CT_STR, NULL, "private key (PEM) of cert", NULL, NULL, 0 },
   { "verify", SL_CT_BOOL, "true", "verify the server certificate and host name", NULL, NULL, 0 },
   SL_CONF_END
 };
@@ -73,6 +88,24 @@ static const struct sl_conf_key es_keys[] = {
   SL_CONF_END
 };
 
+/* Durations here are strings checked by retention.c (d/h/m/s only: they
+ * become ES time values). `mode` is required so that an absent
+ * `retention:` stays absent (sluice then leaves retention to ES). */
+static const struct sl_conf_key retention_rule_keys[] = {
+  { "match", SL_CT_STR, NULL, "dataset glob (fnmatch); the first matching rule wins", NULL, NULL, SL_CK_REQUIRED },
+  { "keep", SL_CT_STR, NULL, "how long to keep it: whole number with d, h, m or s (365d)", NULL, NULL, SL_CK_REQUIRED },
+  { "name", SL_CT_STR, NULL, "names its ILM policy sluice-<name> and template sluice-retention-<name> (default rule-<index>)", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key retention_keys[] = {
+  { "mode", SL_CT_ENUM, NULL, "lifecycle: data stream lifecycle (ES >= 8.11); ilm: an ILM policy per rule; managed: the collector deletes old indices", NULL, "lifecycle|ilm|managed", SL_CK_REQUIRED },
+  { "default", SL_CT_STR, "14d", "retention of datasets no rule matches", NULL, NULL, 0 },
+  { "interval", SL_CT_STR, "1h", "how often the retention job runs (managed: deletes; others: re-sync)", NULL, NULL, 0 },
+  { "rules", SL_CT_OBJ_LIST, NULL, "per-dataset retention, first match wins", retention_rule_keys, NULL, 0 },
+  SL_CONF_END
+};
+
 static const struct sl_conf_key archive_keys[] = {
   { "path", SL_CT_STR, NULL, "archive root: <dataset>/YYYY/MM/DD/HH-<seq>.ndjson.gz", NULL, NULL, SL_CK_REQUIRED },
   { "keep", SL_CT_DURATION, "30d", "delete archive files whose hour ended longer ago (0: never)", NULL, NULL, 0 },
@@ -90,14 +123,60 @@ const struct sl_conf_key sl_collector_schema[] = {
   { "spool", SL_CT_OBJ, NULL, "durable queue between inputs and outputs", spool_keys, NULL, 0 },
   { "elasticsearch", SL_CT_OBJ, NULL, "Elasticsearch output (elasticsearch, archive or both)", es_keys, NULL, 0 },
   { "archive", SL_CT_OBJ, NULL, "local gzip NDJSON archive of every event (archive.h)", archive_keys, NULL, 0 },
+  { "retention", SL_CT_OBJ, NULL, "how long datasets are kept in Elasticsearch (README: Retention)", retention_keys, NULL, 0 },
   SL_CONF_END
 };
+
+/* Load every listener's certificates and keys as the listener will: a
+ * file that is missing, unreadable or does not match fails --check, and a
+ * SIGHUP with a bad new certificate is refused before the running
+ * listener (and its context) is touched. */
+static int
+check_input_tls(const struct sl_conf *c, char *err, size_t errlen)
+{
+  const json_t *inputs = sl_conf_get(sl_conf_root(c), "inputs");
+  struct sl_input_tls *t;
+  char what[48], msg[512];
+  size_t i;
+  int rc;
+
+  for (i = 0; i < json_array_size(inputs); i++) {
+    const json_t *ssl = sl_conf_get(json_array_get(inputs, i), "ssl");
+    const char *sub, *sep;
+    const json_t *node = ssl;
+
+    snprintf(what, sizeof(what), "inputs[%zu].ssl", i);
+    msg[0] = '\0';
+    rc = sl_input_tls_new(ssl, what, &t, msg, sizeof(msg));
+    sl_input_tls_free(t);
+    if (rc == 0)
+      continue;
+    /* msg is "inputs[i].ssl[.key]: reason": point at that key's line. */
+    sep = strstr(msg, ": ");
+    sub = msg + strlen(what);
+    if (sep && *sub == '.') {
+      char key[32];
+      snprintf(key, sizeof(key), "%.*s", (int)(sep - sub - 1), sub + 1);
+      if (sl_conf_get(ssl, key))
+        node = sl_conf_get(ssl, key);
+    }
+    if (sep) {
+      char path[64];
+      snprintf(path, sizeof(path), "%.*s", (int)(sep - msg), msg);
+      sl_conf_errorf(c, node, path, err, errlen, "%s", sep + 2);
+    } else
+      sl_conf_errorf(c, node, what, err, errlen, "%s", msg);
+    return rc;
+  }
+  return 0;
+}
 
 int
 sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
 {
   const json_t *es = sl_conf_get(sl_conf_root(c), "elasticsearch");
   int64_t level = sl_conf_int(es, "compression_level", 1);
+  int rc;
 
   if (es == NULL && sl_conf_get(sl_conf_root(c), "archive") == NULL) {
     sl_conf_errorf(c, NULL, "elasticsearch", err, errlen,
@@ -110,7 +189,22 @@ sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
                    "must be 0..9 (0: stored)");
     return SL_ECONFIG;
   }
-  return 0;
+  rc = check_input_tls(c, err, errlen);
+  if (rc)
+    return rc;
+  return sl_collector_conf_check_retention(c, err, errlen);
+}
+
+int
+sl_collector_conf_check_retention(const struct sl_conf *c, char *err,
+                                  size_t errlen)
+{
+  struct sl_retention_conf rc;
+  int rv = sl_retention_conf_fill(c, &rc, err, errlen, NULL, 0);
+
+  if (rv == 0)
+    sl_retention_conf_free(&rc);
+  return rv;
 }
 
 /* ---- the typed `elasticsearch:` view ------------------------------------ */
@@ -185,6 +279,8 @@ sl_es_conf_fill(const json_t *es, const char *data_dir,
   c->password = str_or(es, "password", NULL);
   c->api_key = str_or(es, "api_key", NULL);
   c->ca = str_or(es, "ssl.ca", NULL);
+  c->cert = str_or(es, "ssl.cert", NULL);
+  c->key = str_or(es, "ssl.key", NULL);
   c->verify = sl_conf_bool(es, "ssl.verify", 1);
   c->timeout_ms = (uint64_t)sl_conf_int(es, "timeout", 60000);
   c->compression = sl_conf_bool(es, "compression", 1);
@@ -196,6 +292,11 @@ sl_es_conf_fill(const json_t *es, const char *data_dir,
   c->max_pending = (uint64_t)sl_conf_int(es, "max_pending_events", 50000);
   c->backoff_base_ms = (uint64_t)sl_conf_int(es, "retry.backoff_base", 500);
   c->backoff_max_ms = (uint64_t)sl_conf_int(es, "retry.backoff_max", 60000);
+  if (!c->cert != !c->key) {
+    snprintf(err, errlen, "elasticsearch.ssl: cert and key go together");
+    rc = SL_ECONFIG;
+    goto fail;
+  }
   if (c->bulk_max_bytes < 1024 || (int64_t)c->bulk_max_bytes < 0)
     key = "bulk_max_bytes";
   else if (c->bulk_max_events < 1 || c->bulk_max_events > 1000000)

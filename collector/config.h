@@ -12,6 +12,8 @@
 #include "bulk.h"
 #include "sl_conf.h"
 
+struct sl_retention_conf;
+
 extern const struct sl_conf_key sl_collector_schema[];
 
 /* Checks the schema table cannot express (value ranges), on a config
@@ -20,15 +22,21 @@ extern const struct sl_conf_key sl_collector_schema[];
 int sl_collector_conf_check(const struct sl_conf *c, char *err,
                             size_t errlen);
 
+/* The `retention:` part of that check (retention.h), on its own. */
+int sl_collector_conf_check_retention(const struct sl_conf *c, char *err,
+                                      size_t errlen);
+
 #define SL_COLLECTOR_DEFAULT_CONFIG "/etc/sluice/collector.yml"
 
 /* The `elasticsearch:` object, typed (keys and defaults: es_keys in
  * config.c; meanings: indexer.h). Durations are ms, sizes bytes.
  *
  * Ownership: `hosts` (the array and its strings) belongs to the struct and
- * dies in sl_es_conf_free(). Every other pointer is borrowed from the
- * config tree (and `data_dir` from the caller) and lives as long as they
- * do; the modules that keep a value past their constructor copy it. */
+ * dies in sl_es_conf_free(). A host may carry "user:pass@": never print
+ * one; es_client.c splits it off (sl_es_url_split) before any use. Every
+ * other pointer is borrowed from the config tree (and `data_dir` from the
+ * caller) and lives as long as they do; the modules that keep a value
+ * past their constructor copy it. */
 struct sl_es_conf {
   /* HTTP client (es_client.c) */
   char **hosts;                 /* base URLs: scheme added, no trailing '/' */
@@ -36,6 +44,7 @@ struct sl_es_conf {
   const char *username, *password;  /* basic auth, or NULL */
   const char *api_key;          /* "id:key" or its base64 form, or NULL */
   const char *ca;               /* CA file (PEM) or NULL */
+  const char *cert, *key;       /* client certificate and key, or NULL */
   int verify;                   /* verify certificate and host name */
   uint64_t timeout_ms;          /* per request */
   /* Request bodies and scheduling (indexer.c) */
@@ -57,6 +66,9 @@ struct sl_es_conf {
   const json_t *template_patterns;  /* array of strings, or NULL */
   int template_priority;
   const char *ilm_policy;       /* or NULL */
+  /* Retention rules (retention.h) the templates carry; NULL: none. Set
+   * by the collector, borrowed like the rest. */
+  const struct sl_retention_conf *retention;
 };
 
 /* Fill *c from a normalised `elasticsearch:` object (a missing key takes

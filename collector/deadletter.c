@@ -135,7 +135,7 @@ write_file(const char *dir, const struct sl_buf *lines)
   if ((size_t)snprintf(path, sizeof path, "%s/%s.ndjson", dir, day) >=
       sizeof path)
     return SL_EINVAL;
-  fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)
     return -errno;
   rc = sl_fs_write_all(fd, lines->p, lines->len);

@@ -17,6 +17,7 @@
 
 #include "sl_err.h"
 #include "sl_list.h"
+#include "sl_log.h"
 
 /* Responses are small thanks to filter_path (~60 bytes per item); the cap
  * only stops a broken peer from filling memory. */
@@ -45,7 +46,8 @@ struct req {
  * dead_until, so requests fail over to the others instead of alternating
  * between a live and a dead node. */
 struct host {
-  char *url;
+  char *url;                  /* without userinfo: safe to log */
+  char *user, *pass;          /* from the URL's userinfo, or NULL */
   uint64_t dead_until;        /* loop ms */
   uint32_t fails;             /* consecutive connection failures */
 };
@@ -66,7 +68,7 @@ struct sl_es_client {
   struct host *hosts;
   size_t nhosts, host_next;
   uint64_t dead_base_ms, dead_max_ms;
-  char *username, *password, *auth_hdr, *ca;
+  char *username, *password, *auth_hdr, *ca, *cert, *key;
   int verify;
   uint64_t timeout_ms;
   struct sl_list reqs;
@@ -119,6 +121,88 @@ base64(const char *s)
   }
   out[o] = '\0';
   return out;
+}
+
+/* Secrets do not linger in freed heap memory (a core dump, a later
+ * uninitialised read). */
+static void
+wipe_free(char *s)
+{
+  if (s) {
+    volatile char *v = s;
+    while (*v)
+      *v++ = '\0';
+    free(s);
+  }
+}
+
+static int
+hexval(int ch)
+{
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decoded copy of p[0..n). */
+static char *
+pct_decode(const char *p, size_t n)
+{
+  char *out = malloc(n + 1);
+  size_t i, o = 0;
+
+  if (!out)
+    return NULL;
+  for (i = 0; i < n; i++) {
+    if (p[i] == '%' && i + 2 < n && hexval(p[i + 1]) >= 0 &&
+        hexval(p[i + 2]) >= 0) {
+      out[o++] = (char)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+      i += 2;
+    } else {
+      out[o++] = p[i];
+    }
+  }
+  out[o] = '\0';
+  return out;
+}
+
+int
+sl_es_url_split(const char *url, char **clean, char **user, char **pass)
+{
+  const char *auth = strstr(url, "://"), *end, *at = NULL, *colon, *q;
+  size_t n;
+
+  *clean = *user = *pass = NULL;
+  auth = auth ? auth + 3 : url;
+  end = auth + strcspn(auth, "/?#");
+  for (q = auth; q < end; q++)
+    if (*q == '@')
+      at = q;
+  if (at == NULL) {
+    *clean = strdup(url);
+    return *clean ? 0 : SL_ENOMEM;
+  }
+  n = strlen(url) - (size_t)(at + 1 - auth);
+  *clean = malloc(n + 1);
+  if (*clean == NULL)
+    return SL_ENOMEM;
+  snprintf(*clean, n + 1, "%.*s%s", (int)(auth - url), url, at + 1);
+  colon = memchr(auth, ':', (size_t)(at - auth));
+  *user = pct_decode(auth, (size_t)((colon ? colon : at) - auth));
+  *pass = colon ? pct_decode(colon + 1, (size_t)(at - colon - 1))
+                : strdup("");
+  if (*user == NULL || *pass == NULL) {
+    free(*clean);
+    wipe_free(*user);
+    wipe_free(*pass);
+    *clean = *user = *pass = NULL;
+    return SL_ENOMEM;
+  }
+  return 0;
 }
 
 static void
@@ -212,13 +296,18 @@ client_free(struct sl_es_client *c)
     sl_buf_free(&c->pool[i]);
   free(c->pool);
 
-  for (i = 0; i < c->nhosts; i++)
+  for (i = 0; i < c->nhosts; i++) {
     free(c->hosts[i].url);
+    wipe_free(c->hosts[i].user);
+    wipe_free(c->hosts[i].pass);
+  }
   free(c->hosts);
   free(c->username);
-  free(c->password);
-  free(c->auth_hdr);
+  wipe_free(c->password);
+  wipe_free(c->auth_hdr);
   free(c->ca);
+  free(c->cert);
+  free(c->key);
   if (c->multi)
     curl_multi_cleanup(c->multi);
   free(c);
@@ -455,7 +544,10 @@ static int
 req_setup(struct sl_es_client *c, struct req *r, const char *method,
           const char *path, const char *ctype, int gz)
 {
-  const char *host = c->hosts[r->host].url;
+  const struct host *h = &c->hosts[r->host];
+  const char *host = h->url;
+  const char *user = h->user ? h->user : c->username;
+  const char *pass = h->user ? h->pass : c->password;
   size_t n = strlen(host) + strlen(path) + 2;
   CURL *e;
 
@@ -495,13 +587,19 @@ req_setup(struct sl_es_client *c, struct req *r, const char *method,
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   /* ES speaks HTTP/1.1 only; skip the h2 ALPN dance on https. */
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-  if (c->username) {
+  if (user) {
+    /* Never in the URL: curl gets them apart, so neither the URL we log
+     * nor curl's error messages can carry them. */
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-    curl_easy_setopt(e, CURLOPT_USERNAME, c->username);
-    curl_easy_setopt(e, CURLOPT_PASSWORD, c->password ? c->password : "");
+    curl_easy_setopt(e, CURLOPT_USERNAME, user);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, pass ? pass : "");
   }
   if (c->ca)
     curl_easy_setopt(e, CURLOPT_CAINFO, c->ca);
+  if (c->cert) {
+    curl_easy_setopt(e, CURLOPT_SSLCERT, c->cert);
+    curl_easy_setopt(e, CURLOPT_SSLKEY, c->key);
+  }
   if (!c->verify) {
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -606,11 +704,14 @@ sl_es_client_new(uv_loop_t *loop, const struct sl_es_conf *conf,
   if (!c->hosts)
     goto fail;
   for (i = 0; i < conf->nhosts; i++) {
-    c->hosts[i].url = strdup(conf->hosts[i]);
-    if (!c->hosts[i].url)
+    struct host *h = &c->hosts[i];
+
+    rc = sl_es_url_split(conf->hosts[i], &h->url, &h->user, &h->pass);
+    if (rc)
       goto fail;
     c->nhosts++;
   }
+  rc = SL_ENOMEM;
   if (c->nhosts == 0) {
     rc = SL_ECONFIG;
     goto fail;
@@ -620,11 +721,18 @@ sl_es_client_new(uv_loop_t *loop, const struct sl_es_conf *conf,
   c->dead_max_ms = conf->backoff_max_ms;
   c->timeout_ms = conf->timeout_ms;
   c->verify = conf->verify;
+  if (!c->verify)
+    sl_log(SL_LOG_WARN, "es_client", "elasticsearch.ssl.verify is false: "
+           "any server can pose as Elasticsearch and read the events and "
+           "credentials", SL_LF_END);
   c->username = sl_strdup(conf->username);
   c->password = sl_strdup(conf->password);
   c->ca = sl_strdup(conf->ca);
+  c->cert = sl_strdup(conf->cert);
+  c->key = sl_strdup(conf->key);
   if ((conf->username && !c->username) || (conf->password && !c->password) ||
-      (conf->ca && !c->ca))
+      (conf->ca && !c->ca) || (conf->cert && !c->cert) ||
+      (conf->key && !c->key))
     goto fail;
   if (conf->api_key) {
     /* "id:key" is what Beats take; ES wants base64(id:key). */

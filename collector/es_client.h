@@ -3,8 +3,8 @@
  *
  * What it does for every request: picks a host (round robin over the
  * configured URLs, skipping one that failed to answer until its dead_until
- * passes), sets keep-alive, timeouts, TLS (CA file, verification), auth
- * (basic or `Authorization: ApiKey`), collects the answer, and checks the
+ * passes), sets keep-alive, timeouts, TLS (CA file, verification, client
+ * certificate), auth (basic or `Authorization: ApiKey`), collects the answer, and checks the
  * X-Elastic-Product header. It knows nothing about _bulk, records or
  * retries: each finished request is reported through the completion
  * callback given when it started, and the caller decides.
@@ -41,6 +41,14 @@ struct sl_es_result {
 };
 
 typedef void (*sl_es_done_cb)(void *arg, const struct sl_es_result *res);
+
+/* Split the userinfo off an Elasticsearch URL: *clean is the URL without
+ * "user:pass@" (what every log line and error shows), *user and *pass the
+ * percent-decoded credentials (NULL when the URL has none; pass "" for
+ * "user@"). All three are malloc'ed and the caller's. Credentials in a URL
+ * become basic auth for that host, in place of `username`/`password`. */
+int sl_es_url_split(const char *url, char **clean, char **user,
+                    char **pass);
 
 /* Copies what it keeps from conf (hosts, credentials, CA path). */
 int sl_es_client_new(uv_loop_t *loop, const struct sl_es_conf *conf,

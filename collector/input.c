@@ -1,6 +1,7 @@
 #include "input.h"
 
 #include "event_scan.h"
+#include "input_tls.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,8 @@ struct conn {
   struct sl_list parts;    /* not acked yet, in sequence order */
   uint64_t last_rx_ms, last_ack_ms;
   char peer[64];
+  struct sl_input_tls_conn *tls;  /* NULL on a plaintext input */
+  int seen;                /* the first byte was checked */
   int reading;
   int closing;
   int handles;             /* open uv handles; freed when it hits 0 */
@@ -70,6 +73,7 @@ struct sl_input {
   uv_tcp_t listener;
   struct sl_spool *spool;
   struct sl_lj_limits lim;
+  struct sl_input_tls *tls;  /* NULL: plaintext (input_tls.h) */
   uint64_t max_connections;
   uint64_t idle_timeout_ms;
   uint64_t keepalive_ms;
@@ -285,6 +289,15 @@ send_ack(struct conn *c, uint32_t seq)
 
   if (c->closing)
     return;
+  if (c->tls) {
+    char frame[SL_LJ_HDR_LEN];
+    sl_lj_put_hdr(frame, SL_LJ_ACK, seq);
+    if (sl_input_tls_write(c->tls, frame, sizeof(frame)) != 0) {
+      conn_close(c, "TLS ack write failed", SL_EPIPE);
+      return;
+    }
+    goto sent;
+  }
   w = malloc(sizeof(*w));
   if (w == NULL) {
     conn_close(c, "out of memory for ack", SL_ENOMEM);
@@ -297,6 +310,7 @@ send_ack(struct conn *c, uint32_t seq)
     conn_close(c, "ack write failed", SL_EPIPE);
     return;
   }
+sent:
   c->in->st.acks++;
   c->last_ack_ms = uv_now(c->in->loop);
 }
@@ -502,10 +516,44 @@ on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
   buf->len = sizeof(c->in->rbuf);
 }
 
+/* Decoded bytes (from the socket, or decrypted by input_tls) into frames.
+ * Non-zero: close the connection; err says why when it can. */
+static int
+feed_plain(struct conn *c, const char *p, size_t n, char *err, size_t errlen)
+{
+  int rc;
+
+  rc = sl_lj_dec_feed(c->dec, p, n, on_frame, c, err, errlen);
+  if (rc)
+    return rc;
+  if (c->closing)
+    return SL_ECLOSED;
+  /* Without a W frame nobody tells us where a window ends: spool what came
+   * in this read. */
+  if (c->window == 0 && cut_part(c) != 0)
+    conn_close(c, "out of memory", SL_ENOMEM);  /* not the sender's fault */
+  return c->closing ? SL_ECLOSED : 0;
+}
+
+struct plain_arg {
+  struct conn *c;
+  char *err;
+  size_t errlen;
+};
+
+static int
+on_plain(void *arg, const char *p, size_t n)
+{
+  struct plain_arg *a = arg;
+
+  return feed_plain(a->c, p, n, a->err, a->errlen);
+}
+
 static void
 on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
   struct conn *c = s->data;
+  struct plain_arg pa;
   char err[256];
   int rc;
 
@@ -521,19 +569,33 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   c->in->st.bytes += (uint64_t)nread;
   c->last_rx_ms = uv_now(c->in->loop);
   err[0] = '\0';
-  rc = sl_lj_dec_feed(c->dec, buf->base, (size_t)nread, on_frame, c, err,
-                      sizeof(err));
+  if (c->tls) {
+    pa.c = c;
+    pa.err = err;
+    pa.errlen = sizeof(err);
+    rc = sl_input_tls_feed(c->tls, buf->base, (size_t)nread, on_plain, &pa,
+                           err, sizeof(err));
+    if (rc == SL_EOF) {
+      conn_close(c, "peer closed", 0);
+      return;
+    }
+  } else if (!c->seen && buf->base[0] == 0x16) {
+    /* A TLS ClientHello: the decoder would only see a bad version byte. */
+    snprintf(err, sizeof(err), "TLS handshake on a plaintext port; enable "
+             "ssl on the input or disable it on the sender");
+    rc = SL_EPROTO;
+  } else {
+    rc = feed_plain(c, buf->base, (size_t)nread, err, sizeof(err));
+  }
+  c->seen = 1;
+  if (rc == SL_ECLOSED && c->closing)
+    return;
   if (rc) {
     c->in->st.protocol_errors++;
     if (err[0] == '\0')
       snprintf(err, sizeof(err), "%s", sl_strerror(rc));
     conn_close(c, err, rc);
-    return;
   }
-  /* Without a W frame nobody tells us where a window ends: spool what came
-   * in this read. */
-  if (c->window == 0 && cut_part(c) != 0)
-    conn_close(c, "out of memory", SL_ENOMEM);
 }
 
 static void
@@ -586,6 +648,7 @@ conn_free(struct conn *c)
 
   sl_list_remove(&c->link);
   sl_lj_dec_free(c->dec);
+  sl_input_tls_conn_free(c->tls);
   sl_buf_free(&c->cur);
   free(c);
   in->st.connections--;
@@ -682,7 +745,9 @@ on_connection(uv_stream_t *server, int status)
     return;
   }
   c->dec = sl_lj_dec_new(&in->lim);
-  if (c->dec == NULL) {
+  if (c->dec == NULL ||
+      (in->tls && sl_input_tls_accept(in->tls, (uv_stream_t *)&c->tcp,
+                                      c->peer, &c->tls) != 0)) {
     conn_close(c, "out of memory", SL_ENOMEM);
     return;
   }
@@ -759,6 +824,12 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
     free(in);
     return SL_ECONFIG;
   }
+  rc = sl_input_tls_new(sl_conf_get(cfg, "ssl"), "inputs.ssl", &in->tls,
+                        err, errlen);
+  if (rc != 0) {
+    free(in);
+    return rc;
+  }
   uv_tcp_init(loop, &in->listener);
   in->listener.data = in;
   rc = uv_tcp_bind(&in->listener, (struct sockaddr *)&ss, 0);
@@ -766,6 +837,7 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
     rc = uv_listen((uv_stream_t *)&in->listener, 511, on_connection);
   if (rc != 0) {
     snprintf(err, errlen, "inputs: listen %s: %s", listen, uv_strerror(rc));
+    sl_input_tls_free(in->tls);
     uv_close((uv_handle_t *)&in->listener, (uv_close_cb)free);
     return rc;
   }
@@ -774,7 +846,8 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
                          ? ((struct sockaddr_in6 *)&ss)->sin6_port
                          : ((struct sockaddr_in *)&ss)->sin_port);
   sl_log(SL_LOG_INFO, "input", "listening", SL_LF_STR, "listen", listen,
-         SL_LF_INT, "port", (int64_t)in->port, SL_LF_END);
+         SL_LF_INT, "port", (int64_t)in->port, SL_LF_STR, "tls",
+         in->tls ? "on" : "off", SL_LF_END);
   *out = in;
   return 0;
 }
@@ -833,6 +906,7 @@ input_maybe_closed(struct sl_input *in)
   void *arg = in->close_arg;
   while (in->nspare > 0)
     sl_buf_free(&in->spare[--in->nspare]);
+  sl_input_tls_free(in->tls);
   free(in);
   if (cb)
     cb(arg);

@@ -5,6 +5,7 @@
 
 #include "collector.h"
 #include "config.h"
+#include "retention.h"
 #include "sl_cli.h"
 #include "sl_conf.h"
 #include "sl_err.h"
@@ -19,7 +20,24 @@ static const struct {
 } subcmds[] = {
   { "replay", sl_replay_main },
   { "trace", sl_trace_main },
+  { "retention", sl_retention_cli },
 };
+
+/* --check: problems that do not make the config invalid. */
+static void
+print_warnings(const struct sl_conf *conf)
+{
+  struct sl_retention_conf rc;
+  char err[1024], warn[4096], *line, *save = NULL;
+
+  if (sl_retention_conf_fill(conf, &rc, err, sizeof err, warn,
+                             sizeof warn) != 0)
+    return;
+  sl_retention_conf_free(&rc);
+  for (line = strtok_r(warn, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save))
+    fprintf(stderr, "warning: %s\n", line);
+}
 
 int
 main(int argc, char **argv)
@@ -32,7 +50,7 @@ main(int argc, char **argv)
   size_t i;
 
   rc = sl_cli_parse(argc, argv, "sluice-collector", SL_COLLECTOR_DEFAULT_CONFIG,
-                    sl_collector_schema, 0, &cli);
+                    sl_collector_schema, SL_CLI_F_TLS, &cli);
   if (rc >= 1000)
     return SL_CLI_EXIT(rc);
   if (rc != 0)
@@ -56,6 +74,7 @@ main(int argc, char **argv)
     return 2;
   }
   if (cli.check) {
+    print_warnings(conf);
     printf("%s: config ok\n", cli.config_path);
     sl_conf_free(conf);
     return 0;

@@ -69,7 +69,7 @@
 #define RFREE_BYTES (16u << 20)
 #define SEG_NAME_LEN 21 /* 16 hex + ".seg" + NUL */
 /* Spooled events are log data: not for every local user to read. */
-#define FILE_MODE 0640
+#define FILE_MODE 0600
 
 ssize_t (*sl_spool__test_pwrite)(int fd, const void *buf, size_t n,
                                  off_t off);

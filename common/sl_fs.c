@@ -23,7 +23,7 @@ sl_fs_mkdir_p(const char *path)
     if (tmp[i] != '/' && tmp[i] != '\0')
       continue;
     tmp[i] = '\0';
-    if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
+    if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
       return -errno;
     tmp[i] = i == n ? '\0' : '/';
   }

@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* mkdir -p with mode 0750; an existing directory is fine. */
+/* mkdir -p with mode 0700 (state of a log shipper is nobody else's
+ * business: events, offsets, credentials in dead letters); an existing
+ * directory is fine and keeps its mode. */
 int sl_fs_mkdir_p(const char *path);
 
 /* write(2) until all n bytes are written. */

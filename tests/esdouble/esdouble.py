@@ -1089,6 +1089,21 @@ class DoubleServer(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
+    tls = None  # ssl.SSLContext when started with --tls-cert
+
+    def finish_request(self, request, client_address):
+        # The handshake runs in the request's own thread (ThreadingMixIn),
+        # so a slow or failing client cannot stall accept().
+        if self.tls is not None:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (OSError, ValueError) as e:
+                if self.verbose:
+                    sys.stderr.write("esdouble: TLS handshake failed: %s\n"
+                                     % e)
+                return
+        super().finish_request(request, client_address)
+
     def reset_faults(self):
         """Back to the faults given at start-up minus one-shot counters:
         max body size and wildcard-delete policy are cluster settings."""
@@ -1507,6 +1522,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     spec.update(_loads(body))
                 return self.aliases_api(_dumps({"actions": [
                     {act: spec}]}).encode())
+        if s1 == "_settings" and m in ("PUT", "POST"):
+            return self.put_settings(target, q, body)
         if s1 in ("_settings", "_mapping"):
             return self.index_info(m, target, s1, segs[2:], q)
         if s1 == "_ilm" and n > 2 and segs[2] == "explain":
@@ -1822,14 +1839,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "system": False, "allow_custom_routing": False,
                 "replicated": False, "rollover_on_write": False,
                 "prefer_ilm": True}
+        dsl = bool(ds.lifecycle and ds.lifecycle.get("enabled", True))
         for i in ds.indices:
             ip = i.settings.get("index.lifecycle.name")
+            # ES: a policy wins over the stream's lifecycle while the
+            # index prefers ILM (index.lifecycle.prefer_ilm, default true).
+            prefer = i.settings.get("index.lifecycle.prefer_ilm",
+                                    "true") != "false"
             info["indices"].append({
                 "index_name": i.name, "index_uuid": i.uuid,
-                "prefer_ilm": True, "ilm_policy": ip,
-                "managed_by": "Index Lifecycle Management" if ip and not (
-                    ds.lifecycle and ds.lifecycle.get("enabled", True)) else
-                ("Data stream lifecycle" if ds.lifecycle else "Unmanaged")})
+                "prefer_ilm": prefer, "ilm_policy": ip,
+                "managed_by": "Index Lifecycle Management"
+                if ip and (prefer or not dsl) else
+                ("Data stream lifecycle" if dsl else "Unmanaged")})
         if pol:
             info["ilm_policy"] = pol
         if ds.lifecycle is not None:
@@ -2104,6 +2126,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                "true" else nest_settings(flat)}
         return 200, out
 
+    def put_settings(self, target, q, body):
+        """PUT <target>/_settings: dynamic settings of every resolved index
+        (a data stream name means all its backing indices)."""
+        st = self.server.store
+        spec = self.parse_json(body, True)
+        if not isinstance(spec, dict):
+            raise QueryError("parse_exception", "expected an object")
+        if isinstance(spec.get("settings"), dict):
+            spec = spec["settings"]
+        flat = norm_settings(spec)
+        static = sorted(k for k in flat if k in STATIC_SETTINGS)
+        with st.lock:
+            found, missing = st.resolve(
+                target, q.get("ignore_unavailable") == "true")
+            if missing:
+                return not_found_index(missing)
+            if static:
+                return es_error(
+                    "illegal_argument_exception",
+                    "Can't update non dynamic settings [[%s]] for open "
+                    "indices %s" % (", ".join(static), "[" + ", ".join(
+                        "[%s/%s]" % (i.name, i.uuid) for i in found) + "]"),
+                    400)
+            for i in found:
+                for k, v in flat.items():
+                    if v is None:
+                        i.settings.pop(k, None)
+                    else:
+                        i.settings[k] = v
+        return 200, {"acknowledged": True}
+
     def get_aliases(self, target, name):
         st = self.server.store
         with st.lock:
@@ -2193,8 +2246,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "docs.count": str(n), "docs.deleted": "0",
                     "creation.date": str(i.created),
                     "creation.date.string": iso_ms(i.created),
-                    "store.size": "%db" % size, "pri.store.size": "%db" % size,
-                    "dataset.size": "%db" % size})
+                    "store.size": cat_bytes(size, q.get("bytes")),
+                    "pri.store.size": cat_bytes(size, q.get("bytes")),
+                    "dataset.size": cat_bytes(size, q.get("bytes"))})
         default = ["health", "status", "index", "uuid", "pri", "rep",
                    "docs.count", "docs.deleted", "store.size",
                    "pri.store.size", "dataset.size"]
@@ -2922,6 +2976,28 @@ def lifecycle_view(lc):
     return out
 
 
+# Settings fixed at index creation (PUT _settings refuses them on open
+# indices).
+STATIC_SETTINGS = frozenset((
+    "index.number_of_shards", "index.codec", "index.mode",
+    "index.routing_partition_size", "index.sort.field", "index.sort.order",
+    "index.creation_date", "index.uuid", "index.provided_name"))
+
+
+def cat_bytes(n, unit):
+    """A size as _cat shows it: in `unit` (the bytes= parameter; whole
+    units, rounded down) or, without one, human readable like ES."""
+    units = {"b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3,
+             "tb": 1024 ** 4, "pb": 1024 ** 5}
+    if unit in units:
+        return str(n // units[unit])
+    for u in ("pb", "tb", "gb", "mb", "kb"):
+        if n >= units[u]:
+            v = n / units[u]
+            return ("%.1f%s" % (v, u)).replace(".0" + u, u)
+    return "%db" % n
+
+
 INDEX_TEMPLATE_KEYS = frozenset((
     "index_patterns", "composed_of", "priority", "version", "_meta",
     "data_stream", "template", "allow_auto_create",
@@ -3053,6 +3129,11 @@ def main(argv=None):
     ap.add_argument("--api-key", action="append", default=[],
                     help="accept 'Authorization: ApiKey KEY' (KEY as sent, "
                          "or id:key which is then base64-encoded)")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM "
+                    "certificate chain (ES xpack.security.http.ssl)")
+    ap.add_argument("--tls-key", help="private key of --tls-cert")
+    ap.add_argument("--tls-client-ca", help="require client certificates "
+                    "issued by this CA (client_authentication: required)")
     ap.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY,
                     help="max decompressed body bytes (413 above)")
     ap.add_argument("--fail-status", type=int, default=0)
@@ -3123,6 +3204,14 @@ def main(argv=None):
         if ":" in k:
             keys.add(base64.b64encode(k.encode()).decode())
     srv.auth_keys = keys
+    if a.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        if a.tls_client_ca:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(a.tls_client_ca)
+        srv.tls = ctx
     srv.start_max_body = store.faults["max_body"]
     srv.start_drn = store.faults["destructive_requires_name"]
 

@@ -16,6 +16,7 @@ tests/esdouble/README.md.
 import base64
 import json
 import os
+import ssl
 import subprocess
 import sys
 import threading
@@ -69,7 +70,10 @@ class EsDouble:
                 line, b"".join(self._stderr).decode(errors="replace")))
         self.port = int(line.split()[1])
         self.host = "127.0.0.1"
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.tls = "--tls-cert" in [str(x) for x in args]
+        self.client_cert = None  # (pem, key) when --tls-client-ca is on
+        self.url = "%s://127.0.0.1:%d" % ("https" if self.tls else "http",
+                                          self.port)
         threading.Thread(target=self._drain, daemon=True).start()
         # Credentials given at start are reused by the helpers.
         a = list(args)
@@ -139,7 +143,16 @@ class EsDouble:
             h["Authorization"] = self.auth
         if headers:
             h.update(headers)
-        c = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
+        if self.tls:
+            # The test's own look at the double: no need to verify it.
+            ctx = ssl._create_unverified_context()
+            if self.client_cert:
+                ctx.load_cert_chain(*self.client_cert)
+            c = http.client.HTTPSConnection(self.host, self.port,
+                                            timeout=timeout, context=ctx)
+        else:
+            c = http.client.HTTPConnection(self.host, self.port,
+                                           timeout=timeout)
         try:
             c.request(method, path, body=body, headers=h)
             r = c.getresponse()

@@ -791,8 +791,11 @@ class LumberjackClient:
 
     def __init__(self, host="127.0.0.1", port=5044, compress_level=3,
                  window=1024, timeout=10.0, version=V2, data_frames=False,
-                 nested=0, d_version=V1):
+                 nested=0, d_version=V1, tls=None):
+        """tls: a client-side ssl.SSLContext to speak Lumberjack over TLS
+        (load_cert_chain on it for a client certificate)."""
         self.host = host
+        self.tls = tls
         self.port = port
         self.compress_level = compress_level
         self.window = window
@@ -811,6 +814,14 @@ class LumberjackClient:
             self.sock = socket.create_connection((self.host, self.port),
                                                  timeout=self.timeout)
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.tls is not None:
+                try:
+                    self.sock = self.tls.wrap_socket(
+                        self.sock, server_hostname=self.host)
+                except BaseException:
+                    self.sock.close()
+                    self.sock = None
+                    raise
             self._rbuf = b""
         return self
 
@@ -1009,9 +1020,15 @@ def _cli_receive(a):
 def _cli_send(a):
     src = open(a.file, "rb") if a.file and a.file != "-" else sys.stdin.buffer
     events = [ln.rstrip(b"\r\n") for ln in src if ln.strip()]
+    tls = None
+    if a.tls_ca or a.tls_cert:
+        import ssl
+        tls = ssl.create_default_context(cafile=a.tls_ca)
+        if a.tls_cert:
+            tls.load_cert_chain(a.tls_cert, a.tls_key)
     c = LumberjackClient(a.host, a.port, compress_level=a.compress_level,
                          window=a.window, timeout=a.timeout,
-                         data_frames=a.data_frames)
+                         data_frames=a.data_frames, tls=tls)
     t0 = time.monotonic()
     acked = c.send(events)
     dt = time.monotonic() - t0
@@ -1052,6 +1069,10 @@ def main(argv=None):
     s.add_argument("--data-frames", action="store_true",
                    help="send v1 D frames instead of J")
     s.add_argument("--timeout", type=float, default=30)
+    s.add_argument("--tls-ca", help="speak TLS; verify the receiver "
+                   "with this CA (PEM)")
+    s.add_argument("--tls-cert", help="client certificate (PEM)")
+    s.add_argument("--tls-key", help="key of --tls-cert")
     a = ap.parse_args(argv)
     if a.cmd == "receive":
         return _cli_receive(a)

@@ -197,10 +197,50 @@ test_close_inflight(void **state)
   assert_int_equal(x.calls, 0);
 }
 
+/* Credentials in a URL: split off (decoded) before anything can print
+ * the URL. */
+static void
+test_url_split(void **state)
+{
+  static const struct {
+    const char *in, *clean, *user, *pass;
+  } cases[] = {
+    { "http://h:9200", "http://h:9200", NULL, NULL },
+    { "https://elastic:s3cr%40t@h:9200", "https://h:9200", "elastic",
+      "s3cr@t" },
+    { "http://u@h", "http://h", "u", "" },
+    { "http://u:p:q@h/x@y", "http://h/x@y", "u", "p:q" },
+    { "http://a@b:c@h", "http://h", "a@b", "c" },
+    { "http://h/p?q=a@b", "http://h/p?q=a@b", NULL, NULL },
+    { "http://u:%zz%4@h", "http://h", "u", "%zz%4" },
+  };
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char *clean, *user, *pass;
+
+    assert_int_equal(sl_es_url_split(cases[i].in, &clean, &user, &pass), 0);
+    assert_string_equal(clean, cases[i].clean);
+    if (cases[i].user) {
+      assert_non_null(user);
+      assert_string_equal(user, cases[i].user);
+      assert_string_equal(pass, cases[i].pass);
+    } else {
+      assert_null(user);
+      assert_null(pass);
+    }
+    free(clean);
+    free(user);
+    free(pass);
+  }
+}
+
 int
 main(void)
 {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_url_split),
     cmocka_unit_test(test_body_pool),
     cmocka_unit_test(test_no_answer_failover),
     cmocka_unit_test(test_close_inflight),

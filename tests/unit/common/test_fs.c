@@ -43,6 +43,9 @@ test_mkdir_p_nested_and_existing(void **state)
   assert_int_equal(sl_fs_mkdir_p(p), 0);
   assert_int_equal(stat(p, &st), 0);
   assert_true(S_ISDIR(st.st_mode));
+  /* Data dirs are the owner's only (least privilege, deploy/SECURITY.md),
+   * whatever umask allows. */
+  assert_int_equal(st.st_mode & 0777, 0700);
   assert_int_equal(sl_fs_mkdir_p(p), 0);
   assert_int_equal(sl_fs_mkdir_p(""), SL_EINVAL);
   /* A file in the way is an error, not success. */
