@@ -20,7 +20,6 @@
 #include "sl_err.h"
 #include "sl_fs.h"
 #include "sl_gzip.h"
-#include "sl_json.h"
 #include "sl_list.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
@@ -1537,27 +1536,18 @@ sl_archive_metrics(const struct sl_archive *a, struct sl_buf *b)
   return rc;
 }
 
-int
-sl_archive_state_json(const struct sl_archive *a, struct sl_buf *b)
+json_t *
+sl_archive_state(const struct sl_archive *a)
 {
-  int rc = sl_buf_append_str(b, "{\"path\":");
-
-  if (!rc)
-    rc = sl_json_str(b, a->root, strlen(a->root));
-  if (!rc)
-    rc = sl_buf_printf(b, ",\"files\":%llu,\"bytes\":%llu,"
-                       "\"open_files\":%llu,\"queued_bytes\":%llu,"
-                       "\"failing\":%s,\"busy\":%s,\"events_written\":%llu,"
-                       "\"errors\":%llu}",
-                       (unsigned long long)a->files,
-                       (unsigned long long)a->bytes,
-                       (unsigned long long)a->open_files,
-                       (unsigned long long)a->queued_bytes,
-                       a->failing ? "true" : "false",
-                       a->busy ? "true" : "false",
-                       (unsigned long long)a->events_written,
-                       (unsigned long long)a->errors);
-  return rc;
+  return json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I}", "path",
+                   a->root, "files", (json_int_t)a->files, "bytes",
+                   (json_int_t)a->bytes, "open_files",
+                   (json_int_t)a->open_files, "queued_bytes",
+                   (json_int_t)a->queued_bytes, "failing", a->failing,
+                   "busy", a->busy, "events_written",
+                   (json_int_t)a->events_written, "errors",
+                   (json_int_t)a->errors, "backoff_ms",
+                   (json_int_t)a->backoff_ms);
 }
 
 void

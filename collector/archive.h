@@ -101,8 +101,8 @@ int sl_archive_submit(struct sl_archive *a, const struct sl_spool_rec *rec,
 int sl_archive_failing(const struct sl_archive *a);
 /* Append Prometheus metrics (sluice_archive_*). */
 int sl_archive_metrics(const struct sl_archive *a, struct sl_buf *out);
-/* Append a JSON object describing the state (/debug/state). */
-int sl_archive_state_json(const struct sl_archive *a, struct sl_buf *out);
+/* A new JSON object describing the state (/debug/state); NULL on ENOMEM. */
+json_t *sl_archive_state(const struct sl_archive *a);
 
 /* Write what is queued (unless a batch fails), close the files, stop the
  * timer, free everything, then call cb. */

@@ -249,6 +249,8 @@ render_state(struct collector *c, struct sl_buf *b)
     return SL_ENOMEM;
   if (c->ret)
     json_object_set_new(o, "retention", sl_retention_state(c->ret));
+  if (c->ar)
+    json_object_set_new(o, "archive", sl_archive_state(c->ar));
   text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
   json_decref(o);
   if (!text)
@@ -289,14 +291,6 @@ on_http(void *arg, const char *path, int *status, const char **ctype,
   if (strcmp(path, "/health") == 0) {
     *status = 200;
     rc = sl_buf_append_str(body, "ok\n");
-  } else if (strcmp(path, "/debug/state") == 0 && c->ar) {
-    *ctype = "application/json";
-    *status = 200;
-    rc = sl_buf_append_str(body, "{\"archive\":");
-    if (!rc)
-      rc = sl_archive_state_json(c->ar, body);
-    if (!rc)
-      rc = sl_buf_append_str(body, "}\n");
   } else if (strcmp(path, "/ready") == 0) {
     *status = is_ready(c) ? 200 : 503;
     rc = sl_buf_append_str(body, *status == 200 ? "ready\n" : "not ready\n");
