@@ -31,7 +31,11 @@
  * archive remembers, per dataset and hour, the highest of them, and skips
  * the events of a re-delivered record whose id and append time are both
  * at or below it (the append time guards against a spool whose ids
- * started over). A record is reported done only when every one of its
+ * started over). A sender re-sends a window it got no ack for as a new
+ * record; its events are dropped by event.id: the archive remembers the
+ * ids of the last 128-256 Ki events it wrote (and, at open, reads back
+ * the files written in the last 15 minutes), so a re-send within that
+ * horizon is written once. A record is reported done only when every one of its
  * events is in a file that was fsync'ed (and its directory, when new) and
  * whose sidecar says so.
  *
@@ -135,9 +139,11 @@ int sl_archive_idx_encode(const struct sl_archive_idx *x,
 int sl_archive_idx_decode(const char *p, size_t n, struct sl_archive_idx *x);
 
 /* Where one event goes: its sanitised dataset appended to ds, and its
- * time (@timestamp; fallback_ns when absent or unparseable). */
+ * time (@timestamp; fallback_ns when absent or unparseable); *idh (when
+ * not NULL) a non-zero 64-bit hash of its event.id, 0 without one. */
 int sl_archive_event_key(const char *ev, size_t len, int64_t fallback_ns,
-                         struct sl_buf *ds, int64_t *ts_ns) SL_WUR;
+                         struct sl_buf *ds, int64_t *ts_ns,
+                         uint64_t *idh) SL_WUR;
 
 /* ---- Reading (replay, trace) -------------------------------------------- */
 

@@ -143,7 +143,8 @@ build(struct replay *r)
       int64_t ts;
 
       sl_buf_reset(&r->ds);
-      if (sl_archive_event_key(line, len, r->fallback_ns, &r->ds, &ts) == 0 &&
+      if (sl_archive_event_key(line, len, r->fallback_ns, &r->ds, &ts,
+                               NULL) == 0 &&
           (ts < r->since_ns || ts > r->until_ns)) {
         r->filtered++;
         continue;

@@ -252,6 +252,29 @@ def test_records_redelivered_by_the_spool_are_archived_once(
     assert c.term() == 0
 
 
+def test_resent_events_are_archived_once(tmp_path, make_collector):
+    """A sender re-sends a window it got no ack for: same event.ids in a
+    new spool record. The archive drops them, within a run and after a
+    restart (it reads recent files back)."""
+    root = tmp_path / "archive"
+    c = archive_collector(make_collector, "http://127.0.0.1:9", root)
+    evs = [ev(i, HOUR_TS[i % 3]) for i in range(300)]
+    send_all(c.lj_port, evs, window=100)
+    send_all(c.lj_port, evs, window=100)
+    wait_until(lambda: c.metric("sluice_archive_events_duplicate_total")
+               >= 300, 20, what="re-sent events dropped")
+    assert written(c) == 300
+    c.kill9()
+    c.start()
+    send_all(c.lj_port, evs[:150], window=50)
+    wait_until(lambda: c.metric("sluice_archive_events_duplicate_total")
+               >= 150, 20, what="re-sent events dropped after a restart")
+    assert written(c) == 0
+    seen, _ = read_events(root)
+    assert len(seen) == 300 and set(seen.values()) == {1}
+    assert c.term() == 0
+
+
 def test_recovery_cuts_uncommitted_bytes(tmp_path, make_collector):
     """What a crash between a data fsync and its sidecar leaves: bytes
     beyond the sidecar's length (cut), a file without a sidecar (removed);
