@@ -45,9 +45,15 @@
 /* Event ids remembered against sender re-sends: two generations of this
  * many (2 x 2 MiB of tables), so the last 128-256 Ki events. */
 #define IDS_GEN 131072u
-/* At open, files written this recently are read back into the id set:
- * a window the previous run archived but could not ack comes again. */
+/* At open, the tails of files written this recently are read back into
+ * the id set: a window the previous run archived but could not ack comes
+ * again. A sidecar's tail_off marks where the last >= RELOAD_TAIL_BYTES
+ * of its file begin (a member boundary), and at most RELOAD_MAX_BYTES are
+ * read in all, newest files first, so a start or a reload costs tens of
+ * milliseconds however big the archive. */
 #define RELOAD_RECENT_S 900
+#define RELOAD_TAIL_BYTES (4u << 20)
+#define RELOAD_MAX_BYTES (32u << 20)
 #define DATA_SUFFIX ".ndjson.gz"
 #define IDX_SUFFIX ".ndjson.gz.idx.json"
 
@@ -149,12 +155,14 @@ sl_archive_idx_encode(const struct sl_archive_idx *x, struct sl_buf *out)
   return sl_buf_printf(out,
                        "{\"count\":%llu,\"bytes\":%llu,\"min_ns\":%lld,"
                        "\"max_ns\":%lld,\"min\":\"%s\",\"max\":\"%s\","
-                       "\"last_record\":%llu,\"last_record_ns\":%lld}\n",
+                       "\"last_record\":%llu,\"last_record_ns\":%lld,"
+                       "\"tail_off\":%llu}\n",
                        (unsigned long long)x->count,
                        (unsigned long long)x->bytes, (long long)x->min_ns,
                        (long long)x->max_ns, a, b,
                        (unsigned long long)x->last_record,
-                       (long long)x->last_record_ns);
+                       (long long)x->last_record_ns,
+                       (unsigned long long)x->tail_off);
 }
 
 int
@@ -187,6 +195,14 @@ sl_archive_idx_decode(const char *p, size_t n, struct sl_archive_idx *x)
   x->max_ns = (int64_t)v[3];
   x->last_record = (uint64_t)v[4];
   x->last_record_ns = (int64_t)v[5];
+  /* optional: sidecars of other writers may lack it (read from 0) */
+  x->tail_off = json_is_integer(json_object_get(o, "tail_off")) &&
+                        json_integer_value(json_object_get(o, "tail_off")) >= 0
+                    ? (uint64_t)json_integer_value(json_object_get(o,
+                                                                   "tail_off"))
+                    : 0;
+  if (x->tail_off > x->bytes)
+    x->tail_off = 0;
 out:
   json_decref(o);
   return rc;
@@ -462,17 +478,36 @@ sl_archive_files_free(struct sl_archive_file *f, size_t n)
 }
 
 int
-sl_archive_reader_open(struct sl_archive_reader *r, const char *path)
+sl_archive_reader_open_at(struct sl_archive_reader *r, const char *path,
+                          uint64_t off)
 {
+  int fd;
+
   memset(r, 0, offsetof(struct sl_archive_reader, buf));
   r->pos = r->len = 0;
   r->eof = 0;
-  errno = 0;
-  r->gz = gzopen(path, "rb");
-  if (r->gz == NULL)
-    return errno ? -errno : SL_ENOMEM;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  if (off && lseek(fd, (off_t)off, SEEK_SET) < 0) {
+    close(fd);
+    return -errno;
+  }
+  /* gzip members are independent: reading from a member boundary is
+   * reading a valid gzip file. */
+  r->gz = gzdopen(fd, "rb");
+  if (r->gz == NULL) {
+    close(fd);
+    return SL_ENOMEM;
+  }
   sl_buf_init(&r->line, 0);
   return 0;
+}
+
+int
+sl_archive_reader_open(struct sl_archive_reader *r, const char *path)
+{
+  return sl_archive_reader_open_at(r, path, 0);
 }
 
 int
@@ -852,36 +887,93 @@ orphan_one(void *arg, const char *full, const char *rel,
   return 0;
 }
 
-static int
-reload_line(void *arg, const char *line, size_t len)
-{
-  struct sl_archive *a = arg;
-  struct sl_buf ds;
-  int64_t ts;
-  uint64_t h;
+struct reload {
+  struct sl_archive *a;
+  struct rl_file {
+    char *path;
+    time_t mtime;
+    uint64_t off, len;        /* tail to read */
+  } *v;
+  size_t n, cap;
+};
 
-  sl_buf_init(&ds, 0);
-  if (sl_archive_event_key(line, len, 0, &ds, &ts, &h) == 0)
-    idset_add(&a->ids, h);
-  sl_buf_free(&ds);
-  return 0;
-}
-
-/* Recent files (after recovery cut them to their committed length) give
- * their event ids back to the set, for the re-sends that follow a crash. */
+/* Recent files (after recovery cut them to their committed length). */
 static int
 reload_one(void *arg, const char *full, const char *rel,
            const struct stat *st)
 {
+  struct reload *r = arg;
+  struct sl_archive_idx x;
   char ds[128];
   int64_t hour;
   uint32_t seq;
 
   if (sl_archive_parse_rel(rel, ds, sizeof ds, &hour, &seq) != 0 ||
-      st->st_mtime < time(NULL) - RELOAD_RECENT_S)
+      st->st_mtime < time(NULL) - RELOAD_RECENT_S || read_idx(full, &x) != 0)
     return 0;
-  (void)sl_archive_read(full, reload_line, arg);
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 64;
+    void *v = realloc(r->v, cap * sizeof *r->v);
+
+    if (v == NULL)
+      return SL_ENOMEM;
+    r->v = v;
+    r->cap = cap;
+  }
+  r->v[r->n].path = sl_strdup(full);
+  if (r->v[r->n].path == NULL)
+    return SL_ENOMEM;
+  r->v[r->n].mtime = st->st_mtime;
+  r->v[r->n].off = x.tail_off;
+  r->v[r->n].len = x.bytes - x.tail_off;
+  r->n++;
   return 0;
+}
+
+static int
+rl_newest_first(const void *x, const void *y)
+{
+  const struct rl_file *a = x, *b = y;
+
+  return a->mtime > b->mtime ? -1 : a->mtime < b->mtime;
+}
+
+static void
+reload_ids(struct sl_archive *a)
+{
+  struct sl_archive_reader *rd = malloc(sizeof *rd);
+  struct reload r;
+  struct sl_buf ds;
+  uint64_t budget = RELOAD_MAX_BYTES, h;
+  const char *line;
+  size_t i, k, len;
+  int64_t ts;
+
+  memset(&r, 0, sizeof r);
+  r.a = a;
+  sl_buf_init(&ds, 0);
+  if (rd == NULL || walk(a->root, reload_one, &r) != 0)
+    goto out;
+  qsort(r.v, r.n, sizeof *r.v, rl_newest_first);
+  for (k = 0; k < r.n && r.v[k].len <= budget; k++)
+    budget -= r.v[k].len;
+  /* Oldest of those first: the id set keeps the last ids added. */
+  for (i = k; i-- > 0;) {
+    if (sl_archive_reader_open_at(rd, r.v[i].path, r.v[i].off) != 0)
+      continue;
+    while (sl_archive_reader_next(rd, &line, &len) == 1) {
+      sl_buf_reset(&ds);
+      if (sl_archive_event_key(line, len, 0, &ds, &ts, &h) == 0)
+        idset_add(&a->ids, h);
+    }
+    sl_archive_reader_close(rd);
+  }
+out:
+  for (i = 0; i < r.n; i++)
+    free(r.v[i].path);
+  free(r.v);
+  free(rd);
+  sl_buf_free(&ds);
 }
 
 /* ---- write job (threadpool) --------------------------------------------- */
@@ -1039,6 +1131,8 @@ commit_stream(struct sl_archive *a, struct stream *s, uint64_t zlen,
     x.max_ns = s->jmax > x.max_ns ? s->jmax : x.max_ns;
   }
   x.count += s->jcount;
+  if (x.bytes - x.tail_off > RELOAD_TAIL_BYTES)
+    x.tail_off = x.bytes; /* this batch's first member */
   x.bytes += zlen;
   x.last_record = s->jlast_id;
   x.last_record_ns = s->jlast_ns;
@@ -1635,7 +1729,7 @@ sl_archive_open(uv_loop_t *loop, const struct sl_archive_conf *conf,
   if (rc == 0)
     rc = walk(a->root, recover_one, a);
   if (rc == 0)
-    rc = walk(a->root, reload_one, a);
+    reload_ids(a); /* best effort: a guard against re-sends */
   if (rc) {
     snprintf(err, errlen, "archive %s: %s", conf->path, sl_strerror(rc));
     goto fail;

@@ -20,7 +20,8 @@
  * Index sidecar (JSON, replaced with sl_fs_write_atomic after every batch
  * that touched the file, after the file's fsync):
  *   {"count":N,"bytes":B,"min_ns":..,"max_ns":..,"min":"<RFC 3339>",
- *    "max":"<RFC 3339>","last_record":ID,"last_record_ns":NS}
+ *    "max":"<RFC 3339>","last_record":ID,"last_record_ns":NS,
+ *    "tail_off":OFF}
  * bytes is the committed length of the data file. It is the commit point:
  * bytes beyond it (a crash between the data fsync and the sidecar) are cut
  * at the next open, and a data file without a sidecar is deleted; neither
@@ -34,8 +35,9 @@
  * started over). A sender re-sends a window it got no ack for as a new
  * record; its events are dropped by event.id: the archive remembers the
  * ids of the last 128-256 Ki events it wrote (and, at open, reads back
- * the files written in the last 15 minutes), so a re-send within that
- * horizon is written once. A record is reported done only when every one of its
+ * the newest 4 MiB tails, tail_off, of files written in the last 15
+ * minutes, at most 32 MiB in all), so a re-send within that horizon is
+ * written once. A record is reported done only when every one of its
  * events is in a file that was fsync'ed (and its directory, when new) and
  * whose sidecar says so.
  *
@@ -132,6 +134,9 @@ struct sl_archive_idx {
   int64_t min_ns, max_ns;     /* @timestamp range (0, 0 while count == 0) */
   uint64_t last_record;       /* id of the last spool record written */
   int64_t last_record_ns;     /* its append time */
+  uint64_t tail_off;          /* a member boundary; the bytes from here
+                                 to `bytes` hold the newest >= 4 MiB (all
+                                 of a smaller file) */
 };
 int sl_archive_idx_encode(const struct sl_archive_idx *x,
                           struct sl_buf *out) SL_WUR;
@@ -172,6 +177,9 @@ struct sl_archive_reader {
   int eof;
 };
 int sl_archive_reader_open(struct sl_archive_reader *r, const char *path);
+/* The same from byte `off`, which must be a member boundary. */
+int sl_archive_reader_open_at(struct sl_archive_reader *r, const char *path,
+                              uint64_t off);
 /* 1 and the next non-empty line (borrowed until the next call), 0 at the
  * end (a torn last member ends the file, see sl_archive_read), or
  * SL_ECORRUPT / SL_E*. */
