@@ -954,7 +954,8 @@ reload_ids(struct sl_archive *a)
   sl_buf_init(&ds, 0);
   if (rd == NULL || walk(a->root, reload_one, &r) != 0)
     goto out;
-  qsort(r.v, r.n, sizeof *r.v, rl_newest_first);
+  if (r.n)
+    qsort(r.v, r.n, sizeof *r.v, rl_newest_first);
   for (k = 0; k < r.n && r.v[k].len <= budget; k++)
     budget -= r.v[k].len;
   /* Oldest of those first: the id set keeps the last ids added. */
