@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -20,7 +21,7 @@
 #include "sl_err.h"
 #include "sl_fs.h"
 #include "sl_gzip.h"
-#include "sl_json.h"
+#include "sl_hash.h"
 #include "sl_list.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
@@ -41,6 +42,18 @@
 #define RETENTION_EVERY_MS 60000u
 #define RETRY_MIN_MS 1000u
 #define RETRY_MAX_MS 10000u
+/* Event ids remembered against sender re-sends: two generations of this
+ * many (2 x 2 MiB of tables), so the last 128-256 Ki events. */
+#define IDS_GEN 131072u
+/* At open, the tails of files written this recently are read back into
+ * the id set: a window the previous run archived but could not ack comes
+ * again. A sidecar's tail_off marks where the last >= RELOAD_TAIL_BYTES
+ * of its file begin (a member boundary), and at most RELOAD_MAX_BYTES are
+ * read in all, newest files first, so a start or a reload costs tens of
+ * milliseconds however big the archive. */
+#define RELOAD_RECENT_S 900
+#define RELOAD_TAIL_BYTES (4u << 20)
+#define RELOAD_MAX_BYTES (32u << 20)
 #define DATA_SUFFIX ".ndjson.gz"
 #define IDX_SUFFIX ".ndjson.gz.idx.json"
 
@@ -142,12 +155,14 @@ sl_archive_idx_encode(const struct sl_archive_idx *x, struct sl_buf *out)
   return sl_buf_printf(out,
                        "{\"count\":%llu,\"bytes\":%llu,\"min_ns\":%lld,"
                        "\"max_ns\":%lld,\"min\":\"%s\",\"max\":\"%s\","
-                       "\"last_record\":%llu,\"last_record_ns\":%lld}\n",
+                       "\"last_record\":%llu,\"last_record_ns\":%lld,"
+                       "\"tail_off\":%llu}\n",
                        (unsigned long long)x->count,
                        (unsigned long long)x->bytes, (long long)x->min_ns,
                        (long long)x->max_ns, a, b,
                        (unsigned long long)x->last_record,
-                       (long long)x->last_record_ns);
+                       (long long)x->last_record_ns,
+                       (unsigned long long)x->tail_off);
 }
 
 int
@@ -180,6 +195,14 @@ sl_archive_idx_decode(const char *p, size_t n, struct sl_archive_idx *x)
   x->max_ns = (int64_t)v[3];
   x->last_record = (uint64_t)v[4];
   x->last_record_ns = (int64_t)v[5];
+  /* optional: sidecars of other writers may lack it (read from 0) */
+  x->tail_off = json_is_integer(json_object_get(o, "tail_off")) &&
+                        json_integer_value(json_object_get(o, "tail_off")) >= 0
+                    ? (uint64_t)json_integer_value(json_object_get(o,
+                                                                   "tail_off"))
+                    : 0;
+  if (x->tail_off > x->bytes)
+    x->tail_off = 0;
 out:
   json_decref(o);
   return rc;
@@ -207,9 +230,20 @@ str_span(const json_t *v)
   return s;
 }
 
+static uint64_t
+id_hash(const char *p, size_t n)
+{
+  uint64_t h;
+
+  if (p == NULL || n == 0 || n > SL_EVENT_ID_MAX)
+    return 0;
+  h = sl_hash64(p, n);
+  return h ? h : 1; /* 0 means "no id" */
+}
+
 int
 sl_archive_event_key(const char *ev, size_t len, int64_t fallback_ns,
-                     struct sl_buf *ds, int64_t *ts_ns)
+                     struct sl_buf *ds, int64_t *ts_ns, uint64_t *idh)
 {
   static const struct sl_route route = { SL_INDEX_DATA_STREAM, NULL, NULL,
                                          NULL };
@@ -219,8 +253,12 @@ sl_archive_event_key(const char *ev, size_t len, int64_t fallback_ns,
   int rc;
 
   *ts_ns = fallback_ns;
+  if (idh)
+    *idh = 0;
   if (sl_event_scan(ev, len, &f) == 0 &&
       (!f.has_timestamp || f.timestamp.p != NULL)) {
+    if (idh)
+      *idh = id_hash(f.id.p, f.id.len);
     if (f.timestamp.p != NULL &&
         sl_time_parse_any(f.timestamp.p, f.timestamp.len, ts_ns) != 0)
       *ts_ns = fallback_ns;
@@ -234,6 +272,11 @@ sl_archive_event_key(const char *ev, size_t len, int64_t fallback_ns,
 
     json_decref(o);
     return sl_bulk_dataset_part(&route, none, none, ds);
+  }
+  if (idh) {
+    struct sl_span id = sl_event_json_id(o);
+
+    *idh = id_hash(id.p, id.len);
   }
   ts = json_object_get(o, "@timestamp");
   if (json_is_string(ts)) {
@@ -435,17 +478,36 @@ sl_archive_files_free(struct sl_archive_file *f, size_t n)
 }
 
 int
-sl_archive_reader_open(struct sl_archive_reader *r, const char *path)
+sl_archive_reader_open_at(struct sl_archive_reader *r, const char *path,
+                          uint64_t off)
 {
+  int fd;
+
   memset(r, 0, offsetof(struct sl_archive_reader, buf));
   r->pos = r->len = 0;
   r->eof = 0;
-  errno = 0;
-  r->gz = gzopen(path, "rb");
-  if (r->gz == NULL)
-    return errno ? -errno : SL_ENOMEM;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  if (off && lseek(fd, (off_t)off, SEEK_SET) < 0) {
+    close(fd);
+    return -errno;
+  }
+  /* gzip members are independent: reading from a member boundary is
+   * reading a valid gzip file. */
+  r->gz = gzdopen(fd, "rb");
+  if (r->gz == NULL) {
+    close(fd);
+    return SL_ENOMEM;
+  }
   sl_buf_init(&r->line, 0);
   return 0;
+}
+
+int
+sl_archive_reader_open(struct sl_archive_reader *r, const char *path)
+{
+  return sl_archive_reader_open_at(r, path, 0);
 }
 
 int
@@ -535,6 +597,89 @@ sl_archive_read(const char *path, sl_archive_line_cb cb, void *arg)
   return rc;
 }
 
+/* ---- event ids already archived ----------------------------------------- */
+
+/* Hashes of event.id, in two generations of open-addressing tables (load
+ * <= 1/2, 0 = empty): when the current one is full it becomes the old one
+ * and the old one is dropped, so memory is fixed and the newest ids are
+ * always remembered. Only the job (or open) touches it. */
+struct idset {
+  uint64_t *cur, *old;
+  size_t cap;                 /* slots per table, a power of two */
+  size_t n;                   /* entries in cur */
+};
+
+static int
+idset_init(struct idset *s, size_t per_gen)
+{
+  s->cap = 1;
+  while (s->cap < per_gen * 2)
+    s->cap <<= 1;
+  s->cur = calloc(s->cap, sizeof *s->cur);
+  s->old = calloc(s->cap, sizeof *s->old);
+  s->n = 0;
+  return s->cur && s->old ? 0 : SL_ENOMEM;
+}
+
+static void
+idset_free(struct idset *s)
+{
+  free(s->cur);
+  free(s->old);
+  s->cur = s->old = NULL;
+}
+
+static int
+table_has(const uint64_t *t, size_t cap, uint64_t h)
+{
+  size_t i = (size_t)h & (cap - 1);
+
+  while (t[i]) {
+    if (t[i] == h)
+      return 1;
+    i = (i + 1) & (cap - 1);
+  }
+  return 0;
+}
+
+/* 1 if added, 0 if it was there. */
+static int
+table_add(uint64_t *t, size_t cap, uint64_t h)
+{
+  size_t i = (size_t)h & (cap - 1);
+
+  while (t[i]) {
+    if (t[i] == h)
+      return 0;
+    i = (i + 1) & (cap - 1);
+  }
+  t[i] = h;
+  return 1;
+}
+
+static int
+idset_has(const struct idset *s, uint64_t h)
+{
+  return h && s->cur &&
+         (table_has(s->cur, s->cap, h) || table_has(s->old, s->cap, h));
+}
+
+static void
+idset_add(struct idset *s, uint64_t h)
+{
+  if (!h || !s->cur || table_has(s->old, s->cap, h))
+    return;
+  if (s->n >= s->cap / 2) {
+    uint64_t *t = s->old;
+
+    s->old = s->cur;
+    memset(t, 0, s->cap * sizeof *t);
+    s->cur = t;
+    s->n = 0;
+  }
+  s->n += (size_t)table_add(s->cur, s->cap, h);
+}
+
 /* ---- the writer --------------------------------------------------------- */
 
 /* A record waiting to be written (the copy of its events). */
@@ -564,6 +709,8 @@ struct stream {
   /* this job */
   uint64_t gen;
   struct sl_buf raw;          /* NDJSON of this job's events */
+  uint64_t *jids;             /* their id hashes, remembered at commit */
+  size_t njids, jids_cap;
   uint64_t jcount, jlast_id;
   int64_t jmin, jmax, jlast_ns;
   int created;                /* the job made the file */
@@ -580,6 +727,7 @@ struct sl_archive {
   struct sl_list queue;       /* struct arec, in submit (= id) order */
   uint64_t queued_bytes;      /* queue plus the running job */
   struct sl_gzip gz;          /* the worker's; one job at a time */
+  struct idset ids;           /* event ids archived lately */
 
   /* the running job */
   int busy;
@@ -589,7 +737,7 @@ struct sl_archive {
   uint64_t gen;
   int jrc;
   const char *jwhat;          /* what failed */
-  uint64_t j_events, j_skipped, j_bytes, j_created, j_closed;
+  uint64_t j_events, j_skipped, j_dups, j_bytes, j_created, j_closed;
   uint64_t j_files, j_total, j_del_files, j_del_bytes;
 
   uv_timer_t ret_timer, retry_timer;
@@ -601,7 +749,8 @@ struct sl_archive {
 
   /* metrics (loop thread) */
   uint64_t files, bytes, open_files;
-  uint64_t events_written, events_skipped, records_written, bytes_written;
+  uint64_t events_written, events_skipped, events_dup, records_written,
+    bytes_written;
   uint64_t files_created, deleted_files, deleted_bytes, errors;
   uint64_t retention_runs;
 };
@@ -736,6 +885,96 @@ orphan_one(void *arg, const char *full, const char *rel,
   if (access(data, F_OK) != 0 && errno == ENOENT)
     unlink(full);
   return 0;
+}
+
+struct reload {
+  struct sl_archive *a;
+  struct rl_file {
+    char *path;
+    time_t mtime;
+    uint64_t off, len;        /* tail to read */
+  } *v;
+  size_t n, cap;
+};
+
+/* Recent files (after recovery cut them to their committed length). */
+static int
+reload_one(void *arg, const char *full, const char *rel,
+           const struct stat *st)
+{
+  struct reload *r = arg;
+  struct sl_archive_idx x;
+  char ds[128];
+  int64_t hour;
+  uint32_t seq;
+
+  if (sl_archive_parse_rel(rel, ds, sizeof ds, &hour, &seq) != 0 ||
+      st->st_mtime < time(NULL) - RELOAD_RECENT_S || read_idx(full, &x) != 0)
+    return 0;
+  if (r->n == r->cap) {
+    size_t cap = r->cap ? r->cap * 2 : 64;
+    void *v = realloc(r->v, cap * sizeof *r->v);
+
+    if (v == NULL)
+      return SL_ENOMEM;
+    r->v = v;
+    r->cap = cap;
+  }
+  r->v[r->n].path = sl_strdup(full);
+  if (r->v[r->n].path == NULL)
+    return SL_ENOMEM;
+  r->v[r->n].mtime = st->st_mtime;
+  r->v[r->n].off = x.tail_off;
+  r->v[r->n].len = x.bytes - x.tail_off;
+  r->n++;
+  return 0;
+}
+
+static int
+rl_newest_first(const void *x, const void *y)
+{
+  const struct rl_file *a = x, *b = y;
+
+  return a->mtime > b->mtime ? -1 : a->mtime < b->mtime;
+}
+
+static void
+reload_ids(struct sl_archive *a)
+{
+  struct sl_archive_reader *rd = malloc(sizeof *rd);
+  struct reload r;
+  struct sl_buf ds;
+  uint64_t budget = RELOAD_MAX_BYTES, h;
+  const char *line;
+  size_t i, k, len;
+  int64_t ts;
+
+  memset(&r, 0, sizeof r);
+  r.a = a;
+  sl_buf_init(&ds, 0);
+  if (rd == NULL || walk(a->root, reload_one, &r) != 0)
+    goto out;
+  if (r.n)
+    qsort(r.v, r.n, sizeof *r.v, rl_newest_first);
+  for (k = 0; k < r.n && r.v[k].len <= budget; k++)
+    budget -= r.v[k].len;
+  /* Oldest of those first: the id set keeps the last ids added. */
+  for (i = k; i-- > 0;) {
+    if (sl_archive_reader_open_at(rd, r.v[i].path, r.v[i].off) != 0)
+      continue;
+    while (sl_archive_reader_next(rd, &line, &len) == 1) {
+      sl_buf_reset(&ds);
+      if (sl_archive_event_key(line, len, 0, &ds, &ts, &h) == 0)
+        idset_add(&a->ids, h);
+    }
+    sl_archive_reader_close(rd);
+  }
+out:
+  for (i = 0; i < r.n; i++)
+    free(r.v[i].path);
+  free(r.v);
+  free(rd);
+  sl_buf_free(&ds);
 }
 
 /* ---- write job (threadpool) --------------------------------------------- */
@@ -893,6 +1132,8 @@ commit_stream(struct sl_archive *a, struct stream *s, uint64_t zlen,
     x.max_ns = s->jmax > x.max_ns ? s->jmax : x.max_ns;
   }
   x.count += s->jcount;
+  if (x.bytes - x.tail_off > RELOAD_TAIL_BYTES)
+    x.tail_off = x.bytes; /* this batch's first member */
   x.bytes += zlen;
   x.last_record = s->jlast_id;
   x.last_record_ns = s->jlast_ns;
@@ -912,6 +1153,9 @@ commit_stream(struct sl_archive *a, struct stream *s, uint64_t zlen,
     return rc;
   }
   s->idx = x;
+  for (size_t i = 0; i < s->njids; i++)
+    idset_add(&a->ids, s->jids[i]);
+  s->njids = 0;
   s->skip_id = s->jlast_id;
   s->skip_ns = s->jlast_ns;
   s->created = s->written = 0;
@@ -942,7 +1186,8 @@ static void
 job_write(struct sl_archive *a)
 {
   struct stream **touched = NULL, *s = NULL;
-  size_t nt = 0, cap = 0, i;
+  size_t nt = 0, cap = 0, i, lines = 0, jcap = 1;
+  uint64_t *jt;
   struct sl_buf ds, z;
   struct sl_list *it, *tmp;
   uint64_t now_ms = sl_time_mono_ms();
@@ -951,6 +1196,20 @@ job_write(struct sl_archive *a)
   sl_buf_init(&ds, 0);
   sl_buf_init(&z, 0);
   a->gen++;
+  /* This batch's ids, so that a re-sent window and its first copy in the
+   * same batch are written once; they join a->ids only when committed. */
+  sl_list_foreach(it, tmp, &a->jrecs) {
+    struct arec *r = sl_container_of(it, struct arec, node);
+
+    for (i = 0; i < r->len; i++)
+      lines += r->data[i] == '\n';
+    lines++;
+  }
+  while (jcap < lines * 2)
+    jcap <<= 1;
+  jt = calloc(jcap, sizeof *jt);
+  if (jt == NULL)
+    rc = SL_ENOMEM;
   sl_list_foreach(it, tmp, &a->jrecs) {
     struct arec *r = sl_container_of(it, struct arec, node);
     size_t pos = 0;
@@ -959,6 +1218,7 @@ job_write(struct sl_archive *a)
       const char *line = r->data + pos, *nl;
       size_t n;
       int64_t ts;
+      uint64_t idh;
 
       nl = memchr(line, '\n', r->len - pos);
       n = nl ? (size_t)(nl - line) : r->len - pos;
@@ -968,7 +1228,7 @@ job_write(struct sl_archive *a)
       if (n == 0)
         continue;
       sl_buf_reset(&ds);
-      rc = sl_archive_event_key(line, n, r->append_ns, &ds, &ts);
+      rc = sl_archive_event_key(line, n, r->append_ns, &ds, &ts, &idh);
       if (rc)
         break;
       if (s == NULL || s->hour != floor_div(ts, NS_PER_HOUR) ||
@@ -980,6 +1240,13 @@ job_write(struct sl_archive *a)
       }
       if (r->id <= s->skip_id && r->append_ns <= s->skip_ns) {
         a->j_skipped++; /* written before a restart or a failed batch */
+        continue;
+      }
+      /* A sender re-sends a window it got no ack for: a new record with
+       * events already archived (from the spool's copy, or before a
+       * crash). The indexer's create + _id drops them; so do we. */
+      if (idh && (idset_has(&a->ids, idh) || !table_add(jt, jcap, idh))) {
+        a->j_dups++;
         continue;
       }
       if (s->gen != a->gen) {
@@ -996,10 +1263,24 @@ job_write(struct sl_archive *a)
         }
         touched[nt++] = s;
         s->gen = a->gen;
+        s->njids = 0;
         sl_buf_reset(&s->raw);
         s->jcount = 0;
         s->jmin = s->jmax = ts;
       }
+      if (idh && s->njids == s->jids_cap) {
+        size_t nc = s->jids_cap ? s->jids_cap * 2 : 256;
+        void *v = realloc(s->jids, nc * sizeof *s->jids);
+
+        if (v == NULL) {
+          rc = SL_ENOMEM;
+          break;
+        }
+        s->jids = v;
+        s->jids_cap = nc;
+      }
+      if (idh)
+        s->jids[s->njids++] = idh;
       rc = sl_buf_append(&s->raw, line, n);
       if (!rc)
         rc = sl_buf_append_byte(&s->raw, '\n');
@@ -1039,7 +1320,11 @@ job_write(struct sl_archive *a)
   for (i = 0; i < nt; i++) {
     sl_buf_free(&touched[i]->raw);
     sl_buf_init(&touched[i]->raw, 0);
+    free(touched[i]->jids);
+    touched[i]->jids = NULL;
+    touched[i]->njids = touched[i]->jids_cap = 0;
   }
+  free(jt);
   close_idle(a, now_ms);
   free(touched);
   sl_buf_free(&ds);
@@ -1224,6 +1509,7 @@ after_write(struct sl_archive *a)
 
   a->events_written += a->j_events;
   a->events_skipped += a->j_skipped;
+  a->events_dup += a->j_dups;
   a->bytes_written += a->j_bytes;
   a->bytes += a->j_bytes;
   a->files_created += a->j_created;
@@ -1343,6 +1629,7 @@ on_handle_closed(uv_handle_t *h)
     free_arec(sl_container_of(it, struct arec, node));
   }
   sl_gzip_end(&a->gz);
+  idset_free(&a->ids);
   if (a->close_cb)
     a->close_cb(a->close_arg);
   free(a->root);
@@ -1356,7 +1643,8 @@ start_job(struct sl_archive *a, enum job_kind k)
   a->kind = k;
   a->jrc = 0;
   a->jwhat = NULL;
-  a->j_events = a->j_skipped = a->j_bytes = a->j_created = a->j_closed = 0;
+  a->j_events = a->j_skipped = a->j_dups = a->j_bytes = a->j_created = 0;
+  a->j_closed = 0;
   a->j_files = a->j_total = a->j_del_files = a->j_del_bytes = 0;
   a->work.data = a;
   if (uv_queue_work(a->loop, &a->work, on_work, after_work) != 0) {
@@ -1438,7 +1726,11 @@ sl_archive_open(uv_loop_t *loop, const struct sl_archive_conf *conf,
   if (rc == 0)
     rc = walk(a->root, orphan_one, a);
   if (rc == 0)
+    rc = idset_init(&a->ids, IDS_GEN);
+  if (rc == 0)
     rc = walk(a->root, recover_one, a);
+  if (rc == 0)
+    reload_ids(a); /* best effort: a guard against re-sends */
   if (rc) {
     snprintf(err, errlen, "archive %s: %s", conf->path, sl_strerror(rc));
     goto fail;
@@ -1458,6 +1750,7 @@ sl_archive_open(uv_loop_t *loop, const struct sl_archive_conf *conf,
   return 0;
 fail:
   sl_gzip_end(&a->gz);
+  idset_free(&a->ids);
   while (!sl_list_empty(&a->streams)) {
     struct sl_list *it = sl_list_first(&a->streams);
     struct stream *s = sl_container_of(it, struct stream, node);
@@ -1525,6 +1818,7 @@ sl_archive_metrics(const struct sl_archive *a, struct sl_buf *b)
   G("sluice_archive_failing", "1 while archive writes fail and are retried.", a->failing);
   C("sluice_archive_events_written_total", "Events written to the archive.", a->events_written);
   C("sluice_archive_events_skipped_total", "Re-delivered events already in the archive.", a->events_skipped);
+  C("sluice_archive_events_duplicate_total", "Re-sent events already in the archive (same event.id).", a->events_dup);
   C("sluice_archive_records_written_total", "Spool records fully archived.", a->records_written);
   C("sluice_archive_bytes_written_total", "Compressed bytes appended.", a->bytes_written);
   C("sluice_archive_files_created_total", "Archive files created.", a->files_created);
@@ -1537,27 +1831,18 @@ sl_archive_metrics(const struct sl_archive *a, struct sl_buf *b)
   return rc;
 }
 
-int
-sl_archive_state_json(const struct sl_archive *a, struct sl_buf *b)
+json_t *
+sl_archive_state(const struct sl_archive *a)
 {
-  int rc = sl_buf_append_str(b, "{\"path\":");
-
-  if (!rc)
-    rc = sl_json_str(b, a->root, strlen(a->root));
-  if (!rc)
-    rc = sl_buf_printf(b, ",\"files\":%llu,\"bytes\":%llu,"
-                       "\"open_files\":%llu,\"queued_bytes\":%llu,"
-                       "\"failing\":%s,\"busy\":%s,\"events_written\":%llu,"
-                       "\"errors\":%llu}",
-                       (unsigned long long)a->files,
-                       (unsigned long long)a->bytes,
-                       (unsigned long long)a->open_files,
-                       (unsigned long long)a->queued_bytes,
-                       a->failing ? "true" : "false",
-                       a->busy ? "true" : "false",
-                       (unsigned long long)a->events_written,
-                       (unsigned long long)a->errors);
-  return rc;
+  return json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I}", "path",
+                   a->root, "files", (json_int_t)a->files, "bytes",
+                   (json_int_t)a->bytes, "open_files",
+                   (json_int_t)a->open_files, "queued_bytes",
+                   (json_int_t)a->queued_bytes, "failing", a->failing,
+                   "busy", a->busy, "events_written",
+                   (json_int_t)a->events_written, "errors",
+                   (json_int_t)a->errors, "backoff_ms",
+                   (json_int_t)a->backoff_ms);
 }
 
 void

@@ -20,7 +20,8 @@
  * Index sidecar (JSON, replaced with sl_fs_write_atomic after every batch
  * that touched the file, after the file's fsync):
  *   {"count":N,"bytes":B,"min_ns":..,"max_ns":..,"min":"<RFC 3339>",
- *    "max":"<RFC 3339>","last_record":ID,"last_record_ns":NS}
+ *    "max":"<RFC 3339>","last_record":ID,"last_record_ns":NS,
+ *    "tail_off":OFF}
  * bytes is the committed length of the data file. It is the commit point:
  * bytes beyond it (a crash between the data fsync and the sidecar) are cut
  * at the next open, and a data file without a sidecar is deleted; neither
@@ -31,7 +32,12 @@
  * archive remembers, per dataset and hour, the highest of them, and skips
  * the events of a re-delivered record whose id and append time are both
  * at or below it (the append time guards against a spool whose ids
- * started over). A record is reported done only when every one of its
+ * started over). A sender re-sends a window it got no ack for as a new
+ * record; its events are dropped by event.id: the archive remembers the
+ * ids of the last 128-256 Ki events it wrote (and, at open, reads back
+ * the newest 4 MiB tails, tail_off, of files written in the last 15
+ * minutes, at most 32 MiB in all), so a re-send within that horizon is
+ * written once. A record is reported done only when every one of its
  * events is in a file that was fsync'ed (and its directory, when new) and
  * whose sidecar says so.
  *
@@ -101,8 +107,8 @@ int sl_archive_submit(struct sl_archive *a, const struct sl_spool_rec *rec,
 int sl_archive_failing(const struct sl_archive *a);
 /* Append Prometheus metrics (sluice_archive_*). */
 int sl_archive_metrics(const struct sl_archive *a, struct sl_buf *out);
-/* Append a JSON object describing the state (/debug/state). */
-int sl_archive_state_json(const struct sl_archive *a, struct sl_buf *out);
+/* A new JSON object describing the state (/debug/state); NULL on ENOMEM. */
+json_t *sl_archive_state(const struct sl_archive *a);
 
 /* Write what is queued (unless a batch fails), close the files, stop the
  * timer, free everything, then call cb. */
@@ -128,6 +134,9 @@ struct sl_archive_idx {
   int64_t min_ns, max_ns;     /* @timestamp range (0, 0 while count == 0) */
   uint64_t last_record;       /* id of the last spool record written */
   int64_t last_record_ns;     /* its append time */
+  uint64_t tail_off;          /* a member boundary; the bytes from here
+                                 to `bytes` hold the newest >= 4 MiB (all
+                                 of a smaller file) */
 };
 int sl_archive_idx_encode(const struct sl_archive_idx *x,
                           struct sl_buf *out) SL_WUR;
@@ -135,9 +144,11 @@ int sl_archive_idx_encode(const struct sl_archive_idx *x,
 int sl_archive_idx_decode(const char *p, size_t n, struct sl_archive_idx *x);
 
 /* Where one event goes: its sanitised dataset appended to ds, and its
- * time (@timestamp; fallback_ns when absent or unparseable). */
+ * time (@timestamp; fallback_ns when absent or unparseable); *idh (when
+ * not NULL) a non-zero 64-bit hash of its event.id, 0 without one. */
 int sl_archive_event_key(const char *ev, size_t len, int64_t fallback_ns,
-                         struct sl_buf *ds, int64_t *ts_ns) SL_WUR;
+                         struct sl_buf *ds, int64_t *ts_ns,
+                         uint64_t *idh) SL_WUR;
 
 /* ---- Reading (replay, trace) -------------------------------------------- */
 
@@ -166,6 +177,9 @@ struct sl_archive_reader {
   int eof;
 };
 int sl_archive_reader_open(struct sl_archive_reader *r, const char *path);
+/* The same from byte `off`, which must be a member boundary. */
+int sl_archive_reader_open_at(struct sl_archive_reader *r, const char *path,
+                              uint64_t off);
 /* 1 and the next non-empty line (borrowed until the next call), 0 at the
  * end (a torn last member ends the file, see sl_archive_read), or
  * SL_ECORRUPT / SL_E*. */

@@ -249,14 +249,8 @@ render_state(struct collector *c, struct sl_buf *b)
     return SL_ENOMEM;
   if (c->ret)
     json_object_set_new(o, "retention", sl_retention_state(c->ret));
-  if (c->ar) {
-    struct sl_buf ab;
-
-    sl_buf_init(&ab, 0);
-    if (sl_archive_state_json(c->ar, &ab) == 0)
-      json_object_set_new(o, "archive", json_loadb(ab.p, ab.len, 0, NULL));
-    sl_buf_free(&ab);
-  }
+  if (c->ar)
+    json_object_set_new(o, "archive", sl_archive_state(c->ar));
   text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
   json_decref(o);
   if (!text)

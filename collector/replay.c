@@ -38,15 +38,17 @@ struct replay {
   uint64_t records, records_done;
   uint64_t read, filtered, read_errors;
   struct sl_buf ds;           /* scratch for sl_archive_event_key */
+  struct sl_indexer_counts k; /* taken before the indexer closes */
   int eof, stopping;
 };
 
 static void
 counts_line(struct replay *r, FILE *fp, const char *prefix)
 {
-  struct sl_indexer_counts k;
+  struct sl_indexer_counts k = r->k;
 
-  sl_indexer_counts(r->ix, &k);
+  if (!r->stopping)
+    sl_indexer_counts(r->ix, &k);
   fprintf(fp, "%sread %llu, indexed %llu, already present %llu, "
           "failed %llu", prefix, (unsigned long long)r->read,
           (unsigned long long)k.created, (unsigned long long)k.duplicates,
@@ -141,7 +143,8 @@ build(struct replay *r)
       int64_t ts;
 
       sl_buf_reset(&r->ds);
-      if (sl_archive_event_key(line, len, r->fallback_ns, &r->ds, &ts) == 0 &&
+      if (sl_archive_event_key(line, len, r->fallback_ns, &r->ds, &ts,
+                               NULL) == 0 &&
           (ts < r->since_ns || ts > r->until_ns)) {
         r->filtered++;
         continue;
@@ -241,6 +244,7 @@ finish(struct replay *r)
 {
   if (r->stopping)
     return;
+  sl_indexer_counts(r->ix, &r->k);
   r->stopping = 1;
   uv_close((uv_handle_t *)&r->feeder, NULL);
   uv_close((uv_handle_t *)&r->progress, NULL);
@@ -267,7 +271,6 @@ sl_replay_main(const struct sl_conf *conf, int argc, char **argv)
 {
   const json_t *root = sl_conf_root(conf);
   const char *from = NULL, *dataset = NULL;
-  struct sl_indexer_counts k;
   struct sl_es_conf es;
   struct replay *r;
   char err[1024] = "";
@@ -344,9 +347,8 @@ sl_replay_main(const struct sl_conf *conf, int argc, char **argv)
   uv_timer_start(&r->progress, on_progress, 1000, 1000);
   feed(r);
   uv_run(&r->loop, UV_RUN_DEFAULT);
-  sl_indexer_counts(r->ix, &k);
   counts_line(r, stdout, "replay done: ");
-  code = k.dead_lettered || r->read_errors ? 1 : 0;
+  code = r->k.dead_lettered || r->read_errors ? 1 : 0;
 out:
   if (r->reading)
     sl_archive_reader_close(&r->rd);

@@ -188,6 +188,14 @@ on_search(void *arg, const struct sl_es_result *res)
     fprintf(stderr, "trace: unexpected answer from %s\n", res->url);
     q->rc = SL_EPARSE;
   }
+  {
+    json_int_t total = json_integer_value(json_object_get(
+        json_object_get(json_object_get(root, "hits"), "total"), "value"));
+
+    if (total > (json_int_t)json_array_size(hits))
+      fprintf(stderr, "trace: showing the first %zu of %lld events\n",
+              json_array_size(hits), (long long)total);
+  }
   for (i = 0; q->rc == 0 && i < json_array_size(hits); i++) {
     json_t *src = json_object_get(json_array_get(hits, i), "_source");
 

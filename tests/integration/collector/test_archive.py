@@ -225,6 +225,83 @@ def test_kill9_every_event_exactly_once(tmp_path, es, make_collector):
     assert c.term() == 0
 
 
+def test_records_redelivered_by_the_spool_are_archived_once(
+        tmp_path, es, make_collector):
+    """The archive leg finished, the indexer leg did not (ES refuses): the
+    spool keeps the records and hands them out again after a restart; the
+    archive skips every event its sidecars already count, ES gets all."""
+    root = tmp_path / "archive"
+    c = archive_collector(make_collector, es, root, with_es=True)
+    es.set_faults(fail_status=503, fail_count=10 ** 9, fail_path="")
+    n = 2000
+    send_all(c.lj_port, [ev(i, HOUR_TS[i % 3], "ctest") for i in range(n)],
+             window=250)
+    wait_until(lambda: written(c) >= n, 30, what="archived")
+    assert c.metric("sluice_spool_records") == 8  # ES leg pending
+    c.kill9()
+    es.set_faults(fail_count=0)
+    c.start()
+    assert_exact(es, ["ev-%07d" % i for i in range(n)], "logs-ctest-*",
+                 check_payload=False)
+    wait_until(lambda: c.metric("sluice_spool_records") == 0, 30,
+               what="spool released")
+    assert c.metric("sluice_archive_events_skipped_total") == n
+    assert written(c) == 0
+    seen, _ = read_events(root)
+    assert len(seen) == n and set(seen.values()) == {1}
+    assert c.term() == 0
+
+
+def test_resent_events_are_archived_once(tmp_path, make_collector):
+    """A sender re-sends a window it got no ack for: same event.ids in a
+    new spool record. The archive drops them, within a run and after a
+    restart (it reads recent files back)."""
+    root = tmp_path / "archive"
+    c = archive_collector(make_collector, "http://127.0.0.1:9", root)
+    evs = [ev(i, HOUR_TS[i % 3]) for i in range(300)]
+    send_all(c.lj_port, evs, window=100)
+    send_all(c.lj_port, evs, window=100)
+    wait_until(lambda: c.metric("sluice_archive_events_duplicate_total")
+               >= 300, 20, what="re-sent events dropped")
+    assert written(c) == 300
+    c.kill9()
+    c.start()
+    send_all(c.lj_port, evs[:150], window=50)
+    wait_until(lambda: c.metric("sluice_archive_events_duplicate_total")
+               >= 150, 20, what="re-sent events dropped after a restart")
+    assert written(c) == 0
+    seen, _ = read_events(root)
+    assert len(seen) == 300 and set(seen.values()) == {1}
+    assert c.term() == 0
+
+
+def test_recovery_cuts_uncommitted_bytes(tmp_path, make_collector):
+    """What a crash between a data fsync and its sidecar leaves: bytes
+    beyond the sidecar's length (cut), a file without a sidecar (removed);
+    the next write goes to a new seq."""
+    root = tmp_path / "archive"
+    good = make_old_file(root, "app", "2026-11-25", 10, 50)
+    size = os.path.getsize(good)
+    with open(good, "ab") as f:
+        f.write(gzip.compress(b'{"message":"uncommitted"}\n')[:20])
+    orphan = os.path.join(os.path.dirname(good), "11-0.ndjson.gz")
+    with open(orphan, "wb") as f:
+        f.write(gzip.compress(b'{"message":"never committed"}\n'))
+    c = archive_collector(make_collector, "http://127.0.0.1:9", root,
+                          {"keep": "0"})
+    assert os.path.getsize(good) == size
+    assert not os.path.exists(orphan)
+    assert c.find_logs(lambda e: e.get("message") ==
+                       "cutting an uncommitted tail")
+    with gzip.open(good) as g:
+        assert len(g.read().splitlines()) == 11  # 10 events + the padding
+    send_all(c.lj_port, [ev(1, "2026-11-25T10:20:00Z", "app")], window=1)
+    wait_until(lambda: written(c) >= 1, 20, what="archived")
+    assert os.path.exists(os.path.join(os.path.dirname(good),
+                                       "10-1.ndjson.gz"))
+    assert c.term() == 0
+
+
 # ---- replay -----------------------------------------------------------------
 
 def test_replay_twice_same_documents(tmp_path, es, make_collector):

@@ -85,7 +85,7 @@ test_idx_round_trip(void **state)
 {
   struct sl_archive_idx x = { 42, 9001, 1764054000000000000LL,
                               1764057599999000000LL, 77,
-                              1764057600123456789LL }, y;
+                              1764057600123456789LL, 4096 }, y;
   struct sl_buf b;
 
   (void)state;
@@ -97,6 +97,20 @@ test_idx_round_trip(void **state)
   assert_memory_equal(&x, &y, sizeof x);
   assert_int_equal(sl_archive_idx_decode("{\"count\":1}", 11, &y),
                    SL_EPARSE);
+  /* tail_off is optional (0), and never beyond the committed bytes */
+  {
+    static const char old[] = "{\"count\":1,\"bytes\":10,\"min_ns\":0,"
+                              "\"max_ns\":0,\"last_record\":1,"
+                              "\"last_record_ns\":0}";
+    static const char far[] = "{\"count\":1,\"bytes\":10,\"min_ns\":0,"
+                              "\"max_ns\":0,\"last_record\":1,"
+                              "\"last_record_ns\":0,\"tail_off\":11}";
+
+    assert_int_equal(sl_archive_idx_decode(old, sizeof old - 1, &y), 0);
+    assert_int_equal(y.tail_off, 0);
+    assert_int_equal(sl_archive_idx_decode(far, sizeof far - 1, &y), 0);
+    assert_int_equal(y.tail_off, 0);
+  }
   assert_int_equal(sl_archive_idx_decode("not json", 8, &y), SL_EPARSE);
   sl_buf_free(&b);
 }
@@ -130,12 +144,40 @@ test_event_key(void **state)
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     sl_buf_reset(&ds);
     assert_int_equal(sl_archive_event_key(cases[i].ev, strlen(cases[i].ev),
-                                          fb, &ds, &ts), 0);
+                                          fb, &ds, &ts, NULL), 0);
     assert_string_equal(ds.p, cases[i].ds);
     assert_int_equal(sl_time_parse_rfc3339(cases[i].ts, strlen(cases[i].ts),
                                            &want), 0);
     assert_int_equal(ts, want);
   }
+  sl_buf_free(&ds);
+}
+
+/* The id hash is the same on the scanner's path and on jansson's (an
+ * escape elsewhere sends the event to jansson), 0 without an id. */
+static void
+test_event_key_id(void **state)
+{
+  static const char a[] = "{\"event\":{\"id\":\"abc\"},\"m\":\"x\"}";
+  static const char b[] = "{\"event\":{\"id\":\"abc\"},\"m\":\"\\u0078\"}";
+  static const char c[] = "{\"event.id\":\"abc\"}";
+  static const char d[] = "{\"event\":{\"id\":\"abd\"}}";
+  static const char e[] = "{\"m\":1}";
+  uint64_t ha, hb, hc, hd, he;
+  struct sl_buf ds;
+  int64_t ts;
+
+  (void)state;
+  sl_buf_init(&ds, 0);
+  assert_int_equal(sl_archive_event_key(a, sizeof a - 1, 0, &ds, &ts, &ha), 0);
+  assert_int_equal(sl_archive_event_key(b, sizeof b - 1, 0, &ds, &ts, &hb), 0);
+  assert_int_equal(sl_archive_event_key(c, sizeof c - 1, 0, &ds, &ts, &hc), 0);
+  assert_int_equal(sl_archive_event_key(d, sizeof d - 1, 0, &ds, &ts, &hd), 0);
+  assert_int_equal(sl_archive_event_key(e, sizeof e - 1, 0, &ds, &ts, &he), 0);
+  assert_true(ha != 0);
+  assert_true(ha == hb && ha == hc);
+  assert_true(ha != hd);
+  assert_true(he == 0);
   sl_buf_free(&ds);
 }
 
@@ -178,6 +220,31 @@ test_read_members_and_torn_tail(void **state)
   fclose(fp);
   assert_int_equal(sl_archive_read(path, count_line, &n), 0);
   assert_int_equal(n, 3);
+  /* from a member boundary (a sidecar's tail_off): that member on */
+  {
+    struct sl_archive_reader *r = malloc(sizeof *r);
+    const char *line;
+    size_t len, first = 0;
+
+    assert_non_null(r);
+    /* the first member's length: gzip of 16 bytes, found by re-encoding */
+    {
+      struct sl_buf one;
+
+      sl_buf_init(&one, 0);
+      assert_int_equal(sl_gzip_append(&g, "{\"a\":1}\n{\"a\":2}\n", 16,
+                                      &one), 0);
+      first = one.len;
+      sl_buf_free(&one);
+    }
+    assert_int_equal(sl_archive_reader_open_at(r, path, first), 0);
+    assert_int_equal(sl_archive_reader_next(r, &line, &len), 1);
+    assert_int_equal(len, 7);
+    assert_memory_equal(line, "{\"a\":3}", 7);
+    assert_int_equal(sl_archive_reader_next(r, &line, &len), 0);
+    sl_archive_reader_close(r);
+    free(r);
+  }
   unlink(path);
   sl_gzip_end(&g);
   sl_buf_free(&z);
@@ -191,6 +258,7 @@ main(void)
     cmocka_unit_test(test_parse_rel_refuses_other_names),
     cmocka_unit_test(test_idx_round_trip),
     cmocka_unit_test(test_event_key),
+    cmocka_unit_test(test_event_key_id),
     cmocka_unit_test(test_read_members_and_torn_tail),
   };
 
