@@ -1073,6 +1073,7 @@ on_write_done(struct sl_retention *r, const struct sl_es_result *res,
       fail_note(r, o->what, detail);
   } else if (st / 100 == 2) {
     r->updates++;
+    r->plan.updated++;
     sl_log(SL_LOG_INFO, COMP, o->kind == OP_POLICY ? "ilm policy installed"
            : o->kind == OP_LIFECYCLE ? "data stream lifecycle set"
            : "data stream ilm policy set", SL_LF_STR, "name", o->what,
@@ -1439,6 +1440,9 @@ print_text(const struct cli *k, const struct sl_retention_plan *p)
   if (k->mode != SL_RET_MANAGED) {
     printf("Elasticsearch deletes old data in mode %s; nothing for sluice "
            "to delete\n", mode_names[k->mode]);
+    if (k->apply)
+      printf("updated %zu lifecycle%s, policies or stream settings\n",
+             p->updated, p->updated == 1 ? "" : "s");
     return;
   }
   for (i = 0; i < p->ndel; i++)

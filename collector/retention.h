@@ -128,6 +128,8 @@ struct sl_retention_plan {
   json_t *rules;       /* [{"dataset","rule","keep"}] per dataset seen */
   struct sl_retention_del *del;
   size_t ndel;
+  size_t updated;      /* after an apply: lifecycles, policies and stream
+                          settings written */
 };
 
 /* What the job would do now: `streams` is the GET _data_stream answer,

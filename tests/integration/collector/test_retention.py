@@ -117,6 +117,26 @@ def test_lifecycle_per_rule_new_existing_and_sighup(es, make_collector):
     assert [r["match"] for r in ret["rules"]] == ["audit*", "a?c"]
     assert c.term() == 0
 
+    # `retention apply` does what a run does: a new default reaches the
+    # streams it covers, and plan shows the rule of each dataset.
+    c.config["retention"]["default"] = "60d"
+    c.write_config()
+    p = cli(c.cfg_path, "plan", "--json")
+    assert p.returncode == 0, p.stderr
+    rules = {r["dataset"]: (r["rule"], r["keep"])
+             for r in json.loads(p.stdout)["rules"]}
+    assert rules["audit"] == ("audit*", "365d")
+    assert rules["abc"] == ("a?c", "2d")
+    assert rules["app"] == ("default", "60d")
+    assert json.loads(p.stdout)["delete"] == []
+    assert retention_of(es, "logs-app-default") == "30d"   # plan wrote none
+    a = cli(c.cfg_path, "apply")
+    assert a.returncode == 0, a.stderr
+    assert "updated 2 " in a.stdout, a.stdout   # app and zzz
+    assert retention_of(es, "logs-app-default") == "60d"
+    assert retention_of(es, "logs-audit-default") == "365d"
+    assert retention_of(es, "logs-foreign-default") is None
+
 
 def test_ilm_policies_and_templates(es, make_collector):
     cfg = {"retention": {"mode": "ilm", "default": "7d",
