@@ -404,3 +404,26 @@ def test_cli_uses_the_daemons_connection_settings(tmp_path, make_collector):
         assert p.returncode == 1 and "HTTP 401" in p.stderr, p.stderr
         assert "wrong" not in p.stderr
         assert es.request("HEAD", "/sluice-app-2020.01.01").status == 200
+
+
+def test_managed_runs_every_interval_and_counts_failures(es, make_collector):
+    c = make_collector(es, {"retention": {"mode": "managed",
+                                          "default": "7d",
+                                          "interval": "1s"}})
+    wait_until(lambda: c.metric("sluice_retention_runs_total") >= 1, 20,
+               what="first run")
+    # An ES failure is counted, and the next run (1 s later) goes on.
+    es.set_faults(fail_status=500, fail_count=1, fail_path="/_cat/indices")
+    wait_until(lambda: c.metric("sluice_retention_failures_total") >= 1, 20,
+               what="a failed run")
+    assert c.metric("sluice_retention_failed_runs_total") >= 1
+    old = "sluice-late-%s" % day(int(time.time() * 1000) - 30 * DAY_MS)
+    es.request("PUT", "/" + old)
+    wait_until(lambda: es.request("HEAD", "/" + old).status == 404, 20,
+               what="deleted by a later run")
+    assert c.metric("sluice_retention_deleted_indices_total") == 1
+    assert c.ready() == 200
+    st, state = c.http_get("/debug/state")
+    ret = json.loads(state)["retention"]
+    assert ret["runs"] >= 3 and ret["last_error"]
+    assert c.term() == 0
