@@ -160,6 +160,21 @@ sl_bulk_target_parts(const struct sl_route *r, struct sl_span ds,
   return rc;
 }
 
+int
+sl_bulk_dataset_part(const struct sl_route *r, struct sl_span ds,
+                     struct sl_span alt_ds, struct sl_buf *out)
+{
+  const char *def_ds = r->dataset ? r->dataset : "generic";
+
+  if (!usable_str(ds.p, ds.len))
+    ds = alt_ds;
+  if (!usable_str(ds.p, ds.len)) {
+    ds.p = def_ds;
+    ds.len = strlen(def_ds);
+  }
+  return append_part(out, ds.p, ds.len);
+}
+
 static struct sl_span
 span_of(const json_t *v)
 {

@@ -57,6 +57,12 @@ int sl_bulk_target_parts(const struct sl_route *r, struct sl_span ds,
                          struct sl_span alt_ds, struct sl_span ns,
                          int64_t time_ns, struct sl_buf *out) SL_WUR;
 
+/* Only the dataset part of that name (ds, else alt_ds, else the route's
+ * default, sanitised the same way): the archive's directory name, so that
+ * the archive and the index agree on what a dataset is called. */
+int sl_bulk_dataset_part(const struct sl_route *r, struct sl_span ds,
+                         struct sl_span alt_ds, struct sl_buf *out) SL_WUR;
+
 /* Append the action line plus newline for (index, id); used for dead
  * letters and by tests (events go through sl_bulk_event_action). */
 int sl_bulk_action(struct sl_buf *out, const char *index, size_t index_len,

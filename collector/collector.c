@@ -7,15 +7,18 @@
 
 #include <uv.h>
 
+#include "archive.h"
 #include "config.h"
 #include "indexer.h"
 #include "input.h"
+#include "retention.h"
 #include "sl_config.h"
 #ifdef HAVE_RDKAFKA
 #include "input_kafka.h"
 #endif
 #include "sl_err.h"
 #include "sl_fs.h"
+#include "sl_list.h"
 #include "sl_http.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
@@ -30,7 +33,11 @@ struct collector {
   const json_t *root;
   struct sl_es_conf es;      /* typed `elasticsearch:`; lives for the run */
   struct sl_spool *spool;
-  struct sl_indexer *ix;
+  struct sl_indexer *ix;     /* NULL without `elasticsearch:` */
+  struct sl_archive *ar;     /* NULL without `archive:` */
+  struct sl_list fans;       /* struct fan of records handed out */
+  struct sl_retention_conf ret_conf;  /* `retention:`; lives for the run */
+  struct sl_retention *ret;           /* the job, NULL without retention */
   struct sl_input *inputs[MAX_INPUTS];
   size_t ninputs;
 #ifdef HAVE_RDKAFKA
@@ -43,8 +50,11 @@ struct collector {
                                room from its own callbacks) */
   uv_signal_t sig_term, sig_int, sig_hup;
   struct sl_spool_rec held; /* handed out by the spool, refused by the
-                               indexer (full); offered again first */
+                               indexer or the archive (full); offered
+                               again first */
   int have_held;
+  struct fan *held_fan;     /* its legs; NULL until allocated */
+  int held_archived;        /* the archive took its copy already */
   int draining;
   int start_failed;         /* tearing down a run that never started */
   int closing_parts;        /* modules still closing */
@@ -53,15 +63,30 @@ struct collector {
   struct sl_conf *next;     /* SIGHUP: validated config to run next */
 };
 
-/* ---- spool -> indexer --------------------------------------------------- */
+/* ---- spool -> indexer and archive --------------------------------------- */
+
+/* A record goes to the indexer and to the archive (each that is
+ * configured); the spool forgets it only when both legs are done. */
+struct fan {
+  struct sl_list node;      /* in collector.fans */
+  struct collector *c;
+  uint64_t id;
+  int legs;                 /* legs not done yet */
+};
 
 static void
-on_record_done(void *arg, uint64_t rec_id)
+leg_done(void *arg, uint64_t rec_id)
 {
-  struct collector *c = arg;
+  struct fan *f = arg;
+  struct collector *c = f->c;
 
-  sl_spool_release(c->spool, rec_id);
+  (void)rec_id;
+  if (--f->legs > 0)
+    return;
+  sl_spool_release(c->spool, f->id);
   c->records_done++;
+  sl_list_remove(&f->node);
+  free(f);
 }
 
 static void
@@ -70,32 +95,67 @@ on_payload_done(void *arg, char *payload, size_t cap)
   sl_spool_recycle(arg, payload, cap);
 }
 
+/* Not taken: the record stays in the spool (not released: its fan never
+ * completes) and is delivered again after a restart. */
+static void
+refused(struct collector *c, int rc)
+{
+  sl_log(SL_LOG_ERROR, "collector", "record refused", SL_LF_INT, "record",
+         (int64_t)c->held.id, SL_LF_ERR, rc, SL_LF_END);
+}
+
 static void
 pump(struct collector *c)
 {
   int rc;
 
-  if (c->ix == NULL || c->draining)
+  if (c->draining)
     return;
   for (;;) {
     if (!c->have_held) {
       if (sl_spool_next(c->spool, &c->held) != 0)
         return;
       c->have_held = 1;
+      c->held_archived = 0;
     }
-    /* Format-1 records (older sluice) are converted by the indexer. */
-    rc = sl_indexer_submit(c->ix, &c->held, on_record_done, c);
-    if (rc == SL_EAGAIN)
-      return;
-    if (rc != 0) {
-      /* The indexer did not take ownership; the record stays in the spool
-       * (not released) and is delivered again after a restart. */
-      sl_log(SL_LOG_ERROR, "collector", "indexer refused a record",
-             SL_LF_INT, "record", (int64_t)c->held.id, SL_LF_ERR, rc,
-             SL_LF_END);
+    if (c->held_fan == NULL) {
+      c->held_fan = calloc(1, sizeof *c->held_fan);
+      if (c->held_fan == NULL)
+        return; /* the check handle tries again next iteration */
+      c->held_fan->c = c;
+      c->held_fan->id = c->held.id;
+      c->held_fan->legs = (c->ix != NULL) + (c->ar != NULL);
+      sl_list_insert_tail(&c->fans, &c->held_fan->node);
+    }
+    /* The archive copies the events (before the indexer may convert a
+     * format-1 payload in place). */
+    if (c->ar && !c->held_archived) {
+      rc = sl_archive_submit(c->ar, &c->held, leg_done, c->held_fan);
+      if (rc == SL_EAGAIN)
+        return;
+      c->held_archived = 1;
+      if (rc != 0) {
+        refused(c, rc);
+        sl_spool_recycle(c->spool, c->held.data, c->held.cap);
+        c->have_held = 0;
+        c->held_fan = NULL;
+        continue;
+      }
+    }
+    if (c->ix) {
+      /* Format-1 records (older sluice) are converted by the indexer. */
+      rc = sl_indexer_submit(c->ix, &c->held, leg_done, c->held_fan);
+      if (rc == SL_EAGAIN)
+        return;
+      if (rc != 0) {
+        refused(c, rc);
+        sl_spool_recycle(c->spool, c->held.data, c->held.cap);
+      }
+    } else {
       sl_spool_recycle(c->spool, c->held.data, c->held.cap);
     }
     c->have_held = 0;
+    c->held_fan = NULL;
   }
 }
 
@@ -187,24 +247,36 @@ render_metrics(struct collector *c, struct sl_buf *b)
 #endif
   if (rc == 0 && c->ix)
     rc = sl_indexer_metrics(c->ix, b);
+  if (rc == 0 && c->ar)
+    rc = sl_archive_metrics(c->ar, b);
+  if (rc == 0 && c->ret)
+    rc = sl_retention_metrics(c->ret, b);
   return rc;
 }
 
-/* /debug/state: what an operator asks when intake looks stuck (paused?
- * which partitions? how far behind?), as JSON. */
+/* /debug/state: what the modules are doing, as JSON (no secrets); for
+ * intake, what an operator asks when it looks stuck (paused? which Kafka
+ * partitions? how far behind?). */
 static int
 render_state(struct collector *c, struct sl_buf *b)
 {
   struct sl_spool_stats ss;
   struct sl_input_stats is;
-  json_t *o, *ins;
+  json_t *o = json_object(), *ins = json_array();
   char *text;
   size_t i;
   int rc;
 
-  sl_spool_stats(c->spool, &ss);
-  ins = json_array();
-  for (i = 0; ins && i < c->ninputs; i++) {
+  if (!o || !ins) {
+    json_decref(o);
+    json_decref(ins);
+    return SL_ENOMEM;
+  }
+  if (c->ret)
+    json_object_set_new(o, "retention", sl_retention_state(c->ret));
+  if (c->ar)
+    json_object_set_new(o, "archive", sl_archive_state(c->ar));
+  for (i = 0; i < c->ninputs; i++) {
     sl_input_stats(c->inputs[i], &is);
     json_array_append_new(ins, json_pack(
         "{s:s, s:i, s:I, s:I, s:b}", "type", "lumberjack", "port",
@@ -213,21 +285,22 @@ render_state(struct collector *c, struct sl_buf *b)
         "paused", (int)is.paused));
   }
 #ifdef HAVE_RDKAFKA
-  for (i = 0; ins && i < c->nkafka; i++)
+  for (i = 0; i < c->nkafka; i++)
     json_array_append_new(ins, sl_input_kafka_state(c->kafka[i]));
 #endif
-  o = json_pack("{s:o?, s:{s:I, s:I, s:b, s:b}, s:b}", "inputs", ins,
-                "spool", "bytes", (json_int_t)ss.bytes, "records",
-                (json_int_t)ss.records, "full", sl_spool_is_full(c->spool),
-                "disk_full", ss.disk_full, "draining", c->draining);
-  if (o == NULL)
-    return SL_ENOMEM;
-  text = json_dumps(o, JSON_INDENT(1));
+  json_object_set_new(o, "inputs", ins);
+  sl_spool_stats(c->spool, &ss);
+  json_object_set_new(o, "spool", json_pack(
+      "{s:I, s:I, s:b, s:b}", "bytes", (json_int_t)ss.bytes, "records",
+      (json_int_t)ss.records, "full", sl_spool_is_full(c->spool),
+      "disk_full", ss.disk_full));
+  json_object_set_new(o, "draining", json_boolean(c->draining));
+  text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
   json_decref(o);
-  if (text == NULL)
+  if (!text)
     return SL_ENOMEM;
   rc = sl_buf_append_str(b, text);
-  if (rc == 0)
+  if (!rc)
     rc = sl_buf_append_byte(b, '\n');
   free(text);
   return rc;
@@ -236,8 +309,9 @@ render_state(struct collector *c, struct sl_buf *b)
 static int
 is_ready(struct collector *c)
 {
-  return c->ix && sl_indexer_ready(c->ix) && !sl_spool_is_full(c->spool) &&
-         !c->draining;
+  return (c->ix == NULL || sl_indexer_ready(c->ix)) &&
+         (c->ar == NULL || !sl_archive_failing(c->ar)) &&
+         !sl_spool_is_full(c->spool) && !c->draining;
 }
 
 static void
@@ -305,15 +379,21 @@ on_inputs_closed(void *arg)
   if (c->have_held) {
     sl_spool_recycle(c->spool, c->held.data, c->held.cap);
     c->have_held = 0;
+    c->held_fan = NULL; /* stays on c->fans, freed at the end of the run */
   }
-  c->closing_parts = 1;
+  c->closing_parts = (c->ix != NULL) + (c->ar != NULL);
+  if (c->closing_parts == 0) {
+    c->closing_parts = 1;
+    part_closed(c);
+    return;
+  }
   if (c->ix)
     sl_indexer_close(c->ix, c->start_failed ? 0 :
                      (uint64_t)sl_conf_int(c->root, "shutdown_timeout",
                                            30000),
                      part_closed, c);
-  else
-    part_closed(c);
+  if (c->ar)
+    sl_archive_close(c->ar, part_closed, c);
 }
 
 static void
@@ -327,6 +407,11 @@ begin_drain(struct collector *c, const char *why)
   sl_log(SL_LOG_INFO, "collector", "draining", SL_LF_STR, "signal", why,
          SL_LF_END);
   uv_check_stop(&c->pump);
+  if (c->ret) {
+    /* Nothing to drain: a run cut short is redone by the next start. */
+    sl_retention_close(c->ret, NULL, NULL);
+    c->ret = NULL;
+  }
   if (c->http) {
     sl_http_stop(c->http);
     c->http = NULL;
@@ -388,6 +473,44 @@ on_signal(uv_signal_t *h, int signum)
 
 /* ---- start -------------------------------------------------------------- */
 
+/* Fans of records whose legs did not all finish (closed before): their
+ * records were not released and come back at the next open. */
+static void
+free_fans(struct collector *c)
+{
+  struct sl_list *it;
+
+  while ((it = sl_list_pop(&c->fans)) != NULL)
+    free(sl_container_of(it, struct fan, node));
+}
+
+static void
+on_target(void *arg, const char *target, size_t len)
+{
+  sl_retention_saw_target(arg, target, len);
+}
+
+/* `retention:` for the templates and the job; its warnings are logged. */
+static int
+start_retention_conf(struct collector *c, char *err, size_t errlen)
+{
+  char warn[2048];
+  char *line, *save = NULL;
+  int rc;
+
+  rc = sl_retention_conf_fill(c->conf, &c->ret_conf, err, errlen, warn,
+                              sizeof warn);
+  if (rc)
+    return rc;
+  for (line = strtok_r(warn, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save))
+    sl_log(SL_LOG_WARN, "retention", "config warning", SL_LF_STR, "reason",
+           line, SL_LF_END);
+  if (c->ret_conf.mode != SL_RET_NONE)
+    c->es.retention = &c->ret_conf;
+  return 0;
+}
+
 static void
 close_leftover(uv_handle_t *h, void *arg)
 {
@@ -406,6 +529,10 @@ abort_start(struct collector *c)
 
   c->draining = 1;
   c->start_failed = 1;
+  if (c->ret) {
+    sl_retention_close(c->ret, NULL, NULL);
+    c->ret = NULL;
+  }
   if (c->spool != NULL) {
     c->closing_parts = c->ninputs ? (int)c->ninputs : 1;
     if (c->ninputs == 0)
@@ -418,6 +545,8 @@ abort_start(struct collector *c)
   uv_run(c->loop, UV_RUN_DEFAULT);
   uv_loop_close(c->loop);
   sl_es_conf_free(&c->es);
+  free_fans(c);
+  sl_retention_conf_free(&c->ret_conf);
 }
 
 int
@@ -436,6 +565,7 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next, char *why,
   if (whylen)
     why[0] = '\0';
   memset(&c, 0, sizeof(c));
+  sl_list_init(&c.fans);
   c.conf = conf;
   c.root = sl_conf_root(conf);
   c.exit_code = 0;
@@ -469,11 +599,34 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next, char *why,
   sl_spool_set_resume_cb(c.spool, on_spool_resume, &c);
   sl_spool_set_ready_cb(c.spool, on_spool_ready, &c);
 
-  rc = sl_es_conf_fill(sl_conf_get(c.root, "elasticsearch"), data_dir, &c.es,
-                       err, sizeof(err));
-  if (rc == 0)
-    rc = sl_indexer_new(c.loop, &c.es, &c.ix, err, sizeof(err));
-  if (rc == 0) {
+  if (sl_conf_get(c.root, "archive")) {
+    struct sl_archive_conf ac;
+
+    sl_archive_conf_fill(sl_conf_get(c.root, "archive"), &ac);
+    rc = sl_archive_open(c.loop, &ac, &c.ar, err, sizeof(err));
+    if (rc != 0) {
+      sl_log(SL_LOG_ERROR, "collector", "cannot open archive", SL_LF_STR,
+             "reason", err, SL_LF_ERR, rc, SL_LF_END);
+      goto fail;
+    }
+  }
+  rc = 0;
+  if (sl_conf_get(c.root, "elasticsearch")) {
+    rc = sl_es_conf_fill(sl_conf_get(c.root, "elasticsearch"), data_dir,
+                         &c.es, err, sizeof(err));
+    if (rc == 0)
+      rc = start_retention_conf(&c, err, sizeof(err));
+    if (rc == 0)
+      rc = sl_indexer_new(c.loop, &c.es, &c.ix, err, sizeof(err));
+    if (rc == 0 && c.ret_conf.mode != SL_RET_NONE)
+      rc = sl_retention_new(c.loop, &c.es, &c.ret_conf, &c.ret, err,
+                            sizeof(err));
+    if (rc == 0 && c.ret) {
+      sl_indexer_set_target_cb(c.ix, on_target, c.ret);
+      sl_retention_start(c.ret);
+    }
+  }
+  if (rc == 0 && c.ix) {
     /* Payloads go back to the spool's read buffers (spool.h). */
     sl_indexer_set_payload_free(c.ix, on_payload_done, c.spool);
     rc = sl_indexer_start(c.ix);
@@ -552,6 +705,8 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next, char *why,
          SL_LF_END);
   *next = c.next;
   sl_es_conf_free(&c.es);
+  free_fans(&c);
+  sl_retention_conf_free(&c.ret_conf);
   return c.exit_code;
 
 fail:

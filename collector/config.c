@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "input_tls.h"
+#include "retention.h"
 #include "sl_config.h"
 #include "sl_err.h"
 #ifdef HAVE_RDKAFKA
@@ -119,6 +120,32 @@ static const struct sl_conf_key es_keys[] = {
   SL_CONF_END
 };
 
+/* Durations here are strings checked by retention.c (d/h/m/s only: they
+ * become ES time values). `mode` is required so that an absent
+ * `retention:` stays absent (sluice then leaves retention to ES). */
+static const struct sl_conf_key retention_rule_keys[] = {
+  { "match", SL_CT_STR, NULL, "dataset glob (fnmatch); the first matching rule wins", NULL, NULL, SL_CK_REQUIRED },
+  { "keep", SL_CT_STR, NULL, "how long to keep it: whole number with d, h, m or s (365d)", NULL, NULL, SL_CK_REQUIRED },
+  { "name", SL_CT_STR, NULL, "names its ILM policy sluice-<name> and template sluice-retention-<name> (default rule-<index>)", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key retention_keys[] = {
+  { "mode", SL_CT_ENUM, NULL, "lifecycle: data stream lifecycle (ES >= 8.11); ilm: an ILM policy per rule; managed: the collector deletes old indices", NULL, "lifecycle|ilm|managed", SL_CK_REQUIRED },
+  { "default", SL_CT_STR, "14d", "retention of datasets no rule matches", NULL, NULL, 0 },
+  { "interval", SL_CT_STR, "1h", "how often the retention job runs (managed: deletes; others: re-sync)", NULL, NULL, 0 },
+  { "rules", SL_CT_OBJ_LIST, NULL, "per-dataset retention, first match wins", retention_rule_keys, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key archive_keys[] = {
+  { "path", SL_CT_STR, NULL, "archive root: <dataset>/YYYY/MM/DD/HH-<seq>.ndjson.gz", NULL, NULL, SL_CK_REQUIRED },
+  { "keep", SL_CT_DURATION, "30d", "delete archive files whose hour ended longer ago (0: never)", NULL, NULL, 0 },
+  { "max_total_bytes", SL_CT_SIZE, "50GiB", "delete the oldest archive files above this total (0: no limit)", NULL, NULL, 0 },
+  { "max_file_bytes", SL_CT_SIZE, "256MiB", "start the next file of an hour at this size", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 const struct sl_conf_key sl_collector_schema[] = {
   { "data_dir", SL_CT_STR, NULL, "state directory (spool, corrupt/, deadletter/)", NULL, NULL, SL_CK_REQUIRED },
   { "log_level", SL_CT_ENUM, "info", "self-log level", NULL, "debug|info|warn|warning|error", 0 },
@@ -126,7 +153,9 @@ const struct sl_conf_key sl_collector_schema[] = {
   { "http", SL_CT_OBJ, NULL, "metrics and health endpoint", http_keys, NULL, 0 },
   { "inputs", SL_CT_OBJ_LIST, NULL, "listeners", input_keys, NULL, SL_CK_REQUIRED },
   { "spool", SL_CT_OBJ, NULL, "durable queue between inputs and outputs", spool_keys, NULL, 0 },
-  { "elasticsearch", SL_CT_OBJ, NULL, "Elasticsearch output", es_keys, NULL, SL_CK_REQUIRED },
+  { "elasticsearch", SL_CT_OBJ, NULL, "Elasticsearch output (elasticsearch, archive or both)", es_keys, NULL, 0 },
+  { "archive", SL_CT_OBJ, NULL, "local gzip NDJSON archive of every event (archive.h)", archive_keys, NULL, 0 },
+  { "retention", SL_CT_OBJ, NULL, "how long datasets are kept in Elasticsearch (README: Retention)", retention_keys, NULL, 0 },
   SL_CONF_END
 };
 
@@ -345,6 +374,11 @@ sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
     if (rc)
       return rc;
   }
+  if (es == NULL && sl_conf_get(root, "archive") == NULL) {
+    sl_conf_errorf(c, NULL, "elasticsearch", err, errlen,
+                   "required key is missing (or configure archive:)");
+    return SL_ECONFIG;
+  }
   rc = check_ranges(c, root, "", top_ranges, err, errlen);
   if (rc == 0)
     rc = check_hosts(c, es, err, errlen);
@@ -361,7 +395,21 @@ sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
   }
   if (rc == 0)
     rc = check_input_tls(c, err, errlen);
+  if (rc == 0)
+    rc = sl_collector_conf_check_retention(c, err, errlen);
   return rc;
+}
+
+int
+sl_collector_conf_check_retention(const struct sl_conf *c, char *err,
+                                  size_t errlen)
+{
+  struct sl_retention_conf rc;
+  int rv = sl_retention_conf_fill(c, &rc, err, errlen, NULL, 0);
+
+  if (rv == 0)
+    sl_retention_conf_free(&rc);
+  return rv;
 }
 
 /* ---- the typed `elasticsearch:` view ------------------------------------ */

@@ -12,6 +12,8 @@
 #include "bulk.h"
 #include "sl_conf.h"
 
+struct sl_retention_conf;
+
 extern const struct sl_conf_key sl_collector_schema[];
 
 /* Checks the schema table cannot express (value ranges), on a config
@@ -22,6 +24,10 @@ int sl_collector_conf_check(const struct sl_conf *c, char *err,
 
 /* 1 when s is "host:port" with a numeric port 0..65535. */
 int sl_collector_listen_valid(const char *s);
+
+/* The `retention:` part of that check (retention.h), on its own. */
+int sl_collector_conf_check_retention(const struct sl_conf *c, char *err,
+                                      size_t errlen);
 
 #define SL_COLLECTOR_DEFAULT_CONFIG "/etc/sluice/collector.yml"
 
@@ -63,6 +69,9 @@ struct sl_es_conf {
   const json_t *template_patterns;  /* array of strings, or NULL */
   int template_priority;
   const char *ilm_policy;       /* or NULL */
+  /* Retention rules (retention.h) the templates carry; NULL: none. Set
+   * by the collector, borrowed like the rest. */
+  const struct sl_retention_conf *retention;
 };
 
 /* Fill *c from a normalised `elasticsearch:` object (a missing key takes

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "retention.h"
 #include "sl_err.h"
 #include "sl_hash.h"
 
@@ -133,6 +134,43 @@ composed(void)
   return json_pack("[s, s]", "sluice-ecs-mappings", "sluice-settings");
 }
 
+/* Retention in templates: data_retention (lifecycle, ES >= 8.11) or an
+ * ILM policy (ilm); NULL when the templates carry none. `keep` and
+ * `policy` are the rule's (or the default's). */
+static json_t *
+retention_block(const struct sl_es_setup_conf *c, const char *keep,
+                const char *policy)
+{
+  const struct sl_retention_conf *rc = c->retention;
+
+  if (rc && rc->mode == SL_RET_LIFECYCLE && !old_es(c))
+    return json_pack("{s:{s:s}}", "lifecycle", "data_retention", keep);
+  if (rc && rc->mode == SL_RET_ILM) {
+    char name[96];
+
+    /* prefer_ilm: on ES >= 8.11 a stream may also have a lifecycle;
+     * this says the policy wins. */
+    snprintf(name, sizeof name, "sluice-%s", policy);
+    return json_pack("{s:{s:{s:{s:s, s:b}}}}", "settings", "index",
+                     "lifecycle", "name", name, "prefer_ilm", 1);
+  }
+  return NULL;
+}
+
+static size_t
+rule_templates(const struct sl_es_setup_conf *c)
+{
+  const struct sl_retention_conf *rc = c->retention;
+  size_t i, n = 0;
+
+  if (!rc || !(rc->mode == SL_RET_ILM ||
+               (rc->mode == SL_RET_LIFECYCLE && !old_es(c))))
+    return 0;
+  for (i = 0; i < rc->nrules; i++)
+    n += rc->rules[i].pattern != NULL;
+  return n;
+}
+
 static json_t *
 logs_template(const struct sl_es_setup_conf *c)
 {
@@ -145,9 +183,28 @@ logs_template(const struct sl_es_setup_conf *c)
                          "data_stream", "composed_of", composed(), "_meta",
                          "managed_by", "sluice");
 
-  if (t && !(c->ilm_policy && c->ilm_policy[0]) && !old_es(c))
+  json_t *ret = c->retention
+                  ? retention_block(c, c->retention->default_keep, "default")
+                  : NULL;
+
+  if (t && ret)
+    json_object_set_new(t, "template", ret);
+  else if (t && !(c->ilm_policy && c->ilm_policy[0]) && !old_es(c))
     json_object_set_new(t, "template", json_pack("{s:{}}", "lifecycle"));
   return t;
+}
+
+/* The rule's own data stream template: the logs template with a narrower
+ * pattern, a higher priority and the rule's retention. */
+static json_t *
+rule_template(const struct sl_es_setup_conf *c,
+              const struct sl_retention_rule *ru, int priority)
+{
+  return json_pack("{s:[s], s:i, s:{}, s:o, s:o, s:{s:s, s:s}}",
+                   "index_patterns", ru->pattern, "priority", priority,
+                   "data_stream", "composed_of", composed(), "template",
+                   retention_block(c, ru->keep, ru->name), "_meta",
+                   "managed_by", "sluice", "retention_rule", ru->match);
 }
 
 static json_t *
@@ -163,7 +220,8 @@ daily_template(const struct sl_es_setup_conf *c)
   return json_pack(
     "{s:[s], s:i, s:o, s:{s:{s:{s:{s:{s:o, s:o, s:o}}}}}, s:{s:s}}",
     "index_patterns", pat, "priority",
-    (c->priority > 0 ? c->priority : 150) + 10, "composed_of", composed(),
+    (c->priority > 0 ? c->priority : 150) + 10 + (int)rule_templates(c),
+    "composed_of", composed(),
     "template", "mappings", "properties", "data_stream", "properties",
     "type", kw(), "dataset", kw(), "namespace", kw(), "_meta", "managed_by",
     "sluice");
@@ -206,18 +264,19 @@ sl_es_setup_build(const struct sl_es_setup_conf *c, struct sl_es_object *out,
 {
   /* The data stream template is installed in daily mode too: the dead
    * letter target is a data stream either way. */
-  json_t *bodies[SL_ES_SETUP_MAX] = {
+  json_t *bodies[4] = {
     mappings_body(), settings_body(c), logs_template(c),
     c->mode == SL_INDEX_DAILY ? daily_template(c) : NULL,
   };
-  static const char *const paths[SL_ES_SETUP_MAX] = {
+  static const char *const paths[4] = {
     "_component_template/sluice-ecs-mappings",
     "_component_template/sluice-settings",
     "_index_template/sluice-logs",
     "_index_template/sluice-daily",
   };
   size_t i, count = c->mode == SL_INDEX_DAILY ? 4 : 3;
-  int rc = 0;
+  const struct sl_retention_conf *ret = c->retention;
+  int rc = 0, base = c->priority > 0 ? c->priority : 150;
 
   *n = 0;
   memset(out, 0, SL_ES_SETUP_MAX * sizeof *out);
@@ -229,8 +288,22 @@ sl_es_setup_build(const struct sl_es_setup_conf *c, struct sl_es_object *out,
       break;
     *n = i + 1;
   }
-  for (i = 0; i < SL_ES_SETUP_MAX; i++)
+  for (i = 0; i < 4; i++)
     json_decref(bodies[i]);
+  for (i = 0; !rc && rule_templates(c) && i < ret->nrules &&
+              *n < SL_ES_SETUP_MAX; i++) {
+    const struct sl_retention_rule *ru = &ret->rules[i];
+    char path[128];
+
+    if (!ru->pattern)
+      continue;
+    snprintf(path, sizeof path, "_index_template/sluice-retention-%s",
+             ru->name);
+    rc = finish(rule_template(c, ru, base + (int)(ret->nrules - i)), path,
+                &out[*n]);
+    if (!rc)
+      (*n)++;
+  }
   if (rc) {
     sl_es_setup_free(out, *n);
     *n = 0;

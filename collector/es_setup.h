@@ -7,6 +7,7 @@
  *   _component_template/sluice-settings      codec, ignore_malformed, ILM
  *   _index_template/sluice-logs              data streams logs-*-*
  *   _index_template/sluice-daily             <prefix>-* (index_mode daily)
+ *   _index_template/sluice-retention-<name>  one per retention rule
  *
  * Why logs-*-* at priority 150 (template.priority): sluice writes whatever
  * datasets its agents send, so a narrower pattern would miss most of them;
@@ -21,8 +22,9 @@
  * so ours brings one: `ilm_policy` when configured; otherwise on ES >=
  * 8.11 (or before the version is known) the data stream lifecycle with no
  * retention (`"lifecycle":{}`: ES's default rollover), and on older 8.x
- * the built-in ILM policy `logs` (rollover 30d/50gb, no delete). Retention
- * rules (a later module) may override this per stream.
+ * the built-in ILM policy `logs` (rollover 30d/50gb, no delete). With
+ * `retention:` in lifecycle or ilm mode the logs template carries the
+ * default retention instead, and each rule adds a template (below).
  *
  * Idempotence: every body carries "version" = a 31-bit hash of the body
  * without it. sl_indexer_start() GETs each object and PUTs only when the
@@ -47,6 +49,13 @@ struct sl_es_setup_conf {
   int priority;                /* data stream template priority */
   const char *ilm_policy;      /* index.lifecycle.name or NULL */
   int es_major, es_minor;      /* from GET /; 0.0 = not known yet */
+  /* Retention (retention.h) or NULL. Modes lifecycle and ilm add one
+   * index template per rule whose glob is an index pattern:
+   * _index_template/sluice-retention-<name>, index_patterns
+   * logs-<glob>-*, priority + (rules - index) (so the first rule wins, as
+   * in the config), carrying data_retention or index.lifecycle.name
+   * sluice-<name>; the logs template carries the default. */
+  const struct sl_retention_conf *retention;
 };
 
 struct sl_es_object {
@@ -55,7 +64,8 @@ struct sl_es_object {
   int64_t version;
 };
 
-#define SL_ES_SETUP_MAX 4
+/* 4 objects of our own plus one template per retention rule (<= 64). */
+#define SL_ES_SETUP_MAX (4 + 64)
 
 /* Build the objects to install; *n receives their count. Free with
  * sl_es_setup_free(). */

@@ -29,6 +29,7 @@
 #include "deadletter.h"
 #include "es_client.h"
 #include "es_setup.h"
+#include "retention.h"
 #include "sl_backoff.h"
 #include "sl_err.h"
 #include "sl_gzip.h"
@@ -136,6 +137,7 @@ struct sl_indexer {
   struct sl_route route;      /* where events go (strings owned below) */
   char *route_prefix, *route_ns;
   json_t *sc_patterns;
+  struct sl_retention_conf sc_ret;  /* copy; mode NONE when unset */
   struct sl_es_object objs[SL_ES_SETUP_MAX];
   size_t nobjs;
 
@@ -153,6 +155,10 @@ struct sl_indexer {
   size_t evs_cap;
   sl_indexer_payload_free_cb payload_free;
   void *payload_free_arg;
+  sl_indexer_target_cb target_cb;
+  void *target_arg;
+  char last_target[256];      /* the last target reported to target_cb */
+  size_t last_target_len;
   struct sl_list ready;       /* of struct item */
   size_t rq_n, rq_bytes;
   struct sl_list formed, delayed, sent;  /* of struct batch */
@@ -1137,6 +1143,7 @@ ix_free(struct sl_indexer *ix)
   free(ix->route_prefix);
   free(ix->route_ns);
   json_decref(ix->sc_patterns);
+  sl_retention_conf_free(&ix->sc_ret);
   free(ix);
 }
 
@@ -1187,6 +1194,11 @@ apply_conf(struct sl_indexer *ix, const struct sl_es_conf *c)
   sc->ilm_policy = ix->sc_ilm;
   sc->patterns = ix->sc_patterns;
   sc->priority = c->template_priority;
+  if (c->retention) {
+    if (sl_retention_conf_copy(c->retention, &ix->sc_ret) != 0)
+      return SL_ENOMEM;
+    sc->retention = &ix->sc_ret;
+  }
   return sl_es_setup_build(sc, ix->objs, &ix->nobjs);
 }
 
@@ -1241,6 +1253,37 @@ sl_indexer_start(struct sl_indexer *ix)
   ix->started = 1;
   mark_dirty(ix);
   return 0;
+}
+
+void
+sl_indexer_set_target_cb(struct sl_indexer *ix, sl_indexer_target_cb cb,
+                         void *arg)
+{
+  ix->target_cb = cb;
+  ix->target_arg = arg;
+}
+
+/* The target of the action line just made ({"create":{"_index":"<t>",..).
+ * Only a change from the last one is reported: consecutive events mostly
+ * go to the same target, so this is one memcmp per event. */
+static void
+report_target(struct sl_indexer *ix, const char *act, size_t len)
+{
+  static const char head[] = "{\"create\":{\"_index\":\"";
+  const char *t, *end;
+  size_t n;
+
+  if (len <= sizeof head - 1 || memcmp(act, head, sizeof head - 1) != 0)
+    return;
+  t = act + sizeof head - 1;
+  end = memchr(t, '"', len - (sizeof head - 1));
+  n = end ? (size_t)(end - t) : 0;
+  if (n == 0 || n >= sizeof ix->last_target ||
+      (n == ix->last_target_len && memcmp(t, ix->last_target, n) == 0))
+    return;
+  memcpy(ix->last_target, t, n);
+  ix->last_target_len = n;
+  ix->target_cb(ix->target_arg, t, n);
 }
 
 void
@@ -1336,6 +1379,8 @@ sl_indexer_submit(struct sl_indexer *ix, const struct sl_spool_rec *rec,
     rc = sl_bulk_event_action(&ix->route, ev->p, ev->len,
                               (int64_t)rec->append_ns, &r->acts);
     it->span.act_len = r->acts.len - it->span.act_off - 1; /* no '\n' */
+    if (!rc && ix->target_cb)
+      report_target(ix, r->acts.p + it->span.act_off, it->span.act_len);
     it->span.src_off = (size_t)(ev->p - payload);
     it->span.src_len = ev->len;
   }
@@ -1409,6 +1454,15 @@ uint64_t
 sl_indexer_pending(const struct sl_indexer *ix)
 {
   return ix->pending;
+}
+
+void
+sl_indexer_counts(const struct sl_indexer *ix, struct sl_indexer_counts *out)
+{
+  /* items_ok counts accepted dead letters too (they are items). */
+  out->created = ix->m.items_ok - ix->m.dl_es;
+  out->duplicates = ix->m.items_dup;
+  out->dead_lettered = ix->m.dl_es + ix->m.dl_file;
 }
 
 int

@@ -100,6 +100,15 @@ void sl_indexer_set_payload_free(struct sl_indexer *ix,
  * a format-1 conversion may have changed. */
 int sl_indexer_submit(struct sl_indexer *ix, const struct sl_spool_rec *rec,
                       sl_indexer_done_cb cb, void *arg);
+/* Told the target (index or data stream name, not NUL-terminated) of the
+ * events submit routes, whenever it differs from the previous event's:
+ * the retention job learns new data streams this way. Runs inside
+ * submit; must not call back into the indexer. */
+typedef void (*sl_indexer_target_cb)(void *arg, const char *target,
+                                     size_t len);
+void sl_indexer_set_target_cb(struct sl_indexer *ix, sl_indexer_target_cb cb,
+                              void *arg);
+
 /* Test hook: recycled records kept now (<= 8). */
 size_t sl_indexer__spare_recs(const struct sl_indexer *ix);
 
@@ -107,6 +116,13 @@ size_t sl_indexer__spare_recs(const struct sl_indexer *ix);
 int sl_indexer_ready(const struct sl_indexer *ix);
 /* Events accepted by submit and not yet done. */
 uint64_t sl_indexer_pending(const struct sl_indexer *ix);
+/* Item outcomes so far (for `replay`'s summary): created, duplicates
+ * (409: the _id was there), and events that ended as dead letters. */
+struct sl_indexer_counts {
+  uint64_t created, duplicates, dead_lettered;
+};
+void sl_indexer_counts(const struct sl_indexer *ix,
+                       struct sl_indexer_counts *out);
 /* Append Prometheus metrics (sluice_es_*). */
 int sl_indexer_metrics(const struct sl_indexer *ix, struct sl_buf *out);
 

@@ -1,13 +1,43 @@
 /* sluice-collector: receive, spool, index. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "collector.h"
 #include "config.h"
+#include "retention.h"
 #include "sl_cli.h"
 #include "sl_conf.h"
 #include "sl_err.h"
 #include "sl_log.h"
+#include "tools.h"
+
+/* Subcommands run instead of the collector, on the same checked config
+ * (tools.h). */
+static const struct {
+  const char *name;
+  int (*run)(const struct sl_conf *conf, int argc, char **argv);
+} subcmds[] = {
+  { "replay", sl_replay_main },
+  { "trace", sl_trace_main },
+  { "retention", sl_retention_cli },
+};
+
+/* --check: problems that do not make the config invalid. */
+static void
+print_warnings(const struct sl_conf *conf)
+{
+  struct sl_retention_conf rc;
+  char err[1024], warn[4096], *line, *save = NULL;
+
+  if (sl_retention_conf_fill(conf, &rc, err, sizeof err, warn,
+                             sizeof warn) != 0)
+    return;
+  sl_retention_conf_free(&rc);
+  for (line = strtok_r(warn, "\n", &save); line;
+       line = strtok_r(NULL, "\n", &save))
+    fprintf(stderr, "warning: %s\n", line);
+}
 
 int
 main(int argc, char **argv)
@@ -16,6 +46,8 @@ main(int argc, char **argv)
   struct sl_conf *conf = NULL, *prev = NULL;
   char err[1024];
   int rc, lvl;
+  int (*run)(const struct sl_conf *, int, char **) = NULL;
+  size_t i;
 
   rc = sl_cli_parse(argc, argv, "sluice-collector", SL_COLLECTOR_DEFAULT_CONFIG,
                     sl_collector_schema, SL_CLI_F_TLS, &cli);
@@ -23,7 +55,10 @@ main(int argc, char **argv)
     return SL_CLI_EXIT(rc);
   if (rc != 0)
     return 2;
-  if (cli.argc > 0) {
+  for (i = 0; cli.argc > 0 && i < sizeof subcmds / sizeof subcmds[0]; i++)
+    if (strcmp(cli.argv[0], subcmds[i].name) == 0)
+      run = subcmds[i].run;
+  if (cli.argc > 0 && run == NULL) {
     fprintf(stderr, "sluice-collector: unknown subcommand '%s'\n", cli.argv[0]);
     return 2;
   }
@@ -39,6 +74,7 @@ main(int argc, char **argv)
     return 2;
   }
   if (cli.check) {
+    print_warnings(conf);
     printf("%s: config ok\n", cli.config_path);
     sl_conf_free(conf);
     return 0;
@@ -48,6 +84,14 @@ main(int argc, char **argv)
             : sl_log_level_parse(sl_conf_str(sl_conf_root(conf), "log_level"));
   if (lvl >= 0)
     sl_log_set_level((enum sl_log_level)lvl);
+  if (run) {
+    /* A tool's own output is what matters; the self-log only warns. */
+    if (cli.log_level < 0)
+      sl_log_set_level(SL_LOG_WARN);
+    rc = run(conf, cli.argc, cli.argv);
+    sl_conf_free(conf);
+    return rc;
+  }
 
   for (;;) {
     struct sl_conf *next = NULL;

@@ -1,8 +1,13 @@
-"""agent -> collector -> Elasticsearch (test double) on a generated log.
+"""agent -> collector -> archive on a generated log (no Elasticsearch
+needed): prints where the events were archived, a few of them (zcat |
+head) and the timeline of one trace read back from the archive.
 
-Prints how many events were indexed and one example document. Everything
-runs on 127.0.0.1 with ephemeral ports, in a temporary directory.
+With --es the collector also indexes into the Elasticsearch test double
+and the demo prints how many events were indexed and one example
+document. Everything runs on 127.0.0.1 with ephemeral ports, in a
+temporary directory.
 """
+import glob
 import argparse
 import json
 import os
@@ -90,11 +95,49 @@ def http_json(url, body=None):
         return json.loads(r.read())
 
 
+def metric(port, name):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def show_archive(build, ccfg, archive):
+    files = sorted(glob.glob(os.path.join(archive, "*", "*", "*", "*",
+                                          "*.ndjson.gz")))
+    print("archived into %s:" % archive)
+    for f in files:
+        with open(f + ".idx.json") as fp:
+            idx = json.load(fp)
+        print("  %s  %d events, %s .. %s" % (os.path.relpath(f, archive),
+                                             idx["count"], idx["min"],
+                                             idx["max"]))
+    if not files:
+        return None
+    print("$ zcat %s | head -3" % os.path.relpath(files[0], archive))
+    out = subprocess.run("zcat '%s' | head -3" % files[0], shell=True,
+                         capture_output=True, text=True).stdout
+    sys.stdout.write(out)
+    first = json.loads(out.splitlines()[0])
+    tid = (first.get("trace") or {}).get("id")
+    if tid:
+        print("$ sluice-collector -c collector.yml trace %s" % tid)
+        r = subprocess.run([os.path.join(build, "collector/sluice-collector"),
+                            "-c", ccfg, "trace", tid, "--archive", archive],
+                           capture_output=True, text=True)
+        sys.stdout.write(r.stdout)
+    return files
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--lines", type=int, default=20000)
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
+    ap.add_argument("--es", action="store_true",
+                    help="also index into the Elasticsearch test double")
     a = ap.parse_args()
     build = os.path.join(ROOT, a.build) if not os.path.isabs(a.build) else a.build
     work = tempfile.mkdtemp(prefix="sluice-demo-")
@@ -104,21 +147,30 @@ def main():
     gen_log(log, a.lines)
     print("sample log: %s (%d lines)" % (log, a.lines))
 
-    es = subprocess.Popen(["/usr/bin/python3",
-                           os.path.join(ROOT, "tests/esdouble/esdouble.py"),
-                           "--port", "0"], stdout=subprocess.PIPE, text=True)
-    es_port = int(es.stdout.readline().split()[1])
-    es_url = "http://127.0.0.1:%d" % es_port
-    print("elasticsearch test double: %s" % es_url)
+    es = None
+    archive = os.path.join(work, "archive")
+    cconf = {
+        "data_dir": os.path.join(work, "collector"),
+        "http": {"listen": "127.0.0.1:0"},
+        "inputs": [{"type": "lumberjack", "listen": "127.0.0.1:0"}],
+        "archive": {"path": archive},
+    }
+    if a.es:
+        es = subprocess.Popen(["/usr/bin/python3",
+                               os.path.join(ROOT,
+                                            "tests/esdouble/esdouble.py"),
+                               "--port", "0"], stdout=subprocess.PIPE,
+                              text=True)
+        es_port = int(es.stdout.readline().split()[1])
+        es_url = "http://127.0.0.1:%d" % es_port
+        print("elasticsearch test double: %s" % es_url)
+        cconf["elasticsearch"] = {"hosts": [es_url]}
+    else:
+        print("no Elasticsearch: the collector archives only (--es to index)")
 
     ccfg = os.path.join(work, "collector.yml")
     with open(ccfg, "w") as f:
-        json.dump({
-            "data_dir": os.path.join(work, "collector"),
-            "http": {"listen": "127.0.0.1:0"},
-            "inputs": [{"type": "lumberjack", "listen": "127.0.0.1:0"}],
-            "elasticsearch": {"hosts": [es_url]},
-        }, f)
+        json.dump(cconf, f)
     coll = Proc([os.path.join(build, "collector/sluice-collector"), "-c",
                  ccfg], "collector")
     started = coll.wait_log("started")
@@ -143,43 +195,56 @@ def main():
 
     t0 = time.time()
     count = 0
+    http_port = started["http_port"]
     try:
         while time.time() - t0 < 120:
-            try:
-                count = http_json(es_url + "/logs-demo-default/_count")["count"]
-            except Exception:
-                count = 0
-            if count >= a.lines:
+            count = archived = int(metric(
+                http_port, "sluice_archive_events_written_total"))
+            if a.es:
+                try:
+                    count = http_json(es_url +
+                                      "/logs-demo-default/_count")["count"]
+                except Exception:
+                    count = 0
+            if count >= a.lines and archived >= a.lines:
                 break
             time.sleep(0.2)
         took = time.time() - t0
-        print("indexed %d of %d events into logs-demo-default in %.1fs" %
-              (count, a.lines, took))
-        res = http_json(es_url + "/logs-demo-default/_search",
-                        {"size": 1, "query": {"term": {"log.level": "error"}}})
-        if res["hits"]["hits"]:
-            print("example document (_id = event.id):")
-            hit = res["hits"]["hits"][0]
-            print(json.dumps({"_id": hit["_id"], "_source": hit["_source"]},
-                             indent=2, sort_keys=True))
-        bad = http_json(es_url + "/logs-demo-default/_search",
-                        {"size": 1, "query": {"term": {
-                            "tags": "sluice_json_parse_failure"}}})
-        if bad["hits"]["hits"]:
-            print("a malformed line, shipped with an error tag:")
-            print(json.dumps(bad["hits"]["hits"][0]["_source"], indent=2,
-                             sort_keys=True))
+        print("archived %d of %d events in %.1fs" % (archived, a.lines, took))
+        show_archive(build, ccfg, archive)
+        if a.es:
+            show_es(es_url, count, a.lines, took)
     finally:
         rc_a = agent.stop()
         rc_c = coll.stop()
-        es.terminate()
-        es.wait()
+        if es:
+            es.terminate()
+            es.wait()
         if a.keep:
             print("kept %s" % work)
         else:
             subprocess.call(["rm", "-rf", work])
     print("agent exit %s, collector exit %s" % (rc_a, rc_c))
     return 0 if count == a.lines and rc_a == 0 and rc_c == 0 else 1
+
+
+def show_es(es_url, count, lines, took):
+    print("indexed %d of %d events into logs-demo-default in %.1fs" %
+          (count, lines, took))
+    res = http_json(es_url + "/logs-demo-default/_search",
+                    {"size": 1, "query": {"term": {"log.level": "error"}}})
+    if res["hits"]["hits"]:
+        print("example document (_id = event.id):")
+        hit = res["hits"]["hits"][0]
+        print(json.dumps({"_id": hit["_id"], "_source": hit["_source"]},
+                         indent=2, sort_keys=True))
+    bad = http_json(es_url + "/logs-demo-default/_search",
+                    {"size": 1, "query": {"term": {
+                        "tags": "sluice_json_parse_failure"}}})
+    if bad["hits"]["hits"]:
+        print("a malformed line, shipped with an error tag:")
+        print(json.dumps(bad["hits"]["hits"][0]["_source"], indent=2,
+                         sort_keys=True))
 
 
 if __name__ == "__main__":

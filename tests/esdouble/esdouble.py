@@ -1522,6 +1522,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     spec.update(_loads(body))
                 return self.aliases_api(_dumps({"actions": [
                     {act: spec}]}).encode())
+        if s1 == "_settings" and m in ("PUT", "POST"):
+            return self.put_settings(target, q, body)
         if s1 in ("_settings", "_mapping"):
             return self.index_info(m, target, s1, segs[2:], q)
         if s1 == "_ilm" and n > 2 and segs[2] == "explain":
@@ -1837,14 +1839,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "system": False, "allow_custom_routing": False,
                 "replicated": False, "rollover_on_write": False,
                 "prefer_ilm": True}
+        dsl = bool(ds.lifecycle and ds.lifecycle.get("enabled", True))
         for i in ds.indices:
             ip = i.settings.get("index.lifecycle.name")
+            # ES: a policy wins over the stream's lifecycle while the
+            # index prefers ILM (index.lifecycle.prefer_ilm, default true).
+            prefer = i.settings.get("index.lifecycle.prefer_ilm",
+                                    "true") != "false"
             info["indices"].append({
                 "index_name": i.name, "index_uuid": i.uuid,
-                "prefer_ilm": True, "ilm_policy": ip,
-                "managed_by": "Index Lifecycle Management" if ip and not (
-                    ds.lifecycle and ds.lifecycle.get("enabled", True)) else
-                ("Data stream lifecycle" if ds.lifecycle else "Unmanaged")})
+                "prefer_ilm": prefer, "ilm_policy": ip,
+                "managed_by": "Index Lifecycle Management"
+                if ip and (prefer or not dsl) else
+                ("Data stream lifecycle" if dsl else "Unmanaged")})
         if pol:
             info["ilm_policy"] = pol
         if ds.lifecycle is not None:
@@ -2119,6 +2126,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                "true" else nest_settings(flat)}
         return 200, out
 
+    def put_settings(self, target, q, body):
+        """PUT <target>/_settings: dynamic settings of every resolved index
+        (a data stream name means all its backing indices)."""
+        st = self.server.store
+        spec = self.parse_json(body, True)
+        if not isinstance(spec, dict):
+            raise QueryError("parse_exception", "expected an object")
+        if isinstance(spec.get("settings"), dict):
+            spec = spec["settings"]
+        flat = norm_settings(spec)
+        static = sorted(k for k in flat if k in STATIC_SETTINGS)
+        with st.lock:
+            found, missing = st.resolve(
+                target, q.get("ignore_unavailable") == "true")
+            if missing:
+                return not_found_index(missing)
+            if static:
+                return es_error(
+                    "illegal_argument_exception",
+                    "Can't update non dynamic settings [[%s]] for open "
+                    "indices %s" % (", ".join(static), "[" + ", ".join(
+                        "[%s/%s]" % (i.name, i.uuid) for i in found) + "]"),
+                    400)
+            for i in found:
+                for k, v in flat.items():
+                    if v is None:
+                        i.settings.pop(k, None)
+                    else:
+                        i.settings[k] = v
+        return 200, {"acknowledged": True}
+
     def get_aliases(self, target, name):
         st = self.server.store
         with st.lock:
@@ -2208,8 +2246,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "docs.count": str(n), "docs.deleted": "0",
                     "creation.date": str(i.created),
                     "creation.date.string": iso_ms(i.created),
-                    "store.size": "%db" % size, "pri.store.size": "%db" % size,
-                    "dataset.size": "%db" % size})
+                    "store.size": cat_bytes(size, q.get("bytes")),
+                    "pri.store.size": cat_bytes(size, q.get("bytes")),
+                    "dataset.size": cat_bytes(size, q.get("bytes"))})
         default = ["health", "status", "index", "uuid", "pri", "rep",
                    "docs.count", "docs.deleted", "store.size",
                    "pri.store.size", "dataset.size"]
@@ -2931,10 +2970,34 @@ def lifecycle_view(lc):
     """A lifecycle as ES >= 8.15 shows it, with the effective retention
     (no global retention is configured in the double)."""
     out = json_copy(lc)
+    # ES always shows `enabled` (a template's lifecycle block may omit it).
+    out.setdefault("enabled", True)
     if "data_retention" in lc:
         out["effective_retention"] = lc["data_retention"]
         out["retention_determined_by"] = "data_stream_configuration"
     return out
+
+
+# Settings fixed at index creation (PUT _settings refuses them on open
+# indices).
+STATIC_SETTINGS = frozenset((
+    "index.number_of_shards", "index.codec", "index.mode",
+    "index.routing_partition_size", "index.sort.field", "index.sort.order",
+    "index.creation_date", "index.uuid", "index.provided_name"))
+
+
+def cat_bytes(n, unit):
+    """A size as _cat shows it: in `unit` (the bytes= parameter; whole
+    units, rounded down) or, without one, human readable like ES."""
+    units = {"b": 1, "kb": 1024, "mb": 1024 ** 2, "gb": 1024 ** 3,
+             "tb": 1024 ** 4, "pb": 1024 ** 5}
+    if unit in units:
+        return str(n // units[unit])
+    for u in ("pb", "tb", "gb", "mb", "kb"):
+        if n >= units[u]:
+            v = n / units[u]
+            return ("%.1f%s" % (v, u)).replace(".0" + u, u)
+    return "%db" % n
 
 
 INDEX_TEMPLATE_KEYS = frozenset((

@@ -1116,3 +1116,56 @@ def test_template_bodies_are_validated(es):
     assert r.status == 200
     t = es.request("GET", "/_index_template/t").json()["index_templates"][0]
     assert t["index_template"]["composed_of"] == []
+
+
+def test_put_settings_on_indices_and_streams(es):
+    """PUT <target>/_settings changes dynamic settings (a data stream:
+    every backing index) and refuses static ones, as ES does."""
+    es.request("PUT", "/_data_stream/logs-set-default")
+    es.request("POST", "/logs-set-default/_rollover")
+    r = es.request("PUT", "/logs-set-default/_settings",
+                   {"index": {"lifecycle": {"name": "p1",
+                                            "prefer_ilm": True}}})
+    assert r.status == 200 and r.json() == {"acknowledged": True}
+    ds = es.request("GET", "/_data_stream/logs-set-default").json()[
+        "data_streams"][0]
+    assert [i["ilm_policy"] for i in ds["indices"]] == ["p1", "p1"]
+    assert all(i["prefer_ilm"] is True for i in ds["indices"])
+    r = es.request("PUT", "/logs-set-default/_settings",
+                   {"index.lifecycle.prefer_ilm": False})
+    assert r.status == 200
+    ds = es.request("GET", "/_data_stream/logs-set-default").json()[
+        "data_streams"][0]
+    assert all(i["prefer_ilm"] is False for i in ds["indices"])
+    es.request("PUT", "/plain-set")
+    r = es.request("PUT", "/plain-set/_settings",
+                   {"index": {"number_of_shards": 3}})
+    assert r.status == 400
+    assert "non dynamic settings" in r.json()["error"]["reason"]
+    r = es.request("PUT", "/plain-set/_settings",
+                   {"settings": {"index.number_of_replicas": 0}})
+    assert r.status == 200
+    got = es.request("GET", "/plain-set/_settings").json()
+    assert got["plain-set"]["settings"]["index"]["number_of_replicas"] == "0"
+    assert es.request("PUT", "/nope/_settings", {"a": 1}).status == 404
+
+
+def test_cat_indices_bytes_and_template_lifecycle_enabled(es):
+    """_cat/indices?bytes=b gives plain numbers (no unit), human sizes
+    without it; a lifecycle from a template shows enabled: true."""
+    es.request("PUT", "/catb")
+    es.request("PUT", "/catb/_doc/1?refresh=true", {"m": "x" * 2000})
+    rows = es.request("GET", "/_cat/indices/catb?format=json&bytes=b"
+                      "&h=index,store.size").json()
+    assert rows[0]["store.size"].isdigit()
+    assert int(rows[0]["store.size"]) >= 2000
+    rows = es.request("GET", "/_cat/indices/catb?format=json"
+                      "&h=store.size").json()
+    assert rows[0]["store.size"].endswith("kb")
+    es.request("PUT", "/_index_template/lc", {
+        "index_patterns": ["lc-*"], "priority": 300, "data_stream": {},
+        "template": {"lifecycle": {"data_retention": "3d"}}})
+    es.request("PUT", "/_data_stream/lc-x")
+    ds = es.request("GET", "/_data_stream/lc-x").json()["data_streams"][0]
+    assert ds["lifecycle"]["enabled"] is True
+    assert ds["lifecycle"]["data_retention"] == "3d"
