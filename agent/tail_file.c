@@ -241,7 +241,7 @@ sl__tail_file_close_fd(struct tail_file *f)
     return;
   close(f->fd);
   f->fd = -1;
-  f->t->nopen--;
+  sl__tail_fd_closed(f);
 }
 
 static void
@@ -417,8 +417,7 @@ sl__tail_file_open(struct tail_input *in, const char *path)
 
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    sl_log(SL_LOG_WARN, "tail", "cannot open file", SL_LF_STR, "path", path,
-           SL_LF_ERR, -errno, SL_LF_END);
+    sl__tail_open_failed(in, path, -errno);
     return;
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -431,7 +430,7 @@ sl__tail_file_open(struct tail_input *in, const char *path)
     return;
   }
   f->fd = fd;
-  t->nopen++;
+  sl__tail_fd_opened(f);
   f->seen_gen = in->scan_gen;
   e = sl_treg_find(t->reg, f->src.dev, f->src.ino);
   if (e) {
@@ -481,15 +480,17 @@ sl__tail_file_reopen(struct tail_file *f, const char *path)
   int fd;
 
   fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (fd < 0) {
+    sl__tail_open_failed(f->in, path, -errno);
     return;
+  }
   if (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != f->src.dev ||
       (uint64_t)st.st_ino != f->src.ino) {
     close(fd);
     return;
   }
   f->fd = fd;
-  f->t->nopen++;
+  sl__tail_fd_opened(f);
   sl_log(SL_LOG_INFO, "tail", "file reopened", SL_LF_STR, "path", path,
          SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_END);
   sl__tail_file_check(f, uv_now(f->t->loop));
@@ -831,6 +832,18 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
       !t->paused && t->inflight < t->qmax) {
     file_flush_partial(f);
     partial = f->size > f->read_off || f->skipping;
+  }
+  if (!partial && f->deleted && f->in->close_removed) {
+    /* Read to its end and gone: nothing can be appended through a path
+     * any more, so the descriptor (and the disk space it pins) goes now;
+     * the registry entry goes once every byte was acknowledged. */
+    sl_log(SL_LOG_INFO, "tail", "file closed", SL_LF_STR, "path", f->path,
+           SL_LF_INT, "offset", (int64_t)f->read_off,
+           SL_LF_INT, "acked", (int64_t)f->acked_off,
+           SL_LF_STR, "reason", "removed", SL_LF_END);
+    sl__tail_file_close_fd(f);
+    sl__tail_file_detach(f);
+    return;
   }
   if (!partial && idle >= f->in->close_inactive_ms) {
     sl_log(SL_LOG_INFO, "tail", "file closed", SL_LF_STR, "path", f->path,
