@@ -190,7 +190,7 @@ yield_slots(struct sl_tail *t, uint64_t now)
   size_t want = t->nwaiting;
   struct sl_list *l, *nx;
   struct tail_file *f;
-  bool hold;
+  bool hold, reading = can_read(t);
 
   sl_list_foreach(l, nx, &t->files) {
     if (want == 0)
@@ -198,14 +198,18 @@ yield_slots(struct sl_tail *t, uint64_t now)
     f = sl_container_of(l, struct tail_file, link);
     if (f->fd < 0 || f->deleted || f->rotated || f->skipping || f->trunc)
       continue;
-    hold = now - f->opened_ms >= YIELD_HOLD_MS;
+    /* Under backpressure nothing is read: taking turns would only churn
+     * opens. */
+    hold = reading && now - f->opened_ms >= YIELD_HOLD_MS;
     if (!hold && (f->want_read || now - f->last_growth < YIELD_IDLE_MS))
       continue;
     sl_log(SL_LOG_DEBUG, "tail", "file closed", SL_LF_STR, "path", f->path,
            SL_LF_INT, "offset", (int64_t)f->read_off,
            SL_LF_STR, "reason", "harvester_limit", SL_LF_END);
-    if (f->want_read || f->read_off < f->size)
-      sl__tail_wait_file(f);  /* more to read: back of the queue */
+    /* want_read: whole lines left (without it, what is left past read_off
+     * is a partial line, read again when the file grows). */
+    if (f->want_read)
+      sl__tail_wait_file(f);  /* back of the queue */
     sl__tail_ready_remove(f);
     sl__tail_file_close_fd(f);
     want--;

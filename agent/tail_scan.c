@@ -26,7 +26,8 @@
 
 /* Coalesce bursts of directory events into one rescan. */
 #define RESCAN_DELAY_MS 20
-/* Registry entries of files not seen for this long are dropped. */
+/* With clean_inactive off, unused registry entries not updated for this
+ * long are dropped. */
 #define PRUNE_AGE_MS (24LL * 3600 * 1000)
 
 static void schedule_rescan(struct sl_tail *t);
@@ -245,8 +246,8 @@ reopen_now(struct tail_file *f, const char *path)
 {
   f->refs++;
   sl__tail_file_reopen(f, path);
-  if (f->fd >= 0 && !f->detached && f->read_off < f->size)
-    sl__tail_mark_ready(f);
+  if (f->fd >= 0 && !f->detached && f->want_read)
+    sl__tail_mark_ready(f);  /* gave its slot up with lines left */
   sl__tail_file_unref(f);
 }
 
@@ -620,6 +621,7 @@ watch_glob_dirs(struct tail_input *in, const char *pattern)
 {
   const char *slash = strrchr(pattern, '/');
   char dir[4096];
+  struct stat st;
   glob_t g;
   size_t i, len;
 
@@ -632,8 +634,9 @@ watch_glob_dirs(struct tail_input *in, const char *pattern)
   dir[len] = '\0';
   memset(&g, 0, sizeof(g));
   if (glob(dir, GLOB_BRACE | GLOB_ONLYDIR, NULL, &g) == 0)
-    for (i = 0; i < g.gl_pathc; i++)
-      watch_dir(in->t, g.gl_pathv[i], strlen(g.gl_pathv[i]), false);
+    for (i = 0; i < g.gl_pathc; i++)  /* GLOB_ONLYDIR is only a hint */
+      if (stat(g.gl_pathv[i], &st) == 0 && S_ISDIR(st.st_mode))
+        watch_dir(in->t, g.gl_pathv[i], strlen(g.gl_pathv[i]), false);
   globfree(&g);
 }
 
@@ -719,7 +722,6 @@ static void
 scan_path(struct tail_input *in, const char *p)
 {
   struct sl_tail *t = in->t;
-  struct sl_treg_entry *e;
   struct tail_wait *w;
   struct tail_file *f;
   struct stat st, lst;
@@ -754,18 +756,14 @@ scan_path(struct tail_input *in, const char *p)
       want_open(in, p, &st);
       return;
     }
-    /* Waiting for a slot: keep its registry entry from looking idle. */
-    e = sl_treg_find(t->reg, w->dev, w->ino);
-    if (e)
-      sl_treg_touch(t->reg, e);
-    return;
+    return;  /* waiting for a slot (its entry is kept, clean_pred) */
   }
   if (f->in != in)
     return;  /* an earlier input owns it */
   f->seen_gen = in->scan_gen;
   if (f->re)
     sl_treg_touch(t->reg, f->re);
-  if (f->fd < 0 && (uint64_t)st.st_size != f->size)
+  if (f->fd < 0 && ((uint64_t)st.st_size != f->size || f->want_read))
     want_reopen(f, p);
 }
 
@@ -786,7 +784,7 @@ clean_pred(const struct sl_treg_entry *e, void *arg)
 
   if (wait_find(c->t, e->dev, e->ino))
     return false;
-  if (c->inactive_ms > 0 && c->now_ms - e->updated_ms > c->inactive_ms)
+  if (c->now_ms - e->updated_ms > c->inactive_ms)
     return true;
   if (!c->removed)
     return false;
@@ -818,13 +816,15 @@ clean_registry(struct sl_tail *t)
              (int64_t)t->inputs[i].clean_inactive_ms > c.inactive_ms)
       c.inactive_ms = (int64_t)t->inputs[i].clean_inactive_ms;
   }
+  /* Off: entries no scan saw (or attached to a file) for a day go. */
+  if (c.inactive_ms <= 0)
+    c.inactive_ms = PRUNE_AGE_MS;
   if (t->last_clean && now - t->last_clean < every)
     return;
   t->last_clean = now;
   clock_gettime(CLOCK_REALTIME, &ts);
   c.now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
   sl_treg_clean(t->reg, clean_pred, &c);
-  sl_treg_prune(t->reg, PRUNE_AGE_MS);
 }
 
 static void
