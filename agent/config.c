@@ -9,6 +9,16 @@
 
 /* One entry of inputs[]. Keys are read by tail (paths .. partial_timeout)
  * and by the parse context (parser .. fields). */
+static const struct sl_conf_key fingerprint_keys[] = {
+  { "offset", SL_CT_SIZE, "0",
+    "where the bytes that identify a file start (skip a constant header)",
+    NULL, NULL, 0 },
+  { "length", SL_CT_SIZE, "1024",
+    "how many bytes identify a file (64B..64KiB); shorter files are known "
+    "by device+inode until they reach it", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 static const struct sl_conf_key input_keys[] = {
   { "type", SL_CT_ENUM, "file", "input type", NULL, "file", 0 },
   { "paths", SL_CT_STR_LIST, NULL,
@@ -43,6 +53,12 @@ static const struct sl_conf_key input_keys[] = {
   { "clean_inactive", SL_CT_DURATION, "0s",
     "drop registry entries of files not read for this long (0s: off; "
     "must be > scan_interval)", NULL, NULL, 0 },
+  { "fingerprint", SL_CT_OBJ, NULL,
+    "file identity: a hash of the first bytes (as Filebeat's "
+    "file_identity.fingerprint)", fingerprint_keys, NULL, 0 },
+  { "read_gz", SL_CT_BOOL, "false",
+    "read rotated *.gz files matched by paths, once each (backfills)", NULL,
+    NULL, 0 },
   { "parser", SL_CT_ENUM, "raw",
     "how a line becomes an event: json (keys to ECS/app.*) or raw", NULL,
     "json|raw", 0 },
@@ -267,6 +283,14 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
       BAD(sl_conf_get(in, "clean_inactive"), "inputs.clean_inactive",
           "must be greater than scan_interval (%lldms)",
           (long long)sl_conf_int(in, "scan_interval", 10000));
+    m = sl_conf_int(in, "fingerprint.length", 1024);
+    if (m < 64 || m > (64 << 10))
+      BAD(sl_conf_get(in, "fingerprint.length"),
+          "inputs.fingerprint.length", "must be 64B..64KiB");
+    m = sl_conf_int(in, "fingerprint.offset", 0);
+    if (m < 0 || m > (1 << 20))
+      BAD(sl_conf_get(in, "fingerprint.offset"),
+          "inputs.fingerprint.offset", "must be 0..1MiB");
   }
   if (sl_conf_int(root, "harvester_limit", 0) < 0)
     BAD(sl_conf_get(root, "harvester_limit"), "harvester_limit",

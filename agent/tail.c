@@ -53,6 +53,7 @@
 #define DEF_PARTIAL_MS 5000
 #define DEF_MAX_LINE (1024u * 1024)
 #define DEF_REG_FLUSH_MS 1000
+#define DEF_FP_LEN 1024   /* Filebeat's default fingerprint.length */
 
 struct reg_work {
   uv_work_t req;
@@ -384,8 +385,9 @@ static int
 input_init(struct sl_tail *t, struct tail_input *in, const json_t *o,
            int idx, struct sl_parse_ctx *ctx, char *err, size_t errlen)
 {
+  const json_t *fp;
   const char *sa;
-  uint64_t ml;
+  uint64_t ml, fl;
   int rc;
 
   in->t = t;
@@ -428,6 +430,17 @@ input_init(struct sl_tail *t, struct tail_input *in, const json_t *o,
                      errlen)))
     return rc;
   in->max_line = (size_t)ml;
+  fp = json_object_get(o, "fingerprint");
+  if ((rc = get_uint(fp, "offset", 0, 0, &in->fp_off, idx, err, errlen)) ||
+      (rc = get_uint(fp, "length", DEF_FP_LEN, 1, &fl, idx, err, errlen)))
+    return rc;
+  if (fl > SL_TREG_FP_MAX) {
+    snprintf(err, errlen, "inputs[%d].fingerprint.length: at most %u", idx,
+             SL_TREG_FP_MAX);
+    return SL_ECONFIG;
+  }
+  in->fp_len = (uint32_t)fl;
+  in->read_gz = json_is_true(json_object_get(o, "read_gz"));
   return 0;
 }
 

@@ -22,6 +22,7 @@
  * Input keys read from each normalised input object: paths (list of globs),
  * exclude (list of globs), start_at (beginning|end), scan_interval (ms),
  * close_inactive (ms), max_line_bytes (bytes), partial_timeout (ms),
+ * fingerprint.offset / fingerprint.length (bytes), read_gz (bool),
  * mode (inotify|poll), harvester_limit, close_removed, clean_removed
  * (bools), clean_inactive (ms; 0: off). Agent keys: data_dir (registry
  * file data_dir/registry.json), registry_flush (ms), queue.max_bytes,
@@ -115,12 +116,13 @@ void sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st);
  * of its chunks: chunks still out are freed here, so neither they nor their
  * src may be touched, and sl_tail_chunk_done() may not be called, after it.
  *
- * Notes for users of struct sl_src: src->fp is fixed for the life of one
- * file identity (computed once from the first min(1 KiB, size) bytes when
- * the file first has data, and restored from the registry on restart), so
- * event.id stays the same across restarts even for files that were shorter
- * than 1 KiB when first seen. A copytruncate or inode reuse starts a new
- * identity (new src, offsets from 0). */
+ * Notes for users of struct sl_src: src->fp (with id_dev/id_ino) is the
+ * file's STREAM id (tail_registry.h), fixed when the stream got its first
+ * bytes and restored from the registry on restart, so event.id stays the
+ * same across restarts and when the stream moves to another inode (a
+ * copytruncate copy, found by its fingerprint, continues it). A truncation
+ * or inode reuse starts a new stream (new src, new id).
+ */
 void sl_tail_close(struct sl_tail *t, void (*cb)(void *arg), void *arg);
 
 #endif

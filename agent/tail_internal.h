@@ -33,6 +33,15 @@
  * sl_src are out; the refcount counts 1 for the live list + 1 per chunk.
  * sl_src is never modified after the first chunk is handed out (workers on
  * other threads read it), which is why a new generation is a new object.
+ *
+ * File identity (tail_registry.h for the stream model): a file object
+ * gets its stream when it first has bytes (file_identify in tail_file.c):
+ * the registry entry of its inode whose head still matches, else an entry
+ * with the same fingerprint that no live file holds (a moved or copied
+ * stream, continued at its offset), else a new stream from 0. While
+ * another live file holds that fingerprint's stream, the newcomer is a
+ * copy of it (copytruncate's copy before the truncate): it is dropped and
+ * looked at again by a later scan.
  */
 #ifndef SL_TAIL_INTERNAL_H
 #define SL_TAIL_INTERNAL_H
@@ -77,6 +86,9 @@ struct tail_input {
                                       only the global one */
   uint64_t nopen;                  /* open fds of this input's files */
   size_t max_line;
+  uint64_t fp_off;                 /* fingerprint.offset */
+  uint32_t fp_len;                 /* fingerprint.length */
+  bool read_gz;                    /* read_gz: *.gz files are read once */
   const struct sl_parse_ctx *ctx;
   uv_timer_t scan_timer;
   uint64_t scan_gen;
@@ -103,13 +115,25 @@ struct tail_file {
   unsigned refs;
   struct sl_src src;               /* immutable once a chunk is out */
   char *path;
-  uint32_t fp_len;                 /* 0: not fingerprinted yet (empty) */
+  bool ident;                      /* has its stream (src.fp, re); false
+                                      while the file is empty */
+  uint64_t head;                   /* xxh3-64 of bytes [0, head_len) of
+                                      the content being read */
+  uint32_t head_len;
+  int64_t mtime_ns;                /* last st_mtim seen (same-size rewrite) */
+  uint64_t chk_size;               /* size at the last check */
+  const char *how;                 /* where reading started (for logs) */
+  bool ahead;                      /* a copy shorter than what its stream
+                                      shipped: read_off > size is fine */
+  bool gz;                         /* a .gz read with read_gz */
   int fd;                          /* -1: dormant or detached */
   uint64_t read_off, acked_off, size;
   size_t want_len;                 /* next read size */
   uint64_t last_growth;            /* uv_now ms */
   uint64_t opened_ms;              /* uv_now when the fd was opened */
   uint64_t seen_gen;
+  uint64_t path_gen;               /* last scan that found it at f->path:
+                                      not rotated, no stat needed */
   bool want_read;                  /* may have unread bytes */
   bool skipping;                   /* inside an over-long line */
   bool rotated;                    /* path no longer names this file */

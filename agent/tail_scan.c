@@ -724,13 +724,19 @@ scan_path(struct tail_input *in, const char *p)
   struct sl_tail *t = in->t;
   struct tail_wait *w;
   struct tail_file *f;
-  struct stat st, lst;
+  struct stat st, lst = { 0 };
   char *real;
+  bool link;
   int err;
 
   if (excluded(in, p))
     return;
-  if (stat(p, &st) != 0) {
+  /* lstat first: the same answer as stat for all but symlinks, which are
+   * the only paths that need a second call. */
+  link = lstat(p, &lst) == 0 && S_ISLNK(lst.st_mode);
+  if (!link && lst.st_mode != 0) {
+    st = lst;
+  } else if (stat(p, &st) != 0) {
     err = -errno;
     if (err != -ENOENT && note_once(t, p, err))
       sl_log(SL_LOG_WARN, "tail", "cannot stat file, retried on every scan",
@@ -742,7 +748,7 @@ scan_path(struct tail_input *in, const char *p)
     return;
   }
   watch_parent(in, p, false, false);
-  if (lstat(p, &lst) == 0 && S_ISLNK(lst.st_mode) && !in->poll) {
+  if (link && !in->poll) {
     /* A symlink: appends show up as events in the target's directory. */
     real = realpath(p, NULL);
     if (real)
@@ -761,6 +767,8 @@ scan_path(struct tail_input *in, const char *p)
   if (f->in != in)
     return;  /* an earlier input owns it */
   f->seen_gen = in->scan_gen;
+  if (strcmp(f->path, p) == 0)
+    f->path_gen = in->scan_gen;
   if (f->re)
     sl_treg_touch(t->reg, f->re);
   if (f->fd < 0 && ((uint64_t)st.st_size != f->size || f->want_read))
@@ -862,7 +870,8 @@ input_scan(struct tail_input *in)
       sl__tail_file_detach(f);  /* dormant and no longer matched */
       continue;
     }
-    sl__tail_file_check_rotated(f);
+    if (f->path_gen != in->scan_gen)
+      sl__tail_file_check_rotated(f);
   }
   in->scanned = true;
   clean_registry(t);

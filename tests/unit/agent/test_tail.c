@@ -34,6 +34,7 @@ struct rec {
   char *data;
   size_t len;
   unsigned flags;
+  uint64_t fp;               /* stream id (src->fp) */
   bool done;
 };
 
@@ -154,6 +155,7 @@ on_chunk(void *arg, struct sl_tail_chunk *c)
   r->end = c->end_offset;
   r->len = c->len;
   r->flags = c->flags;
+  r->fp = c->src->fp;
   r->data = malloc(c->len + 1);
   memcpy(r->data, c->data, c->len);
   r->data[c->len] = 0;
@@ -374,7 +376,9 @@ reg_offset(struct h *h, const char *name)
   json_array_foreach(json_object_get(root, "entries"), i, e) {
     const char *ep = json_string_value(json_object_get(e, "path"));
 
-    if (ep && strcmp(ep, p) == 0)
+    /* Newest stream first: a path can name an old stream too (kept so a
+     * copy of it can continue it). */
+    if (ep && strcmp(ep, p) == 0 && off < 0)
       off = json_integer_value(json_object_get(e, "offset"));
   }
   json_decref(root);
@@ -566,7 +570,9 @@ test_copytruncate(void **state)
   done_all(h);
   assert_int_equal(sl_tail_flush_registry(h->t), 0);
   assert_int_equal(reg_offset(h, "a.log"), 6);
-  assert_int_equal(stats(h).registry_entries, 1);
+  /* The stream that was truncated away stays known: a copy of it (found
+   * by a glob like a.log*) continues it instead of starting over. */
+  assert_int_equal(stats(h).registry_entries, 2);
 }
 
 static void
@@ -742,6 +748,187 @@ test_content_replaced_in_place(void **state)
   expect_content(h, "a.log", "aaaa\nbbbb\nXXXX\nYYYY\nZZZZ\n");
   assert_int_equal(h->recs[h->nrecs - 1].off, 0);
   assert_int_equal(stats(h).truncations, 1);
+  done_all(h);
+}
+
+/* Numbered lines, more than the 1 KiB fingerprint. */
+static void
+put_lines(struct h *h, const char *name, int from, int to, bool append)
+{
+  char line[64];
+  int i;
+
+  for (i = from; i < to; i++) {
+    snprintf(line, sizeof(line), "2026-12-06T00:00:00Z line %05d of app\n",
+             i);
+    put_str(h, name, line, append || i > from);
+  }
+}
+
+static void
+copy_file(struct h *h, const char *from, const char *to)
+{
+  char p[256], q[256], buf[65536];
+  int in, out;
+  ssize_t n;
+
+  path_in(h, from, p, sizeof(p));
+  path_in(h, to, q, sizeof(q));
+  in = open(p, O_RDONLY);
+  out = open(q, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  assert_true(in >= 0 && out >= 0);
+  while ((n = read(in, buf, sizeof(buf))) > 0)
+    assert_int_equal(write(out, buf, (size_t)n), n);
+  close(in);
+  close(out);
+}
+
+static size_t
+recs_of(struct h *h, const char *name)
+{
+  char p[256];
+  size_t i, n = 0;
+
+  path_in(h, name, p, sizeof(p));
+  for (i = 0; i < h->nrecs; i++)
+    n += strcmp(h->recs[i].path, p) == 0;
+  return n;
+}
+
+/* copytruncate with a glob that also matches the copy (issue 11): the
+ * copy has the first bytes of the stream, so it is the same stream and
+ * goes on at the acknowledged offset -- here with a line the agent had not
+ * read before it stopped -- with the same event ids; the truncated
+ * original is a new stream from 0. */
+static void
+test_copytruncate_copy_continues_stream(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+  uint64_t fp;
+  size_t i;
+
+  put_lines(h, "a.log", 0, 40, false);
+  make_tail(h, "a.log*");
+  expect_nrecs(h, 1);
+  run_for(h, 100);
+  done_all(h);
+  fp = h->recs[0].fp;
+  close_tail(h);
+  clear_recs(h);
+
+  put_str(h, "a.log", "unread while stopped\n", true);
+  copy_file(h, "a.log", "a.log.1");
+  path_in(h, "a.log", p, sizeof(p));
+  assert_int_equal(truncate(p, 0), 0);
+  put_str(h, "a.log", "fresh\n", true);
+  make_tail(h, "a.log*");
+  expect_content(h, "a.log.1", "unread while stopped\n");
+  expect_content(h, "a.log", "fresh\n");
+  for (i = 0; i < h->nrecs; i++) {
+    if (strstr(h->recs[i].path, "a.log.1")) {
+      assert_true(h->recs[i].fp == fp);         /* same ids */
+      assert_int_equal(h->recs[i].off, 40 * 39);
+    } else {
+      assert_true(h->recs[i].fp != fp);
+      assert_int_equal(h->recs[i].off, 0);
+    }
+  }
+  done_all(h);
+  run_for(h, 300);  /* later scans read nothing again */
+  assert_int_equal(h->nrecs, 2);
+}
+
+/* The copy appears while the original is still being read (logrotate
+ * copies first, truncates after): the copy waits; once the original is
+ * truncated, it continues the stream at its end -- nothing is read twice. */
+static void
+test_copy_of_live_file_waits(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+
+  put_lines(h, "a.log", 0, 40, false);
+  make_tail(h, "a.log*");
+  expect_nrecs(h, 1);
+  run_for(h, 50);
+  done_all(h);
+  copy_file(h, "a.log", "a.log.1");
+  run_for(h, 400);
+  assert_int_equal(recs_of(h, "a.log.1"), 0);
+  path_in(h, "a.log", p, sizeof(p));
+  assert_int_equal(truncate(p, 0), 0);
+  put_str(h, "a.log", "after the truncate\n", true);
+  expect_nrecs(h, 2);
+  assert_string_equal(h->recs[1].data, "after the truncate\n");
+  done_all(h);
+  run_for(h, 400);
+  assert_int_equal(recs_of(h, "a.log.1"), 0);
+  assert_int_equal(h->nrecs, 2);
+}
+
+/* Truncated to a shorter length with the first bytes intact: what is left
+ * was read; reading goes on at the cut, as a new stream (new lines at old
+ * offsets must not get the old lines' event ids). */
+static void
+test_truncate_to_smaller_same_head(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+  uint64_t fp;
+
+  put_lines(h, "a.log", 0, 40, false);
+  make_tail(h, "a.log");
+  expect_nrecs(h, 1);
+  run_for(h, 50);
+  done_all(h);
+  fp = h->recs[0].fp;
+  path_in(h, "a.log", p, sizeof(p));
+  assert_int_equal(truncate(p, 30 * 39), 0);
+  run_for(h, 400);
+  put_str(h, "a.log", "appended\n", true);
+  expect_nrecs(h, 2);
+  assert_string_equal(h->recs[1].data, "appended\n");
+  assert_int_equal(h->recs[1].off, 30 * 39);
+  assert_true(h->recs[1].fp != fp);
+  done_all(h);
+}
+
+/* Truncated to zero and written again to the same size between two looks:
+ * only the first bytes tell; the new content is read from 0. */
+static void
+test_truncate_same_size_rewrite(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+  int fd;
+
+  put_str(h, "a.log", "one one one\n", false);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "one one one\n");
+  done_all(h);
+  run_for(h, 20);
+  path_in(h, "a.log", p, sizeof(p));
+  fd = open(p, O_WRONLY | O_TRUNC);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "two two two\n", 12), 12);
+  close(fd);
+  expect_content(h, "a.log", "one one one\ntwo two two\n");
+  assert_int_equal(h->recs[h->nrecs - 1].off, 0);
+  done_all(h);
+}
+
+static void
+test_gz_skipped_by_default(void **state)
+{
+  struct h *h = *state;
+
+  put_str(h, "a.log", "plain\n", false);
+  put_str(h, "a.log.1.gz", "not really gzip\n", false);
+  make_tail(h, "a.log*");
+  expect_content(h, "a.log", "plain\n");
+  run_for(h, 300);
+  assert_int_equal(recs_of(h, "a.log.1.gz"), 0);
   done_all(h);
 }
 
@@ -1085,6 +1272,11 @@ main(void)
     T(test_delete_releases_fd),
     T(test_fingerprint_mismatch_is_new_file),
     T(test_content_replaced_in_place),
+    T(test_copytruncate_copy_continues_stream),
+    T(test_copy_of_live_file_waits),
+    T(test_truncate_to_smaller_same_head),
+    T(test_truncate_same_size_rewrite),
+    T(test_gz_skipped_by_default),
     T(test_long_line_truncated_and_skipped),
     T(test_long_line_with_big_limit),
     T(test_partial_line_flushed_on_rotation),
