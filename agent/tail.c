@@ -27,12 +27,17 @@
 #define TOTAL_TICK_BUDGET (4u * 1024 * 1024)
 /* The poll timer. Its fstat pass over open files catches appends inotify
  * missed (network file systems, overflowed event queues) and drives the
- * inactivity clocks: every POLL_MS where a directory is polled (mode:
- * poll, no inotify, watch limit reached), else every min(scan_interval,
- * CHECK_MAX_MS), since inotify reports growth and deletion itself and an
- * fstat of 10,000 files 4 times a second is most of an idle agent's CPU. */
+ * inactivity clocks. Where a directory is polled (mode: poll, no inotify,
+ * watch limit reached) every open file is fstat'ed every POLL_MS. With
+ * inotify, which reports growth, truncation and deletion itself (each
+ * event fstats its file, tail_scan.c), the pass runs every
+ * min(scan_interval, close_inactive, partial_timeout, CHECK_MAX_MS) and
+ * fstats only files with a timer due, plus every file once per SWEEP_MS
+ * as a safety net for lost events: fstat of 10,000 idle files 4 times a
+ * second was most of an idle agent's CPU (bench/RESULTS.md). */
 #define POLL_MS 250
 #define CHECK_MAX_MS 5000
+#define SWEEP_MS 30000
 /* Descriptors kept for everything that is not a tailed file: output and
  * HTTP sockets, the registry write (temp file + directory fsync), the
  * inotify and epoll descriptors, libuv's internals, glob(3)'s directory
@@ -217,6 +222,19 @@ yield_slots(struct sl_tail *t, uint64_t now)
   }
 }
 
+/* With inotify: does f need an fstat now (a timer of its is due)? */
+static bool
+check_due(const struct tail_file *f, uint64_t now)
+{
+  uint64_t idle = now - f->last_growth;
+
+  if (f->deleted || f->rotated || now - f->checked_ms >= SWEEP_MS)
+    return true;
+  if ((f->size > f->read_off || f->skipping) && idle >= f->in->partial_ms)
+    return true;
+  return idle >= f->in->close_inactive_ms;
+}
+
 static void
 poll_cb(uv_timer_t *h)
 {
@@ -224,12 +242,16 @@ poll_cb(uv_timer_t *h)
   uint64_t now = uv_now(t->loop), every;
   struct sl_list *l, *nx;
   struct tail_file *f;
+  bool all = t->poll_mode || t->nunwatched;
 
-  every = t->poll_mode || t->nunwatched ? POLL_MS : t->check_ms;
+  every = all ? POLL_MS : t->check_ms;
   if (now - t->last_check >= every) {
     t->last_check = now;
     sl_list_foreach(l, nx, &t->files) {
       f = sl_container_of(l, struct tail_file, link);
+      if (f->fd < 0 || (!all && !check_due(f, now)))
+        continue;
+      f->checked_ms = now;
       sl__tail_file_check(f, now);
     }
   }

@@ -131,6 +131,7 @@ struct tail_file {
   size_t want_len;                 /* next read size */
   uint64_t last_growth;            /* uv_now ms */
   uint64_t opened_ms;              /* uv_now when the fd was opened */
+  uint64_t checked_ms;             /* uv_now of the last periodic fstat */
   uint64_t seen_gen;
   uint64_t path_gen;               /* last scan that found it at f->path:
                                       not rotated, no stat needed */

@@ -501,6 +501,19 @@ discover_now(struct sl_tail *t, const char *path)
   }
 }
 
+/* An open file was written, truncated, deleted or renamed: fstat it now.
+ * The periodic check runs only every few seconds with inotify (tail.c),
+ * and a truncation or a deletion (close_removed) must not wait for it. */
+static void
+event_check(struct tail_file *f)
+{
+  f->refs++;  /* the check may retire f (new generation, close_removed) */
+  sl__tail_file_check(f, uv_now(f->t->loop));
+  if (f->fd >= 0 && !f->detached)
+    sl__tail_mark_ready(f);
+  sl__tail_file_unref(f);
+}
+
 static void
 dir_event_cb(uv_fs_event_t *h, const char *name, int events, int status)
 {
@@ -531,17 +544,9 @@ dir_event_cb(uv_fs_event_t *h, const char *name, int events, int status)
     if (f->pathkey != key || strcmp(f->path, path) != 0)
       continue;
     known = true;
-    if (f->fd >= 0 && (events & UV_RENAME)) {
-      /* Deleted or renamed: fstat now, so a deleted file is finished and
-       * closed (close_removed) without waiting for the next check. */
-      f->refs++;
-      sl__tail_file_check(f, uv_now(t->loop));
-      if (f->fd >= 0)
-        sl__tail_mark_ready(f);
-      sl__tail_file_unref(f);
-    } else if (f->fd >= 0) {
-      sl__tail_mark_ready(f);
-    } else if (!f->detached && stat(path, &st) == 0 &&
+    if (f->fd >= 0)
+      event_check(f);
+    else if (!f->detached && stat(path, &st) == 0 &&
                (uint64_t)st.st_dev == f->src.dev &&
                (uint64_t)st.st_ino == f->src.ino &&
                (uint64_t)st.st_size != f->size) {
@@ -560,7 +565,7 @@ dir_event_cb(uv_fs_event_t *h, const char *name, int events, int status)
     /* The target of a symlinked file: its path is not the one tracked. */
     f = sl__tail_find_live(t, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
     if (f && f->fd >= 0)
-      sl__tail_mark_ready(f);
+      event_check(f);
     else if (f && (uint64_t)st.st_size != f->size)
       want_reopen(f, f->path);
   }
