@@ -124,10 +124,11 @@ def test_5000_files_under_ulimit_1024(workdir, agents, recv):
     run_many(workdir, agents, recv, 5000, 1024)
 
 
-def test_kill9_mid_run_no_full_reship(workdir, agents, recv):
-    """kill -9 while thousands of files are read under the fd limit: the
-    registry stayed valid, and a restart re-sends only what was not yet
-    saved (one registry flush interval), not everything."""
+def test_restart_and_kill9_mid_run_no_full_reship(workdir, agents, recv):
+    """SIGTERM, then kill -9, while thousands of files are read under the
+    fd limit: the registry stayed valid, a clean restart re-sends nothing,
+    and a restart after kill -9 re-sends only what was not yet saved (one
+    registry flush interval), not everything."""
     d = os.path.join(workdir, "logs")
     nfiles, lines = (600 if sanitized() else 1500), 40
     make_files(d, nfiles, lines)
@@ -136,7 +137,15 @@ def test_kill9_mid_run_no_full_reship(workdir, agents, recv):
     a = agents(workdir, cfg)
     a.preexec_fn = nofile(256)
     a.start()
+    # A clean stop while files still wait for a slot: nothing is sent
+    # twice after the restart.
+    wait_until(lambda: recv.count() >= total // 5, 60, what="a fifth")
+    assert a.metric("sluice_agent_waiting_files") > 0
+    assert a.stop() == 0
+    assert len(set(messages(recv))) == recv.count()
+    a.start()
     wait_until(lambda: recv.count() >= total // 2, 60, what="half")
+    assert len(set(messages(recv))) == recv.count()
     a.kill()
     before = recv.count()
     regs = registry(workdir)  # valid JSON after kill -9
