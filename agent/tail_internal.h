@@ -5,10 +5,14 @@
  *   tail.c       struct sl_tail and its lifecycle (new/start/stop/close),
  *                the read pump (ready list, idle handle, offering chunks to
  *                the consumer, backpressure), acks (sl_tail_chunk_done),
- *                the poll timer and the registry writes.
+ *                the poll timer (timers, slots given up while files
+ *                wait), the descriptor budget (harvester_limit, t->nopen)
+ *                and the registry writes.
  *   tail_scan.c  discovery: glob scans, directory watches (struct
- *                tail_dir, t->dirs), the rescan timer, and the index of
- *                live files by identity and by path (t->by_id, t->by_path).
+ *                tail_dir, t->dirs), the rescan timer, the index of live
+ *                files by identity and by path (t->by_id, t->by_path), the
+ *                files waiting for a slot (struct tail_wait, t->waitq),
+ *                once-per-path reports (t->notes) and registry cleaning.
  *   tail_file.c  one file: struct tail_file and its chunks -- open, read,
  *                split into lines, fingerprint, truncation/rotation/
  *                inactivity checks, partial-line flush, and the read

@@ -1,10 +1,15 @@
-/* tail_scan.c - discovery: glob scans of every input, inotify watches on
- * the directories they touch (uv_fs_event), rotation detection, and the
- * index of live files by identity and path (ownership: tail_internal.h).
+/* tail_scan.c - discovery: glob scans of every input (`**` expanded),
+ * inotify watches on the directories they touch (uv_fs_event), rotation
+ * detection, the index of live files by identity and path, the queue of
+ * files waiting for a descriptor slot (harvester_limit), the once-per-path
+ * reports, and clean_removed / clean_inactive (ownership:
+ * tail_internal.h).
  *
  * A scan runs at start, every scan_interval per input, and RESCAN_DELAY_MS
  * after a directory event. Directory events also open a new matching file
- * at once, because a fast writer may rotate it away before a scan runs.
+ * at once, because a fast writer may rotate it away before a scan runs,
+ * and fstat the open file they name (growth, truncation, deletion), so
+ * that with inotify the periodic checks (tail.c) can be rare.
  */
 #include "tail_internal.h"
 
