@@ -492,3 +492,28 @@ def test_10000_files(workdir, agents, recv):
 
 
 
+
+
+def test_clean_inactive_drops_unmatched_entries(workdir, agents, recv):
+    """clean_inactive: the entry of a file no glob matches any more goes
+    once it was not updated for that long, although the file exists
+    (clean_removed off, so only clean_inactive can drop it)."""
+    d = os.path.join(workdir, "logs")
+    make_files(d, 2, 1)
+    cfg = raw_config(workdir, [d + "/*.log"], recv, clean_removed=False,
+                     clean_inactive="1s")
+    a = agents(workdir, cfg)
+    a.start()
+    wait_until(lambda: recv.count() >= 2, 20)
+    wait_until(lambda: len(registry(workdir)) == 2 and all(
+        e["offset"] > 0 for e in registry(workdir)), 10)
+    assert a.stop() == 0
+    time.sleep(1.2)
+    cfg["inputs"][0]["paths"] = [d + "/f00000.log"]
+    a.start()
+    wait_until(lambda: [e["path"] for e in registry(workdir)] ==
+               [os.path.join(d, "f00000.log")], 10,
+               what=lambda: "only f00000 left: %s" % registry(workdir))
+    assert logs(a, "registry entry cleaned")
+    assert recv.count() == 2
+    assert a.stop() == 0
