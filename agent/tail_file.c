@@ -213,6 +213,13 @@ chunk_new(struct tail_file *f, char *data, size_t len, uint64_t off,
   return c;
 }
 
+void
+sl__tail_chunk_free(struct tail_chunk *c)
+{
+  free(c->cuts);
+  free(c);
+}
+
 /* Queue a finished chunk: file FIFO (for acks) and offer queue. */
 static void
 chunk_commit(struct tail_file *f, struct tail_chunk *c)
@@ -231,7 +238,7 @@ chunk_discard(struct tail_chunk *c)
   struct tail_file *f = c->f;
 
   sl_tail_chunk_free_data(&c->pub);
-  free(c);
+  sl__tail_chunk_free(c);
   sl__tail_file_unref(f);
 }
 
@@ -252,6 +259,121 @@ emit_copy(struct tail_file *f, const char *p, size_t len, uint64_t off,
   }
   chunk_commit(f, c);
   return 0;
+}
+
+/* ---- the assembly: lines around over-long ones, in one chunk ----------
+ *
+ * A read that meets a line over max_line_bytes copies everything from
+ * there to the end of the read into one chunk (f->trunc): the lines
+ * before it, its head, a '\n', the lines after. Separate chunks could be
+ * parsed by different workers and reach the output in any order (issue
+ * 15); one chunk keeps file order. While the '\n' of the cut line has not
+ * been read, the assembly waits across reads (at most one read window of
+ * lines plus the head). */
+
+static int
+asm_put(struct tail_file *f, const char *p, size_t len, uint64_t off)
+{
+  struct tail_chunk *c = f->trunc;
+  size_t n;
+  char *d;
+
+  if (!c) {
+    n = len < 4096 ? 4096 : len;
+    d = malloc(n);
+    c = d ? chunk_new(f, d, 0, off, 0) : NULL;
+    if (!c) {
+      free(d);
+      return SL_ENOMEM;
+    }
+    c->dcap = n;
+    f->trunc = c;
+  }
+  if (c->pub.len + len > c->dcap) {
+    n = c->dcap * 2 > c->pub.len + len ? c->dcap * 2 : c->pub.len + len;
+    d = realloc(c->pub.data, n);
+    if (!d)
+      return SL_ENOMEM;
+    c->pub.data = d;
+    c->dcap = n;
+  }
+  memcpy(c->pub.data + c->pub.len, p, len);
+  c->pub.len += len;
+  return 0;
+}
+
+/* The head of an over-long line starting at file offset line_off. */
+static int
+asm_cut(struct tail_file *f, const char *head, size_t keep,
+        uint64_t line_off)
+{
+  struct sl_tail_cut *cuts;
+  struct tail_chunk *c;
+  int rc = asm_put(f, head, keep, line_off);
+
+  if (rc)
+    return rc;
+  c = f->trunc;
+  cuts = realloc(c->cuts, (c->pub.ncuts + 1) * sizeof(*cuts));
+  if (!cuts)
+    return SL_ENOMEM;
+  c->cuts = cuts;
+  cuts[c->pub.ncuts].at = c->pub.len - keep;
+  cuts[c->pub.ncuts].end = 0;
+  cuts[c->pub.ncuts].skip = 0;
+  c->pub.ncuts++;
+  c->pub.flags |= SL_CHUNK_TRUNCATED;
+  c->cut_line = line_off;
+  return 0;
+}
+
+/* The open cut line ends before file offset `next` (after its '\n', or
+ * as far as the file goes when flushed without one). */
+static int
+asm_cut_end(struct tail_file *f, uint64_t next)
+{
+  struct tail_chunk *c = f->trunc;
+  struct sl_tail_cut *cut;
+  int rc = asm_put(f, "\n", 1, 0);
+
+  if (rc)
+    return rc;
+  cut = &c->cuts[c->pub.ncuts - 1];
+  cut->end = c->pub.len;
+  cut->skip = next - c->cut_line - (cut->end - cut->at);
+  f->t->st.bytes_skipped += cut->skip;
+  return 0;
+}
+
+static void
+asm_commit(struct tail_file *f, uint64_t end_off)
+{
+  struct tail_chunk *c = f->trunc;
+
+  f->trunc = NULL;
+  c->pub.end_offset = end_off;
+  c->pub.cuts = c->cuts;
+  c->pub.cap = c->dcap;
+  chunk_commit(f, c);
+}
+
+/* Ship the assembly now (the file stopped growing inside a cut line, or
+ * is being left): the cut line ends at `end_off` for now. Skipping goes
+ * on, so a rest of that line written later is dropped, not made an
+ * event. */
+static void
+asm_flush(struct tail_file *f, uint64_t end_off)
+{
+  if (!f->trunc)
+    return;
+  if (f->skipping && asm_cut_end(f, end_off)) {
+    /* No memory for the '\n': drop the assembly; the registry stays
+     * before it, so a restart reads it again. */
+    chunk_discard(f->trunc);
+    f->trunc = NULL;
+    return;
+  }
+  asm_commit(f, end_off);
 }
 
 /* ---- file objects ----------------------------------------------------- */
@@ -338,10 +460,9 @@ sl__tail_file_detach(struct tail_file *f)
            SL_LF_INT, "acked", (int64_t)f->acked_off, SL_LF_END);
     sl__tail_file_close_fd(f);
   }
-  if (f->trunc) {
-    chunk_discard(f->trunc);
-    f->trunc = NULL;
-  }
+  /* Lines read into the assembly go out; a cut line ends where reading
+   * stopped. */
+  asm_flush(f, f->read_off);
   f->skipping = false;
   f->detached = true;
   sl__tail_htab_del(&t->by_id, f);
@@ -712,11 +833,11 @@ sl__tail_file_destroy(struct tail_file *f)
   while ((l = sl_list_pop(&f->fifo)) != NULL) {
     c = sl_container_of(l, struct tail_chunk, flink);
     sl_tail_chunk_free_data(&c->pub);
-    free(c);
+    sl__tail_chunk_free(c);
   }
   if (f->trunc) {
     sl_tail_chunk_free_data(&f->trunc->pub);
-    free(f->trunc);
+    sl__tail_chunk_free(f->trunc);
   }
   entry_attach(f, NULL);
   sl__tail_file_close_fd(f);
@@ -796,7 +917,7 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
   uint64_t base = f->read_off;
   bool owned = true, longline;
   struct tail_chunk *c;
-  char *buf, *nl, *d;
+  char *buf, *nl;
   ssize_t n;
   size_t un, cap;
   int rc = 0;
@@ -854,13 +975,19 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
     if (f->skipping) {
       nl = memchr(buf + pos, '\n', un - pos);
       if (!nl) {
+        if (!f->trunc)
+          t->st.bytes_skipped += un - pos;
         pos = un;
         break;
       }
       q = (size_t)(nl - buf) + 1;
-      f->trunc->pub.end_offset = base + q;
-      chunk_commit(f, f->trunc);
-      f->trunc = NULL;
+      if (f->trunc) {
+        rc = asm_cut_end(f, base + q);
+        if (rc)
+          break;
+      } else {
+        t->st.bytes_skipped += q - pos;  /* rest of a line flushed early */
+      }
       f->skipping = false;
       pos = q;
       continue;
@@ -885,43 +1012,37 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
         break;
       }
     }
-    if (q > pos) {
-      if (pos == 0 && !longline && q >= cap / ADOPT_MIN_FRACTION) {
-        /* The usual case: hand the read buffer itself over. A chunk
-         * that fills little of its window is copied instead (below):
-         * the queue limits count chunk bytes, so a few lines must not
-         * pin a whole window each (hundreds of slow files). */
-        c = chunk_new(f, buf, q, base, 0);
-        if (!c) {
-          rc = SL_ENOMEM;
-          break;
-        }
+    if (q > pos && (longline || f->trunc)) {
+      rc = asm_put(f, buf + pos, q - pos, base + pos);
+    } else if (q > pos && pos == 0 && q >= cap / ADOPT_MIN_FRACTION) {
+      /* The usual case: hand the read buffer itself over. A chunk that
+       * fills little of its window is copied instead (below): the queue
+       * limits count chunk bytes, so a few lines must not pin a whole
+       * window each (hundreds of slow files). */
+      c = chunk_new(f, buf, q, base, 0);
+      if (c) {
         read_buf_adopt(t, c, cap);
         owned = false;
         chunk_commit(f, c);
       } else {
-        rc = emit_copy(f, buf + pos, q - pos, base + pos, 0);
-        if (rc)
-          break;
+        rc = SL_ENOMEM;
       }
+    } else if (q > pos) {
+      rc = emit_copy(f, buf + pos, q - pos, base + pos, 0);
     }
+    if (rc)
+      break;
     pos = q;
     if (!longline)
       break;
     /* An over-long line starts at q: keep its head (cut on a UTF-8
-     * boundary), skip the rest until its '\n'. The chunk is released only
-     * once that '\n' is found so its end_offset (what the registry saves)
-     * never points into the skipped line. */
+     * boundary), skip the rest until its '\n'. The assembly is released
+     * only once that '\n' is found, so its end_offset (what the registry
+     * saves) never points into the skipped line. */
     keep = sl_utf8_valid_prefix(buf + q, maxl);
-    d = malloc(keep ? keep : 1);
-    c = d ? chunk_new(f, d, keep, base + q, SL_CHUNK_TRUNCATED) : NULL;
-    if (!c) {
-      free(d);
-      rc = SL_ENOMEM;
+    rc = asm_cut(f, buf + q, keep, base + q);
+    if (rc)
       break;
-    }
-    memcpy(d, buf + q, keep);
-    f->trunc = c;
     f->skipping = true;
     t->st.lines_truncated++;
     sl_log(SL_LOG_WARN, "tail", "line over max_line_bytes truncated",
@@ -930,6 +1051,8 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
            SL_LF_END);
     pos = q + maxl + 1;  /* no '\n' in [q, q + maxl + 1) */
   }
+  if (!rc && f->trunc && !f->skipping)
+    asm_commit(f, base + pos);
 
   if (pos == 0 && un == L && !f->skipping && L <= maxl) {
     /* One line fills the whole window: read a window that either holds
@@ -960,12 +1083,12 @@ file_flush_partial(struct tail_file *f)
   ssize_t n;
 
   if (f->skipping) {
-    f->trunc->pub.end_offset = f->size;
-    f->trunc->pub.flags |= SL_CHUNK_NO_NL;
-    chunk_commit(f, f->trunc);
-    f->trunc = NULL;
-    f->skipping = false;
+    if (f->trunc)
+      asm_flush(f, f->size);
+    else
+      t->st.bytes_skipped += f->size - f->read_off;
     f->read_off = f->size;
+    sl__tail_offer_pending(t);
     return;
   }
   len = (size_t)(f->size - f->read_off);
@@ -1052,12 +1175,12 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
   if (f->want_read || t->stopped)
     return;
   idle = now - f->last_growth;
-  partial = f->size > f->read_off || f->skipping;
+  partial = f->size > f->read_off || f->trunc;
   if (partial && idle >= f->in->partial_ms &&
       (f->rotated || f->deleted || idle >= f->in->close_inactive_ms) &&
       !t->paused && t->inflight < t->qmax) {
     file_flush_partial(f);
-    partial = f->size > f->read_off || f->skipping;
+    partial = f->size > f->read_off || f->trunc;
   }
   if (!partial && idle >= f->in->close_inactive_ms) {
     sl_log(SL_LOG_INFO, "tail", "file closed", SL_LF_STR, "path", f->path,

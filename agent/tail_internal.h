@@ -93,6 +93,9 @@ struct tail_chunk {
   struct tail_file *f;
   struct sl_list flink;            /* f->fifo */
   struct sl_list plink;            /* t->pending (not yet taken) */
+  struct sl_tail_cut *cuts;        /* pub.cuts, owned here */
+  size_t dcap;                     /* capacity of pub.data (assembly) */
+  uint64_t cut_line;               /* file offset of the open cut's line */
   bool done;
 };
 
@@ -126,7 +129,11 @@ struct tail_file {
   bool rotated;                    /* path no longer names this file */
   bool deleted;                    /* link count 0 */
   bool detached;
-  struct tail_chunk *trunc;        /* over-long line awaiting its '\n' */
+  struct tail_chunk *trunc;        /* assembly: a chunk of copied lines
+                                      holding cut over-long lines, filled
+                                      until the read ends (or, while
+                                      skipping, until the '\n' of its last
+                                      line comes) */
   struct sl_treg_entry *re;        /* NULL: registry not updated */
   struct sl_list fifo;             /* outstanding chunks, offset order */
   /* Live files are indexed by identity and by path (struct htab). */
@@ -224,6 +231,8 @@ void sl__tail_file_check(struct tail_file *f, uint64_t now);
 /* Mark f rotated when its path no longer names its inode (scan). */
 void sl__tail_file_check_rotated(struct tail_file *f);
 void sl__tail_file_close_fd(struct tail_file *f);
+/* Free a chunk's bookkeeping (not its data). */
+void sl__tail_chunk_free(struct tail_chunk *c);
 /* Leave the live list; the object lives on while chunks are out. */
 void sl__tail_file_detach(struct tail_file *f);
 /* Drop one reference; the last one frees f. */

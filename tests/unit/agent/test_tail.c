@@ -35,6 +35,8 @@ struct rec {
   size_t len;
   unsigned flags;
   uint64_t fp;               /* stream id (src->fp) */
+  size_t ncuts;
+  struct sl_tail_cut cut0;   /* first cut, if any */
   bool done;
 };
 
@@ -156,6 +158,9 @@ on_chunk(void *arg, struct sl_tail_chunk *c)
   r->len = c->len;
   r->flags = c->flags;
   r->fp = c->src->fp;
+  r->ncuts = c->ncuts;
+  if (c->ncuts)
+    r->cut0 = c->cuts[0];
   r->data = malloc(c->len + 1);
   memcpy(r->data, c->data, c->len);
   r->data[c->len] = 0;
@@ -165,8 +170,25 @@ on_chunk(void *arg, struct sl_tail_chunk *c)
   if (!c->flags) {
     assert_int_equal(c->end_offset, c->offset + c->len);
     assert_int_equal(c->data[c->len - 1], '\n');
-  } else {
+  } else if (c->flags & SL_CHUNK_NO_NL) {
     assert_null(memchr(c->data, '\n', c->len));
+  } else {
+    size_t k;
+    uint64_t skip = 0;
+
+    /* Whole lines, cut ones among them: each cut is one line. */
+    assert_int_equal(c->flags, SL_CHUNK_TRUNCATED);
+    assert_true(c->ncuts > 0);
+    assert_int_equal(c->data[c->len - 1], '\n');
+    for (k = 0; k < c->ncuts; k++) {
+      assert_true(c->cuts[k].at < c->cuts[k].end);
+      assert_true(c->cuts[k].end <= c->len);
+      assert_int_equal(c->data[c->cuts[k].end - 1], '\n');
+      assert_null(memchr(c->data + c->cuts[k].at, '\n',
+                         c->cuts[k].end - c->cuts[k].at - 1));
+      skip += c->cuts[k].skip;
+    }
+    assert_int_equal(c->end_offset, c->offset + c->len + skip);
   }
   assert_true(c->src->dev != 0 || c->src->ino != 0);
   return 0;
@@ -948,36 +970,44 @@ test_long_line_truncated_and_skipped(void **state)
   put_file(h, "a.log", line, 300, true);
   put_str(h, "a.log", "\nafter\n", true);
   make_tail(h, "a.log");
-  expect_nrecs(h, 3);
-  assert_string_equal(h->recs[0].data, "short\n");
-  r = &h->recs[1];
+  expect_nrecs(h, 1);
+  /* One chunk, in file order (issue 15): the line before, the cut head
+   * with a '\n', the line after. */
+  r = &h->recs[0];
   assert_int_equal(r->flags, SL_CHUNK_TRUNCATED);
-  assert_int_equal(r->len, 100);
-  assert_int_equal(r->off, 6);
-  assert_int_equal(r->end, 6 + 301);
-  assert_string_equal(h->recs[2].data, "after\n");
-  assert_int_equal(h->recs[2].off, 307);
+  assert_int_equal(r->len, 6 + 101 + 6);
+  assert_memory_equal(r->data, "short\n", 6);
+  assert_string_equal(r->data + 107, "after\n");
+  assert_int_equal(r->ncuts, 1);
+  assert_int_equal(r->cut0.at, 6);
+  assert_int_equal(r->cut0.end, 107);
+  assert_int_equal(r->cut0.skip, 301 - 101);
+  assert_int_equal(r->off, 0);
+  assert_int_equal(r->end, 313);
   assert_int_equal(stats(h).lines_truncated, 1);
+  assert_int_equal(stats(h).bytes_skipped, 200);
 
   /* A line over several reads, written in two parts: its chunk appears
-   * only when its '\n' exists, and its end_offset covers the newline. */
+   * only when its '\n' exists, its rest is dropped (not an event of its
+   * own), and the end_offset covers the newline. */
   memset(line, 'z', big);
   put_file(h, "a.log", line, big, true);
   run_for(h, 300);
-  assert_int_equal(h->nrecs, 3);
+  assert_int_equal(h->nrecs, 1);
   put_file(h, "a.log", line, 1000, true);
   put_str(h, "a.log", "\nnext\n", true);
-  expect_nrecs(h, 5);
-  r = &h->recs[3];
+  expect_nrecs(h, 2);
+  r = &h->recs[1];
   assert_int_equal(r->flags, SL_CHUNK_TRUNCATED);
-  assert_int_equal(r->len, 101);
+  assert_int_equal(r->len, 101 + 1 + 5);
+  assert_string_equal(r->data + 102, "next\n");
   assert_int_equal(r->off, 313);
-  assert_int_equal(r->end, 313 + big + 1000 + 1);
-  assert_string_equal(h->recs[4].data, "next\n");
-  assert_int_equal(h->recs[4].off, r->end);
+  assert_int_equal(r->cut0.skip, big + 1000 - 101);
+  assert_int_equal(r->end, 313 + big + 1000 + 1 + 5);
+  assert_int_equal(stats(h).lines_truncated, 2);
   done_all(h);
   assert_int_equal(sl_tail_flush_registry(h->t), 0);
-  assert_int_equal(reg_offset(h, "a.log"), (int64_t)(r->end + 5));
+  assert_int_equal(reg_offset(h, "a.log"), (int64_t)r->end);
   free(line);
 }
 
