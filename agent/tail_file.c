@@ -261,6 +261,20 @@ emit_copy(struct tail_file *f, const char *p, size_t len, uint64_t off,
   return 0;
 }
 
+int
+sl__tail_emit(struct tail_file *f, const char *p, size_t len, uint64_t off,
+              unsigned flags, uint64_t end_off)
+{
+  int rc = emit_copy(f, p, len, off, flags);
+  struct tail_chunk *c;
+
+  if (rc == 0) {
+    c = sl_container_of(sl_list_last(&f->fifo), struct tail_chunk, flink);
+    c->pub.end_offset = end_off;
+  }
+  return rc;
+}
+
 /* ---- the assembly: lines around over-long ones, in one chunk ----------
  *
  * A read that meets a line over max_line_bytes copies everything from
@@ -434,6 +448,7 @@ file_free(struct tail_file *f)
   }
   entry_attach(f, NULL);
   sl__tail_file_close_fd(f);
+  sl__tail_gz_free(f);
   free(f->path);
   free(f);
 }
@@ -597,7 +612,7 @@ file_identify(struct tail_file *f, uint64_t size, bool at_end)
     if (head_matches(&hi, e->head, e->head_len) &&
         !entry_held(t, e, f->src.dev, f->src.ino))
       break;
-  if (e && e->offset > size) {
+  if (e && e->offset > size && !f->gz) {
     /* Truncated while we were not looking, first bytes unchanged: what
      * is left was read; go on at the cut as a new stream, so that new
      * lines at old offsets do not take the old lines' ids. */
@@ -631,7 +646,7 @@ file_identify(struct tail_file *f, uint64_t size, bool at_end)
            SL_LF_INT, "offset", (int64_t)e->offset, SL_LF_END);
     /* A copy shorter than what was shipped from the original: nothing to
      * read here unless it grows past that offset. */
-    f->ahead = e->offset > size;
+    f->ahead = e->offset > size && !f->gz;
     stream_bind(f, e, &hi, e->offset);
     how = "fingerprint";
     goto done;
@@ -798,6 +813,8 @@ sl__tail_file_open(struct tail_input *in, const char *path)
          SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_INT, "size",
          (int64_t)st.st_size, SL_LF_STR, "start",
          f->ident ? f->how : "beginning", SL_LF_END);
+  if (f->gz && sl__tail_gz_done_at(fd, f->size, f->read_off))
+    return;  /* read before: its saved offset is its whole length */
   if (f->size > f->read_off || f->gz)
     sl__tail_mark_ready(f);
 }
@@ -841,6 +858,7 @@ sl__tail_file_destroy(struct tail_file *f)
   }
   entry_attach(f, NULL);
   sl__tail_file_close_fd(f);
+  sl__tail_gz_free(f);
   sl_list_remove(&f->link);
   free(f->path);
   free(f);
@@ -940,6 +958,8 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
     }
     base = f->read_off;
   }
+  if (f->gz)
+    return sl__tail_gz_read(f, nread);
   buf = read_buf_get(t, L, &cap);
   if (!buf)
     return SL_ENOMEM;
@@ -1149,6 +1169,15 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
     f->deleted = true;
     sl_log(SL_LOG_INFO, "tail", "file deleted", SL_LF_STR, "path", f->path,
            SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_END);
+  }
+  if (f->gz) {
+    /* Read once, start to end; sizes and heads say nothing here. */
+    if (!f->want_read && !t->stopped &&
+        now - f->last_growth >= f->in->close_inactive_ms) {
+      sl__tail_ready_remove(f);
+      sl__tail_file_close_fd(f);
+    }
+    return;
   }
   mtime = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
   same_size = size == f->chk_size && mtime != f->mtime_ns;

@@ -119,6 +119,7 @@ struct tail_file {
   bool ahead;                      /* a copy shorter than what its stream
                                       shipped: read_off > size is fine */
   bool gz;                         /* a .gz read with read_gz */
+  struct tail_gz *gzs;             /* its inflate state (tail_gz.c) */
   int fd;                          /* -1: dormant or detached */
   uint64_t read_off, acked_off, size;
   size_t want_len;                 /* next read size */
@@ -243,5 +244,18 @@ void sl__tail_ready_push(struct tail_file *f);
 void sl__tail_ready_remove(struct tail_file *f);
 /* f may have bytes to read: queue it and wake the pump. */
 void sl__tail_mark_ready(struct tail_file *f);
+
+/* Queue a copy of p[0, len) as a chunk at file offset off (flags, and the
+ * offset after it for acks). 0 or SL_ENOMEM. */
+int sl__tail_emit(struct tail_file *f, const char *p, size_t len,
+                  uint64_t off, unsigned flags, uint64_t end_off);
+
+/* ---- tail_gz.c ------------------------------------------------------- */
+
+/* One bounded step of reading a .gz (f->gz): as sl__tail_file_read. */
+int sl__tail_gz_read(struct tail_file *f, size_t *nread);
+void sl__tail_gz_free(struct tail_file *f);
+/* Does the gzip trailer say `off` uncompressed bytes is the whole file? */
+bool sl__tail_gz_done_at(int fd, uint64_t size, uint64_t off);
 
 #endif

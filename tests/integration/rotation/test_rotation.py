@@ -244,3 +244,29 @@ def test_kubernetes_symlink_rotation(workdir, recv, agents):
     seen = settle(recv, total, 0)
     assert a.stop() == 0
     check(seen, total)
+
+
+def test_read_gz_backfill(workdir, recv, agents):
+    """read_gz: true reads rotated .gz files once (a backfill), by their
+    own fingerprint: a restart does not read them again."""
+    import gzip
+    log = os.path.join(workdir, "app.log")
+    for k, rng in ((2, range(0, 1000)), (1, range(1000, 2000))):
+        with gzip.open("%s.%d.gz" % (log, k), "wt") as f:
+            for n in rng:
+                f.write("n=%07d %s\n" % (n, "x" * 60))
+    w = Writer(log, 1, start=2000)
+    for _ in range(100):
+        w.write_one()
+    cfg = agent_config(workdir, [log + "*"], recv, read_gz=True)
+    a = agents(workdir, cfg)
+    a.start()
+    settle(recv, 2100, 0)
+    assert a.stop() == 0
+    a.start()
+    for _ in range(10):
+        w.write_one()
+    w.f.close()
+    seen = settle(recv, 2110, 0)
+    assert a.stop() == 0
+    check(seen, 2110)

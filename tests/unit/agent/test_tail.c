@@ -26,6 +26,7 @@
 #include "tail.h"
 
 #include <xxhash.h>
+#include <zlib.h>
 
 struct rec {
   struct sl_tail_chunk *c;   /* invalid once done */
@@ -55,6 +56,7 @@ struct h {
   const char *start_at;
   int64_t close_inactive, partial_timeout, max_line, scan_interval;
   uint64_t qmax;
+  bool read_gz;
 };
 
 static void
@@ -215,6 +217,8 @@ make_tail_n(struct h *h, const char *pattern, const char *exclude)
                      "max_line_bytes", (json_int_t)h->max_line,
                      "partial_timeout", (json_int_t)h->partial_timeout);
   assert_non_null(inputs);
+  if (h->read_gz)
+    json_object_set_new(json_array_get(inputs, 0), "read_gz", json_true());
   if (exclude) {
     char ex[256];
 
@@ -940,6 +944,48 @@ test_truncate_same_size_rewrite(void **state)
   done_all(h);
 }
 
+/* read_gz: a rotated .gz is read once, uncompressed offsets, and not again
+ * after a restart. */
+static void
+test_read_gz_once(void **state)
+{
+  struct h *h = *state;
+  char p[256], line[64];
+  size_t n = 0, len, i;
+  char *want = NULL, *got;
+  gzFile gz;
+
+  h->read_gz = true;
+  path_in(h, "a.log.2.gz", p, sizeof(p));
+  gz = gzopen(p, "wb");
+  assert_non_null(gz);
+  for (i = 0; i < 60000; i++) {
+    len = (size_t)snprintf(line, sizeof(line), "gz line %zu\n", i);
+    want = realloc(want, n + len + 1);
+    memcpy(want + n, line, len);
+    n += len;
+    assert_int_equal(gzwrite(gz, line, (unsigned)len), (int)len);
+  }
+  want[n] = '\0';
+  assert_int_equal(gzclose(gz), Z_OK);
+  put_str(h, "a.log", "plain\n", false);
+  make_tail(h, "a.log*");
+  expect_content(h, "a.log", "plain\n");
+  expect_content(h, "a.log.2.gz", want);
+  assert_int_equal(h->recs[0].path[strlen(h->recs[0].path) - 1] == 'z'
+                   ? h->recs[0].off : 0, 0);
+  done_all(h);
+  run_for(h, 100);
+  close_tail(h);
+  clear_recs(h);
+  make_tail(h, "a.log*");
+  run_for(h, 400);
+  got = collect(h, "a.log.2.gz", &len);
+  assert_int_equal(len, 0);
+  free(got);
+  free(want);
+}
+
 static void
 test_gz_skipped_by_default(void **state)
 {
@@ -1307,6 +1353,7 @@ main(void)
     T(test_truncate_to_smaller_same_head),
     T(test_truncate_same_size_rewrite),
     T(test_gz_skipped_by_default),
+    T(test_read_gz_once),
     T(test_long_line_truncated_and_skipped),
     T(test_long_line_with_big_limit),
     T(test_partial_line_flushed_on_rotation),
