@@ -22,9 +22,11 @@
  * Input keys read from each normalised input object: paths (list of globs),
  * exclude (list of globs), start_at (beginning|end), scan_interval (ms),
  * close_inactive (ms), max_line_bytes (bytes), partial_timeout (ms),
- * fingerprint.offset / fingerprint.length (bytes), read_gz (bool).
- * Agent keys: data_dir (registry file data_dir/registry.json),
- * registry_flush (ms), queue.max_bytes.
+ * fingerprint.offset / fingerprint.length (bytes), read_gz (bool),
+ * mode (inotify|poll), harvester_limit, close_removed, clean_removed
+ * (bools), clean_inactive (ms; 0: off). Agent keys: data_dir (registry
+ * file data_dir/registry.json), registry_flush (ms), queue.max_bytes,
+ * harvester_limit (sl_tail_opts).
  */
 #ifndef SL_TAIL_H
 #define SL_TAIL_H
@@ -88,6 +90,8 @@ struct sl_tail_opts {
   const char *data_dir;
   uint64_t registry_flush_ms;
   uint64_t queue_max_bytes;
+  uint64_t harvester_limit;          /* most files open at once; 0: from
+                                        RLIMIT_NOFILE (tail.c fd_budget) */
   sl_tail_chunk_cb cb;
   void *cb_arg;
 };
@@ -111,6 +115,8 @@ int sl_tail_flush_registry(struct sl_tail *t);
 
 struct sl_tail_stats {
   uint64_t files_open;
+  uint64_t files_waiting;    /* matched, waiting for a harvester slot */
+  uint64_t harvester_limit;
   uint64_t bytes_read;
   uint64_t lines_truncated;
   uint64_t bytes_skipped;    /* rest of truncated lines, dropped */

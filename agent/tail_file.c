@@ -429,7 +429,7 @@ sl__tail_file_close_fd(struct tail_file *f)
     return;
   close(f->fd);
   f->fd = -1;
-  f->t->nopen--;
+  sl__tail_fd_closed(f);
 }
 
 static void
@@ -768,7 +768,6 @@ is_gz(const char *path)
 void
 sl__tail_file_open(struct tail_input *in, const char *path)
 {
-  struct sl_tail *t = in->t;
   struct tail_file *f;
   struct stat st;
   int fd, rc = 0;
@@ -779,8 +778,7 @@ sl__tail_file_open(struct tail_input *in, const char *path)
     return;
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    sl_log(SL_LOG_WARN, "tail", "cannot open file", SL_LF_STR, "path", path,
-           SL_LF_ERR, -errno, SL_LF_END);
+    sl__tail_open_failed(in, path, -errno);
     return;
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -793,7 +791,7 @@ sl__tail_file_open(struct tail_input *in, const char *path)
     return;
   }
   f->fd = fd;
-  t->nopen++;
+  sl__tail_fd_opened(f);
   f->seen_gen = in->scan_gen;
   f->size = f->chk_size = (uint64_t)st.st_size;
   f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
@@ -827,15 +825,17 @@ sl__tail_file_reopen(struct tail_file *f, const char *path)
   int fd;
 
   fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (fd < 0) {
+    sl__tail_open_failed(f->in, path, -errno);
     return;
+  }
   if (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != f->src.dev ||
       (uint64_t)st.st_ino != f->src.ino) {
     close(fd);
     return;
   }
   f->fd = fd;
-  f->t->nopen++;
+  sl__tail_fd_opened(f);
   sl_log(SL_LOG_INFO, "tail", "file reopened", SL_LF_STR, "path", path,
          SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_END);
   sl__tail_file_check(f, uv_now(f->t->loop));
@@ -1210,6 +1210,18 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
       !t->paused && t->inflight < t->qmax) {
     file_flush_partial(f);
     partial = f->size > f->read_off || f->trunc;
+  }
+  if (!partial && f->deleted && f->in->close_removed) {
+    /* Read to its end and gone: nothing can be appended through a path
+     * any more, so the descriptor (and the disk space it pins) goes now;
+     * the registry entry goes once every byte was acknowledged. */
+    sl_log(SL_LOG_INFO, "tail", "file closed", SL_LF_STR, "path", f->path,
+           SL_LF_INT, "offset", (int64_t)f->read_off,
+           SL_LF_INT, "acked", (int64_t)f->acked_off,
+           SL_LF_STR, "reason", "removed", SL_LF_END);
+    sl__tail_file_close_fd(f);
+    sl__tail_file_detach(f);
+    return;
   }
   if (!partial && idle >= f->in->close_inactive_ms) {
     sl_log(SL_LOG_INFO, "tail", "file closed", SL_LF_STR, "path", f->path,

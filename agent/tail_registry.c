@@ -463,6 +463,31 @@ sl_treg_prune(struct sl_treg *r, int64_t max_age_ms)
 }
 
 size_t
+sl_treg_clean(struct sl_treg *r,
+              bool (*gone)(const struct sl_treg_entry *e, void *arg),
+              void *arg)
+{
+  struct sl_treg_entry **pp, *e;
+  size_t n = 0;
+
+  for (pp = &r->head; (e = *pp) != NULL;) {
+    if (e->refs == 0 && gone(e, arg)) {
+      sl_log(SL_LOG_INFO, "tail", "registry entry cleaned",
+             SL_LF_STR, "path", e->path, SL_LF_INT, "offset",
+             (int64_t)e->offset, SL_LF_END);
+      *pp = e->next;
+      entry_free(e);
+      r->count--;
+      r->dirty = true;
+      n++;
+    } else {
+      pp = &e->next;
+    }
+  }
+  return n;
+}
+
+size_t
 sl_treg_count(const struct sl_treg *r)
 {
   return r->count;

@@ -115,6 +115,12 @@ void sl_treg_remove(struct sl_treg *r, struct sl_treg_entry *e);
 /* Drop unreferenced entries not updated for max_age_ms. Returns the number
  * dropped. */
 size_t sl_treg_prune(struct sl_treg *r, int64_t max_age_ms);
+/* Drop every unreferenced entry (refs == 0) for which gone(e, arg) is
+ * true, logging each (clean_removed / clean_inactive, tail_scan.c).
+ * Returns the number dropped. */
+size_t sl_treg_clean(struct sl_treg *r,
+                     bool (*gone)(const struct sl_treg_entry *e, void *arg),
+                     void *arg);
 
 size_t sl_treg_count(const struct sl_treg *r);
 bool sl_treg_dirty(const struct sl_treg *r);
