@@ -733,6 +733,7 @@ file_new_generation(struct tail_file *f, const char *why, uint64_t size)
     return;
   }
   nf->fd = f->fd;
+  nf->opened_ms = f->opened_ms;  /* the descriptor (and its slot) moves */
   f->fd = -1;
   nf->rotated = f->rotated;
   nf->deleted = f->deleted;

@@ -48,9 +48,11 @@ def settle(recv, total, slack, timeout=40):
     return numbers(list(recv.events))
 
 
-def check(seen, total, lost_max=0, same_id_dups=False):
+def check(seen, total, lost_max=0, same_id_dups=False, dup_max=0):
     missing = [n for n in range(total) if n not in seen]
     dups = {n: ids for n, ids in seen.items() if len(ids) > 1}
+    assert len(dups) <= dup_max or not same_id_dups, \
+        "%d re-sent, more than %d" % (len(dups), dup_max)
     assert len(missing) <= lost_max, "missing %d: %s" % (len(missing),
                                                          missing[:20])
     if same_id_dups:
@@ -124,7 +126,11 @@ def test_restart_mid_rotation(workdir, recv, agents, kind, mode):
     slack = CT_WINDOW * 4 if mode == "copytruncate" else 0
     seen = settle(recv, total, slack)
     assert a.stop() == 0
-    check(seen, total, lost_max=slack, same_id_dups=kind == "kill")
+    # kill -9: only what was not yet acknowledged and saved (registry_flush
+    # 200 ms, plus batches in flight) comes again: well under a second of
+    # lines.
+    check(seen, total, lost_max=slack, same_id_dups=kind == "kill",
+          dup_max=rate)
 
 
 def test_delete_while_reading(workdir, recv, agents):
