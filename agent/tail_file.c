@@ -1172,7 +1172,14 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
            SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_END);
   }
   if (f->gz) {
-    /* Read once, start to end; sizes and heads say nothing here. */
+    /* Read once, start to end; only growth matters (a .gz still being
+     * written by a rotation's gzip). */
+    if (size > f->size) {
+      f->size = size;
+      f->last_growth = now;
+      sl__tail_mark_ready(f);
+      return;
+    }
     if (!f->want_read && !t->stopped &&
         now - f->last_growth >= f->in->close_inactive_ms) {
       sl__tail_ready_remove(f);

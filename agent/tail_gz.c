@@ -36,6 +36,7 @@ struct tail_gz {
   uint64_t skip_to;        /* acknowledged before a restart: not again */
   bool skipping;           /* inside an over-long line */
   bool corrupt;            /* inflate failed: what came so far counts */
+  bool ended;              /* the last member's end was inflated */
   bool eof;
 };
 
@@ -174,6 +175,12 @@ sl__tail_gz_read(struct tail_file *f, size_t *nread)
     f->want_read = false;
     return rc;
   }
+  if (n == 0 && !g->ended && !g->corrupt) {
+    /* Still being written (gzip of a rotation in progress): wait for it
+     * to grow (sl__tail_file_check). */
+    f->want_read = false;
+    return 0;
+  }
   if (n == 0) {
     rc = gz_emit(f, true);
     g->eof = true;
@@ -196,6 +203,7 @@ sl__tail_gz_read(struct tail_file *f, size_t *nread)
     g->z.avail_out = (uInt)(g->pcap - g->plen);
     zrc = inflate(&g->z, Z_NO_FLUSH);
     g->plen = g->pcap - g->z.avail_out;
+    g->ended = zrc == Z_STREAM_END;
     if (zrc == Z_STREAM_END) {
       /* Concatenated members (gzip -c a >> b) are one file. */
       inflateReset(&g->z);

@@ -986,6 +986,38 @@ test_read_gz_once(void **state)
   free(want);
 }
 
+/* A .gz still being written (the gzip of a rotation) is read on as it
+ * grows, its last line only once the gzip stream ended. */
+static void
+test_read_gz_growing(void **state)
+{
+  struct h *h = *state;
+  char p[256], *z;
+  size_t zn, half;
+  FILE *fp;
+  gzFile gz;
+
+  h->read_gz = true;
+  path_in(h, "full.gz", p, sizeof(p));
+  gz = gzopen(p, "wb");
+  assert_non_null(gz);
+  assert_true(gzputs(gz, "first\nsecond\nlast without newline") > 0);
+  assert_int_equal(gzclose(gz), Z_OK);
+  fp = fopen(p, "rb");
+  z = malloc(4096);
+  zn = fread(z, 1, 4096, fp);
+  fclose(fp);
+  unlink(p);
+  half = zn - 10;  /* all but the trailer and the end of the stream */
+  put_file(h, "b.log.gz", z, half, false);
+  make_tail(h, "b.log*");
+  run_for(h, 400);
+  put_file(h, "b.log.gz", z + half, zn - half, true);
+  expect_content(h, "b.log.gz", "first\nsecond\nlast without newline");
+  done_all(h);
+  free(z);
+}
+
 static void
 test_gz_skipped_by_default(void **state)
 {
@@ -1354,6 +1386,7 @@ main(void)
     T(test_truncate_same_size_rewrite),
     T(test_gz_skipped_by_default),
     T(test_read_gz_once),
+    T(test_read_gz_growing),
     T(test_long_line_truncated_and_skipped),
     T(test_long_line_with_big_limit),
     T(test_partial_line_flushed_on_rotation),
