@@ -120,30 +120,57 @@ entry_attach(struct tail_file *f, struct sl_treg_entry *e)
     e->refs++;
 }
 
-/* Is e held by a file object other than a detached one of this inode?
- * Those (a file closed and found again while its last chunks are out)
- * give the entry up to the new object, so that their late acks cannot
- * move the offset back. */
-static bool
-entry_held(struct sl_tail *t, struct sl_treg_entry *e, uint64_t dev,
-           uint64_t ino)
+/* The file object holding e, other than a detached one of this inode
+ * (a file closed and found again while its last chunks are out: it gives
+ * the entry up to the new object, so that its late acks cannot move the
+ * offset back), or NULL. */
+static struct tail_file *
+entry_holder(struct sl_tail *t, struct sl_treg_entry *e, uint64_t dev,
+             uint64_t ino)
 {
   struct sl_list *l, *nx;
   struct tail_file *o;
 
   if (e->refs == 0)
-    return false;
+    return NULL;
   sl_list_foreach(l, nx, &t->files) {
     o = sl_container_of(l, struct tail_file, link);
     if (o->re == e)
-      return true;
+      return o;
   }
   sl_list_foreach(l, nx, &t->zombies) {
     o = sl_container_of(l, struct tail_file, link);
     if (o->re == e && (o->src.dev != dev || o->src.ino != ino))
-      return true;
+      return o;
   }
-  return false;
+  return NULL;
+}
+
+static bool
+entry_held(struct sl_tail *t, struct sl_treg_entry *e, uint64_t dev,
+           uint64_t ino)
+{
+  return entry_holder(t, e, dev, ino) != NULL;
+}
+
+/* A file with the fingerprint of a stream that o is reading: a copy of o
+ * has o's bytes at every offset it reaches (cp writes in order), so its
+ * last bytes differ from o's only when it is another file that merely
+ * starts the same (a constant header). Not decidable once o shrank (the
+ * truncate after the copy): then it counts as a copy. */
+static bool
+not_a_copy(int fd, uint64_t size, const struct tail_file *o)
+{
+  char a[64], b[64];
+  size_t n = size < sizeof(a) ? (size_t)size : sizeof(a);
+  struct stat st;
+
+  if (o->fd < 0 || fstat(o->fd, &st) != 0 || (uint64_t)st.st_size < size)
+    return false;
+  if (pread_full(fd, a, n, size - n) != (ssize_t)n ||
+      pread_full(o->fd, b, n, size - n) != (ssize_t)n)
+    return false;
+  return memcmp(a, b, n) != 0;
 }
 
 static void
@@ -595,6 +622,7 @@ file_identify(struct tail_file *f, uint64_t size, bool at_end)
 {
   struct sl_tail *t = f->t;
   struct sl_treg_entry *e;
+  struct tail_file *holder;
   struct head_info hi;
   uint64_t start = 0;
   const char *how = "beginning";
@@ -634,7 +662,13 @@ file_identify(struct tail_file *f, uint64_t size, bool at_end)
    * between its copy and its truncate), taken up once that one lets
    * go. */
   e = sl_treg_find_fp(t->reg, f->in->fp_off, hi.fp_len, hi.fp);
-  if (e && entry_held(t, e, f->src.dev, f->src.ino)) {
+  holder = e ? entry_holder(t, e, f->src.dev, f->src.ino) : NULL;
+  if (holder && not_a_copy(f->fd, size, holder)) {
+    sl_log(SL_LOG_INFO, "tail", "same first bytes as another file, "
+           "not a copy of it: new stream", SL_LF_STR, "path", f->path,
+           SL_LF_STR, "other", holder->path, SL_LF_END);
+    e = NULL;
+  } else if (holder) {
     sl_log(SL_LOG_DEBUG, "tail", "copy of a file being read, later",
            SL_LF_STR, "path", f->path, SL_LF_STR, "stream_path", e->path,
            SL_LF_END);

@@ -893,6 +893,34 @@ test_copy_of_live_file_waits(void **state)
   assert_int_equal(h->nrecs, 2);
 }
 
+/* Two files that start with the same 1.2 KiB header are not copies of each
+ * other: the second is read too (its end differs from the first's at the
+ * same offset), with its own stream id. */
+static void
+test_same_header_not_a_copy(void **state)
+{
+  struct h *h = *state;
+  char hdr[1301], *a, *b;
+  size_t i;
+
+  for (i = 0; i + 13 <= 1300; i += 13)
+    memcpy(hdr + i, "# header row\n", 13);
+  hdr[i] = '\0';
+  a = malloc(4096);
+  b = malloc(4096);
+  snprintf(a, 4096, "%sa one\na two\na three and more text\n", hdr);
+  snprintf(b, 4096, "%sb one\n", hdr);
+  put_str(h, "a.log", a, false);
+  make_tail(h, "*.log");
+  expect_content(h, "a.log", a);
+  put_str(h, "b.log", b, false);
+  expect_content(h, "b.log", b);
+  assert_true(h->recs[0].fp != h->recs[h->nrecs - 1].fp);
+  done_all(h);
+  free(a);
+  free(b);
+}
+
 /* Truncated to a shorter length with the first bytes intact: what is left
  * was read; reading goes on at the cut, as a new stream (new lines at old
  * offsets must not get the old lines' event ids). */
@@ -1382,6 +1410,7 @@ main(void)
     T(test_content_replaced_in_place),
     T(test_copytruncate_copy_continues_stream),
     T(test_copy_of_live_file_waits),
+    T(test_same_header_not_a_copy),
     T(test_truncate_to_smaller_same_head),
     T(test_truncate_same_size_rewrite),
     T(test_gz_skipped_by_default),
