@@ -187,7 +187,8 @@ def test_truncate_to_smaller(workdir, recv, agents):
     a.start()
     settle(recv, 400, 0)
     size = os.path.getsize(log)
-    os.truncate(log, size // 2 - (size // 2) % 70)   # whole lines kept
+    line = len("n=%07d %s\n" % (0, "x" * 60))
+    os.truncate(log, size // 2 - (size // 2) % line)  # whole lines kept
     time.sleep(0.6)                                  # the agent sees it
     for _ in range(100):
         w.write_one()
