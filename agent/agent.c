@@ -312,6 +312,9 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   C("lines_blank_total", "blank lines skipped", ws.empty);
   C("lines_truncated_total", "lines cut at max_line_bytes",
     ts.lines_truncated);
+  C("truncated_bytes_dropped_total",
+    "bytes of truncated lines past max_line_bytes, dropped",
+    ts.bytes_skipped);
   C("events_sent_total", "events handed to the output (with resends)",
     a->events_sent);
   C("events_acked_total", "events acknowledged by the output",

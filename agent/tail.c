@@ -674,7 +674,7 @@ sl_tail_chunk_done(struct sl_tail *t, struct sl_tail_chunk *pc)
       break;
     sl_list_remove(&h->flink);
     acked = h->pub.end_offset;
-    free(h);
+    sl__tail_chunk_free(h);
     f->refs--;  /* f->refs stays >= 1 while f is looked at below */
   }
   f->acked_off = acked;

@@ -41,10 +41,22 @@
 #include "parse.h"
 
 /* Chunk flags. */
-#define SL_CHUNK_TRUNCATED 0x1u  /* data is ONE line cut at max_line_bytes;
-                                    the rest of it was skipped */
+#define SL_CHUNK_TRUNCATED 0x1u  /* some lines were cut at max_line_bytes:
+                                    see cuts */
 #define SL_CHUNK_NO_NL     0x2u  /* data is ONE final line without newline,
                                     flushed after partial_timeout */
+
+/* A line of a chunk that was longer than max_line_bytes: data[at, end)
+ * holds its head (cut on a UTF-8 boundary) and a '\n' tail added, the
+ * rest of it was skipped in the file (dropped, counted in
+ * lines_truncated / bytes_skipped). It stays in the chunk between the
+ * lines around it, so file order holds whatever worker parses it. */
+struct sl_tail_cut {
+  size_t at, end;
+  uint64_t skip;             /* file bytes left out: each later line of the
+                                chunk starts this much further in the file
+                                than its place in data says */
+};
 
 struct sl_tail_chunk {
   const struct sl_src *src;            /* the file; valid until done */
@@ -60,6 +72,8 @@ struct sl_tail_chunk {
   size_t cap;                          /* capacity of data (for pool) */
   struct sl_bufpool *pool;             /* lends data; NULL: malloc'ed */
   unsigned flags;
+  const struct sl_tail_cut *cuts;      /* SL_CHUNK_TRUNCATED: in order */
+  size_t ncuts;
   int64_t read_time_ns;                /* wall time the bytes were read */
   void *priv;                          /* tail's bookkeeping */
 };
@@ -105,6 +119,7 @@ struct sl_tail_stats {
   uint64_t harvester_limit;
   uint64_t bytes_read;
   uint64_t lines_truncated;
+  uint64_t bytes_skipped;    /* rest of truncated lines, dropped */
   uint64_t inflight_bytes;   /* handed out, not done */
   uint64_t registry_entries;
   uint64_t rotations, truncations;

@@ -120,30 +120,57 @@ entry_attach(struct tail_file *f, struct sl_treg_entry *e)
     e->refs++;
 }
 
-/* Is e held by a file object other than a detached one of this inode?
- * Those (a file closed and found again while its last chunks are out)
- * give the entry up to the new object, so that their late acks cannot
- * move the offset back. */
-static bool
-entry_held(struct sl_tail *t, struct sl_treg_entry *e, uint64_t dev,
-           uint64_t ino)
+/* The file object holding e, other than a detached one of this inode
+ * (a file closed and found again while its last chunks are out: it gives
+ * the entry up to the new object, so that its late acks cannot move the
+ * offset back), or NULL. */
+static struct tail_file *
+entry_holder(struct sl_tail *t, struct sl_treg_entry *e, uint64_t dev,
+             uint64_t ino)
 {
   struct sl_list *l, *nx;
   struct tail_file *o;
 
   if (e->refs == 0)
-    return false;
+    return NULL;
   sl_list_foreach(l, nx, &t->files) {
     o = sl_container_of(l, struct tail_file, link);
     if (o->re == e)
-      return true;
+      return o;
   }
   sl_list_foreach(l, nx, &t->zombies) {
     o = sl_container_of(l, struct tail_file, link);
     if (o->re == e && (o->src.dev != dev || o->src.ino != ino))
-      return true;
+      return o;
   }
-  return false;
+  return NULL;
+}
+
+static bool
+entry_held(struct sl_tail *t, struct sl_treg_entry *e, uint64_t dev,
+           uint64_t ino)
+{
+  return entry_holder(t, e, dev, ino) != NULL;
+}
+
+/* A file with the fingerprint of a stream that o is reading: a copy of o
+ * has o's bytes at every offset it reaches (cp writes in order), so its
+ * last bytes differ from o's only when it is another file that merely
+ * starts the same (a constant header). Not decidable once o shrank (the
+ * truncate after the copy): then it counts as a copy. */
+static bool
+not_a_copy(int fd, uint64_t size, const struct tail_file *o)
+{
+  char a[64], b[64];
+  size_t n = size < sizeof(a) ? (size_t)size : sizeof(a);
+  struct stat st;
+
+  if (o->fd < 0 || fstat(o->fd, &st) != 0 || (uint64_t)st.st_size < size)
+    return false;
+  if (pread_full(fd, a, n, size - n) != (ssize_t)n ||
+      pread_full(o->fd, b, n, size - n) != (ssize_t)n)
+    return false;
+  return memcmp(a, b, n) != 0;
 }
 
 static void
@@ -213,6 +240,13 @@ chunk_new(struct tail_file *f, char *data, size_t len, uint64_t off,
   return c;
 }
 
+void
+sl__tail_chunk_free(struct tail_chunk *c)
+{
+  free(c->cuts);
+  free(c);
+}
+
 /* Queue a finished chunk: file FIFO (for acks) and offer queue. */
 static void
 chunk_commit(struct tail_file *f, struct tail_chunk *c)
@@ -231,7 +265,7 @@ chunk_discard(struct tail_chunk *c)
   struct tail_file *f = c->f;
 
   sl_tail_chunk_free_data(&c->pub);
-  free(c);
+  sl__tail_chunk_free(c);
   sl__tail_file_unref(f);
 }
 
@@ -252,6 +286,135 @@ emit_copy(struct tail_file *f, const char *p, size_t len, uint64_t off,
   }
   chunk_commit(f, c);
   return 0;
+}
+
+int
+sl__tail_emit(struct tail_file *f, const char *p, size_t len, uint64_t off,
+              unsigned flags, uint64_t end_off)
+{
+  int rc = emit_copy(f, p, len, off, flags);
+  struct tail_chunk *c;
+
+  if (rc == 0) {
+    c = sl_container_of(sl_list_last(&f->fifo), struct tail_chunk, flink);
+    c->pub.end_offset = end_off;
+  }
+  return rc;
+}
+
+/* ---- the assembly: lines around over-long ones, in one chunk ----------
+ *
+ * A read that meets a line over max_line_bytes copies everything from
+ * there to the end of the read into one chunk (f->trunc): the lines
+ * before it, its head, a '\n', the lines after. Separate chunks could be
+ * parsed by different workers and reach the output in any order (issue
+ * 15); one chunk keeps file order. While the '\n' of the cut line has not
+ * been read, the assembly waits across reads (at most one read window of
+ * lines plus the head). */
+
+static int
+asm_put(struct tail_file *f, const char *p, size_t len, uint64_t off)
+{
+  struct tail_chunk *c = f->trunc;
+  size_t n;
+  char *d;
+
+  if (!c) {
+    n = len < 4096 ? 4096 : len;
+    d = malloc(n);
+    c = d ? chunk_new(f, d, 0, off, 0) : NULL;
+    if (!c) {
+      free(d);
+      return SL_ENOMEM;
+    }
+    c->dcap = n;
+    f->trunc = c;
+  }
+  if (c->pub.len + len > c->dcap) {
+    n = c->dcap * 2 > c->pub.len + len ? c->dcap * 2 : c->pub.len + len;
+    d = realloc(c->pub.data, n);
+    if (!d)
+      return SL_ENOMEM;
+    c->pub.data = d;
+    c->dcap = n;
+  }
+  memcpy(c->pub.data + c->pub.len, p, len);
+  c->pub.len += len;
+  return 0;
+}
+
+/* The head of an over-long line starting at file offset line_off. */
+static int
+asm_cut(struct tail_file *f, const char *head, size_t keep,
+        uint64_t line_off)
+{
+  struct sl_tail_cut *cuts;
+  struct tail_chunk *c;
+  int rc = asm_put(f, head, keep, line_off);
+
+  if (rc)
+    return rc;
+  c = f->trunc;
+  cuts = realloc(c->cuts, (c->pub.ncuts + 1) * sizeof(*cuts));
+  if (!cuts)
+    return SL_ENOMEM;
+  c->cuts = cuts;
+  cuts[c->pub.ncuts].at = c->pub.len - keep;
+  cuts[c->pub.ncuts].end = 0;
+  cuts[c->pub.ncuts].skip = 0;
+  c->pub.ncuts++;
+  c->pub.flags |= SL_CHUNK_TRUNCATED;
+  c->cut_line = line_off;
+  return 0;
+}
+
+/* The open cut line ends before file offset `next` (after its '\n', or
+ * as far as the file goes when flushed without one). */
+static int
+asm_cut_end(struct tail_file *f, uint64_t next)
+{
+  struct tail_chunk *c = f->trunc;
+  struct sl_tail_cut *cut;
+  int rc = asm_put(f, "\n", 1, 0);
+
+  if (rc)
+    return rc;
+  cut = &c->cuts[c->pub.ncuts - 1];
+  cut->end = c->pub.len;
+  cut->skip = next - c->cut_line - (cut->end - cut->at);
+  f->t->st.bytes_skipped += cut->skip;
+  return 0;
+}
+
+static void
+asm_commit(struct tail_file *f, uint64_t end_off)
+{
+  struct tail_chunk *c = f->trunc;
+
+  f->trunc = NULL;
+  c->pub.end_offset = end_off;
+  c->pub.cuts = c->cuts;
+  c->pub.cap = c->dcap;
+  chunk_commit(f, c);
+}
+
+/* Ship the assembly now (the file stopped growing inside a cut line, or
+ * is being left): the cut line ends at `end_off` for now. Skipping goes
+ * on, so a rest of that line written later is dropped, not made an
+ * event. */
+static void
+asm_flush(struct tail_file *f, uint64_t end_off)
+{
+  if (!f->trunc)
+    return;
+  if (f->skipping && asm_cut_end(f, end_off)) {
+    /* No memory for the '\n': drop the assembly; the registry stays
+     * before it, so a restart reads it again. */
+    chunk_discard(f->trunc);
+    f->trunc = NULL;
+    return;
+  }
+  asm_commit(f, end_off);
 }
 
 /* ---- file objects ----------------------------------------------------- */
@@ -312,6 +475,7 @@ file_free(struct tail_file *f)
   }
   entry_attach(f, NULL);
   sl__tail_file_close_fd(f);
+  sl__tail_gz_free(f);
   free(f->path);
   free(f);
 }
@@ -338,10 +502,9 @@ sl__tail_file_detach(struct tail_file *f)
            SL_LF_INT, "acked", (int64_t)f->acked_off, SL_LF_END);
     sl__tail_file_close_fd(f);
   }
-  if (f->trunc) {
-    chunk_discard(f->trunc);
-    f->trunc = NULL;
-  }
+  /* Lines read into the assembly go out; a cut line ends where reading
+   * stopped. */
+  asm_flush(f, f->read_off);
   f->skipping = false;
   f->detached = true;
   sl__tail_htab_del(&t->by_id, f);
@@ -459,6 +622,7 @@ file_identify(struct tail_file *f, uint64_t size, bool at_end)
 {
   struct sl_tail *t = f->t;
   struct sl_treg_entry *e;
+  struct tail_file *holder;
   struct head_info hi;
   uint64_t start = 0;
   const char *how = "beginning";
@@ -476,7 +640,7 @@ file_identify(struct tail_file *f, uint64_t size, bool at_end)
     if (head_matches(&hi, e->head, e->head_len) &&
         !entry_held(t, e, f->src.dev, f->src.ino))
       break;
-  if (e && e->offset > size) {
+  if (e && e->offset > size && !f->gz) {
     /* Truncated while we were not looking, first bytes unchanged: what
      * is left was read; go on at the cut as a new stream, so that new
      * lines at old offsets do not take the old lines' ids. */
@@ -498,7 +662,13 @@ file_identify(struct tail_file *f, uint64_t size, bool at_end)
    * between its copy and its truncate), taken up once that one lets
    * go. */
   e = sl_treg_find_fp(t->reg, f->in->fp_off, hi.fp_len, hi.fp);
-  if (e && entry_held(t, e, f->src.dev, f->src.ino)) {
+  holder = e ? entry_holder(t, e, f->src.dev, f->src.ino) : NULL;
+  if (holder && not_a_copy(f->fd, size, holder)) {
+    sl_log(SL_LOG_INFO, "tail", "same first bytes as another file, "
+           "not a copy of it: new stream", SL_LF_STR, "path", f->path,
+           SL_LF_STR, "other", holder->path, SL_LF_END);
+    e = NULL;
+  } else if (holder) {
     sl_log(SL_LOG_DEBUG, "tail", "copy of a file being read, later",
            SL_LF_STR, "path", f->path, SL_LF_STR, "stream_path", e->path,
            SL_LF_END);
@@ -510,7 +680,7 @@ file_identify(struct tail_file *f, uint64_t size, bool at_end)
            SL_LF_INT, "offset", (int64_t)e->offset, SL_LF_END);
     /* A copy shorter than what was shipped from the original: nothing to
      * read here unless it grows past that offset. */
-    f->ahead = e->offset > size;
+    f->ahead = e->offset > size && !f->gz;
     stream_bind(f, e, &hi, e->offset);
     how = "fingerprint";
     goto done;
@@ -597,6 +767,7 @@ file_new_generation(struct tail_file *f, const char *why, uint64_t size)
     return;
   }
   nf->fd = f->fd;
+  nf->opened_ms = f->opened_ms;  /* the descriptor (and its slot) moves */
   f->fd = -1;
   nf->rotated = f->rotated;
   nf->deleted = f->deleted;
@@ -675,6 +846,8 @@ sl__tail_file_open(struct tail_input *in, const char *path)
          SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_INT, "size",
          (int64_t)st.st_size, SL_LF_STR, "start",
          f->ident ? f->how : "beginning", SL_LF_END);
+  if (f->gz && sl__tail_gz_done_at(fd, f->size, f->read_off))
+    return;  /* read before: its saved offset is its whole length */
   if (f->size > f->read_off || f->gz)
     sl__tail_mark_ready(f);
 }
@@ -712,14 +885,15 @@ sl__tail_file_destroy(struct tail_file *f)
   while ((l = sl_list_pop(&f->fifo)) != NULL) {
     c = sl_container_of(l, struct tail_chunk, flink);
     sl_tail_chunk_free_data(&c->pub);
-    free(c);
+    sl__tail_chunk_free(c);
   }
   if (f->trunc) {
     sl_tail_chunk_free_data(&f->trunc->pub);
-    free(f->trunc);
+    sl__tail_chunk_free(f->trunc);
   }
   entry_attach(f, NULL);
   sl__tail_file_close_fd(f);
+  sl__tail_gz_free(f);
   sl_list_remove(&f->link);
   free(f->path);
   free(f);
@@ -796,7 +970,7 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
   uint64_t base = f->read_off;
   bool owned = true, longline;
   struct tail_chunk *c;
-  char *buf, *nl, *d;
+  char *buf, *nl;
   ssize_t n;
   size_t un, cap;
   int rc = 0;
@@ -819,6 +993,8 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
     }
     base = f->read_off;
   }
+  if (f->gz)
+    return sl__tail_gz_read(f, nread);
   buf = read_buf_get(t, L, &cap);
   if (!buf)
     return SL_ENOMEM;
@@ -854,13 +1030,19 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
     if (f->skipping) {
       nl = memchr(buf + pos, '\n', un - pos);
       if (!nl) {
+        if (!f->trunc)
+          t->st.bytes_skipped += un - pos;
         pos = un;
         break;
       }
       q = (size_t)(nl - buf) + 1;
-      f->trunc->pub.end_offset = base + q;
-      chunk_commit(f, f->trunc);
-      f->trunc = NULL;
+      if (f->trunc) {
+        rc = asm_cut_end(f, base + q);
+        if (rc)
+          break;
+      } else {
+        t->st.bytes_skipped += q - pos;  /* rest of a line flushed early */
+      }
       f->skipping = false;
       pos = q;
       continue;
@@ -885,43 +1067,37 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
         break;
       }
     }
-    if (q > pos) {
-      if (pos == 0 && !longline && q >= cap / ADOPT_MIN_FRACTION) {
-        /* The usual case: hand the read buffer itself over. A chunk
-         * that fills little of its window is copied instead (below):
-         * the queue limits count chunk bytes, so a few lines must not
-         * pin a whole window each (hundreds of slow files). */
-        c = chunk_new(f, buf, q, base, 0);
-        if (!c) {
-          rc = SL_ENOMEM;
-          break;
-        }
+    if (q > pos && (longline || f->trunc)) {
+      rc = asm_put(f, buf + pos, q - pos, base + pos);
+    } else if (q > pos && pos == 0 && q >= cap / ADOPT_MIN_FRACTION) {
+      /* The usual case: hand the read buffer itself over. A chunk that
+       * fills little of its window is copied instead (below): the queue
+       * limits count chunk bytes, so a few lines must not pin a whole
+       * window each (hundreds of slow files). */
+      c = chunk_new(f, buf, q, base, 0);
+      if (c) {
         read_buf_adopt(t, c, cap);
         owned = false;
         chunk_commit(f, c);
       } else {
-        rc = emit_copy(f, buf + pos, q - pos, base + pos, 0);
-        if (rc)
-          break;
+        rc = SL_ENOMEM;
       }
+    } else if (q > pos) {
+      rc = emit_copy(f, buf + pos, q - pos, base + pos, 0);
     }
+    if (rc)
+      break;
     pos = q;
     if (!longline)
       break;
     /* An over-long line starts at q: keep its head (cut on a UTF-8
-     * boundary), skip the rest until its '\n'. The chunk is released only
-     * once that '\n' is found so its end_offset (what the registry saves)
-     * never points into the skipped line. */
+     * boundary), skip the rest until its '\n'. The assembly is released
+     * only once that '\n' is found, so its end_offset (what the registry
+     * saves) never points into the skipped line. */
     keep = sl_utf8_valid_prefix(buf + q, maxl);
-    d = malloc(keep ? keep : 1);
-    c = d ? chunk_new(f, d, keep, base + q, SL_CHUNK_TRUNCATED) : NULL;
-    if (!c) {
-      free(d);
-      rc = SL_ENOMEM;
+    rc = asm_cut(f, buf + q, keep, base + q);
+    if (rc)
       break;
-    }
-    memcpy(d, buf + q, keep);
-    f->trunc = c;
     f->skipping = true;
     t->st.lines_truncated++;
     sl_log(SL_LOG_WARN, "tail", "line over max_line_bytes truncated",
@@ -930,6 +1106,8 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
            SL_LF_END);
     pos = q + maxl + 1;  /* no '\n' in [q, q + maxl + 1) */
   }
+  if (!rc && f->trunc && !f->skipping)
+    asm_commit(f, base + pos);
 
   if (pos == 0 && un == L && !f->skipping && L <= maxl) {
     /* One line fills the whole window: read a window that either holds
@@ -960,12 +1138,12 @@ file_flush_partial(struct tail_file *f)
   ssize_t n;
 
   if (f->skipping) {
-    f->trunc->pub.end_offset = f->size;
-    f->trunc->pub.flags |= SL_CHUNK_NO_NL;
-    chunk_commit(f, f->trunc);
-    f->trunc = NULL;
-    f->skipping = false;
+    if (f->trunc)
+      asm_flush(f, f->size);
+    else
+      t->st.bytes_skipped += f->size - f->read_off;
     f->read_off = f->size;
+    sl__tail_offer_pending(t);
     return;
   }
   len = (size_t)(f->size - f->read_off);
@@ -1027,6 +1205,22 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
     sl_log(SL_LOG_INFO, "tail", "file deleted", SL_LF_STR, "path", f->path,
            SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_END);
   }
+  if (f->gz) {
+    /* Read once, start to end; only growth matters (a .gz still being
+     * written by a rotation's gzip). */
+    if (size > f->size) {
+      f->size = size;
+      f->last_growth = now;
+      sl__tail_mark_ready(f);
+      return;
+    }
+    if (!f->want_read && !t->stopped &&
+        now - f->last_growth >= f->in->close_inactive_ms) {
+      sl__tail_ready_remove(f);
+      sl__tail_file_close_fd(f);
+    }
+    return;
+  }
   mtime = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
   same_size = size == f->chk_size && mtime != f->mtime_ns;
   f->chk_size = size;
@@ -1052,12 +1246,12 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
   if (f->want_read || t->stopped)
     return;
   idle = now - f->last_growth;
-  partial = f->size > f->read_off || f->skipping;
+  partial = f->size > f->read_off || f->trunc;
   if (partial && idle >= f->in->partial_ms &&
       (f->rotated || f->deleted || idle >= f->in->close_inactive_ms) &&
       !t->paused && t->inflight < t->qmax) {
     file_flush_partial(f);
-    partial = f->size > f->read_off || f->skipping;
+    partial = f->size > f->read_off || f->trunc;
   }
   if (!partial && f->deleted && f->in->close_removed) {
     /* Read to its end and gone: nothing can be appended through a path

@@ -107,6 +107,9 @@ struct tail_chunk {
   struct tail_file *f;
   struct sl_list flink;            /* f->fifo */
   struct sl_list plink;            /* t->pending (not yet taken) */
+  struct sl_tail_cut *cuts;        /* pub.cuts, owned here */
+  size_t dcap;                     /* capacity of pub.data (assembly) */
+  uint64_t cut_line;               /* file offset of the open cut's line */
   bool done;
 };
 
@@ -130,6 +133,7 @@ struct tail_file {
   bool ahead;                      /* a copy shorter than what its stream
                                       shipped: read_off > size is fine */
   bool gz;                         /* a .gz read with read_gz */
+  struct tail_gz *gzs;             /* its inflate state (tail_gz.c) */
   int fd;                          /* -1: dormant or detached */
   uint64_t read_off, acked_off, size;
   size_t want_len;                 /* next read size */
@@ -144,7 +148,11 @@ struct tail_file {
   bool rotated;                    /* path no longer names this file */
   bool deleted;                    /* link count 0 */
   bool detached;
-  struct tail_chunk *trunc;        /* over-long line awaiting its '\n' */
+  struct tail_chunk *trunc;        /* assembly: a chunk of copied lines
+                                      holding cut over-long lines, filled
+                                      until the read ends (or, while
+                                      skipping, until the '\n' of its last
+                                      line comes) */
   struct sl_treg_entry *re;        /* NULL: registry not updated */
   struct sl_list fifo;             /* outstanding chunks, offset order */
   /* Live files are indexed by identity and by path (struct htab). */
@@ -304,6 +312,8 @@ void sl__tail_file_check(struct tail_file *f, uint64_t now);
 /* Mark f rotated when its path no longer names its inode (scan). */
 void sl__tail_file_check_rotated(struct tail_file *f);
 void sl__tail_file_close_fd(struct tail_file *f);
+/* Free a chunk's bookkeeping (not its data). */
+void sl__tail_chunk_free(struct tail_chunk *c);
 /* Leave the live list; the object lives on while chunks are out. */
 void sl__tail_file_detach(struct tail_file *f);
 /* Drop one reference; the last one frees f. */
@@ -314,5 +324,18 @@ void sl__tail_ready_push(struct tail_file *f);
 void sl__tail_ready_remove(struct tail_file *f);
 /* f may have bytes to read: queue it and wake the pump. */
 void sl__tail_mark_ready(struct tail_file *f);
+
+/* Queue a copy of p[0, len) as a chunk at file offset off (flags, and the
+ * offset after it for acks). 0 or SL_ENOMEM. */
+int sl__tail_emit(struct tail_file *f, const char *p, size_t len,
+                  uint64_t off, unsigned flags, uint64_t end_off);
+
+/* ---- tail_gz.c ------------------------------------------------------- */
+
+/* One bounded step of reading a .gz (f->gz): as sl__tail_file_read. */
+int sl__tail_gz_read(struct tail_file *f, size_t *nread);
+void sl__tail_gz_free(struct tail_file *f);
+/* Does the gzip trailer say `off` uncompressed bytes is the whole file? */
+bool sl__tail_gz_done_at(int fd, uint64_t size, uint64_t off);
 
 #endif
