@@ -150,15 +150,29 @@ def test_restart_and_kill9_mid_run_no_full_reship(workdir, agents, recv):
     wait_until(lambda: recv.count() >= total // 2, 60, what="half")
     unique()
     a.kill()
+    # What was still in the socket reaches the receiver after the kill.
+    last = [-1]
+
+    def settled():
+        n, last[0] = last[0], recv.count()
+        return n == last[0]
+    wait_until(settled, 10, 0.3, what="receiver settled")
     before = recv.count()
     regs = registry(workdir)  # valid JSON after kill -9
-    assert len(regs) > 0
+    saved = 0   # lines the registry says were delivered
+    for e in regs:
+        with open(e["path"], "rb") as f:
+            saved += f.read(e["offset"]).count(b"\n")
+    # Written every 200 ms while thousands of files were read: most of
+    # what was delivered (under a full re-ship it would be nothing).
+    assert saved > before // 4, (saved, before)
     a.start()
     wait_until(lambda: len(set(messages(recv))) >= total, 80,
                what=lambda: "%d of %d distinct" % (len(set(messages(recv))),
                                                   total))
+    # Only what was delivered after the last registry write comes again.
     dups = recv.count() - total
-    assert dups < before // 2, (dups, before)
+    assert dups <= before - saved, (dups, before, saved)
     assert "Too many open files" not in a.log()
     # A clean stop saves everything: the next start sends nothing again.
     assert a.stop() == 0
