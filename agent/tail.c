@@ -176,16 +176,20 @@ admit_cb(uv_timer_t *h)
 }
 
 void
-sl__tail_fd_closed(struct tail_file *f)
+sl__tail_schedule_admit(struct sl_tail *t)
 {
-  struct sl_tail *t = f->t;
-
-  t->nopen--;
-  f->in->nopen--;
-  /* Not from here: the caller is in the middle of a file's state. */
   if (!sl_list_empty(&t->waitq) && !t->closing &&
       !uv_is_active((uv_handle_t *)&t->admit_timer))
     uv_timer_start(&t->admit_timer, admit_cb, 0, 0);
+}
+
+void
+sl__tail_fd_closed(struct tail_file *f)
+{
+  f->t->nopen--;
+  f->in->nopen--;
+  /* Not from here: the caller is in the middle of a file's state. */
+  sl__tail_schedule_admit(f->t);
 }
 
 /* Files wait for a slot: free as many slots as files wait, oldest opened

@@ -266,6 +266,9 @@ void sl__tail_update_idle(struct sl_tail *t);
 bool sl__tail_has_slot(const struct tail_input *in);
 void sl__tail_fd_opened(struct tail_file *f);
 void sl__tail_fd_closed(struct tail_file *f);
+/* Run sl__tail_admit() once, on the next loop iteration: one pass over
+ * the wait queue however many files a scan or a burst of events queued. */
+void sl__tail_schedule_admit(struct sl_tail *t);
 
 /* ---- tail_scan.c ----------------------------------------------------- */
 

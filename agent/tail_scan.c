@@ -269,7 +269,7 @@ want_reopen(struct tail_file *f, const char *path)
 {
   if (must_wait(f->in)) {
     wait_add(f->in, path, f->src.dev, f->src.ino);
-    sl__tail_admit(f->t);
+    sl__tail_schedule_admit(f->t);
     return;
   }
   reopen_now(f, path);
@@ -290,7 +290,7 @@ want_open(struct tail_input *in, const char *path, const struct stat *st)
 {
   if (must_wait(in)) {
     wait_add(in, path, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
-    sl__tail_admit(in->t);
+    sl__tail_schedule_admit(in->t);
     return;
   }
   open_new(in, path, st);
