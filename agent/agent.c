@@ -312,6 +312,9 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   C("lines_blank_total", "blank lines skipped", ws.empty);
   C("lines_truncated_total", "lines cut at max_line_bytes",
     ts.lines_truncated);
+  C("truncated_bytes_dropped_total",
+    "bytes of truncated lines past max_line_bytes, dropped",
+    ts.bytes_skipped);
   C("events_sent_total", "events handed to the output (with resends)",
     a->events_sent);
   C("events_acked_total", "events acknowledged by the output",
@@ -336,6 +339,10 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   G("inflight_batches", "batches sent, not yet acknowledged", os.inflight);
   G("output_connected", "output connections up", os.connected);
   G("open_files", "source files open", ts.files_open);
+  G("waiting_files", "matched files waiting for a harvester_limit slot",
+    ts.files_waiting);
+  G("harvester_limit", "most source files open at once",
+    ts.harvester_limit);
   G("registry_entries", "files in the registry", ts.registry_entries);
 #undef C
 #undef G
@@ -681,6 +688,7 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   to.data_dir = a->ac.data_dir;
   to.registry_flush_ms = a->ac.registry_flush_ms;
   to.queue_max_bytes = a->ac.queue_max_bytes;
+  to.harvester_limit = a->ac.harvester_limit;
   to.cb = on_chunk;
   to.cb_arg = a;
   rc = sl_tail_new(&a->loop, &to, &a->tail, err, errlen);

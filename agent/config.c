@@ -10,6 +10,16 @@
 
 /* One entry of inputs[]. Keys are read by tail (paths .. partial_timeout)
  * and by the parse context (parser .. fields). */
+static const struct sl_conf_key fingerprint_keys[] = {
+  { "offset", SL_CT_SIZE, "0",
+    "where the bytes that identify a file start (skip a constant header)",
+    NULL, NULL, 0 },
+  { "length", SL_CT_SIZE, "1024",
+    "how many bytes identify a file (64B..64KiB); shorter files are known "
+    "by device+inode until they reach it", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 static const struct sl_conf_key input_keys[] = {
   { "type", SL_CT_ENUM, "file", "input type", NULL, "file", 0 },
   { "paths", SL_CT_STR_LIST, NULL,
@@ -29,6 +39,27 @@ static const struct sl_conf_key input_keys[] = {
   { "max_line_bytes", SL_CT_SIZE, "1MiB",
     "longer lines are truncated and tagged log.flags: truncated", NULL, NULL,
     0 },
+  { "mode", SL_CT_ENUM, "inotify",
+    "how growth is noticed: inotify on directories (polling only where a "
+    "watch fails) or poll (fstat every 250ms, e.g. NFS)", NULL,
+    "inotify|poll", 0 },
+  { "harvester_limit", SL_CT_INT, "0",
+    "most files of this input open at once (0: only the global limit)",
+    NULL, NULL, 0 },
+  { "close_removed", SL_CT_BOOL, "true",
+    "close a deleted file as soon as it was read to its end", NULL, NULL,
+    0 },
+  { "clean_removed", SL_CT_BOOL, "true",
+    "drop registry entries of files no longer on disk", NULL, NULL, 0 },
+  { "clean_inactive", SL_CT_DURATION, "0s",
+    "drop registry entries of files not read for this long (0s: off; "
+    "must be > scan_interval)", NULL, NULL, 0 },
+  { "fingerprint", SL_CT_OBJ, NULL,
+    "file identity: a hash of the first bytes (as Filebeat's "
+    "file_identity.fingerprint)", fingerprint_keys, NULL, 0 },
+  { "read_gz", SL_CT_BOOL, "false",
+    "read rotated *.gz files matched by paths, once each (backfills)", NULL,
+    NULL, 0 },
   { "parser", SL_CT_ENUM, "raw",
     "how a line becomes an event: json (keys to ECS/app.*) or raw", NULL,
     "json|raw", 0 },
@@ -139,6 +170,9 @@ const struct sl_conf_key sl_agent_schema[] = {
     "debug|info|warn|warning|error", 0 },
   { "http", SL_CT_OBJ, NULL, "metrics and health endpoint", http_keys, NULL,
     0 },
+  { "harvester_limit", SL_CT_INT, "0",
+    "most source files open at once (0: open files limit - 64, after "
+    "raising the soft limit to the hard one)", NULL, NULL, 0 },
   { "registry_flush", SL_CT_DURATION, "1s",
     "how often acknowledged offsets are written to the registry", NULL,
     NULL, 0 },
@@ -267,7 +301,29 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
           "must be 16B..64MiB");
     if ((uint64_t)m > ac->max_line_bytes)
       ac->max_line_bytes = (uint64_t)m;
+    if (sl_conf_int(in, "harvester_limit", 0) < 0)
+      BAD(sl_conf_get(in, "harvester_limit"), "inputs.harvester_limit",
+          "must be >= 0");
+    /* An entry cleaned before the next scan saw its file would make that
+     * file start over (Filebeat: > ignore_older + scan_frequency). */
+    m = sl_conf_int(in, "clean_inactive", 0);
+    if (m > 0 && m <= sl_conf_int(in, "scan_interval", 10000))
+      BAD(sl_conf_get(in, "clean_inactive"), "inputs.clean_inactive",
+          "must be greater than scan_interval (%lldms)",
+          (long long)sl_conf_int(in, "scan_interval", 10000));
+    m = sl_conf_int(in, "fingerprint.length", 1024);
+    if (m < 64 || m > (64 << 10))
+      BAD(sl_conf_get(in, "fingerprint.length"),
+          "inputs.fingerprint.length", "must be 64B..64KiB");
+    m = sl_conf_int(in, "fingerprint.offset", 0);
+    if (m < 0 || m > (1 << 20))
+      BAD(sl_conf_get(in, "fingerprint.offset"),
+          "inputs.fingerprint.offset", "must be 0..1MiB");
   }
+  if (sl_conf_int(root, "harvester_limit", 0) < 0)
+    BAD(sl_conf_get(root, "harvester_limit"), "harvester_limit",
+        "must be >= 0");
+  ac->harvester_limit = (uint64_t)sl_conf_int(root, "harvester_limit", 0);
 
   o = ac->output = sl_conf_get(root, "output");
   if (!json_is_object(o))

@@ -45,6 +45,7 @@ struct sl_agent_conf {
   uint64_t registry_flush_ms;
   uint64_t shutdown_timeout_ms;
   uint64_t queue_max_bytes;
+  uint64_t harvester_limit;       /* 0: from RLIMIT_NOFILE */
   uint32_t batch_max_events;  /* already capped by output.window */
   uint64_t batch_max_bytes;   /* uncompressed event bytes per batch */
   uint64_t flush_interval_ms;

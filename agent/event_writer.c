@@ -179,7 +179,8 @@ put_le64(unsigned char *p, uint64_t v)
 }
 
 /* The hashed bytes: agent id, one NUL (so "ab"+dev cannot collide with
- * "a"+...), then dev, ino, fp and offset as little-endian u64. The layout
+ * "a"+...), then id_dev, id_ino, fp and offset as little-endian u64
+ * (parse.h). The layout
  * is part of the delivery guarantee: changing it re-ids every event. */
 void
 sl_ew_event_id(const char *aid, size_t n, const struct sl_src *src,
@@ -191,8 +192,8 @@ sl_ew_event_id(const char *aid, size_t n, const struct sl_src *src,
 
   t = n <= SMALL ? buf + n : buf;
   t[0] = 0;
-  put_le64(t + 1, src ? src->dev : 0);
-  put_le64(t + 9, src ? src->ino : 0);
+  put_le64(t + 1, src ? src->id_dev : 0);
+  put_le64(t + 9, src ? src->id_ino : 0);
   put_le64(t + 17, src ? src->fp : 0);
   put_le64(t + 25, offset);
   if (n <= SMALL) {

@@ -27,8 +27,13 @@ struct sl_agent_info {
 /* One source file as seen by the tailer. */
 struct sl_src {
   const char *path;        /* log.file.path */
-  uint64_t dev, ino;       /* identity, with fp */
-  uint64_t fp;             /* xxh3-64 of the first min(1 KiB, size) bytes */
+  uint64_t dev, ino;       /* the inode being read (not part of event.id) */
+  /* The stream identity hashed into event.id (tail_registry.h): fp is the
+   * stream id taken from the file's first bytes; id_dev/id_ino are 0,
+   * except for a stream carried over from a version-1 registry, which
+   * keeps its inode there so its events keep their ids. */
+  uint64_t fp;
+  uint64_t id_dev, id_ino;
 };
 
 /* Flags about a line, from the tailer. */
@@ -75,9 +80,10 @@ int sl_parse_event(const struct sl_parse_ctx *ctx, const struct sl_src *src,
                    const char *line, size_t len, uint64_t offset,
                    unsigned flags, int64_t read_time_ns, struct sl_buf *out);
 
-/* event.id: xxh3-128 over (agent id, dev, ino, fp, offset) in lower-case
- * hex, 32 chars + NUL. Exposed for tests and the registry. The hashed bytes
- * are: the agent id's bytes, one NUL, then dev, ino, fp and offset as
+/* event.id: xxh3-128 over (agent id, id_dev, id_ino, fp, offset) in
+ * lower-case hex, 32 chars + NUL. Exposed for tests and the registry. The
+ * hashed bytes are: the agent id's bytes, one NUL, then id_dev, id_ino, fp
+ * and offset as
  * 8-byte little-endian integers; the hex is the high 64 bits then the low
  * (XXH128 canonical order, as sl_hash128_hex). Changing this layout re-ids
  * every event, which breaks exactly-once across an upgrade. */

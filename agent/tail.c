@@ -4,10 +4,12 @@
  */
 #include "tail.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "sl_err.h"
 #include "sl_list.h"
@@ -15,20 +17,48 @@
 #include "tail_internal.h"
 #include "tail_registry.h"
 
-/* Per loop iteration, at most this much from one file and in total, so one
- * busy file cannot starve the others and the loop still services sockets
- * and timers (libuv's uv__read stops after 32 reads for the same reason). */
-#define FILE_TICK_BUDGET (1024u * 1024)
+/* Per loop iteration, at most one read window from one file and this much
+ * in total: a ready file goes to the back of the ready list after each
+ * read, so with N files being written each one is read within N reads
+ * (bounded delay), one hot file cannot starve the others, and the loop
+ * still services sockets and timers (libuv's uv__read stops after 32
+ * reads for the same reason). */
+#define FILE_TICK_BUDGET SL_TAIL_READ_CHUNK
 #define TOTAL_TICK_BUDGET (4u * 1024 * 1024)
-/* Stat open files this often: catches appends inotify missed (network file
- * systems, overflowed event queues) and drives the inactivity clocks. */
+/* The poll timer. Its fstat pass over open files catches appends inotify
+ * missed (network file systems, overflowed event queues) and drives the
+ * inactivity clocks. Where a directory is polled (mode: poll, no inotify,
+ * watch limit reached) every open file is fstat'ed every POLL_MS. With
+ * inotify, which reports growth, truncation and deletion itself (each
+ * event fstats its file, tail_scan.c), the pass runs every
+ * min(scan_interval, close_inactive, partial_timeout, CHECK_MAX_MS) and
+ * fstats only files with a timer due, plus every file once per SWEEP_MS
+ * as a safety net for lost events: fstat of 10,000 idle files 4 times a
+ * second was most of an idle agent's CPU (bench/RESULTS.md). */
 #define POLL_MS 250
+#define CHECK_MAX_MS 5000
+#define SWEEP_MS 30000
+/* Descriptors kept for everything that is not a tailed file: output and
+ * HTTP sockets, the registry write (temp file + directory fsync), the
+ * inotify and epoll descriptors, libuv's internals, glob(3)'s directory
+ * walk and the log. With the default harvester_limit these never fail
+ * for lack of descriptors. */
+#define FD_RESERVE 64
+/* While files wait for a slot, an open file at its end with no growth for
+ * YIELD_IDLE_MS gives its slot up (Filebeat's close_eof, with a grace
+ * period for writers that pause), and one that has held its slot for
+ * YIELD_HOLD_MS goes to the back of the queue even if it is still
+ * written, so that every file gets its turn. Deleted and rotated files
+ * keep their slot until read to the end: they cannot be opened again. */
+#define YIELD_IDLE_MS 1000
+#define YIELD_HOLD_MS 5000
 
 #define DEF_SCAN_MS 10000
 #define DEF_CLOSE_INACTIVE_MS 300000
 #define DEF_PARTIAL_MS 5000
 #define DEF_MAX_LINE (1024u * 1024)
 #define DEF_REG_FLUSH_MS 1000
+#define DEF_FP_LEN 1024   /* Filebeat's default fingerprint.length */
 
 struct reg_work {
   uv_work_t req;
@@ -119,18 +149,118 @@ sl__tail_update_idle(struct sl_tail *t)
     uv_idle_stop(&t->idle);
 }
 
+/* ---- descriptor budget (harvester_limit) ------------------------------ */
+
+bool
+sl__tail_has_slot(const struct tail_input *in)
+{
+  return in->t->nopen < in->t->hlimit &&
+         (in->hlimit == 0 || in->nopen < in->hlimit);
+}
+
+void
+sl__tail_fd_opened(struct tail_file *f)
+{
+  f->t->nopen++;
+  f->in->nopen++;
+  f->opened_ms = uv_now(f->t->loop);
+}
+
+static void
+admit_cb(uv_timer_t *h)
+{
+  struct sl_tail *t = sl_container_of(h, struct sl_tail, admit_timer);
+
+  sl__tail_admit(t);
+  sl__tail_update_idle(t);
+}
+
+void
+sl__tail_schedule_admit(struct sl_tail *t)
+{
+  if (!sl_list_empty(&t->waitq) && !t->closing &&
+      !uv_is_active((uv_handle_t *)&t->admit_timer))
+    uv_timer_start(&t->admit_timer, admit_cb, 0, 0);
+}
+
+void
+sl__tail_fd_closed(struct tail_file *f)
+{
+  f->t->nopen--;
+  f->in->nopen--;
+  /* Not from here: the caller is in the middle of a file's state. */
+  sl__tail_schedule_admit(f->t);
+}
+
+/* Files wait for a slot: free as many slots as files wait, oldest opened
+ * first (t->files is in open order). */
+static void
+yield_slots(struct sl_tail *t, uint64_t now)
+{
+  size_t want = t->nwaiting;
+  struct sl_list *l, *nx;
+  struct tail_file *f;
+  bool hold, reading = can_read(t);
+
+  sl_list_foreach(l, nx, &t->files) {
+    if (want == 0)
+      break;
+    f = sl_container_of(l, struct tail_file, link);
+    if (f->fd < 0 || f->deleted || f->rotated || f->skipping || f->trunc)
+      continue;
+    /* Under backpressure nothing is read: taking turns would only churn
+     * opens. */
+    hold = reading && now - f->opened_ms >= YIELD_HOLD_MS;
+    if (!hold && (f->want_read || now - f->last_growth < YIELD_IDLE_MS))
+      continue;
+    sl_log(SL_LOG_DEBUG, "tail", "file closed", SL_LF_STR, "path", f->path,
+           SL_LF_INT, "offset", (int64_t)f->read_off,
+           SL_LF_STR, "reason", "harvester_limit", SL_LF_END);
+    /* want_read: whole lines left (without it, what is left past read_off
+     * is a partial line, read again when the file grows). */
+    if (f->want_read)
+      sl__tail_wait_file(f);  /* back of the queue */
+    sl__tail_ready_remove(f);
+    sl__tail_file_close_fd(f);
+    want--;
+  }
+}
+
+/* With inotify: does f need an fstat now (a timer of its is due)? */
+static bool
+check_due(const struct tail_file *f, uint64_t now)
+{
+  uint64_t idle = now - f->last_growth;
+
+  if (f->deleted || f->rotated || now - f->checked_ms >= SWEEP_MS)
+    return true;
+  if ((f->size > f->read_off || f->skipping) && idle >= f->in->partial_ms)
+    return true;
+  return idle >= f->in->close_inactive_ms;
+}
+
 static void
 poll_cb(uv_timer_t *h)
 {
   struct sl_tail *t = sl_container_of(h, struct sl_tail, poll_timer);
-  uint64_t now = uv_now(t->loop);
+  uint64_t now = uv_now(t->loop), every;
   struct sl_list *l, *nx;
   struct tail_file *f;
+  bool all = t->poll_mode || t->nunwatched;
 
-  sl_list_foreach(l, nx, &t->files) {
-    f = sl_container_of(l, struct tail_file, link);
-    sl__tail_file_check(f, now);
+  every = all ? POLL_MS : t->check_ms;
+  if (now - t->last_check >= every) {
+    t->last_check = now;
+    sl_list_foreach(l, nx, &t->files) {
+      f = sl_container_of(l, struct tail_file, link);
+      if (f->fd < 0 || (!all && !check_due(f, now)))
+        continue;
+      f->checked_ms = now;
+      sl__tail_file_check(f, now);
+    }
   }
+  if (t->nwaiting > 0 && !t->stopped)
+    yield_slots(t, now);
   sl__tail_update_idle(t);
 }
 
@@ -271,12 +401,19 @@ get_uint(const json_t *o, const char *key, uint64_t def, uint64_t min,
   return 0;
 }
 
+static uint64_t
+min_pos(uint64_t a, uint64_t b)
+{
+  return b > 0 && b < a ? b : a;
+}
+
 static int
 input_init(struct sl_tail *t, struct tail_input *in, const json_t *o,
            int idx, struct sl_parse_ctx *ctx, char *err, size_t errlen)
 {
+  const json_t *fp;
   const char *sa;
-  uint64_t ml;
+  uint64_t ml, fl;
   int rc;
 
   in->t = t;
@@ -295,7 +432,21 @@ input_init(struct sl_tail *t, struct tail_input *in, const json_t *o,
     return SL_ECONFIG;
   }
   in->start_end = sa && strcmp(sa, "end") == 0;
+  sa = json_string_value(json_object_get(o, "mode"));
+  if (sa && strcmp(sa, "poll") != 0 && strcmp(sa, "inotify") != 0) {
+    snprintf(err, errlen, "inputs[%d].mode: inotify or poll", idx);
+    return SL_ECONFIG;
+  }
+  in->poll = sa && strcmp(sa, "poll") == 0;
+  in->close_removed = !json_is_false(json_object_get(o, "close_removed"));
+  in->clean_removed = !json_is_false(json_object_get(o, "clean_removed"));
+  if ((rc = sl__tail_expand_globs(in)))
+    return rc;
   if ((rc = get_uint(o, "scan_interval", DEF_SCAN_MS, 1, &in->scan_ms, idx,
+                     err, errlen)) ||
+      (rc = get_uint(o, "harvester_limit", 0, 0, &in->hlimit, idx, err,
+                     errlen)) ||
+      (rc = get_uint(o, "clean_inactive", 0, 0, &in->clean_inactive_ms, idx,
                      err, errlen)) ||
       (rc = get_uint(o, "close_inactive", DEF_CLOSE_INACTIVE_MS, 0,
                      &in->close_inactive_ms, idx, err, errlen)) ||
@@ -305,6 +456,17 @@ input_init(struct sl_tail *t, struct tail_input *in, const json_t *o,
                      errlen)))
     return rc;
   in->max_line = (size_t)ml;
+  fp = json_object_get(o, "fingerprint");
+  if ((rc = get_uint(fp, "offset", 0, 0, &in->fp_off, idx, err, errlen)) ||
+      (rc = get_uint(fp, "length", DEF_FP_LEN, 1, &fl, idx, err, errlen)))
+    return rc;
+  if (fl > SL_TREG_FP_MAX) {
+    snprintf(err, errlen, "inputs[%d].fingerprint.length: at most %u", idx,
+             SL_TREG_FP_MAX);
+    return SL_ECONFIG;
+  }
+  in->fp_len = (uint32_t)fl;
+  in->read_gz = json_is_true(json_object_get(o, "read_gz"));
   return 0;
 }
 
@@ -353,12 +515,20 @@ sl_tail_new(uv_loop_t *loop, const struct sl_tail_opts *o,
   sl_list_init(&t->ready);
   sl_list_init(&t->pending);
   sl_list_init(&t->dirs);
+  sl_list_init(&t->waitq);
+  t->hlimit = o->harvester_limit;
   t->inputs = calloc(json_array_size(o->inputs) + 1, sizeof(*t->inputs));
   if (!t->data_dir || !t->inputs ||
       sl__tail_htab_init(&t->by_id, offsetof(struct tail_file, id_next),
                 offsetof(struct tail_file, idkey)) ||
       sl__tail_htab_init(&t->by_path, offsetof(struct tail_file, path_next),
-                offsetof(struct tail_file, pathkey))) {
+                offsetof(struct tail_file, pathkey)) ||
+      sl__tail_htab_init(&t->waiting, offsetof(struct tail_wait, hnext),
+                offsetof(struct tail_wait, key)) ||
+      sl__tail_htab_init(&t->notes, offsetof(struct tail_note, hnext),
+                offsetof(struct tail_note, key)) ||
+      sl__tail_htab_init(&t->dirtab, offsetof(struct tail_dir, hnext),
+                offsetof(struct tail_dir, key))) {
     rc = SL_ENOMEM;
     goto fail;
   }
@@ -381,24 +551,73 @@ sl_tail_new(uv_loop_t *loop, const struct sl_tail_opts *o,
   uv_timer_init(loop, &t->poll_timer);
   uv_timer_init(loop, &t->reg_timer);
   uv_timer_init(loop, &t->rescan_timer);
-  for (i = 0; i < t->ninputs; i++)
+  uv_timer_init(loop, &t->admit_timer);
+  t->check_ms = CHECK_MAX_MS;
+  for (i = 0; i < t->ninputs; i++) {
     uv_timer_init(loop, &t->inputs[i].scan_timer);
+    /* The checks drive these clocks: run them often enough for each. */
+    t->check_ms = min_pos(t->check_ms, t->inputs[i].scan_ms);
+    t->check_ms = min_pos(t->check_ms, t->inputs[i].close_inactive_ms);
+    t->check_ms = min_pos(t->check_ms, t->inputs[i].partial_ms);
+    t->poll_mode |= t->inputs[i].poll;
+  }
+  if (t->check_ms < POLL_MS)
+    t->check_ms = POLL_MS;
   *out = t;
   return 0;
 
 fail:
   for (i = 0; i < t->ninputs; i++) {
     free_strv(t->inputs[i].paths, t->inputs[i].npaths);
+    free_strv(t->inputs[i].globs, t->inputs[i].nglobs);
     free_strv(t->inputs[i].excl, t->inputs[i].nexcl);
   }
   free(t->inputs);
   free(t->by_id.b);
   free(t->by_path.b);
+  sl__tail_scan_free(t);
   free(t->data_dir);
   json_decref(t->inputs_json);
   sl_bufpool_close(t->reads);
   free(t);
   return rc;
+}
+
+/* harvester_limit: the configured one, or what RLIMIT_NOFILE leaves after
+ * FD_RESERVE. The soft limit is raised to the hard one first, as nginx
+ * (worker_rlimit_nofile) and Fluent Bit do: the soft default of 1024 is a
+ * relic of select(2), which the agent does not use. */
+static void
+fd_budget(struct sl_tail *t)
+{
+  struct rlimit rl;
+  uint64_t nofile = 1024, auto_limit;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    if (rl.rlim_cur != rl.rlim_max) {
+      struct rlimit want = { rl.rlim_max, rl.rlim_max };
+
+      if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+        rl.rlim_cur = rl.rlim_max;
+    }
+    nofile = rl.rlim_cur == RLIM_INFINITY ? (uint64_t)1 << 20
+                                           : (uint64_t)rl.rlim_cur;
+  }
+  auto_limit = nofile > 2 * FD_RESERVE ? nofile - FD_RESERVE : nofile / 2;
+  if (auto_limit < 1)
+    auto_limit = 1;
+  if (t->hlimit == 0) {
+    t->hlimit = auto_limit;
+  } else if (t->hlimit > auto_limit) {
+    sl_log(SL_LOG_WARN, "tail", "harvester_limit above what the open files "
+           "limit allows, lowered", SL_LF_INT, "harvester_limit",
+           (int64_t)t->hlimit, SL_LF_INT, "nofile", (int64_t)nofile,
+           SL_LF_INT, "used", (int64_t)auto_limit, SL_LF_END);
+    t->hlimit = auto_limit;
+  }
+  sl_log(SL_LOG_INFO, "tail", "open files budget", SL_LF_INT, "nofile",
+         (int64_t)nofile, SL_LF_INT, "harvester_limit", (int64_t)t->hlimit,
+         SL_LF_INT, "reserve", (int64_t)(nofile - t->hlimit), SL_LF_END);
 }
 
 int
@@ -408,6 +627,7 @@ sl_tail_start(struct sl_tail *t)
 
   if (t->started || t->closing)
     return SL_EINVAL;
+  fd_budget(t);
   rc = sl_treg_open(t->data_dir, &t->reg);
   if (rc) {
     sl_log(SL_LOG_ERROR, "tail", "cannot open registry", SL_LF_STR, "dir",
@@ -458,7 +678,7 @@ sl_tail_chunk_done(struct sl_tail *t, struct sl_tail_chunk *pc)
       break;
     sl_list_remove(&h->flink);
     acked = h->pub.end_offset;
-    free(h);
+    sl__tail_chunk_free(h);
     f->refs--;  /* f->refs stays >= 1 while f is looked at below */
   }
   f->acked_off = acked;
@@ -495,6 +715,8 @@ sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st)
 {
   *st = t->st;
   st->files_open = t->nopen;
+  st->files_waiting = t->nwaiting;
+  st->harvester_limit = t->hlimit;
   st->inflight_bytes = t->inflight;
   st->registry_entries = t->reg ? sl_treg_count(t->reg) : 0;
 }
@@ -514,11 +736,13 @@ maybe_finish(struct sl_tail *t)
       sl__tail_file_destroy(sl_container_of(l, struct tail_file, link));
   for (i = 0; i < t->ninputs; i++) {
     free_strv(t->inputs[i].paths, t->inputs[i].npaths);
+    free_strv(t->inputs[i].globs, t->inputs[i].nglobs);
     free_strv(t->inputs[i].excl, t->inputs[i].nexcl);
   }
   free(t->inputs);
   free(t->by_id.b);
   free(t->by_path.b);
+  sl__tail_scan_free(t);
   sl_treg_free(t->reg);
   free(t->data_dir);
   json_decref(t->inputs_json);
@@ -566,6 +790,7 @@ sl_tail_close(struct sl_tail *t, void (*cb)(void *arg), void *arg)
   close_handle(t, (uv_handle_t *)&t->poll_timer);
   close_handle(t, (uv_handle_t *)&t->reg_timer);
   close_handle(t, (uv_handle_t *)&t->rescan_timer);
+  close_handle(t, (uv_handle_t *)&t->admit_timer);
   for (i = 0; i < t->ninputs; i++)
     close_handle(t, (uv_handle_t *)&t->inputs[i].scan_timer);
 }

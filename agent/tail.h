@@ -21,9 +21,12 @@
  *
  * Input keys read from each normalised input object: paths (list of globs),
  * exclude (list of globs), start_at (beginning|end), scan_interval (ms),
- * close_inactive (ms), max_line_bytes (bytes), partial_timeout (ms).
- * Agent keys: data_dir (registry file data_dir/registry.json),
- * registry_flush (ms), queue.max_bytes.
+ * close_inactive (ms), max_line_bytes (bytes), partial_timeout (ms),
+ * fingerprint.offset / fingerprint.length (bytes), read_gz (bool),
+ * mode (inotify|poll), harvester_limit, close_removed, clean_removed
+ * (bools), clean_inactive (ms; 0: off). Agent keys: data_dir (registry
+ * file data_dir/registry.json), registry_flush (ms), queue.max_bytes,
+ * harvester_limit (sl_tail_opts).
  */
 #ifndef SL_TAIL_H
 #define SL_TAIL_H
@@ -38,10 +41,22 @@
 #include "parse.h"
 
 /* Chunk flags. */
-#define SL_CHUNK_TRUNCATED 0x1u  /* data is ONE line cut at max_line_bytes;
-                                    the rest of it was skipped */
+#define SL_CHUNK_TRUNCATED 0x1u  /* some lines were cut at max_line_bytes:
+                                    see cuts */
 #define SL_CHUNK_NO_NL     0x2u  /* data is ONE final line without newline,
                                     flushed after partial_timeout */
+
+/* A line of a chunk that was longer than max_line_bytes: data[at, end)
+ * holds its head (cut on a UTF-8 boundary) and a '\n' tail added, the
+ * rest of it was skipped in the file (dropped, counted in
+ * lines_truncated / bytes_skipped). It stays in the chunk between the
+ * lines around it, so file order holds whatever worker parses it. */
+struct sl_tail_cut {
+  size_t at, end;
+  uint64_t skip;             /* file bytes left out: each later line of the
+                                chunk starts this much further in the file
+                                than its place in data says */
+};
 
 struct sl_tail_chunk {
   const struct sl_src *src;            /* the file; valid until done */
@@ -57,6 +72,8 @@ struct sl_tail_chunk {
   size_t cap;                          /* capacity of data (for pool) */
   struct sl_bufpool *pool;             /* lends data; NULL: malloc'ed */
   unsigned flags;
+  const struct sl_tail_cut *cuts;      /* SL_CHUNK_TRUNCATED: in order */
+  size_t ncuts;
   int64_t read_time_ns;                /* wall time the bytes were read */
   void *priv;                          /* tail's bookkeeping */
 };
@@ -73,6 +90,8 @@ struct sl_tail_opts {
   const char *data_dir;
   uint64_t registry_flush_ms;
   uint64_t queue_max_bytes;
+  uint64_t harvester_limit;          /* most files open at once; 0: from
+                                        RLIMIT_NOFILE (tail.c fd_budget) */
   sl_tail_chunk_cb cb;
   void *cb_arg;
 };
@@ -96,8 +115,11 @@ int sl_tail_flush_registry(struct sl_tail *t);
 
 struct sl_tail_stats {
   uint64_t files_open;
+  uint64_t files_waiting;    /* matched, waiting for a harvester slot */
+  uint64_t harvester_limit;
   uint64_t bytes_read;
   uint64_t lines_truncated;
+  uint64_t bytes_skipped;    /* rest of truncated lines, dropped */
   uint64_t inflight_bytes;   /* handed out, not done */
   uint64_t registry_entries;
   uint64_t rotations, truncations;
@@ -109,12 +131,13 @@ void sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st);
  * of its chunks: chunks still out are freed here, so neither they nor their
  * src may be touched, and sl_tail_chunk_done() may not be called, after it.
  *
- * Notes for users of struct sl_src: src->fp is fixed for the life of one
- * file identity (computed once from the first min(1 KiB, size) bytes when
- * the file first has data, and restored from the registry on restart), so
- * event.id stays the same across restarts even for files that were shorter
- * than 1 KiB when first seen. A copytruncate or inode reuse starts a new
- * identity (new src, offsets from 0). */
+ * Notes for users of struct sl_src: src->fp (with id_dev/id_ino) is the
+ * file's STREAM id (tail_registry.h), fixed when the stream got its first
+ * bytes and restored from the registry on restart, so event.id stays the
+ * same across restarts and when the stream moves to another inode (a
+ * copytruncate copy, found by its fingerprint, continues it). A truncation
+ * or inode reuse starts a new stream (new src, new id).
+ */
 void sl_tail_close(struct sl_tail *t, void (*cb)(void *arg), void *arg);
 
 #endif

@@ -23,8 +23,6 @@
 /* start_at: end looks this far back for the start of the last line. */
 #define END_LOOKBACK (64u * 1024)
 
-static bool fp_changed(struct tail_file *f);
-
 /* ---- small helpers ---------------------------------------------------- */
 
 static int64_t
@@ -56,28 +54,58 @@ pread_full(int fd, char *buf, size_t len, uint64_t off)
   return (ssize_t)got;
 }
 
-/* xxh3-64 of the first len bytes; SL_EAGAIN when the file is shorter. */
-static int
-fp_hash(int fd, uint32_t len, uint64_t *out)
-{
-  char b[SL_TREG_FP_MAX];
-  ssize_t n = pread_full(fd, b, len, 0);
+/* What the first bytes of a file say about it: its head (the first
+ * min(size, SL_TREG_HEAD_MAX) bytes, kept in hb so that entries with
+ * shorter heads can be compared) and, once the file is long enough, its
+ * fingerprint (fingerprint.length bytes at fingerprint.offset). */
+struct head_info {
+  char hb[SL_TREG_HEAD_MAX];
+  uint32_t head_len;
+  uint64_t head;
+  uint64_t fp;
+  uint32_t fp_len;           /* 0: shorter than the fingerprint range */
+};
 
+static int
+head_read(int fd, const struct tail_input *in, uint64_t size,
+          struct head_info *hi)
+{
+  uint64_t fpend = in->fp_off + in->fp_len;
+  ssize_t n;
+  char *b;
+
+  n = pread_full(fd, hi->hb, size < SL_TREG_HEAD_MAX ? (size_t)size
+                                                     : SL_TREG_HEAD_MAX, 0);
   if (n < 0)
     return (int)n;
-  if ((size_t)n < len)
-    return SL_EAGAIN;
-  *out = XXH3_64bits(b, len);
-  return 0;
+  hi->head_len = (uint32_t)n;
+  hi->head = XXH3_64bits(hi->hb, (size_t)n);
+  hi->fp = 0;
+  hi->fp_len = 0;
+  if (size < fpend)
+    return 0;
+  if (fpend <= (uint64_t)n) {
+    hi->fp = XXH3_64bits(hi->hb + in->fp_off, in->fp_len);
+    hi->fp_len = in->fp_len;
+    return 0;
+  }
+  b = malloc(in->fp_len);
+  if (!b)
+    return SL_ENOMEM;
+  n = pread_full(fd, b, in->fp_len, in->fp_off);
+  if (n == (ssize_t)in->fp_len) {
+    hi->fp = XXH3_64bits(b, in->fp_len);
+    hi->fp_len = in->fp_len;
+  }
+  free(b);
+  return n < 0 ? (int)n : 0;
 }
 
+/* Does the content still start with the len bytes that hashed to head? */
 static bool
-fp_changed(struct tail_file *f)
+head_matches(const struct head_info *hi, uint64_t head, uint32_t len)
 {
-  uint64_t fp = 0;
-  int rc = fp_hash(f->fd, f->fp_len, &fp);
-
-  return rc == SL_EAGAIN || (rc == 0 && fp != f->src.fp);
+  return len > 0 && len <= hi->head_len && XXH3_64bits(hi->hb, len) == head;
 }
 
 static void
@@ -92,17 +120,68 @@ entry_attach(struct tail_file *f, struct sl_treg_entry *e)
     e->refs++;
 }
 
-/* A detached object for the same inode may still hold the entry; the new
- * owner takes it over so the zombie's late acks cannot overwrite it. */
+/* The file object holding e, other than a detached one of this inode
+ * (a file closed and found again while its last chunks are out: it gives
+ * the entry up to the new object, so that its late acks cannot move the
+ * offset back), or NULL. */
+static struct tail_file *
+entry_holder(struct sl_tail *t, struct sl_treg_entry *e, uint64_t dev,
+             uint64_t ino)
+{
+  struct sl_list *l, *nx;
+  struct tail_file *o;
+
+  if (e->refs == 0)
+    return NULL;
+  sl_list_foreach(l, nx, &t->files) {
+    o = sl_container_of(l, struct tail_file, link);
+    if (o->re == e)
+      return o;
+  }
+  sl_list_foreach(l, nx, &t->zombies) {
+    o = sl_container_of(l, struct tail_file, link);
+    if (o->re == e && (o->src.dev != dev || o->src.ino != ino))
+      return o;
+  }
+  return NULL;
+}
+
+static bool
+entry_held(struct sl_tail *t, struct sl_treg_entry *e, uint64_t dev,
+           uint64_t ino)
+{
+  return entry_holder(t, e, dev, ino) != NULL;
+}
+
+/* A file with the fingerprint of a stream that o is reading: a copy of o
+ * has o's bytes at every offset it reaches (cp writes in order), so its
+ * last bytes differ from o's only when it is another file that merely
+ * starts the same (a constant header). Not decidable once o shrank (the
+ * truncate after the copy): then it counts as a copy. */
+static bool
+not_a_copy(int fd, uint64_t size, const struct tail_file *o)
+{
+  char a[64], b[64];
+  size_t n = size < sizeof(a) ? (size_t)size : sizeof(a);
+  struct stat st;
+
+  if (o->fd < 0 || fstat(o->fd, &st) != 0 || (uint64_t)st.st_size < size)
+    return false;
+  if (pread_full(fd, a, n, size - n) != (ssize_t)n ||
+      pread_full(o->fd, b, n, size - n) != (ssize_t)n)
+    return false;
+  return memcmp(a, b, n) != 0;
+}
+
 static void
-zombies_release(struct sl_tail *t, uint64_t dev, uint64_t ino)
+zombies_release(struct sl_tail *t, struct sl_treg_entry *e)
 {
   struct sl_list *l, *nx;
   struct tail_file *z;
 
   sl_list_foreach(l, nx, &t->zombies) {
     z = sl_container_of(l, struct tail_file, link);
-    if (z->re && z->src.dev == dev && z->src.ino == ino)
+    if (z->re == e)
       entry_attach(z, NULL);
   }
 }
@@ -161,6 +240,13 @@ chunk_new(struct tail_file *f, char *data, size_t len, uint64_t off,
   return c;
 }
 
+void
+sl__tail_chunk_free(struct tail_chunk *c)
+{
+  free(c->cuts);
+  free(c);
+}
+
 /* Queue a finished chunk: file FIFO (for acks) and offer queue. */
 static void
 chunk_commit(struct tail_file *f, struct tail_chunk *c)
@@ -179,7 +265,7 @@ chunk_discard(struct tail_chunk *c)
   struct tail_file *f = c->f;
 
   sl_tail_chunk_free_data(&c->pub);
-  free(c);
+  sl__tail_chunk_free(c);
   sl__tail_file_unref(f);
 }
 
@@ -200,6 +286,135 @@ emit_copy(struct tail_file *f, const char *p, size_t len, uint64_t off,
   }
   chunk_commit(f, c);
   return 0;
+}
+
+int
+sl__tail_emit(struct tail_file *f, const char *p, size_t len, uint64_t off,
+              unsigned flags, uint64_t end_off)
+{
+  int rc = emit_copy(f, p, len, off, flags);
+  struct tail_chunk *c;
+
+  if (rc == 0) {
+    c = sl_container_of(sl_list_last(&f->fifo), struct tail_chunk, flink);
+    c->pub.end_offset = end_off;
+  }
+  return rc;
+}
+
+/* ---- the assembly: lines around over-long ones, in one chunk ----------
+ *
+ * A read that meets a line over max_line_bytes copies everything from
+ * there to the end of the read into one chunk (f->trunc): the lines
+ * before it, its head, a '\n', the lines after. Separate chunks could be
+ * parsed by different workers and reach the output in any order (issue
+ * 15); one chunk keeps file order. While the '\n' of the cut line has not
+ * been read, the assembly waits across reads (at most one read window of
+ * lines plus the head). */
+
+static int
+asm_put(struct tail_file *f, const char *p, size_t len, uint64_t off)
+{
+  struct tail_chunk *c = f->trunc;
+  size_t n;
+  char *d;
+
+  if (!c) {
+    n = len < 4096 ? 4096 : len;
+    d = malloc(n);
+    c = d ? chunk_new(f, d, 0, off, 0) : NULL;
+    if (!c) {
+      free(d);
+      return SL_ENOMEM;
+    }
+    c->dcap = n;
+    f->trunc = c;
+  }
+  if (c->pub.len + len > c->dcap) {
+    n = c->dcap * 2 > c->pub.len + len ? c->dcap * 2 : c->pub.len + len;
+    d = realloc(c->pub.data, n);
+    if (!d)
+      return SL_ENOMEM;
+    c->pub.data = d;
+    c->dcap = n;
+  }
+  memcpy(c->pub.data + c->pub.len, p, len);
+  c->pub.len += len;
+  return 0;
+}
+
+/* The head of an over-long line starting at file offset line_off. */
+static int
+asm_cut(struct tail_file *f, const char *head, size_t keep,
+        uint64_t line_off)
+{
+  struct sl_tail_cut *cuts;
+  struct tail_chunk *c;
+  int rc = asm_put(f, head, keep, line_off);
+
+  if (rc)
+    return rc;
+  c = f->trunc;
+  cuts = realloc(c->cuts, (c->pub.ncuts + 1) * sizeof(*cuts));
+  if (!cuts)
+    return SL_ENOMEM;
+  c->cuts = cuts;
+  cuts[c->pub.ncuts].at = c->pub.len - keep;
+  cuts[c->pub.ncuts].end = 0;
+  cuts[c->pub.ncuts].skip = 0;
+  c->pub.ncuts++;
+  c->pub.flags |= SL_CHUNK_TRUNCATED;
+  c->cut_line = line_off;
+  return 0;
+}
+
+/* The open cut line ends before file offset `next` (after its '\n', or
+ * as far as the file goes when flushed without one). */
+static int
+asm_cut_end(struct tail_file *f, uint64_t next)
+{
+  struct tail_chunk *c = f->trunc;
+  struct sl_tail_cut *cut;
+  int rc = asm_put(f, "\n", 1, 0);
+
+  if (rc)
+    return rc;
+  cut = &c->cuts[c->pub.ncuts - 1];
+  cut->end = c->pub.len;
+  cut->skip = next - c->cut_line - (cut->end - cut->at);
+  f->t->st.bytes_skipped += cut->skip;
+  return 0;
+}
+
+static void
+asm_commit(struct tail_file *f, uint64_t end_off)
+{
+  struct tail_chunk *c = f->trunc;
+
+  f->trunc = NULL;
+  c->pub.end_offset = end_off;
+  c->pub.cuts = c->cuts;
+  c->pub.cap = c->dcap;
+  chunk_commit(f, c);
+}
+
+/* Ship the assembly now (the file stopped growing inside a cut line, or
+ * is being left): the cut line ends at `end_off` for now. Skipping goes
+ * on, so a rest of that line written later is dropped, not made an
+ * event. */
+static void
+asm_flush(struct tail_file *f, uint64_t end_off)
+{
+  if (!f->trunc)
+    return;
+  if (f->skipping && asm_cut_end(f, end_off)) {
+    /* No memory for the '\n': drop the assembly; the registry stays
+     * before it, so a restart reads it again. */
+    chunk_discard(f->trunc);
+    f->trunc = NULL;
+    return;
+  }
+  asm_commit(f, end_off);
 }
 
 /* ---- file objects ----------------------------------------------------- */
@@ -241,7 +456,7 @@ sl__tail_file_close_fd(struct tail_file *f)
     return;
   close(f->fd);
   f->fd = -1;
-  f->t->nopen--;
+  sl__tail_fd_closed(f);
 }
 
 static void
@@ -260,6 +475,7 @@ file_free(struct tail_file *f)
   }
   entry_attach(f, NULL);
   sl__tail_file_close_fd(f);
+  sl__tail_gz_free(f);
   free(f->path);
   free(f);
 }
@@ -286,10 +502,9 @@ sl__tail_file_detach(struct tail_file *f)
            SL_LF_INT, "acked", (int64_t)f->acked_off, SL_LF_END);
     sl__tail_file_close_fd(f);
   }
-  if (f->trunc) {
-    chunk_discard(f->trunc);
-    f->trunc = NULL;
-  }
+  /* Lines read into the assembly go out; a cut line ends where reading
+   * stopped. */
+  asm_flush(f, f->read_off);
   f->skipping = false;
   f->detached = true;
   sl__tail_htab_del(&t->by_id, f);
@@ -299,80 +514,12 @@ sl__tail_file_detach(struct tail_file *f)
   sl__tail_file_unref(f);
 }
 
-/* Fingerprint a file that had no bytes so far, and register it. */
-static int
-file_fingerprint(struct tail_file *f)
-{
-  struct sl_tail *t = f->t;
-  struct sl_treg_entry *e;
-  struct stat st;
-  uint32_t len;
-  uint64_t fp = 0;
-  int rc;
-
-  if (f->fp_len)
-    return 0;
-  if (fstat(f->fd, &st) != 0)
-    return -errno;
-  if (st.st_size == 0)
-    return SL_EAGAIN;
-  len = st.st_size < SL_TREG_FP_MAX ? (uint32_t)st.st_size : SL_TREG_FP_MAX;
-  rc = fp_hash(f->fd, len, &fp);
-  if (rc)
-    return rc;
-  f->src.fp = fp;
-  f->fp_len = len;
-  zombies_release(t, f->src.dev, f->src.ino);
-  e = sl_treg_put(t->reg, f->path, f->src.dev, f->src.ino, fp, len,
-                  f->acked_off);
-  if (!e)
-    return SL_ENOMEM;
-  entry_attach(f, e);
-  return 0;
-}
-
 static void
 file_insert(struct tail_file *f)
 {
   sl_list_insert_tail(&f->t->files, &f->link);
   sl__tail_htab_add(&f->t->by_id, f);
   sl__tail_htab_add(&f->t->by_path, f);
-}
-
-/* The content under this fd was replaced (copytruncate, or inode reuse seen
- * through a changed fingerprint): continue on the same fd as a new identity
- * from offset 0 and retire the old object. */
-static void
-file_new_generation(struct tail_file *f, const char *why, uint64_t size)
-{
-  struct sl_tail *t = f->t;
-  struct tail_file *nf;
-  struct sl_treg_entry *e;
-
-  sl_log(SL_LOG_WARN, "tail", why, SL_LF_STR, "path", f->path,
-         SL_LF_INT, "offset", (int64_t)f->read_off,
-         SL_LF_INT, "size", (int64_t)size, SL_LF_END);
-  t->st.truncations++;
-  nf = file_alloc(f->in, f->path, f->src.dev, f->src.ino);
-  if (!nf) {
-    /* Without memory to start over, drop the file; the next scan finds
-     * it again. */
-    entry_attach(f, NULL);
-    sl__tail_file_detach(f);
-    return;
-  }
-  nf->fd = f->fd;
-  f->fd = -1;
-  nf->rotated = f->rotated;
-  nf->deleted = f->deleted;
-  nf->seen_gen = f->seen_gen;
-  e = f->re;
-  entry_attach(f, NULL);
-  sl__tail_file_detach(f);
-  file_insert(nf);
-  if (file_fingerprint(nf) == SL_EAGAIN && e && e->refs == 0)
-    sl_treg_remove(t->reg, e);  /* empty now: the old identity is gone */
-  sl__tail_mark_ready(nf);
 }
 
 /* Offset of the start of the last (possibly partial) line near the end. */
@@ -402,23 +549,271 @@ line_start_near_end(int fd, uint64_t size)
   return res;
 }
 
+/* A stream id for new content: its fingerprint (or head while shorter),
+ * so that a registry lost and rebuilt gives the same event ids. Only when
+ * another stream already has that id (a file truncated and written again
+ * with the same first bytes) is it salted with the time: its events must
+ * not take the ids, and so the place in Elasticsearch, of the old ones. */
+static uint64_t
+new_sid(struct sl_tail *t, const struct head_info *hi)
+{
+  uint64_t sid = hi->fp_len ? hi->fp : hi->head;
+  int64_t salt;
+
+  while (sl_treg_sid_used(t->reg, sid)) {
+    salt = wall_ns();
+    sid = XXH3_64bits_withSeed(&sid, sizeof(sid), (uint64_t)salt);
+  }
+  return sid;
+}
+
+/* Take e as f's stream, reading from start: the src fields workers hash
+ * into event.id come from the entry, the inode and head from the file. */
+static void
+stream_bind(struct tail_file *f, struct sl_treg_entry *e,
+            const struct head_info *hi, uint64_t start)
+{
+  struct sl_tail *t = f->t;
+
+  zombies_release(t, e);
+  entry_attach(f, e);
+  f->ident = true;
+  f->src.fp = e->sid;
+  f->src.id_dev = e->id_dev;
+  f->src.id_ino = e->id_ino;
+  f->head = hi->head;
+  f->head_len = hi->head_len;
+  e->dev = f->src.dev;
+  e->ino = f->src.ino;
+  e->head = hi->head;
+  e->head_len = hi->head_len;
+  if (hi->fp_len) {
+    e->fp = hi->fp;
+    e->fp_off = f->in->fp_off;
+    e->fp_len = hi->fp_len;
+  }
+  e->offset = start;
+  (void)sl_treg_set_path(t->reg, e, f->path);  /* ENOMEM: old path stays */
+  sl_treg_changed(t->reg, e);
+  f->read_off = f->acked_off = start;
+}
+
+static int
+stream_new(struct tail_file *f, const struct head_info *hi, uint64_t start)
+{
+  uint64_t sid = new_sid(f->t, hi);
+  struct sl_treg_entry *e;
+
+  e = sl_treg_add(f->t->reg, f->path, f->src.dev, f->src.ino);
+  if (!e)
+    return SL_ENOMEM;
+  e->sid = sid;
+  stream_bind(f, e, hi, start);
+  return 0;
+}
+
+/* Give f (size > 0 bytes) its stream; see tail_internal.h. `at_end`:
+ * start_at: end applies if the stream is new. Returns 0 (read_off set),
+ * SL_EEXIST when f is a copy of a stream that another file is reading
+ * (the caller drops f; a later scan looks again), SL_EAGAIN when it
+ * turned out empty, or an error. */
+static int
+file_identify(struct tail_file *f, uint64_t size, bool at_end)
+{
+  struct sl_tail *t = f->t;
+  struct sl_treg_entry *e;
+  struct tail_file *holder;
+  struct head_info hi;
+  uint64_t start = 0;
+  const char *how = "beginning";
+  int rc;
+
+  rc = head_read(f->fd, f->in, size, &hi);
+  if (rc)
+    return rc;
+  if (hi.head_len == 0)
+    return SL_EAGAIN;
+  /* Fast path: a stream this inode held whose first bytes are still
+   * there. */
+  for (e = NULL; (e = sl_treg_next_ino(t->reg, e, f->src.dev,
+                                       f->src.ino)) != NULL;)
+    if (head_matches(&hi, e->head, e->head_len) &&
+        !entry_held(t, e, f->src.dev, f->src.ino))
+      break;
+  if (e && e->offset > size && !f->gz) {
+    /* Truncated while we were not looking, first bytes unchanged: what
+     * is left was read; go on at the cut as a new stream, so that new
+     * lines at old offsets do not take the old lines' ids. */
+    sl_log(SL_LOG_INFO, "tail", "file shrank while stopped",
+           SL_LF_STR, "path", f->path, SL_LF_INT, "offset",
+           (int64_t)e->offset, SL_LF_INT, "size", (int64_t)size, SL_LF_END);
+    rc = stream_new(f, &hi, size);
+    how = "truncated";
+    goto done;
+  }
+  if (e) {
+    stream_bind(f, e, &hi, e->offset);
+    how = "registry";
+    goto done;
+  }
+  /* The same fingerprint on another inode: the stream moved or was
+   * copied. Continue it where it was acknowledged -- unless a file is
+   * still reading it: then this is a copy of a live file (copytruncate
+   * between its copy and its truncate), taken up once that one lets
+   * go. */
+  e = sl_treg_find_fp(t->reg, f->in->fp_off, hi.fp_len, hi.fp);
+  holder = e ? entry_holder(t, e, f->src.dev, f->src.ino) : NULL;
+  if (holder && not_a_copy(f->fd, size, holder)) {
+    sl_log(SL_LOG_INFO, "tail", "same first bytes as another file, "
+           "not a copy of it: new stream", SL_LF_STR, "path", f->path,
+           SL_LF_STR, "other", holder->path, SL_LF_END);
+    e = NULL;
+  } else if (holder) {
+    sl_log(SL_LOG_DEBUG, "tail", "copy of a file being read, later",
+           SL_LF_STR, "path", f->path, SL_LF_STR, "stream_path", e->path,
+           SL_LF_END);
+    return SL_EEXIST;
+  }
+  if (e) {
+    sl_log(SL_LOG_INFO, "tail", "file continues a known stream",
+           SL_LF_STR, "path", f->path, SL_LF_STR, "was", e->path,
+           SL_LF_INT, "offset", (int64_t)e->offset, SL_LF_END);
+    /* A copy shorter than what was shipped from the original: nothing to
+     * read here unless it grows past that offset. */
+    f->ahead = e->offset > size && !f->gz;
+    stream_bind(f, e, &hi, e->offset);
+    how = "fingerprint";
+    goto done;
+  }
+  if (at_end) {
+    start = line_start_near_end(f->fd, size);
+    how = "end";
+  }
+  rc = stream_new(f, &hi, start);
+done:
+  if (rc == 0)
+    sl_log(SL_LOG_DEBUG, "tail", "file identified", SL_LF_STR, "path",
+           f->path, SL_LF_STR, "start", how, SL_LF_INT, "offset",
+           (int64_t)f->read_off, SL_LF_END);
+  f->how = how;
+  return rc;
+}
+
+/* The file grew to `size`: is it still the content f was identified by?
+ * A head shorter than SL_TREG_HEAD_MAX, or a stream without fingerprint,
+ * is extended on the way, so that a copy made later is recognised.
+ * Returns true when the first bytes changed (content replaced). */
+static bool
+head_changed(struct tail_file *f, uint64_t size)
+{
+  struct sl_treg_entry *e = f->re;
+  struct head_info hi;
+  char b[SL_TREG_HEAD_MAX];
+  ssize_t n;
+
+  if (!f->ident)
+    return false;
+  if (f->head_len >= SL_TREG_HEAD_MAX &&
+      (!e || e->fp_len || size < f->in->fp_off + f->in->fp_len)) {
+    /* The usual case: one 1 KiB pread from the page cache per growth. */
+    n = pread_full(f->fd, b, f->head_len, 0);
+    if (n < 0)
+      return false;
+    return (size_t)n < f->head_len || XXH3_64bits(b, f->head_len) != f->head;
+  }
+  if (head_read(f->fd, f->in, size, &hi))
+    return false;
+  if (!head_matches(&hi, f->head, f->head_len))
+    return true;
+  f->head = hi.head;
+  f->head_len = hi.head_len;
+  if (e) {
+    e->head = hi.head;
+    e->head_len = hi.head_len;
+    if (!e->fp_len && hi.fp_len) {
+      e->fp = hi.fp;
+      e->fp_off = f->in->fp_off;
+      e->fp_len = hi.fp_len;
+    }
+    sl_treg_changed(f->t->reg, e);
+  }
+  return false;
+}
+
+/* The content under this fd was truncated or replaced: go on with the
+ * same fd as a new object. The old one keeps its stream entry while its
+ * chunks are out, so their acks still advance that stream's offset (a
+ * copytruncate copy of it continues from there). When the first bytes
+ * survived (truncated to a shorter length), what is left was read: the
+ * new stream starts at the cut; otherwise from 0. */
+static void
+file_new_generation(struct tail_file *f, const char *why, uint64_t size)
+{
+  struct sl_tail *t = f->t;
+  struct tail_file *nf;
+  struct head_info hi;
+  bool same_head;
+  int rc = 0;
+
+  sl_log(SL_LOG_WARN, "tail", why, SL_LF_STR, "path", f->path,
+         SL_LF_INT, "offset", (int64_t)f->read_off,
+         SL_LF_INT, "size", (int64_t)size, SL_LF_END);
+  t->st.truncations++;
+  nf = file_alloc(f->in, f->path, f->src.dev, f->src.ino);
+  if (!nf) {
+    /* Without memory to start over, drop the file; the next scan finds
+     * it again. */
+    sl__tail_file_detach(f);
+    return;
+  }
+  nf->fd = f->fd;
+  nf->opened_ms = f->opened_ms;  /* the descriptor (and its slot) moves */
+  f->fd = -1;
+  nf->rotated = f->rotated;
+  nf->deleted = f->deleted;
+  nf->seen_gen = f->seen_gen;
+  nf->size = nf->chk_size = size;
+  nf->mtime_ns = f->mtime_ns;
+  same_head = size > 0 && f->ident && size >= f->head_len &&
+              head_read(nf->fd, nf->in, size, &hi) == 0 &&
+              head_matches(&hi, f->head, f->head_len);
+  sl__tail_file_detach(f);
+  file_insert(nf);
+  if (same_head)
+    rc = stream_new(nf, &hi, size);
+  else if (size > 0)
+    rc = file_identify(nf, size, false);
+  if (rc == SL_EEXIST || (rc && rc != SL_EAGAIN)) {
+    sl__tail_file_detach(nf);
+    return;
+  }
+  sl__tail_mark_ready(nf);
+}
+
+static bool
+is_gz(const char *path)
+{
+  size_t n = strlen(path);
+
+  return n > 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
 /* A path from a scan whose inode we do not track: open it and decide where
- * to start (registry, start_at, or 0). */
+ * to start (file_identify). */
 void
 sl__tail_file_open(struct tail_input *in, const char *path)
 {
-  struct sl_tail *t = in->t;
-  struct sl_treg_entry *e;
   struct tail_file *f;
   struct stat st;
-  uint64_t fp = 0, start = 0;
-  const char *how = "beginning";
-  int fd, rc;
+  int fd, rc = 0;
 
+  /* Rotated and compressed: the same lines as the file they were
+   * (already read), unless the input asks for them (read_gz). */
+  if (is_gz(path) && !in->read_gz)
+    return;
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    sl_log(SL_LOG_WARN, "tail", "cannot open file", SL_LF_STR, "path", path,
-           SL_LF_ERR, -errno, SL_LF_END);
+    sl__tail_open_failed(in, path, -errno);
     return;
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -431,45 +826,29 @@ sl__tail_file_open(struct tail_input *in, const char *path)
     return;
   }
   f->fd = fd;
-  t->nopen++;
+  sl__tail_fd_opened(f);
   f->seen_gen = in->scan_gen;
-  e = sl_treg_find(t->reg, f->src.dev, f->src.ino);
-  if (e) {
-    zombies_release(t, f->src.dev, f->src.ino);
-    rc = SL_EAGAIN;
-    if (e->fp_len > 0 && e->fp_len <= (uint64_t)st.st_size)
-      rc = fp_hash(fd, e->fp_len, &fp);
-    if (rc == 0 && fp == e->fp && e->offset <= (uint64_t)st.st_size) {
-      f->src.fp = e->fp;
-      f->fp_len = e->fp_len;
-      start = e->offset;
-      how = "registry";
-      e = sl_treg_put(t->reg, path, f->src.dev, f->src.ino, f->src.fp,
-                      f->fp_len, start);
-      if (e)
-        entry_attach(f, e);
-    } else {
-      sl_log(SL_LOG_INFO, "tail",
-             rc == 0 && fp == e->fp ? "file shrank while stopped, from 0"
-                                    : "inode reused, reading as new file",
-             SL_LF_STR, "path", path, SL_LF_INT, "offset",
-             (int64_t)e->offset, SL_LF_END);
-      if (e->refs == 0)
-        sl_treg_remove(t->reg, e);
-    }
-  } else if (!in->scanned && in->start_end) {
-    start = line_start_near_end(fd, (uint64_t)st.st_size);
-    how = "end";
+  f->size = f->chk_size = (uint64_t)st.st_size;
+  f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL +
+                st.st_mtim.tv_nsec;
+  f->gz = in->read_gz && is_gz(path);
+  if (f->size > 0)
+    rc = file_identify(f, f->size, !in->scanned && in->start_end && !f->gz);
+  if (rc && rc != SL_EAGAIN) {
+    if (rc != SL_EEXIST)
+      sl_log(SL_LOG_WARN, "tail", "cannot identify file", SL_LF_STR, "path",
+             path, SL_LF_ERR, rc, SL_LF_END);
+    sl__tail_file_unref(f);
+    return;
   }
-  f->read_off = f->acked_off = start;
-  f->size = (uint64_t)st.st_size;
   file_insert(f);
-  if (!f->fp_len)
-    file_fingerprint(f);  /* SL_EAGAIN for an empty file: done on growth */
   sl_log(SL_LOG_INFO, "tail", "file opened", SL_LF_STR, "path", path,
-         SL_LF_INT, "offset", (int64_t)start, SL_LF_INT, "size",
-         (int64_t)st.st_size, SL_LF_STR, "start", how, SL_LF_END);
-  if (f->size > f->read_off)
+         SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_INT, "size",
+         (int64_t)st.st_size, SL_LF_STR, "start",
+         f->ident ? f->how : "beginning", SL_LF_END);
+  if (f->gz && sl__tail_gz_done_at(fd, f->size, f->read_off))
+    return;  /* read before: its saved offset is its whole length */
+  if (f->size > f->read_off || f->gz)
     sl__tail_mark_ready(f);
 }
 
@@ -481,15 +860,17 @@ sl__tail_file_reopen(struct tail_file *f, const char *path)
   int fd;
 
   fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (fd < 0) {
+    sl__tail_open_failed(f->in, path, -errno);
     return;
+  }
   if (fstat(fd, &st) != 0 || (uint64_t)st.st_dev != f->src.dev ||
       (uint64_t)st.st_ino != f->src.ino) {
     close(fd);
     return;
   }
   f->fd = fd;
-  f->t->nopen++;
+  sl__tail_fd_opened(f);
   sl_log(SL_LOG_INFO, "tail", "file reopened", SL_LF_STR, "path", path,
          SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_END);
   sl__tail_file_check(f, uv_now(f->t->loop));
@@ -504,14 +885,15 @@ sl__tail_file_destroy(struct tail_file *f)
   while ((l = sl_list_pop(&f->fifo)) != NULL) {
     c = sl_container_of(l, struct tail_chunk, flink);
     sl_tail_chunk_free_data(&c->pub);
-    free(c);
+    sl__tail_chunk_free(c);
   }
   if (f->trunc) {
     sl_tail_chunk_free_data(&f->trunc->pub);
-    free(f->trunc);
+    sl__tail_chunk_free(f->trunc);
   }
   entry_attach(f, NULL);
   sl__tail_file_close_fd(f);
+  sl__tail_gz_free(f);
   sl_list_remove(&f->link);
   free(f->path);
   free(f);
@@ -588,19 +970,31 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
   uint64_t base = f->read_off;
   bool owned = true, longline;
   struct tail_chunk *c;
-  char *buf, *nl, *d;
+  char *buf, *nl;
   ssize_t n;
   size_t un, cap;
   int rc = 0;
 
   *nread = 0;
-  if (!f->fp_len) {
-    rc = file_fingerprint(f);
+  if (!f->ident) {
+    /* Empty until now: its first bytes say which stream it is. */
+    struct stat st;
+
+    rc = fstat(f->fd, &st) != 0 ? -errno
+         : st.st_size == 0 ? SL_EAGAIN
+         : file_identify(f, (uint64_t)st.st_size, false);
+    if (rc == SL_EEXIST) {
+      sl__tail_file_detach(f);
+      return 0;
+    }
     if (rc) {
       f->want_read = false;
       return rc == SL_EAGAIN ? 0 : rc;
     }
+    base = f->read_off;
   }
+  if (f->gz)
+    return sl__tail_gz_read(f, nread);
   buf = read_buf_get(t, L, &cap);
   if (!buf)
     return SL_ENOMEM;
@@ -620,8 +1014,8 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
   if (base + un > f->size) {
     /* New bytes: make sure they still belong to the same content (the
      * file may have been truncated and rewritten past read_off since the
-     * last poll). One 1 KiB pread from the page cache per growth. */
-    if (fp_changed(f)) {
+     * last poll). */
+    if (head_changed(f, base + un)) {
       read_buf_put(t, buf, cap);
       file_new_generation(f, "file content replaced", base + un);
       return 0;
@@ -636,13 +1030,19 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
     if (f->skipping) {
       nl = memchr(buf + pos, '\n', un - pos);
       if (!nl) {
+        if (!f->trunc)
+          t->st.bytes_skipped += un - pos;
         pos = un;
         break;
       }
       q = (size_t)(nl - buf) + 1;
-      f->trunc->pub.end_offset = base + q;
-      chunk_commit(f, f->trunc);
-      f->trunc = NULL;
+      if (f->trunc) {
+        rc = asm_cut_end(f, base + q);
+        if (rc)
+          break;
+      } else {
+        t->st.bytes_skipped += q - pos;  /* rest of a line flushed early */
+      }
       f->skipping = false;
       pos = q;
       continue;
@@ -667,43 +1067,37 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
         break;
       }
     }
-    if (q > pos) {
-      if (pos == 0 && !longline && q >= cap / ADOPT_MIN_FRACTION) {
-        /* The usual case: hand the read buffer itself over. A chunk
-         * that fills little of its window is copied instead (below):
-         * the queue limits count chunk bytes, so a few lines must not
-         * pin a whole window each (hundreds of slow files). */
-        c = chunk_new(f, buf, q, base, 0);
-        if (!c) {
-          rc = SL_ENOMEM;
-          break;
-        }
+    if (q > pos && (longline || f->trunc)) {
+      rc = asm_put(f, buf + pos, q - pos, base + pos);
+    } else if (q > pos && pos == 0 && q >= cap / ADOPT_MIN_FRACTION) {
+      /* The usual case: hand the read buffer itself over. A chunk that
+       * fills little of its window is copied instead (below): the queue
+       * limits count chunk bytes, so a few lines must not pin a whole
+       * window each (hundreds of slow files). */
+      c = chunk_new(f, buf, q, base, 0);
+      if (c) {
         read_buf_adopt(t, c, cap);
         owned = false;
         chunk_commit(f, c);
       } else {
-        rc = emit_copy(f, buf + pos, q - pos, base + pos, 0);
-        if (rc)
-          break;
+        rc = SL_ENOMEM;
       }
+    } else if (q > pos) {
+      rc = emit_copy(f, buf + pos, q - pos, base + pos, 0);
     }
+    if (rc)
+      break;
     pos = q;
     if (!longline)
       break;
     /* An over-long line starts at q: keep its head (cut on a UTF-8
-     * boundary), skip the rest until its '\n'. The chunk is released only
-     * once that '\n' is found so its end_offset (what the registry saves)
-     * never points into the skipped line. */
+     * boundary), skip the rest until its '\n'. The assembly is released
+     * only once that '\n' is found, so its end_offset (what the registry
+     * saves) never points into the skipped line. */
     keep = sl_utf8_valid_prefix(buf + q, maxl);
-    d = malloc(keep ? keep : 1);
-    c = d ? chunk_new(f, d, keep, base + q, SL_CHUNK_TRUNCATED) : NULL;
-    if (!c) {
-      free(d);
-      rc = SL_ENOMEM;
+    rc = asm_cut(f, buf + q, keep, base + q);
+    if (rc)
       break;
-    }
-    memcpy(d, buf + q, keep);
-    f->trunc = c;
     f->skipping = true;
     t->st.lines_truncated++;
     sl_log(SL_LOG_WARN, "tail", "line over max_line_bytes truncated",
@@ -712,6 +1106,8 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
            SL_LF_END);
     pos = q + maxl + 1;  /* no '\n' in [q, q + maxl + 1) */
   }
+  if (!rc && f->trunc && !f->skipping)
+    asm_commit(f, base + pos);
 
   if (pos == 0 && un == L && !f->skipping && L <= maxl) {
     /* One line fills the whole window: read a window that either holds
@@ -742,12 +1138,12 @@ file_flush_partial(struct tail_file *f)
   ssize_t n;
 
   if (f->skipping) {
-    f->trunc->pub.end_offset = f->size;
-    f->trunc->pub.flags |= SL_CHUNK_NO_NL;
-    chunk_commit(f, f->trunc);
-    f->trunc = NULL;
-    f->skipping = false;
+    if (f->trunc)
+      asm_flush(f, f->size);
+    else
+      t->st.bytes_skipped += f->size - f->read_off;
     f->read_off = f->size;
+    sl__tail_offer_pending(t);
     return;
   }
   len = (size_t)(f->size - f->read_off);
@@ -796,7 +1192,8 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
   struct sl_tail *t = f->t;
   uint64_t size, idle;
   struct stat st;
-  bool partial;
+  int64_t mtime;
+  bool partial, same_size;
 
   if (f->fd < 0)
     return;
@@ -808,15 +1205,39 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
     sl_log(SL_LOG_INFO, "tail", "file deleted", SL_LF_STR, "path", f->path,
            SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_END);
   }
-  if (size < f->size || size < f->read_off) {
+  if (f->gz) {
+    /* Read once, start to end; only growth matters (a .gz still being
+     * written by a rotation's gzip). */
+    if (size > f->size) {
+      f->size = size;
+      f->last_growth = now;
+      sl__tail_mark_ready(f);
+      return;
+    }
+    if (!f->want_read && !t->stopped &&
+        now - f->last_growth >= f->in->close_inactive_ms) {
+      sl__tail_ready_remove(f);
+      sl__tail_file_close_fd(f);
+    }
+    return;
+  }
+  mtime = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  same_size = size == f->chk_size && mtime != f->mtime_ns;
+  f->chk_size = size;
+  f->mtime_ns = mtime;
+  if (size < f->size || (size < f->read_off && !f->ahead)) {
     file_new_generation(f, "file truncated", size);
     return;
   }
+  if (f->ahead && size >= f->read_off)
+    f->ahead = false;
+  /* Rewritten in place to the same size (truncated and written again
+   * between two looks): only the first bytes can tell. */
+  if ((size > f->size || same_size) && head_changed(f, size)) {
+    file_new_generation(f, "file content replaced", size);
+    return;
+  }
   if (size > f->size) {
-    if (f->fp_len && fp_changed(f)) {
-      file_new_generation(f, "file content replaced", size);
-      return;
-    }
     f->size = size;
     f->last_growth = now;
     sl__tail_mark_ready(f);
@@ -825,12 +1246,24 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
   if (f->want_read || t->stopped)
     return;
   idle = now - f->last_growth;
-  partial = f->size > f->read_off || f->skipping;
+  partial = f->size > f->read_off || f->trunc;
   if (partial && idle >= f->in->partial_ms &&
       (f->rotated || f->deleted || idle >= f->in->close_inactive_ms) &&
       !t->paused && t->inflight < t->qmax) {
     file_flush_partial(f);
-    partial = f->size > f->read_off || f->skipping;
+    partial = f->size > f->read_off || f->trunc;
+  }
+  if (!partial && f->deleted && f->in->close_removed) {
+    /* Read to its end and gone: nothing can be appended through a path
+     * any more, so the descriptor (and the disk space it pins) goes now;
+     * the registry entry goes once every byte was acknowledged. */
+    sl_log(SL_LOG_INFO, "tail", "file closed", SL_LF_STR, "path", f->path,
+           SL_LF_INT, "offset", (int64_t)f->read_off,
+           SL_LF_INT, "acked", (int64_t)f->acked_off,
+           SL_LF_STR, "reason", "removed", SL_LF_END);
+    sl__tail_file_close_fd(f);
+    sl__tail_file_detach(f);
+    return;
   }
   if (!partial && idle >= f->in->close_inactive_ms) {
     sl_log(SL_LOG_INFO, "tail", "file closed", SL_LF_STR, "path", f->path,

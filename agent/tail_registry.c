@@ -17,7 +17,7 @@
 #include "sl_fs.h"
 #include "sl_log.h"
 
-#define REG_VERSION 1
+#define REG_VERSION 2
 /* Refresh an idle entry's `updated` on disk at most this often: often enough
  * that the 24 h prune never drops a file that still exists, rarely enough
  * that idle files cause no steady stream of registry writes. */
@@ -91,9 +91,73 @@ parse_u64(json_t *o, const char *key, uint64_t *v)
   return 0;
 }
 
+/* An optional integer: absent is 0. */
+static int
+parse_u64_opt(json_t *o, const char *key, uint64_t *v)
+{
+  *v = 0;
+  return json_object_get(o, key) ? parse_u64(o, key, v) : 0;
+}
+
+static int
+parse_hex(json_t *o, const char *key, uint64_t *v)
+{
+  const char *s = json_string_value(json_object_get(o, key));
+  char *end;
+
+  if (!s)
+    return SL_EINVAL;
+  errno = 0;
+  *v = strtoull(s, &end, 16);
+  return errno || *end || end == s ? SL_EINVAL : 0;
+}
+
+/* One entry of either version. Version 1 had one entry per dev+ino whose
+ * fp covered the first fp_len <= 1 KiB bytes: that fp becomes sid and head,
+ * the inode stays in the id (id_dev/id_ino) so the stream's events keep
+ * their ids, and a full 1 KiB fp is also the fingerprint (the default
+ * fingerprint.offset/length). */
+static int
+parse_entry(json_t *it, int version, struct sl_treg_entry *e)
+{
+  uint64_t v;
+
+  if (parse_u64(it, "dev", &e->dev) || parse_u64(it, "ino", &e->ino) ||
+      parse_u64(it, "offset", &e->offset) || parse_u64(it, "updated", &v))
+    return SL_ECORRUPT;
+  e->updated_ms = (int64_t)v;
+  if (version == 1) {
+    if (parse_hex(it, "fp", &e->head) || parse_u64(it, "fp_len", &v) ||
+        v > SL_TREG_HEAD_MAX)
+      return SL_ECORRUPT;
+    e->head_len = (uint32_t)v;
+    e->sid = e->head;
+    e->id_dev = e->dev;
+    e->id_ino = e->ino;
+    if (e->head_len == SL_TREG_HEAD_MAX) {
+      e->fp = e->head;
+      e->fp_len = e->head_len;
+    }
+    return 0;
+  }
+  if (parse_hex(it, "sid", &e->sid) || parse_hex(it, "head", &e->head) ||
+      parse_u64(it, "head_len", &v) || v > SL_TREG_HEAD_MAX)
+    return SL_ECORRUPT;
+  e->head_len = (uint32_t)v;
+  if (parse_u64_opt(it, "id_dev", &e->id_dev) ||
+      parse_u64_opt(it, "id_ino", &e->id_ino) ||
+      parse_u64_opt(it, "fp_len", &v) || v > SL_TREG_FP_MAX)
+    return SL_ECORRUPT;
+  e->fp_len = (uint32_t)v;
+  if (e->fp_len && (parse_hex(it, "fp", &e->fp) ||
+                    parse_u64(it, "fp_off", &e->fp_off)))
+    return SL_ECORRUPT;
+  return 0;
+}
+
 /* Returns 0, SL_ECORRUPT for a structurally bad file, SL_ENOMEM. */
 static int
-load_json(struct sl_treg *r, json_t *root)
+load_json(struct sl_treg *r, json_t *root, int *version)
 {
   json_t *arr, *it;
   size_t i;
@@ -101,40 +165,30 @@ load_json(struct sl_treg *r, json_t *root)
   if (!json_is_object(root))
     return SL_ECORRUPT;
   it = json_object_get(root, "version");
-  if (!json_is_integer(it) || json_integer_value(it) != REG_VERSION)
+  if (!json_is_integer(it) || json_integer_value(it) < 1 ||
+      json_integer_value(it) > REG_VERSION)
     return SL_ECORRUPT;
+  *version = (int)json_integer_value(it);
   arr = json_object_get(root, "entries");
   if (!json_is_array(arr))
     return SL_ECORRUPT;
   json_array_foreach(arr, i, it) {
     struct sl_treg_entry *e;
-    const char *path, *fps;
-    uint64_t dev, ino, off, fplen, upd;
-    char *end;
-    unsigned long long fp;
+    const char *path = json_string_value(json_object_get(it, "path"));
+    int rc;
 
-    path = json_string_value(json_object_get(it, "path"));
-    fps = json_string_value(json_object_get(it, "fp"));
-    if (!path || !fps || parse_u64(it, "dev", &dev) ||
-        parse_u64(it, "ino", &ino) || parse_u64(it, "offset", &off) ||
-        parse_u64(it, "fp_len", &fplen) || fplen > SL_TREG_FP_MAX ||
-        parse_u64(it, "updated", &upd))
+    if (!path)
       return SL_ECORRUPT;
-    errno = 0;
-    fp = strtoull(fps, &end, 16);
-    if (errno || *end || end == fps)
-      return SL_ECORRUPT;
-    if (sl_treg_find(r, dev, ino))
-      return SL_ECORRUPT;  /* duplicate key: we never write that */
     e = entry_new(path);
     if (!e)
       return SL_ENOMEM;
-    e->dev = dev;
-    e->ino = ino;
-    e->fp = fp;
-    e->fp_len = (uint32_t)fplen;
-    e->offset = off;
-    e->updated_ms = (int64_t)upd;
+    rc = parse_entry(it, *version, e);
+    if (rc == 0 && *version == 1 && sl_treg_find(r, e->dev, e->ino))
+      rc = SL_ECORRUPT;  /* duplicate key: version 1 never wrote that */
+    if (rc) {
+      entry_free(e);
+      return rc;
+    }
     e->next = r->head;
     r->head = e;
     r->count++;
@@ -182,7 +236,7 @@ sl_treg_open(const char *data_dir, struct sl_treg **out)
   json_error_t jerr;
   json_t *root;
   struct stat st;
-  int rc;
+  int rc, version = REG_VERSION;
 
   *out = NULL;
   if (!data_dir || !*data_dir)
@@ -216,13 +270,20 @@ sl_treg_open(const char *data_dir, struct sl_treg **out)
     *out = r;
     return 0;
   }
-  rc = load_json(r, root);
+  rc = load_json(r, root, &version);
   json_decref(root);
   if (rc == SL_ECORRUPT) {
     clear_entries(r);
     move_aside(r, "unexpected structure");
   } else if (rc) {
     goto fail_entries;
+  }
+  if (version != REG_VERSION) {
+    /* Written back in the new format at the next flush. */
+    r->dirty = true;
+    sl_log(SL_LOG_INFO, "tail", "registry migrated", SL_LF_STR, "path",
+           r->path, SL_LF_INT, "from_version", (int64_t)version,
+           SL_LF_INT, "to_version", (int64_t)REG_VERSION, SL_LF_END);
   }
   sl_log(SL_LOG_INFO, "tail", "registry loaded", SL_LF_STR, "path", r->path,
          SL_LF_INT, "entries", (int64_t)r->count, SL_LF_END);
@@ -252,49 +313,91 @@ sl_treg_free(struct sl_treg *r)
   free(r);
 }
 
+/* A linear list: lookups happen when a scan meets a file it does not track
+ * yet and when a file gets its first bytes; acks move offsets through a
+ * cached pointer. Even thousands of entries cost nothing measurable. */
 struct sl_treg_entry *
-sl_treg_find(struct sl_treg *r, uint64_t dev, uint64_t ino)
+sl_treg_next_ino(struct sl_treg *r, struct sl_treg_entry *after,
+                 uint64_t dev, uint64_t ino)
 {
   struct sl_treg_entry *e;
 
-  /* A linear list: lookups happen when a scan meets a file it does not
-   * track yet and when acks move an offset through a cached pointer, so
-   * even thousands of entries cost nothing measurable. */
-  for (e = r->head; e; e = e->next)
+  for (e = after ? after->next : r->head; e; e = e->next)
     if (e->dev == dev && e->ino == ino)
       return e;
   return NULL;
 }
 
 struct sl_treg_entry *
-sl_treg_put(struct sl_treg *r, const char *path, uint64_t dev, uint64_t ino,
-            uint64_t fp, uint32_t fp_len, uint64_t offset)
+sl_treg_find(struct sl_treg *r, uint64_t dev, uint64_t ino)
 {
-  struct sl_treg_entry *e = sl_treg_find(r, dev, ino);
-  char *p;
+  return sl_treg_next_ino(r, NULL, dev, ino);
+}
 
-  if (!e) {
-    e = entry_new(path);
-    if (!e)
-      return NULL;
-    e->dev = dev;
-    e->ino = ino;
-    e->next = r->head;
-    r->head = e;
-    r->count++;
-  } else if (strcmp(e->path, path) != 0) {
-    p = strdup(path);
-    if (!p)
-      return NULL;
-    free(e->path);
-    e->path = p;
-  }
-  e->fp = fp;
-  e->fp_len = fp_len;
-  e->offset = offset;
+struct sl_treg_entry *
+sl_treg_find_fp(struct sl_treg *r, uint64_t fp_off, uint32_t fp_len,
+                uint64_t fp)
+{
+  struct sl_treg_entry *e;
+
+  if (fp_len == 0)
+    return NULL;
+  for (e = r->head; e; e = e->next)
+    if (e->fp_len == fp_len && e->fp_off == fp_off && e->fp == fp)
+      return e;
+  return NULL;
+}
+
+bool
+sl_treg_sid_used(const struct sl_treg *r, uint64_t sid)
+{
+  const struct sl_treg_entry *e;
+
+  for (e = r->head; e; e = e->next)
+    if (e->sid == sid && e->id_dev == 0 && e->id_ino == 0)
+      return true;
+  return false;
+}
+
+struct sl_treg_entry *
+sl_treg_add(struct sl_treg *r, const char *path, uint64_t dev, uint64_t ino)
+{
+  struct sl_treg_entry *e = entry_new(path);
+
+  if (!e)
+    return NULL;
+  e->dev = dev;
+  e->ino = ino;
   e->updated_ms = wall_ms();
+  e->next = r->head;
+  r->head = e;
+  r->count++;
   r->dirty = true;
   return e;
+}
+
+int
+sl_treg_set_path(struct sl_treg *r, struct sl_treg_entry *e,
+                 const char *path)
+{
+  char *p;
+
+  if (strcmp(e->path, path) == 0)
+    return 0;
+  p = strdup(path);
+  if (!p)
+    return SL_ENOMEM;
+  free(e->path);
+  e->path = p;
+  r->dirty = true;
+  return 0;
+}
+
+void
+sl_treg_changed(struct sl_treg *r, struct sl_treg_entry *e)
+{
+  e->updated_ms = wall_ms();
+  r->dirty = true;
 }
 
 void
@@ -360,6 +463,31 @@ sl_treg_prune(struct sl_treg *r, int64_t max_age_ms)
 }
 
 size_t
+sl_treg_clean(struct sl_treg *r,
+              bool (*gone)(const struct sl_treg_entry *e, void *arg),
+              void *arg)
+{
+  struct sl_treg_entry **pp, *e;
+  size_t n = 0;
+
+  for (pp = &r->head; (e = *pp) != NULL;) {
+    if (e->refs == 0 && gone(e, arg)) {
+      sl_log(SL_LOG_INFO, "tail", "registry entry cleaned",
+             SL_LF_STR, "path", e->path, SL_LF_INT, "offset",
+             (int64_t)e->offset, SL_LF_END);
+      *pp = e->next;
+      entry_free(e);
+      r->count--;
+      r->dirty = true;
+      n++;
+    } else {
+      pp = &e->next;
+    }
+  }
+  return n;
+}
+
+size_t
 sl_treg_count(const struct sl_treg *r)
 {
   return r->count;
@@ -400,15 +528,37 @@ sl_treg_serialize(struct sl_treg *r, uint64_t *seq)
       json_object_set(root, "entries", arr))
     goto done;
   for (e = r->head; e; e = e->next) {
-    snprintf(fp, sizeof(fp), "%016" PRIx64, e->fp);
-    o = json_pack("{s:s, s:I, s:I, s:s, s:I, s:I, s:I}",
+    char sid[17], head[17];
+
+    snprintf(sid, sizeof(sid), "%016" PRIx64, e->sid);
+    snprintf(head, sizeof(head), "%016" PRIx64, e->head);
+    o = json_pack("{s:s, s:I, s:I, s:s, s:s, s:I, s:I, s:I}",
                   "path", e->path, "dev", (json_int_t)e->dev,
-                  "ino", (json_int_t)e->ino, "fp", fp,
-                  "fp_len", (json_int_t)e->fp_len,
+                  "ino", (json_int_t)e->ino, "sid", sid, "head", head,
+                  "head_len", (json_int_t)e->head_len,
                   "offset", (json_int_t)e->offset,
                   "updated", (json_int_t)e->updated_ms);
+    if (o && e->fp_len) {
+      snprintf(fp, sizeof(fp), "%016" PRIx64, e->fp);
+      if (json_object_set_new(o, "fp", json_string(fp)) ||
+          json_object_set_new(o, "fp_off", json_integer(
+                                (json_int_t)e->fp_off)) ||
+          json_object_set_new(o, "fp_len", json_integer(
+                                (json_int_t)e->fp_len)))
+        goto fail_entry;
+    }
+    if (o && (e->id_dev || e->id_ino) &&
+        (json_object_set_new(o, "id_dev", json_integer(
+                               (json_int_t)e->id_dev)) ||
+         json_object_set_new(o, "id_ino", json_integer(
+                               (json_int_t)e->id_ino))))
+      goto fail_entry;
     if (!o || json_array_append_new(arr, o))
       goto done;
+    continue;
+fail_entry:
+    json_decref(o);
+    goto done;
   }
   s = json_dumps(root, JSON_COMPACT);
   if (s) {

@@ -325,7 +325,8 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
 {
   const struct sl_tail_chunk *c = wc->c;
   const char *p = c->data, *end = c->data + c->len, *nl;
-  unsigned lflags = (c->flags & SL_CHUNK_TRUNCATED) ? SL_LINE_TRUNCATED : 0;
+  size_t ci = 0;
+  uint64_t shift = 0;  /* file bytes of cut lines left out so far */
   int rc;
 
   rc = batch_open(bt);
@@ -336,11 +337,21 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
   ATOMIC_ADD(&wc->refs, 1);
 
   while (p < end) {
-    size_t len;
-    uint64_t off = c->offset + (uint64_t)(p - c->data);
+    size_t len, at = (size_t)(p - c->data);
+    uint64_t off = c->offset + at + shift;
+    unsigned lflags = 0;
 
-    if (c->flags & (SL_CHUNK_TRUNCATED | SL_CHUNK_NO_NL)) {
+    if (ci < c->ncuts && c->cuts[ci].at == at) {
+      /* Cut at max_line_bytes (tail.h); the lines after it sit further
+       * into the file than their place in data. */
+      lflags = SL_LINE_TRUNCATED;
+      shift += c->cuts[ci].skip;
+      ci++;
+    }
+    if (c->flags & SL_CHUNK_NO_NL) {
       /* Exactly one line, however it ends. */
+      if (c->flags & SL_CHUNK_TRUNCATED)
+        lflags = SL_LINE_TRUNCATED;
       len = (size_t)(end - p);
       if (p[len - 1] == '\n')
         len--;

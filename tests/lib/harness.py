@@ -234,6 +234,7 @@ class Proc:
         self.started_rec = None
         self.exit_codes = []
         self.http_port = None
+        self.preexec_fn = None    # run in the child before exec (rlimits)
         self._parsed = []         # (offset, record) of complete lines
         self._parsed_upto = 0
 
@@ -259,7 +260,7 @@ class Proc:
             [self.binary, "-c", self.cfg_path] + list(extra_args),
             stdin=subprocess.DEVNULL,
             stdout=stdout if stdout is not None else subprocess.DEVNULL,
-            stderr=self.logf)
+            stderr=self.logf, preexec_fn=self.preexec_fn)
         self.started_rec = wait_until(
             lambda: self._started() or self.proc.poll() is not None,
             timeout, 0.02, "%s 'started'" % self.name)

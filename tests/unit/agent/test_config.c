@@ -124,6 +124,20 @@ test_semantic_errors(void **state)
                         &c, &ac, err, sizeof(err)), SL_ECONFIG);
   sl_conf_free(c);
   c = NULL;
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs: [{paths: [/a], fingerprint: {length: 10}}]\n"
+                        "output: {type: stdout}\n",
+                        &c, &ac, err, sizeof(err)), SL_ECONFIG);
+  assert_non_null(strstr(err, "inputs.fingerprint.length"));
+  sl_conf_free(c);
+  c = NULL;
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs: [{paths: [/a], read_gz: true,\n"
+                        "          fingerprint: {offset: 512, length: 4KiB}}]\n"
+                        "output: {type: stdout}\n",
+                        &c, &ac, err, sizeof(err)), 0);
+  sl_conf_free(c);
+  c = NULL;
   /* Schema-level: enum and unknown keys. */
   assert_int_not_equal(load("data_dir: /tmp/d\n"
                             "inputs: [{paths: [/a], parser: xml}]\n"

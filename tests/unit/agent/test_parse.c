@@ -24,7 +24,7 @@
 static const struct sl_agent_info info = {
   "host-1", "agent-id-1", NULL, "9.9.9"
 };
-static const struct sl_src src = { "/var/log/app.log", 11, 22, 33 };
+static const struct sl_src src = { "/var/log/app.log", 5, 6, 33, 11, 22 };
 
 static struct sl_parse_ctx *
 mkctx(const char *cfg)
@@ -869,13 +869,20 @@ test_event_id(void **state)
   assert_string_not_equal(a, b);
   sl_event_id("agent-id-2", &src, 1234, b);
   assert_string_not_equal(a, b);
-  s2.ino++;
+  s2.id_ino++;
   sl_event_id("agent-id-1", &s2, 1234, b);
   assert_string_not_equal(a, b);
   s2 = src;
-  s2.dev++;
+  s2.id_dev++;
   sl_event_id("agent-id-1", &s2, 1234, b);
   assert_string_not_equal(a, b);
+  /* The inode being read is not part of the id: a stream that moved to
+   * another inode (copytruncate's copy) keeps its ids. */
+  s2 = src;
+  s2.dev++;
+  s2.ino++;
+  sl_event_id("agent-id-1", &s2, 1234, b);
+  assert_string_equal(a, b);
   s2 = src;
   s2.fp ^= 1;
   sl_event_id("agent-id-1", &s2, 1234, b);
@@ -896,7 +903,9 @@ test_event_id(void **state)
   assert_string_not_equal(a, b);
   /* Pinned layout: the hashed bytes are part of the delivery guarantee
    * (changing them re-ids every event and duplicates on replay):
-   * agent id, NUL, then dev, ino, fp, offset as little-endian u64. */
+   * agent id, NUL, then id_dev, id_ino, fp, offset as little-endian u64
+   * (the layout of earlier versions, with the inode there, so streams
+   * migrated from a version-1 registry keep their ids). */
   {
     unsigned char raw[11 + 32];
     uint64_t v[4] = { 11, 22, 33, 1234 };

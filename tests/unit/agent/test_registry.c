@@ -71,6 +71,22 @@ write_text(const char *path, const char *s)
   fclose(f);
 }
 
+/* An entry as version 1 kept it: one fingerprint of the first fp_len
+ * bytes, which is also the stream id and (at 1 KiB) the fingerprint. */
+static struct sl_treg_entry *
+put(struct sl_treg *r, const char *path, uint64_t dev, uint64_t ino,
+    uint64_t fp, uint32_t fp_len, uint64_t offset)
+{
+  struct sl_treg_entry *e = sl_treg_add(r, path, dev, ino);
+
+  assert_non_null(e);
+  e->sid = e->head = e->fp = fp;
+  e->head_len = fp_len;
+  e->fp_len = fp_len;
+  e->offset = offset;
+  return e;
+}
+
 static void
 test_empty_then_round_trip(void **state)
 {
@@ -83,9 +99,9 @@ test_empty_then_round_trip(void **state)
   assert_int_equal(sl_treg_open(fx->dir, &r), 0);
   assert_int_equal(sl_treg_count(r), 0);
   assert_false(sl_treg_dirty(r));
-  assert_non_null(sl_treg_put(r, "/var/log/a.log", 2049, 11, 0x1234, 1024,
+  assert_non_null(put(r, "/var/log/a.log", 2049, 11, 0x1234, 1024,
                               4096));
-  assert_non_null(sl_treg_put(r, "/var/log/b.log", big, big - 1, big, 17,
+  assert_non_null(put(r, "/var/log/b.log", big, big - 1, big, 17,
                               77));
   assert_true(sl_treg_dirty(r));
   assert_int_equal(sl_treg_save(r), 0);
@@ -99,7 +115,13 @@ test_empty_then_round_trip(void **state)
   assert_string_equal(e->path, "/var/log/a.log");
   assert_int_equal(e->fp, 0x1234);
   assert_int_equal(e->fp_len, 1024);
+  assert_int_equal(e->sid, 0x1234);
+  assert_int_equal(e->head_len, 1024);
+  assert_int_equal(e->id_dev, 0);
   assert_int_equal(e->offset, 4096);
+  assert_ptr_equal(sl_treg_find_fp(r, 0, 1024, 0x1234), e);
+  assert_null(sl_treg_find_fp(r, 0, 1000, 0x1234));
+  assert_null(sl_treg_find_fp(r, 1, 1024, 0x1234));
   e = sl_treg_find(r, big, big - 1);
   assert_non_null(e);
   assert_true(e->fp == big);
@@ -110,7 +132,7 @@ test_empty_then_round_trip(void **state)
 }
 
 static void
-test_put_replaces_and_offsets(void **state)
+test_streams_and_offsets(void **state)
 {
   struct fx *fx = *state;
   struct sl_treg *r;
@@ -119,7 +141,7 @@ test_put_replaces_and_offsets(void **state)
   char *s;
 
   assert_int_equal(sl_treg_open(fx->dir, &r), 0);
-  e = sl_treg_put(r, "/a", 1, 2, 3, 4, 5);
+  e = put(r, "/a", 1, 2, 3, 4, 5);
   s = sl_treg_serialize(r, &seq);
   assert_non_null(s);
   free(s);
@@ -128,15 +150,76 @@ test_put_replaces_and_offsets(void **state)
   assert_false(sl_treg_dirty(r));
   sl_treg_set_offset(r, e, 9);
   assert_true(sl_treg_dirty(r));
-  /* Same key, new identity (copytruncate): one entry, new values. */
-  e2 = sl_treg_put(r, "/b", 1, 2, 99, 10, 0);
-  assert_ptr_equal(e, e2);
-  assert_int_equal(sl_treg_count(r), 1);
-  assert_string_equal(e2->path, "/b");
-  assert_int_equal(e2->fp, 99);
-  assert_int_equal(e2->offset, 0);
+  /* A new stream on the same inode (content replaced) is a second entry:
+   * the old one may still be continued by a copy of it. */
+  e2 = put(r, "/a", 1, 2, 99, 10, 0);
+  assert_ptr_not_equal(e, e2);
+  assert_int_equal(sl_treg_count(r), 2);
+  assert_ptr_equal(sl_treg_next_ino(r, NULL, 1, 2), e2);
+  assert_ptr_equal(sl_treg_next_ino(r, e2, 1, 2), e);
+  assert_null(sl_treg_next_ino(r, e, 1, 2));
+  assert_true(sl_treg_sid_used(r, 99));
+  assert_false(sl_treg_sid_used(r, 98));
+  assert_int_equal(sl_treg_set_path(r, e, "/b"), 0);
+  assert_string_equal(e->path, "/b");
   sl_treg_remove(r, e2);
+  sl_treg_remove(r, e);
   assert_int_equal(sl_treg_count(r), 0);
+  sl_treg_free(r);
+}
+
+/* A version 1 registry (one entry per dev+ino) is read, keeps every offset
+ * and the ids of its streams (the inode stays in id_dev/id_ino), and is
+ * written back as version 2. */
+static void
+test_migrate_v1(void **state)
+{
+  struct fx *fx = *state;
+  struct sl_treg *r;
+  struct sl_treg_entry *e;
+  json_error_t jerr;
+  json_t *root;
+
+  write_text(fx->path,
+             "{\"version\":1,\"entries\":["
+             "{\"path\":\"/var/log/a.log\",\"dev\":2049,\"ino\":11,"
+             "\"fp\":\"00000000000000ab\",\"fp_len\":1024,"
+             "\"offset\":4096,\"updated\":5},"
+             "{\"path\":\"/var/log/b.log\",\"dev\":2049,\"ino\":12,"
+             "\"fp\":\"00000000000000cd\",\"fp_len\":17,"
+             "\"offset\":17,\"updated\":5}]}\n");
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  assert_int_equal(sl_treg_count(r), 2);
+  assert_true(sl_treg_dirty(r));  /* written back in the new format */
+  e = sl_treg_find(r, 2049, 11);
+  assert_non_null(e);
+  assert_int_equal(e->offset, 4096);
+  assert_int_equal(e->sid, 0xab);
+  assert_int_equal(e->id_dev, 2049);
+  assert_int_equal(e->id_ino, 11);
+  assert_int_equal(e->head, 0xab);
+  assert_int_equal(e->head_len, 1024);
+  assert_ptr_equal(sl_treg_find_fp(r, 0, 1024, 0xab), e);
+  e = sl_treg_find(r, 2049, 12);
+  assert_non_null(e);
+  assert_int_equal(e->head_len, 17);
+  assert_int_equal(e->fp_len, 0);  /* too short for a fingerprint */
+  assert_int_equal(sl_treg_save(r), 0);
+  sl_treg_free(r);
+
+  root = json_load_file(fx->path, 0, &jerr);
+  assert_non_null(root);
+  assert_int_equal(json_integer_value(json_object_get(root, "version")), 2);
+  json_decref(root);
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  assert_false(sl_treg_dirty(r));
+  e = sl_treg_find(r, 2049, 11);
+  assert_non_null(e);
+  assert_int_equal(e->id_dev, 2049);
+  assert_int_equal(e->id_ino, 11);
+  assert_int_equal(e->sid, 0xab);
+  assert_int_equal(e->offset, 4096);
+  assert_int_equal(count_prefix(fx->dir, "registry.json.corrupt-"), 0);
   sl_treg_free(r);
 }
 
@@ -154,16 +237,16 @@ test_atomic_write_leaves_no_temp(void **state)
   write_text(tmp, "{\"torn");
   assert_int_equal(sl_treg_open(fx->dir, &r), 0);
   assert_int_equal(sl_treg_count(r), 0);
-  assert_non_null(sl_treg_put(r, "/x.log", 5, 6, 7, 8, 9));
+  assert_non_null(put(r, "/x.log", 5, 6, 7, 8, 9));
   assert_int_equal(sl_treg_save(r), 0);
   assert_int_equal(access(tmp, F_OK), -1);
   root = json_load_file(fx->path, 0, &jerr);
   assert_non_null(root);
-  assert_int_equal(json_integer_value(json_object_get(root, "version")), 1);
+  assert_int_equal(json_integer_value(json_object_get(root, "version")), 2);
   ents = json_object_get(root, "entries");
   assert_int_equal(json_array_size(ents), 1);
   assert_string_equal(json_string_value(json_object_get(
-                        json_array_get(ents, 0), "fp")),
+                        json_array_get(ents, 0), "sid")),
                       "0000000000000007");
   assert_int_equal(json_integer_value(json_object_get(
                      json_array_get(ents, 0), "offset")), 9);
@@ -179,7 +262,9 @@ test_corrupt_moved_aside(void **state)
   const char *bad[] = {
     "{not json",
     "[1,2,3]",
-    "{\"version\":2,\"entries\":[]}",
+    "{\"version\":3,\"entries\":[]}",
+    "{\"version\":2,\"entries\":[{\"path\":\"/a\",\"dev\":1,"
+      "\"ino\":2,\"offset\":4,\"updated\":5}]}",
     "{\"version\":1,\"entries\":[{\"path\":\"/a\"}]}",
     "{\"version\":1,\"entries\":[{\"path\":\"/a\",\"dev\":1,\"ino\":2,"
       "\"fp\":\"zz\",\"fp_len\":3,\"offset\":4,\"updated\":5}]}",
@@ -194,7 +279,7 @@ test_corrupt_moved_aside(void **state)
     assert_int_equal(access(fx->path, F_OK), -1);
     assert_true(count_prefix(fx->dir, "registry.json.corrupt-") >= 1);
     /* And the fresh registry works. */
-    assert_non_null(sl_treg_put(r, "/a", 1, 2, 3, 4, 5));
+    assert_non_null(put(r, "/a", 1, 2, 3, 4, 5));
     assert_int_equal(sl_treg_save(r), 0);
     sl_treg_free(r);
     assert_int_equal(sl_treg_open(fx->dir, &r), 0);
@@ -213,7 +298,7 @@ test_older_snapshot_never_wins(void **state)
   char *j1, *j2;
 
   assert_int_equal(sl_treg_open(fx->dir, &r), 0);
-  e = sl_treg_put(r, "/a", 1, 2, 3, 4, 100);
+  e = put(r, "/a", 1, 2, 3, 4, 100);
   j1 = sl_treg_serialize(r, &s1);
   sl_treg_set_offset(r, e, 200);
   j2 = sl_treg_serialize(r, &s2);
@@ -239,9 +324,9 @@ test_prune_only_unreferenced_old(void **state)
   struct sl_treg_entry *a, *b, *c;
 
   assert_int_equal(sl_treg_open(fx->dir, &r), 0);
-  a = sl_treg_put(r, "/a", 1, 1, 1, 1, 1);
-  b = sl_treg_put(r, "/b", 1, 2, 1, 1, 1);
-  c = sl_treg_put(r, "/c", 1, 3, 1, 1, 1);
+  a = put(r, "/a", 1, 1, 1, 1, 1);
+  b = put(r, "/b", 1, 2, 1, 1, 1);
+  c = put(r, "/c", 1, 3, 1, 1, 1);
   a->updated_ms -= 100000;
   b->updated_ms -= 100000;
   b->refs = 1;  /* an open file uses it */
@@ -269,7 +354,7 @@ test_missing_dir_fails_cleanly(void **state)
   assert_int_equal(sl_treg_open("", &r), SL_EINVAL);
   snprintf(sub, sizeof(sub), "%s/nope", fx->dir);
   assert_int_equal(sl_treg_open(sub, &r), 0);  /* no file: empty */
-  assert_non_null(sl_treg_put(r, "/a", 1, 2, 3, 4, 5));
+  assert_non_null(put(r, "/a", 1, 2, 3, 4, 5));
   assert_true(sl_treg_save(r) < 0);  /* directory missing */
   assert_true(sl_treg_dirty(r));     /* kept for a retry */
   sl_treg_free(r);
@@ -281,8 +366,9 @@ main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_empty_then_round_trip, setup,
                                     teardown),
-    cmocka_unit_test_setup_teardown(test_put_replaces_and_offsets, setup,
+    cmocka_unit_test_setup_teardown(test_streams_and_offsets, setup,
                                     teardown),
+    cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
     cmocka_unit_test_setup_teardown(test_atomic_write_leaves_no_temp, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_corrupt_moved_aside, setup,

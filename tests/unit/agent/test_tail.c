@@ -26,6 +26,7 @@
 #include "tail.h"
 
 #include <xxhash.h>
+#include <zlib.h>
 
 struct rec {
   struct sl_tail_chunk *c;   /* invalid once done */
@@ -34,6 +35,9 @@ struct rec {
   char *data;
   size_t len;
   unsigned flags;
+  uint64_t fp;               /* stream id (src->fp) */
+  size_t ncuts;
+  struct sl_tail_cut cut0;   /* first cut, if any */
   bool done;
 };
 
@@ -52,6 +56,7 @@ struct h {
   const char *start_at;
   int64_t close_inactive, partial_timeout, max_line, scan_interval;
   uint64_t qmax;
+  bool read_gz;
 };
 
 static void
@@ -154,6 +159,10 @@ on_chunk(void *arg, struct sl_tail_chunk *c)
   r->end = c->end_offset;
   r->len = c->len;
   r->flags = c->flags;
+  r->fp = c->src->fp;
+  r->ncuts = c->ncuts;
+  if (c->ncuts)
+    r->cut0 = c->cuts[0];
   r->data = malloc(c->len + 1);
   memcpy(r->data, c->data, c->len);
   r->data[c->len] = 0;
@@ -163,8 +172,25 @@ on_chunk(void *arg, struct sl_tail_chunk *c)
   if (!c->flags) {
     assert_int_equal(c->end_offset, c->offset + c->len);
     assert_int_equal(c->data[c->len - 1], '\n');
-  } else {
+  } else if (c->flags & SL_CHUNK_NO_NL) {
     assert_null(memchr(c->data, '\n', c->len));
+  } else {
+    size_t k;
+    uint64_t skip = 0;
+
+    /* Whole lines, cut ones among them: each cut is one line. */
+    assert_int_equal(c->flags, SL_CHUNK_TRUNCATED);
+    assert_true(c->ncuts > 0);
+    assert_int_equal(c->data[c->len - 1], '\n');
+    for (k = 0; k < c->ncuts; k++) {
+      assert_true(c->cuts[k].at < c->cuts[k].end);
+      assert_true(c->cuts[k].end <= c->len);
+      assert_int_equal(c->data[c->cuts[k].end - 1], '\n');
+      assert_null(memchr(c->data + c->cuts[k].at, '\n',
+                         c->cuts[k].end - c->cuts[k].at - 1));
+      skip += c->cuts[k].skip;
+    }
+    assert_int_equal(c->end_offset, c->offset + c->len + skip);
   }
   assert_true(c->src->dev != 0 || c->src->ino != 0);
   return 0;
@@ -191,6 +217,8 @@ make_tail_n(struct h *h, const char *pattern, const char *exclude)
                      "max_line_bytes", (json_int_t)h->max_line,
                      "partial_timeout", (json_int_t)h->partial_timeout);
   assert_non_null(inputs);
+  if (h->read_gz)
+    json_object_set_new(json_array_get(inputs, 0), "read_gz", json_true());
   if (exclude) {
     char ex[256];
 
@@ -374,7 +402,9 @@ reg_offset(struct h *h, const char *name)
   json_array_foreach(json_object_get(root, "entries"), i, e) {
     const char *ep = json_string_value(json_object_get(e, "path"));
 
-    if (ep && strcmp(ep, p) == 0)
+    /* Newest stream first: a path can name an old stream too (kept so a
+     * copy of it can continue it). */
+    if (ep && strcmp(ep, p) == 0 && off < 0)
       off = json_integer_value(json_object_get(e, "offset"));
   }
   json_decref(root);
@@ -566,7 +596,9 @@ test_copytruncate(void **state)
   done_all(h);
   assert_int_equal(sl_tail_flush_registry(h->t), 0);
   assert_int_equal(reg_offset(h, "a.log"), 6);
-  assert_int_equal(stats(h).registry_entries, 1);
+  /* The stream that was truncated away stays known: a copy of it (found
+   * by a glob like a.log*) continues it instead of starting over. */
+  assert_int_equal(stats(h).registry_entries, 2);
 }
 
 static void
@@ -745,6 +777,289 @@ test_content_replaced_in_place(void **state)
   done_all(h);
 }
 
+/* Numbered lines, more than the 1 KiB fingerprint. */
+static void
+put_lines(struct h *h, const char *name, int from, int to, bool append)
+{
+  char line[64];
+  int i;
+
+  for (i = from; i < to; i++) {
+    snprintf(line, sizeof(line), "2026-12-06T00:00:00Z line %05d of app\n",
+             i);
+    put_str(h, name, line, append || i > from);
+  }
+}
+
+static void
+copy_file(struct h *h, const char *from, const char *to)
+{
+  char p[256], q[256], buf[65536];
+  int in, out;
+  ssize_t n;
+
+  path_in(h, from, p, sizeof(p));
+  path_in(h, to, q, sizeof(q));
+  in = open(p, O_RDONLY);
+  out = open(q, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  assert_true(in >= 0 && out >= 0);
+  while ((n = read(in, buf, sizeof(buf))) > 0)
+    assert_int_equal(write(out, buf, (size_t)n), n);
+  close(in);
+  close(out);
+}
+
+static size_t
+recs_of(struct h *h, const char *name)
+{
+  char p[256];
+  size_t i, n = 0;
+
+  path_in(h, name, p, sizeof(p));
+  for (i = 0; i < h->nrecs; i++)
+    n += strcmp(h->recs[i].path, p) == 0;
+  return n;
+}
+
+/* copytruncate with a glob that also matches the copy (issue 11): the
+ * copy has the first bytes of the stream, so it is the same stream and
+ * goes on at the acknowledged offset -- here with a line the agent had not
+ * read before it stopped -- with the same event ids; the truncated
+ * original is a new stream from 0. */
+static void
+test_copytruncate_copy_continues_stream(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+  uint64_t fp;
+  size_t i;
+
+  put_lines(h, "a.log", 0, 40, false);
+  make_tail(h, "a.log*");
+  expect_nrecs(h, 1);
+  run_for(h, 100);
+  done_all(h);
+  fp = h->recs[0].fp;
+  close_tail(h);
+  clear_recs(h);
+
+  put_str(h, "a.log", "unread while stopped\n", true);
+  copy_file(h, "a.log", "a.log.1");
+  path_in(h, "a.log", p, sizeof(p));
+  assert_int_equal(truncate(p, 0), 0);
+  put_str(h, "a.log", "fresh\n", true);
+  make_tail(h, "a.log*");
+  expect_content(h, "a.log.1", "unread while stopped\n");
+  expect_content(h, "a.log", "fresh\n");
+  for (i = 0; i < h->nrecs; i++) {
+    if (strstr(h->recs[i].path, "a.log.1")) {
+      assert_true(h->recs[i].fp == fp);         /* same ids */
+      assert_int_equal(h->recs[i].off, 40 * 39);
+    } else {
+      assert_true(h->recs[i].fp != fp);
+      assert_int_equal(h->recs[i].off, 0);
+    }
+  }
+  done_all(h);
+  run_for(h, 300);  /* later scans read nothing again */
+  assert_int_equal(h->nrecs, 2);
+}
+
+/* The copy appears while the original is still being read (logrotate
+ * copies first, truncates after): the copy waits; once the original is
+ * truncated, it continues the stream at its end -- nothing is read twice. */
+static void
+test_copy_of_live_file_waits(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+
+  put_lines(h, "a.log", 0, 40, false);
+  make_tail(h, "a.log*");
+  expect_nrecs(h, 1);
+  run_for(h, 50);
+  done_all(h);
+  copy_file(h, "a.log", "a.log.1");
+  run_for(h, 400);
+  assert_int_equal(recs_of(h, "a.log.1"), 0);
+  path_in(h, "a.log", p, sizeof(p));
+  assert_int_equal(truncate(p, 0), 0);
+  put_str(h, "a.log", "after the truncate\n", true);
+  expect_nrecs(h, 2);
+  assert_string_equal(h->recs[1].data, "after the truncate\n");
+  done_all(h);
+  run_for(h, 400);
+  assert_int_equal(recs_of(h, "a.log.1"), 0);
+  assert_int_equal(h->nrecs, 2);
+}
+
+/* Two files that start with the same 1.2 KiB header are not copies of each
+ * other: the second is read too (its end differs from the first's at the
+ * same offset), with its own stream id. */
+static void
+test_same_header_not_a_copy(void **state)
+{
+  struct h *h = *state;
+  char hdr[1301], *a, *b;
+  size_t i;
+
+  for (i = 0; i + 13 <= 1300; i += 13)
+    memcpy(hdr + i, "# header row\n", 13);
+  hdr[i] = '\0';
+  a = malloc(4096);
+  b = malloc(4096);
+  snprintf(a, 4096, "%sa one\na two\na three and more text\n", hdr);
+  snprintf(b, 4096, "%sb one\n", hdr);
+  put_str(h, "a.log", a, false);
+  make_tail(h, "*.log");
+  expect_content(h, "a.log", a);
+  put_str(h, "b.log", b, false);
+  expect_content(h, "b.log", b);
+  assert_true(h->recs[0].fp != h->recs[h->nrecs - 1].fp);
+  done_all(h);
+  free(a);
+  free(b);
+}
+
+/* Truncated to a shorter length with the first bytes intact: what is left
+ * was read; reading goes on at the cut, as a new stream (new lines at old
+ * offsets must not get the old lines' event ids). */
+static void
+test_truncate_to_smaller_same_head(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+  uint64_t fp;
+
+  put_lines(h, "a.log", 0, 40, false);
+  make_tail(h, "a.log");
+  expect_nrecs(h, 1);
+  run_for(h, 50);
+  done_all(h);
+  fp = h->recs[0].fp;
+  path_in(h, "a.log", p, sizeof(p));
+  assert_int_equal(truncate(p, 30 * 39), 0);
+  run_for(h, 400);
+  put_str(h, "a.log", "appended\n", true);
+  expect_nrecs(h, 2);
+  assert_string_equal(h->recs[1].data, "appended\n");
+  assert_int_equal(h->recs[1].off, 30 * 39);
+  assert_true(h->recs[1].fp != fp);
+  done_all(h);
+}
+
+/* Truncated to zero and written again to the same size between two looks:
+ * only the first bytes tell; the new content is read from 0. */
+static void
+test_truncate_same_size_rewrite(void **state)
+{
+  struct h *h = *state;
+  char p[256];
+  int fd;
+
+  put_str(h, "a.log", "one one one\n", false);
+  make_tail(h, "a.log");
+  expect_content(h, "a.log", "one one one\n");
+  done_all(h);
+  run_for(h, 20);
+  path_in(h, "a.log", p, sizeof(p));
+  fd = open(p, O_WRONLY | O_TRUNC);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "two two two\n", 12), 12);
+  close(fd);
+  expect_content(h, "a.log", "one one one\ntwo two two\n");
+  assert_int_equal(h->recs[h->nrecs - 1].off, 0);
+  done_all(h);
+}
+
+/* read_gz: a rotated .gz is read once, uncompressed offsets, and not again
+ * after a restart. */
+static void
+test_read_gz_once(void **state)
+{
+  struct h *h = *state;
+  char p[256], line[64];
+  size_t n = 0, len, i;
+  char *want = NULL, *got;
+  gzFile gz;
+
+  h->read_gz = true;
+  path_in(h, "a.log.2.gz", p, sizeof(p));
+  gz = gzopen(p, "wb");
+  assert_non_null(gz);
+  for (i = 0; i < 60000; i++) {
+    len = (size_t)snprintf(line, sizeof(line), "gz line %zu\n", i);
+    want = realloc(want, n + len + 1);
+    memcpy(want + n, line, len);
+    n += len;
+    assert_int_equal(gzwrite(gz, line, (unsigned)len), (int)len);
+  }
+  want[n] = '\0';
+  assert_int_equal(gzclose(gz), Z_OK);
+  put_str(h, "a.log", "plain\n", false);
+  make_tail(h, "a.log*");
+  expect_content(h, "a.log", "plain\n");
+  expect_content(h, "a.log.2.gz", want);
+  assert_int_equal(h->recs[0].path[strlen(h->recs[0].path) - 1] == 'z'
+                   ? h->recs[0].off : 0, 0);
+  done_all(h);
+  run_for(h, 100);
+  close_tail(h);
+  clear_recs(h);
+  make_tail(h, "a.log*");
+  run_for(h, 400);
+  got = collect(h, "a.log.2.gz", &len);
+  assert_int_equal(len, 0);
+  free(got);
+  free(want);
+}
+
+/* A .gz still being written (the gzip of a rotation) is read on as it
+ * grows, its last line only once the gzip stream ended. */
+static void
+test_read_gz_growing(void **state)
+{
+  struct h *h = *state;
+  char p[256], *z;
+  size_t zn, half;
+  FILE *fp;
+  gzFile gz;
+
+  h->read_gz = true;
+  path_in(h, "full.gz", p, sizeof(p));
+  gz = gzopen(p, "wb");
+  assert_non_null(gz);
+  assert_true(gzputs(gz, "first\nsecond\nlast without newline") > 0);
+  assert_int_equal(gzclose(gz), Z_OK);
+  fp = fopen(p, "rb");
+  z = malloc(4096);
+  zn = fread(z, 1, 4096, fp);
+  fclose(fp);
+  unlink(p);
+  half = zn - 10;  /* all but the trailer and the end of the stream */
+  put_file(h, "b.log.gz", z, half, false);
+  make_tail(h, "b.log*");
+  run_for(h, 400);
+  put_file(h, "b.log.gz", z + half, zn - half, true);
+  expect_content(h, "b.log.gz", "first\nsecond\nlast without newline");
+  done_all(h);
+  free(z);
+}
+
+static void
+test_gz_skipped_by_default(void **state)
+{
+  struct h *h = *state;
+
+  put_str(h, "a.log", "plain\n", false);
+  put_str(h, "a.log.1.gz", "not really gzip\n", false);
+  make_tail(h, "a.log*");
+  expect_content(h, "a.log", "plain\n");
+  run_for(h, 300);
+  assert_int_equal(recs_of(h, "a.log.1.gz"), 0);
+  done_all(h);
+}
+
 static void
 test_long_line_truncated_and_skipped(void **state)
 {
@@ -761,36 +1076,44 @@ test_long_line_truncated_and_skipped(void **state)
   put_file(h, "a.log", line, 300, true);
   put_str(h, "a.log", "\nafter\n", true);
   make_tail(h, "a.log");
-  expect_nrecs(h, 3);
-  assert_string_equal(h->recs[0].data, "short\n");
-  r = &h->recs[1];
+  expect_nrecs(h, 1);
+  /* One chunk, in file order (issue 15): the line before, the cut head
+   * with a '\n', the line after. */
+  r = &h->recs[0];
   assert_int_equal(r->flags, SL_CHUNK_TRUNCATED);
-  assert_int_equal(r->len, 100);
-  assert_int_equal(r->off, 6);
-  assert_int_equal(r->end, 6 + 301);
-  assert_string_equal(h->recs[2].data, "after\n");
-  assert_int_equal(h->recs[2].off, 307);
+  assert_int_equal(r->len, 6 + 101 + 6);
+  assert_memory_equal(r->data, "short\n", 6);
+  assert_string_equal(r->data + 107, "after\n");
+  assert_int_equal(r->ncuts, 1);
+  assert_int_equal(r->cut0.at, 6);
+  assert_int_equal(r->cut0.end, 107);
+  assert_int_equal(r->cut0.skip, 301 - 101);
+  assert_int_equal(r->off, 0);
+  assert_int_equal(r->end, 313);
   assert_int_equal(stats(h).lines_truncated, 1);
+  assert_int_equal(stats(h).bytes_skipped, 200);
 
   /* A line over several reads, written in two parts: its chunk appears
-   * only when its '\n' exists, and its end_offset covers the newline. */
+   * only when its '\n' exists, its rest is dropped (not an event of its
+   * own), and the end_offset covers the newline. */
   memset(line, 'z', big);
   put_file(h, "a.log", line, big, true);
   run_for(h, 300);
-  assert_int_equal(h->nrecs, 3);
+  assert_int_equal(h->nrecs, 1);
   put_file(h, "a.log", line, 1000, true);
   put_str(h, "a.log", "\nnext\n", true);
-  expect_nrecs(h, 5);
-  r = &h->recs[3];
+  expect_nrecs(h, 2);
+  r = &h->recs[1];
   assert_int_equal(r->flags, SL_CHUNK_TRUNCATED);
-  assert_int_equal(r->len, 101);
+  assert_int_equal(r->len, 101 + 1 + 5);
+  assert_string_equal(r->data + 102, "next\n");
   assert_int_equal(r->off, 313);
-  assert_int_equal(r->end, 313 + big + 1000 + 1);
-  assert_string_equal(h->recs[4].data, "next\n");
-  assert_int_equal(h->recs[4].off, r->end);
+  assert_int_equal(r->cut0.skip, big + 1000 - 101);
+  assert_int_equal(r->end, 313 + big + 1000 + 1 + 5);
+  assert_int_equal(stats(h).lines_truncated, 2);
   done_all(h);
   assert_int_equal(sl_tail_flush_registry(h->t), 0);
-  assert_int_equal(reg_offset(h, "a.log"), (int64_t)(r->end + 5));
+  assert_int_equal(reg_offset(h, "a.log"), (int64_t)r->end);
   free(line);
 }
 
@@ -1085,6 +1408,14 @@ main(void)
     T(test_delete_releases_fd),
     T(test_fingerprint_mismatch_is_new_file),
     T(test_content_replaced_in_place),
+    T(test_copytruncate_copy_continues_stream),
+    T(test_copy_of_live_file_waits),
+    T(test_same_header_not_a_copy),
+    T(test_truncate_to_smaller_same_head),
+    T(test_truncate_same_size_rewrite),
+    T(test_gz_skipped_by_default),
+    T(test_read_gz_once),
+    T(test_read_gz_growing),
     T(test_long_line_truncated_and_skipped),
     T(test_long_line_with_big_limit),
     T(test_partial_line_flushed_on_rotation),

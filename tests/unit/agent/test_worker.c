@@ -392,17 +392,53 @@ test_max_bytes(void **state)
   free(data);
 }
 
-/* A truncated chunk is one line, tagged. */
+/* A line cut at max_line_bytes sits between its neighbours in one chunk
+ * (issue 15: file order), is tagged, and the lines after it get their
+ * real file offsets (the skipped rest counted in). */
 static void
 test_truncated_flag(void **state)
+{
+  static const struct sl_tail_cut cut[] = {{ 2, 7, 100 }};
+  struct sl_batcher bt;
+  struct sl_batcher_opts o;
+  struct sl_wchunk *wc;
+  const char *d, *a, *h, *b;
+
+  opts(&o, SL_FMT_NDJSON, 0, 10);
+  assert_int_equal(sl_batcher_init(&bt, &o, emit, &F), 0);
+  wc = mkchunk(0, "a\nHEAD\nb\n", 1000, SL_CHUNK_TRUNCATED);
+  F.chunks[0].cuts = cut;
+  F.chunks[0].ncuts = 1;
+  F.chunks[0].end_offset = 1000 + 9 + 100;
+  assert_int_equal(sl_batcher_add(&bt, wc), 0);
+  assert_int_equal(sl_batcher_flush(&bt), 0);
+  assert_int_equal(F.got[0]->events, 3);
+  d = F.got[0]->data;
+  a = strstr(d, "\"offset\":1000");
+  h = strstr(d, "\"offset\":1002");
+  b = strstr(d, "\"offset\":1107");
+  assert_true(a && h && b && a < h && h < b);
+  assert_non_null(strstr(h, "truncated"));
+  assert_null(strstr(b, "truncated"));
+  assert_int_equal(count_char(d, strlen(d), '\n'), 3);
+  sl_batcher_free(&bt);
+  F.chunks[0].cuts = NULL;
+  F.chunks[0].ncuts = 0;
+}
+
+/* A final line without newline flushed early, over the limit: one line,
+ * tagged. */
+static void
+test_truncated_no_nl(void **state)
 {
   struct sl_batcher bt;
   struct sl_batcher_opts o;
 
   opts(&o, SL_FMT_NDJSON, 0, 10);
   assert_int_equal(sl_batcher_init(&bt, &o, emit, &F), 0);
-  assert_int_equal(sl_batcher_add(&bt, mkchunk(0, "{\"msg\":\"abcdefg",
-                                               0, SL_CHUNK_TRUNCATED)), 0);
+  assert_int_equal(sl_batcher_add(&bt, mkchunk(0, "{\"msg\":\"abcdefg", 0,
+                                               SL_CHUNK_TRUNCATED |
+                                               SL_CHUNK_NO_NL)), 0);
   assert_int_equal(sl_batcher_flush(&bt), 0);
   assert_int_equal(F.got[0]->events, 1);
   assert_non_null(strstr(F.got[0]->data, "truncated"));
@@ -575,6 +611,7 @@ main(void)
     cmocka_unit_test_setup_teardown(test_lumberjack_compressed, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_max_bytes, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_truncated_no_nl, setup, teardown),
     cmocka_unit_test_setup_teardown(test_truncated_flag, setup, teardown),
     cmocka_unit_test_setup_teardown(test_pool_flush_interval, setup,
                                     teardown),
