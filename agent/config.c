@@ -38,6 +38,10 @@ static const struct sl_conf_key input_keys[] = {
   { "service", SL_CT_STR, NULL, "service.name", NULL, NULL, 0 },
   { "fields", SL_CT_MAP, NULL, "extra labels.* added to every event", NULL,
     NULL, 0 },
+  { "multiline", SL_CT_ANY, NULL,
+    "join lines into one event: java|python|go|ruby, or {pattern, negate, "
+    "match: after|before, max_lines: 500, max_bytes: 10MiB, timeout: 5s}",
+    NULL, NULL, 0 },
   SL_CONF_END
 };
 

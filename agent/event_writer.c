@@ -267,8 +267,16 @@ sl_ew_ev_end(struct sl_ew *w, const struct sl_ew_static *st,
   }
   SL_EW_LIT(w, "\"offset\":");
   sl_ew_u64(w, offset);
-  if (flags & SL_LINE_TRUNCATED)
-    SL_EW_LIT(w, ",\"flags\":[\"truncated\"]");
+  if (flags & (SL_LINE_TRUNCATED | SL_LINE_MULTILINE)) {
+    SL_EW_LIT(w, ",\"flags\":[");
+    if (flags & SL_LINE_TRUNCATED)
+      SL_EW_LIT(w, "\"truncated\"");
+    if ((flags & SL_LINE_TRUNCATED) && (flags & SL_LINE_MULTILINE))
+      sl_ew_byte(w, ',');
+    if (flags & SL_LINE_MULTILINE)
+      SL_EW_LIT(w, "\"multiline\"");
+    sl_ew_byte(w, ']');
+  }
   sl_ew_byte(w, '}');
   if (ev->trace_id[0]) {
     SL_EW_LIT(w, ",\"trace\":{\"id\":\"");
@@ -295,10 +303,18 @@ sl_ew_ev_end(struct sl_ew *w, const struct sl_ew_static *st,
     sl_ew_escape(w, ev->error, strlen(ev->error));
     SL_EW_LIT(w, "\"}");
   }
-  if (ev->tag) {
-    SL_EW_LIT(w, ",\"tags\":[\"");
-    sl_ew_escape(w, ev->tag, strlen(ev->tag));
-    SL_EW_LIT(w, "\"]");
+  if (ev->tag || (flags & SL_LINE_REDACTED)) {
+    SL_EW_LIT(w, ",\"tags\":[");
+    if (ev->tag) {
+      sl_ew_byte(w, '"');
+      sl_ew_escape(w, ev->tag, strlen(ev->tag));
+      sl_ew_byte(w, '"');
+    }
+    if (ev->tag && (flags & SL_LINE_REDACTED))
+      sl_ew_byte(w, ',');
+    if (flags & SL_LINE_REDACTED)
+      SL_EW_LIT(w, "\"redacted\"");
+    sl_ew_byte(w, ']');
   }
   SL_EW_LIT(w, ",\"event\":{\"id\":\"");
   sl_ew_event_id(st->agent_id, st->agent_id_len, src, offset, id);

@@ -8,6 +8,7 @@
 
 #include "bufpool.h"
 #include "compress.h"
+#include "mlstage.h"
 #include "parse.h"
 #include "sl_config.h"
 #include "sl_err.h"
@@ -320,6 +321,52 @@ is_blank(const char *p, size_t n)
   return 1;
 }
 
+/* One event for [p, p+len) at file offset `off`: into the open batch,
+ * shipping it first when it is full. */
+static int
+add_event(struct sl_batcher *bt, struct sl_wchunk *wc, const char *p,
+          size_t len, uint64_t off, unsigned lflags)
+{
+  int rc;
+
+  if (bt->cur->events >= bt->o.max_events ||
+      bt->ev.len >= bt->o.max_bytes) {
+    rc = sl_batcher_flush(bt);
+    if (rc == 0)
+      rc = batch_open(bt);
+    if (rc == 0)
+      rc = batch_add_ref(bt->cur, wc, 1);
+    if (rc)
+      return rc;
+    ATOMIC_ADD(&wc->refs, 1);
+  }
+  rc = put_line(bt, wc, p, len, off, lflags);
+  if (rc)
+    return rc;
+  bt->st.events++;
+  return SL_OK;
+}
+
+/* An event chunk of the multiline stage: records, one event each
+ * (mlstage.h); lines were counted there. */
+static int
+add_records(struct sl_batcher *bt, struct sl_wchunk *wc)
+{
+  const struct sl_tail_chunk *c = wc->c;
+  const char *p = c->data, *end = c->data + c->len;
+  struct sl_ml_rec r;
+  int rc;
+
+  while ((size_t)(end - p) >= sizeof(r)) {
+    memcpy(&r, p, sizeof(r));
+    rc = add_event(bt, wc, p + sizeof(r), r.len, r.offset, r.flags);
+    if (rc)
+      return rc;
+    p += SL_ML_REC_SIZE(r.len);
+  }
+  return SL_OK;
+}
+
 int
 sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
 {
@@ -335,6 +382,12 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
     return rc;
   ATOMIC_ADD(&wc->refs, 1);
 
+  if (c->flags & SL_CHUNK_EVENTS) {
+    rc = add_records(bt, wc);
+    if (rc)
+      return rc;
+    p = end;
+  }
   while (p < end) {
     size_t len;
     uint64_t off = c->offset + (uint64_t)(p - c->data);
@@ -357,21 +410,9 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
     if (len == 0 || is_blank(p, len)) {
       bt->st.empty++;
     } else {
-      if (bt->cur->events >= bt->o.max_events ||
-          bt->ev.len >= bt->o.max_bytes) {
-        rc = sl_batcher_flush(bt);
-        if (rc == 0)
-          rc = batch_open(bt);
-        if (rc == 0)
-          rc = batch_add_ref(bt->cur, wc, 1);
-        if (rc)
-          return rc;
-        ATOMIC_ADD(&wc->refs, 1);
-      }
-      rc = put_line(bt, wc, p, len, off, lflags);
+      rc = add_event(bt, wc, p, len, off, lflags);
       if (rc)
         return rc;
-      bt->st.events++;
     }
     p = nl + 1;
   }
