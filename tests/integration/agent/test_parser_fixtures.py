@@ -75,7 +75,13 @@ def read_events(path):
         return []
     with open(path, "rb") as f:
         data = f.read()
-    return [json.loads(x) for x in data[:data.rfind(b"\n") + 1].splitlines()]
+    out = []
+    for x in data[:data.rfind(b"\n") + 1].splitlines():
+        try:
+            out.append(json.loads(x))
+        except ValueError as e:
+            raise AssertionError("%s: invalid event %r: %s" % (path, x, e))
+    return out
 
 
 class Groups:
@@ -88,8 +94,14 @@ class Groups:
     def events_for(self, case):
         key = group_key(case)
         if key not in self.done:
-            self.done[key] = self.run(key)
-        offsets, events = self.done[key]
+            try:
+                self.done[key] = self.run(key)
+            except Exception as e:  # every case of the group reports it
+                self.done[key] = e
+        got = self.done[key]
+        if isinstance(got, Exception):
+            raise got
+        offsets, events = got
         return events.get(offsets[case["name"]])
 
     def run(self, key):
