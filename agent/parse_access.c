@@ -267,21 +267,25 @@ access_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   sl_ew_byte(w, '}');
   if (a.list) {
     /* "a, b, c" -> ["a","b","c"] */
+    int first = 1;
+
     sl_ew_byte(w, ',');
     put_str(w, name, strlen(name));
     SL_EW_LIT(w, ":{\"access\":{\"remote_ip_list\":[");
     for (p = a.list, e = a.list + a.list_n; p < e;) {
-      const char *q = p;
+      const char *q;
 
-      while (q < e && *q != ',')
-        q++;
-      put_str(w, p, (size_t)(q - p));
-      if (q >= e)
-        break;
-      sl_ew_byte(w, ',');
-      p = q + 1;
       while (p < e && *p == ' ')
         p++;
+      if (p >= e)
+        break;
+      for (q = p; q < e && *q != ','; q++)
+        ;
+      if (!first)
+        sl_ew_byte(w, ',');
+      first = 0;
+      put_str(w, p, (size_t)(q - p));
+      p = q < e ? q + 1 : e;
     }
     SL_EW_LIT(w, "]}}");
   }

@@ -23,8 +23,8 @@
  *  - Every other key goes to app.<key> (as the JSON parser's non-ECS
  *    keys). A repeated key keeps its first value: ES refuses documents
  *    with duplicate keys.
- *  - A line without any key=value pair, with an unterminated quote or a
- *    '=' without a key is not logfmt: a raw event tagged
+ *  - A line without any key=value pair, with an unterminated quote, a '='
+ *    without a key or a key that is not valid UTF-8 is not logfmt: a raw event tagged
  *    sluice_logfmt_parse_failure.
  */
 #include "parse_internal.h"
@@ -38,6 +38,7 @@
 #include <xxhash.h>
 
 #include "sl_err.h"
+#include "sl_json.h"
 #include "sl_time.h"
 
 /* Epochs before this are "not a timestamp" (as in parse_json.c). */
@@ -114,6 +115,27 @@ static int
 is_key_byte(unsigned char c)
 {
   return c > ' ' && c != '=' && c != '"' && c != 0x7f;
+}
+
+/* 1 if s is valid UTF-8. Keys must be: two different invalid sequences
+ * both become U+FFFD in the output, and two keys that print the same
+ * would be duplicates ES refuses. */
+static int
+utf8_ok(const char *s, size_t n)
+{
+  const unsigned char *u = (const unsigned char *)s;
+  size_t i = 0, k;
+
+  while (i < n) {
+    if (u[i] < 0x80) {
+      i++;
+      continue;
+    }
+    if ((k = sl_utf8_seq(u + i, n - i)) == 0)
+      return 0;
+    i += k;
+  }
+  return 1;
 }
 
 static int
@@ -256,14 +278,18 @@ hex_id(const char *s, size_t len, size_t n, char *out)
 
   if (len != n)
     return 0;
+  /* Check all before writing: out is the event's field, "" = absent. */
   for (i = 0; i < n; i++) {
     if (hexv(s[i]) < 0)
       return 0;
-    out[i] = (s[i] >= 'A' && s[i] <= 'F') ? (char)(s[i] + 32) : s[i];
     nz |= s[i] != '0';
   }
+  if (!nz)
+    return 0;
+  for (i = 0; i < n; i++)
+    out[i] = (s[i] >= 'A' && s[i] <= 'F') ? (char)(s[i] + 32) : s[i];
   out[n] = '\0';
-  return nz;
+  return 1;
 }
 
 static void
@@ -428,6 +454,11 @@ logfmt_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     if (kn == 0) {
       at = i;
       why = s[i] == '=' ? "'=' without a key" : "expected a key";
+      break;
+    }
+    if (!utf8_ok(s + k0, kn)) {
+      at = k0;
+      why = "invalid UTF-8 in a key";
       break;
     }
     bare = 0;

@@ -77,7 +77,7 @@ sl_pt_civil(unsigned y, unsigned mo, unsigned d, unsigned h, unsigned mi,
                                            30, 31, 30, 31 };
 
   if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
-      mi > 59 || s > 60 || y > 9999)
+      mi > 59 || s > 60 || y < 1678 || y > 2261)
     return 0;
   if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
     return 0;

@@ -31,7 +31,8 @@ int sl_pt_clf_time(const char *s, size_t n, int64_t *ns);
 
 /* Seconds since the epoch of a civil date and time read as UTC; 0 if a
  * part is out of range (month, day of that month, hour, minute, second
- * up to 60 for a leap second), else 1. */
+ * up to 60 for a leap second; years 1678..2261, which int64 nanoseconds
+ * hold with any offset added), else 1. */
 int sl_pt_civil(unsigned y, unsigned mo, unsigned d, unsigned h, unsigned mi,
                 unsigned s, int64_t *secs);
 
