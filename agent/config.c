@@ -29,10 +29,12 @@ static const struct sl_conf_key input_keys[] = {
     "longer lines are truncated and tagged log.flags: truncated", NULL, NULL,
     0 },
   { "parser", SL_CT_ENUM, "raw",
-    "how a line becomes an event: json (keys to ECS/app.*) or raw", NULL,
-    "json|raw", 0 },
-  { "dataset", SL_CT_STR, "generic", "event.dataset and data_stream.dataset",
-    NULL, NULL, 0 },
+    "how a line becomes an event: json (keys to ECS/app.*), raw, logfmt, "
+    "nginx / apache (access logs), nginx_error, apache_error", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error", 0 },
+  { "dataset", SL_CT_STR, NULL, "event.dataset and data_stream.dataset "
+    "(default: nginx.access, nginx.error, apache.access, apache.error for "
+    "those parsers, else generic)", NULL, NULL, 0 },
   { "namespace", SL_CT_STR, "default", "data_stream.namespace", NULL, NULL,
     0 },
   { "service", SL_CT_STR, NULL, "service.name", NULL, NULL, 0 },
@@ -42,6 +44,9 @@ static const struct sl_conf_key input_keys[] = {
     "join lines into one event: java|python|go|ruby, or {pattern, negate, "
     "match: after|before, max_lines: 500, max_bytes: 10MiB, timeout: 5s}",
     NULL, NULL, 0 },
+  { "timezone", SL_CT_STR, NULL,
+    "zone of timestamps written without an offset (nginx_error, "
+    "apache_error): local (default), UTC or +hh:mm", NULL, NULL, 0 },
   SL_CONF_END
 };
 
