@@ -13,10 +13,12 @@
 
 #include <uv.h>
 
+#include "filter.h"
 #include "mlstage.h"
 #include "multiline.h"
 #include "out.h"
 #include "parse.h"
+#include "redact.h"
 #include "sl_config.h"
 #include "sl_err.h"
 #include "sl_fs.h"
@@ -48,6 +50,8 @@ struct sl_agent {
   size_t nctx;
   struct sl_ml_conf **mlconfs;  /* per input; NULL: no line stage */
   struct sl_mlstage *ml;        /* NULL when no input needs it */
+  struct sl_filter **filters;   /* per input, NULL entries: none */
+  struct sl_redact **redacts;   /* per input, NULL entries: none */
 
   struct sl_tail *tail;
   struct sl_workers *workers;
@@ -386,6 +390,10 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   C("output_timeouts_total", "ack timeouts", os.timeouts);
   C("chunks_total", "chunks taken from the tailer", a->chunks_in);
   C("rotations_total", "rotated source files seen", ts.rotations);
+  C("lines_excluded_total", "lines dropped by include_lines/exclude_lines",
+    ws.excluded);
+  C("events_redacted_total", "events changed by a redact rule",
+    ws.redacted);
   C("multiline_events_total", "events out of the line stage (multiline, "
     "partial lines)", ms.events);
   C("multiline_joined_total", "events joined from several lines",
@@ -657,6 +665,67 @@ make_mlconfs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
   return SL_OK;
 }
 
+/* include/exclude_lines, field edits and redaction per input. */
+static int
+make_linefx(const struct sl_conf *conf, const struct sl_agent_conf *ac,
+            struct sl_filter ***fout, struct sl_redact ***rout, char *err,
+            size_t errlen)
+{
+  size_t i, n = json_array_size(ac->inputs);
+  struct sl_filter **f = calloc(n ? n : 1, sizeof(*f));
+  struct sl_redact **r = calloc(n ? n : 1, sizeof(*r));
+  char ferr[320];
+  int rc = f && r ? 0 : SL_ENOMEM;
+
+  static const char *const keys[] = { "include_lines", "exclude_lines",
+                                       "drop_fields", "rename", "add_fields",
+                                       "redact" };
+  size_t k;
+
+  for (i = 0; i < n && rc == 0; i++) {
+    json_t *in = json_array_get(ac->inputs, i), *node = NULL;
+    ferr[0] = '\0';
+    rc = sl_filter_new(in, &f[i], ferr, sizeof(ferr));
+    if (rc == 0)
+      rc = sl_redact_new(in, &r[i], ferr, sizeof(ferr));
+    if (rc == 0)
+      continue;
+    /* Point at the key the message starts with. */
+    for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+      if (strncmp(ferr, keys[k], strlen(keys[k])) == 0)
+        node = json_object_get(in, keys[k]);
+    sl_conf_errorf(conf, node ? node : in, "inputs", err, errlen, "%s",
+                   ferr[0] ? ferr : sl_strerror(rc));
+  }
+  if (rc) {
+    for (i = 0; f && r && i < n; i++) {
+      sl_filter_free(f[i]);
+      sl_redact_free(r[i]);
+    }
+    free(f);
+    free(r);
+    return rc;
+  }
+  *fout = f;
+  *rout = r;
+  return SL_OK;
+}
+
+static void
+free_linefx(struct sl_filter **f, struct sl_redact **r, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    if (f)
+      sl_filter_free(f[i]);
+    if (r)
+      sl_redact_free(r[i]);
+  }
+  free(f);
+  free(r);
+}
+
 static void
 free_mlconfs(struct sl_ml_conf **c, size_t n)
 {
@@ -692,6 +761,13 @@ sl_agent_check(const struct sl_conf *conf, char *err, size_t errlen)
   free(ctxs);
   rc = make_mlconfs(conf, &ac, &ml, err, errlen);
   free_mlconfs(ml, json_array_size(ac.inputs));
+  if (rc == 0) {
+    struct sl_filter **f;
+    struct sl_redact **r;
+    rc = make_linefx(conf, &ac, &f, &r, err, errlen);
+    if (rc == 0)
+      free_linefx(f, r, json_array_size(ac.inputs));
+  }
   return rc;
 }
 
@@ -746,6 +822,9 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   rc = make_mlconfs(conf, &a->ac, &a->mlconfs, err, errlen);
   if (rc)
     goto fail;
+  rc = make_linefx(conf, &a->ac, &a->filters, &a->redacts, err, errlen);
+  if (rc)
+    goto fail;
 
   rc = uv_loop_init(&a->loop);
   if (rc) {
@@ -771,6 +850,9 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   wo.b.max_bytes = a->ac.batch_max_bytes;
   wo.b.max_line_bytes = a->ac.max_line_bytes;
   wo.b.free_data = 1;
+  wo.b.filters = a->filters;
+  wo.b.redacts = a->redacts;
+  wo.b.ninputs = a->nctx;
   wo.flush_interval_ms = a->ac.flush_interval_ms;
   /* Chunks waiting for a worker: enough to keep every worker busy, small
    * next to the batch queue so that memory stays where it is counted. */
@@ -910,6 +992,7 @@ sl_agent_free(struct sl_agent *a)
     uv_loop_close(&a->loop);
   }
   free_mlconfs(a->mlconfs, a->nctx);
+  free_linefx(a->filters, a->redacts, a->nctx);
   for (i = 0; i < a->nctx; i++)
     sl_parse_ctx_free(a->ctxs[i]);
   free(a->ctxs);
