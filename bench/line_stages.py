@@ -70,6 +70,17 @@ def gen_redact(path, mb):
                     "items/%d\n" % (n % 1000000, extra, n))
 
 
+def gen_json(path, mb):
+    n = 0
+    with open(path, "w") as f:
+        while f.tell() < mb << 20:
+            n += 1
+            f.write('{"ts":"2026-12-05T23:00:%02d.%03dZ","level":"info",'
+                    '"msg":"request %d done","user":"u%d","sid":"s%d",'
+                    '"trace_id":"%032x","n":%d}\n' % (
+                        n % 60, n % 1000, n, n % 97, n, n, n))
+
+
 def cpu_s(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -77,7 +88,7 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / tick
 
 
-def run(work, log, inp, name):
+def run(work, log, inp, name, parser="raw"):
     d = os.path.join(work, name)
     shutil.rmtree(d, ignore_errors=True)
     os.makedirs(d)
@@ -85,7 +96,7 @@ def run(work, log, inp, name):
     cfg = {"data_dir": os.path.join(d, "data"), "log_level": "info",
            "workers": 2, "http": {"listen": "127.0.0.1:0"},
            "inputs": [dict({"type": "file", "paths": [log],
-                            "parser": "raw"}, **inp)],
+                            "parser": parser}, **inp)],
            "output": {"type": "file", "path": out}}
     a = AgentProc(d, "agent", cfg)
     a.binary = os.path.join(os.environ.get("SLUICE_BUILD_DIR", "build"),
@@ -108,24 +119,27 @@ def main():
     mb = int(sys.argv[1]) if len(sys.argv) > 1 else 200
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     work = tempfile.mkdtemp(prefix="sluice-bench-stages.")
-    from harness import AgentProc as AP  # noqa: F401
     AgentProc.binary = os.path.join(
         os.environ.get("SLUICE_BUILD_DIR", "build"), "agent", "sluice-agent")
     rows = []
-    for kind, gen, inp in (
-            ("java traces", gen_java,
-             {"multiline": {"preset": "java", "timeout": "1s"}}),
-            ("redact mix", gen_redact,
-             {"redact": ["credit_card", "secrets", "email"]})):
+    for kind, gen, inp, parser in (
+            ("java traces (multiline: java)", gen_java,
+             {"multiline": {"preset": "java", "timeout": "1s"}}, "raw"),
+            ("redact mix (credit_card, secrets, email)", gen_redact,
+             {"redact": ["credit_card", "secrets", "email"]}, "raw"),
+            ("JSON lines (drop_fields, rename, add_fields)", gen_json,
+             {"drop_fields": ["app.sid"],
+              "rename": {"app.user": "user.name"},
+              "add_fields": {"service.name": "checkout"}}, "json")):
         log = os.path.join(work, kind.split()[0] + ".log")
         gen(log, mb)
-        plain = statistics.median(run(work, log, {}, "plain")
+        plain = statistics.median(run(work, log, {}, "plain", parser)
                                   for _ in range(runs))
-        stage = statistics.median(run(work, log, inp, "stage")
+        stage = statistics.median(run(work, log, inp, "stage", parser)
                                   for _ in range(runs))
         rows.append((kind, plain, stage))
         os.remove(log)
-    print("| workload (%d MB, parser raw, file output) | plain CPU-s/GB | "
+    print("| workload (%d MB each, file output) | plain CPU-s/GB | "
           "with stage CPU-s/GB | ratio |" % mb)
     print("|---|---|---|---|")
     for kind, p, s in rows:
