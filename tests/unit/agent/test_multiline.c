@@ -363,8 +363,8 @@ test_docker_partial(void **s)
       "{\"log\":\"ends in backslash n: \\\\n\",\"stream\":\"stdout\"}\n"
       "{\"log\":\"done\\n\",\"stream\":\"stdout\"}\n", &g, 1);
   assert_int_equal(g.n, 3);
-  assert_string_equal(g.text[0],
-                      "{\"log\":\"e\\n\",\"stream\":\"stderr\",\"time\":\"t2\"}");
+  assert_string_equal(g.text[0], "{\"log\":\"e\\n\",\"stream\":"
+                      "\"stderr\",\"time\":\"t2\"}");
   assert_string_equal(g.text[1], "{\"log\":\"a \\\"q\\\" b\\\\\\n\","
                       "\"stream\":\"stdout\",\"time\":\"t1\"}");
   /* "\\n" is a backslash and an n: partial, joined with the next. */
