@@ -227,6 +227,7 @@ sl_ew_ev_clear(struct sl_ew_ev *ev, int64_t ts_ns)
   ev->original.p = NULL;
   ev->error = NULL;
   ev->tag = NULL;
+  ev->app_tags = NULL;
 }
 
 size_t
@@ -295,10 +296,19 @@ sl_ew_ev_end(struct sl_ew *w, const struct sl_ew_static *st,
     sl_ew_escape(w, ev->error, strlen(ev->error));
     SL_EW_LIT(w, "\"}");
   }
-  if (ev->tag) {
-    SL_EW_LIT(w, ",\"tags\":[\"");
-    sl_ew_escape(w, ev->tag, strlen(ev->tag));
-    SL_EW_LIT(w, "\"]");
+  if (ev->tag || (ev->app_tags && ev->app_tags_n)) {
+    SL_EW_LIT(w, ",\"tags\":[");
+    if (ev->tag) {
+      sl_ew_byte(w, '"');
+      sl_ew_escape(w, ev->tag, strlen(ev->tag));
+      sl_ew_byte(w, '"');
+    }
+    if (ev->app_tags && ev->app_tags_n) {
+      if (ev->tag)
+        sl_ew_byte(w, ',');
+      sl_ew_put(w, ev->app_tags, ev->app_tags_n);
+    }
+    sl_ew_byte(w, ']');
   }
   SL_EW_LIT(w, ",\"event\":{\"id\":\"");
   sl_ew_event_id(st->agent_id, st->agent_id_len, src, offset, id);

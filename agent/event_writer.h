@@ -140,6 +140,10 @@ struct sl_ew_ev {
   struct sl_ew_text original;/* event.original */
   const char *error;         /* error.message (NUL-terminated) or NULL */
   const char *tag;           /* single tag or NULL */
+  /* The application's own tags: the contents of its JSON array as written
+   * (between the brackets, no raw newline), appended after `tag`. */
+  const char *app_tags;      /* NULL or "" = none */
+  size_t app_tags_n;
 };
 
 void sl_ew_ev_clear(struct sl_ew_ev *ev, int64_t ts_ns);
