@@ -131,6 +131,7 @@ struct sl_ew_text {
  * parser that fills a text field sets all four of its members. */
 struct sl_ew_ev {
   int64_t ts_ns;             /* @timestamp */
+  unsigned char ts_us;       /* write it with microseconds */
   struct sl_ew_text msg;     /* message */
   struct sl_ew_text level;   /* log.level, already normalised */
   char trace_id[33];         /* "" = none */

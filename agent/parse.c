@@ -301,6 +301,9 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ECONFIG;
     goto fail;
   }
+  /* Before the parser's init: parsers read the zone from ctx->ts. */
+  if ((rc = sl_ts_conf_new(input, &ctx->ts, err, errlen)) != 0)
+    goto fail;
   if (ctx->ops->init &&
       (rc = ctx->ops->init(input, &ctx->priv, err, errlen)) != 0)
     goto fail;
@@ -333,6 +336,7 @@ sl_parse_ctx_free(struct sl_parse_ctx *ctx)
     return;
   if (ctx->priv && ctx->ops->destroy)
     ctx->ops->destroy(ctx->priv);
+  sl_ts_conf_free(ctx->ts);
   free(ctx->ev.agent_id);
   free(ctx->ev.suffix);
   free(ctx);

@@ -121,6 +121,7 @@
 #include "sl_err.h"
 #include "sl_json.h"
 #include "sl_time.h"
+#include "timestamp.h"
 
 /* jansson's JSON_PARSER_MAX_DEPTH is 2048. The event puts application
  * values one level deeper (under "app") and must itself load in jansson
@@ -841,7 +842,8 @@ key:
 
 enum role {
   R_NONE, R_TS, R_MSG, R_LEVEL, R_TRACE, R_DDTRACE, R_SPAN, R_DDSPAN,
-  R_TRACEPARENT, R_TXN, R_REQID
+  R_TRACEPARENT, R_TXN, R_REQID,
+  R_TSFIELD                 /* the input's timestamp.field */
 };
 
 static enum role
@@ -926,6 +928,9 @@ struct jstate {
   int have_ts, have_msg, have_level, have_req;
   int ts_failed;
   struct sl_ew_text ts_orig;       /* first unparsable timestamp value */
+  int ts_field_failed;
+  int64_t read_ns;
+  const struct sl_ts_conf *ts;
   char level[33];
   struct keyset keys;       /* top-level object is number 0 */
   uint32_t top_last;
@@ -1119,12 +1124,24 @@ level_norm(char *s, size_t n)
 /* Epochs before this are taken as "not a timestamp" (see the rules). */
 #define MIN_EPOCH_NS (1000000000LL * SL_NS_PER_SEC)
 
+/* 1 if [s, s+n) is a timestamp: epochs as before (numbers or numeric
+ * strings, not before MIN_EPOCH_NS), other strings in timestamp.c's
+ * formats (the configured layouts first for the timestamp.field key),
+ * without an offset in the input's zone. */
 static int
-parse_ts(const char *s, size_t n, int is_num, int64_t *ns)
+parse_ts(const struct jstate *st, const char *s, size_t n, int is_num,
+         int layouts, int64_t *ns, unsigned *prec)
 {
-  if (!is_num && sl_time_parse_rfc3339(s, n, ns) == 0)
-    return 1;
-  return sl_time_parse_epoch(s, n, ns) == 0 && *ns >= MIN_EPOCH_NS;
+  size_t i;
+
+  *prec = SL_TS_MS;
+  for (i = 0; i < n && (is_digit(s[i]) || s[i] == '.'); i++)
+    ;
+  if (is_num || (i == n && n > 0))
+    return sl_time_parse_epoch(s, n, ns) == 0 && *ns >= MIN_EPOCH_NS;
+  if (layouts)
+    return sl_ts_parse_field(st->ts, s, n, st->read_ns, ns, prec) == 0;
+  return sl_ts_parse_auto(s, n, st->ts->tz, st->read_ns, ns, prec) == 0;
 }
 
 /* Try to use a special key's value; 1 if it filled its field. `c`/`cn` is
@@ -1138,6 +1155,7 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
   const char *c = vp, *raw = vp;
   size_t cn = vn, rawn = vn;
   int64_t ns;
+  unsigned prec;
   struct sl_ew_ev *ev = &st->ev;
 
   if (vt == V_STR) {
@@ -1148,7 +1166,8 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
       c = buf;
       /* Ids and levels are short; a long one cannot qualify, except as a
        * message or request id, which are copied as written. */
-      if (cn == SIZE_MAX && role != R_MSG && role != R_REQID && role != R_TS)
+      if (cn == SIZE_MAX && role != R_MSG && role != R_REQID && role != R_TS &&
+          role != R_TSFIELD)
         return 0;
     }
   } else if (vt != V_NUM) {
@@ -1157,13 +1176,18 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
 
   switch (role) {
   case R_TS:
+  case R_TSFIELD:
     if (st->have_ts)
       return 0;
-    if (cn != SIZE_MAX && parse_ts(c, cn, vt == V_NUM, &ns)) {
+    if (cn != SIZE_MAX &&
+        parse_ts(st, c, cn, vt == V_NUM, role == R_TSFIELD, &ns, &prec)) {
       ev->ts_ns = ns;
+      ev->ts_us = prec == SL_TS_US;
       st->have_ts = 1;
       return 1;
     }
+    if (role == R_TSFIELD)
+      st->ts_field_failed = 1;
     if (!st->ts_failed) {
       st->ts_failed = 1;
       st->ts_orig.p = raw;
@@ -1728,6 +1752,14 @@ member(struct jstate *st, struct sl_ew *w, const char *kp, size_t kn,
   }
   if (n <= sizeof(kbuf))
     role = classify(k, n);
+  /* A configured timestamp field replaces the usual timestamp keys. */
+  if (st->ts->field) {
+    if (role == R_TS)
+      role = R_NONE;
+    if (n == strlen(st->ts->field) && (n <= sizeof(kbuf) || k == kp) &&
+        memcmp(k, st->ts->field, n) == 0)
+      role = R_TSFIELD;
+  }
   if (role != R_NONE && use_special(st, role, vt, vp, vn, vfl))
     return;
   if (ecs_member(st, w, kp, kn, kfl, vp, vn, vt, vfl))
@@ -1796,6 +1828,9 @@ json_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   st.top_last = KS_NONE;
   st.top_bloom = 0;
   st.conf = ctx->priv;
+  st.ts = ctx->ts;
+  st.read_ns = read_time_ns;
+  st.ts_field_failed = 0;
   st.leaf = st.leaf0;
   st.nleaf = 0;
   st.leafcap = sizeof(st.leaf0) / sizeof(st.leaf0[0]);
@@ -1891,6 +1926,8 @@ done:
   ecs_flush(&st, w);
   if (!st.have_ts && st.ts_failed)
     st.ev.original = st.ts_orig;
+  if (!st.have_ts && st.ts_field_failed)
+    st.ev.tag = "sluice_timestamp_parse_failure";
   sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &st.ev, slot);
   keyset_free(&st.keys);
   arena_free(&st);

@@ -437,6 +437,42 @@ test_json_levels(void **state)
   sl_parse_ctx_free(ctx);
 }
 
+/* timezone: and timestamp: {field, layouts} on a JSON input. */
+static void
+test_json_timestamp_conf(void **state)
+{
+  struct sl_parse_ctx *ctx =
+    mkctx("{\"parser\":\"json\",\"timezone\":\"Europe/Berlin\"}");
+  json_t *e;
+
+  (void)state;
+  e = ev(ctx, "{\"time\":\"2024-07-01 12:00:00,250\"}");
+  ASSERT_STR(e, "@timestamp", "2024-07-01T10:00:00.250Z");
+  json_decref(e);
+  e = ev(ctx, "{\"time\":\"2024-07-01T12:00:00Z\"}");
+  ASSERT_STR(e, "@timestamp", "2024-07-01T12:00:00.000Z");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+  ctx = mkctx("{\"parser\":\"json\",\"timestamp\":{\"field\":\"when\","
+              "\"layouts\":[\"%d.%m.%Y %H:%M\"],\"timezone\":\"+01:00\"}}");
+  /* The configured field replaces the usual keys, which stay app keys. */
+  e = ev(ctx, "{\"time\":\"2020-01-01T00:00:00Z\",\"when\":"
+              "\"15.01.2024 12:00\"}");
+  ASSERT_STR(e, "@timestamp", "2024-01-15T11:00:00.000Z");
+  ASSERT_STR(e, "app/time", "2020-01-01T00:00:00Z");
+  ASSERT_ABSENT(e, "tags");
+  json_decref(e);
+  e = ev(ctx, "{\"when\":\"yesterday\",\"tags\":[\"a\"]}");
+  ASSERT_STR(e, "app/when", "yesterday");
+  ASSERT_STR(e, "event/original", "yesterday");
+  assert_string_equal(json_string_value(json_array_get(jget(e, "tags"), 0)),
+                      "sluice_timestamp_parse_failure");
+  assert_string_equal(json_string_value(json_array_get(jget(e, "tags"), 1)),
+                      "a");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
 static void
 test_json_timestamps(void **state)
 {
@@ -444,8 +480,9 @@ test_json_timestamps(void **state)
   static const struct {
     const char *line, *want;
   } ok[] = {
+    /* Microseconds when the line has them (timestamp.h). */
     { "{\"@timestamp\":\"2024-05-01T12:00:00.123456Z\"}",
-      "2024-05-01T12:00:00.123Z" },
+      "2024-05-01T12:00:00.123456Z" },
     { "{\"timestamp\":\"2024-05-01T14:00:00+02:00\"}",
       "2024-05-01T12:00:00.000Z" },
     { "{\"time\":\"2024-05-01 12:00:00.5Z\"}", "2024-05-01T12:00:00.500Z" },
@@ -1044,6 +1081,7 @@ main(void)
     cmocka_unit_test(test_json_trace),
     cmocka_unit_test(test_json_request_id),
     cmocka_unit_test(test_json_app),
+    cmocka_unit_test(test_json_timestamp_conf),
     cmocka_unit_test(test_json_ecs),
     cmocka_unit_test(test_json_many_keys),
     cmocka_unit_test(test_event_id),
