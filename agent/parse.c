@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "level.h"
 #include "sl_config.h"
 #include "sl_err.h"
 #include "sl_json.h"
@@ -23,14 +24,33 @@
 
 /* ---- parsers ----------------------------------------------------------- */
 
-/* The whole line as the message. */
+/* The whole line as the message; a level word at its start ("ERROR: x",
+ * "[warn] x") becomes log.level (level.h). */
 static void
 raw_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
           const struct sl_src *src, const char *line, size_t len,
           uint64_t offset, unsigned flags, int64_t read_time_ns)
 {
-  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
-                  NULL, NULL);
+  struct sl_ew_ev ev;
+  const char *level = sl_level_scan(line, len);
+  size_t slot;
+
+  if (level == NULL) {
+    sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags,
+                    read_time_ns, NULL, NULL);
+    return;
+  }
+  sl_ew_ev_clear(&ev, read_time_ns);
+  slot = sl_ew_ev_begin(w);
+  ev.msg.p = line;
+  ev.msg.n = len;
+  ev.msg.json = 0;
+  ev.msg.fix = 0;
+  ev.level.p = level;
+  ev.level.n = strlen(level);
+  ev.level.json = 0;
+  ev.level.fix = 0;
+  sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &ev, slot);
 }
 
 static const struct sl_parser_ops parser_raw = {

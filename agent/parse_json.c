@@ -46,13 +46,12 @@
  *      msg message log -> message (strings only). A line without any of
  *        them has no `message` field, like Filebeat's ndjson parser without
  *        message_key: the content is in app.*.
- *      level lvl severity log.level -> log.level: strings lower-cased with
- *        aliases warn->warning, err/eror->error, crit->critical,
- *        emerg->emergency, information(al)->info, dbg->debug, trc->trace
- *        (fatal, panic, notice, alert... stay as written, lower case);
- *        bunyan/pino numbers (or numeric strings) 10 trace, 20 debug,
- *        30 info, 40 warning, 50 error, 60 fatal; other numbers stay in app.
- *        Strings longer than 32 bytes stay in app.
+ *      level lvl severity loglevel log.level -> log.level: normalised by
+ *        sl_level_norm (level.h: WARNING->warn, ERR->error, CRIT->critical
+ *        ...); unknown words stay as written, lower case; bunyan/pino
+ *        numbers (or numeric strings) 10 trace, 20 debug, 30 info, 40 warn,
+ *        50 error, 60 fatal; other numbers stay in app. Strings longer
+ *        than 32 bytes stay in app.
  *      trace_id traceId trace.id -> trace.id (32 hex, not all zero,
  *        lower-cased); span_id spanId span.id -> span.id (16 hex);
  *      dd.trace_id / dd.span_id -> Datadog's decimal uint64 (string or
@@ -121,6 +120,7 @@
 #include "sl_err.h"
 #include "sl_json.h"
 #include "sl_time.h"
+#include "level.h"
 #include "timestamp.h"
 
 /* jansson's JSON_PARSER_MAX_DEPTH is 2048. The event puts application
@@ -876,7 +876,7 @@ classify(const char *k, size_t n)
   case 8:
     if (IS("trace_id") || IS("trace.id"))
       return R_TRACE;
-    return IS("severity") ? R_LEVEL : R_NONE;
+    return IS("severity") || IS("loglevel") ? R_LEVEL : R_NONE;
   case 9:
     if (IS("timestamp"))
       return R_TS;
@@ -1088,39 +1088,6 @@ traceparent(const char *s, size_t n, char trace[33], char span[17])
   return hex_id(s + 3, 32, 32, trace) && hex_id(s + 36, 16, 16, span);
 }
 
-/* Level aliases to ECS/syslog names, in place; input already lower case.
- * Returns the new length, 0 if `s` is not an alias. */
-static size_t
-level_norm(char *s, size_t n)
-{
-  static const struct {
-    unsigned char n, tn;
-    const char *from, *to;
-  } map[] = {
-#define M(a, b) { sizeof(a) - 1, sizeof(b) - 1, a, b }
-    M("warn", "warning"), M("err", "error"), M("eror", "error"),
-    M("crit", "critical"), M("emerg", "emergency"),
-    M("information", "info"), M("informational", "info"),
-    M("dbg", "debug"), M("trc", "trace"),
-    M("10", "trace"), M("20", "debug"), M("30", "info"),
-    M("40", "warning"), M("50", "error"), M("60", "fatal"),
-#undef M
-  };
-  size_t i;
-
-  /* The common canonical names first: no table walk for them. */
-  if ((n == 4 && memcmp(s, "info", 4) == 0) ||
-      (n == 5 && (memcmp(s, "error", 5) == 0 || memcmp(s, "debug", 5) == 0)))
-    return 0;
-  for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-    if (map[i].n == n && memcmp(s, map[i].from, n) == 0) {
-      memcpy(s, map[i].to, (size_t)map[i].tn + 1);
-      return map[i].tn;
-    }
-  }
-  return 0;
-}
-
 /* Epochs before this are taken as "not a timestamp" (see the rules). */
 #define MIN_EPOCH_NS (1000000000LL * SL_NS_PER_SEC)
 
@@ -1206,6 +1173,7 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
     st->have_msg = 1;
     return 1;
   case R_LEVEL: {
+    const char *name;
     size_t i, n;
 
     if (st->have_level || cn == 0 || cn > 32)
@@ -1213,14 +1181,23 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
     for (i = 0; i < cn; i++)
       st->level[i] = (char)(c[i] >= 'A' && c[i] <= 'Z' ? c[i] | 0x20 : c[i]);
     st->level[cn] = '\0';
-    n = level_norm(st->level, cn);
-    /* Numbers only as bunyan/pino levels: other numeric schemes (syslog
-     * 0-7, Java 800/900...) would be guessed wrong. */
-    if (n == 0 && vt == V_NUM)
-      return 0;
-    if (n == 0)
-      n = cn;
-    ev->level.p = st->level;
+    /* The common canonical names without the table walk. */
+    if ((cn == 4 && (memcmp(st->level, "info", 4) == 0 ||
+                     memcmp(st->level, "warn", 4) == 0)) ||
+        (cn == 5 && (memcmp(st->level, "error", 5) == 0 ||
+                     memcmp(st->level, "debug", 5) == 0))) {
+      name = st->level;
+    } else {
+      name = sl_level_norm(st->level, cn);
+      /* Numbers only as bunyan/pino levels: other numeric schemes (syslog
+       * 0-7, Java 800/900...) would be guessed wrong. */
+      if (name == NULL && vt == V_NUM)
+        return 0;
+      if (name == NULL)
+        name = st->level; /* not a known level: as written, lower case */
+    }
+    n = strlen(name);
+    ev->level.p = name;
     ev->level.n = n;
     ev->level.json = 0;
     ev->level.fix = 0;

@@ -393,14 +393,19 @@ test_json_levels(void **state)
 
   (void)state;
   check_level(ctx, "\"INFO\"", "info");
-  check_level(ctx, "\"Warn\"", "warning");
-  check_level(ctx, "\"WARNING\"", "warning");
+  /* level.h's map: WARN/WARNING -> warn. */
+  check_level(ctx, "\"Warn\"", "warn");
+  check_level(ctx, "\"WARNING\"", "warn");
   check_level(ctx, "\"err\"", "error");
   check_level(ctx, "\"error\"", "error");
   check_level(ctx, "\"crit\"", "critical");
   check_level(ctx, "\"CRITICAL\"", "critical");
   check_level(ctx, "\"fatal\"", "fatal");
-  check_level(ctx, "\"PANIC\"", "panic");
+  check_level(ctx, "\"PANIC\"", "emergency");
+  check_level(ctx, "\"SEVERE\"", "error");
+  check_level(ctx, "\"Verbose\"", "trace");
+  check_level(ctx, "\"W\"", "warn");
+  check_level(ctx, "\"custom\"", "custom");
   check_level(ctx, "\"emerg\"", "emergency");
   check_level(ctx, "\"Information\"", "info");
   check_level(ctx, "\"notice\"", "notice");
@@ -408,11 +413,11 @@ test_json_levels(void **state)
   check_level(ctx, "10", "trace");
   check_level(ctx, "20", "debug");
   check_level(ctx, "30", "info");
-  check_level(ctx, "40", "warning");
+  check_level(ctx, "40", "warn");
   check_level(ctx, "50", "error");
   check_level(ctx, "60", "fatal");
   check_level(ctx, "\"30\"", "info");
-  check_level(ctx, "\"w\\u0061rn\"", "warning");
+  check_level(ctx, "\"w\\u0061rn\"", "warn");
   check_level(ctx, "3", NULL);
   check_level(ctx, "30.5", NULL);
   check_level(ctx, "\"\"", NULL);
@@ -428,11 +433,11 @@ test_json_levels(void **state)
   ASSERT_STR(e, "app/log.level", "info");
   json_decref(e);
   e = ev(ctx, "{\"log.level\":\"warn\"}");
-  ASSERT_STR(e, "log/level", "warning");
+  ASSERT_STR(e, "log/level", "warn");
   json_decref(e);
   /* An escaped key name is still the key. */
   e = ev(ctx, "{\"l\\u0065vel\":\"warn\"}");
-  ASSERT_STR(e, "log/level", "warning");
+  ASSERT_STR(e, "log/level", "warn");
   json_decref(e);
   sl_parse_ctx_free(ctx);
 }
@@ -730,7 +735,7 @@ test_json_ecs(void **state)
               "\"team\":\"a\"},\"host\":{\"hostname\":\"web1\","
               "\"name\":\"x\"},\"event\":{\"id\":\"mine\"},"
               "\"order\":42}");
-  ASSERT_STR(e, "log/level", "warning");
+  ASSERT_STR(e, "log/level", "warn");
   ASSERT_STR(e, "message", "hi");
   ASSERT_STR(e, "process.thread.name", "main");
   ASSERT_STR(e, "log.logger", "a.B");
