@@ -7,6 +7,17 @@
 #include "sl_config.h"
 #include "sl_err.h"
 
+static const struct sl_conf_key timestamp_keys[] = {
+  { "field", SL_CT_STR, NULL, "key (json) or group (regex) holding the time",
+    NULL, NULL, 0 },
+  { "layouts", SL_CT_STR_LIST, NULL,
+    "strptime-like layouts tried in order before the built-in formats",
+    NULL, NULL, 0 },
+  { "timezone", SL_CT_STR, NULL, "zone for this field (default: the "
+    "input's)", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 /* One entry of inputs[]. Keys are read by tail (paths .. partial_timeout)
  * and by the parse context (parser .. fields). */
 static const struct sl_conf_key input_keys[] = {
@@ -41,8 +52,11 @@ static const struct sl_conf_key input_keys[] = {
   { "fields", SL_CT_MAP, NULL, "extra labels.* added to every event", NULL,
     NULL, 0 },
   { "timezone", SL_CT_STR, NULL,
-    "zone of timestamps written without an offset (nginx_error, "
-    "apache_error): local (default), UTC or +hh:mm", NULL, NULL, 0 },
+    "zone of timestamps without an offset: IANA name or +hh:mm (default: "
+    "the host's)", NULL, NULL, 0 },
+  { "timestamp", SL_CT_OBJ, NULL,
+    "{field, layouts, timezone}: the field holding @timestamp and its "
+    "strptime-like layouts", timestamp_keys, NULL, 0 },
   SL_CONF_END
 };
 

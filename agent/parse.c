@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "level.h"
 #include "sl_config.h"
 #include "sl_err.h"
 #include "sl_json.h"
@@ -23,14 +24,33 @@
 
 /* ---- parsers ----------------------------------------------------------- */
 
-/* The whole line as the message. */
+/* The whole line as the message; a level word at its start ("ERROR: x",
+ * "[warn] x") becomes log.level (level.h). */
 static void
 raw_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
           const struct sl_src *src, const char *line, size_t len,
           uint64_t offset, unsigned flags, int64_t read_time_ns)
 {
-  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
-                  NULL, NULL);
+  struct sl_ew_ev ev;
+  const char *level = sl_level_scan(line, len);
+  size_t slot;
+
+  if (level == NULL) {
+    sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags,
+                    read_time_ns, NULL, NULL);
+    return;
+  }
+  sl_ew_ev_clear(&ev, read_time_ns);
+  slot = sl_ew_ev_begin(w);
+  ev.msg.p = line;
+  ev.msg.n = len;
+  ev.msg.json = 0;
+  ev.msg.fix = 0;
+  ev.level.p = level;
+  ev.level.n = strlen(level);
+  ev.level.json = 0;
+  ev.level.fix = 0;
+  sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &ev, slot);
 }
 
 static const struct sl_parser_ops parser_raw = {
@@ -307,6 +327,9 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ECONFIG;
     goto fail;
   }
+  /* Before the parser's init: parsers read the zone from ctx->ts. */
+  if ((rc = sl_ts_conf_new(input, &ctx->ts, err, errlen)) != 0)
+    goto fail;
   if (ctx->ops->init &&
       (rc = ctx->ops->init(input, &ctx->priv, err, errlen)) != 0)
     goto fail;
@@ -339,6 +362,7 @@ sl_parse_ctx_free(struct sl_parse_ctx *ctx)
     return;
   if (ctx->priv && ctx->ops->destroy)
     ctx->ops->destroy(ctx->priv);
+  sl_ts_conf_free(ctx->ts);
   free(ctx->ev.agent_id);
   free(ctx->ev.suffix);
   free(ctx);

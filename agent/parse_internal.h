@@ -16,6 +16,7 @@
 
 #include "event_writer.h"
 #include "parse.h"
+#include "timestamp.h"
 
 struct sl_parser_ops {
   const char *name;        /* the input's `parser:` value */
@@ -41,6 +42,7 @@ struct sl_parse_ctx {
   const struct sl_parser_ops *ops;
   void *priv;              /* ops->init's state, or NULL */
   struct sl_ew_static ev;  /* agent id and pre-rendered suffix */
+  struct sl_ts_conf *ts;   /* timezone and timestamp layouts */
 };
 
 extern const struct sl_parser_ops sl_parser_json;

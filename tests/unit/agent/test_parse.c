@@ -398,14 +398,19 @@ test_json_levels(void **state)
 
   (void)state;
   check_level(ctx, "\"INFO\"", "info");
-  check_level(ctx, "\"Warn\"", "warning");
-  check_level(ctx, "\"WARNING\"", "warning");
+  /* level.h's map: WARN/WARNING -> warn. */
+  check_level(ctx, "\"Warn\"", "warn");
+  check_level(ctx, "\"WARNING\"", "warn");
   check_level(ctx, "\"err\"", "error");
   check_level(ctx, "\"error\"", "error");
   check_level(ctx, "\"crit\"", "critical");
   check_level(ctx, "\"CRITICAL\"", "critical");
   check_level(ctx, "\"fatal\"", "fatal");
-  check_level(ctx, "\"PANIC\"", "panic");
+  check_level(ctx, "\"PANIC\"", "emergency");
+  check_level(ctx, "\"SEVERE\"", "error");
+  check_level(ctx, "\"Verbose\"", "trace");
+  check_level(ctx, "\"W\"", "warn");
+  check_level(ctx, "\"custom\"", "custom");
   check_level(ctx, "\"emerg\"", "emergency");
   check_level(ctx, "\"Information\"", "info");
   check_level(ctx, "\"notice\"", "notice");
@@ -413,11 +418,11 @@ test_json_levels(void **state)
   check_level(ctx, "10", "trace");
   check_level(ctx, "20", "debug");
   check_level(ctx, "30", "info");
-  check_level(ctx, "40", "warning");
+  check_level(ctx, "40", "warn");
   check_level(ctx, "50", "error");
   check_level(ctx, "60", "fatal");
   check_level(ctx, "\"30\"", "info");
-  check_level(ctx, "\"w\\u0061rn\"", "warning");
+  check_level(ctx, "\"w\\u0061rn\"", "warn");
   check_level(ctx, "3", NULL);
   check_level(ctx, "30.5", NULL);
   check_level(ctx, "\"\"", NULL);
@@ -433,11 +438,47 @@ test_json_levels(void **state)
   ASSERT_STR(e, "app/log.level", "info");
   json_decref(e);
   e = ev(ctx, "{\"log.level\":\"warn\"}");
-  ASSERT_STR(e, "log/level", "warning");
+  ASSERT_STR(e, "log/level", "warn");
   json_decref(e);
   /* An escaped key name is still the key. */
   e = ev(ctx, "{\"l\\u0065vel\":\"warn\"}");
-  ASSERT_STR(e, "log/level", "warning");
+  ASSERT_STR(e, "log/level", "warn");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
+/* timezone: and timestamp: {field, layouts} on a JSON input. */
+static void
+test_json_timestamp_conf(void **state)
+{
+  struct sl_parse_ctx *ctx =
+    mkctx("{\"parser\":\"json\",\"timezone\":\"Europe/Berlin\"}");
+  json_t *e;
+
+  (void)state;
+  e = ev(ctx, "{\"time\":\"2024-07-01 12:00:00,250\"}");
+  ASSERT_STR(e, "@timestamp", "2024-07-01T10:00:00.250Z");
+  json_decref(e);
+  e = ev(ctx, "{\"time\":\"2024-07-01T12:00:00Z\"}");
+  ASSERT_STR(e, "@timestamp", "2024-07-01T12:00:00.000Z");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+  ctx = mkctx("{\"parser\":\"json\",\"timestamp\":{\"field\":\"when\","
+              "\"layouts\":[\"%d.%m.%Y %H:%M\"],\"timezone\":\"+01:00\"}}");
+  /* The configured field replaces the usual keys, which stay app keys. */
+  e = ev(ctx, "{\"time\":\"2020-01-01T00:00:00Z\",\"when\":"
+              "\"15.01.2024 12:00\"}");
+  ASSERT_STR(e, "@timestamp", "2024-01-15T11:00:00.000Z");
+  ASSERT_STR(e, "app/time", "2020-01-01T00:00:00Z");
+  ASSERT_ABSENT(e, "tags");
+  json_decref(e);
+  e = ev(ctx, "{\"when\":\"yesterday\",\"tags\":[\"a\"]}");
+  ASSERT_STR(e, "app/when", "yesterday");
+  ASSERT_STR(e, "event/original", "yesterday");
+  assert_string_equal(json_string_value(json_array_get(jget(e, "tags"), 0)),
+                      "sluice_timestamp_parse_failure");
+  assert_string_equal(json_string_value(json_array_get(jget(e, "tags"), 1)),
+                      "a");
   json_decref(e);
   sl_parse_ctx_free(ctx);
 }
@@ -449,8 +490,9 @@ test_json_timestamps(void **state)
   static const struct {
     const char *line, *want;
   } ok[] = {
+    /* Microseconds when the line has them (timestamp.h). */
     { "{\"@timestamp\":\"2024-05-01T12:00:00.123456Z\"}",
-      "2024-05-01T12:00:00.123Z" },
+      "2024-05-01T12:00:00.123456Z" },
     { "{\"timestamp\":\"2024-05-01T14:00:00+02:00\"}",
       "2024-05-01T12:00:00.000Z" },
     { "{\"time\":\"2024-05-01 12:00:00.5Z\"}", "2024-05-01T12:00:00.500Z" },
@@ -625,10 +667,12 @@ test_json_trace(void **state)
   ASSERT_STR(e, "trace/id", "22222222222222222222222222222222");
   ASSERT_STR(e, "span/id", "00f067aa0ba902b7");
   json_decref(e);
-  /* Nested objects are not searched. */
-  e = ev(ctx, "{\"trace\":{\"id\":\"22222222222222222222222222222222\"}}");
-  ASSERT_ABSENT(e, "trace");
-  ASSERT_STR(e, "app/trace/id", "22222222222222222222222222222222");
+  /* ECS nested and dotted ids count (ecs-logging writes them so). */
+  e = ev(ctx, "{\"trace\":{\"id\":\"22222222222222222222222222222222\"},"
+              "\"transaction.id\":\"00f067aa0ba902b7\"}");
+  ASSERT_STR(e, "trace/id", "22222222222222222222222222222222");
+  ASSERT_STR(e, "transaction/id", "00f067aa0ba902b7");
+  ASSERT_ABSENT(e, "app");
   json_decref(e);
   sl_parse_ctx_free(ctx);
 }
@@ -674,6 +718,75 @@ test_json_request_id(void **state)
   sl_parse_ctx_free(ctx);
 }
 
+/* ECS-native JSON (ecs-logging Java/.NET/Python/Go/Node): ECS fields stay
+ * ECS fields, written as dotted keys; the agent's own fields win. */
+static void
+test_json_ecs(void **state)
+{
+  struct sl_parse_ctx *ctx =
+    mkctx("{\"parser\":\"json\",\"service\":\"cfg\","
+          "\"fields\":{\"env\":\"prod\"}}");
+  json_t *e;
+
+  (void)state;
+  /* ecs-logging-java's layout, plus app keys and a nested error. */
+  e = ev(ctx, "{\"@timestamp\":\"2023-10-11T14:32:52.123Z\","
+              "\"log.level\":\"WARN\",\"message\":\"hi\","
+              "\"ecs.version\":\"1.2.0\",\"service.name\":\"orders\","
+              "\"event.dataset\":\"orders.log\",\"process.thread.name\":"
+              "\"main\",\"log.logger\":\"a.B\",\"error\":{\"type\":"
+              "\"java.io.IOException\",\"stack_trace\":\"at x\\n\"},"
+              "\"tags\":[\"t1\", \"t2\"],\"labels\":{\"env\":\"dev\","
+              "\"team\":\"a\"},\"host\":{\"hostname\":\"web1\","
+              "\"name\":\"x\"},\"event\":{\"id\":\"mine\"},"
+              "\"order\":42}");
+  ASSERT_STR(e, "log/level", "warn");
+  ASSERT_STR(e, "message", "hi");
+  ASSERT_STR(e, "process.thread.name", "main");
+  ASSERT_STR(e, "log.logger", "a.B");
+  ASSERT_STR(e, "error.type", "java.io.IOException");
+  ASSERT_STR(e, "error.stack_trace", "at x\n");
+  ASSERT_STR(e, "labels.team", "a");
+  ASSERT_STR(e, "host.hostname", "web1");
+  assert_true(json_is_integer(jget(e, "app/order")));
+  /* The agent's fields win; the app's values are kept under app. */
+  ASSERT_STR(e, "ecs/version", "8.11.0");
+  ASSERT_STR(e, "app/ecs.version", "1.2.0");
+  ASSERT_STR(e, "service/name", "cfg");
+  ASSERT_STR(e, "app/service.name", "orders");
+  ASSERT_STR(e, "app/event.dataset", "orders.log");
+  ASSERT_STR(e, "labels/env", "prod");
+  ASSERT_STR(e, "app/labels.env", "dev");
+  ASSERT_STR(e, "app/host.name", "x");
+  ASSERT_STR(e, "app/event.id", "mine");
+  assert_int_equal(strlen(sget(e, "event/id")), 32);
+  ASSERT_ABSENT(e, "service.name");
+  ASSERT_ABSENT(e, "ecs.version");
+  /* Tags merged into the one array. */
+  assert_int_equal(json_array_size(jget(e, "tags")), 2);
+  json_decref(e);
+  /* One leaf once: nested and dotted of the same field, first wins; a
+   * value where ECS has an object stays an app key. */
+  e = ev(ctx, "{\"log\":{\"logger\":\"n\",\"origin\":{\"file\":{"
+              "\"line\":7}}},\"log.logger\":\"d\",\"error\":\"boom\","
+              "\"url\":{},\"user.name\":\"bob\"}");
+  ASSERT_STR(e, "log.logger", "n");
+  assert_int_equal(json_integer_value(jget(e, "log.origin.file.line")), 7);
+  ASSERT_STR(e, "app/error", "boom");
+  assert_non_null(jget(e, "app/url"));
+  ASSERT_STR(e, "user.name", "bob");
+  ASSERT_ABSENT(e, "app/log.logger");
+  json_decref(e);
+  /* Above or below an agent field: app (ES would reject the mix). */
+  e = ev(ctx, "{\"log\":{\"file\":\"f\",\"offset\":{\"x\":1}},"
+              "\"tags\":[]}");
+  ASSERT_STR(e, "app/log.file", "f");
+  assert_non_null(jget(e, "app/log.offset.x"));
+  ASSERT_ABSENT(e, "tags");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
 static void
 test_json_app(void **state)
 {
@@ -683,10 +796,10 @@ test_json_app(void **state)
   size_t i, n;
 
   (void)state;
-  e = ev(ctx, " { \"user\" : {\"id\": 7, \"tags\": [\"a\", null, true, "
+  e = ev(ctx, " { \"usr\" : {\"id\": 7, \"tags\": [\"a\", null, true, "
               "-1.5e3, {}]} , \"ok\":false,\"n\":null,\"big\":"
               "123456789012345678901234567890 } ");
-  want = json_loads("{\"user\":{\"id\":7,\"tags\":[\"a\",null,true,-1.5e3,"
+  want = json_loads("{\"usr\":{\"id\":7,\"tags\":[\"a\",null,true,-1.5e3,"
                     "{}]},\"ok\":false,\"n\":null}", 0, NULL);
   assert_non_null(want);
   json_object_set_new(want, "big",
@@ -978,6 +1091,8 @@ main(void)
     cmocka_unit_test(test_json_trace),
     cmocka_unit_test(test_json_request_id),
     cmocka_unit_test(test_json_app),
+    cmocka_unit_test(test_json_timestamp_conf),
+    cmocka_unit_test(test_json_ecs),
     cmocka_unit_test(test_json_many_keys),
     cmocka_unit_test(test_event_id),
     cmocka_unit_test(test_buffer_limits),
