@@ -48,10 +48,12 @@ static const struct sl_conf_key input_keys[] = {
     "longer lines are truncated and tagged log.flags: truncated", NULL, NULL,
     0 },
   { "parser", SL_CT_ENUM, "raw",
-    "how a line becomes an event: json (keys to ECS/app.*) or raw", NULL,
-    "json|raw", 0 },
-  { "dataset", SL_CT_STR, "generic", "event.dataset and data_stream.dataset",
-    NULL, NULL, 0 },
+    "how a line becomes an event: json (keys to ECS/app.*), raw, logfmt, "
+    "nginx / apache (access logs), nginx_error, apache_error", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error", 0 },
+  { "dataset", SL_CT_STR, NULL, "event.dataset and data_stream.dataset "
+    "(default: nginx.access, nginx.error, apache.access, apache.error for "
+    "those parsers, else generic)", NULL, NULL, 0 },
   { "namespace", SL_CT_STR, "default", "data_stream.namespace", NULL, NULL,
     0 },
   { "service", SL_CT_STR, NULL, "service.name", NULL, NULL, 0 },

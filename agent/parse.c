@@ -95,6 +95,11 @@ static const struct sl_parser_ops parser_raw = {
 static const struct sl_parser_ops *const parsers[] = {
   &sl_parser_json,
   &parser_raw,
+  &sl_parser_logfmt,
+  &sl_parser_nginx,
+  &sl_parser_nginx_error,
+  &sl_parser_apache,
+  &sl_parser_apache_error,
 };
 
 #define NPARSERS (sizeof(parsers) / sizeof(parsers[0]))
@@ -297,7 +302,7 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
 {
   const char *parser, *dataset, *ns, *service, *why;
   struct sl_parse_ctx *ctx = NULL;
-  char names[128];
+  char names[256];
   struct sl_buf b;
   size_t i, at;
   int rc;
@@ -320,7 +325,6 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     goto fail;
   /* The same defaults as the agent's config schema. */
   parser = parser ? parser : "raw";
-  dataset = dataset ? dataset : "generic";
   ns = ns ? ns : "default";
   if (service && service[0] == '\0')
     service = NULL;
@@ -341,6 +345,8 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ECONFIG;
     goto fail;
   }
+  if (dataset == NULL)
+    dataset = ctx->ops->dataset ? ctx->ops->dataset : "generic";
   if ((why = ds_name_problem(dataset)) != NULL) {
     if (err && errlen)
       snprintf(err, errlen, "dataset: '%s' %s", dataset, why);

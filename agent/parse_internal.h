@@ -21,6 +21,8 @@
 
 struct sl_parser_ops {
   const char *name;        /* the input's `parser:` value */
+  const char *dataset;     /* event.dataset unless the input sets one
+                            * (NULL: "generic") */
   /* Optional (NULL: nothing to set up). Read the parser's own settings from
    * the normalised input object and build what event() needs; *priv ends up
    * in ctx->priv. SL_ECONFIG with a message in `err` for bad settings. */
@@ -51,5 +53,10 @@ void sl_parse_corr_rules(const struct sl_parse_ctx *ctx, const char *s,
                          size_t n, struct sl_ew_ev *ev);
 
 extern const struct sl_parser_ops sl_parser_json;
+extern const struct sl_parser_ops sl_parser_logfmt;
+extern const struct sl_parser_ops sl_parser_nginx;
+extern const struct sl_parser_ops sl_parser_nginx_error;
+extern const struct sl_parser_ops sl_parser_apache;
+extern const struct sl_parser_ops sl_parser_apache_error;
 
 #endif

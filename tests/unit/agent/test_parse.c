@@ -196,10 +196,15 @@ test_ctx_errors(void **state)
   char err[256];
 
   (void)state;
-  assert_int_equal(ctx_err("{\"parser\":\"logfmt\"}", err, sizeof(err)),
+  assert_int_equal(ctx_err("{\"parser\":\"xml\"}", err, sizeof(err)),
                    SL_ECONFIG);
   assert_non_null(strstr(err, "parser"));
-  assert_non_null(strstr(err, "logfmt"));
+  assert_non_null(strstr(err, "xml"));
+  assert_non_null(strstr(err, "apache_error"));
+  assert_int_equal(ctx_err("{\"parser\":\"nginx_error\","
+                           "\"timezone\":\"+25:00\"}", err, sizeof(err)),
+                   SL_ECONFIG);
+  assert_non_null(strstr(err, "timezone"));
   assert_int_equal(ctx_err("{\"parser\":3}", err, sizeof(err)), SL_ECONFIG);
   assert_int_equal(ctx_err("{\"dataset\":\"My.App\"}", err, sizeof(err)),
                    SL_ECONFIG);
