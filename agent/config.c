@@ -18,6 +18,14 @@ static const struct sl_conf_key timestamp_keys[] = {
   SL_CONF_END
 };
 
+static const struct sl_conf_key correlation_keys[] = {
+  { "pattern", SL_CT_STR, NULL, "PCRE2 pattern with a group named id",
+    NULL, NULL, SL_CK_REQUIRED },
+  { "field", SL_CT_ENUM, "http.request.id", "the field the id fills", NULL,
+    "trace.id|span.id|transaction.id|http.request.id", 0 },
+  SL_CONF_END
+};
+
 /* One entry of inputs[]. Keys are read by tail (paths .. partial_timeout)
  * and by the parse context (parser .. fields). */
 static const struct sl_conf_key input_keys[] = {
@@ -57,6 +65,9 @@ static const struct sl_conf_key input_keys[] = {
   { "timestamp", SL_CT_OBJ, NULL,
     "{field, layouts, timezone}: the field holding @timestamp and its "
     "strptime-like layouts", timestamp_keys, NULL, 0 },
+  { "correlation", SL_CT_OBJ_LIST, NULL,
+    "[{pattern, field}]: ids picked out of the message by PCRE2 rules",
+    correlation_keys, NULL, 0 },
   SL_CONF_END
 };
 

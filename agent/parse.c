@@ -24,8 +24,37 @@
 
 /* ---- parsers ----------------------------------------------------------- */
 
+void
+sl_parse_corr_rules(const struct sl_parse_ctx *ctx, const char *s, size_t n,
+                    struct sl_ew_ev *ev)
+{
+  struct sl_corr_ids ids;
+
+  if (ctx->corr == NULL)
+    return;
+  sl_corr_ids_clear(&ids);
+  memcpy(ids.trace, ev->trace_id, sizeof(ids.trace));
+  memcpy(ids.span, ev->span_id, sizeof(ids.span));
+  memcpy(ids.txn, ev->txn_id, sizeof(ids.txn));
+  /* Ids from keys own trace/span: a rule cannot pair with them. */
+  ids.fam = ev->trace_id[0] || ev->span_id[0] ? SL_CF_OTEL : SL_CF_NONE;
+  if (ev->req_id.p)
+    ids.req = ev->req_id.p;
+  sl_corr_apply(ctx->corr, s, n, &ids);
+  memcpy(ev->trace_id, ids.trace, sizeof(ids.trace));
+  memcpy(ev->span_id, ids.span, sizeof(ids.span));
+  memcpy(ev->txn_id, ids.txn, sizeof(ids.txn));
+  if (ev->req_id.p == NULL && ids.req) {
+    ev->req_id.p = ids.req;
+    ev->req_id.n = ids.req_n;
+    ev->req_id.json = 0;
+    ev->req_id.fix = 0;
+  }
+}
+
 /* The whole line as the message; a level word at its start ("ERROR: x",
- * "[warn] x") becomes log.level (level.h). */
+ * "[warn] x") becomes log.level (level.h); the input's correlation rules
+ * run over it. */
 static void
 raw_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
           const struct sl_src *src, const char *line, size_t len,
@@ -35,7 +64,7 @@ raw_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   const char *level = sl_level_scan(line, len);
   size_t slot;
 
-  if (level == NULL) {
+  if (level == NULL && ctx->corr == NULL) {
     sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags,
                     read_time_ns, NULL, NULL);
     return;
@@ -46,10 +75,13 @@ raw_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   ev.msg.n = len;
   ev.msg.json = 0;
   ev.msg.fix = 0;
-  ev.level.p = level;
-  ev.level.n = strlen(level);
-  ev.level.json = 0;
-  ev.level.fix = 0;
+  if (level) {
+    ev.level.p = level;
+    ev.level.n = strlen(level);
+    ev.level.json = 0;
+    ev.level.fix = 0;
+  }
+  sl_parse_corr_rules(ctx, line, len, &ev);
   sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &ev, slot);
 }
 
@@ -328,7 +360,8 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     goto fail;
   }
   /* Before the parser's init: parsers read the zone from ctx->ts. */
-  if ((rc = sl_ts_conf_new(input, &ctx->ts, err, errlen)) != 0)
+  if ((rc = sl_ts_conf_new(input, &ctx->ts, err, errlen)) != 0 ||
+      (rc = sl_corr_new(input, &ctx->corr, err, errlen)) != 0)
     goto fail;
   if (ctx->ops->init &&
       (rc = ctx->ops->init(input, &ctx->priv, err, errlen)) != 0)
@@ -363,6 +396,7 @@ sl_parse_ctx_free(struct sl_parse_ctx *ctx)
   if (ctx->priv && ctx->ops->destroy)
     ctx->ops->destroy(ctx->priv);
   sl_ts_conf_free(ctx->ts);
+  sl_corr_free(ctx->corr);
   free(ctx->ev.agent_id);
   free(ctx->ev.suffix);
   free(ctx);

@@ -16,6 +16,7 @@
 
 #include "event_writer.h"
 #include "parse.h"
+#include "correlate.h"
 #include "timestamp.h"
 
 struct sl_parser_ops {
@@ -43,7 +44,13 @@ struct sl_parse_ctx {
   void *priv;              /* ops->init's state, or NULL */
   struct sl_ew_static ev;  /* agent id and pre-rendered suffix */
   struct sl_ts_conf *ts;   /* timezone and timestamp layouts */
+  struct sl_corr *corr;    /* correlation rules, NULL: none */
 };
+
+/* Run the input's correlation rules over [s, s+n) into the event's empty
+ * id fields (ids found in the line's keys come first). */
+void sl_parse_corr_rules(const struct sl_parse_ctx *ctx, const char *s,
+                         size_t n, struct sl_ew_ev *ev);
 
 extern const struct sl_parser_ops sl_parser_json;
 extern const struct sl_parser_ops sl_parser_logfmt;

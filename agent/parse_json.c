@@ -120,6 +120,7 @@
 #include "sl_err.h"
 #include "sl_json.h"
 #include "sl_time.h"
+#include "correlate.h"
 #include "level.h"
 #include "timestamp.h"
 
@@ -843,7 +844,8 @@ key:
 enum role {
   R_NONE, R_TS, R_MSG, R_LEVEL, R_TRACE, R_DDTRACE, R_SPAN, R_DDSPAN,
   R_TRACEPARENT, R_TXN, R_REQID,
-  R_TSFIELD                 /* the input's timestamp.field */
+  R_TSFIELD,                /* the input's timestamp.field */
+  R_CORR                    /* other correlation keys (jstate.ckey) */
 };
 
 static enum role
@@ -930,6 +932,8 @@ struct jstate {
   struct sl_ew_text ts_orig;       /* first unparsable timestamp value */
   int ts_field_failed;
   int64_t read_ns;
+  struct sl_corr_ids corr;  /* .fam: the source owning trace/span ids */
+  struct sl_corr_key ckey;  /* for R_CORR */
   const struct sl_ts_conf *ts;
   char level[33];
   struct keyset keys;       /* top-level object is number 0 */
@@ -1055,38 +1059,6 @@ hex_pad(uint64_t v, size_t width, char *out)
   out[width] = '\0';
 }
 
-/* Datadog ids: decimal first (what dd-trace injects; a 16-digit decimal
- * would otherwise pass as hex), then already-hex of the full width. */
-static int
-dd_id(const char *s, size_t n, size_t width, char *out)
-{
-  uint64_t v;
-
-  if (dec_u64(s, n, &v)) {
-    hex_pad(v, width, out);
-    return 1;
-  }
-  return hex_id(s, n, width, out);
-}
-
-static int
-traceparent(const char *s, size_t n, char trace[33], char span[17])
-{
-  int v1, v2;
-
-  if (n < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-')
-    return 0;
-  v1 = hex_val(s[0]);
-  v2 = hex_val(s[1]);
-  if (v1 < 0 || v2 < 0 || (v1 == 15 && v2 == 15))
-    return 0;
-  if (hex_val(s[53]) < 0 || hex_val(s[54]) < 0)
-    return 0;
-  /* Later versions may append fields after another '-'. */
-  if (n > 55 && ((v1 == 0 && v2 == 0) || s[55] != '-'))
-    return 0;
-  return hex_id(s + 3, 32, 32, trace) && hex_id(s + 36, 16, 16, span);
-}
 
 /* Epochs before this are taken as "not a timestamp" (see the rules). */
 #define MIN_EPOCH_NS (1000000000LL * SL_NS_PER_SEC)
@@ -1109,6 +1081,26 @@ parse_ts(const struct jstate *st, const char *s, size_t n, int is_num,
   if (layouts)
     return sl_ts_parse_field(st->ts, s, n, st->read_ns, ns, prec) == 0;
   return sl_ts_parse_auto(s, n, st->ts->tz, st->read_ns, ns, prec) == 0;
+}
+
+/* Datadog ids: decimal first (what dd-trace injects; a 16-digit decimal
+ * would otherwise pass as hex), then already-hex of the full width. */
+static int
+dd_id(const char *s, size_t n, size_t width, char *out)
+{
+  uint64_t v;
+
+  if (dec_u64(s, n, &v)) {
+    hex_pad(v, width, out);
+    return 1;
+  }
+  return hex_id(s, n, width, out);
+}
+
+static int
+fam_ok(const struct jstate *st, unsigned fam)
+{
+  return st->corr.fam == SL_CF_NONE || st->corr.fam == fam;
 }
 
 /* Try to use a special key's value; 1 if it filled its field. `c`/`cn` is
@@ -1204,31 +1196,57 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
     st->have_level = 1;
     return 1;
   }
+  /* One source owns trace.id and span.id (correlate.h); ids of other
+   * sources stay app keys. */
   case R_TRACE:
-    return vt == V_STR && !ev->trace_id[0] &&
-           hex_id(c, cn, 32, ev->trace_id);
-  case R_DDTRACE:
-    return !ev->trace_id[0] && dd_id(c, cn, 32, ev->trace_id);
-  case R_SPAN:
-    return vt == V_STR && !ev->span_id[0] && hex_id(c, cn, 16, ev->span_id);
-  case R_DDSPAN:
-    return !ev->span_id[0] && dd_id(c, cn, 16, ev->span_id);
-  case R_TRACEPARENT: {
-    char t[33], sp[17];
-    int used = 0;
-
-    if (vt != V_STR || !traceparent(c, cn, t, sp))
+    if (vt != V_STR || !fam_ok(st, SL_CF_OTEL) || ev->trace_id[0] ||
+        !hex_id(c, cn, 32, ev->trace_id))
       return 0;
-    if (!ev->trace_id[0]) {
-      memcpy(ev->trace_id, t, sizeof(t));
-      used = 1;
+    st->corr.fam = SL_CF_OTEL;
+    return 1;
+  case R_DDTRACE:
+    if (!fam_ok(st, SL_CF_DD) || ev->trace_id[0] ||
+        !dd_id(c, cn, 32, ev->trace_id))
+      return 0;
+    st->corr.fam = SL_CF_DD;
+    return 1;
+  case R_SPAN:
+    if (vt != V_STR || !fam_ok(st, SL_CF_OTEL) || ev->span_id[0] ||
+        !hex_id(c, cn, 16, ev->span_id))
+      return 0;
+    st->corr.fam = SL_CF_OTEL;
+    return 1;
+  case R_DDSPAN:
+    if (!fam_ok(st, SL_CF_DD) || ev->span_id[0] ||
+        !dd_id(c, cn, 16, ev->span_id))
+      return 0;
+    st->corr.fam = SL_CF_DD;
+    return 1;
+  case R_TRACEPARENT:
+  case R_CORR:
+    /* Ids that come as a pair (traceparent, b3, X-Ray) or keys spelled
+     * in other cases: correlate.c, through a scratch set of ids. */
+    if (vt != V_STR || cn == SIZE_MAX)
+      return 0;
+    {
+      struct sl_corr_ids ids;
+      struct sl_corr_key k = st->ckey;
+
+      if (role == R_TRACEPARENT) {
+        k.fam = SL_CF_W3C;
+        k.kind = SL_CK_BOTH;
+      }
+      sl_corr_ids_clear(&ids);
+      memcpy(ids.trace, ev->trace_id, sizeof(ids.trace));
+      memcpy(ids.span, ev->span_id, sizeof(ids.span));
+      ids.fam = st->corr.fam;
+      if (!sl_corr_offer(&ids, &k, c, cn))
+        return 0;
+      memcpy(ev->trace_id, ids.trace, sizeof(ids.trace));
+      memcpy(ev->span_id, ids.span, sizeof(ids.span));
+      st->corr.fam = ids.fam;
+      return 1;
     }
-    if (!ev->span_id[0]) {
-      memcpy(ev->span_id, sp, sizeof(sp));
-      used = 1;
-    }
-    return used;
-  }
   case R_TXN:
     return vt == V_STR && !ev->txn_id[0] && hex_id(c, cn, 16, ev->txn_id);
   case R_REQID:
@@ -1729,6 +1747,10 @@ member(struct jstate *st, struct sl_ew *w, const char *kp, size_t kn,
   }
   if (n <= sizeof(kbuf))
     role = classify(k, n);
+  /* Other spellings of correlation keys (any case, '-' or '_'). */
+  if (role == R_NONE && n <= 32 && sl_corr_key(k, n, &st->ckey))
+    role = st->ckey.fam == SL_CF_REQ ? R_REQID
+           : st->ckey.fam == SL_CF_TXN ? R_TXN : R_CORR;
   /* A configured timestamp field replaces the usual timestamp keys. */
   if (st->ts->field) {
     if (role == R_TS)
@@ -1808,6 +1830,7 @@ json_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   st.ts = ctx->ts;
   st.read_ns = read_time_ns;
   st.ts_field_failed = 0;
+  st.corr.fam = SL_CF_NONE;
   st.leaf = st.leaf0;
   st.nleaf = 0;
   st.leafcap = sizeof(st.leaf0) / sizeof(st.leaf0[0]);
@@ -1905,6 +1928,8 @@ done:
     st.ev.original = st.ts_orig;
   if (!st.have_ts && st.ts_field_failed)
     st.ev.tag = "sluice_timestamp_parse_failure";
+  if (st.ev.msg.p)
+    sl_parse_corr_rules(ctx, st.ev.msg.p, st.ev.msg.n, &st.ev);
   sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &st.ev, slot);
   keyset_free(&st.keys);
   arena_free(&st);

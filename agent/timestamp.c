@@ -168,7 +168,7 @@ sl_tz_load(const char *spec, struct sl_tz **out, char *err, size_t errlen)
   size_t i, n;
 
   *out = NULL;
-  if (spec == NULL || spec[0] == '\0') {
+  if (spec == NULL || spec[0] == '\0' || strcmp(spec, "local") == 0) {
     env = getenv("TZ");
     if (env && env[0] == ':')
       env++;

@@ -19,7 +19,7 @@
 /* A time zone: UTC offsets by instant. Immutable after sl_tz_load. */
 struct sl_tz;
 
-/* `spec`: NULL or "" for the host's zone (the TZ variable as the C
+/* `spec`: NULL, "" or "local" for the host's zone (the TZ variable as the C
  * library reads it at load time, else /etc/localtime); an IANA name
  * ("Europe/Berlin", read from /usr/share/zoneinfo or $TZDIR); "UTC"/"Z";
  * or a fixed offset "+hh:mm" / "-hhmm" / "+hh". SL_ECONFIG with a message

@@ -660,12 +660,14 @@ test_json_trace(void **state)
   e = ev(ctx, "{\"dd.trace_id\":18446744073709551616}");
   ASSERT_ABSENT(e, "trace");
   json_decref(e);
-  /* The first valid source wins; traceparent fills what is missing. */
+  /* The first valid source owns trace.id and span.id: a span.id is only
+   * taken from the same trace (the other source stays in app). */
   e = ev(ctx, "{\"trace_id\":\"22222222222222222222222222222222\","
               "\"traceparent\":"
               "\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}");
   ASSERT_STR(e, "trace/id", "22222222222222222222222222222222");
-  ASSERT_STR(e, "span/id", "00f067aa0ba902b7");
+  ASSERT_ABSENT(e, "span");
+  assert_non_null(jget(e, "app/traceparent"));
   json_decref(e);
   /* ECS nested and dotted ids count (ecs-logging writes them so). */
   e = ev(ctx, "{\"trace\":{\"id\":\"22222222222222222222222222222222\"},"
@@ -783,6 +785,76 @@ test_json_ecs(void **state)
   ASSERT_STR(e, "app/log.file", "f");
   assert_non_null(jget(e, "app/log.offset.x"));
   ASSERT_ABSENT(e, "tags");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
+/* Correlation keys in other spellings and formats (correlate.h), and
+ * per-input rules over the message. */
+static void
+test_json_correlation(void **state)
+{
+  struct sl_parse_ctx *ctx = mkctx("{\"parser\":\"json\"}");
+  json_t *e;
+
+  (void)state;
+  e = ev(ctx, "{\"TraceParent\":"
+              "\"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01\"}");
+  ASSERT_STR(e, "trace/id", "4bf92f3577b34da6a3ce929d0e0e4736");
+  ASSERT_STR(e, "span/id", "00f067aa0ba902b7");
+  json_decref(e);
+  /* B3: 64-bit trace ids left-padded. */
+  e = ev(ctx, "{\"X-B3-TraceId\":\"80f198ee56343ba8\","
+              "\"X-B3-SpanId\":\"e457b5a2e4d86bd1\"}");
+  ASSERT_STR(e, "trace/id", "000000000000000080f198ee56343ba8");
+  ASSERT_STR(e, "span/id", "e457b5a2e4d86bd1");
+  json_decref(e);
+  e = ev(ctx, "{\"b3\":\"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-"
+              "05e3ac9a4f6e3b90\"}");
+  ASSERT_STR(e, "trace/id", "80f198ee56343ba864fe8b2a57d3eff7");
+  ASSERT_STR(e, "span/id", "e457b5a2e4d86bd1");
+  json_decref(e);
+  /* X-Ray */
+  e = ev(ctx, "{\"X-Amzn-Trace-Id\":\"Root=1-5759e988-bd862e3fe1be46a994272793;"
+              "Parent=53995c3f42cd8ad8;Sampled=1\"}");
+  ASSERT_STR(e, "trace/id", "5759e988bd862e3fe1be46a994272793");
+  ASSERT_STR(e, "span/id", "53995c3f42cd8ad8");
+  json_decref(e);
+  /* TraceId/SpanId in any case; a span of another source is not taken. */
+  e = ev(ctx, "{\"TraceId\":\"5759e988bd862e3fe1be46a994272793\","
+              "\"x-b3-spanid\":\"e457b5a2e4d86bd1\",\"SPANID\":"
+              "\"53995c3f42cd8ad8\"}");
+  ASSERT_STR(e, "trace/id", "5759e988bd862e3fe1be46a994272793");
+  ASSERT_STR(e, "span/id", "53995c3f42cd8ad8");
+  ASSERT_STR(e, "app/x-b3-spanid", "e457b5a2e4d86bd1");
+  json_decref(e);
+  /* Request ids in their spellings. */
+  e = ev(ctx, "{\"RequestId\":\"r1\"}");
+  ASSERT_STR(e, "http/request/id", "r1");
+  json_decref(e);
+  e = ev(ctx, "{\"request-id\":\"r2\"}");
+  ASSERT_STR(e, "http/request/id", "r2");
+  json_decref(e);
+  e = ev(ctx, "{\"X-Correlation-ID\":\"r3\"}");
+  ASSERT_STR(e, "http/request/id", "r3");
+  json_decref(e);
+  /* Malformed ids stay app keys. */
+  e = ev(ctx, "{\"b3\":\"zz-e457b5a2e4d86bd1\",\"X-Amzn-Trace-Id\":"
+              "\"Root=1-5759e988-bd86\"}");
+  ASSERT_ABSENT(e, "trace");
+  assert_non_null(jget(e, "app/b3"));
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+  /* Rules over the message (raw and json). */
+  ctx = mkctx("{\"parser\":\"raw\",\"correlation\":[{\"pattern\":"
+              "\"\\\\[(?<id>req-[0-9a-f-]{36})\",\"field\":"
+              "\"http.request.id\"},{\"pattern\":\"trace=(?<id>[0-9a-f]+)\","
+              "\"field\":\"trace.id\"}]}");
+  e = ev(ctx, "INFO nova [req-addc1839-2ed5-4778-b57e-5854eb7b8b09 x] "
+              "trace=4bf92f3577b34da6a3ce929d0e0e4736 claim");
+  ASSERT_STR(e, "http/request/id", "req-addc1839-2ed5-4778-b57e-5854eb7b8b09");
+  ASSERT_STR(e, "trace/id", "4bf92f3577b34da6a3ce929d0e0e4736");
+  ASSERT_STR(e, "log/level", "info");
   json_decref(e);
   sl_parse_ctx_free(ctx);
 }
@@ -1091,6 +1163,7 @@ main(void)
     cmocka_unit_test(test_json_trace),
     cmocka_unit_test(test_json_request_id),
     cmocka_unit_test(test_json_app),
+    cmocka_unit_test(test_json_correlation),
     cmocka_unit_test(test_json_timestamp_conf),
     cmocka_unit_test(test_json_ecs),
     cmocka_unit_test(test_json_many_keys),
