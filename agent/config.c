@@ -8,6 +8,25 @@
 #include "sl_config.h"
 #include "sl_err.h"
 
+static const struct sl_conf_key timestamp_keys[] = {
+  { "field", SL_CT_STR, NULL, "key (json) or group (regex) holding the time",
+    NULL, NULL, 0 },
+  { "layouts", SL_CT_STR_LIST, NULL,
+    "strptime-like layouts tried in order before the built-in formats",
+    NULL, NULL, 0 },
+  { "timezone", SL_CT_STR, NULL, "zone for this field (default: the "
+    "input's)", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key correlation_keys[] = {
+  { "pattern", SL_CT_STR, NULL, "PCRE2 pattern with a group named id",
+    NULL, NULL, SL_CK_REQUIRED },
+  { "field", SL_CT_ENUM, "http.request.id", "the field the id fills", NULL,
+    "trace.id|span.id|transaction.id|http.request.id", 0 },
+  SL_CONF_END
+};
+
 /* One entry of inputs[]. Keys are read by tail (paths .. partial_timeout)
  * and by the parse context (parser .. fields). */
 static const struct sl_conf_key input_keys[] = {
@@ -30,15 +49,26 @@ static const struct sl_conf_key input_keys[] = {
     "longer lines are truncated and tagged log.flags: truncated", NULL, NULL,
     0 },
   { "parser", SL_CT_ENUM, "raw",
-    "how a line becomes an event: json (keys to ECS/app.*) or raw", NULL,
-    "json|raw", 0 },
-  { "dataset", SL_CT_STR, "generic", "event.dataset and data_stream.dataset",
-    NULL, NULL, 0 },
+    "how a line becomes an event: json (keys to ECS/app.*), raw, logfmt, "
+    "nginx / apache (access logs), nginx_error, apache_error", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error", 0 },
+  { "dataset", SL_CT_STR, NULL, "event.dataset and data_stream.dataset "
+    "(default: nginx.access, nginx.error, apache.access, apache.error for "
+    "those parsers, else generic)", NULL, NULL, 0 },
   { "namespace", SL_CT_STR, "default", "data_stream.namespace", NULL, NULL,
     0 },
   { "service", SL_CT_STR, NULL, "service.name", NULL, NULL, 0 },
   { "fields", SL_CT_MAP, NULL, "extra labels.* added to every event", NULL,
     NULL, 0 },
+  { "timezone", SL_CT_STR, NULL,
+    "zone of timestamps without an offset: IANA name or +hh:mm (default: "
+    "the host's)", NULL, NULL, 0 },
+  { "timestamp", SL_CT_OBJ, NULL,
+    "{field, layouts, timezone}: the field holding @timestamp and its "
+    "strptime-like layouts", timestamp_keys, NULL, 0 },
+  { "correlation", SL_CT_OBJ_LIST, NULL,
+    "[{pattern, field}]: ids picked out of the message by PCRE2 rules",
+    correlation_keys, NULL, 0 },
   SL_CONF_END
 };
 

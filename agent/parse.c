@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "level.h"
 #include "sl_config.h"
 #include "sl_err.h"
 #include "sl_json.h"
@@ -23,14 +24,65 @@
 
 /* ---- parsers ----------------------------------------------------------- */
 
-/* The whole line as the message. */
+void
+sl_parse_corr_rules(const struct sl_parse_ctx *ctx, const char *s, size_t n,
+                    struct sl_ew_ev *ev)
+{
+  struct sl_corr_ids ids;
+
+  if (ctx->corr == NULL)
+    return;
+  sl_corr_ids_clear(&ids);
+  memcpy(ids.trace, ev->trace_id, sizeof(ids.trace));
+  memcpy(ids.span, ev->span_id, sizeof(ids.span));
+  memcpy(ids.txn, ev->txn_id, sizeof(ids.txn));
+  /* Ids from keys own trace/span: a rule cannot pair with them. */
+  ids.fam = ev->trace_id[0] || ev->span_id[0] ? SL_CF_OTEL : SL_CF_NONE;
+  if (ev->req_id.p)
+    ids.req = ev->req_id.p;
+  sl_corr_apply(ctx->corr, s, n, &ids);
+  memcpy(ev->trace_id, ids.trace, sizeof(ids.trace));
+  memcpy(ev->span_id, ids.span, sizeof(ids.span));
+  memcpy(ev->txn_id, ids.txn, sizeof(ids.txn));
+  if (ev->req_id.p == NULL && ids.req) {
+    ev->req_id.p = ids.req;
+    ev->req_id.n = ids.req_n;
+    ev->req_id.json = 0;
+    ev->req_id.fix = 0;
+  }
+}
+
+/* The whole line as the message; a level word at its start ("ERROR: x",
+ * "[warn] x") becomes log.level (level.h); the input's correlation rules
+ * run over it. */
 static void
 raw_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
           const struct sl_src *src, const char *line, size_t len,
           uint64_t offset, unsigned flags, int64_t read_time_ns)
 {
-  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
-                  NULL, NULL);
+  struct sl_ew_ev ev;
+  const char *level = sl_level_scan(line, len);
+  size_t slot;
+
+  if (level == NULL && ctx->corr == NULL) {
+    sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags,
+                    read_time_ns, NULL, NULL);
+    return;
+  }
+  sl_ew_ev_clear(&ev, read_time_ns);
+  slot = sl_ew_ev_begin(w);
+  ev.msg.p = line;
+  ev.msg.n = len;
+  ev.msg.json = 0;
+  ev.msg.fix = 0;
+  if (level) {
+    ev.level.p = level;
+    ev.level.n = strlen(level);
+    ev.level.json = 0;
+    ev.level.fix = 0;
+  }
+  sl_parse_corr_rules(ctx, line, len, &ev);
+  sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &ev, slot);
 }
 
 static const struct sl_parser_ops parser_raw = {
@@ -43,6 +95,11 @@ static const struct sl_parser_ops parser_raw = {
 static const struct sl_parser_ops *const parsers[] = {
   &sl_parser_json,
   &parser_raw,
+  &sl_parser_logfmt,
+  &sl_parser_nginx,
+  &sl_parser_nginx_error,
+  &sl_parser_apache,
+  &sl_parser_apache_error,
 };
 
 #define NPARSERS (sizeof(parsers) / sizeof(parsers[0]))
@@ -245,7 +302,7 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
 {
   const char *parser, *dataset, *ns, *service, *why;
   struct sl_parse_ctx *ctx = NULL;
-  char names[128];
+  char names[256];
   struct sl_buf b;
   size_t i, at;
   int rc;
@@ -268,7 +325,6 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     goto fail;
   /* The same defaults as the agent's config schema. */
   parser = parser ? parser : "raw";
-  dataset = dataset ? dataset : "generic";
   ns = ns ? ns : "default";
   if (service && service[0] == '\0')
     service = NULL;
@@ -289,6 +345,8 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ECONFIG;
     goto fail;
   }
+  if (dataset == NULL)
+    dataset = ctx->ops->dataset ? ctx->ops->dataset : "generic";
   if ((why = ds_name_problem(dataset)) != NULL) {
     if (err && errlen)
       snprintf(err, errlen, "dataset: '%s' %s", dataset, why);
@@ -301,6 +359,10 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ECONFIG;
     goto fail;
   }
+  /* Before the parser's init: parsers read the zone from ctx->ts. */
+  if ((rc = sl_ts_conf_new(input, &ctx->ts, err, errlen)) != 0 ||
+      (rc = sl_corr_new(input, &ctx->corr, err, errlen)) != 0)
+    goto fail;
   if (ctx->ops->init &&
       (rc = ctx->ops->init(input, &ctx->priv, err, errlen)) != 0)
     goto fail;
@@ -333,6 +395,8 @@ sl_parse_ctx_free(struct sl_parse_ctx *ctx)
     return;
   if (ctx->priv && ctx->ops->destroy)
     ctx->ops->destroy(ctx->priv);
+  sl_ts_conf_free(ctx->ts);
+  sl_corr_free(ctx->corr);
   free(ctx->ev.agent_id);
   free(ctx->ev.suffix);
   free(ctx);

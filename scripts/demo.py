@@ -40,6 +40,30 @@ def gen_log(path, n, seed=7):
             f.write(json.dumps(ev) + "\n")
 
 
+def gen_access_log(path, n, seed=8):
+    """nginx combined access lines (parser: nginx), with a few garbage
+    lines (a TLS handshake on the HTTP port: status 400)."""
+    rnd = random.Random(seed)
+    with open(path, "w") as f:
+        for i in range(n):
+            if i % 100 == 99:
+                f.write('10.0.0.9 - - [25/Nov/2025:12:%02d:%02d +0000] '
+                        '"\\x16\\x03\\x01" 400 157 "-" "-"\n'
+                        % (i // 60 % 60, i % 60))
+                continue
+            f.write('%d.%d.%d.%d - %s [25/Nov/2025:12:%02d:%02d +0000] '
+                    '"%s /api/items/%d HTTP/1.1" %d %s "%s" "%s"\n' % (
+                        rnd.choice([81, 93, 185]), rnd.randrange(256),
+                        rnd.randrange(256), rnd.randrange(1, 255),
+                        rnd.choice(["-"] * 9 + ["alice"]), i // 60 % 60,
+                        i % 60, rnd.choice(["GET"] * 4 + ["POST"]),
+                        rnd.randrange(1000),
+                        rnd.choice([200] * 6 + [304, 404]),
+                        rnd.choice(["-", str(rnd.randrange(100, 9000))]),
+                        rnd.choice(["-", "https://shop.example.com/"]),
+                        rnd.choice(["curl/8.5.0", "Mozilla/5.0 Firefox/126.0"])))
+
+
 class Proc:
     """A child process whose stderr JSON lines are collected."""
 
@@ -103,6 +127,11 @@ def main():
     log = os.path.join(logs, "app.log")
     gen_log(log, a.lines)
     print("sample log: %s (%d lines)" % (log, a.lines))
+    os.makedirs(os.path.join(logs, "nginx"))
+    access = os.path.join(logs, "nginx", "access.log")
+    n_access = max(a.lines // 10, 100)
+    gen_access_log(access, n_access)
+    print("sample nginx access log: %s (%d lines)" % (access, n_access))
 
     es = subprocess.Popen(["/usr/bin/python3",
                            os.path.join(ROOT, "tests/esdouble/esdouble.py"),
@@ -133,7 +162,9 @@ def main():
             "http": {"listen": "127.0.0.1:0"},
             "inputs": [{"type": "file", "paths": [os.path.join(logs, "*.log")],
                         "parser": "json", "dataset": "demo",
-                        "service": "shop", "fields": {"env": "demo"}}],
+                        "service": "shop", "fields": {"env": "demo"}},
+                       {"type": "file", "paths": [access],
+                        "parser": "nginx", "service": "shop-web"}],
             "output": {"type": "lumberjack",
                        "hosts": ["127.0.0.1:%d" % lj_port],
                        "compression_level": 1},
@@ -142,14 +173,19 @@ def main():
                  "agent")
 
     t0 = time.time()
-    count = 0
+    count = nc = 0
     try:
         while time.time() - t0 < 120:
             try:
                 count = http_json(es_url + "/logs-demo-default/_count")["count"]
             except Exception:
                 count = 0
-            if count >= a.lines:
+            try:
+                nc = http_json(es_url +
+                               "/logs-nginx.access-default/_count")["count"]
+            except Exception:
+                nc = 0
+            if count >= a.lines and nc >= n_access:
                 break
             time.sleep(0.2)
         took = time.time() - t0
@@ -162,6 +198,15 @@ def main():
             hit = res["hits"]["hits"][0]
             print(json.dumps({"_id": hit["_id"], "_source": hit["_source"]},
                              indent=2, sort_keys=True))
+        print("indexed %d of %d nginx access lines into "
+              "logs-nginx.access-default (parser: nginx)" % (nc, n_access))
+        res = http_json(es_url + "/logs-nginx.access-default/_search",
+                        {"size": 1, "query": {"term": {
+                            "http.response.status_code": 404}}})
+        if res["hits"]["hits"]:
+            print("an nginx access event:")
+            print(json.dumps(res["hits"]["hits"][0]["_source"], indent=2,
+                             sort_keys=True))
         bad = http_json(es_url + "/logs-demo-default/_search",
                         {"size": 1, "query": {"term": {
                             "tags": "sluice_json_parse_failure"}}})
