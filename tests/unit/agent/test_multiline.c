@@ -328,13 +328,15 @@ test_cri_partial(void **s)
       "T3 stdout P lo \n"
       "T4 stdout F world\n"
       "T5 stdout F\n"
+      "T6 stdout Processing without a tag\n"
       "garbage\n", &g, 1);
-  assert_int_equal(g.n, 4);
+  assert_int_equal(g.n, 5);
   assert_string_equal(g.text[0], "T2 stderr F oops");
   assert_string_equal(g.text[1], "T1 stdout F hello world");
   assert_int_equal(g.off[1], 0);
   assert_string_equal(g.text[2], "T5 stdout F");
-  assert_string_equal(g.text[3], "garbage");
+  assert_string_equal(g.text[3], "T6 stdout Processing without a tag");
+  assert_string_equal(g.text[4], "garbage");
   got_free(&g);
 }
 
