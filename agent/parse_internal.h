@@ -58,5 +58,6 @@ extern const struct sl_parser_ops sl_parser_nginx;
 extern const struct sl_parser_ops sl_parser_nginx_error;
 extern const struct sl_parser_ops sl_parser_apache;
 extern const struct sl_parser_ops sl_parser_apache_error;
+extern const struct sl_parser_ops sl_parser_regex;
 
 #endif
