@@ -270,8 +270,16 @@ sl_ew_ev_end(struct sl_ew *w, const struct sl_ew_static *st,
   }
   SL_EW_LIT(w, "\"offset\":");
   sl_ew_u64(w, offset);
-  if (flags & SL_LINE_TRUNCATED)
-    SL_EW_LIT(w, ",\"flags\":[\"truncated\"]");
+  if (flags & (SL_LINE_TRUNCATED | SL_LINE_MULTILINE)) {
+    SL_EW_LIT(w, ",\"flags\":[");
+    if (flags & SL_LINE_TRUNCATED)
+      SL_EW_LIT(w, "\"truncated\"");
+    if ((flags & SL_LINE_TRUNCATED) && (flags & SL_LINE_MULTILINE))
+      sl_ew_byte(w, ',');
+    if (flags & SL_LINE_MULTILINE)
+      SL_EW_LIT(w, "\"multiline\"");
+    sl_ew_byte(w, ']');
+  }
   sl_ew_byte(w, '}');
   if (ev->trace_id[0]) {
     SL_EW_LIT(w, ",\"trace\":{\"id\":\"");
@@ -298,15 +306,24 @@ sl_ew_ev_end(struct sl_ew *w, const struct sl_ew_static *st,
     sl_ew_escape(w, ev->error, strlen(ev->error));
     SL_EW_LIT(w, "\"}");
   }
-  if (ev->tag || (ev->app_tags && ev->app_tags_n)) {
+  if (ev->tag || (ev->app_tags && ev->app_tags_n) ||
+      (flags & SL_LINE_REDACTED)) {
+    int ntags = 0;
+
     SL_EW_LIT(w, ",\"tags\":[");
     if (ev->tag) {
       sl_ew_byte(w, '"');
       sl_ew_escape(w, ev->tag, strlen(ev->tag));
       sl_ew_byte(w, '"');
+      ntags++;
+    }
+    if (flags & SL_LINE_REDACTED) {
+      if (ntags++)
+        sl_ew_byte(w, ',');
+      SL_EW_LIT(w, "\"redacted\"");
     }
     if (ev->app_tags && ev->app_tags_n) {
-      if (ev->tag)
+      if (ntags++)
         sl_ew_byte(w, ',');
       sl_ew_put(w, ev->app_tags, ev->app_tags_n);
     }

@@ -33,6 +33,10 @@ struct sl_src {
 
 /* Flags about a line, from the tailer. */
 #define SL_LINE_TRUNCATED 0x1u  /* longer than max_line_bytes: cut */
+#define SL_LINE_MULTILINE 0x2u  /* several lines joined (multiline.h):
+                                   log.flags "multiline", as Filebeat */
+#define SL_LINE_REDACTED  0x4u  /* a redact rule changed it (redact.h):
+                                   tags "redacted" */
 
 struct sl_parse_ctx;
 

@@ -1,12 +1,12 @@
 /* parse_errlog.c - the `nginx_error` and `apache_error` parsers. Both
  * servers write local time without an offset: the input's `timezone:`
- * (default: the host's zone) makes it UTC.
+ * (timestamp.h; default: the host's zone) makes it UTC.
  *
  * nginx_error:
  *   2023/10/11 14:32:52 [error] 123#456: *789 open() failed, client:
  *     1.2.3.4, server: example.com, request: "GET / HTTP/1.1"
- *   -> log.level (normalised: warn -> warning, crit -> critical, emerg ->
- *      emergency), process.pid, process.thread.id,
+ *   -> log.level (level.h: warn, crit -> critical, emerg -> emergency),
+ *      process.pid, process.thread.id,
  *      nginx.error.connection_id (the "*789"), message = the text after
  *      "pid#tid: " and the connection id, source.address (+ source.ip)
  *      from its ", client: X" part.
@@ -15,7 +15,8 @@
  *   [Sun Dec 04 04:47:44 2005] [error] [client 1.2.3.4] msg
  *   [Wed Oct 11 14:32:52.123456 2023] [core:error] [pid 123:tid 456]
  *     [client 1.2.3.4:5678] AH00124: msg
- *   -> log.level (trace1..8 -> trace), apache.error.module, process.pid,
+ *   -> @timestamp with microseconds when the line has them,
+ *      log.level (trace1..8 -> trace), apache.error.module, process.pid,
  *      process.thread.id, source.address (+ source.ip, source.port) from
  *      [client ...] or [remote ...], message = the rest.
  * A line without the time and level prefix becomes a raw event tagged
@@ -25,44 +26,10 @@
 #include "parse_text.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "sl_err.h"
 #include "sl_time.h"
-
-struct errlog_conf {
-  struct sl_pt_tz tz;
-};
-
-static int
-errlog_init(const json_t *input, void **priv, char *err, size_t errlen)
-{
-  const json_t *v = json_object_get(input, "timezone");
-  struct errlog_conf *c;
-  int rc;
-
-  if (v && !json_is_null(v) && !json_is_string(v)) {
-    snprintf(err, errlen, "timezone: must be a string");
-    return SL_ECONFIG;
-  }
-  c = calloc(1, sizeof(*c));
-  if (c == NULL)
-    return SL_ENOMEM;
-  rc = sl_pt_tz_parse(v ? json_string_value(v) : NULL, &c->tz, err, errlen);
-  if (rc) {
-    free(c);
-    return rc;
-  }
-  *priv = c;
-  return SL_OK;
-}
-
-static void
-errlog_destroy(void *priv)
-{
-  free(priv);
-}
+#include "timestamp.h"
 
 static void
 put_str(struct sl_ew *w, const char *s, size_t n)
@@ -143,7 +110,6 @@ nginx_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
                   const struct sl_src *src, const char *s, size_t n,
                   uint64_t offset, unsigned flags, int64_t read_time_ns)
 {
-  const struct errlog_conf *c = ctx->priv;
   unsigned y, mo, d, h, mi, sec;
   uint64_t pid, tid, cid = 0;
   size_t i, lv, lvn, slot, ln, k;
@@ -195,7 +161,7 @@ nginx_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
       i = k + 1;
     }
   }
-  t = sl_pt_tz_utc(&c->tz, t);
+  t = sl_tz_to_utc(ctx->ts->tz, t);
   sl_ew_ev_clear(&ev, t * SL_NS_PER_SEC);
   slot = sl_ew_ev_begin(w);
   SL_EW_LIT(w, ",\"process\":{\"pid\":");
@@ -228,11 +194,13 @@ nginx_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
  * Also "Oct  4" (space-padded day). 1 and local wall-clock secs + ns. */
 static int
 apache_time(const char *s, size_t n, size_t *end, int64_t *secs,
-            int64_t *frac_ns)
+            int64_t *frac_ns, int *us)
 {
   unsigned d, h, mi, sec, y, f = 0;
   size_t i, fd = 0;
   int mo;
+
+  *us = 0;
 
   if (n < 26 || s[0] != '[' || s[4] != ' ' || s[8] != ' ' ||
       (mo = sl_pt_month(s + 5)) == 0)
@@ -253,6 +221,7 @@ apache_time(const char *s, size_t n, size_t *end, int64_t *secs,
         f = f * 10 + (unsigned)(s[i] - '0');
     if (fd == 0)
       return 0;
+    *us = fd > 3;
     for (; fd < 9; fd++)
       f *= 10;
   }
@@ -271,16 +240,15 @@ apache_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
                    const struct sl_src *src, const char *s, size_t n,
                    uint64_t offset, unsigned flags, int64_t read_time_ns)
 {
-  const struct errlog_conf *c = ctx->priv;
   const char *mod = NULL, *cl = NULL;
   size_t i, j, lv, lvn, modn = 0, cln = 0, slot;
   uint64_t pid = 0, tid = 0;
-  int has_pid = 0, has_tid = 0;
+  int has_pid = 0, has_tid = 0, us;
   int64_t t, frac;
   char lvl[16];
   struct sl_ew_ev ev;
 
-  if (!apache_time(s, n, &i, &t, &frac)) {
+  if (!apache_time(s, n, &i, &t, &frac, &us)) {
     failed(w, ctx, src, s, n, offset, flags, read_time_ns, "apache_error",
            0, "expected a time like [Wed Oct 11 14:32:52 2023]");
     return;
@@ -348,8 +316,9 @@ apache_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
         i++;
     }
   }
-  t = sl_pt_tz_utc(&c->tz, t);
+  t = sl_tz_to_utc(ctx->ts->tz, t);
   sl_ew_ev_clear(&ev, t * SL_NS_PER_SEC + frac);
+  ev.ts_us = (unsigned char)us;
   slot = sl_ew_ev_begin(w);
   if (has_pid) {
     SL_EW_LIT(w, ",\"process\":{\"pid\":");
@@ -376,15 +345,11 @@ apache_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
 const struct sl_parser_ops sl_parser_nginx_error = {
   .name = "nginx_error",
   .dataset = "nginx.error",
-  .init = errlog_init,
-  .destroy = errlog_destroy,
   .event = nginx_error_event,
 };
 
 const struct sl_parser_ops sl_parser_apache_error = {
   .name = "apache_error",
   .dataset = "apache.error",
-  .init = errlog_init,
-  .destroy = errlog_destroy,
   .event = apache_error_event,
 };

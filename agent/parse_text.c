@@ -3,12 +3,10 @@
 #include "parse_text.h"
 
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
+#include <strings.h>
 
 #include "level.h"
-#include "sl_err.h"
 #include "sl_time.h"
 
 int
@@ -135,76 +133,17 @@ sl_pt_level(const char *s, size_t n, char *out)
 
   if (n == 0 || n > 15)
     return 0;
+  /* Apache's trace1..trace8. */
+  if (n == 6 && strncasecmp(s, "trace", 5) == 0 && s[5] >= '1' &&
+      s[5] <= '8')
+    n = 5;
+  if ((canon = sl_level_norm(s, n)) != NULL) {
+    n = strlen(canon);
+    memcpy(out, canon, n + 1);
+    return n;
+  }
   for (i = 0; i < n; i++)
     out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
   out[n] = '\0';
-  /* Apache's trace1..trace8. */
-  if (n == 6 && memcmp(out, "trace", 5) == 0 && out[5] >= '1' &&
-      out[5] <= '8') {
-    out[5] = '\0';
-    return 5;
-  }
-  /* One map for every parser (level.h). */
-  if ((canon = sl_level_norm(out, n)) != NULL) {
-    n = strlen(canon);
-    memcpy(out, canon, n + 1);
-  }
   return n;
-}
-
-int
-sl_pt_tz_parse(const char *s, struct sl_pt_tz *tz, char *err, size_t errlen)
-{
-  unsigned h = 0, m = 0;
-  size_t n;
-
-  tz->local = 0;
-  tz->off_s = 0;
-  if (s == NULL || s[0] == '\0' || strcmp(s, "local") == 0) {
-    tz->local = 1;
-    return SL_OK;
-  }
-  if (strcmp(s, "UTC") == 0 || strcmp(s, "Z") == 0 || strcmp(s, "z") == 0)
-    return SL_OK;
-  n = strlen(s);
-  if ((s[0] == '+' || s[0] == '-') && sl_pt_digits(s + 1, 2, &h) &&
-      (n == 3 || (n == 6 && s[3] == ':' && sl_pt_digits(s + 4, 2, &m)) ||
-       (n == 5 && sl_pt_digits(s + 3, 2, &m))) && h <= 23 && m <= 59) {
-    tz->off_s = (int32_t)(h * 3600 + m * 60) * (s[0] == '-' ? -1 : 1);
-    return SL_OK;
-  }
-  if (err && errlen)
-    snprintf(err, errlen, "timezone: '%s' is not local, UTC or an offset "
-             "like +02:00", s);
-  return SL_ECONFIG;
-}
-
-int64_t
-sl_pt_tz_utc(const struct sl_pt_tz *tz, int64_t local_secs)
-{
-  /* The host's offset changes at most at whole hours in practice (DST
-   * switches at :00 or :30 of zones with half-hour offsets happen on the
-   * hour too), so one mktime per hour of log time and thread. */
-  static __thread int64_t hour_key = INT64_MIN;
-  static __thread int64_t hour_off;
-  int64_t key, utc;
-  struct tm tm;
-  time_t t;
-
-  if (!tz->local)
-    return local_secs - tz->off_s;
-  key = local_secs >= 0 ? local_secs / 3600 : -((-local_secs + 3599) / 3600);
-  if (key == hour_key)
-    return local_secs - hour_off;
-  t = (time_t)local_secs;
-  if (gmtime_r(&t, &tm) == NULL)
-    return local_secs;
-  tm.tm_isdst = -1;
-  t = mktime(&tm);
-  if (t == (time_t)-1)
-    return local_secs;
-  utc = (int64_t)t;
-  hour_key = key;
-  hour_off = local_secs - utc;
-  return utc;
 }

@@ -1,11 +1,11 @@
 /* parse_text.h - scanning helpers shared by the text-line parsers
  * (parse_access.c, parse_nginx.c, parse_apache.c, parse_logfmt.c): fixed
- * timestamp layouts, IP literals, integers, level names, and the input's
- * `timezone:` for timestamps written without an offset.
+ * timestamp layouts, IP literals, integers and level names (zones of
+ * timestamps without an offset: timestamp.h, through ctx->ts).
  *
  * Nothing here allocates or keeps pointers: every function reads the bytes
  * it is given and writes into the caller's variables. Safe on parse workers
- * concurrently (the timezone cache is per thread).
+ * concurrently.
  */
 #ifndef SL_PARSE_TEXT_H
 #define SL_PARSE_TEXT_H
@@ -39,11 +39,10 @@ int sl_pt_civil(unsigned y, unsigned mo, unsigned d, unsigned h, unsigned mi,
 /* [s, s+n) is an IPv4 or IPv6 literal (inet_pton), 1 or 0. */
 int sl_pt_is_ip(const char *s, size_t n);
 
-/* A level as written ("warn", "E", "crit", "trace3") into its ECS/syslog
- * name, lower case, into out (at least 16 bytes). Returns the length or 0
- * for an empty or over-long (> 15 bytes) name. Aliases as every parser:
- * sl_level_norm (level.h: warn/warning -> warn, err -> error, crit ->
- * critical ...), and apache's trace1..trace8 -> trace. */
+/* A level as written ("WARN", "E", "crit", "trace3") into its canonical
+ * name (level.h: sl_level_norm; Apache's trace1..8 are trace), else lower
+ * case as written, into out (at least 16 bytes). Returns the length or 0
+ * for an empty or over-long (> 15 bytes) name. */
 size_t sl_pt_level(const char *s, size_t n, char *out);
 
 /* A plain (not JSON-escaped) text for a struct sl_ew_ev field. */
@@ -55,20 +54,5 @@ sl_pt_text(struct sl_ew_text *t, const char *p, size_t n)
   t->json = 0;
   t->fix = 0;
 }
-
-/* `timezone:` of an input: how a local time without offset becomes UTC. */
-struct sl_pt_tz {
-  int local;          /* 1: the host's zone (mktime, cached per hour) */
-  int32_t off_s;      /* else a fixed offset east of UTC, seconds */
-};
-
-/* NULL, "" or "local": the host's zone; "UTC", "Z", "+hh:mm", "-hhmm",
- * "+hh". Other names: SL_ECONFIG with a message in err. */
-int sl_pt_tz_parse(const char *s, struct sl_pt_tz *tz, char *err,
-                   size_t errlen);
-
-/* UTC seconds of local wall-clock seconds (local time written as if it were
- * UTC, as sl_pt_civil returns it). */
-int64_t sl_pt_tz_utc(const struct sl_pt_tz *tz, int64_t local_secs);
 
 #endif
