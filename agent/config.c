@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "out.h"
 #include "sl_config.h"
 #include "sl_err.h"
 
@@ -137,9 +138,17 @@ static const struct sl_conf_key ssl_keys[] = {
   SL_CONF_END
 };
 
+static const struct sl_conf_key sasl_keys[] = {
+  { "mechanism", SL_CT_ENUM, NULL, "kafka: SASL mechanism", NULL,
+    "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512", 0 },
+  { "username", SL_CT_STR, NULL, "kafka: SASL user", NULL, NULL, 0 },
+  { "password", SL_CT_STR, NULL, "kafka: SASL password", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 static const struct sl_conf_key output_keys[] = {
   { "type", SL_CT_ENUM, "lumberjack", "where events go", NULL,
-    "lumberjack|tcp|file|stdout", 0 },
+    "lumberjack|tcp|file|stdout|kafka", 0 },
   { "hosts", SL_CT_STR_LIST, NULL,
     "lumberjack/tcp: host:port list (load balanced, failover)", NULL, NULL,
     0 },
@@ -159,7 +168,25 @@ static const struct sl_conf_key output_keys[] = {
     "json_lines", 0 },
   { "path", SL_CT_STR, NULL, "file: output file (JSON lines, appended)",
     NULL, NULL, 0 },
-  { "ssl", SL_CT_OBJ, NULL, "lumberjack: TLS", ssl_keys, NULL, 0 },
+  { "ssl", SL_CT_OBJ, NULL, "lumberjack/kafka: TLS", ssl_keys, NULL, 0 },
+  { "brokers", SL_CT_STR_LIST, NULL, "kafka: bootstrap host:port list",
+    NULL, NULL, 0 },
+  { "topic", SL_CT_STR, NULL,
+    "kafka: topic; %{field} or %{field:default} take a value of the event "
+    "(missing field: the default, else 'unknown')", NULL, NULL, 0 },
+  { "key", SL_CT_ENUM, "event.id", "kafka: message key", NULL,
+    "event.id|host.name|trace.id|none", 0 },
+  { "compression", SL_CT_ENUM, "lz4", "kafka: compression codec", NULL,
+    "none|gzip|snappy|lz4|zstd", 0 },
+  { "acks", SL_CT_ENUM, "all",
+    "kafka: all (idempotent producer) | 1 | 0", NULL, "all|1|0", 0 },
+  { "properties", SL_CT_MAP, NULL,
+    "kafka: librdkafka properties (checked at --check)", NULL, NULL, 0 },
+  { "sasl", SL_CT_OBJ, NULL, "kafka: SASL authentication", sasl_keys, NULL,
+    0 },
+  { "dead_letter_path", SL_CT_STR, NULL,
+    "kafka: NDJSON file for events Kafka refuses for good "
+    "(default <data_dir>/kafka-dead-letter.ndjson)", NULL, NULL, 0 },
   SL_CONF_END
 };
 
@@ -236,6 +263,7 @@ static const struct {
   { "tcp", SL_OUT_TCP },
   { "file", SL_OUT_FILE },
   { "stdout", SL_OUT_STDOUT },
+  { "kafka", SL_OUT_KAFKA },
 };
 
 #define BAD(node, key, ...)                                                  \
@@ -366,9 +394,9 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
     BAD(sl_conf_get(o, "ssl.enabled"), "output.ssl.enabled",
         "this build has no TLS (OpenSSL)");
 #endif
-    if (ac->out_type != SL_OUT_LUMBERJACK)
+    if (ac->out_type != SL_OUT_LUMBERJACK && ac->out_type != SL_OUT_KAFKA)
       BAD(sl_conf_get(o, "ssl.enabled"), "output.ssl.enabled",
-          "TLS is only available for output type lumberjack");
+          "TLS is only available for output types lumberjack and kafka");
     if (!ac->ssl_cert != !ac->ssl_key)
       BAD(sl_conf_get(o, "ssl"), "output.ssl",
           "cert and key go together");
@@ -376,5 +404,13 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
   ac->path = sl_conf_str(o, "path");
   if (ac->out_type == SL_OUT_FILE && (ac->path == NULL || *ac->path == '\0'))
     BAD(o, "output.path", "required for output type file");
+  if (ac->out_type == SL_OUT_KAFKA) {
+#ifdef HAVE_RDKAFKA
+    return sl_out_kafka_check(c, ac, err, errlen);
+#else
+    BAD(sl_conf_get(o, "type"), "output.type",
+        "this build has no Kafka (librdkafka)");
+#endif
+  }
   return SL_OK;
 }
