@@ -414,6 +414,8 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
 #undef G
   rc |= sl_prom_hist(b, "sluice_agent_output_latency_seconds",
                      "send to ack time of a batch", &a->latency);
+  if (a->out && a->out->ops->metrics)
+    rc |= a->out->ops->metrics(a->out, b);
   return rc;
 }
 
@@ -782,6 +784,12 @@ out_ops_for(enum sl_out_type t)
   case SL_OUT_FILE:
   case SL_OUT_STDOUT:
     return &sl_out_file_ops;
+  case SL_OUT_KAFKA:
+#ifdef HAVE_RDKAFKA
+    return &sl_out_kafka_ops;
+#else
+    break;  /* refused by sl_agent_conf_read */
+#endif
   }
   return NULL;
 }

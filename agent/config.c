@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "out.h"
 #include "sl_config.h"
 #include "sl_err.h"
 
@@ -23,6 +24,15 @@ static const struct sl_conf_key correlation_keys[] = {
     NULL, NULL, SL_CK_REQUIRED },
   { "field", SL_CT_ENUM, "http.request.id", "the field the id fills", NULL,
     "trace.id|span.id|transaction.id|http.request.id", 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key then_keys[] = {
+  { "parser", SL_CT_ENUM, NULL, "the second parser", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog",
+    SL_CK_REQUIRED },
+  { "field", SL_CT_ENUM, "message", "the field it reads", NULL, "message",
+    0 },
   SL_CONF_END
 };
 
@@ -49,8 +59,10 @@ static const struct sl_conf_key input_keys[] = {
     0 },
   { "parser", SL_CT_ENUM, "raw",
     "how a line becomes an event: json (keys to ECS/app.*), raw, logfmt, "
-    "nginx / apache (access logs), nginx_error, apache_error", NULL,
-    "json|raw|logfmt|nginx|nginx_error|apache|apache_error", 0 },
+    "nginx / apache (access logs), nginx_error, apache_error, syslog (RFC "
+    "3164/5424), cri / docker (container runtime files)", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog|cri|"
+    "docker", 0 },
   { "dataset", SL_CT_STR, NULL, "event.dataset and data_stream.dataset "
     "(default: nginx.access, nginx.error, apache.access, apache.error for "
     "those parsers, else generic)", NULL, NULL, 0 },
@@ -88,6 +100,9 @@ static const struct sl_conf_key input_keys[] = {
   { "correlation", SL_CT_OBJ_LIST, NULL,
     "[{pattern, field}]: ids picked out of the message by PCRE2 rules",
     correlation_keys, NULL, 0 },
+  { "then", SL_CT_OBJ, NULL,
+    "{parser, field: message}: a second parser on the message (parser cri "
+    "or docker)", then_keys, NULL, 0 },
   SL_CONF_END
 };
 
@@ -125,9 +140,17 @@ static const struct sl_conf_key ssl_keys[] = {
   SL_CONF_END
 };
 
+static const struct sl_conf_key sasl_keys[] = {
+  { "mechanism", SL_CT_ENUM, NULL, "kafka: SASL mechanism", NULL,
+    "PLAIN|SCRAM-SHA-256|SCRAM-SHA-512", 0 },
+  { "username", SL_CT_STR, NULL, "kafka: SASL user", NULL, NULL, 0 },
+  { "password", SL_CT_STR, NULL, "kafka: SASL password", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 static const struct sl_conf_key output_keys[] = {
   { "type", SL_CT_ENUM, "lumberjack", "where events go", NULL,
-    "lumberjack|tcp|file|stdout", 0 },
+    "lumberjack|tcp|file|stdout|kafka", 0 },
   { "hosts", SL_CT_STR_LIST, NULL,
     "lumberjack/tcp: host:port list (load balanced, failover)", NULL, NULL,
     0 },
@@ -147,7 +170,25 @@ static const struct sl_conf_key output_keys[] = {
     "json_lines", 0 },
   { "path", SL_CT_STR, NULL, "file: output file (JSON lines, appended)",
     NULL, NULL, 0 },
-  { "ssl", SL_CT_OBJ, NULL, "lumberjack: TLS", ssl_keys, NULL, 0 },
+  { "ssl", SL_CT_OBJ, NULL, "lumberjack/kafka: TLS", ssl_keys, NULL, 0 },
+  { "brokers", SL_CT_STR_LIST, NULL, "kafka: bootstrap host:port list",
+    NULL, NULL, 0 },
+  { "topic", SL_CT_STR, NULL,
+    "kafka: topic; %{field} or %{field:default} take a value of the event "
+    "(missing field: the default, else 'unknown')", NULL, NULL, 0 },
+  { "key", SL_CT_ENUM, "event.id", "kafka: message key", NULL,
+    "event.id|host.name|trace.id|none", 0 },
+  { "compression", SL_CT_ENUM, "lz4", "kafka: compression codec", NULL,
+    "none|gzip|snappy|lz4|zstd", 0 },
+  { "acks", SL_CT_ENUM, "all",
+    "kafka: all (idempotent producer) | 1 | 0", NULL, "all|1|0", 0 },
+  { "properties", SL_CT_MAP, NULL,
+    "kafka: librdkafka properties (checked at --check)", NULL, NULL, 0 },
+  { "sasl", SL_CT_OBJ, NULL, "kafka: SASL authentication", sasl_keys, NULL,
+    0 },
+  { "dead_letter_path", SL_CT_STR, NULL,
+    "kafka: NDJSON file for events Kafka refuses for good "
+    "(default <data_dir>/kafka-dead-letter.ndjson)", NULL, NULL, 0 },
   SL_CONF_END
 };
 
@@ -224,6 +265,7 @@ static const struct {
   { "tcp", SL_OUT_TCP },
   { "file", SL_OUT_FILE },
   { "stdout", SL_OUT_STDOUT },
+  { "kafka", SL_OUT_KAFKA },
 };
 
 #define BAD(node, key, ...)                                                  \
@@ -354,9 +396,9 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
     BAD(sl_conf_get(o, "ssl.enabled"), "output.ssl.enabled",
         "this build has no TLS (OpenSSL)");
 #endif
-    if (ac->out_type != SL_OUT_LUMBERJACK)
+    if (ac->out_type != SL_OUT_LUMBERJACK && ac->out_type != SL_OUT_KAFKA)
       BAD(sl_conf_get(o, "ssl.enabled"), "output.ssl.enabled",
-          "TLS is only available for output type lumberjack");
+          "TLS is only available for output types lumberjack and kafka");
     if (!ac->ssl_cert != !ac->ssl_key)
       BAD(sl_conf_get(o, "ssl"), "output.ssl",
           "cert and key go together");
@@ -364,5 +406,13 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
   ac->path = sl_conf_str(o, "path");
   if (ac->out_type == SL_OUT_FILE && (ac->path == NULL || *ac->path == '\0'))
     BAD(o, "output.path", "required for output type file");
+  if (ac->out_type == SL_OUT_KAFKA) {
+#ifdef HAVE_RDKAFKA
+    return sl_out_kafka_check(c, ac, err, errlen);
+#else
+    BAD(sl_conf_get(o, "type"), "output.type",
+        "this build has no Kafka (librdkafka)");
+#endif
+  }
   return SL_OK;
 }

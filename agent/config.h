@@ -24,6 +24,7 @@ enum sl_out_type {
   SL_OUT_TCP,
   SL_OUT_FILE,
   SL_OUT_STDOUT,
+  SL_OUT_KAFKA,       /* out_kafka.c; reads its keys from `output` */
 };
 
 /* Wire format of a batch, chosen by the output type. */

@@ -21,6 +21,10 @@
  *               processed; there is no application-level ack in json_lines;
  *   file        write() completed and the file was fsync'ed;
  *   stdout      write() completed.
+ *   kafka       every message of the batch has a successful delivery
+ *               report (acks=all, idempotent producer) or was written to
+ *               the dead-letter file after a permanent error
+ *               (out_kafka.c).
  */
 #ifndef SL_AGENT_OUT_H
 #define SL_AGENT_OUT_H
@@ -32,6 +36,8 @@
 
 #include "batch.h"
 #include "config.h"
+#include "sl_buf.h"
+#include "sl_config.h"
 #include "sl_err.h"
 
 struct sl_out_cbs {
@@ -65,6 +71,8 @@ struct sl_out_ops {
   /* Hand back every unacked batch through requeue, close everything;
    * cb runs when all handles are closed and the output is freed. */
   void (*close)(struct sl_out *o, void (*cb)(void *arg), void *arg);
+  /* Optional: output-specific Prometheus samples for /metrics. */
+  int (*metrics)(const struct sl_out *o, struct sl_buf *b);
 };
 
 /* Every output struct starts with this. */
@@ -75,5 +83,13 @@ struct sl_out {
 extern const struct sl_out_ops sl_out_lumberjack_ops;
 extern const struct sl_out_ops sl_out_tcp_ops;
 extern const struct sl_out_ops sl_out_file_ops;   /* file and stdout */
-
+#ifdef HAVE_RDKAFKA
+extern const struct sl_out_ops sl_out_kafka_ops;  /* out_kafka.c */
+/* --check of output.* for type kafka: topic template, key, and every
+ * librdkafka property through rd_kafka_conf_set on a throwaway conf.
+ * Returns 0 or SL_ECONFIG with "file:line: key: reason" in err. */
+int sl_out_kafka_check(const struct sl_conf *c,
+                       const struct sl_agent_conf *ac, char *err,
+                       size_t errlen);
+#endif
 #endif

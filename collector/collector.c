@@ -38,6 +38,7 @@ struct collector {
                                indexer (full); offered again first */
   int have_held;
   int draining;
+  int start_failed;         /* tearing down a run that never started */
   int closing_parts;        /* modules still closing */
   uint64_t records_done;
   int exit_code;
@@ -243,8 +244,9 @@ on_inputs_closed(void *arg)
   }
   c->closing_parts = 1;
   if (c->ix)
-    sl_indexer_close(c->ix, (uint64_t)sl_conf_int(c->root, "shutdown_timeout",
-                                                  30000),
+    sl_indexer_close(c->ix, c->start_failed ? 0 :
+                     (uint64_t)sl_conf_int(c->root, "shutdown_timeout",
+                                           30000),
                      part_closed, c);
   else
     part_closed(c);
@@ -321,8 +323,33 @@ close_leftover(uv_handle_t *h, void *arg)
     uv_close(h, NULL);
 }
 
+/* A start that failed half-way: close what was opened, in the order a
+ * drain does (inputs, indexer, spool), so that the process can go on with
+ * another config (SIGHUP fallback) without leaked descriptors. */
+static void
+abort_start(struct collector *c)
+{
+  size_t i;
+
+  c->draining = 1;
+  c->start_failed = 1;
+  if (c->spool != NULL) {
+    c->closing_parts = c->ninputs ? (int)c->ninputs : 1;
+    if (c->ninputs == 0)
+      on_inputs_closed(c);
+    for (i = 0; i < c->ninputs; i++)
+      sl_input_close(c->inputs[i], on_inputs_closed, c);
+    uv_run(c->loop, UV_RUN_DEFAULT);
+  }
+  uv_walk(c->loop, close_leftover, NULL);
+  uv_run(c->loop, UV_RUN_DEFAULT);
+  uv_loop_close(c->loop);
+  sl_es_conf_free(&c->es);
+}
+
 int
-sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
+sl_collector_run(struct sl_conf *conf, struct sl_conf **next, char *why,
+                 size_t whylen)
 {
   struct collector c;
   uv_loop_t loop;
@@ -333,6 +360,8 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   size_t i;
   int rc;
 
+  if (whylen)
+    why[0] = '\0';
   memset(&c, 0, sizeof(c));
   c.conf = conf;
   c.root = sl_conf_root(conf);
@@ -348,7 +377,8 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   if (rc != 0) {
     sl_log(SL_LOG_ERROR, "collector", "cannot create data_dir", SL_LF_STR,
            "path", data_dir, SL_LF_ERR, rc, SL_LF_END);
-    return 1;
+    snprintf(err, sizeof(err), "data_dir %s: %s", data_dir, sl_strerror(rc));
+    goto fail;
   }
 
   memset(&so, 0, sizeof(so));
@@ -360,7 +390,8 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   if (rc != 0) {
     sl_log(SL_LOG_ERROR, "collector", "cannot open spool", SL_LF_STR,
            "reason", err, SL_LF_ERR, rc, SL_LF_END);
-    return 1;
+    c.spool = NULL;
+    goto fail;
   }
   sl_spool_set_resume_cb(c.spool, on_spool_resume, &c);
   sl_spool_set_ready_cb(c.spool, on_spool_ready, &c);
@@ -398,6 +429,9 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
     if (rc != 0) {
       sl_log(SL_LOG_ERROR, "collector", "cannot start http", SL_LF_STR,
              "listen", listen, SL_LF_ERR, rc, SL_LF_END);
+      snprintf(err, sizeof(err), "http.listen %s: %s", listen,
+               sl_strerror(rc));
+      c.http = NULL;
       goto fail;
     }
   }
@@ -432,7 +466,9 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next)
   return c.exit_code;
 
 fail:
-  /* Start-up failed: nothing was acked yet, so closing is best effort. */
-  sl_es_conf_free(&c.es);
-  return 1;
+  /* Start-up failed: nothing was acked yet by this run. */
+  if (whylen)
+    snprintf(why, whylen, "%s", err[0] ? err : sl_strerror(rc));
+  abort_start(&c);
+  return SL_COLLECTOR_START_FAILED;
 }

@@ -25,11 +25,19 @@ static const struct sl_conf_key input_ssl_keys[] = {
 static const struct sl_conf_key input_keys[] = {
   { "type", SL_CT_ENUM, "lumberjack", "input type", NULL, "lumberjack", 0 },
   { "listen", SL_CT_STR, "0.0.0.0:5044", "host:port to accept Beats/Lumberjack v2 senders on", NULL, NULL, 0 },
-  { "max_connections", SL_CT_INT, "1024", "connections accepted at once; more are closed on accept", NULL, NULL, 0 },
-  { "idle_timeout", SL_CT_DURATION, "60s", "close a connection that sends nothing for this long", NULL, NULL, 0 },
-  { "max_window", SL_CT_INT, "65536", "largest window (W frame) a sender may announce", NULL, NULL, 0 },
+  { "max_connections", SL_CT_INT, NULL, "connections accepted at once; more are closed on accept (default: what fits in the descriptor limit, ulimit -n, after spool, Elasticsearch and HTTP sockets)", NULL, NULL, 0 },
+  { "idle_timeout", SL_CT_DURATION, "60s", "close a connection that sends nothing for this long (also one stalled inside a frame)", NULL, NULL, 0 },
+  { "frame_timeout", SL_CT_DURATION, "60s", "close a connection that has not completed its current frame after this long, even if it trickles bytes (slow loris)", NULL, NULL, 0 },
+  { "max_window", SL_CT_INT, "65536", "largest window (W frame) a sender may announce, and most events between two W frames", NULL, NULL, 0 },
+  { "max_window_bytes", SL_CT_SIZE, "64MiB", "most event bytes (decompressed) in one window", NULL, NULL, 0 },
   { "max_frame", SL_CT_SIZE, "64MiB", "largest single frame (event or compressed block)", NULL, NULL, 0 },
+  { "max_event_bytes", SL_CT_SIZE, "10MiB", "largest single event (J or D frame payload)", NULL, NULL, 0 },
   { "max_inflate", SL_CT_SIZE, "128MiB", "largest decompressed size of one C frame (zip-bomb guard)", NULL, NULL, 0 },
+  { "max_inflate_ratio", SL_CT_INT, "100", "largest decompressed/compressed ratio of a C frame once it inflated past 1 MiB (zip-bomb guard)", NULL, NULL, 0 },
+  { "max_fields", SL_CT_INT, "10000", "most keys in one event (all levels); a bigger event is kept as an invalid event", NULL, NULL, 0 },
+  { "max_depth", SL_CT_INT, "64", "deepest object/array nesting of one event; a deeper event is kept as an invalid event", NULL, NULL, 0 },
+  { "timestamp_max_future", SL_CT_DURATION, "1d", "an @timestamp further ahead of the receive time makes the event invalid (0: no check)", NULL, NULL, 0 },
+  { "timestamp_max_past", SL_CT_DURATION, "36500d", "an @timestamp further behind the receive time makes the event invalid (0: no check)", NULL, NULL, 0 },
   { "keepalive", SL_CT_DURATION, "5s", "send a keep-alive ack while a window waits this long for the spool", NULL, NULL, 0 },
   { "flush_bytes", SL_CT_SIZE, "4MiB", "spool (and partially ack) a window once this many bytes of it arrived", NULL, NULL, 0 },
   { "ssl", SL_CT_OBJ, NULL, "TLS for this listener (certificates are read again on SIGHUP)", input_ssl_keys, NULL, 0 },
@@ -142,19 +150,155 @@ check_input_tls(const struct sl_conf *c, char *err, size_t errlen)
   return 0;
 }
 
+/* Numeric ranges the schema table cannot express. Bounds are what the
+ * code can honour (a u32 on the wire, a port) or past which a value is
+ * surely a typo that would misbehave silently (max_connections: 0 refused
+ * every sender, -5 meant unlimited). */
+struct range {
+  const char *key;
+  int64_t min, max;
+  const char *why;
+};
+
+#define KiB 1024LL
+#define MiB (1024LL * KiB)
+#define GiB (1024LL * MiB)
+#define DAY_MS (86400LL * 1000)
+
+static const struct range input_ranges[] = {
+  { "max_connections", 1, 1000000, "must be 1..1000000" },
+  { "idle_timeout", 0, 7 * DAY_MS, "must be 0 (off) .. 7d" },
+  { "frame_timeout", 0, 7 * DAY_MS, "must be 0 (off) .. 7d" },
+  { "max_window", 1, 1 << 24, "must be 1..16777216 events" },
+  { "max_window_bytes", 1 * KiB, 4 * GiB, "must be 1KiB..4GiB" },
+  /* A frame length is a u32 on the wire; 1 GiB is already absurd. */
+  { "max_frame", 64, 1 * GiB, "must be 64B..1GiB" },
+  { "max_event_bytes", 64, 1 * GiB, "must be 64B..1GiB" },
+  { "max_inflate", 1 * KiB, 16 * GiB, "must be 1KiB..16GiB" },
+  /* zlib cannot exceed ~1032:1. */
+  { "max_inflate_ratio", 2, 1100, "must be 2..1100" },
+  { "max_fields", 1, 10000000, "must be 1..10000000" },
+  { "max_depth", 1, 10000, "must be 1..10000" },
+  { "timestamp_max_future", 0, 365000 * DAY_MS, "must be 0 (off) .. 365000d" },
+  { "timestamp_max_past", 0, 365000 * DAY_MS, "must be 0 (off) .. 365000d" },
+  { "keepalive", 1, DAY_MS, "must be 1ms..1d" },
+  { "flush_bytes", 1 * KiB, 1 * GiB, "must be 1KiB..1GiB" },
+  { NULL, 0, 0, NULL }
+};
+
+static const struct range top_ranges[] = {
+  { "shutdown_timeout", 0, DAY_MS, "must be 0..1d" },
+  { "spool.segment_bytes", 64 * KiB, 64 * GiB, "must be 64KiB..64GiB" },
+  { "spool.max_bytes", 1 * MiB, 1LL << 50, "must be 1MiB..1PiB" },
+  { "spool.commit_interval", 0, 60000, "must be 0..60s" },
+  { "elasticsearch.compression_level", 0, 9, "must be 0..9 (0: stored)" },
+  { "elasticsearch.bulk_max_bytes", 1 * KiB, 2 * GiB, "must be 1KiB..2GiB" },
+  { "elasticsearch.bulk_max_events", 1, 1000000, "must be 1..1000000" },
+  { "elasticsearch.max_inflight", 1, 64, "must be 1..64" },
+  { "elasticsearch.max_pending_events", 1, 100000000,
+    "must be 1..100000000" },
+  { "elasticsearch.timeout", 1, DAY_MS, "must be 1ms..1d" },
+  { "elasticsearch.retry.backoff_base", 1, DAY_MS, "must be 1ms..1d" },
+  { "elasticsearch.retry.backoff_max", 1, 7 * DAY_MS, "must be 1ms..7d" },
+  { "elasticsearch.flush_interval", 1, DAY_MS, "must be 1ms..1d" },
+  { NULL, 0, 0, NULL }
+};
+
+static int
+check_ranges(const struct sl_conf *c, const json_t *obj, const char *prefix,
+             const struct range *r, char *err, size_t errlen)
+{
+  char path[128];
+  json_t *v;
+
+  for (; r->key; r++) {
+    v = sl_conf_get(obj, r->key);
+    if (!json_is_integer(v))
+      continue;
+    if (json_integer_value(v) >= r->min && json_integer_value(v) <= r->max)
+      continue;
+    snprintf(path, sizeof(path), "%s%s", prefix, r->key);
+    sl_conf_errorf(c, v, path, err, errlen, "%s (got %lld)", r->why,
+                   (long long)json_integer_value(v));
+    return SL_ECONFIG;
+  }
+  return 0;
+}
+
+int
+sl_collector_listen_valid(const char *s)
+{
+  const char *colon = s ? strrchr(s, ':') : NULL;
+  char *end;
+  long port;
+
+  if (colon == NULL || colon[1] == '\0')
+    return 0;
+  port = strtol(colon + 1, &end, 10);
+  return *end == '\0' && port >= 0 && port <= 65535;
+}
+
+static int
+check_listen(const struct sl_conf *c, const json_t *obj, const char *key,
+             const char *path, char *err, size_t errlen)
+{
+  const char *s = sl_conf_str(obj, key);
+
+  if (s == NULL || !s[0] || sl_collector_listen_valid(s))
+    return 0;
+  sl_conf_errorf(c, sl_conf_get(obj, key), path, err, errlen,
+                 "want host:port with a port 0..65535 (got '%s')", s);
+  return SL_ECONFIG;
+}
+
+static int
+check_hosts(const struct sl_conf *c, const json_t *es, char *err,
+            size_t errlen)
+{
+  json_t *h = sl_conf_get(es, "hosts"), *v;
+  size_t i;
+
+  if (json_is_array(h) && json_array_size(h) == 0)
+    goto bad;
+  if (json_is_string(h) && json_string_value(h)[0] == '\0')
+    goto bad;
+  json_array_foreach(h, i, v)
+    if (!json_is_string(v) || json_string_value(v)[0] == '\0')
+      goto bad;
+  return 0;
+bad:
+  sl_conf_errorf(c, h, "elasticsearch.hosts", err, errlen,
+                 "need one or more non-empty URLs");
+  return SL_ECONFIG;
+}
+
 int
 sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
 {
-  const json_t *es = sl_conf_get(sl_conf_root(c), "elasticsearch");
-  int64_t level = sl_conf_int(es, "compression_level", 1);
+  const json_t *root = sl_conf_root(c);
+  const json_t *es = sl_conf_get(root, "elasticsearch");
+  const json_t *inputs = sl_conf_get(root, "inputs"), *in;
+  char prefix[64], path[96];
+  size_t i;
+  int rc;
 
-  if (level < 0 || level > 9) {
-    sl_conf_errorf(c, sl_conf_get(es, "compression_level"),
-                   "elasticsearch.compression_level", err, errlen,
-                   "must be 0..9 (0: stored)");
-    return SL_ECONFIG;
+  rc = check_ranges(c, root, "", top_ranges, err, errlen);
+  if (rc == 0)
+    rc = check_hosts(c, es, err, errlen);
+  if (rc == 0)
+    rc = check_listen(c, root, "http.listen", "http.listen", err, errlen);
+  json_array_foreach(inputs, i, in) {
+    if (rc)
+      break;
+    snprintf(prefix, sizeof(prefix), "inputs[%zu].", i);
+    snprintf(path, sizeof(path), "%slisten", prefix);
+    rc = check_listen(c, in, "listen", path, err, errlen);
+    if (rc == 0)
+      rc = check_ranges(c, in, prefix, input_ranges, err, errlen);
   }
-  return check_input_tls(c, err, errlen);
+  if (rc == 0)
+    rc = check_input_tls(c, err, errlen);
+  return rc;
 }
 
 /* ---- the typed `elasticsearch:` view ------------------------------------ */

@@ -20,6 +20,9 @@ extern const struct sl_conf_key sl_collector_schema[];
 int sl_collector_conf_check(const struct sl_conf *c, char *err,
                             size_t errlen);
 
+/* 1 when s is "host:port" with a numeric port 0..65535. */
+int sl_collector_listen_valid(const char *s);
+
 #define SL_COLLECTOR_DEFAULT_CONFIG "/etc/sluice/collector.yml"
 
 /* The `elasticsearch:` object, typed (keys and defaults: es_keys in

@@ -243,6 +243,8 @@ scan_array(struct sc *s)
 
   if (++s->depth > MAX_DEPTH)
     return -1;
+  if (s->depth > s->f->depth)
+    s->f->depth = s->depth;
   s->p++;
   ws(s);
   if (s->p < s->end && *s->p == ']') {
@@ -323,6 +325,8 @@ scan_object(struct sc *s, enum ctx cx, int *empty)
 
   if (++s->depth > MAX_DEPTH)
     return -1;
+  if (s->depth > s->f->depth)
+    s->f->depth = s->depth;
   s->p++;
   ws(s);
   *empty = 0;
@@ -335,6 +339,7 @@ scan_object(struct sc *s, enum ctx cx, int *empty)
   for (;;) {
     if (s->p >= s->end || *s->p != '"' || scan_string(s, &key, &esc) != 0)
       return -1;
+    s->f->nkeys++;
     /* An escaped key may spell a wanted one ("\u0040timestamp"). */
     if (esc && cx != C_NONE)
       return -1;
@@ -407,4 +412,35 @@ sl_event_json_id(const json_t *ev)
     sp.len = json_string_length(v);
   }
   return sp;
+}
+
+static void
+shape(const json_t *v, int level, size_t *nkeys, int *depth)
+{
+  const char *k;
+  json_t *x;
+  size_t i;
+
+  if (!json_is_object(v) && !json_is_array(v))
+    return;
+  if (level > *depth)
+    *depth = level;
+  if (json_is_object(v)) {
+    json_object_foreach((json_t *)v, k, x) {
+      (*nkeys)++;
+      shape(x, level + 1, nkeys, depth);
+    }
+  } else {
+    json_array_foreach(v, i, x)
+      shape(x, level + 1, nkeys, depth);
+  }
+}
+
+void
+sl_event_json_shape(const json_t *v, size_t *nkeys, int *depth)
+{
+  /* Recursion is bounded by jansson's own parse depth limit (2048). */
+  *nkeys = 0;
+  *depth = 0;
+  shape(v, 1, nkeys, depth);
 }

@@ -40,6 +40,8 @@ struct sl_event_fields {
   int event_empty;              /* that object has no members */
   size_t close;                 /* offset of the final '}' */
   int empty;                    /* the event has no members */
+  size_t nkeys;                 /* object members at every level */
+  int depth;                    /* deepest object/array nesting (1: flat) */
 };
 
 /* 0 when p[0..n) is one JSON object the scanner is sure of, with f filled;
@@ -51,5 +53,8 @@ int sl_event_scan(const char *p, size_t n, struct sl_event_fields *f);
  * nested, else the dotted key, as a string of 1..SL_EVENT_ID_MAX bytes.
  * The span borrows from `ev`; p == NULL when there is no usable id. */
 struct sl_span sl_event_json_id(const json_t *ev);
+
+/* The same counts as sl_event_fields.nkeys/depth, on a jansson value. */
+void sl_event_json_shape(const json_t *v, size_t *nkeys, int *depth);
 
 #endif

@@ -3,8 +3,14 @@
 #include "event_scan.h"
 #include "input_tls.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sl_conf.h"
 #include "sl_err.h"
@@ -50,7 +56,16 @@ struct conn {
   uint32_t got;            /* events received in this window */
   uint32_t last_seq;       /* sequence of the last event received */
   struct sl_list parts;    /* not acked yet, in sequence order */
+  /* Window limits: events and event bytes since the last W frame (or, for
+   * a sender that never sent one, since the start of this read). An
+   * announced window stays the limit until the next W. */
+  uint32_t announced;      /* last W value; 0 = never sent one */
+  uint32_t win_events;
+  uint64_t win_bytes;
   uint64_t last_rx_ms, last_ack_ms;
+  uint64_t frame_ms;       /* when the frame being received began, or
+                              the last frame was delivered (frame_timeout) */
+  char why[160];           /* a limit on_frame stopped at, for the log */
   char peer[64];
   struct sl_input_tls_conn *tls;  /* NULL on a plaintext input */
   int seen;                /* the first byte was checked */
@@ -70,12 +85,21 @@ struct conn {
 
 struct sl_input {
   uv_loop_t *loop;
-  uv_tcp_t listener;
+  uv_tcp_t listener;        /* bound socket; accepted by accept_poll */
+  uv_poll_t accept_poll;     /* our own accept loop: libuv's hides EMFILE */
+  int polling;               /* accept_poll initialised (closed on close) */
+  int reserve_fd;            /* /dev/null held for the EMFILE trick */
+  uv_close_cb listener_cb;   /* after accept_poll and listener closed */
   struct sl_spool *spool;
   struct sl_lj_limits lim;
   struct sl_input_tls *tls;  /* NULL: plaintext (input_tls.h) */
   uint64_t max_connections;
+  uint64_t max_window_bytes;
+  struct sl_input_limits elim;
   uint64_t idle_timeout_ms;
+  uint64_t frame_timeout_ms;
+  uint64_t emfile_log_ms;   /* last "descriptors exhausted" log */
+  uint64_t emfile_missed;   /* accept failures since that log */
   uint64_t keepalive_ms;
   uint64_t flush_bytes;
   int port;
@@ -96,10 +120,39 @@ struct sl_input {
 
 
 static void conn_close(struct conn *c, const char *reason, int err);
+static void on_acceptable(uv_poll_t *h, int status, int events);
 static void try_append(struct conn *c, struct part *p);
 static void input_maybe_closed(struct sl_input *in);
 
 /* ---- event conversion -------------------------------------------------- */
+
+/* A JSON string of s with every NUL byte as U+FFFD: "\u0000" is valid JSON,
+ * but jansson (the indexer's and routing's slow paths) refuses it without
+ * JSON_ALLOW_NUL, so a raw event carrying one would lose its id and route
+ * (found by fuzz_input_normalize). */
+static int
+json_str_no_nul(struct sl_buf *out, const char *s, size_t n)
+{
+  const char *z;
+  int rc;
+
+  if (memchr(s, '\0', n) == NULL)
+    return sl_json_str(out, s, n);
+  rc = sl_buf_append_byte(out, '"');
+  while (rc == 0 && n > 0) {
+    z = memchr(s, '\0', n);
+    rc = sl_json_escape(out, s, z ? (size_t)(z - s) : n);
+    if (rc == 0 && z != NULL)
+      rc = sl_buf_append(out, "\\ufffd", 6);
+    if (z == NULL)
+      break;
+    n -= (size_t)(z - s) + 1;
+    s = z + 1;
+  }
+  if (rc == 0)
+    rc = sl_buf_append_byte(out, '"');
+  return rc;
+}
 
 /* Anything that is not a JSON object is kept as the message of an event
  * tagged sluice_invalid_event, with an id hashed from its bytes. */
@@ -114,7 +167,7 @@ append_raw_event(const char *data, size_t len, const char *why,
   ts[sl_time_format_ms(sl_time_now_ns(), ts)] = '\0';
   rc = sl_buf_printf(out, "{\"@timestamp\":\"%s\",\"message\":", ts);
   if (rc == 0)
-    rc = sl_json_str(out, data, len);
+    rc = json_str_no_nul(out, data, len);
   if (rc == 0)
     rc = sl_buf_printf(out, ",\"tags\":[\"sluice_invalid_event\"],"
                        "\"error\":{\"message\":");
@@ -148,13 +201,74 @@ put_kv(struct sl_buf *out, const char *pre, const char *key,
   return rc;
 }
 
+void
+sl_input_limits_default(struct sl_input_limits *l)
+{
+  l->max_fields = 10000;
+  l->max_depth = 64;
+  l->ts_future_ms = 86400000LL;
+  l->ts_past_ms = 36500LL * 86400000LL;
+}
+
+/* An event over max_fields/max_depth, or with an @timestamp outside the
+ * window: why names the limit and its value; 0 when within. */
+static int
+over_shape(size_t nkeys, int depth, const struct sl_input_limits *lim,
+           char *why, size_t wl)
+{
+  if (nkeys > lim->max_fields) {
+    snprintf(why, wl, "event has %zu fields, over max_fields %llu", nkeys,
+             (unsigned long long)lim->max_fields);
+    return 1;
+  }
+  if (depth > lim->max_depth) {
+    snprintf(why, wl, "event nests %d levels deep, over max_depth %d",
+             depth, lim->max_depth);
+    return 1;
+  }
+  return 0;
+}
+
+static int
+ts_out_of_range(const char *p, size_t n, const struct sl_input_limits *lim,
+                char *why, size_t wl)
+{
+  int64_t ns, now = sl_time_now_ns();
+
+  /* Only a timestamp we can read is judged; ES judges the rest. Past
+   * 2262 nanoseconds overflow int64: a "YYYY-" from then on is judged as
+   * far ahead. */
+  if (sl_time_parse_rfc3339(p, n, &ns) != 0) {
+    if (n < 5 || p[4] != '-' || strspn(p, "0123456789") != 4 ||
+        strncmp(p, "2262", 4) < 0)
+      return 0;
+    ns = INT64_MAX;
+  }
+  if (lim->ts_future_ms && ns > now &&
+      (uint64_t)(ns - now) / 1000000u > (uint64_t)lim->ts_future_ms) {
+    snprintf(why, wl, "@timestamp %.*s is ahead of the receive time by more "
+             "than timestamp_max_future %lld ms", (int)(n < 40 ? n : 40), p,
+             (long long)lim->ts_future_ms);
+    return 1;
+  }
+  if (lim->ts_past_ms && ns < now &&
+      (uint64_t)(now - ns) / 1000000u > (uint64_t)lim->ts_past_ms) {
+    snprintf(why, wl, "@timestamp %.*s is behind the receive time by more "
+             "than timestamp_max_past %lld ms", (int)(n < 40 ? n : 40), p,
+             (long long)lim->ts_past_ms);
+    return 1;
+  }
+  return 0;
+}
+
 /* The common case without a DOM and without any allocation besides `out`
  * (a buffer the connection reuses): the event is one line of JSON, so its
  * bytes go through as they came, with event.id spliced in when the sender
  * (a Beats client) did not set one and @timestamp appended when absent.
  * SL_EAGAIN: not sure, take the jansson path. */
 static int
-event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
+event_normalize_fast(const char *data, size_t len,
+                     const struct sl_input_limits *lim, struct sl_buf *out)
 {
   struct sl_event_fields f;
   char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
@@ -165,6 +279,15 @@ event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
     return SL_EAGAIN;
   if (f.id.p != NULL && (f.id.len == 0 || f.id.len > SL_EVENT_ID_MAX))
     return SL_EAGAIN;
+  {
+    char why[160];
+
+    if (over_shape(f.nkeys, f.depth, lim, why, sizeof(why)) ||
+        (f.timestamp.p != NULL &&
+         ts_out_of_range(f.timestamp.p, f.timestamp.len, lim, why,
+                         sizeof(why))))
+      return append_raw_event(data, len, why, out);
+  }
   need_id = f.id.p == NULL;
   if (need_id)
     /* Same bytes, same id: a re-sent Beats event dedupes with 409. */
@@ -204,14 +327,25 @@ event_normalize_fast(const char *data, size_t len, struct sl_buf *out)
 int
 sl_input_event_normalize(const char *data, size_t len, struct sl_buf *out)
 {
+  struct sl_input_limits lim;
+
+  sl_input_limits_default(&lim);
+  return sl_input_event_normalize_lim(data, len, &lim, out);
+}
+
+int
+sl_input_event_normalize_lim(const char *data, size_t len,
+                             const struct sl_input_limits *lim,
+                             struct sl_buf *out)
+{
   json_error_t jerr;
-  json_t *o, *ev;
-  char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1];
-  size_t start = out->len;
-  int modified = 0, rc;
+  json_t *o, *ev, *t;
+  char hid[33], ts[SL_TIME_RFC3339_MS_LEN + 1], why[160];
+  size_t start = out->len, nkeys;
+  int modified = 0, rc, depth;
   char *dump = NULL;
 
-  rc = event_normalize_fast(data, len, out);
+  rc = event_normalize_fast(data, len, lim, out);
   if (rc != SL_EAGAIN)
     return rc;
   o = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -219,6 +353,15 @@ sl_input_event_normalize(const char *data, size_t len, struct sl_buf *out)
     json_decref(o);
     return append_raw_event(data, len,
                             o ? "event is not a JSON object" : jerr.text, out);
+  }
+  sl_event_json_shape(o, &nkeys, &depth);
+  t = json_object_get(o, "@timestamp");
+  if (over_shape(nkeys, depth, lim, why, sizeof(why)) ||
+      (json_is_string(t) &&
+       ts_out_of_range(json_string_value(t), json_string_length(t), lim, why,
+                       sizeof(why)))) {
+    json_decref(o);
+    return append_raw_event(data, len, why, out);
   }
 
   if (sl_event_json_id(o).p == NULL) {
@@ -475,16 +618,48 @@ on_frame(void *arg, const struct sl_lj_frame *f)
     rc = cut_part(c);
     if (rc)
       return rc;
-    if (f->seq == 0)
+    if (f->seq == 0) {
+      snprintf(c->why, sizeof(c->why), "window of 0 events");
       return SL_EPROTO;
+    }
     c->window = f->seq;
     c->got = 0;
+    c->announced = f->seq;
+    c->win_events = 0;
+    c->win_bytes = 0;
+    c->frame_ms = uv_now(c->in->loop);
     return 0;
   case SL_LJ_JSON:
   case SL_LJ_DATA:
-    rc = sl_input_event_normalize(f->data, f->len, &c->cur);
-    if (rc)
+    /* A sender gets what it announced, no more: events past its window
+     * (or, without a W frame, past max_window in one read) and bytes past
+     * max_window_bytes are how a decompression bomb made of valid events
+     * shows, long before max_inflate. */
+    c->frame_ms = uv_now(c->in->loop);
+    c->win_events++;
+    c->win_bytes += f->len;
+    if (c->win_events > (c->announced ? c->announced : c->in->lim.max_window)) {
+      if (c->announced)
+        snprintf(c->why, sizeof(c->why), "more events than the window of %u "
+                 "it announced (max_window %u)", c->announced,
+                 c->in->lim.max_window);
+      else
+        snprintf(c->why, sizeof(c->why), "more than max_window %u events "
+                 "without a window frame", c->in->lim.max_window);
+      return SL_E2BIG;
+    }
+    if (c->win_bytes > c->in->max_window_bytes) {
+      snprintf(c->why, sizeof(c->why), "window over max_window_bytes %llu",
+               (unsigned long long)c->in->max_window_bytes);
+      return SL_E2BIG;
+    }
+    rc = sl_input_event_normalize_lim(f->data, f->len, &c->in->elim,
+                                      &c->cur);
+    if (rc) {
+      snprintf(c->why, sizeof(c->why), "cannot store an event: %s",
+               sl_strerror(rc));
       return rc;
+    }
     c->in->st.events++;
     c->cur_events++;
     c->got++;
@@ -532,6 +707,10 @@ feed_plain(struct conn *c, const char *p, size_t n, char *err, size_t errlen)
    * in this read. */
   if (c->window == 0 && cut_part(c) != 0)
     conn_close(c, "out of memory", SL_ENOMEM);  /* not the sender's fault */
+  if (c->announced == 0) {
+    c->win_events = 0;
+    c->win_bytes = 0;
+  }
   return c->closing ? SL_ECLOSED : 0;
 }
 
@@ -568,7 +747,10 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   }
   c->in->st.bytes += (uint64_t)nread;
   c->last_rx_ms = uv_now(c->in->loop);
+  if (sl_lj_dec_pending(c->dec) == 0)
+    c->frame_ms = c->last_rx_ms;    /* a new frame starts with this read */
   err[0] = '\0';
+  c->why[0] = '\0';
   if (c->tls) {
     pa.c = c;
     pa.err = err;
@@ -592,7 +774,10 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     return;
   if (rc) {
     c->in->st.protocol_errors++;
-    if (err[0] == '\0')
+    /* A limit of ours beats the decoder's "callback stopped" text. */
+    if (c->why[0])
+      snprintf(err, sizeof(err), "%s", c->why);
+    else if (err[0] == '\0')
       snprintf(err, sizeof(err), "%s", sl_strerror(rc));
     conn_close(c, err, rc);
   }
@@ -608,7 +793,7 @@ start_reading(struct conn *c)
     /* Timers run before I/O polling in a loop iteration: without this a
      * connection resumed after a long pause could hit idle_timeout before
      * its waiting bytes are read. */
-    c->last_rx_ms = uv_now(c->in->loop);
+    c->last_rx_ms = c->frame_ms = uv_now(c->in->loop);
   }
 }
 
@@ -631,13 +816,32 @@ on_timer(uv_timer_t *t)
   if (!c->reading) {
     /* We stopped reading it (spool full): the silence is ours, not the
      * sender's, so it must not count towards idle_timeout. */
-    c->last_rx_ms = now;
+    c->last_rx_ms = c->frame_ms = now;
     return;
   }
   if (c->in->idle_timeout_ms && now - c->last_rx_ms >= c->in->idle_timeout_ms) {
+    char why[128];
+
     c->in->st.idle_closed++;
-    conn_close(c, sl_lj_dec_pending(c->dec) ? "idle timeout in a partial frame"
-                                           : "idle timeout", SL_ETIMEDOUT);
+    snprintf(why, sizeof(why), "%s (idle_timeout %llu ms)",
+             sl_lj_dec_pending(c->dec) ? "idle timeout in a partial frame"
+                                       : "idle timeout",
+             (unsigned long long)c->in->idle_timeout_ms);
+    conn_close(c, why, SL_ETIMEDOUT);
+    return;
+  }
+  /* Slow loris: a byte now and then keeps idle_timeout away, so a frame
+   * must also complete within frame_timeout of its first byte (or of the
+   * previous frame, for frames that follow each other in one stream). */
+  if (c->in->frame_timeout_ms && sl_lj_dec_pending(c->dec) &&
+      now - c->frame_ms >= c->in->frame_timeout_ms) {
+    char why[128];
+
+    c->in->st.idle_closed++;
+    snprintf(why, sizeof(why), "frame not completed within frame_timeout "
+             "%llu ms (slow sender)",
+             (unsigned long long)c->in->frame_timeout_ms);
+    conn_close(c, why, SL_ETIMEDOUT);
   }
 }
 
@@ -695,27 +899,66 @@ conn_close(struct conn *c, const char *reason, int err)
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+/* accept() failed with EMFILE/ENFILE: the waiting senders cannot be
+ * taken, and a level-triggered listener would spin on them. Free the
+ * reserve descriptor, take and close what waits (each sender sees a
+ * reset and retries later), take the reserve again: the classic trick
+ * (libuv does the same inside uv_listen, silently, hence our own accept
+ * loop). Logged at most once per EMFILE_LOG_MS with the count dropped in
+ * between, as a flood makes thousands. */
+#define EMFILE_LOG_MS 10000u
+
 static void
-on_connection(uv_stream_t *server, int status)
+accept_failed(struct sl_input *in, uv_os_sock_t lfd, int err)
 {
-  struct sl_input *in = server->data;
+  uint64_t now = uv_now(in->loop);
+  int fd;
+
+  in->st.rejected++;
+  in->emfile_missed++;
+  if (in->reserve_fd >= 0) {
+    close(in->reserve_fd);
+    while ((fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+      close(fd);
+      in->st.rejected++;
+      in->emfile_missed++;
+    }
+    in->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+  if (in->emfile_log_ms && now - in->emfile_log_ms < EMFILE_LOG_MS)
+    return;
+  in->emfile_log_ms = now ? now : 1;
+  sl_log(SL_LOG_ERROR, "input", "accept failed: out of file descriptors; "
+         "connections dropped (raise ulimit -n or lower max_connections)",
+         SL_LF_INT, "dropped", (int64_t)in->emfile_missed,
+         SL_LF_INT, "connections", (int64_t)in->st.connections,
+         SL_LF_INT, "max_connections", (int64_t)in->max_connections,
+         SL_LF_ERR, err, SL_LF_END);
+  in->emfile_missed = 0;
+}
+
+/* A socket accept4() gave us becomes a connection. */
+static void
+on_connection(struct sl_input *in, uv_os_sock_t fd)
+{
   struct sockaddr_storage ss;
   struct conn *c;
   int namelen = sizeof(ss);
   uint64_t tick;
 
-  if (status < 0 || in->closing)
-    return;
   c = calloc(1, sizeof(*c));
-  if (c == NULL)
+  if (c == NULL) {
+    close(fd);
     return;
+  }
   c->in = in;
   sl_list_init(&c->parts);
   sl_buf_init(&c->cur, 0);
   uv_tcp_init(in->loop, &c->tcp);
   c->tcp.data = c;
   c->handles = 1;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd);
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)free);
     sl_buf_free(&c->cur);
     return;
@@ -740,8 +983,12 @@ on_connection(uv_stream_t *server, int status)
     snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
   }
   if (in->st.connections > in->max_connections) {
+    char why[96];
+
     in->st.rejected++;
-    conn_close(c, "too many connections", SL_EAGAIN);
+    snprintf(why, sizeof(why), "too many connections: over max_connections "
+             "%llu", (unsigned long long)in->max_connections);
+    conn_close(c, why, SL_EAGAIN);
     return;
   }
   c->dec = sl_lj_dec_new(&in->lim);
@@ -756,9 +1003,42 @@ on_connection(uv_stream_t *server, int status)
   /* Check idle/keep-alive a few times per period. */
   tick = in->keepalive_ms < in->idle_timeout_ms || !in->idle_timeout_ms
              ? in->keepalive_ms : in->idle_timeout_ms;
+  if (in->frame_timeout_ms && in->frame_timeout_ms < tick)
+    tick = in->frame_timeout_ms;
   tick = tick / 2 ? tick / 2 : 1;
   uv_timer_start(&c->timer, on_timer, tick, tick);
   start_reading(c);
+}
+
+/* At most this many accepts per wakeup, so that a connection flood cannot
+ * starve the reads of the connections already open (libuv reads 32 times
+ * per stream per wakeup for the same reason). */
+#define ACCEPTS_PER_WAKEUP 32
+
+static void
+on_acceptable(uv_poll_t *h, int status, int events)
+{
+  struct sl_input *in = h->data;
+  uv_os_fd_t lfd;
+  int i, fd;
+
+  (void)events;
+  if (status < 0 || in->closing || uv_fileno((uv_handle_t *)&in->listener,
+                                             &lfd) != 0)
+    return;
+  for (i = 0; i < ACCEPTS_PER_WAKEUP; i++) {
+    fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      on_connection(in, fd);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED)
+      continue;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+        errno == ENOMEM)
+      accept_failed(in, lfd, -errno);
+    break;
+  }
 }
 
 /* ---- public ------------------------------------------------------------- */
@@ -790,6 +1070,98 @@ parse_listen(const char *s, struct sockaddr_storage *ss)
   return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) ? SL_EINVAL : 0;
 }
 
+/* Descriptors kept for everything but senders: stdio, the loop's own
+ * (epoll, signals, async), spool segments and cursor, Elasticsearch
+ * connections (max_inflight per host, plus setup), the HTTP endpoint's
+ * clients, libuv's reserve descriptor for the EMFILE trick, logs. */
+#define FD_RESERVE 128
+
+/* max_connections: as configured, else what ulimit -n leaves after
+ * FD_RESERVE (896 for the usual 1024). A configured value that cannot fit
+ * is kept (the operator may raise the limit later) but said loudly: past
+ * it accept() fails with EMFILE, which is logged too. */
+static uint64_t
+max_connections(const json_t *cfg)
+{
+  struct rlimit rl;
+  uint64_t fit = 896, n;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    fit = rl.rlim_cur > FD_RESERVE + 16 ? rl.rlim_cur - FD_RESERVE : 16;
+  n = (uint64_t)sl_conf_int(cfg, "max_connections", (int64_t)fit);
+  if (n > fit)
+    sl_log(SL_LOG_WARN, "input", "max_connections does not fit the "
+           "descriptor limit (ulimit -n); expect EMFILE under load",
+           SL_LF_INT, "max_connections", (int64_t)n, SL_LF_INT, "fits",
+           (int64_t)fit, SL_LF_INT, "nofile", (int64_t)rl.rlim_cur,
+           SL_LF_END);
+  return n;
+}
+
+/* listen() on the bound socket and watch it with our own poll handle (the
+ * tcp handle only owns the descriptor: libuv never polls it). */
+static int
+listen_fd(struct sl_input *in, const struct sockaddr_storage *ss)
+{
+  socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                            : sizeof(struct sockaddr_in);
+  int lfd, one = 1, rc;
+
+  lfd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (lfd < 0)
+    return -errno;
+  /* As uv_tcp_bind does: a restart must not wait out TIME_WAIT. */
+  if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      bind(lfd, (const struct sockaddr *)ss, len) != 0 ||
+      listen(lfd, 511) != 0) {
+    rc = -errno;
+    close(lfd);
+    return rc;
+  }
+  rc = uv_tcp_open(&in->listener, lfd);
+  if (rc != 0) {
+    close(lfd);
+    return rc;
+  }
+  rc = uv_poll_init_socket(in->loop, &in->accept_poll, lfd);
+  if (rc != 0)
+    return rc;
+  in->accept_poll.data = in;
+  in->polling = 1;
+  in->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return uv_poll_start(&in->accept_poll, UV_READABLE, on_acceptable);
+}
+
+/* The handle sits inside `in`: free the container, not the handle. */
+static void
+free_listener_owner(uv_handle_t *h)
+{
+  free(h->data);
+}
+
+static void
+on_poll_closed(uv_handle_t *h)
+{
+  struct sl_input *in = h->data;
+
+  uv_close((uv_handle_t *)&in->listener, in->listener_cb);
+}
+
+/* The poll handle first (it watches the listener's descriptor), then the
+ * listener, then cb. */
+static void
+listener_close(struct sl_input *in, uv_close_cb cb)
+{
+  if (in->reserve_fd >= 0)
+    close(in->reserve_fd);
+  in->reserve_fd = -1;
+  in->listener_cb = cb;
+  if (in->polling)
+    uv_close((uv_handle_t *)&in->accept_poll, on_poll_closed);
+  else
+    uv_close((uv_handle_t *)&in->listener, cb);
+}
+
 int
 sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
              struct sl_input **out, char *err, size_t errlen)
@@ -811,8 +1183,24 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
                                               (int64_t)in->lim.max_inflate);
   in->lim.max_window = (uint32_t)sl_conf_int(cfg, "max_window",
                                              in->lim.max_window);
-  in->max_connections = (uint64_t)sl_conf_int(cfg, "max_connections", 1024);
+  in->lim.max_event = (uint32_t)sl_conf_int(cfg, "max_event_bytes",
+                                            10 << 20);
+  if (in->lim.max_event > in->lim.max_frame)
+    in->lim.max_event = in->lim.max_frame;
+  in->lim.max_ratio = (uint32_t)sl_conf_int(cfg, "max_inflate_ratio", 100);
+  in->max_window_bytes = (uint64_t)sl_conf_int(cfg, "max_window_bytes",
+                                               64LL << 20);
+  sl_input_limits_default(&in->elim);
+  in->elim.max_fields = (uint64_t)sl_conf_int(cfg, "max_fields",
+                                              (int64_t)in->elim.max_fields);
+  in->elim.max_depth = (int)sl_conf_int(cfg, "max_depth", in->elim.max_depth);
+  in->elim.ts_future_ms = sl_conf_int(cfg, "timestamp_max_future",
+                                      in->elim.ts_future_ms);
+  in->elim.ts_past_ms = sl_conf_int(cfg, "timestamp_max_past",
+                                    in->elim.ts_past_ms);
+  in->max_connections = max_connections(cfg);
   in->idle_timeout_ms = (uint64_t)sl_conf_int(cfg, "idle_timeout", 60000);
+  in->frame_timeout_ms = (uint64_t)sl_conf_int(cfg, "frame_timeout", 60000);
   in->keepalive_ms = (uint64_t)sl_conf_int(cfg, "keepalive", 5000);
   if (in->keepalive_ms == 0)
     in->keepalive_ms = 5000;
@@ -832,13 +1220,13 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
   }
   uv_tcp_init(loop, &in->listener);
   in->listener.data = in;
-  rc = uv_tcp_bind(&in->listener, (struct sockaddr *)&ss, 0);
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&in->listener, 511, on_connection);
+  in->reserve_fd = -1;
+  rc = listen_fd(in, &ss);
   if (rc != 0) {
     snprintf(err, errlen, "inputs: listen %s: %s", listen, uv_strerror(rc));
     sl_input_tls_free(in->tls);
-    uv_close((uv_handle_t *)&in->listener, (uv_close_cb)free);
+    in->tls = NULL;
+    listener_close(in, free_listener_owner);
     return rc;
   }
   if (uv_tcp_getsockname(&in->listener, (struct sockaddr *)&ss, &namelen) == 0)
@@ -847,7 +1235,8 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
                          : ((struct sockaddr_in *)&ss)->sin_port);
   sl_log(SL_LOG_INFO, "input", "listening", SL_LF_STR, "listen", listen,
          SL_LF_INT, "port", (int64_t)in->port, SL_LF_STR, "tls",
-         in->tls ? "on" : "off", SL_LF_END);
+         in->tls ? "on" : "off", SL_LF_INT, "max_connections",
+         (int64_t)in->max_connections, SL_LF_END);
   *out = in;
   return 0;
 }
@@ -931,5 +1320,5 @@ sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg)
   in->close_arg = arg;
   sl_list_foreach(l, tmp, &in->conns)
     conn_close(sl_container_of(l, struct conn, link), "shutdown", 0);
-  uv_close((uv_handle_t *)&in->listener, on_listener_closed);
+  listener_close(in, on_listener_closed);
 }

@@ -17,9 +17,12 @@
  * connection holds at most one refused part, so memory stays bounded by
  * max_connections * (max_frame + flush_bytes).
  *
- * A protocol violation (bad bytes, frame over max_frame, C frame inflating
- * over max_inflate, window over max_window, nested C) closes that one
- * connection with a logged reason.
+ * A protocol violation (bad bytes, frame over max_frame, event over
+ * max_event_bytes, C frame inflating over max_inflate or faster than
+ * max_inflate_ratio, window over max_window, more events than announced,
+ * a window over max_window_bytes, nested C) closes that one connection
+ * with a logged reason that names the limit and its value. So does a
+ * sender that stalls (idle_timeout) or trickles (frame_timeout).
  */
 #ifndef SL_INPUT_H
 #define SL_INPUT_H
@@ -68,5 +71,23 @@ void sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg);
  * "event": {"id"}}. Fails only for out of memory (out unchanged). */
 int sl_input_event_normalize(const char *data, size_t len,
                              struct sl_buf *out) SL_WUR;
+
+/* Per-event limits (config keys max_fields, max_depth,
+ * timestamp_max_future, timestamp_max_past). An event over one is kept,
+ * as an invalid event (the non-object case above) whose error names the
+ * limit and its value: closing the connection would only make the sender
+ * resend the same event forever. */
+struct sl_input_limits {
+  uint64_t max_fields;     /* object members, all levels */
+  int max_depth;           /* object/array nesting */
+  int64_t ts_future_ms;    /* @timestamp ahead of now; 0: no check */
+  int64_t ts_past_ms;      /* @timestamp behind now; 0: no check */
+};
+void sl_input_limits_default(struct sl_input_limits *l);
+/* sl_input_event_normalize with the given limits (that one uses the
+ * defaults). */
+int sl_input_event_normalize_lim(const char *data, size_t len,
+                                 const struct sl_input_limits *lim,
+                                 struct sl_buf *out) SL_WUR;
 
 #endif

@@ -13,7 +13,7 @@ int
 main(int argc, char **argv)
 {
   struct sl_cli cli;
-  struct sl_conf *conf = NULL;
+  struct sl_conf *conf = NULL, *prev = NULL;
   char err[1024];
   int rc, lvl;
 
@@ -52,12 +52,28 @@ main(int argc, char **argv)
   for (;;) {
     struct sl_conf *next = NULL;
 
-    rc = sl_collector_run(conf, &next);
-    sl_conf_free(conf);
+    rc = sl_collector_run(conf, &next, err, sizeof(err));
+    if (rc == SL_COLLECTOR_START_FAILED && prev != NULL) {
+      /* A reload whose config passed --check but cannot start: go on with
+       * the one that was running (its own listeners were closed by the
+       * drain, so it can bind them again). */
+      sl_log(SL_LOG_ERROR, "collector", "SIGHUP: reload failed, the new "
+             "config cannot start; keeping the running one", SL_LF_STR,
+             "reason", err, SL_LF_STR, "config", cli.config_path, SL_LF_END);
+      sl_conf_free(conf);
+      conf = prev;
+      prev = NULL;
+      continue;
+    }
+    sl_conf_free(prev);
+    prev = NULL;
     if (next == NULL || rc != 0) {
+      sl_conf_free(conf);
       sl_conf_free(next);
       return rc;
     }
+    /* Kept until the next run has started. */
+    prev = conf;
     conf = next;
     lvl = sl_log_level_parse(sl_conf_str(sl_conf_root(conf), "log_level"));
     if (cli.log_level < 0 && lvl >= 0)

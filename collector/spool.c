@@ -609,6 +609,19 @@ rec_valid(const unsigned char *m, uint64_t size, uint64_t off,
   return rec_crc(h, h + HDR, r->len) == get32(h + 12);
 }
 
+/* Does `off` start a whole record (known magic, length within the file),
+ * valid or not? */
+static int
+rec_complete(const unsigned char *m, uint64_t size, uint64_t off)
+{
+  uint32_t len;
+
+  if (size - off < HDR || rec_version(get32(m + off)) == 0)
+    return 0;
+  len = get32(m + off + 4);
+  return len <= SL_SPOOL_MAX_RECORD && len <= size - off - HDR;
+}
+
 /* Next offset > from holding a valid record, or UINT64_MAX. */
 static uint64_t
 find_next(const unsigned char *m, uint64_t size, uint64_t from,
@@ -665,8 +678,12 @@ scan_seg(struct sl_spool *s, struct seg *g, int is_last, uint64_t cursor,
     } else {
       nxt = find_next(m, size, off + 1, *prev_id, &r);
       if (nxt == UINT64_MAX) {
-        /* Nothing valid up to the end of this file. */
-        if (is_last) {
+        /* Nothing valid up to the end of this file. Only a record cut
+         * short (its length runs past the end) is a torn tail: a write
+         * that never finished, never acked. A complete record that fails
+         * its checksum was written, fsync'ed and maybe acked, so its bytes
+         * are set aside like any other damage, not silently cut. */
+        if (is_last && !rec_complete(m, size, off)) {
           sl_log(SL_LOG_WARN, "spool", "torn tail truncated",
                  SL_LF_STR, "segment", segn, SL_LF_INT, "offset",
                  (int64_t)off, SL_LF_INT, "bytes", (int64_t)(size - off),

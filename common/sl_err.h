@@ -47,9 +47,19 @@ enum sl_err {
 /* Outcome of one output attempt (fluent-bit FLB_OK/RETRY/ERROR). */
 enum sl_out_result { SL_SENT = 0, SL_RETRY = 1, SL_DROP = 2 };
 
-/* Human text for any code, including other negative errno values. Never NULL. */
+/* libcurl results travel as SL codes too: SL_ECURL_BASE - CURLcode. */
+#define SL_ECURL_BASE (-5000)
+#define SL_ECURL_LAST (-5999)
+/* The SL code for a CURLcode (CURLE_OK -> SL_OK). */
+int sl_err_curl(int curlcode);
+
+/* Human text for any code: the table's, errno's (-errno), libuv's (UV_E*,
+ * including getaddrinfo's UV_EAI_*) or libcurl's (sl_err_curl). Never
+ * NULL. */
 const char *sl_strerror(int err);
-/* Symbolic name ("SL_EAGAIN"); "SL_E?" for unknown codes. Never NULL. */
+/* Symbolic name: "SL_EAGAIN" for the table's codes, else the errno name
+ * ("EACCES"), libuv's ("UV_EAI_NONAME") or libcurl's
+ * ("CURLE_COULDNT_RESOLVE_HOST"); "SL_E?" for unknown codes. Never NULL. */
 const char *sl_errname(int err);
 
 #endif

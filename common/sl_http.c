@@ -192,51 +192,85 @@ respond_text(struct client *c, int status, const char *text)
   respond(c, status, NULL, text, strlen(text), 0);
 }
 
+int
+sl_http_parse_request(const char *p, size_t end, char *path, size_t pathsz,
+                      int *head_only)
+{
+  const char *sp1, *sp2, *eol, *q;
+  size_t plen;
+
+  *head_only = 0;
+  if (pathsz)
+    path[0] = '\0';
+  eol = memchr(p, '\n', end);
+  sp1 = eol ? memchr(p, ' ', (size_t)(eol - p)) : NULL;
+  sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
+  if (sp2 == NULL || (size_t)(eol - sp2 - 1) < 8 ||
+      strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || sp1[1] != '/')
+    return 400;
+  *head_only = (size_t)(sp1 - p) == 4 && memcmp(p, "HEAD", 4) == 0;
+  if (!*head_only && !((size_t)(sp1 - p) == 3 && memcmp(p, "GET", 3) == 0))
+    return 405;
+  /* The handler sees the path without its query string. */
+  q = memchr(sp1 + 1, '?', (size_t)(sp2 - sp1 - 1));
+  plen = (size_t)((q ? q : sp2) - (sp1 + 1));
+  if (plen >= pathsz)
+    return 404;
+  memcpy(path, sp1 + 1, plen);
+  path[plen] = '\0';
+  return 0;
+}
+
 /* The head is complete in c->head[0..end). */
 static void
 handle_request(struct client *c, size_t end)
 {
   struct sl_http *s = c->srv;
-  const char *p = c->head, *sp1, *sp2, *eol, *q;
   const char *ctype = NULL;
   struct sl_buf body;
   int status = 200, head_only;
   char path[1024];
-  size_t plen;
 
-  eol = memchr(p, '\n', end);
-  sp1 = eol ? memchr(p, ' ', (size_t)(eol - p)) : NULL;
-  sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-  if (sp2 == NULL || (size_t)(eol - sp2 - 1) < 8 ||
-      strncmp(sp2 + 1, "HTTP/1.", 7) != 0 || sp1[1] != '/') {
+  switch (sl_http_parse_request(c->head, end, path, sizeof(path),
+                                &head_only)) {
+  case 0:
+    break;
+  case 405:
+    respond_text(c, 405, "method not allowed\n");
+    return;
+  case 404:
+    respond_text(c, 404, "not found\n");
+    return;
+  default:
     respond_text(c, 400, "bad request\n");
     return;
   }
-  head_only = (size_t)(sp1 - p) == 4 && memcmp(p, "HEAD", 4) == 0;
-  if (!head_only && !((size_t)(sp1 - p) == 3 && memcmp(p, "GET", 3) == 0)) {
-    respond_text(c, 405, "method not allowed\n");
-    return;
-  }
-  /* The handler sees the path without its query string. */
-  q = memchr(sp1 + 1, '?', (size_t)(sp2 - sp1 - 1));
-  plen = (size_t)((q ? q : sp2) - (sp1 + 1));
-  if (plen >= sizeof(path)) {
-    respond_text(c, 404, "not found\n");
-    return;
-  }
-  memcpy(path, sp1 + 1, plen);
-  path[plen] = '\0';
   sl_buf_init(&body, HTTP_MAX_BODY);
   s->handler(s->arg, path, &status, &ctype, &body);
   respond(c, status, ctype, body.p, body.len, head_only);
   sl_buf_free(&body);
 }
 
+size_t
+sl_http_head_end(const char *p, size_t len)
+{
+  size_t i;
+
+  for (i = 0; i < len; i++) {
+    if (p[i] != '\n')
+      continue;
+    if ((i >= 1 && p[i - 1] == '\n') ||
+        (i >= 3 && p[i - 1] == '\r' && p[i - 2] == '\n' && p[i - 3] == '\r'))
+      return i + 1;
+  }
+  return 0;
+}
+
 static void
 on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
   struct client *c = (struct client *)st;
-  size_t from, i;
+  size_t from, end;
 
   (void)buf;
   if (nread < 0) {
@@ -249,15 +283,10 @@ on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
    * head; a blank line ends it ("\r\n\r\n", or bare "\n\n"). */
   from = c->len >= 3 ? c->len - 3 : 0;
   c->len += (size_t)nread;
-  for (i = from; i < c->len; i++) {
-    if (c->head[i] != '\n')
-      continue;
-    if ((i >= 1 && c->head[i - 1] == '\n') ||
-        (i >= 3 && c->head[i - 1] == '\r' && c->head[i - 2] == '\n' &&
-         c->head[i - 3] == '\r')) {
-      handle_request(c, i + 1);
-      return;
-    }
+  end = sl_http_head_end(c->head + from, c->len - from);
+  if (end) {
+    handle_request(c, from + end);
+    return;
   }
   if (c->len == sizeof(c->head))
     respond_text(c, 431, "request head too large\n");

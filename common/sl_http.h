@@ -32,4 +32,15 @@ int sl_http_port(const struct sl_http *s);
  * way (on the loop). */
 void sl_http_stop(struct sl_http *s);
 
+/* The pure part of request handling, for tests and the fuzzer. */
+/* Length of the request head in p[0..len) (through the blank line ending
+ * it: "\r\n\r\n" or "\n\n"), or 0 when it has not ended yet. */
+size_t sl_http_head_end(const char *p, size_t len);
+/* Parse the request line of a complete head p[0..end): 0 with the path
+ * (query string cut, NUL-terminated in path[0..pathsz)) and *head_only,
+ * else the status to answer: 400 (malformed), 405 (not GET/HEAD), 404
+ * (path too long). */
+int sl_http_parse_request(const char *p, size_t end, char *path,
+                          size_t pathsz, int *head_only);
+
 #endif

@@ -64,6 +64,7 @@ struct sl_lj_dec {
   uint32_t c_len;       /* compressed length from the header */
   uint32_t c_left;      /* compressed bytes not seen yet */
   uint64_t c_out;       /* bytes inflated from this C frame so far */
+  uint64_t c_in;        /* compressed bytes inflate consumed so far */
   int c_ended;          /* the zlib stream reached its end */
   int z_ready;          /* z was initialised with inflateInit */
   z_stream z;
@@ -96,6 +97,8 @@ sl_lj_limits_default(struct sl_lj_limits *l)
    * users raise it to tens of thousands); a window is how many events the
    * receiver may have to hold before it acks, so it must be bounded. */
   l->max_window = 65536u;
+  l->max_event = l->max_frame;
+  l->max_ratio = 0;
 }
 
 static uint32_t
@@ -248,6 +251,11 @@ scan(struct sl_lj_dec *d, struct lj_layer *L, const unsigned char *s,
       return fail(d, SL_E2BIG, "J frame at offset %llu%s claims %u bytes, "
                   "over max_frame %u", (unsigned long long)L->frame_off,
                   where(d, L, tmp, sizeof(tmp)), v, lim->max_frame);
+    if (v > lim->max_event)
+      return fail(d, SL_E2BIG, "J frame at offset %llu%s claims %u bytes, "
+                  "an event over max_event_bytes %u",
+                  (unsigned long long)L->frame_off,
+                  where(d, L, tmp, sizeof(tmp)), v, lim->max_event);
     L->need = LJ_HDR_LONG + (uint64_t)v;
     return avail >= L->need;
   case SL_LJ_DATA:
@@ -275,6 +283,8 @@ scan(struct sl_lj_dec *d, struct lj_layer *L, const unsigned char *s,
       voff = L->d_off + 4 + klen;
       if (voff + 4 - LJ_HDR_LONG > lim->max_frame)
         goto d_big;
+      if (voff + 4 - LJ_HDR_LONG > lim->max_event)
+        goto d_event;
       if (avail < voff + 4) {
         L->need = voff + 4;
         return 0;
@@ -283,6 +293,8 @@ scan(struct sl_lj_dec *d, struct lj_layer *L, const unsigned char *s,
       end = voff + 4 + vlen;
       if (end - LJ_HDR_LONG > lim->max_frame)
         goto d_big;
+      if (end - LJ_HDR_LONG > lim->max_event)
+        goto d_event;
       L->d_off = end;
       L->d_left--;
     }
@@ -298,6 +310,11 @@ d_big:
   return fail(d, SL_E2BIG, "D frame at offset %llu%s: key/value pairs "
               "exceed max_frame %u", (unsigned long long)L->frame_off,
               where(d, L, tmp, sizeof(tmp)), lim->max_frame);
+d_event:
+  return fail(d, SL_E2BIG, "D frame at offset %llu%s: key/value pairs "
+              "make an event over max_event_bytes %u",
+              (unsigned long long)L->frame_off,
+              where(d, L, tmp, sizeof(tmp)), lim->max_event);
 }
 
 /* Turn the v1 pairs of a complete D frame into {"k":"v",...}. The scan has
@@ -356,6 +373,7 @@ deliver(struct sl_lj_dec *d, struct lj_layer *L, const unsigned char *s)
     d->c_len = f.seq;
     d->c_left = f.seq;
     d->c_out = 0;
+    d->c_in = 0;
     d->c_ended = 0;
     return 0;
   case SL_LJ_JSON:
@@ -419,14 +437,29 @@ c_feed(struct sl_lj_dec *d, const unsigned char *in, size_t m)
   d->z.next_in = (unsigned char *)in;
   d->z.avail_in = (uInt)m;
   do {
+    uInt before = d->z.avail_in;
+
     d->z.next_out = d->zout;
     d->z.avail_out = LJ_ZCHUNK;
     zr = inflate(&d->z, Z_NO_FLUSH);
+    d->c_in += before - d->z.avail_in;
+    /* Streaming is what bounds memory: each chunk is handed on and its
+     * events spooled before the next is inflated, and a bomb is stopped
+     * once its ratio shows, not after max_inflate bytes. */
+    produced = LJ_ZCHUNK - d->z.avail_out;
+    if (d->lim.max_ratio && d->c_out + produced > SL_LJ_RATIO_GRACE &&
+        d->c_out + produced > (uint64_t)d->lim.max_ratio * d->c_in)
+      return fail(d, SL_E2BIG, "C frame at offset %llu inflates %llu:1 "
+                  "(%llu bytes from %llu), over max_inflate_ratio %u "
+                  "(zip bomb guard)", (unsigned long long)d->c_off,
+                  (unsigned long long)((d->c_out + produced) /
+                                       (d->c_in ? d->c_in : 1)),
+                  (unsigned long long)(d->c_out + produced),
+                  (unsigned long long)d->c_in, d->lim.max_ratio);
     /* Hand on what inflate produced before looking at its verdict, and cut
      * exactly at max_inflate: the inner layer then sees the same bytes
      * whatever the input chunking was, so results never depend on how
      * the peer's bytes were split across reads. */
-    produced = LJ_ZCHUNK - d->z.avail_out;
     if (produced) {
       if (produced > d->lim.max_inflate - d->c_out) {
         keep = (size_t)(d->lim.max_inflate - d->c_out);
@@ -482,6 +515,7 @@ c_end(struct sl_lj_dec *d)
   d->in_c = 0;
   d->c_ended = 0;
   d->c_out = 0;
+  d->c_in = 0;
   layer_reset(&d->in);
   return 0;
 }
@@ -585,7 +619,7 @@ sl_lj_dec_new(const struct sl_lj_limits *lim)
   d->in.inner = 1;
   /* JSON of a D frame: every payload byte escapes to at most 6 bytes
    * ("\u00XX"), plus braces; the largest frame must still convert. */
-  jmax = (size_t)d->lim.max_frame * 6 + 16;
+  jmax = (size_t)d->lim.max_event * 6 + 16;
   sl_buf_init(&d->jb, jmax);
   return d;
 }

@@ -28,12 +28,24 @@ enum sl_lj_type {
   SL_LJ_ACK = 'A',
 };
 
+/* Each limit's error names it by its collector config key and value
+ * ("... over max_event_bytes 10485760"). */
 struct sl_lj_limits {
   uint32_t max_frame;      /* largest J/D payload or C compressed length */
+  uint32_t max_event;      /* largest J/D payload (max_event_bytes);
+                              <= max_frame to matter */
   uint64_t max_inflate;    /* largest decompressed size of one C frame */
+  uint32_t max_ratio;      /* largest inflated/compressed ratio of a C
+                              frame once it inflated SL_LJ_RATIO_GRACE
+                              bytes (max_inflate_ratio); 0: no check */
   uint32_t max_window;     /* largest W value accepted */
 };
-/* Defaults: 64 MiB frame, 128 MiB inflated, 65536 window. */
+/* The ratio is checked only past this much output: one legitimate event
+ * of a repeated character (an agent's 1 MiB truncated line) compresses
+ * ~1000:1, a bomb must not get far past it before the check. */
+#define SL_LJ_RATIO_GRACE (4u << 20)
+/* Defaults: 64 MiB frame and event, 128 MiB inflated, no ratio check,
+ * 65536 window (the collector's config sets its own). */
 void sl_lj_limits_default(struct sl_lj_limits *l);
 
 struct sl_lj_frame {

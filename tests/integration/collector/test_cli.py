@@ -51,6 +51,65 @@ BROKEN = [
 ]
 
 
+
+def _cfg(inp="", es="  hosts: [http://h:9200]\n", top=""):
+    """data_dir on line 1, inputs on 2, the input's own keys from line 4,
+    then elasticsearch."""
+    return ("data_dir: /tmp/x\ninputs:\n  - type: lumberjack\n" + inp +
+            "elasticsearch:\n" + es + top)
+
+
+# Issue 15: each of these passed --check (and then misbehaved or failed at
+# start): refuse with file:line: key: reason.
+OUT_OF_RANGE = [
+    ("listen_port_99999", _cfg("    listen: 0.0.0.0:99999\n"), 4,
+     r"inputs\[0\]\.listen"),
+    ("listen_no_port", _cfg("    listen: localhost\n"), 4,
+     r"inputs\[0\]\.listen"),
+    ("hosts_empty", _cfg(es="  hosts: []\n"), 5, r"elasticsearch\.hosts"),
+    ("hosts_empty_string", _cfg(es="  hosts: ['']\n"), 5,
+     r"elasticsearch\.hosts"),
+    ("max_connections_0", _cfg("    max_connections: 0\n"), 4,
+     r"inputs\[0\]\.max_connections"),
+    ("max_connections_neg", _cfg("    max_connections: -5\n"), 4,
+     r"inputs\[0\]\.max_connections"),
+    ("compression_level_42", _cfg(es="  hosts: [http://h:9200]\n"
+                                  "  compression_level: 42\n"), 6,
+     r"elasticsearch\.compression_level"),
+    ("max_frame_100GiB", _cfg("    max_frame: 100GiB\n"), 4,
+     r"inputs\[0\]\.max_frame"),
+    ("max_frame_0", _cfg("    max_frame: 0\n"), 4,
+     r"inputs\[0\]\.max_frame"),
+    ("max_window_0", _cfg("    max_window: 0\n"), 4,
+     r"inputs\[0\]\.max_window"),
+    ("max_window_neg", _cfg("    max_window: -1\n"), 4,
+     r"inputs\[0\]\.max_window"),
+    ("max_inflate_1TiB", _cfg("    max_inflate: 1TiB\n"), 4,
+     r"inputs\[0\]\.max_inflate"),
+    ("idle_timeout_neg", _cfg("    idle_timeout: -1s\n"), 4,
+     r"inputs\[0\]\.idle_timeout"),
+    ("flush_bytes_0", _cfg("    flush_bytes: 0\n"), 4,
+     r"inputs\[0\]\.flush_bytes"),
+    ("http_listen_port", _cfg(top="http:\n  listen: 127.0.0.1:70000\n"), 7,
+     r"http\.listen"),
+    ("segment_bytes_0", _cfg(top="spool:\n  segment_bytes: 0\n"), 7,
+     r"spool\.segment_bytes"),
+    ("spool_max_bytes_neg", _cfg(top="spool:\n  max_bytes: -1\n"), 7,
+     r"spool\.max_bytes"),
+    ("bulk_max_events_0", _cfg(es="  hosts: [http://h:9200]\n"
+                               "  bulk_max_events: 0\n"), 6,
+     r"elasticsearch\.bulk_max_events"),
+    ("max_inflight_1000", _cfg(es="  hosts: [http://h:9200]\n"
+                               "  max_inflight: 1000\n"), 6,
+     r"elasticsearch\.max_inflight"),
+    ("timeout_0", _cfg(es="  hosts: [http://h:9200]\n  timeout: 0s\n"), 6,
+     r"elasticsearch\.timeout"),
+    ("shutdown_timeout_neg", _cfg(top="shutdown_timeout: -5s\n"), 6,
+     r"shutdown_timeout"),
+]
+BROKEN += OUT_OF_RANGE
+
+
 @pytest.mark.parametrize("name,text,line,key", BROKEN,
                          ids=[b[0] for b in BROKEN])
 def test_check_broken_config_exits_2(tmp_path, name, text, line, key):

@@ -154,6 +154,82 @@ test_invalid_json_becomes_tagged_raw_event(void **state)
   sl_buf_free(&b);
 }
 
+/* Issue 15: an event over max_fields or max_depth, or with an @timestamp
+ * outside the allowed range, is kept as an invalid event whose error names
+ * the limit and its value; on both the scanner and the jansson path. */
+static void
+test_event_limits_named(void **state)
+{
+  static const struct {
+    const char *ev, *want;
+  } cases[] = {
+    {"{\"a\":1,\"b\":2,\"c\":{\"d\":3}}", "over max_fields 3"},
+    /* escaped key: not the scanner's, jansson's path */
+    {"{\"\\u0061\":1,\"b\":2,\"c\":{\"d\":3}}", "over max_fields 3"},
+    {"{\"a\":[[{\"b\":1}]]}", "over max_depth 3"},
+    {"{\"@timestamp\":\"2999-01-01T00:00:00Z\"}",
+     "timestamp_max_future 86400000"},
+    {"{\"@timestamp\":\"1971-01-01T00:00:00Z\",\"x\":\"\\n\"}",
+     "timestamp_max_past 3600000"},
+  };
+  static const char ok[] = "{\"a\":1,\"event\":{\"id\":\"x\"},"
+                          "\"@timestamp\":\"2026-01-01T00:00:00Z\"}";
+  struct sl_input_limits lim;
+  struct sl_buf b;
+  json_t *d;
+  json_error_t e;
+  size_t i;
+
+  (void)state;
+  sl_input_limits_default(&lim);
+  lim.max_fields = 3;
+  lim.max_depth = 3;
+  lim.ts_past_ms = 3600000;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    sl_buf_init(&b, 0);
+    assert_int_equal(sl_input_event_normalize_lim(cases[i].ev,
+                                                  strlen(cases[i].ev), &lim,
+                                                  &b), 0);
+    d = json_loadb(b.p, b.len, 0, &e);
+    assert_non_null(d);
+    assert_string_equal(json_string_value(json_object_get(d, "message")),
+                        cases[i].ev);
+    assert_non_null(strstr(json_string_value(json_object_get(
+        json_object_get(d, "error"), "message")), cases[i].want));
+    json_decref(d);
+    sl_buf_free(&b);
+  }
+  /* Within the (default) limits: through as it came. */
+  sl_input_limits_default(&lim);
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_normalize_lim(ok, strlen(ok), &lim, &b), 0);
+  assert_int_equal(b.len, strlen(ok) + 1);
+  assert_memory_equal(b.p, ok, strlen(ok));
+  sl_buf_free(&b);
+}
+
+/* fuzz_input_normalize finding: a NUL byte inside an invalid event came
+ * out as "\u0000", which jansson (routing, the indexer) refuses without
+ * JSON_ALLOW_NUL; it is U+FFFD now. */
+static void
+test_invalid_event_with_nul_loads(void **state)
+{
+  static const char ev[] = "{\"a\":\"fi\0\0lebeat\"}";
+  struct sl_buf b;
+  json_error_t e;
+  json_t *d;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_input_event_normalize(ev, sizeof(ev) - 1, &b), 0);
+  d = json_loadb(b.p, b.len - 1, 0, &e);
+  assert_non_null(d);
+  assert_string_equal(json_string_value(json_object_get(d, "message")),
+                      "{\"a\":\"fi\xef\xbf\xbd\xef\xbf\xbdlebeat\"}");
+  json_decref(d);
+  sl_buf_free(&b);
+}
+
 static void
 test_pretty_json_is_made_one_line(void **state)
 {
@@ -224,6 +300,8 @@ main(void)
     cmocka_unit_test(test_sluice_event_keeps_id_and_bytes),
     cmocka_unit_test(test_beats_event_gets_stable_hash_id),
     cmocka_unit_test(test_invalid_json_becomes_tagged_raw_event),
+    cmocka_unit_test(test_event_limits_named),
+    cmocka_unit_test(test_invalid_event_with_nul_loads),
     cmocka_unit_test(test_pretty_json_is_made_one_line),
     cmocka_unit_test(test_non_object_json_is_kept),
     cmocka_unit_test(test_spool_line_bytes),

@@ -950,6 +950,53 @@ test_corrupt_middle(void **state)
   t_free(t);
 }
 
+/* Issue 15: a complete, fsync'ed LAST record whose bytes went bad is not a
+ * torn tail (its length fits in the file): it is moved to corrupt/ and
+ * counted like one in the middle, never silently cut off. */
+static void
+test_corrupt_last_record(void **state)
+{
+  struct t *t = t_new();
+  const size_t len = 200, rs = HDR + len;
+  static const off_t where[] = {HDR + 50, 12, HDR + len - 1};
+  uint64_t ids[16];
+  char p[256], cdir[256], cname[64], names[8][64], cp[400];
+  size_t w, sz, fsz;
+  char *dam, *saved;
+
+  (void)state;
+  snprintf(cdir, sizeof(cdir), "%s/corrupt", t->dir);
+  for (w = 0; w < sizeof(where) / sizeof(where[0]); w++) {
+    make_spool(t, 10, len, 0);
+    spath(t, p, sizeof(p), "0000000000000001.seg");
+    /* Damage record 10, the last one (payload, crc, last byte). */
+    flip(p, (off_t)(9 * rs) + where[w]);
+    dam = read_file(p, &fsz);
+    t_open(t, 0, 0, 1);
+    assert_int_equal(stats(t).corrupt, 1);
+    assert_int_equal(stats(t).truncated_bytes, 0);
+    assert_int_equal(drain(t, ids, NULL, 16), 9);
+    assert_int_equal(list_dir(cdir, ".rec", names, 8), 1);
+    snprintf(cname, sizeof(cname), "0000000000000001-%zu.rec", 9 * rs);
+    assert_string_equal(names[0], cname);
+    snprintf(cp, sizeof(cp), "%s/%s", cdir, cname);
+    saved = read_file(cp, &sz);
+    assert_int_equal(sz, rs);
+    assert_memory_equal(saved, dam + 9 * rs, rs);
+    free(saved);
+    free(dam);
+    /* The bad bytes left the segment: a reopen finds nothing more. */
+    t_close(t);
+    t_open(t, 0, 0, 1);
+    assert_int_equal(stats(t).corrupt, 0);
+    assert_int_equal(stats(t).truncated_bytes, 0);
+    assert_int_equal(file_size(p), 9 * rs);
+    t_close(t);
+    rm_rf(t->dir);
+  }
+  t_free(t);
+}
+
 static void
 test_garbage_appended(void **state)
 {
@@ -2126,6 +2173,7 @@ main(void)
     cmocka_unit_test(test_close_flushes_pending),
     cmocka_unit_test(test_torn_tail),
     cmocka_unit_test(test_corrupt_middle),
+    cmocka_unit_test(test_corrupt_last_record),
     cmocka_unit_test(test_garbage_appended),
     cmocka_unit_test(test_empty_and_zero_files),
     cmocka_unit_test(test_corrupt_cursor),

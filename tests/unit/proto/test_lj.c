@@ -764,6 +764,38 @@ test_zip_bomb_1g(void **state)
   sl_buf_free(&b);
 }
 
+/* Issue 15: a bomb of valid events is stopped by its ratio within
+ * SL_LJ_RATIO_GRACE (+ one chunk), not after max_inflate; an event over
+ * max_event_bytes is refused at its header. Both errors name the limit. */
+static void
+test_ratio_and_event_limits(void **state)
+{
+  struct sl_lj_limits lim;
+  struct sl_buf b;
+  struct sl_lj_dec *d;
+  size_t frames = 0;
+  char err[256];
+
+  (void)state;
+  sl_lj_limits_default(&lim);
+  lim.max_ratio = 100;
+  sl_buf_init(&b, 0);
+  make_bomb(&b, 256u << 20, 1u << 20, 9);
+  d = sl_lj_dec_new(&lim);
+  assert_int_equal(sl_lj_dec_feed(d, b.p, b.len, mib_cb, &frames, err,
+                                  sizeof(err)), SL_E2BIG);
+  assert_non_null(strstr(err, "over max_inflate_ratio 100"));
+  assert_true(frames <= SL_LJ_RATIO_GRACE / (1u << 20));
+  sl_lj_dec_free(d);
+  /* An event over max_event_bytes: refused at its J header. */
+  sl_buf_reset(&b);
+  sl_lj_limits_default(&lim);
+  lim.max_event = 1000;
+  make_bomb(&b, 2u << 20, 1u << 20, 9);
+  expect_fail(&lim, b.p, b.len, SL_E2BIG, "over max_event_bytes 1000", 0);
+  sl_buf_free(&b);
+}
+
 static void
 test_callback_stop(void **state)
 {
@@ -1009,6 +1041,7 @@ main(int argc, char **argv)
     cmocka_unit_test(test_c_stream_errors),
     cmocka_unit_test(test_zip_bomb_small),
     cmocka_unit_test(test_zip_bomb_1g),
+    cmocka_unit_test(test_ratio_and_event_limits),
     cmocka_unit_test(test_callback_stop),
     cmocka_unit_test(test_pending_bound),
     cmocka_unit_test(test_roundtrip_random),
