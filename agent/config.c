@@ -36,6 +36,15 @@ static const struct sl_conf_key regex_keys[] = {
   SL_CONF_END
 };
 
+static const struct sl_conf_key then_keys[] = {
+  { "parser", SL_CT_ENUM, NULL, "the second parser", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog",
+    SL_CK_REQUIRED },
+  { "field", SL_CT_ENUM, "message", "the field it reads", NULL, "message",
+    0 },
+  SL_CONF_END
+};
+
 /* One entry of inputs[]. Keys are read by tail (paths .. partial_timeout)
  * and by the parse context (parser .. fields). */
 static const struct sl_conf_key input_keys[] = {
@@ -59,8 +68,11 @@ static const struct sl_conf_key input_keys[] = {
     0 },
   { "parser", SL_CT_ENUM, "raw",
     "how a line becomes an event: json (keys to ECS/app.*), raw, logfmt, "
-    "nginx / apache (access logs), nginx_error, apache_error", NULL,
-    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|regex", 0 },
+    "nginx / apache (access logs), nginx_error, apache_error, syslog (RFC "
+    "3164/5424), cri / docker (container runtime files), regex (PCRE2 named "
+    "groups)", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog|cri|"
+    "docker|regex", 0 },
   { "dataset", SL_CT_STR, NULL, "event.dataset and data_stream.dataset "
     "(default: nginx.access, nginx.error, apache.access, apache.error for "
     "those parsers, else generic)", NULL, NULL, 0 },
@@ -101,6 +113,9 @@ static const struct sl_conf_key input_keys[] = {
   { "correlation", SL_CT_OBJ_LIST, NULL,
     "[{pattern, field}]: ids picked out of the message by PCRE2 rules",
     correlation_keys, NULL, 0 },
+  { "then", SL_CT_OBJ, NULL,
+    "{parser, field: message}: a second parser on the message (parser cri "
+    "or docker)", then_keys, NULL, 0 },
   SL_CONF_END
 };
 

@@ -101,6 +101,9 @@ static const struct sl_parser_ops *const parsers[] = {
   &sl_parser_apache,
   &sl_parser_apache_error,
   &sl_parser_regex,
+  &sl_parser_syslog,
+  &sl_parser_cri,
+  &sl_parser_docker,
 };
 
 #define NPARSERS (sizeof(parsers) / sizeof(parsers[0]))
@@ -114,6 +117,27 @@ parser_find(const char *name)
     if (strcmp(parsers[i]->name, name) == 0)
       return parsers[i];
   return NULL;
+}
+
+/* ---- then: a second parser on the message ------------------------------ */
+
+void
+sl_parse_then(struct sl_ew *w, const struct sl_parse_ctx *ctx,
+              const struct sl_src *src, const char *msg, size_t n,
+              uint64_t offset, unsigned flags, int64_t ts_ns,
+              const char *extra, size_t n_extra)
+{
+  const struct sl_parse_ctx *in = ctx->then;
+
+  /* The inner parser takes ts_ns where it would take the read time: its
+   * own @timestamp wins, else the outer one stays. */
+  in->ops->event(w, in, src, msg, n, offset, flags, ts_ns);
+  if (n_extra == 0 || w->err)
+    return;
+  /* Every event ends with its closing brace: reopen it. */
+  w->cur--;
+  sl_ew_put(w, extra, n_extra);
+  sl_ew_byte(w, '}');
 }
 
 /* ---- entry point ------------------------------------------------------- */
@@ -297,6 +321,66 @@ render_suffix(struct sl_buf *b, const json_t *input,
   return sl_buf_append_byte(b, '}');
 }
 
+/* Parsers whose message may go through `then:`. Their own top-level
+ * fields (stream) are names no second parser writes at the top level. */
+static int
+takes_then(const struct sl_parser_ops *ops)
+{
+  return ops == &sl_parser_cri || ops == &sl_parser_docker;
+}
+
+/* The input's `then: {parser, field: message, <that parser's options>}`
+ * becomes ctx->then: a context built from a copy of the input with the
+ * second parser, its options, and the outer dataset (same suffix). */
+static int
+then_new(const json_t *input, const struct sl_agent_info *info,
+         const char *dataset, struct sl_parse_ctx *ctx, char *err,
+         size_t errlen)
+{
+  json_t *then = json_object_get(input, "then"), *in = NULL, *opts = NULL;
+  const char *parser, *field;
+  char why[256];
+  int rc;
+
+  if (then == NULL || json_is_null(then))
+    return SL_OK;
+  if (!json_is_object(then))
+    return cfg_err(err, errlen, "%s: must be a mapping", "then");
+  if (!takes_then(ctx->ops))
+    return cfg_err(err, errlen, "then: parser '%s' does not take a second "
+                   "parser (cri and docker do)", ctx->ops->name);
+  if ((rc = get_str(then, "parser", &parser, err, errlen)) != 0 ||
+      (rc = get_str(then, "field", &field, err, errlen)) != 0)
+    return rc;
+  if (parser == NULL)
+    return cfg_err(err, errlen, "then.%s: required", "parser");
+  if (field && strcmp(field, "message") != 0)
+    return cfg_err(err, errlen, "then.field: '%s' is not supported (only "
+                   "message)", field);
+  in = json_deep_copy(input);
+  opts = json_deep_copy(then);
+  if (in == NULL || opts == NULL) {
+    rc = SL_ENOMEM;
+    goto done;
+  }
+  json_object_del(opts, "field");
+  if (json_object_del(in, "then") != 0 ||
+      json_object_update(in, opts) != 0 ||
+      json_object_set_new(in, "dataset", json_string(dataset)) != 0) {
+    rc = SL_ENOMEM;
+    goto done;
+  }
+  why[0] = '\0';
+  rc = sl_parse_ctx_new(in, info, &ctx->then, why, sizeof(why));
+  if (rc == SL_ECONFIG)
+    cfg_err(err, errlen, "then: %s", why);
+
+done:
+  json_decref(in);
+  json_decref(opts);
+  return rc;
+}
+
 int
 sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
                  struct sl_parse_ctx **out, char *err, size_t errlen)
@@ -367,6 +451,8 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
   if (ctx->ops->init &&
       (rc = ctx->ops->init(input, &ctx->priv, err, errlen)) != 0)
     goto fail;
+  if ((rc = then_new(input, info, dataset, ctx, err, errlen)) != 0)
+    goto fail;
   ctx->ev.agent_id_len = strlen(info->agent_id);
   ctx->ev.agent_id = strdup(info->agent_id);
   if (ctx->ev.agent_id == NULL) {
@@ -396,6 +482,7 @@ sl_parse_ctx_free(struct sl_parse_ctx *ctx)
     return;
   if (ctx->priv && ctx->ops->destroy)
     ctx->ops->destroy(ctx->priv);
+  sl_parse_ctx_free(ctx->then);
   sl_ts_conf_free(ctx->ts);
   sl_corr_free(ctx->corr);
   free(ctx->ev.agent_id);

@@ -4,7 +4,7 @@
     gen.py [--lines N] [--kind KIND | --nginx | --nested] [--seed S] OUT
 
 KIND: json (default), nested, nginx (the old synthetic access lines),
-nginx_combined, apache, nginx_error, apache_error, logfmt, syslog.
+nginx_combined, apache, nginx_error, apache_error, logfmt, syslog, cri.
 
 JSON mode (default): one JSON object per line, ~220 bytes, with ts, level,
 msg, trace_id, span_id and a few application keys, e.g.
@@ -23,7 +23,8 @@ and bot user agents, 304s with "-" bytes). nginx_error / apache_error
 (2.4 with module, pid/tid and client, some 2.2 lines): the errors those
 servers log. logfmt: go-kit/logrus-style key=value lines with quoted
 messages. syslog: RFC 3164 lines of sshd, CRON, kernel, systemd (as
-loghub's Linux and OpenSSH sets).
+loghub's Linux and OpenSSH sets). cri: containerd lines (RFC 3339 nanos,
+stdout or stderr, F) around nginx_combined text.
 The same arguments always give the same bytes (seeded PRNG, no clock).
 """
 
@@ -263,11 +264,21 @@ def syslog_line(r, i):
         msg)
 
 
+def cri_line(r, i):
+    # containerd/CRI-O files: "<RFC 3339 nanos> <stream> <P|F> <text>";
+    # the text is an access log line as a web container writes it.
+    sec = i // 500
+    return "2023-11-%02dT%02d:%02d:%02d.%09dZ %s F %s" % (
+        25 + sec // 86400 % 3, sec // 3600 % 24, sec // 60 % 60, sec % 60,
+        r.randrange(10 ** 9), "stderr" if r.random() < 0.1 else "stdout",
+        access_line(r, i))
+
+
 KINDS = {
     "json": json_line, "nested": nested_line, "nginx": nginx_line,
     "nginx_combined": access_line, "apache": access_line,
     "nginx_error": nginx_error_line, "apache_error": apache_error_line,
-    "logfmt": logfmt_line, "syslog": syslog_line,
+    "logfmt": logfmt_line, "syslog": syslog_line, "cri": cri_line,
 }
 
 

@@ -34,6 +34,7 @@ logfmt        logfmt
 # Parsers of other branches, run when the agent knows them:
 OPTIONAL="
 syslog        syslog
+cri           cri
 "
 
 if [ ! -x "$BUILD/agent/sluice-agent" ] || [ ! -x "$BUILD/bench/bench_sink" ]; then

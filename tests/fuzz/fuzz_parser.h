@@ -9,7 +9,11 @@
  *  - the event is either parsed (no tags) or a parse failure: tags exactly
  *    ["sluice_<parser>_parse_failure"], error.message set and `message`
  *    holding the line (nothing is dropped);
- *  - the same holds with the truncated-line flag.
+ *  - the same holds with the truncated-line flag;
+ *  - with FUZZ_THEN defined (a second parser's name), every input also goes
+ *    through a context with `then: {parser: FUZZ_THEN}`; its events may
+ *    instead carry ["sluice_<FUZZ_THEN>_parse_failure"] (the message is
+ *    then the inner text, not the line).
  * Adding a parser: a three-line fuzz_parse_<name>.c, a line in meson.build,
  * seeds in corpus-parse_<name>/.
  */
@@ -23,8 +27,8 @@
 #include "parse.h"
 #include "sl_buf.h"
 
-static struct sl_parse_ctx *fz_ctx;
-static char fz_tag[64];
+static struct sl_parse_ctx *fz_ctx, *fz_then_ctx;
+static char fz_tag[64], fz_then_tag[64];
 
 static void
 fz_die(const char *what, const char *ev)
@@ -46,6 +50,16 @@ fz_setup(void)
     fz_die("context", err);
   json_decref(in);
   snprintf(fz_tag, sizeof(fz_tag), "sluice_%s_parse_failure", FUZZ_PARSER);
+#ifdef FUZZ_THEN
+  in = json_pack("{s:s,s:s,s:{s:s}}", "parser", FUZZ_PARSER, "timezone",
+                 "UTC", "then", "parser", FUZZ_THEN);
+  if (in == NULL ||
+      sl_parse_ctx_new(in, &info, &fz_then_ctx, err, sizeof(err)))
+    fz_die("then context", err);
+  json_decref(in);
+  snprintf(fz_then_tag, sizeof(fz_then_tag), "sluice_%s_parse_failure",
+           FUZZ_THEN);
+#endif
 }
 
 static void
@@ -68,6 +82,11 @@ fz_check(const struct sl_buf *b, size_t linelen)
   tags = json_object_get(ev, "tags");
   if (tags) {
     t = json_string_value(json_array_get(tags, 0));
+    if (json_array_size(tags) == 1 && t && fz_then_tag[0] &&
+        strcmp(t, fz_then_tag) == 0) {
+      json_decref(ev);
+      return;
+    }
     if (json_array_size(tags) != 1 || t == NULL || strcmp(t, fz_tag) != 0)
       fz_die("unexpected tags", b->p);
     if (!json_is_string(json_object_get(json_object_get(ev, "error"),
@@ -99,6 +118,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sl_parse_event(fz_ctx, &src, (const char *)data, size, 7, flags, 0,
                        &b) != 0)
       fz_die("sl_parse_event failed", NULL);
+    fz_check(&b, size);
+    if (fz_then_ctx == NULL)
+      continue;
+    sl_buf_reset(&b);
+    if (sl_parse_event(fz_then_ctx, &src, (const char *)data, size, 7, flags,
+                       0, &b) != 0)
+      fz_die("sl_parse_event (then) failed", NULL);
     fz_check(&b, size);
   }
   sl_buf_free(&b);
