@@ -75,5 +75,6 @@ extern const struct sl_parser_ops sl_parser_apache_error;
 extern const struct sl_parser_ops sl_parser_syslog;
 extern const struct sl_parser_ops sl_parser_cri;
 extern const struct sl_parser_ops sl_parser_docker;
+extern const struct sl_parser_ops sl_parser_regex;
 
 #endif
