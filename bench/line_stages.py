@@ -6,6 +6,7 @@ with card numbers, secrets and e-mail addresses with and without
 to /dev/null-like sink file, parser raw.
 
     SLUICE_BUILD_DIR=build-bench python3 bench/line_stages.py [MB] [RUNS]
+    ONLY=JSON ...   # only the workloads whose name contains this
 
 Reports agent CPU-s (utime + stime from /proc, start to last event
 written) per GB of input, median of RUNS, and the ratio to plain.
@@ -131,6 +132,8 @@ def main():
              {"drop_fields": ["app.sid"],
               "rename": {"app.user": "user.name"},
               "add_fields": {"service.name": "checkout"}}, "json")):
+        if os.environ.get("ONLY") and os.environ["ONLY"] not in kind:
+            continue
         log = os.path.join(work, kind.split()[0] + ".log")
         gen(log, mb)
         plain = statistics.median(run(work, log, {}, "plain", parser)
