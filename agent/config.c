@@ -27,21 +27,21 @@ static const struct sl_conf_key correlation_keys[] = {
   SL_CONF_END
 };
 
-static const struct sl_conf_key regex_keys[] = {
-  { "pattern", SL_CT_STR, NULL, "PCRE2 pattern; named groups become fields",
-    NULL, NULL, SL_CK_REQUIRED },
-  { "fields", SL_CT_MAP, NULL, "group name -> ECS path", NULL, NULL, 0 },
-  { "types", SL_CT_MAP, NULL, "group name -> long|double|boolean|keyword",
-    NULL, NULL, 0 },
-  SL_CONF_END
-};
-
 static const struct sl_conf_key then_keys[] = {
   { "parser", SL_CT_ENUM, NULL, "the second parser", NULL,
     "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog",
     SL_CK_REQUIRED },
   { "field", SL_CT_ENUM, "message", "the field it reads", NULL, "message",
     0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key regex_keys[] = {
+  { "pattern", SL_CT_STR, NULL, "PCRE2 pattern; named groups become fields",
+    NULL, NULL, SL_CK_REQUIRED },
+  { "fields", SL_CT_MAP, NULL, "group name -> ECS path", NULL, NULL, 0 },
+  { "types", SL_CT_MAP, NULL, "group name -> long|double|boolean|keyword",
+    NULL, NULL, 0 },
   SL_CONF_END
 };
 
@@ -69,8 +69,8 @@ static const struct sl_conf_key input_keys[] = {
   { "parser", SL_CT_ENUM, "raw",
     "how a line becomes an event: json (keys to ECS/app.*), raw, logfmt, "
     "nginx / apache (access logs), nginx_error, apache_error, syslog (RFC "
-    "3164/5424), cri / docker (container runtime files), regex (PCRE2 named "
-    "groups)", NULL,
+    "3164/5424), cri / docker (container runtime files), regex (PCRE2 "
+    "named groups)", NULL,
     "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog|cri|"
     "docker|regex", 0 },
   { "dataset", SL_CT_STR, NULL, "event.dataset and data_stream.dataset "
