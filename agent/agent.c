@@ -368,7 +368,8 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   rc |= sl_prom_counter(b, "sluice_agent_" name, help, NULL, (uint64_t)(v))
 #define G(name, help, v) \
   rc |= sl_prom_gauge(b, "sluice_agent_" name, help, NULL, (double)(v))
-  C("events_read_total", "lines read (including blank ones)", ws.lines);
+  C("events_read_total", "lines read (including blank ones)",
+    ws.lines + ms.lines);
   C("events_parsed_total", "events built from lines", ws.events);
   C("events_failed_total", "lines that could not become an event",
     ws.failed);

@@ -27,6 +27,15 @@ static const struct sl_conf_key correlation_keys[] = {
   SL_CONF_END
 };
 
+static const struct sl_conf_key regex_keys[] = {
+  { "pattern", SL_CT_STR, NULL, "PCRE2 pattern; named groups become fields",
+    NULL, NULL, SL_CK_REQUIRED },
+  { "fields", SL_CT_MAP, NULL, "group name -> ECS path", NULL, NULL, 0 },
+  { "types", SL_CT_MAP, NULL, "group name -> long|double|boolean|keyword",
+    NULL, NULL, 0 },
+  SL_CONF_END
+};
+
 static const struct sl_conf_key then_keys[] = {
   { "parser", SL_CT_ENUM, NULL, "the second parser", NULL,
     "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog",
@@ -60,9 +69,10 @@ static const struct sl_conf_key input_keys[] = {
   { "parser", SL_CT_ENUM, "raw",
     "how a line becomes an event: json (keys to ECS/app.*), raw, logfmt, "
     "nginx / apache (access logs), nginx_error, apache_error, syslog (RFC "
-    "3164/5424), cri / docker (container runtime files)", NULL,
+    "3164/5424), cri / docker (container runtime files), regex (PCRE2 named "
+    "groups)", NULL,
     "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog|cri|"
-    "docker", 0 },
+    "docker|regex", 0 },
   { "dataset", SL_CT_STR, NULL, "event.dataset and data_stream.dataset "
     "(default: nginx.access, nginx.error, apache.access, apache.error for "
     "those parsers, else generic)", NULL, NULL, 0 },
@@ -97,6 +107,9 @@ static const struct sl_conf_key input_keys[] = {
   { "timestamp", SL_CT_OBJ, NULL,
     "{field, layouts, timezone}: the field holding @timestamp and its "
     "strptime-like layouts", timestamp_keys, NULL, 0 },
+  { "regex", SL_CT_OBJ, NULL,
+    "parser regex: {pattern, fields: {group: ecs.path}, types: {group: "
+    "long|double|boolean|keyword}}", regex_keys, NULL, 0 },
   { "correlation", SL_CT_OBJ_LIST, NULL,
     "[{pattern, field}]: ids picked out of the message by PCRE2 rules",
     correlation_keys, NULL, 0 },

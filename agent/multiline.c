@@ -628,7 +628,9 @@ cri_line(struct sl_ml *m, const char *p, size_t n, uint64_t off,
     s3 = p + n;  /* "<ts> <stream> F" with an empty message */
   if (s2 == NULL || s3 == s2 + 1)
     return ml_feed(m, p, n, off, flags);  /* not cri: the parser says so */
-  partial = s2[1] == 'P';
+  /* The tag is "P" (or "P:..." on newer runtimes); a line of an old
+   * runtime without tag may well start its message with a P. */
+  partial = s2[1] == 'P' && (s3 == s2 + 2 || s2[2] == ':');
   g = &m->part[stream_index(s1 + 1, (size_t)(s2 - s1 - 1))];
   if (!g->on) {
     if (!partial)

@@ -100,6 +100,7 @@ static const struct sl_parser_ops *const parsers[] = {
   &sl_parser_nginx_error,
   &sl_parser_apache,
   &sl_parser_apache_error,
+  &sl_parser_regex,
   &sl_parser_syslog,
   &sl_parser_cri,
   &sl_parser_docker,

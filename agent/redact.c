@@ -16,6 +16,8 @@ struct rule {
   enum rule_kind kind;
   struct sl_rx rx;
   char *repl;                 /* with $N references */
+  const char *need;           /* presets: a line without any of these
+                                 bytes cannot match; skip the regex */
 };
 
 struct sl_redact {
@@ -41,8 +43,8 @@ cfg_err(char *err, size_t errlen, const char *fmt, const char *a)
 }
 
 static int
-add_regex(struct sl_redact *r, const char *pat, const char *repl, char *err,
-          size_t errlen)
+add_regex(struct sl_redact *r, const char *pat, const char *repl,
+          const char *need, char *err, size_t errlen)
 {
   struct rule *u = &r->r[r->n];
   char e[256];
@@ -50,6 +52,7 @@ add_regex(struct sl_redact *r, const char *pat, const char *repl, char *err,
   if (sl_rx_compile(&u->rx, pat, e, sizeof(e)))
     return cfg_err(err, errlen, "redact: %s", e);
   u->kind = R_REGEX;
+  u->need = need;
   u->repl = strdup(repl);
   r->n++;
   return u->repl ? 0 : SL_ENOMEM;
@@ -95,11 +98,12 @@ sl_redact_new(const json_t *in, struct sl_redact **out, char *err,
       if (strcmp(s, "credit_card") == 0) {
         r->r[r->n++].kind = R_CARD;
       } else if (strcmp(s, "secrets") == 0) {
-        rc = add_regex(r, secrets_re, "$1[REDACTED]", err, errlen);
+        rc = add_regex(r, secrets_re, "$1[REDACTED]", "=:", err, errlen);
         if (rc == 0)
-          rc = add_regex(r, auth_re, "$1[REDACTED]", err, errlen);
+          rc = add_regex(r, auth_re, "$1[REDACTED]", "=:", err, errlen);
       } else if (strcmp(s, "email") == 0) {
-        rc = add_regex(r, email_re, "[REDACTED:email]", err, errlen);
+        rc = add_regex(r, email_re, "[REDACTED:email]", "@", err,
+                        errlen);
       } else {
         rc = cfg_err(err, errlen, "redact: unknown preset '%s' (presets: "
                      "credit_card, secrets, email)", s);
@@ -115,7 +119,8 @@ sl_redact_new(const json_t *in, struct sl_redact **out, char *err,
         rc = cfg_err(err, errlen, "redact: %s", "a rule has pattern and "
                      "replacement (a string) only");
       else
-        rc = add_regex(r, pat, rep ? rep : "[REDACTED]", err, errlen);
+        rc = add_regex(r, pat, rep ? rep : "[REDACTED]", NULL, err,
+                       errlen);
     } else {
       rc = cfg_err(err, errlen, "%s: must be a list of presets or "
                    "{pattern, replacement}", "redact");
@@ -281,6 +286,14 @@ regex(const struct rule *u, const char *p, size_t n, struct sl_buf *o,
   size_t at = 0, from = 0, ms, me;
   int changed = 0;
 
+  if (u->need) {
+    const char *q;
+    for (q = u->need; *q; q++)
+      if (memchr(p, *q, n))
+        break;
+    if (*q == '\0')
+      return 0;
+  }
   sl_buf_reset(o);
   while (at <= n && sl_rx_find(&u->rx, p, n, at, md, &ms, &me)) {
     if ((*rc = sl_buf_append(o, p + from, ms - from)) != 0 ||

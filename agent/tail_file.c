@@ -826,11 +826,11 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
     return;
   idle = now - f->last_growth;
   partial = f->size > f->read_off || f->skipping;
-  /* partial_timeout alone decides (issue 10; it used to wait for
-   * close_inactive too). A writer that later continues the line gets the
-   * continuation as the next event, as Filebeat does. */
   if (partial && idle >= f->in->partial_ms &&
       !t->paused && t->inflight < t->qmax) {
+    /* partial_timeout alone decides (issue 10; it used to wait for
+     * close_inactive too). A writer that later continues the line gets
+     * the continuation as the next event, as Filebeat does. */
     file_flush_partial(f);
     partial = f->size > f->read_off || f->skipping;
   }

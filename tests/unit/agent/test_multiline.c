@@ -328,13 +328,15 @@ test_cri_partial(void **s)
       "T3 stdout P lo \n"
       "T4 stdout F world\n"
       "T5 stdout F\n"
+      "T6 stdout Processing without a tag\n"
       "garbage\n", &g, 1);
-  assert_int_equal(g.n, 4);
+  assert_int_equal(g.n, 5);
   assert_string_equal(g.text[0], "T2 stderr F oops");
   assert_string_equal(g.text[1], "T1 stdout F hello world");
   assert_int_equal(g.off[1], 0);
   assert_string_equal(g.text[2], "T5 stdout F");
-  assert_string_equal(g.text[3], "garbage");
+  assert_string_equal(g.text[3], "T6 stdout Processing without a tag");
+  assert_string_equal(g.text[4], "garbage");
   got_free(&g);
 }
 
@@ -363,8 +365,8 @@ test_docker_partial(void **s)
       "{\"log\":\"ends in backslash n: \\\\n\",\"stream\":\"stdout\"}\n"
       "{\"log\":\"done\\n\",\"stream\":\"stdout\"}\n", &g, 1);
   assert_int_equal(g.n, 3);
-  assert_string_equal(g.text[0],
-                      "{\"log\":\"e\\n\",\"stream\":\"stderr\",\"time\":\"t2\"}");
+  assert_string_equal(g.text[0], "{\"log\":\"e\\n\",\"stream\":"
+                      "\"stderr\",\"time\":\"t2\"}");
   assert_string_equal(g.text[1], "{\"log\":\"a \\\"q\\\" b\\\\\\n\","
                       "\"stream\":\"stdout\",\"time\":\"t1\"}");
   /* "\\n" is a backslash and an n: partial, joined with the next. */

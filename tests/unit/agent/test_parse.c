@@ -859,6 +859,67 @@ test_json_correlation(void **state)
   sl_parse_ctx_free(ctx);
 }
 
+/* parser regex: config errors say what is wrong; a parsed line; the
+ * output never holds a key twice. */
+static void
+test_regex(void **state)
+{
+  static const struct {
+    const char *cfg, *want;
+  } bad[] = {
+    { "{\"parser\":\"regex\"}", "pattern is required" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(\"}}",
+      "missing closing parenthesis" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"a\"}}",
+      "no named group" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)\","
+      "\"fields\":{\"a\":\"event.id\"}}}", "agent writes itself" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)(?<b>y)\","
+      "\"fields\":{\"a\":\"x.y\",\"b\":\"x.y.z\"}}}", "same field" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)(?<b>y)\","
+      "\"fields\":{\"a\":\"message\",\"b\":\"message\"}}}", "same field" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)\","
+      "\"fields\":{\"nope\":\"x.y\"}}}", "no group of that name" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)\","
+      "\"types\":{\"a\":\"int128\"}}}", "not one of" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)\","
+      "\"fields\":{\"a\":\"x..y\"}}}", "not a field path" },
+    { "{\"parser\":\"raw\",\"correlation\":[{\"pattern\":\"x\","
+      "\"field\":\"trace.id\"}]}", "group named" },
+  };
+  struct sl_parse_ctx *ctx;
+  char err[256];
+  json_t *e;
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    err[0] = '\0';
+    assert_int_equal(ctx_err(bad[i].cfg, err, sizeof(err)), SL_ECONFIG);
+    if (strstr(err, bad[i].want) == NULL)
+      fail_msg("%s: want '%s' in '%s'", bad[i].cfg, bad[i].want, err);
+  }
+  ctx = mkctx("{\"parser\":\"regex\",\"timezone\":\"UTC\",\"regex\":{"
+              "\"pattern\":\"^(?<ts>\\\\S+) (?<level>\\\\w+) "
+              "(?<code>\\\\d+) (?<x>\\\\S+) (?<msg>.*)\","
+              "\"fields\":{\"ts\":\"@timestamp\",\"code\":"
+              "\"http.response.status_code\"},\"types\":{\"code\":\"long\"}}}");
+  e = ev(ctx, "2024-01-01T00:00:00.5Z ERR 503 y upstream down");
+  ASSERT_STR(e, "@timestamp", "2024-01-01T00:00:00.500Z");
+  ASSERT_STR(e, "log/level", "error");
+  assert_int_equal(json_integer_value(jget(e, "http.response.status_code")),
+                   503);
+  ASSERT_STR(e, "app/x", "y");
+  ASSERT_STR(e, "message", "upstream down");
+  json_decref(e);
+  e = ev(ctx, "garbage");
+  assert_string_equal(json_string_value(json_array_get(jget(e, "tags"), 0)),
+                      "sluice_regex_parse_failure");
+  ASSERT_STR(e, "message", "garbage");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
 static void
 test_json_app(void **state)
 {
@@ -1163,6 +1224,7 @@ main(void)
     cmocka_unit_test(test_json_trace),
     cmocka_unit_test(test_json_request_id),
     cmocka_unit_test(test_json_app),
+    cmocka_unit_test(test_regex),
     cmocka_unit_test(test_json_correlation),
     cmocka_unit_test(test_json_timestamp_conf),
     cmocka_unit_test(test_json_ecs),
