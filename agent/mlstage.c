@@ -14,6 +14,11 @@
  * shipped at most this much later than `timeout` says. */
 #define TICK_MS 100
 
+/* Buckets of the file index (by sl_src pointer): with multiline every
+ * active file holds its last group, so thousands of files can have state
+ * at once; 4096 chains keep a lookup per chunk short for 10,000 files. */
+#define NBUCKETS 4096
+
 struct held {
   struct sl_list link;          /* mlf.held, file order */
   struct sl_tail_chunk *c;
@@ -30,6 +35,7 @@ struct ech {
 /* One file with something held, pending or out. */
 struct mlf {
   struct sl_list link;          /* st->files */
+  struct mlf *hnext;            /* st->buckets chain */
   struct sl_mlstage *st;
   const struct sl_src *src;     /* valid while a held chunk exists */
   const struct sl_parse_ctx *ctx;
@@ -51,6 +57,7 @@ struct sl_mlstage {
   int ticking;
   int draining;
   struct sl_list files;
+  struct mlf *buckets[NBUCKETS];
   struct sl_list parked;        /* struct ech refused by the workers */
   struct sl_mlstage_stats stats;
 };
@@ -166,17 +173,22 @@ ech_ship(struct mlf *f)
 
 /* ---- per-file state and acknowledgement -------------------------------- */
 
+static size_t
+bucket_of(const struct sl_src *src)
+{
+  uint64_t h = (uint64_t)(uintptr_t)src * 0x9e3779b97f4a7c15ull;
+
+  return (size_t)(h >> 52) & (NBUCKETS - 1);
+}
+
 static struct mlf *
 file_find(struct sl_mlstage *st, const struct sl_src *src)
 {
-  struct sl_list *l, *nx;
   struct mlf *f;
 
-  sl_list_foreach(l, nx, &st->files) {
-    f = sl_container_of(l, struct mlf, link);
+  for (f = st->buckets[bucket_of(src)]; f; f = f->hnext)
     if (f->src == src)
       return f;
-  }
   return NULL;
 }
 
@@ -204,14 +216,20 @@ file_get(struct sl_mlstage *st, const struct sl_tail_chunk *c)
   sl_list_init(&f->held);
   sl_list_init(&f->outs);
   sl_list_insert_tail(&st->files, &f->link);
+  f->hnext = st->buckets[bucket_of(f->src)];
+  st->buckets[bucket_of(f->src)] = f;
   return f;
 }
 
 static void
 file_free(struct mlf *f)
 {
+  struct mlf **pp = &f->st->buckets[bucket_of(f->src)];
   struct sl_list *l;
 
+  while (*pp != f)
+    pp = &(*pp)->hnext;
+  *pp = f->hnext;
   sl_list_remove(&f->link);
   while ((l = sl_list_pop(&f->held)) != NULL)
     free(sl_container_of(l, struct held, link));

@@ -286,3 +286,24 @@ def _container_parser(name):
     if name not in out:
         pytest.skip("parser %s not built yet" % name)
     return name
+
+
+def test_many_files_each_with_a_pending_group(workdir, agents):
+    # Every file's last group waits for its timeout at the same time (the
+    # stage indexes files by identity, not by a list walk).
+    d = os.path.join(workdir, "logs")
+    os.makedirs(d)
+    n = 200
+    for i in range(n):
+        with open(os.path.join(d, "f%03d.log" % i), "w") as f:
+            f.write("INFO start %d\nERROR fail %d\n\tat a.B.c(B.java:%d)\n"
+                    % (i, i, i))
+    a = start(workdir, agents, os.path.join(d, "*.log"),
+              {"multiline": {"preset": "java", "timeout": "1s"}})
+    evs = wait_events(workdir, 2 * n, timeout=60)
+    joined = [e for e in evs if "multiline" in e["log"].get("flags", [])]
+    assert len(joined) == n
+    for e in joined:
+        i = int(e["message"].split()[2])
+        assert e["message"] == "ERROR fail %d\n\tat a.B.c(B.java:%d)" % (i, i)
+    assert a.stop() == 0
