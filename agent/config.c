@@ -38,10 +38,12 @@ static const struct sl_conf_key regex_keys[] = {
 
 static const struct sl_conf_key then_keys[] = {
   { "parser", SL_CT_ENUM, NULL, "the second parser", NULL,
-    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog",
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog|regex",
     SL_CK_REQUIRED },
   { "field", SL_CT_ENUM, "message", "the field it reads", NULL, "message",
     0 },
+  { "regex", SL_CT_OBJ, NULL, "{pattern, fields, types} of parser regex",
+    regex_keys, NULL, 0 },
   SL_CONF_END
 };
 
@@ -69,8 +71,8 @@ static const struct sl_conf_key input_keys[] = {
   { "parser", SL_CT_ENUM, "raw",
     "how a line becomes an event: json (keys to ECS/app.*), raw, logfmt, "
     "nginx / apache (access logs), nginx_error, apache_error, syslog (RFC "
-    "3164/5424), cri / docker (container runtime files), regex (PCRE2 named "
-    "groups)", NULL,
+    "3164/5424), cri / docker (container runtime files), regex (PCRE2 "
+    "named groups)", NULL,
     "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog|cri|"
     "docker|regex", 0 },
   { "dataset", SL_CT_STR, NULL, "event.dataset and data_stream.dataset "
@@ -114,8 +116,8 @@ static const struct sl_conf_key input_keys[] = {
     "[{pattern, field}]: ids picked out of the message by PCRE2 rules",
     correlation_keys, NULL, 0 },
   { "then", SL_CT_OBJ, NULL,
-    "{parser, field: message}: a second parser on the message (parser cri "
-    "or docker)", then_keys, NULL, 0 },
+    "{parser, field: message, regex}: a second parser on the message "
+    "(parser cri or docker)", then_keys, NULL, 0 },
   SL_CONF_END
 };
 

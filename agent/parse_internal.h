@@ -72,9 +72,9 @@ extern const struct sl_parser_ops sl_parser_nginx;
 extern const struct sl_parser_ops sl_parser_nginx_error;
 extern const struct sl_parser_ops sl_parser_apache;
 extern const struct sl_parser_ops sl_parser_apache_error;
-extern const struct sl_parser_ops sl_parser_regex;
 extern const struct sl_parser_ops sl_parser_syslog;
 extern const struct sl_parser_ops sl_parser_cri;
 extern const struct sl_parser_ops sl_parser_docker;
+extern const struct sl_parser_ops sl_parser_regex;
 
 #endif
