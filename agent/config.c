@@ -27,21 +27,23 @@ static const struct sl_conf_key correlation_keys[] = {
   SL_CONF_END
 };
 
-static const struct sl_conf_key then_keys[] = {
-  { "parser", SL_CT_ENUM, NULL, "the second parser", NULL,
-    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog",
-    SL_CK_REQUIRED },
-  { "field", SL_CT_ENUM, "message", "the field it reads", NULL, "message",
-    0 },
-  SL_CONF_END
-};
-
 static const struct sl_conf_key regex_keys[] = {
   { "pattern", SL_CT_STR, NULL, "PCRE2 pattern; named groups become fields",
     NULL, NULL, SL_CK_REQUIRED },
   { "fields", SL_CT_MAP, NULL, "group name -> ECS path", NULL, NULL, 0 },
   { "types", SL_CT_MAP, NULL, "group name -> long|double|boolean|keyword",
     NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key then_keys[] = {
+  { "parser", SL_CT_ENUM, NULL, "the second parser", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog|regex",
+    SL_CK_REQUIRED },
+  { "field", SL_CT_ENUM, "message", "the field it reads", NULL, "message",
+    0 },
+  { "regex", SL_CT_OBJ, NULL, "{pattern, fields, types} of parser regex",
+    regex_keys, NULL, 0 },
   SL_CONF_END
 };
 
@@ -114,8 +116,8 @@ static const struct sl_conf_key input_keys[] = {
     "[{pattern, field}]: ids picked out of the message by PCRE2 rules",
     correlation_keys, NULL, 0 },
   { "then", SL_CT_OBJ, NULL,
-    "{parser, field: message}: a second parser on the message (parser cri "
-    "or docker)", then_keys, NULL, 0 },
+    "{parser, field: message, regex}: a second parser on the message "
+    "(parser cri or docker)", then_keys, NULL, 0 },
   SL_CONF_END
 };
 

@@ -15,27 +15,29 @@
  * "x_b3_traceid" and "xB3TraceID" are one key. */
 static const struct {
   const char *k;
-  unsigned char fam, kind;
+  unsigned char n, fam, kind;
 } keys[] = {
-  { "traceparent", SL_CF_W3C, SL_CK_BOTH },
-  { "xb3traceid", SL_CF_B3, SL_CK_TRACE },
-  { "xb3spanid", SL_CF_B3, SL_CK_SPAN },
-  { "b3", SL_CF_B3S, SL_CK_BOTH },
-  { "xamzntraceid", SL_CF_XRAY, SL_CK_BOTH },
-  { "traceid", SL_CF_OTEL, SL_CK_TRACE },
-  { "spanid", SL_CF_OTEL, SL_CK_SPAN },
-  { "trace.id", SL_CF_ECS, SL_CK_TRACE },
-  { "span.id", SL_CF_ECS, SL_CK_SPAN },
-  { "dd.traceid", SL_CF_DD, SL_CK_TRACE },
-  { "dd.spanid", SL_CF_DD, SL_CK_SPAN },
-  { "transactionid", SL_CF_TXN, SL_CK_ID },
-  { "transaction.id", SL_CF_TXN, SL_CK_ID },
-  { "requestid", SL_CF_REQ, SL_CK_ID },
-  { "reqid", SL_CF_REQ, SL_CK_ID },
-  { "xrequestid", SL_CF_REQ, SL_CK_ID },
-  { "xcorrelationid", SL_CF_REQ, SL_CK_ID },
-  { "correlationid", SL_CF_REQ, SL_CK_ID },
-  { "http.request.id", SL_CF_REQ, SL_CK_ID },
+#define K(k, f, c) { k, sizeof(k) - 1, f, c }
+  K("traceparent", SL_CF_W3C, SL_CK_BOTH),
+  K("xb3traceid", SL_CF_B3, SL_CK_TRACE),
+  K("xb3spanid", SL_CF_B3, SL_CK_SPAN),
+  K("b3", SL_CF_B3S, SL_CK_BOTH),
+  K("xamzntraceid", SL_CF_XRAY, SL_CK_BOTH),
+  K("traceid", SL_CF_OTEL, SL_CK_TRACE),
+  K("spanid", SL_CF_OTEL, SL_CK_SPAN),
+  K("trace.id", SL_CF_ECS, SL_CK_TRACE),
+  K("span.id", SL_CF_ECS, SL_CK_SPAN),
+  K("dd.traceid", SL_CF_DD, SL_CK_TRACE),
+  K("dd.spanid", SL_CF_DD, SL_CK_SPAN),
+  K("transactionid", SL_CF_TXN, SL_CK_ID),
+  K("transaction.id", SL_CF_TXN, SL_CK_ID),
+  K("requestid", SL_CF_REQ, SL_CK_ID),
+  K("reqid", SL_CF_REQ, SL_CK_ID),
+  K("xrequestid", SL_CF_REQ, SL_CK_ID),
+  K("xcorrelationid", SL_CF_REQ, SL_CK_ID),
+  K("correlationid", SL_CF_REQ, SL_CK_ID),
+  K("http.request.id", SL_CF_REQ, SL_CK_ID),
+#undef K
 };
 
 int
@@ -45,7 +47,12 @@ sl_corr_key(const char *k, size_t n, struct sl_corr_key *out)
   size_t i, m = 0;
   char c;
 
-  if (n == 0 || n > sizeof(b))
+  if (n < 2 || n > sizeof(b))
+    return 0;
+  /* Most keys of a line are none of these: their first letter says so. */
+  c = (char)(k[0] | 0x20);
+  if (c != 't' && c != 'x' && c != 'b' && c != 's' && c != 'd' &&
+      c != 'r' && c != 'c' && c != 'h')
     return 0;
   for (i = 0; i < n; i++) {
     c = k[i];
@@ -58,7 +65,8 @@ sl_corr_key(const char *k, size_t n, struct sl_corr_key *out)
     b[m++] = c;
   }
   for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-    if (strlen(keys[i].k) == m && memcmp(keys[i].k, b, m) == 0) {
+    if (keys[i].n == m && keys[i].k[0] == b[0] &&
+        memcmp(keys[i].k, b, m) == 0) {
       out->fam = keys[i].fam;
       out->kind = keys[i].kind;
       return 1;

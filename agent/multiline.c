@@ -665,14 +665,20 @@ static int
 docker_line(struct sl_ml *m, const char *p, size_t n, uint64_t off,
             unsigned flags)
 {
-  static const char head[] = "{\"log\":\"";
-  size_t i = sizeof(head) - 1, q, k;
+  static const char head[] = "{\"log\":";
+  size_t cs = sizeof(head) - 1, i, q, k;
   const char *st;
   struct grp *g;
   int partial, rc;
 
   if (!starts(p, n, head))
     return ml_feed(m, p, n, off, flags);
+  while (cs < n && p[cs] == ' ')
+    cs++;
+  if (cs >= n || p[cs] != '"')
+    return ml_feed(m, p, n, off, flags);
+  cs++;  /* the first byte of the log value's contents */
+  i = cs;
   while (i < n && p[i] != '"')
     i += p[i] == '\\' ? 2 : 1;
   if (i >= n)
@@ -680,12 +686,12 @@ docker_line(struct sl_ml *m, const char *p, size_t n, uint64_t off,
   q = i;
   /* Ends in an escaped "\n": an odd run of backslashes before the n. */
   partial = 1;
-  if (q >= sizeof(head) + 1 && p[q - 1] == 'n') {
-    for (k = q - 1; k > sizeof(head) - 1 && p[k - 1] == '\\'; k--)
+  if (q >= cs + 2 && p[q - 1] == 'n') {
+    for (k = q - 1; k > cs && p[k - 1] == '\\'; k--)
       ;
     partial = ((q - 1 - k) & 1) == 0;
   }
-  st = memmem(p + q, n - q, "\"stream\":\"stderr\"", 17);
+  st = memmem(p + q, n - q, "\"stderr\"", 8);
   g = &m->part[st != NULL];
   if (!g->on) {
     if (!partial)
@@ -701,7 +707,7 @@ docker_line(struct sl_ml *m, const char *p, size_t n, uint64_t off,
     return rc;
   }
   g->flags |= flags & SL_LINE_TRUNCATED;
-  rc = grp_put(m, g, p + sizeof(head) - 1, q - (sizeof(head) - 1));
+  rc = grp_put(m, g, p + cs, q - cs);
   if (rc || partial)
     return rc;
   rc = sl_buf_append(&g->b, g->sfx.p, g->sfx.len);

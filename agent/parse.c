@@ -338,7 +338,8 @@ then_new(const json_t *input, const struct sl_agent_info *info,
          size_t errlen)
 {
   json_t *then = json_object_get(input, "then"), *in = NULL, *opts = NULL;
-  const char *parser, *field;
+  const char *parser, *field, *key;
+  json_t *v;
   char why[256];
   int rc;
 
@@ -357,6 +358,12 @@ then_new(const json_t *input, const struct sl_agent_info *info,
   if (field && strcmp(field, "message") != 0)
     return cfg_err(err, errlen, "then.field: '%s' is not supported (only "
                    "message)", field);
+  /* stream is the outer parser's: a regex group may not claim it. */
+  json_object_foreach(json_object_get(json_object_get(then, "regex"),
+                                      "fields"), key, v)
+    if (json_is_string(v) && strcmp(json_string_value(v), "stream") == 0)
+      return cfg_err(err, errlen, "then.regex.fields.%s: 'stream' is the "
+                     "container's own field", key);
   in = json_deep_copy(input);
   opts = json_deep_copy(then);
   if (in == NULL || opts == NULL) {

@@ -1458,37 +1458,53 @@ done:
 /* ---- ECS fields of the application ------------------------------------- */
 
 /* ECS 8.11 top-level field sets (plus the top-level fields labels and
- * tags), sorted for bsearch. A top-level key whose first dotted segment is
+ * tags), sorted. A top-level key whose first dotted segment is
  * one of these is an ECS field, not an app.* key. */
-static const char *const ecs_sets[] = {
-  "agent", "as", "client", "cloud", "container", "data_stream",
-  "destination", "device", "dll", "dns", "ecs", "email", "error", "event",
-  "faas", "file", "group", "host", "http", "labels", "log", "network",
-  "observer", "orchestrator", "organization", "package", "process",
-  "registry", "related", "rule", "server", "service", "source", "span",
-  "tags", "threat", "tls", "trace", "transaction", "url", "user",
-  "user_agent", "vulnerability",
+static const struct {
+  const char *s;
+  unsigned char n;
+} ecs_sets[] = {
+#define E(x) { x, sizeof(x) - 1 }
+  E("agent"), E("as"), E("client"), E("cloud"), E("container"),
+  E("data_stream"), E("destination"), E("device"), E("dll"), E("dns"),
+  E("ecs"), E("email"), E("error"), E("event"), E("faas"), E("file"),
+  E("group"), E("host"), E("http"), E("labels"), E("log"), E("network"),
+  E("observer"), E("orchestrator"), E("organization"), E("package"),
+  E("process"), E("registry"), E("related"), E("rule"), E("server"),
+  E("service"), E("source"), E("span"), E("tags"), E("threat"), E("tls"),
+  E("trace"), E("transaction"), E("url"), E("user"), E("user_agent"),
+  E("vulnerability"),
+#undef E
+};
+
+/* Bit n of row c: some field set starts with 'a' + c and is n bytes
+ * long (generated from ecs_sets[]). */
+static const uint16_t ecs_first_len[26] = {
+  0x0024, 0x0000, 0x0260, 0x0848, 0x0028, 0x0010, 0x0020, 0x0010, 0x0000,
+  0x0000, 0x0000, 0x0048, 0x0000, 0x0080, 0x1100, 0x0080, 0x0000, 0x0190,
+  0x00d0, 0x0878, 0x0418, 0x2000, 0x0000, 0x0000, 0x0000, 0x0000
+};
+
+/* Row of ecs_sets[] where names starting with 'a' + c begin (sorted). */
+static const unsigned char ecs_first_idx[27] = {
+  0, 2, 2, 5, 10, 14, 16, 17, 19, 19, 19, 19, 21, 21, 22, 25, 27, 27, 30, 34,
+  39, 42, 43, 43, 43, 43, 43
 };
 
 static int
 ecs_set(const char *k, size_t n)
 {
-  size_t lo = 0, hi = sizeof(ecs_sets) / sizeof(ecs_sets[0]), mid, m;
-  int c;
+  size_t i;
 
-  while (lo < hi) {
-    mid = (lo + hi) / 2;
-    m = strlen(ecs_sets[mid]);
-    c = memcmp(k, ecs_sets[mid], n < m ? n : m);
-    if (c == 0)
-      c = n < m ? -1 : n > m;
-    if (c == 0)
+  /* First byte and length first: most application keys fail there, and
+   * this check runs for every key of every line. */
+  if (n < 2 || n > 13 || k[0] < 'a' || k[0] > 'z' ||
+      !(ecs_first_len[k[0] - 'a'] >> n & 1))
+    return 0;
+  for (i = ecs_first_idx[k[0] - 'a']; i < ecs_first_idx[k[0] - 'a' + 1];
+       i++)
+    if (ecs_sets[i].n == n && memcmp(k, ecs_sets[i].s, n) == 0)
       return 1;
-    if (c < 0)
-      hi = mid;
-    else
-      lo = mid + 1;
-  }
   return 0;
 }
 
@@ -1502,9 +1518,10 @@ ecs_reserved(const struct json_conf *jc, const char *p, size_t n)
   size_t rn, m;
 
   for (r = jc->reserved; *r; r += rn + 1) {
-    rn = strlen(r);
+    rn = (unsigned char)r[0];
+    r++;
     m = n < rn ? n : rn;
-    if (memcmp(p, r, m) == 0 &&
+    if (r[0] == p[0] && memcmp(p, r, m) == 0 &&
         (n == rn || (n > rn ? p[rn] == '.' : r[n] == '.')))
       return 1;
   }
@@ -1955,15 +1972,31 @@ static const char agent_paths[] =
   "ecs.version\0";
 
 static int
+reserve(struct sl_buf *b, const char *p, size_t n)
+{
+  char len = (char)(unsigned char)n;
+  int rc;
+
+  if (n == 0 || n > 255)
+    return 0;
+  rc = sl_buf_append(b, &len, 1);
+  if (!rc)
+    rc = sl_buf_append(b, p, n);
+  if (!rc)
+    rc = sl_buf_append(b, "", 1);
+  return rc;
+}
+
+static int
 json_init(const json_t *input, void **priv, char *err, size_t errlen)
 {
   struct json_conf *jc = calloc(1, sizeof(*jc));
   const json_t *fields = json_object_get(input, "fields"), *v;
   const json_t *service = json_object_get(input, "service");
-  const char *key;
+  const char *key, *p;
   struct sl_buf b;
   size_t at;
-  int rc;
+  int rc = 0;
 
   (void)err;
   (void)errlen;
@@ -1975,21 +2008,26 @@ json_init(const json_t *input, void **priv, char *err, size_t errlen)
       (ssize_t)sizeof(jc->hash_seed))
     jc->hash_seed = (uint64_t)sl_time_now_ns() ^ (uint64_t)(uintptr_t)jc;
   sl_buf_init(&b, 1 << 20);
-  rc = sl_buf_append(&b, agent_paths, sizeof(agent_paths) - 1);
+  /* Each entry: its length (one byte), the path, a NUL; "" ends. */
+  for (p = agent_paths; !rc && *p; p += strlen(p) + 1)
+    rc = reserve(&b, p, strlen(p));
   if (!rc && json_is_string(service) && json_string_length(service) > 0)
-    rc = sl_buf_append(&b, "service.name", sizeof("service.name"));
+    rc = reserve(&b, "service.name", 12);
   if (json_is_object(fields)) {
     json_object_foreach((json_t *)fields, key, v) {
+      char lab[256];
+      size_t ln;
+
       if (rc)
         break;
-      rc = sl_buf_append_str(&b, "labels.");
-      at = b.len;
-      if (!rc)
-        rc = sl_buf_append(&b, key, strlen(key) + 1);
       /* parse.c writes a label's dots as '_'. */
-      for (; !rc && at < b.len; at++)
-        if (b.p[at] == '.')
-          b.p[at] = '_';
+      ln = (size_t)snprintf(lab, sizeof(lab), "labels.%s", key);
+      if (ln >= sizeof(lab))
+        continue; /* longer than any reserved entry can be */
+      for (at = 7; at < ln; at++)
+        if (lab[at] == '.')
+          lab[at] = '_';
+      rc = reserve(&b, lab, ln);
     }
   }
   if (!rc)

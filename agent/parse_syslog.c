@@ -298,8 +298,8 @@ put_sd_value(struct sl_ew *w, const char *s, size_t n)
 }
 
 /* STRUCTURED-DATA from s[i] ('['): checks it, then writes
- * ,"structured_data":{...}. 0 and *end after the last ']', or the index of
- * the first bad byte + 1 (negated) in *end. */
+ * ,"structured_data":{...}. 0 and *end after the last ']', or -1 with
+ * nothing written and *bad at the first byte that does not fit. */
 static int
 sd_write(struct sl_ew *w, const char *s, size_t n, size_t i, size_t *end,
          size_t *bad)

@@ -131,6 +131,12 @@ test_then_errors(void **state)
   assert_non_null(strstr(err, "then.parser"));
   assert_int_equal(ctx_err("{\"parser\":\"cri\",\"then\":\"json\"}", err,
                            sizeof(err)), SL_ECONFIG);
+  /* stream belongs to the container format. */
+  assert_int_equal(ctx_err("{\"parser\":\"cri\",\"then\":{\"parser\":"
+                           "\"regex\",\"regex\":{\"pattern\":\"(?<s>.)\","
+                           "\"fields\":{\"s\":\"stream\"}}}}", err,
+                           sizeof(err)), SL_ECONFIG);
+  assert_non_null(strstr(err, "then.regex.fields.s"));
   /* A second parser cannot chain again (json takes no then). */
   assert_int_equal(ctx_err("{\"parser\":\"cri\",\"then\":{\"parser\":"
                            "\"json\",\"then\":{\"parser\":\"raw\"}}}", err,
