@@ -257,6 +257,10 @@ access_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     return;
   }
   sl_ew_ev_clear(&ev, a.ts);
+  /* The input's correlation rules over the line; a request id goes into
+   * this parser's own "http" object (the writer's would be a second
+   * "http" key). */
+  sl_parse_corr_rules(ctx, line, len, &ev);
   slot = sl_ew_ev_begin(w);
   SL_EW_LIT(w, ",\"source\":{\"address\":");
   put_str(w, a.addr, a.addr_n);
@@ -296,7 +300,7 @@ access_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   }
   reqok = split_request(a.req, a.req_n, &mn, &url, &un, &ver, &vn);
   SL_EW_LIT(w, ",\"http\":{");
-  if (reqok || a.ref) {
+  if (reqok || a.ref || ev.req_id.p) {
     SL_EW_LIT(w, "\"request\":{");
     if (reqok) {
       SL_EW_LIT(w, "\"method\":");
@@ -307,6 +311,13 @@ access_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
         sl_ew_byte(w, ',');
       SL_EW_LIT(w, "\"referrer\":");
       put_str(w, a.ref, a.ref_n);
+    }
+    if (ev.req_id.p) {
+      if (reqok || a.ref)
+        sl_ew_byte(w, ',');
+      SL_EW_LIT(w, "\"id\":");
+      put_str(w, ev.req_id.p, ev.req_id.n);
+      ev.req_id.p = NULL;
     }
     SL_EW_LIT(w, "},");
   }

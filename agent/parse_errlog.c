@@ -185,6 +185,7 @@ nginx_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   }
   sl_pt_text(&ev.level, lvl, lvn);
   sl_pt_text(&ev.msg, s + i, n - i);
+  sl_parse_corr_rules(ctx, s + i, n - i, &ev);
   sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &ev, slot);
 }
 
@@ -339,6 +340,7 @@ apache_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     put_source(w, cl, cln);
   sl_pt_text(&ev.level, lvl, lvn);
   sl_pt_text(&ev.msg, s + i, n - i);
+  sl_parse_corr_rules(ctx, s + i, n - i, &ev);
   sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &ev, slot);
 }
 

@@ -530,6 +530,9 @@ logfmt_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   }
   if (st.app_open)
     sl_ew_byte(w, '}');
+  /* The input's correlation rules over the whole line (ids from keys
+   * came first). */
+  sl_parse_corr_rules(ctx, s, n, &st.ev);
   if (st.msg.p) {
     SL_EW_LIT(w, ",\"message\":\"");
     put_value(w, &st.msg);

@@ -45,8 +45,11 @@ if [ ! -x "$BUILD/agent/sluice-agent" ] || [ ! -x "$BUILD/bench/bench_sink" ]; t
     bench/bench_ref_jansson >/dev/null
 fi
 
+# (--help read whole first: grep -q would stop reading, and the agent's
+# SIGPIPE fails the pipeline under pipefail.)
+HELP=$("$BUILD/agent/sluice-agent" --help 2>&1)
 supported() {
-  "$BUILD/agent/sluice-agent" --help 2>&1 | grep -q "json|raw.*|$1\b"
+  grep -q "json|raw.*|$1\b" <<<"$HELP"
 }
 
 cpu_of() {
