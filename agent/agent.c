@@ -13,8 +13,12 @@
 
 #include <uv.h>
 
+#include "filter.h"
+#include "mlstage.h"
+#include "multiline.h"
 #include "out.h"
 #include "parse.h"
+#include "redact.h"
 #include "sl_config.h"
 #include "sl_err.h"
 #include "sl_fs.h"
@@ -44,6 +48,10 @@ struct sl_agent {
   struct sl_agent_info info;
   struct sl_parse_ctx **ctxs;
   size_t nctx;
+  struct sl_ml_conf **mlconfs;  /* per input; NULL: no line stage */
+  struct sl_mlstage *ml;        /* NULL when no input needs it */
+  struct sl_filter **filters;   /* per input, NULL entries: none */
+  struct sl_redact **redacts;   /* per input, NULL entries: none */
 
   struct sl_tail *tail;
   struct sl_workers *workers;
@@ -155,6 +163,8 @@ check_drained(struct sl_agent *a)
 static void
 maybe_resume(struct sl_agent *a)
 {
+  if (a->ml && !sl_mlstage_retry(a->ml))
+    return;
   if (a->refused && a->state == A_RUNNING &&
       a->batch_bytes < a->ac.queue_max_bytes) {
     a->refused = 0;
@@ -162,14 +172,44 @@ maybe_resume(struct sl_agent *a)
   }
 }
 
+/* A tail chunk is acknowledged (directly, or through the line stage). */
 static void
-chunk_done(void *arg, struct sl_tail_chunk *c)
+tail_chunk_done(void *arg, struct sl_tail_chunk *c)
 {
   struct sl_agent *a = arg;
 
   a->chunks_out--;
   a->chunks_done++;
   sl_tail_chunk_done(a->tail, c);
+}
+
+static void
+chunk_done(void *arg, struct sl_tail_chunk *c)
+{
+  struct sl_agent *a = arg;
+
+  if (c->flags & SL_CHUNK_EVENTS)
+    sl_mlstage_done(a->ml, c);  /* may run tail_chunk_done */
+  else
+    tail_chunk_done(a, c);
+}
+
+static void
+ml_progress(void *arg, struct sl_tail_chunk *c, uint64_t off)
+{
+  struct sl_agent *a = arg;
+
+  sl_tail_chunk_progress(a->tail, c, off);
+}
+
+/* Drain: the chunk holds a group that the next start reads again. */
+static void
+ml_abandon(void *arg, struct sl_tail_chunk *c)
+{
+  struct sl_agent *a = arg;
+
+  (void)c;
+  a->chunks_out--;
 }
 
 static void
@@ -250,30 +290,49 @@ on_batch(void *arg, struct sl_batch *b)
 static void
 on_room(void *arg)
 {
-  maybe_resume(arg);
+  struct sl_agent *a = arg;
+
+  /* Event chunks of the line stage wait for room during a drain too. */
+  if (a->ml && a->state != A_CLOSING)
+    sl_mlstage_retry(a->ml);
+  maybe_resume(a);
+}
+
+/* Queue a chunk (tail's, or an event chunk of the line stage) for the
+ * workers; SL_EAGAIN when they are full. */
+static int
+push_chunk(void *arg, struct sl_tail_chunk *c)
+{
+  struct sl_agent *a = arg;
+  struct sl_wchunk *wc;
+
+  wc = calloc(1, sizeof(*wc));
+  if (wc == NULL)
+    return SL_EAGAIN;
+  wc->c = c;
+  wc->refs = 1;
+  if (sl_workers_push(a->workers, wc)) {
+    free(wc);
+    return SL_EAGAIN;
+  }
+  return SL_OK;
 }
 
 static int
 on_chunk(void *arg, struct sl_tail_chunk *c)
 {
   struct sl_agent *a = arg;
-  struct sl_wchunk *wc;
   int rc;
 
   if (a->state != A_RUNNING || a->batch_bytes >= a->ac.queue_max_bytes) {
     a->refused = a->state == A_RUNNING;
     return SL_EAGAIN;
   }
-  wc = calloc(1, sizeof(*wc));
-  if (wc == NULL) {
-    a->refused = 1;
-    return SL_EAGAIN;
-  }
-  wc->c = c;
-  wc->refs = 1;
-  rc = sl_workers_push(a->workers, wc);
+  if (a->ml && sl_mlstage_wants(a->ml, c))
+    rc = sl_mlstage_chunk(a->ml, c);
+  else
+    rc = push_chunk(a, c);
   if (rc) {
-    free(wc);
     a->refused = 1;
     return SL_EAGAIN;
   }
@@ -290,6 +349,7 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   struct sl_batcher_stats ws;
   struct sl_tail_stats ts;
   struct sl_out_stats os;
+  struct sl_mlstage_stats ms;
   int rc = 0;
 
   memset(&ws, 0, sizeof(ws));
@@ -298,6 +358,9 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   memset(&ts, 0, sizeof(ts));
   if (a->tail)
     sl_tail_stats(a->tail, &ts);
+  memset(&ms, 0, sizeof(ms));
+  if (a->ml)
+    sl_mlstage_stats(a->ml, &ms);
   memset(&os, 0, sizeof(os));
   if (a->out)
     a->out->ops->stats(a->out, &os);
@@ -305,7 +368,8 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   rc |= sl_prom_counter(b, "sluice_agent_" name, help, NULL, (uint64_t)(v))
 #define G(name, help, v) \
   rc |= sl_prom_gauge(b, "sluice_agent_" name, help, NULL, (double)(v))
-  C("events_read_total", "lines read (including blank ones)", ws.lines);
+  C("events_read_total", "lines read (including blank ones)",
+    ws.lines + ms.lines);
   C("events_parsed_total", "events built from lines", ws.events);
   C("events_failed_total", "lines that could not become an event",
     ws.failed);
@@ -330,6 +394,16 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   C("output_timeouts_total", "ack timeouts", os.timeouts);
   C("chunks_total", "chunks taken from the tailer", a->chunks_in);
   C("rotations_total", "rotated source files seen", ts.rotations);
+  C("lines_excluded_total", "lines dropped by include_lines/exclude_lines",
+    ws.excluded);
+  C("events_redacted_total", "events changed by a redact rule",
+    ws.redacted);
+  C("multiline_events_total", "events out of the line stage (multiline, "
+    "partial lines)", ms.events);
+  C("multiline_joined_total", "events joined from several lines",
+    ms.joined);
+  C("multiline_timeouts_total", "line groups shipped by timeout",
+    ms.timeouts);
   C("truncations_total", "truncated source files seen", ts.truncations);
   G("queue_bytes", "batch bytes waiting or in flight", a->batch_bytes);
   G("queue_input_bytes", "read bytes not yet acknowledged",
@@ -430,6 +504,10 @@ out_closed(void *arg)
     a->batch_bytes -= b->len;
     sl_batch_discard(b);
   }
+  /* Before tail: the stage forgets the tail chunks it holds, which tail
+   * frees as it closes. */
+  sl_mlstage_close(a->ml);
+  a->ml = NULL;
   sl_tail_close(a->tail, tail_closed, a);
 }
 
@@ -474,6 +552,8 @@ sl_agent_stop(struct sl_agent *a)
          SL_LF_INT, "chunks", (int64_t)a->chunks_out, SL_LF_END);
   a->state = A_DRAINING;
   sl_tail_stop_reading(a->tail);
+  if (a->ml)
+    sl_mlstage_drain(a->ml);
   sl_workers_drain(a->workers);
   uv_timer_start(&a->drain_timer, drain_timeout, a->ac.shutdown_timeout_ms,
                  0);
@@ -559,6 +639,115 @@ make_ctxs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
   return SL_OK;
 }
 
+/* The line stage's settings per input; *out stays NULL when no input
+ * needs the stage. */
+static int
+make_mlconfs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
+             struct sl_ml_conf ***out, char *err, size_t errlen)
+{
+  size_t i, n = json_array_size(ac->inputs);
+  struct sl_ml_conf **c;
+  char merr[256];
+  int rc = 0, any = 0;
+
+  *out = NULL;
+  c = calloc(n ? n : 1, sizeof(*c));
+  if (c == NULL)
+    return SL_ENOMEM;
+  for (i = 0; i < n && rc == 0; i++) {
+    json_t *in = json_array_get(ac->inputs, i), *node;
+    merr[0] = '\0';
+    rc = sl_ml_conf_new(in, &c[i], merr, sizeof(merr));
+    if (rc) {
+      node = json_object_get(in, "multiline");
+      sl_conf_errorf(conf, node ? node : in, "inputs", err, errlen, "%s",
+                     merr[0] ? merr : sl_strerror(rc));
+    }
+    any |= c[i] != NULL;
+  }
+  if (rc || !any) {
+    for (i = 0; i < n; i++)
+      sl_ml_conf_free(c[i]);
+    free(c);
+    return rc;
+  }
+  *out = c;
+  return SL_OK;
+}
+
+/* include/exclude_lines, field edits and redaction per input. */
+static int
+make_linefx(const struct sl_conf *conf, const struct sl_agent_conf *ac,
+            struct sl_filter ***fout, struct sl_redact ***rout, char *err,
+            size_t errlen)
+{
+  size_t i, n = json_array_size(ac->inputs);
+  struct sl_filter **f = calloc(n ? n : 1, sizeof(*f));
+  struct sl_redact **r = calloc(n ? n : 1, sizeof(*r));
+  char ferr[320];
+  int rc = f && r ? 0 : SL_ENOMEM;
+
+  static const char *const keys[] = { "include_lines", "exclude_lines",
+                                       "drop_fields", "rename", "add_fields",
+                                       "redact" };
+  size_t k;
+
+  for (i = 0; i < n && rc == 0; i++) {
+    json_t *in = json_array_get(ac->inputs, i), *node = NULL;
+    ferr[0] = '\0';
+    rc = sl_filter_new(in, &f[i], ferr, sizeof(ferr));
+    if (rc == 0)
+      rc = sl_redact_new(in, &r[i], ferr, sizeof(ferr));
+    if (rc == 0)
+      continue;
+    /* Point at the key the message starts with. */
+    for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+      if (strncmp(ferr, keys[k], strlen(keys[k])) == 0)
+        node = json_object_get(in, keys[k]);
+    sl_conf_errorf(conf, node ? node : in, "inputs", err, errlen, "%s",
+                   ferr[0] ? ferr : sl_strerror(rc));
+  }
+  if (rc) {
+    for (i = 0; f && r && i < n; i++) {
+      sl_filter_free(f[i]);
+      sl_redact_free(r[i]);
+    }
+    free(f);
+    free(r);
+    return rc;
+  }
+  *fout = f;
+  *rout = r;
+  return SL_OK;
+}
+
+static void
+free_linefx(struct sl_filter **f, struct sl_redact **r, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    if (f)
+      sl_filter_free(f[i]);
+    if (r)
+      sl_redact_free(r[i]);
+  }
+  free(f);
+  free(r);
+}
+
+static void
+free_mlconfs(struct sl_ml_conf **c, size_t n)
+{
+  size_t i;
+
+  if (c == NULL)
+    return;
+  for (i = 0; i < n; i++)
+    sl_ml_conf_free(c[i]);
+  free(c);
+}
+
 int
 sl_agent_check(const struct sl_conf *conf, char *err, size_t errlen)
 {
@@ -572,13 +761,24 @@ sl_agent_check(const struct sl_conf *conf, char *err, size_t errlen)
   rc = sl_agent_conf_read(conf, &ac, err, errlen);
   if (rc)
     return rc;
+  struct sl_ml_conf **ml;
+
   rc = make_ctxs(conf, &ac, &info, &ctxs, &n, err, errlen);
   if (rc)
     return rc;
   for (i = 0; i < n; i++)
     sl_parse_ctx_free(ctxs[i]);
   free(ctxs);
-  return SL_OK;
+  rc = make_mlconfs(conf, &ac, &ml, err, errlen);
+  free_mlconfs(ml, json_array_size(ac.inputs));
+  if (rc == 0) {
+    struct sl_filter **f;
+    struct sl_redact **r;
+    rc = make_linefx(conf, &ac, &f, &r, err, errlen);
+    if (rc == 0)
+      free_linefx(f, r, json_array_size(ac.inputs));
+  }
+  return rc;
 }
 
 static const struct sl_out_ops *
@@ -635,6 +835,12 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   rc = make_ctxs(conf, &a->ac, &a->info, &a->ctxs, &a->nctx, err, errlen);
   if (rc)
     goto fail;
+  rc = make_mlconfs(conf, &a->ac, &a->mlconfs, err, errlen);
+  if (rc)
+    goto fail;
+  rc = make_linefx(conf, &a->ac, &a->filters, &a->redacts, err, errlen);
+  if (rc)
+    goto fail;
 
   rc = uv_loop_init(&a->loop);
   if (rc) {
@@ -660,6 +866,9 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   wo.b.max_bytes = a->ac.batch_max_bytes;
   wo.b.max_line_bytes = a->ac.max_line_bytes;
   wo.b.free_data = 1;
+  wo.b.filters = a->filters;
+  wo.b.redacts = a->redacts;
+  wo.b.ninputs = a->nctx;
   wo.flush_interval_ms = a->ac.flush_interval_ms;
   /* Chunks waiting for a worker: enough to keep every worker busy, small
    * next to the batch queue so that memory stays where it is counted. */
@@ -680,6 +889,26 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   if (rc) {
     snprintf(err, errlen, "cannot start workers: %s", sl_strerror(rc));
     goto fail;
+  }
+
+  if (a->mlconfs) {
+    struct sl_mlstage_opts mo;
+
+    memset(&mo, 0, sizeof(mo));
+    mo.loop = &a->loop;
+    mo.confs = a->mlconfs;
+    mo.nconfs = a->nctx;
+    mo.push = push_chunk;
+    mo.done = tail_chunk_done;
+    mo.progress = ml_progress;
+    mo.abandon = ml_abandon;
+    mo.arg = a;
+    rc = sl_mlstage_new(&mo, &a->ml);
+    if (rc) {
+      snprintf(err, errlen, "cannot start the line stage: %s",
+               sl_strerror(rc));
+      goto fail;
+    }
   }
 
   memset(&to, 0, sizeof(to));
@@ -766,6 +995,8 @@ sl_agent_free(struct sl_agent *a)
    * may leave some parts: close what exists. */
   if (a->workers)
     sl_workers_stop(a->workers);
+  sl_mlstage_close(a->ml);
+  a->ml = NULL;
   if (a->http)
     sl_http_stop(a->http);
   if (a->out)
@@ -777,6 +1008,8 @@ sl_agent_free(struct sl_agent *a)
     uv_run(&a->loop, UV_RUN_DEFAULT);
     uv_loop_close(&a->loop);
   }
+  free_mlconfs(a->mlconfs, a->nctx);
+  free_linefx(a->filters, a->redacts, a->nctx);
   for (i = 0; i < a->nctx; i++)
     sl_parse_ctx_free(a->ctxs[i]);
   free(a->ctxs);

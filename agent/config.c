@@ -8,6 +8,45 @@
 #include "sl_config.h"
 #include "sl_err.h"
 
+static const struct sl_conf_key timestamp_keys[] = {
+  { "field", SL_CT_STR, NULL, "key (json) or group (regex) holding the time",
+    NULL, NULL, 0 },
+  { "layouts", SL_CT_STR_LIST, NULL,
+    "strptime-like layouts tried in order before the built-in formats",
+    NULL, NULL, 0 },
+  { "timezone", SL_CT_STR, NULL, "zone for this field (default: the "
+    "input's)", NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key correlation_keys[] = {
+  { "pattern", SL_CT_STR, NULL, "PCRE2 pattern with a group named id",
+    NULL, NULL, SL_CK_REQUIRED },
+  { "field", SL_CT_ENUM, "http.request.id", "the field the id fills", NULL,
+    "trace.id|span.id|transaction.id|http.request.id", 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key regex_keys[] = {
+  { "pattern", SL_CT_STR, NULL, "PCRE2 pattern; named groups become fields",
+    NULL, NULL, SL_CK_REQUIRED },
+  { "fields", SL_CT_MAP, NULL, "group name -> ECS path", NULL, NULL, 0 },
+  { "types", SL_CT_MAP, NULL, "group name -> long|double|boolean|keyword",
+    NULL, NULL, 0 },
+  SL_CONF_END
+};
+
+static const struct sl_conf_key then_keys[] = {
+  { "parser", SL_CT_ENUM, NULL, "the second parser", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog|regex",
+    SL_CK_REQUIRED },
+  { "field", SL_CT_ENUM, "message", "the field it reads", NULL, "message",
+    0 },
+  { "regex", SL_CT_OBJ, NULL, "{pattern, fields, types} of parser regex",
+    regex_keys, NULL, 0 },
+  SL_CONF_END
+};
+
 /* One entry of inputs[]. Keys are read by tail (paths .. partial_timeout)
  * and by the parse context (parser .. fields). */
 static const struct sl_conf_key fingerprint_keys[] = {
@@ -61,15 +100,55 @@ static const struct sl_conf_key input_keys[] = {
     "read rotated *.gz files matched by paths, once each (backfills)", NULL,
     NULL, 0 },
   { "parser", SL_CT_ENUM, "raw",
-    "how a line becomes an event: json (keys to ECS/app.*) or raw", NULL,
-    "json|raw", 0 },
-  { "dataset", SL_CT_STR, "generic", "event.dataset and data_stream.dataset",
-    NULL, NULL, 0 },
+    "how a line becomes an event: json (keys to ECS/app.*), raw, logfmt, "
+    "nginx / apache (access logs), nginx_error, apache_error, syslog (RFC "
+    "3164/5424), cri / docker (container runtime files), regex (PCRE2 "
+    "named groups)", NULL,
+    "json|raw|logfmt|nginx|nginx_error|apache|apache_error|syslog|cri|"
+    "docker|regex", 0 },
+  { "dataset", SL_CT_STR, NULL, "event.dataset and data_stream.dataset "
+    "(default: nginx.access, nginx.error, apache.access, apache.error for "
+    "those parsers, else generic)", NULL, NULL, 0 },
   { "namespace", SL_CT_STR, "default", "data_stream.namespace", NULL, NULL,
     0 },
   { "service", SL_CT_STR, NULL, "service.name", NULL, NULL, 0 },
   { "fields", SL_CT_MAP, NULL, "extra labels.* added to every event", NULL,
     NULL, 0 },
+  { "include_lines", SL_CT_STR_LIST, NULL,
+    "PCRE2 patterns: ship only lines matching one (before parsing)", NULL,
+    NULL, 0 },
+  { "exclude_lines", SL_CT_STR_LIST, NULL,
+    "PCRE2 patterns: drop lines matching one (counted, registry moves on)",
+    NULL, NULL, 0 },
+  { "drop_fields", SL_CT_STR_LIST, NULL,
+    "dotted event paths to remove", NULL, NULL, 0 },
+  { "rename", SL_CT_MAP, NULL, "move event fields {from: to}", NULL, NULL,
+    0 },
+  { "add_fields", SL_CT_MAP, NULL,
+    "set event fields {path: value}, e.g. service.name: checkout", NULL,
+    NULL, 0 },
+  { "redact", SL_CT_ANY, NULL,
+    "credit_card|secrets|email presets and {pattern, replacement} rules, "
+    "applied to the line before it leaves the host", NULL, NULL, 0 },
+  { "multiline", SL_CT_ANY, NULL,
+    "join lines into one event: java|python|go|ruby, or {pattern, negate, "
+    "match: after|before, max_lines: 500, max_bytes: 10MiB, timeout: 5s}",
+    NULL, NULL, 0 },
+  { "timezone", SL_CT_STR, NULL,
+    "zone of timestamps without an offset: IANA name or +hh:mm (default: "
+    "the host's)", NULL, NULL, 0 },
+  { "timestamp", SL_CT_OBJ, NULL,
+    "{field, layouts, timezone}: the field holding @timestamp and its "
+    "strptime-like layouts", timestamp_keys, NULL, 0 },
+  { "regex", SL_CT_OBJ, NULL,
+    "parser regex: {pattern, fields: {group: ecs.path}, types: {group: "
+    "long|double|boolean|keyword}}", regex_keys, NULL, 0 },
+  { "correlation", SL_CT_OBJ_LIST, NULL,
+    "[{pattern, field}]: ids picked out of the message by PCRE2 rules",
+    correlation_keys, NULL, 0 },
+  { "then", SL_CT_OBJ, NULL,
+    "{parser, field: message, regex}: a second parser on the message "
+    "(parser cri or docker)", then_keys, NULL, 0 },
   SL_CONF_END
 };
 

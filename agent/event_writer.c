@@ -12,6 +12,7 @@
 #include "sl_hash.h"
 #include "sl_json.h"
 #include "sl_time.h"
+#include "timestamp.h"
 
 /* ---- writer helpers ---------------------------------------------------- */
 
@@ -219,6 +220,7 @@ sl_ew_ev_clear(struct sl_ew_ev *ev, int64_t ts_ns)
   /* Field by field: sl_ew_ev_end reads only these, and a memset of the
    * whole struct per line showed up in profiles (rep stos). */
   ev->ts_ns = ts_ns;
+  ev->ts_us = 0;
   ev->msg.p = NULL;
   ev->level.p = NULL;
   ev->trace_id[0] = '\0';
@@ -228,6 +230,7 @@ sl_ew_ev_clear(struct sl_ew_ev *ev, int64_t ts_ns)
   ev->original.p = NULL;
   ev->error = NULL;
   ev->tag = NULL;
+  ev->app_tags = NULL;
 }
 
 size_t
@@ -268,8 +271,16 @@ sl_ew_ev_end(struct sl_ew *w, const struct sl_ew_static *st,
   }
   SL_EW_LIT(w, "\"offset\":");
   sl_ew_u64(w, offset);
-  if (flags & SL_LINE_TRUNCATED)
-    SL_EW_LIT(w, ",\"flags\":[\"truncated\"]");
+  if (flags & (SL_LINE_TRUNCATED | SL_LINE_MULTILINE)) {
+    SL_EW_LIT(w, ",\"flags\":[");
+    if (flags & SL_LINE_TRUNCATED)
+      SL_EW_LIT(w, "\"truncated\"");
+    if ((flags & SL_LINE_TRUNCATED) && (flags & SL_LINE_MULTILINE))
+      sl_ew_byte(w, ',');
+    if (flags & SL_LINE_MULTILINE)
+      SL_EW_LIT(w, "\"multiline\"");
+    sl_ew_byte(w, ']');
+  }
   sl_ew_byte(w, '}');
   if (ev->trace_id[0]) {
     SL_EW_LIT(w, ",\"trace\":{\"id\":\"");
@@ -296,10 +307,28 @@ sl_ew_ev_end(struct sl_ew *w, const struct sl_ew_static *st,
     sl_ew_escape(w, ev->error, strlen(ev->error));
     SL_EW_LIT(w, "\"}");
   }
-  if (ev->tag) {
-    SL_EW_LIT(w, ",\"tags\":[\"");
-    sl_ew_escape(w, ev->tag, strlen(ev->tag));
-    SL_EW_LIT(w, "\"]");
+  if (ev->tag || (ev->app_tags && ev->app_tags_n) ||
+      (flags & SL_LINE_REDACTED)) {
+    int ntags = 0;
+
+    SL_EW_LIT(w, ",\"tags\":[");
+    if (ev->tag) {
+      sl_ew_byte(w, '"');
+      sl_ew_escape(w, ev->tag, strlen(ev->tag));
+      sl_ew_byte(w, '"');
+      ntags++;
+    }
+    if (flags & SL_LINE_REDACTED) {
+      if (ntags++)
+        sl_ew_byte(w, ',');
+      SL_EW_LIT(w, "\"redacted\"");
+    }
+    if (ev->app_tags && ev->app_tags_n) {
+      if (ntags++)
+        sl_ew_byte(w, ',');
+      sl_ew_put(w, ev->app_tags, ev->app_tags_n);
+    }
+    sl_ew_byte(w, ']');
   }
   SL_EW_LIT(w, ",\"event\":{\"id\":\"");
   sl_ew_event_id(st->agent_id, st->agent_id_len, src, offset, id);
@@ -310,6 +339,18 @@ sl_ew_ev_end(struct sl_ew *w, const struct sl_ew_static *st,
     w_text(w, &ev->original);
   }
   sl_ew_put(w, st->suffix, st->suffix_len);
+  if (ev->ts_us && !w->err) {
+    /* The slot holds 24 bytes; a microsecond stamp needs 3 more. Rare
+     * enough (only lines written with us) to pay for a memmove. */
+    sl_ew_put(w, "...", 3);
+    if (w->err)
+      return;
+    memmove(w->b->p + slot + 3, w->b->p + slot,
+            sl_ew_len(w) - 3 - slot);
+    if (sl_ts_format_us(ev->ts_ns, ts) == SL_TS_US_LEN)
+      memcpy(w->b->p + slot, ts, SL_TS_US_LEN);
+    return;
+  }
   if (w->err)
     return;
   n = sl_time_format_ms(ev->ts_ns, ts);

@@ -131,6 +131,7 @@ struct sl_ew_text {
  * parser that fills a text field sets all four of its members. */
 struct sl_ew_ev {
   int64_t ts_ns;             /* @timestamp */
+  unsigned char ts_us;       /* write it with microseconds */
   struct sl_ew_text msg;     /* message */
   struct sl_ew_text level;   /* log.level, already normalised */
   char trace_id[33];         /* "" = none */
@@ -140,6 +141,10 @@ struct sl_ew_ev {
   struct sl_ew_text original;/* event.original */
   const char *error;         /* error.message (NUL-terminated) or NULL */
   const char *tag;           /* single tag or NULL */
+  /* The application's own tags: the contents of its JSON array as written
+   * (between the brackets, no raw newline), appended after `tag`. */
+  const char *app_tags;      /* NULL or "" = none */
+  size_t app_tags_n;
 };
 
 void sl_ew_ev_clear(struct sl_ew_ev *ev, int64_t ts_ns);

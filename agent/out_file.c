@@ -37,6 +37,8 @@ struct file_out {
   int retry_wait;
   struct sl_backoff bo;
   int closing;
+  int closed;             /* finish_close ran (an ack may close us inside
+                           * fs_cb, which then tries again) */
   void (*close_cb)(void *arg);
   void *close_arg;
   struct sl_out_stats st;
@@ -222,6 +224,9 @@ finish_close(struct file_out *o)
   struct sl_batch *b;
   uv_fs_t req;
 
+  if (o->closed)
+    return;
+  o->closed = 1;
   /* What was written is in the file: make it durable and ack it rather
    * than sending it twice. What was not written goes back. */
   if (o->written.n && o->path) {

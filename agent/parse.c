@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "level.h"
 #include "sl_config.h"
 #include "sl_err.h"
 #include "sl_json.h"
@@ -23,14 +24,65 @@
 
 /* ---- parsers ----------------------------------------------------------- */
 
-/* The whole line as the message. */
+void
+sl_parse_corr_rules(const struct sl_parse_ctx *ctx, const char *s, size_t n,
+                    struct sl_ew_ev *ev)
+{
+  struct sl_corr_ids ids;
+
+  if (ctx->corr == NULL)
+    return;
+  sl_corr_ids_clear(&ids);
+  memcpy(ids.trace, ev->trace_id, sizeof(ids.trace));
+  memcpy(ids.span, ev->span_id, sizeof(ids.span));
+  memcpy(ids.txn, ev->txn_id, sizeof(ids.txn));
+  /* Ids from keys own trace/span: a rule cannot pair with them. */
+  ids.fam = ev->trace_id[0] || ev->span_id[0] ? SL_CF_OTEL : SL_CF_NONE;
+  if (ev->req_id.p)
+    ids.req = ev->req_id.p;
+  sl_corr_apply(ctx->corr, s, n, &ids);
+  memcpy(ev->trace_id, ids.trace, sizeof(ids.trace));
+  memcpy(ev->span_id, ids.span, sizeof(ids.span));
+  memcpy(ev->txn_id, ids.txn, sizeof(ids.txn));
+  if (ev->req_id.p == NULL && ids.req) {
+    ev->req_id.p = ids.req;
+    ev->req_id.n = ids.req_n;
+    ev->req_id.json = 0;
+    ev->req_id.fix = 0;
+  }
+}
+
+/* The whole line as the message; a level word at its start ("ERROR: x",
+ * "[warn] x") becomes log.level (level.h); the input's correlation rules
+ * run over it. */
 static void
 raw_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
           const struct sl_src *src, const char *line, size_t len,
           uint64_t offset, unsigned flags, int64_t read_time_ns)
 {
-  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
-                  NULL, NULL);
+  struct sl_ew_ev ev;
+  const char *level = sl_level_scan(line, len);
+  size_t slot;
+
+  if (level == NULL && ctx->corr == NULL) {
+    sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags,
+                    read_time_ns, NULL, NULL);
+    return;
+  }
+  sl_ew_ev_clear(&ev, read_time_ns);
+  slot = sl_ew_ev_begin(w);
+  ev.msg.p = line;
+  ev.msg.n = len;
+  ev.msg.json = 0;
+  ev.msg.fix = 0;
+  if (level) {
+    ev.level.p = level;
+    ev.level.n = strlen(level);
+    ev.level.json = 0;
+    ev.level.fix = 0;
+  }
+  sl_parse_corr_rules(ctx, line, len, &ev);
+  sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &ev, slot);
 }
 
 static const struct sl_parser_ops parser_raw = {
@@ -43,6 +95,15 @@ static const struct sl_parser_ops parser_raw = {
 static const struct sl_parser_ops *const parsers[] = {
   &sl_parser_json,
   &parser_raw,
+  &sl_parser_logfmt,
+  &sl_parser_nginx,
+  &sl_parser_nginx_error,
+  &sl_parser_apache,
+  &sl_parser_apache_error,
+  &sl_parser_syslog,
+  &sl_parser_cri,
+  &sl_parser_docker,
+  &sl_parser_regex,
 };
 
 #define NPARSERS (sizeof(parsers) / sizeof(parsers[0]))
@@ -56,6 +117,27 @@ parser_find(const char *name)
     if (strcmp(parsers[i]->name, name) == 0)
       return parsers[i];
   return NULL;
+}
+
+/* ---- then: a second parser on the message ------------------------------ */
+
+void
+sl_parse_then(struct sl_ew *w, const struct sl_parse_ctx *ctx,
+              const struct sl_src *src, const char *msg, size_t n,
+              uint64_t offset, unsigned flags, int64_t ts_ns,
+              const char *extra, size_t n_extra)
+{
+  const struct sl_parse_ctx *in = ctx->then;
+
+  /* The inner parser takes ts_ns where it would take the read time: its
+   * own @timestamp wins, else the outer one stays. */
+  in->ops->event(w, in, src, msg, n, offset, flags, ts_ns);
+  if (n_extra == 0 || w->err)
+    return;
+  /* Every event ends with its closing brace: reopen it. */
+  w->cur--;
+  sl_ew_put(w, extra, n_extra);
+  sl_ew_byte(w, '}');
 }
 
 /* ---- entry point ------------------------------------------------------- */
@@ -239,13 +321,80 @@ render_suffix(struct sl_buf *b, const json_t *input,
   return sl_buf_append_byte(b, '}');
 }
 
+/* Parsers whose message may go through `then:`. Their own top-level
+ * fields (stream) are names no second parser writes at the top level. */
+static int
+takes_then(const struct sl_parser_ops *ops)
+{
+  return ops == &sl_parser_cri || ops == &sl_parser_docker;
+}
+
+/* The input's `then: {parser, field: message, <that parser's options>}`
+ * becomes ctx->then: a context built from a copy of the input with the
+ * second parser, its options, and the outer dataset (same suffix). */
+static int
+then_new(const json_t *input, const struct sl_agent_info *info,
+         const char *dataset, struct sl_parse_ctx *ctx, char *err,
+         size_t errlen)
+{
+  json_t *then = json_object_get(input, "then"), *in = NULL, *opts = NULL;
+  const char *parser, *field, *key;
+  json_t *v;
+  char why[256];
+  int rc;
+
+  if (then == NULL || json_is_null(then))
+    return SL_OK;
+  if (!json_is_object(then))
+    return cfg_err(err, errlen, "%s: must be a mapping", "then");
+  if (!takes_then(ctx->ops))
+    return cfg_err(err, errlen, "then: parser '%s' does not take a second "
+                   "parser (cri and docker do)", ctx->ops->name);
+  if ((rc = get_str(then, "parser", &parser, err, errlen)) != 0 ||
+      (rc = get_str(then, "field", &field, err, errlen)) != 0)
+    return rc;
+  if (parser == NULL)
+    return cfg_err(err, errlen, "then.%s: required", "parser");
+  if (field && strcmp(field, "message") != 0)
+    return cfg_err(err, errlen, "then.field: '%s' is not supported (only "
+                   "message)", field);
+  /* stream is the outer parser's: a regex group may not claim it. */
+  json_object_foreach(json_object_get(json_object_get(then, "regex"),
+                                      "fields"), key, v)
+    if (json_is_string(v) && strcmp(json_string_value(v), "stream") == 0)
+      return cfg_err(err, errlen, "then.regex.fields.%s: 'stream' is the "
+                     "container's own field", key);
+  in = json_deep_copy(input);
+  opts = json_deep_copy(then);
+  if (in == NULL || opts == NULL) {
+    rc = SL_ENOMEM;
+    goto done;
+  }
+  json_object_del(opts, "field");
+  if (json_object_del(in, "then") != 0 ||
+      json_object_update(in, opts) != 0 ||
+      json_object_set_new(in, "dataset", json_string(dataset)) != 0) {
+    rc = SL_ENOMEM;
+    goto done;
+  }
+  why[0] = '\0';
+  rc = sl_parse_ctx_new(in, info, &ctx->then, why, sizeof(why));
+  if (rc == SL_ECONFIG)
+    cfg_err(err, errlen, "then: %s", why);
+
+done:
+  json_decref(in);
+  json_decref(opts);
+  return rc;
+}
+
 int
 sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
                  struct sl_parse_ctx **out, char *err, size_t errlen)
 {
   const char *parser, *dataset, *ns, *service, *why;
   struct sl_parse_ctx *ctx = NULL;
-  char names[128];
+  char names[256];
   struct sl_buf b;
   size_t i, at;
   int rc;
@@ -268,7 +417,6 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     goto fail;
   /* The same defaults as the agent's config schema. */
   parser = parser ? parser : "raw";
-  dataset = dataset ? dataset : "generic";
   ns = ns ? ns : "default";
   if (service && service[0] == '\0')
     service = NULL;
@@ -289,6 +437,8 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ECONFIG;
     goto fail;
   }
+  if (dataset == NULL)
+    dataset = ctx->ops->dataset ? ctx->ops->dataset : "generic";
   if ((why = ds_name_problem(dataset)) != NULL) {
     if (err && errlen)
       snprintf(err, errlen, "dataset: '%s' %s", dataset, why);
@@ -301,8 +451,14 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     rc = SL_ECONFIG;
     goto fail;
   }
+  /* Before the parser's init: parsers read the zone from ctx->ts. */
+  if ((rc = sl_ts_conf_new(input, &ctx->ts, err, errlen)) != 0 ||
+      (rc = sl_corr_new(input, &ctx->corr, err, errlen)) != 0)
+    goto fail;
   if (ctx->ops->init &&
       (rc = ctx->ops->init(input, &ctx->priv, err, errlen)) != 0)
+    goto fail;
+  if ((rc = then_new(input, info, dataset, ctx, err, errlen)) != 0)
     goto fail;
   ctx->ev.agent_id_len = strlen(info->agent_id);
   ctx->ev.agent_id = strdup(info->agent_id);
@@ -333,6 +489,9 @@ sl_parse_ctx_free(struct sl_parse_ctx *ctx)
     return;
   if (ctx->priv && ctx->ops->destroy)
     ctx->ops->destroy(ctx->priv);
+  sl_parse_ctx_free(ctx->then);
+  sl_ts_conf_free(ctx->ts);
+  sl_corr_free(ctx->corr);
   free(ctx->ev.agent_id);
   free(ctx->ev.suffix);
   free(ctx);

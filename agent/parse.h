@@ -38,18 +38,24 @@ struct sl_src {
 
 /* Flags about a line, from the tailer. */
 #define SL_LINE_TRUNCATED 0x1u  /* longer than max_line_bytes: cut */
+#define SL_LINE_MULTILINE 0x2u  /* several lines joined (multiline.h):
+                                   log.flags "multiline", as Filebeat */
+#define SL_LINE_REDACTED  0x4u  /* a redact rule changed it (redact.h):
+                                   tags "redacted" */
 
 struct sl_parse_ctx;
 
 /* Build a context from one normalised `inputs[]` entry of the agent config
  * (keys: parser, dataset, service, namespace, fields, ...). Pre-renders the
  * static parts of every event. Returns SL_ECONFIG with a message.
- *   parser     "json" | "raw" (default raw, as the config schema), looked
- *              up in parse.c's table of parsers; any other name is
+ *   parser     "json" | "raw" | "logfmt" | "nginx" | ... (default raw, as
+ *              the config schema), looked up in parse.c's table of parsers
+ *              (parse_internal.h); any other name is
  *              SL_ECONFIG "parser: 'x' is not supported (supported: ...)".
- *   dataset    default "generic"; namespace default "default": lower case,
- *              none of - \ / * ? " < > | , # : space, <= 100 bytes (they
- *              make the data stream name logs-<dataset>-<namespace>).
+ *   dataset    default the parser's own (nginx.access, ...) or "generic";
+ *              namespace default "default": lower case, none of
+ *              - \ / * ? " < > | , # : space, <= 100 bytes (they make the
+ *              data stream name logs-<dataset>-<namespace>).
  *   service    optional -> service.name.
  *   fields     mapping of scalars -> labels.<key> as strings (dots in keys
  *              become '_'; null values are skipped).

@@ -46,13 +46,12 @@
  *      msg message log -> message (strings only). A line without any of
  *        them has no `message` field, like Filebeat's ndjson parser without
  *        message_key: the content is in app.*.
- *      level lvl severity log.level -> log.level: strings lower-cased with
- *        aliases warn->warning, err/eror->error, crit->critical,
- *        emerg->emergency, information(al)->info, dbg->debug, trc->trace
- *        (fatal, panic, notice, alert... stay as written, lower case);
- *        bunyan/pino numbers (or numeric strings) 10 trace, 20 debug,
- *        30 info, 40 warning, 50 error, 60 fatal; other numbers stay in app.
- *        Strings longer than 32 bytes stay in app.
+ *      level lvl severity loglevel log.level -> log.level: normalised by
+ *        sl_level_norm (level.h: WARNING->warn, ERR->error, CRIT->critical
+ *        ...); unknown words stay as written, lower case; bunyan/pino
+ *        numbers (or numeric strings) 10 trace, 20 debug, 30 info, 40 warn,
+ *        50 error, 60 fatal; other numbers stay in app. Strings longer
+ *        than 32 bytes stay in app.
  *      trace_id traceId trace.id -> trace.id (32 hex, not all zero,
  *        lower-cased); span_id spanId span.id -> span.id (16 hex);
  *      dd.trace_id / dd.span_id -> Datadog's decimal uint64 (string or
@@ -66,7 +65,31 @@
  *      request_id requestId reqId req_id x_request_id X-Request-ID (any
  *        case) correlation_id correlationId -> http.request.id (a non-empty
  *        string up to 256 bytes, or an integer as pino-http writes it).
- *    Nested objects are not searched: {"trace":{"id":..}} is app.trace.
+ *      transaction.id and http.request.id (dotted or nested, see below)
+ *        count like trace.id.
+ *  - ECS fields (ECS-native loggers: ecs-logging, Serilog/NLog ECS): a
+ *    top-level key whose first dotted segment is an ECS field set
+ *    (ecs_sets[]: log, error, process, host, trace, labels, ...) is an ECS
+ *    field, nested ({"log":{"logger":..}}) or dotted ("log.logger").
+ *    Without a DOM the agent's own objects (log, event, host, agent, ...)
+ *    cannot be merged with the app's, so the app's ECS fields are
+ *    flattened to their leaves and written as top-level dotted keys after
+ *    "app" ("log.logger":"x"), which ES reads as the same field as the
+ *    nested form. Rules, so that ES never sees one field twice nor a name
+ *    that is both an object and a value (it rejects that document):
+ *      each leaf path is written once (first wins, like duplicate keys;
+ *      compared with every top-level and app key of the line);
+ *      the special paths (log.level, trace.id, ...) fill their fields;
+ *      a leaf on, above or below a path the agent writes (event.id,
+ *      event.dataset, ecs.version, host.name, agent.*, data_stream.*,
+ *      log.file.path, log.offset, the input's service.name and labels)
+ *      goes to app."<path>" instead: the agent's field wins, the app's
+ *      value is kept;
+ *      a field set name with a non-object value ("error":"boom") or an
+ *      empty object stays app.<key> (ECS maps it as an object);
+ *      "tags" (an array) is merged into the event's tags array;
+ *      objects nest up to 16 levels below the key; deeper ones are one
+ *      value at app."<path>".
  *  - Every other key goes to app.<key> with its value copied verbatim,
  *    whitespace included, by one memcpy. A value that needs any fixing
  *    (invalid UTF-8, \u0000, an out-of-range number, a nested duplicate
@@ -97,6 +120,9 @@
 #include "sl_err.h"
 #include "sl_json.h"
 #include "sl_time.h"
+#include "correlate.h"
+#include "level.h"
+#include "timestamp.h"
 
 /* jansson's JSON_PARSER_MAX_DEPTH is 2048. The event puts application
  * values one level deeper (under "app") and must itself load in jansson
@@ -118,6 +144,10 @@ enum vtype { V_STR, V_NUM, V_LIT, V_OBJ, V_ARR };
 /* Per-input state (ctx->priv), built by json_init. */
 struct json_conf {
   uint64_t hash_seed;      /* random: duplicate-key hashing */
+  /* Dotted ECS paths the agent itself writes for this input (NUL
+   * separated, ends with an empty string): an application field on, above
+   * or below one of them stays in app.* (see "ECS fields" above). */
+  char *reserved;
 };
 
 struct scan {
@@ -813,7 +843,9 @@ key:
 
 enum role {
   R_NONE, R_TS, R_MSG, R_LEVEL, R_TRACE, R_DDTRACE, R_SPAN, R_DDSPAN,
-  R_TRACEPARENT, R_TXN, R_REQID
+  R_TRACEPARENT, R_TXN, R_REQID,
+  R_TSFIELD,                /* the input's timestamp.field */
+  R_CORR                    /* other correlation keys (jstate.ckey) */
 };
 
 static enum role
@@ -846,7 +878,7 @@ classify(const char *k, size_t n)
   case 8:
     if (IS("trace_id") || IS("trace.id"))
       return R_TRACE;
-    return IS("severity") ? R_LEVEL : R_NONE;
+    return IS("severity") || IS("loglevel") ? R_LEVEL : R_NONE;
   case 9:
     if (IS("timestamp"))
       return R_TS;
@@ -872,14 +904,24 @@ classify(const char *k, size_t n)
       return R_TXN;
     return IS("correlationId") ? R_REQID : R_NONE;
   case 14:
-    if (IS("transaction_id"))
+    if (IS("transaction_id") || IS("transaction.id"))
       return R_TXN;
     return IS("correlation_id") ? R_REQID : R_NONE;
+  case 15:
+    return IS("http.request.id") ? R_REQID : R_NONE;
   default:
     return R_NONE;
   }
 #undef IS
 }
+
+/* An ECS field of the application, flattened to its dotted path. */
+struct ecs_leaf {
+  const char *path;        /* raw key bytes joined by '.', arena or line */
+  const char *vp;          /* the value as written */
+  uint32_t pn, vn;
+  unsigned char fix;       /* value goes through copy_fixed */
+};
 
 /* Per-line state of the JSON parser. */
 struct jstate {
@@ -888,10 +930,26 @@ struct jstate {
   int have_ts, have_msg, have_level, have_req;
   int ts_failed;
   struct sl_ew_text ts_orig;       /* first unparsable timestamp value */
+  int ts_field_failed;
+  int64_t read_ns;
+  struct sl_corr_ids corr;  /* .fam: the source owning trace/span ids */
+  struct sl_corr_key ckey;  /* for R_CORR */
+  const struct sl_ts_conf *ts;
   char level[33];
   struct keyset keys;       /* top-level object is number 0 */
   uint32_t top_last;
   uint64_t top_bloom;
+  const struct json_conf *conf;
+  /* ECS leaves of the application, written after "app" closes. */
+  struct ecs_leaf *leaf;    /* `leaf0` or heap */
+  uint32_t nleaf, leafcap;
+  struct ecs_leaf leaf0[16];
+  /* Dotted paths the keyset points at: `arena0`, then heap chunks, each
+   * starting with a pointer to the previous chunk; freed per line. */
+  char *acur;
+  size_t aleft;
+  void *chunks;
+  char arena0[512];
 };
 
 #if !defined(__SSE2__)
@@ -1001,6 +1059,30 @@ hex_pad(uint64_t v, size_t width, char *out)
   out[width] = '\0';
 }
 
+
+/* Epochs before this are taken as "not a timestamp" (see the rules). */
+#define MIN_EPOCH_NS (1000000000LL * SL_NS_PER_SEC)
+
+/* 1 if [s, s+n) is a timestamp: epochs as before (numbers or numeric
+ * strings, not before MIN_EPOCH_NS), other strings in timestamp.c's
+ * formats (the configured layouts first for the timestamp.field key),
+ * without an offset in the input's zone. */
+static int
+parse_ts(const struct jstate *st, const char *s, size_t n, int is_num,
+         int layouts, int64_t *ns, unsigned *prec)
+{
+  size_t i;
+
+  *prec = SL_TS_MS;
+  for (i = 0; i < n && (is_digit(s[i]) || s[i] == '.'); i++)
+    ;
+  if (is_num || (i == n && n > 0))
+    return sl_time_parse_epoch(s, n, ns) == 0 && *ns >= MIN_EPOCH_NS;
+  if (layouts)
+    return sl_ts_parse_field(st->ts, s, n, st->read_ns, ns, prec) == 0;
+  return sl_ts_parse_auto(s, n, st->ts->tz, st->read_ns, ns, prec) == 0;
+}
+
 /* Datadog ids: decimal first (what dd-trace injects; a 16-digit decimal
  * would otherwise pass as hex), then already-hex of the full width. */
 static int
@@ -1016,66 +1098,9 @@ dd_id(const char *s, size_t n, size_t width, char *out)
 }
 
 static int
-traceparent(const char *s, size_t n, char trace[33], char span[17])
+fam_ok(const struct jstate *st, unsigned fam)
 {
-  int v1, v2;
-
-  if (n < 55 || s[2] != '-' || s[35] != '-' || s[52] != '-')
-    return 0;
-  v1 = hex_val(s[0]);
-  v2 = hex_val(s[1]);
-  if (v1 < 0 || v2 < 0 || (v1 == 15 && v2 == 15))
-    return 0;
-  if (hex_val(s[53]) < 0 || hex_val(s[54]) < 0)
-    return 0;
-  /* Later versions may append fields after another '-'. */
-  if (n > 55 && ((v1 == 0 && v2 == 0) || s[55] != '-'))
-    return 0;
-  return hex_id(s + 3, 32, 32, trace) && hex_id(s + 36, 16, 16, span);
-}
-
-/* Level aliases to ECS/syslog names, in place; input already lower case.
- * Returns the new length, 0 if `s` is not an alias. */
-static size_t
-level_norm(char *s, size_t n)
-{
-  static const struct {
-    unsigned char n, tn;
-    const char *from, *to;
-  } map[] = {
-#define M(a, b) { sizeof(a) - 1, sizeof(b) - 1, a, b }
-    M("warn", "warning"), M("err", "error"), M("eror", "error"),
-    M("crit", "critical"), M("emerg", "emergency"),
-    M("information", "info"), M("informational", "info"),
-    M("dbg", "debug"), M("trc", "trace"),
-    M("10", "trace"), M("20", "debug"), M("30", "info"),
-    M("40", "warning"), M("50", "error"), M("60", "fatal"),
-#undef M
-  };
-  size_t i;
-
-  /* The common canonical names first: no table walk for them. */
-  if ((n == 4 && memcmp(s, "info", 4) == 0) ||
-      (n == 5 && (memcmp(s, "error", 5) == 0 || memcmp(s, "debug", 5) == 0)))
-    return 0;
-  for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-    if (map[i].n == n && memcmp(s, map[i].from, n) == 0) {
-      memcpy(s, map[i].to, (size_t)map[i].tn + 1);
-      return map[i].tn;
-    }
-  }
-  return 0;
-}
-
-/* Epochs before this are taken as "not a timestamp" (see the rules). */
-#define MIN_EPOCH_NS (1000000000LL * SL_NS_PER_SEC)
-
-static int
-parse_ts(const char *s, size_t n, int is_num, int64_t *ns)
-{
-  if (!is_num && sl_time_parse_rfc3339(s, n, ns) == 0)
-    return 1;
-  return sl_time_parse_epoch(s, n, ns) == 0 && *ns >= MIN_EPOCH_NS;
+  return st->corr.fam == SL_CF_NONE || st->corr.fam == fam;
 }
 
 /* Try to use a special key's value; 1 if it filled its field. `c`/`cn` is
@@ -1089,6 +1114,7 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
   const char *c = vp, *raw = vp;
   size_t cn = vn, rawn = vn;
   int64_t ns;
+  unsigned prec;
   struct sl_ew_ev *ev = &st->ev;
 
   if (vt == V_STR) {
@@ -1099,7 +1125,8 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
       c = buf;
       /* Ids and levels are short; a long one cannot qualify, except as a
        * message or request id, which are copied as written. */
-      if (cn == SIZE_MAX && role != R_MSG && role != R_REQID && role != R_TS)
+      if (cn == SIZE_MAX && role != R_MSG && role != R_REQID && role != R_TS &&
+          role != R_TSFIELD)
         return 0;
     }
   } else if (vt != V_NUM) {
@@ -1108,13 +1135,18 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
 
   switch (role) {
   case R_TS:
+  case R_TSFIELD:
     if (st->have_ts)
       return 0;
-    if (cn != SIZE_MAX && parse_ts(c, cn, vt == V_NUM, &ns)) {
+    if (cn != SIZE_MAX &&
+        parse_ts(st, c, cn, vt == V_NUM, role == R_TSFIELD, &ns, &prec)) {
       ev->ts_ns = ns;
+      ev->ts_us = prec == SL_TS_US;
       st->have_ts = 1;
       return 1;
     }
+    if (role == R_TSFIELD)
+      st->ts_field_failed = 1;
     if (!st->ts_failed) {
       st->ts_failed = 1;
       st->ts_orig.p = raw;
@@ -1133,6 +1165,7 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
     st->have_msg = 1;
     return 1;
   case R_LEVEL: {
+    const char *name;
     size_t i, n;
 
     if (st->have_level || cn == 0 || cn > 32)
@@ -1140,45 +1173,80 @@ use_special(struct jstate *st, enum role role, enum vtype vt,
     for (i = 0; i < cn; i++)
       st->level[i] = (char)(c[i] >= 'A' && c[i] <= 'Z' ? c[i] | 0x20 : c[i]);
     st->level[cn] = '\0';
-    n = level_norm(st->level, cn);
-    /* Numbers only as bunyan/pino levels: other numeric schemes (syslog
-     * 0-7, Java 800/900...) would be guessed wrong. */
-    if (n == 0 && vt == V_NUM)
-      return 0;
-    if (n == 0)
-      n = cn;
-    ev->level.p = st->level;
+    /* The common canonical names without the table walk. */
+    if ((cn == 4 && (memcmp(st->level, "info", 4) == 0 ||
+                     memcmp(st->level, "warn", 4) == 0)) ||
+        (cn == 5 && (memcmp(st->level, "error", 5) == 0 ||
+                     memcmp(st->level, "debug", 5) == 0))) {
+      name = st->level;
+    } else {
+      name = sl_level_norm(st->level, cn);
+      /* Numbers only as bunyan/pino levels: other numeric schemes (syslog
+       * 0-7, Java 800/900...) would be guessed wrong. */
+      if (name == NULL && vt == V_NUM)
+        return 0;
+      if (name == NULL)
+        name = st->level; /* not a known level: as written, lower case */
+    }
+    n = strlen(name);
+    ev->level.p = name;
     ev->level.n = n;
     ev->level.json = 0;
     ev->level.fix = 0;
     st->have_level = 1;
     return 1;
   }
+  /* One source owns trace.id and span.id (correlate.h); ids of other
+   * sources stay app keys. */
   case R_TRACE:
-    return vt == V_STR && !ev->trace_id[0] &&
-           hex_id(c, cn, 32, ev->trace_id);
-  case R_DDTRACE:
-    return !ev->trace_id[0] && dd_id(c, cn, 32, ev->trace_id);
-  case R_SPAN:
-    return vt == V_STR && !ev->span_id[0] && hex_id(c, cn, 16, ev->span_id);
-  case R_DDSPAN:
-    return !ev->span_id[0] && dd_id(c, cn, 16, ev->span_id);
-  case R_TRACEPARENT: {
-    char t[33], sp[17];
-    int used = 0;
-
-    if (vt != V_STR || !traceparent(c, cn, t, sp))
+    if (vt != V_STR || !fam_ok(st, SL_CF_OTEL) || ev->trace_id[0] ||
+        !hex_id(c, cn, 32, ev->trace_id))
       return 0;
-    if (!ev->trace_id[0]) {
-      memcpy(ev->trace_id, t, sizeof(t));
-      used = 1;
+    st->corr.fam = SL_CF_OTEL;
+    return 1;
+  case R_DDTRACE:
+    if (!fam_ok(st, SL_CF_DD) || ev->trace_id[0] ||
+        !dd_id(c, cn, 32, ev->trace_id))
+      return 0;
+    st->corr.fam = SL_CF_DD;
+    return 1;
+  case R_SPAN:
+    if (vt != V_STR || !fam_ok(st, SL_CF_OTEL) || ev->span_id[0] ||
+        !hex_id(c, cn, 16, ev->span_id))
+      return 0;
+    st->corr.fam = SL_CF_OTEL;
+    return 1;
+  case R_DDSPAN:
+    if (!fam_ok(st, SL_CF_DD) || ev->span_id[0] ||
+        !dd_id(c, cn, 16, ev->span_id))
+      return 0;
+    st->corr.fam = SL_CF_DD;
+    return 1;
+  case R_TRACEPARENT:
+  case R_CORR:
+    /* Ids that come as a pair (traceparent, b3, X-Ray) or keys spelled
+     * in other cases: correlate.c, through a scratch set of ids. */
+    if (vt != V_STR || cn == SIZE_MAX)
+      return 0;
+    {
+      struct sl_corr_ids ids;
+      struct sl_corr_key k = st->ckey;
+
+      if (role == R_TRACEPARENT) {
+        k.fam = SL_CF_W3C;
+        k.kind = SL_CK_BOTH;
+      }
+      sl_corr_ids_clear(&ids);
+      memcpy(ids.trace, ev->trace_id, sizeof(ids.trace));
+      memcpy(ids.span, ev->span_id, sizeof(ids.span));
+      ids.fam = st->corr.fam;
+      if (!sl_corr_offer(&ids, &k, c, cn))
+        return 0;
+      memcpy(ev->trace_id, ids.trace, sizeof(ids.trace));
+      memcpy(ev->span_id, ids.span, sizeof(ids.span));
+      st->corr.fam = ids.fam;
+      return 1;
     }
-    if (!ev->span_id[0]) {
-      memcpy(ev->span_id, sp, sizeof(sp));
-      used = 1;
-    }
-    return used;
-  }
   case R_TXN:
     return vt == V_STR && !ev->txn_id[0] && hex_id(c, cn, 16, ev->txn_id);
   case R_REQID:
@@ -1387,6 +1455,291 @@ done:
   keyset_free(&ks);
 }
 
+/* ---- ECS fields of the application ------------------------------------- */
+
+/* ECS 8.11 top-level field sets (plus the top-level fields labels and
+ * tags), sorted. A top-level key whose first dotted segment is
+ * one of these is an ECS field, not an app.* key. */
+static const struct {
+  const char *s;
+  unsigned char n;
+} ecs_sets[] = {
+#define E(x) { x, sizeof(x) - 1 }
+  E("agent"), E("as"), E("client"), E("cloud"), E("container"),
+  E("data_stream"), E("destination"), E("device"), E("dll"), E("dns"),
+  E("ecs"), E("email"), E("error"), E("event"), E("faas"), E("file"),
+  E("group"), E("host"), E("http"), E("labels"), E("log"), E("network"),
+  E("observer"), E("orchestrator"), E("organization"), E("package"),
+  E("process"), E("registry"), E("related"), E("rule"), E("server"),
+  E("service"), E("source"), E("span"), E("tags"), E("threat"), E("tls"),
+  E("trace"), E("transaction"), E("url"), E("user"), E("user_agent"),
+  E("vulnerability"),
+#undef E
+};
+
+/* Bit n of row c: some field set starts with 'a' + c and is n bytes
+ * long (generated from ecs_sets[]). */
+static const uint16_t ecs_first_len[26] = {
+  0x0024, 0x0000, 0x0260, 0x0848, 0x0028, 0x0010, 0x0020, 0x0010, 0x0000,
+  0x0000, 0x0000, 0x0048, 0x0000, 0x0080, 0x1100, 0x0080, 0x0000, 0x0190,
+  0x00d0, 0x0878, 0x0418, 0x2000, 0x0000, 0x0000, 0x0000, 0x0000
+};
+
+/* Row of ecs_sets[] where names starting with 'a' + c begin (sorted). */
+static const unsigned char ecs_first_idx[27] = {
+  0, 2, 2, 5, 10, 14, 16, 17, 19, 19, 19, 19, 21, 21, 22, 25, 27, 27, 30, 34,
+  39, 42, 43, 43, 43, 43, 43
+};
+
+static int
+ecs_set(const char *k, size_t n)
+{
+  size_t i;
+
+  /* First byte and length first: most application keys fail there, and
+   * this check runs for every key of every line. */
+  if (n < 2 || n > 13 || k[0] < 'a' || k[0] > 'z' ||
+      !(ecs_first_len[k[0] - 'a'] >> n & 1))
+    return 0;
+  for (i = ecs_first_idx[k[0] - 'a']; i < ecs_first_idx[k[0] - 'a' + 1];
+       i++)
+    if (ecs_sets[i].n == n && memcmp(k, ecs_sets[i].s, n) == 0)
+      return 1;
+  return 0;
+}
+
+/* Is `p` on, above or below a path the agent writes? Above or below would
+ * make ES map one name as both an object and a value (it rejects that
+ * document); on it would give the field two values. */
+static int
+ecs_reserved(const struct json_conf *jc, const char *p, size_t n)
+{
+  const char *r;
+  size_t rn, m;
+
+  for (r = jc->reserved; *r; r += rn + 1) {
+    rn = (unsigned char)r[0];
+    r++;
+    m = n < rn ? n : rn;
+    if (r[0] == p[0] && memcmp(p, r, m) == 0 &&
+        (n == rn || (n > rn ? p[rn] == '.' : r[n] == '.')))
+      return 1;
+  }
+  return 0;
+}
+
+static char *
+arena_alloc(struct jstate *st, size_t n)
+{
+  size_t sz;
+  char *c;
+
+  if (n > st->aleft) {
+    sz = n + sizeof(void *) > 4096 ? n + sizeof(void *) : 4096;
+    c = malloc(sz);
+    if (c == NULL)
+      return NULL;
+    memcpy(c, &st->chunks, sizeof(void *));
+    st->chunks = c;
+    st->acur = c + sizeof(void *);
+    st->aleft = sz - sizeof(void *);
+  }
+  c = st->acur;
+  st->acur += n;
+  st->aleft -= n;
+  return c;
+}
+
+static void
+arena_free(struct jstate *st)
+{
+  void *c = st->chunks, *prev;
+
+  while (c) {
+    memcpy(&prev, c, sizeof(void *));
+    free(c);
+    c = prev;
+  }
+  st->chunks = NULL;
+  if (st->leaf != st->leaf0)
+    free(st->leaf);
+}
+
+static void
+put_value(struct jstate *st, struct sl_ew *w, const char *vp, size_t vn,
+          int fix)
+{
+  if (fix)
+    copy_fixed(w, vp, vn, 1, st->keys.seed);
+  else
+    sl_ew_put(w, vp, vn);
+}
+
+/* app."<path>": value. The path was deduplicated against every other
+ * top-level and app key of the line. */
+static void
+app_put(struct jstate *st, struct sl_ew *w, const char *path, size_t pn,
+        const char *vp, size_t vn, int fix)
+{
+  if (!st->app_open) {
+    SL_EW_LIT(w, ",\"app\":{\"");
+    st->app_open = 1;
+  } else {
+    SL_EW_LIT(w, ",\"");
+  }
+  sl_ew_repair(w, path, pn);
+  SL_EW_LIT(w, "\":");
+  put_value(st, w, vp, vn, fix);
+}
+
+/* One leaf (a non-object value, or an empty or too deep object) of an ECS
+ * member. `known`: the path is the member's own key, already in the
+ * keyset and already offered to use_special. */
+static void
+ecs_leaf(struct jstate *st, struct sl_ew *w, const char *path, size_t pn,
+         int slow, const char *vp, size_t vn, unsigned vfl, int known)
+{
+  struct ecs_leaf *nl;
+  enum vtype vt;
+  enum role role;
+  int rc;
+
+  if (!known) {
+    rc = keyset_add(&st->keys, 0, &st->top_last, &st->top_bloom, path, pn,
+                    slow);
+    if (rc <= 0) {
+      if (rc < 0 && !w->err)
+        w->err = rc;
+      return;
+    }
+    vt = vp[0] == '"' ? V_STR : vp[0] == '{' ? V_OBJ : vp[0] == '[' ? V_ARR
+         : (vp[0] == '-' || is_digit(vp[0])) ? V_NUM : V_LIT;
+    if (vt == V_STR && memchr(vp, '\\', vn))
+      vfl |= F_ESC;
+    role = !slow && pn <= 16 ? classify(path, pn) : R_NONE;
+    if (role != R_NONE && use_special(st, role, vt, vp, vn, vfl))
+      return;
+  }
+  if (vp[0] == '{' || ecs_reserved(st->conf, path, pn)) {
+    app_put(st, w, path, pn, vp, vn, (vfl & F_FIX) != 0);
+    return;
+  }
+  if (st->nleaf == st->leafcap) {
+    nl = malloc((size_t)st->leafcap * 2 * sizeof(*nl));
+    if (nl == NULL) {
+      if (!w->err)
+        w->err = SL_ENOMEM;
+      return;
+    }
+    memcpy(nl, st->leaf, st->nleaf * sizeof(*nl));
+    if (st->leaf != st->leaf0)
+      free(st->leaf);
+    st->leaf = nl;
+    st->leafcap *= 2;
+  }
+  nl = &st->leaf[st->nleaf++];
+  nl->path = path;
+  nl->pn = (uint32_t)pn;
+  nl->vp = vp;
+  nl->vn = (uint32_t)vn;
+  nl->fix = (vfl & F_FIX) != 0;
+}
+
+/* Objects deeper than this below the top-level key stay one value. */
+#define ECS_FLAT_DEPTH 16
+
+/* Flatten the validated object p[0..n) found at `path`: every member
+ * becomes path.key (raw key bytes, escapes intact). Recursion is bounded
+ * by ECS_FLAT_DEPTH. */
+static void
+ecs_walk(struct jstate *st, struct sl_ew *w, const char *path, size_t pn,
+         int slow, const char *p, size_t n, unsigned vfl, int depth)
+{
+  size_t i, j, v, ve, kn;
+  char *np;
+  int kslow;
+
+  i = skip_ws_v(p, 1, n);
+  while (p[i] == '"' && !w->err) {
+    j = str_end(p, i);
+    kn = j - i - 2;
+    v = skip_ws_v(p, skip_ws_v(p, j, n) + 1, n);
+    ve = skip_value(p, v, n);
+    np = arena_alloc(st, pn + 1 + kn);
+    if (np == NULL) {
+      w->err = SL_ENOMEM;
+      return;
+    }
+    memcpy(np, path, pn);
+    np[pn] = '.';
+    memcpy(np + pn + 1, p + i + 1, kn);
+    kslow = slow || needs_slow_compare(p + i + 1, kn);
+    if (p[v] == '{' && depth < ECS_FLAT_DEPTH &&
+        p[skip_ws_v(p, v + 1, ve)] != '}')
+      ecs_walk(st, w, np, pn + 1 + kn, kslow, p + v, ve - v, vfl,
+               depth + 1);
+    else
+      ecs_leaf(st, w, np, pn + 1 + kn, kslow, p + v, ve - v,
+               vfl & (F_BAD | F_NUL | F_FIX), 0);
+    i = skip_ws_v(p, ve, n);
+    if (p[i] == ',')
+      i = skip_ws_v(p, i + 1, n);
+  }
+}
+
+/* A top-level member that is an ECS field; 0 if it is not one. */
+static int
+ecs_member(struct jstate *st, struct sl_ew *w, const char *kp, size_t kn,
+           unsigned kfl, const char *vp, size_t vn, enum vtype vt,
+           unsigned vfl)
+{
+  const char *dot = memchr(kp, '.', kn), *a, *b;
+
+  if (kfl & (F_ESC | F_BAD))
+    return 0;
+  if (!ecs_set(kp, dot ? (size_t)(dot - kp) : kn))
+    return 0;
+  if (kn == 4 && memcmp(kp, "tags", 4) == 0) {
+    /* Merged with the agent's own tags by the event writer. */
+    if (vt != V_ARR || (vfl & F_FIX))
+      return 0;
+    a = vp + 1;
+    b = vp + vn - 1;
+    while (a < b && (*a == ' ' || *a == '\t'))
+      a++;
+    while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+      b--;
+    st->ev.app_tags = a;
+    st->ev.app_tags_n = (size_t)(b - a);
+    return 1;
+  }
+  /* A value where ECS has an object (e.g. "error":"boom") would be
+   * rejected by ES's ECS mapping: such keys stay app keys. */
+  if (dot == NULL && vt != V_OBJ)
+    return 0;
+  if (vt == V_OBJ && vp[skip_ws_v(vp, 1, vn)] == '}')
+    return 0;
+  if (vt == V_OBJ)
+    ecs_walk(st, w, kp, kn, 0, vp, vn, vfl, 1);
+  else
+    ecs_leaf(st, w, kp, kn, 0, vp, vn, vfl, 1);
+  return 1;
+}
+
+/* After "app" closed: the ECS leaves as top-level dotted keys. */
+static void
+ecs_flush(struct jstate *st, struct sl_ew *w)
+{
+  uint32_t i;
+
+  for (i = 0; i < st->nleaf; i++) {
+    SL_EW_LIT(w, ",\"");
+    sl_ew_repair(w, st->leaf[i].path, st->leaf[i].pn);
+    SL_EW_LIT(w, "\":");
+    put_value(st, w, st->leaf[i].vp, st->leaf[i].vn, st->leaf[i].fix);
+  }
+}
+
 /* One top-level member; the value has been fully validated. */
 static void
 member(struct jstate *st, struct sl_ew *w, const char *kp, size_t kn,
@@ -1411,7 +1764,21 @@ member(struct jstate *st, struct sl_ew *w, const char *kp, size_t kn,
   }
   if (n <= sizeof(kbuf))
     role = classify(k, n);
+  /* Other spellings of correlation keys (any case, '-' or '_'). */
+  if (role == R_NONE && n <= 32 && sl_corr_key(k, n, &st->ckey))
+    role = st->ckey.fam == SL_CF_REQ ? R_REQID
+           : st->ckey.fam == SL_CF_TXN ? R_TXN : R_CORR;
+  /* A configured timestamp field replaces the usual timestamp keys. */
+  if (st->ts->field) {
+    if (role == R_TS)
+      role = R_NONE;
+    if (n == strlen(st->ts->field) && (n <= sizeof(kbuf) || k == kp) &&
+        memcmp(k, st->ts->field, n) == 0)
+      role = R_TSFIELD;
+  }
   if (role != R_NONE && use_special(st, role, vt, vp, vn, vfl))
+    return;
+  if (ecs_member(st, w, kp, kn, kfl, vp, vn, vt, vfl))
     return;
   if (!st->app_open) {
     SL_EW_LIT(w, ",\"app\":{\"");
@@ -1476,6 +1843,17 @@ json_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   st.keys.nobj = 1;
   st.top_last = KS_NONE;
   st.top_bloom = 0;
+  st.conf = ctx->priv;
+  st.ts = ctx->ts;
+  st.read_ns = read_time_ns;
+  st.ts_field_failed = 0;
+  st.corr.fam = SL_CF_NONE;
+  st.leaf = st.leaf0;
+  st.nleaf = 0;
+  st.leafcap = sizeof(st.leaf0) / sizeof(st.leaf0[0]);
+  st.acur = st.arena0;
+  st.aleft = sizeof(st.arena0);
+  st.chunks = NULL;
 
   slot = sl_ew_ev_begin(w);
   p = skip_ws(p, end, &wfl);
@@ -1562,14 +1940,21 @@ done:
   }
   if (st.app_open)
     sl_ew_byte(w, '}');
+  ecs_flush(&st, w);
   if (!st.have_ts && st.ts_failed)
     st.ev.original = st.ts_orig;
+  if (!st.have_ts && st.ts_field_failed)
+    st.ev.tag = "sluice_timestamp_parse_failure";
+  if (st.ev.msg.p)
+    sl_parse_corr_rules(ctx, st.ev.msg.p, st.ev.msg.n, &st.ev);
   sl_ew_ev_end(w, &ctx->ev, src, offset, flags, &st.ev, slot);
   keyset_free(&st.keys);
+  arena_free(&st);
   return;
 
 bad:
   keyset_free(&st.keys);
+  arena_free(&st);
   if (w->err)
     return;
   sl_ew_setlen(w, start);
@@ -1578,11 +1963,43 @@ bad:
 
 /* ---- the parser -------------------------------------------------------- */
 
+/* The paths the agent writes itself (event_writer.h's layout and the
+ * input's service and labels). */
+static const char agent_paths[] =
+  "@timestamp\0message\0log.level\0log.file.path\0log.offset\0log.flags\0"
+  "trace.id\0span.id\0transaction.id\0http.request.id\0event.id\0"
+  "event.original\0event.dataset\0data_stream\0host.name\0agent\0"
+  "ecs.version\0";
+
+static int
+reserve(struct sl_buf *b, const char *p, size_t n)
+{
+  char len = (char)(unsigned char)n;
+  int rc;
+
+  if (n == 0 || n > 255)
+    return 0;
+  rc = sl_buf_append(b, &len, 1);
+  if (!rc)
+    rc = sl_buf_append(b, p, n);
+  if (!rc)
+    rc = sl_buf_append(b, "", 1);
+  return rc;
+}
+
 static int
 json_init(const json_t *input, void **priv, char *err, size_t errlen)
 {
-  struct json_conf *jc = malloc(sizeof(*jc));
+  struct json_conf *jc = calloc(1, sizeof(*jc));
+  const json_t *fields = json_object_get(input, "fields"), *v;
+  const json_t *service = json_object_get(input, "service");
+  const char *key, *p;
+  struct sl_buf b;
+  size_t at;
+  int rc = 0;
 
+  (void)err;
+  (void)errlen;
   if (jc == NULL)
     return SL_ENOMEM;
   /* A random seed, so that lines cannot be crafted to collide in the
@@ -1590,6 +2007,37 @@ json_init(const json_t *input, void **priv, char *err, size_t errlen)
   if (getrandom(&jc->hash_seed, sizeof(jc->hash_seed), GRND_NONBLOCK) !=
       (ssize_t)sizeof(jc->hash_seed))
     jc->hash_seed = (uint64_t)sl_time_now_ns() ^ (uint64_t)(uintptr_t)jc;
+  sl_buf_init(&b, 1 << 20);
+  /* Each entry: its length (one byte), the path, a NUL; "" ends. */
+  for (p = agent_paths; !rc && *p; p += strlen(p) + 1)
+    rc = reserve(&b, p, strlen(p));
+  if (!rc && json_is_string(service) && json_string_length(service) > 0)
+    rc = reserve(&b, "service.name", 12);
+  if (json_is_object(fields)) {
+    json_object_foreach((json_t *)fields, key, v) {
+      char lab[256];
+      size_t ln;
+
+      if (rc)
+        break;
+      /* parse.c writes a label's dots as '_'. */
+      ln = (size_t)snprintf(lab, sizeof(lab), "labels.%s", key);
+      if (ln >= sizeof(lab))
+        continue; /* longer than any reserved entry can be */
+      for (at = 7; at < ln; at++)
+        if (lab[at] == '.')
+          lab[at] = '_';
+      rc = reserve(&b, lab, ln);
+    }
+  }
+  if (!rc)
+    rc = sl_buf_append(&b, "", 1);
+  if (rc) {
+    sl_buf_free(&b);
+    free(jc);
+    return rc;
+  }
+  jc->reserved = sl_buf_take(&b, &at);
   *priv = jc;
   return 0;
 }
@@ -1597,7 +2045,10 @@ json_init(const json_t *input, void **priv, char *err, size_t errlen)
 static void
 json_destroy(void *priv)
 {
-  free(priv);
+  struct json_conf *jc = priv;
+
+  free(jc->reserved);
+  free(jc);
 }
 
 const struct sl_parser_ops sl_parser_json = {

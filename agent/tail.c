@@ -691,6 +691,22 @@ sl_tail_chunk_done(struct sl_tail *t, struct sl_tail_chunk *pc)
 }
 
 void
+sl_tail_chunk_progress(struct sl_tail *t, struct sl_tail_chunk *pc,
+                       uint64_t off)
+{
+  struct tail_chunk *c = pc->priv;
+  struct tail_file *f = c->f;
+
+  /* Only the oldest outstanding chunk can move the saved offset. */
+  if (c->done || sl_list_first(&f->fifo) != &c->flink ||
+      off <= f->acked_off || off >= pc->end_offset)
+    return;
+  f->acked_off = off;
+  if (f->re)
+    sl_treg_set_offset(t->reg, f->re, off);
+}
+
+void
 sl_tail_stop_reading(struct sl_tail *t)
 {
   size_t i;

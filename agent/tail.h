@@ -108,6 +108,13 @@ void sl_tail_resume(struct sl_tail *t);
 void sl_tail_chunk_free_data(struct sl_tail_chunk *c);
 /* Every event of c was acknowledged. Loop thread only. Frees c->data. */
 void sl_tail_chunk_done(struct sl_tail *t, struct sl_tail_chunk *c);
+/* Every event that starts in c before file offset `off` (a line start)
+ * was acknowledged, and c is not done yet: when c is its file's oldest
+ * outstanding chunk, the registry may resume at `off`. Loop thread only.
+ * Lets a stage that holds a chunk for a line group still pending
+ * (multiline) save the group's first line instead of the chunk's start. */
+void sl_tail_chunk_progress(struct sl_tail *t, struct sl_tail_chunk *c,
+                            uint64_t off);
 /* Stop reading new data (drain starts); chunks out stay valid. */
 void sl_tail_stop_reading(struct sl_tail *t);
 /* Write the registry now (temp + fsync + rename). */

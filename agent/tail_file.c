@@ -1248,8 +1248,10 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
   idle = now - f->last_growth;
   partial = f->size > f->read_off || f->trunc;
   if (partial && idle >= f->in->partial_ms &&
-      (f->rotated || f->deleted || idle >= f->in->close_inactive_ms) &&
       !t->paused && t->inflight < t->qmax) {
+    /* partial_timeout alone decides (issue 10; it used to wait for
+     * close_inactive too). A writer that later continues the line gets
+     * the continuation as the next event, as Filebeat does. */
     file_flush_partial(f);
     partial = f->size > f->read_off || f->trunc;
   }

@@ -8,6 +8,7 @@
 
 #include "bufpool.h"
 #include "compress.h"
+#include "mlstage.h"
 #include "parse.h"
 #include "sl_config.h"
 #include "sl_err.h"
@@ -116,6 +117,12 @@ sl_batcher_init(struct sl_batcher *bt, const struct sl_batcher_opts *o,
     return SL_ENOMEM;
   bt->emit = emit;
   bt->emit_arg = arg;
+  sl_buf_init(&bt->tmp, 0);
+  if (bt->o.filters || bt->o.redacts) {
+    bt->md = sl_rx_md_new();
+    if (bt->md == NULL || sl_redact_scratch_init(&bt->rs))
+      return SL_ENOMEM;
+  }
   return ev_start(bt);
 }
 
@@ -129,6 +136,11 @@ sl_batcher_free(struct sl_batcher *bt)
   sl_buf_free(&bt->z);
   sl_compress_free(bt->zc);
   bt->zc = NULL;
+  sl_buf_free(&bt->tmp);
+  if (bt->md)
+    pcre2_match_data_free(bt->md);
+  bt->md = NULL;
+  sl_redact_scratch_free(&bt->rs);
 }
 
 uint64_t
@@ -260,9 +272,33 @@ sl_batcher_flush(struct sl_batcher *bt)
 }
 
 /* Append one event for the line; flushes first when it would not fit. */
+/* The event for one line, edited (filter.h) when `ed` is set. */
+static int
+write_event(struct sl_batcher *bt, const struct sl_tail_chunk *c,
+            const char *line, size_t len, uint64_t off, unsigned flags,
+            const struct sl_filter *ed)
+{
+  int rc;
+
+  if (ed == NULL)
+    return sl_parse_event(c->ctx, c->src, line, len, off, flags,
+                          c->read_time_ns, &bt->ev);
+  sl_buf_reset(&bt->tmp);
+  rc = sl_parse_event(c->ctx, c->src, line, len, off, flags,
+                      c->read_time_ns, &bt->tmp);
+  if (rc == 0)
+    rc = sl_filter_edit(ed, bt->tmp.p, bt->tmp.len, &bt->ev);
+  /* A parser's event is always one object; should that ever break, ship
+   * it unedited rather than lose it. */
+  if (rc == SL_EPARSE)
+    rc = sl_buf_append(&bt->ev, bt->tmp.p, bt->tmp.len);
+  return rc;
+}
+
 static int
 put_line(struct sl_batcher *bt, struct sl_wchunk *wc, const char *line,
-         size_t len, uint64_t off, unsigned flags)
+         size_t len, uint64_t off, unsigned flags,
+         const struct sl_filter *ed)
 {
   const struct sl_tail_chunk *c = wc->c;
   size_t len0;
@@ -274,13 +310,11 @@ put_line(struct sl_batcher *bt, struct sl_wchunk *wc, const char *line,
     if (bt->o.fmt == SL_FMT_LUMBERJACK) {
       size_t lo = sl_lj_enc_json_begin(&bt->ev, bt->cur->events + 1, &rc);
       if (rc == 0)
-        rc = sl_parse_event(c->ctx, c->src, line, len, off, flags,
-                            c->read_time_ns, &bt->ev);
+        rc = write_event(bt, c, line, len, off, flags, ed);
       if (rc == 0)
         sl_lj_enc_json_end(&bt->ev, lo);
     } else {
-      rc = sl_parse_event(c->ctx, c->src, line, len, off, flags,
-                          c->read_time_ns, &bt->ev);
+      rc = write_event(bt, c, line, len, off, flags, ed);
       if (rc == 0)
         rc = sl_buf_append_byte(&bt->ev, '\n');
     }
@@ -320,6 +354,78 @@ is_blank(const char *p, size_t n)
   return 1;
 }
 
+/* One event for [p, p+len) at file offset `off`: into the open batch,
+ * shipping it first when it is full. */
+static int
+add_event(struct sl_batcher *bt, struct sl_wchunk *wc, const char *p,
+          size_t len, uint64_t off, unsigned lflags)
+{
+  int idx = wc->c->input_index;
+  const struct sl_filter *f = NULL;
+  const struct sl_redact *r = NULL;
+  const char *rp;
+  size_t rlen;
+  int rc;
+
+  if (idx >= 0 && (size_t)idx < bt->o.ninputs) {
+    f = bt->o.filters ? bt->o.filters[idx] : NULL;
+    r = bt->o.redacts ? bt->o.redacts[idx] : NULL;
+  }
+  if (f && !sl_filter_keep(f, p, len, bt->md)) {
+    bt->st.excluded++;
+    return SL_OK;  /* acked with its chunk: the registry moves past it */
+  }
+  if (r) {
+    rc = sl_redact_apply(r, &bt->rs, p, len, &rp, &rlen);
+    if (rc < 0)
+      return rc;
+    if (rc == 1) {
+      p = rp;
+      len = rlen;
+      lflags |= SL_LINE_REDACTED;
+      bt->st.redacted++;
+    }
+  }
+  if (f && !sl_filter_has_edits(f))
+    f = NULL;
+  if (bt->cur->events >= bt->o.max_events ||
+      bt->ev.len >= bt->o.max_bytes) {
+    rc = sl_batcher_flush(bt);
+    if (rc == 0)
+      rc = batch_open(bt);
+    if (rc == 0)
+      rc = batch_add_ref(bt->cur, wc, 1);
+    if (rc)
+      return rc;
+    ATOMIC_ADD(&wc->refs, 1);
+  }
+  rc = put_line(bt, wc, p, len, off, lflags, f);
+  if (rc)
+    return rc;
+  bt->st.events++;
+  return SL_OK;
+}
+
+/* An event chunk of the multiline stage: records, one event each
+ * (mlstage.h); lines were counted there. */
+static int
+add_records(struct sl_batcher *bt, struct sl_wchunk *wc)
+{
+  const struct sl_tail_chunk *c = wc->c;
+  const char *p = c->data, *end = c->data + c->len;
+  struct sl_ml_rec r;
+  int rc;
+
+  while ((size_t)(end - p) >= sizeof(r)) {
+    memcpy(&r, p, sizeof(r));
+    rc = add_event(bt, wc, p + sizeof(r), r.len, r.offset, r.flags);
+    if (rc)
+      return rc;
+    p += SL_ML_REC_SIZE(r.len);
+  }
+  return SL_OK;
+}
+
 int
 sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
 {
@@ -336,6 +442,12 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
     return rc;
   ATOMIC_ADD(&wc->refs, 1);
 
+  if (c->flags & SL_CHUNK_EVENTS) {
+    rc = add_records(bt, wc);
+    if (rc)
+      return rc;
+    p = end;
+  }
   while (p < end) {
     size_t len, at = (size_t)(p - c->data);
     uint64_t off = c->offset + at + shift;
@@ -368,21 +480,9 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
     if (len == 0 || is_blank(p, len)) {
       bt->st.empty++;
     } else {
-      if (bt->cur->events >= bt->o.max_events ||
-          bt->ev.len >= bt->o.max_bytes) {
-        rc = sl_batcher_flush(bt);
-        if (rc == 0)
-          rc = batch_open(bt);
-        if (rc == 0)
-          rc = batch_add_ref(bt->cur, wc, 1);
-        if (rc)
-          return rc;
-        ATOMIC_ADD(&wc->refs, 1);
-      }
-      rc = put_line(bt, wc, p, len, off, lflags);
+      rc = add_event(bt, wc, p, len, off, lflags);
       if (rc)
         return rc;
-      bt->st.events++;
     }
     p = nl + 1;
   }
@@ -451,6 +551,8 @@ publish(struct worker *wk)
   __atomic_store_n(&wk->pub.failed, wk->bt.st.failed, __ATOMIC_RELAXED);
   __atomic_store_n(&wk->pub.empty, wk->bt.st.empty, __ATOMIC_RELAXED);
   __atomic_store_n(&wk->pub.batches, wk->bt.st.batches, __ATOMIC_RELAXED);
+  __atomic_store_n(&wk->pub.excluded, wk->bt.st.excluded, __ATOMIC_RELAXED);
+  __atomic_store_n(&wk->pub.redacted, wk->bt.st.redacted, __ATOMIC_RELAXED);
 }
 
 static void
@@ -659,6 +761,8 @@ sl_workers_stats(struct sl_workers *p, struct sl_batcher_stats *st)
     st->failed += ATOMIC_LOAD(&s->failed);
     st->empty += ATOMIC_LOAD(&s->empty);
     st->batches += ATOMIC_LOAD(&s->batches);
+    st->excluded += ATOMIC_LOAD(&s->excluded);
+    st->redacted += ATOMIC_LOAD(&s->redacted);
   }
 }
 

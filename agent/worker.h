@@ -27,6 +27,8 @@
 #include "batch.h"
 #include "compress.h"
 #include "config.h"
+#include "filter.h"
+#include "redact.h"
 #include "sl_buf.h"
 #include "tail.h"
 
@@ -44,12 +46,19 @@ struct sl_batcher_opts {
    * malloc). Not owned: it must outlive the batcher, and its buffers
    * return to it when the batches are freed. */
   struct sl_bufpool *pool;
+  /* Per inputs[] entry (index = chunk's input_index), NULL entries or
+   * NULL arrays: none. Not owned; read-only, shared by all workers. */
+  struct sl_filter *const *filters;
+  struct sl_redact *const *redacts;
+  size_t ninputs;
 };
 
 typedef void (*sl_batch_emit_cb)(void *arg, struct sl_batch *b);
 
 struct sl_batcher_stats {
   uint64_t lines, events, failed, empty, batches;
+  uint64_t excluded;         /* include/exclude_lines dropped them */
+  uint64_t redacted;         /* events a redact rule changed */
 };
 
 struct sl_batcher {
@@ -64,6 +73,10 @@ struct sl_batcher {
   sl_batch_emit_cb emit;
   void *emit_arg;
   struct sl_batcher_stats st;
+  /* Line stages (filter.h, redact.h): this thread's scratch. */
+  pcre2_match_data *md;
+  struct sl_redact_scratch rs;
+  struct sl_buf tmp;         /* an event before its edits */
 };
 
 int sl_batcher_init(struct sl_batcher *bt, const struct sl_batcher_opts *o,

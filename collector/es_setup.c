@@ -74,9 +74,27 @@ mappings_body(void)
   json_object_set_new(p, "transaction",
                       props(json_pack("{s:o}", "id", kw())));
   json_object_set_new(p, "http", props(json_pack(
-    "{s:o, s:o}",
-    "request", props(json_pack("{s:o, s:o}", "id", kw(), "method", kw())),
-    "response", props(json_pack("{s:o}", "status_code", typ("long"))))));
+    "{s:o, s:o, s:o}", "version", kw(),
+    "request", props(json_pack("{s:o, s:o, s:o}", "id", kw(), "method", kw(),
+                               "referrer", kw())),
+    "response", props(json_pack("{s:o, s:o}", "status_code", typ("long"),
+                                "body", props(json_pack("{s:o}", "bytes",
+                                                        typ("long"))))))));
+  /* The access and error log parsers' fields (agent/parse_access.c,
+   * parse_errlog.c): source.ip must be `ip` for CIDR queries; the rest
+   * would map the same dynamically, listed so that the types are ECS's
+   * even when the first document of a stream lacks them. */
+  json_object_set_new(p, "source", props(json_pack(
+    "{s:o, s:o, s:o}", "address", kw(), "ip", typ("ip"), "port",
+    typ("long"))));
+  json_object_set_new(p, "user", props(json_pack("{s:o}", "name", kw())));
+  json_object_set_new(p, "url", props(json_pack(
+    "{s:o, s:o, s:o}", "original", kw(), "path", kw(), "query", kw())));
+  json_object_set_new(p, "user_agent",
+                      props(json_pack("{s:o}", "original", kw())));
+  json_object_set_new(p, "process", props(json_pack(
+    "{s:o, s:o}", "pid", typ("long"),
+    "thread", props(json_pack("{s:o}", "id", typ("long"))))));
   json_object_set_new(p, "error", props(json_pack(
     "{s:o, s:o, s:o}", "message", typ("match_only_text"), "type", kw(),
     "code", kw())));

@@ -45,6 +45,30 @@ def gen_log(path, n, seed=7):
             f.write(json.dumps(ev) + "\n")
 
 
+def gen_access_log(path, n, seed=8):
+    """nginx combined access lines (parser: nginx), with a few garbage
+    lines (a TLS handshake on the HTTP port: status 400)."""
+    rnd = random.Random(seed)
+    with open(path, "w") as f:
+        for i in range(n):
+            if i % 100 == 99:
+                f.write('10.0.0.9 - - [25/Nov/2025:12:%02d:%02d +0000] '
+                        '"\\x16\\x03\\x01" 400 157 "-" "-"\n'
+                        % (i // 60 % 60, i % 60))
+                continue
+            f.write('%d.%d.%d.%d - %s [25/Nov/2025:12:%02d:%02d +0000] '
+                    '"%s /api/items/%d HTTP/1.1" %d %s "%s" "%s"\n' % (
+                        rnd.choice([81, 93, 185]), rnd.randrange(256),
+                        rnd.randrange(256), rnd.randrange(1, 255),
+                        rnd.choice(["-"] * 9 + ["alice"]), i // 60 % 60,
+                        i % 60, rnd.choice(["GET"] * 4 + ["POST"]),
+                        rnd.randrange(1000),
+                        rnd.choice([200] * 6 + [304, 404]),
+                        rnd.choice(["-", str(rnd.randrange(100, 9000))]),
+                        rnd.choice(["-", "https://shop.example.com/"]),
+                        rnd.choice(["curl/8.5.0", "Mozilla/5.0 Firefox/126.0"])))
+
+
 class Proc:
     """A child process whose stderr JSON lines are collected."""
 
@@ -121,7 +145,7 @@ def show_archive(build, ccfg, archive):
                          capture_output=True, text=True).stdout
     sys.stdout.write(out)
     first = json.loads(out.splitlines()[0])
-    tid = (first.get("trace") or {}).get("id")
+    tid = first.get("trace.id") or (first.get("trace") or {}).get("id")
     if tid:
         print("$ sluice-collector -c collector.yml trace %s" % tid)
         r = subprocess.run([os.path.join(build, "collector/sluice-collector"),
@@ -146,6 +170,11 @@ def main():
     log = os.path.join(logs, "app.log")
     gen_log(log, a.lines)
     print("sample log: %s (%d lines)" % (log, a.lines))
+    os.makedirs(os.path.join(logs, "nginx"))
+    access = os.path.join(logs, "nginx", "access.log")
+    n_access = max(a.lines // 10, 100)
+    gen_access_log(access, n_access)
+    print("sample nginx access log: %s (%d lines)" % (access, n_access))
 
     es = None
     archive = os.path.join(work, "archive")
@@ -185,7 +214,9 @@ def main():
             "http": {"listen": "127.0.0.1:0"},
             "inputs": [{"type": "file", "paths": [os.path.join(logs, "*.log")],
                         "parser": "json", "dataset": "demo",
-                        "service": "shop", "fields": {"env": "demo"}}],
+                        "service": "shop", "fields": {"env": "demo"}},
+                       {"type": "file", "paths": [access],
+                        "parser": "nginx", "service": "shop-web"}],
             "output": {"type": "lumberjack",
                        "hosts": ["127.0.0.1:%d" % lj_port],
                        "compression_level": 1},
@@ -194,26 +225,42 @@ def main():
                  "agent")
 
     t0 = time.time()
-    count = 0
+    count = nc = archived = 0
     http_port = started["http_port"]
     try:
         while time.time() - t0 < 120:
-            count = archived = int(metric(
-                http_port, "sluice_archive_events_written_total"))
+            archived = int(metric(http_port,
+                                  "sluice_archive_events_written_total"))
             if a.es:
                 try:
                     count = http_json(es_url +
                                       "/logs-demo-default/_count")["count"]
+                    nc = http_json(es_url + "/logs-nginx.access-default"
+                                   "/_count")["count"]
                 except Exception:
-                    count = 0
-            if count >= a.lines and archived >= a.lines:
+                    count = nc = 0
+                if count >= a.lines and nc >= n_access and \
+                        archived >= a.lines + n_access:
+                    break
+            elif archived >= a.lines + n_access:
                 break
             time.sleep(0.2)
         took = time.time() - t0
-        print("archived %d of %d events in %.1fs" % (archived, a.lines, took))
+        print("archived %d of %d events (%d app log + %d nginx access lines)"
+              " in %.1fs" % (archived, a.lines + n_access, a.lines, n_access,
+                             took))
         show_archive(build, ccfg, archive)
         if a.es:
             show_es(es_url, count, a.lines, took)
+            print("indexed %d of %d nginx access lines into "
+                  "logs-nginx.access-default (parser: nginx)" % (nc, n_access))
+            res = http_json(es_url + "/logs-nginx.access-default/_search",
+                            {"size": 1, "query": {"term": {
+                                "http.response.status_code": 404}}})
+            if res["hits"]["hits"]:
+                print("an nginx access event:")
+                print(json.dumps(res["hits"]["hits"][0]["_source"], indent=2,
+                                 sort_keys=True))
     finally:
         rc_a = agent.stop()
         rc_c = coll.stop()

@@ -68,7 +68,8 @@ check_event(const struct sl_buf *b)
   e = json_object_get(ev, "event");
   if (!json_is_string(json_object_get(e, "id")))
     die("no event.id", b->p);
-  failed = json_object_get(ev, "tags") != NULL;
+  /* Only the raw fallback writes an "error" object. */
+  failed = json_object_get(ev, "error") != NULL;
   json_decref(ev);
   return failed;
 }

@@ -36,7 +36,7 @@ def test_100k_lines_fields_and_stable_ids(workdir, ljrecv, agents):
     e = by_seq[4]
     assert e["message"] == "request 4 done"
     assert e["log"]["level"] == "info"
-    assert by_seq[3]["log"]["level"] == "warning"
+    assert by_seq[3]["log"]["level"] == "warn"
     assert e["trace"]["id"] == "%032x" % (0xabc0000 + 4)
     assert e["span"]["id"] == "%016x" % (0x5150000 + 4)
     assert e["service"]["name"] == "checkout"

@@ -196,10 +196,15 @@ test_ctx_errors(void **state)
   char err[256];
 
   (void)state;
-  assert_int_equal(ctx_err("{\"parser\":\"logfmt\"}", err, sizeof(err)),
+  assert_int_equal(ctx_err("{\"parser\":\"xml\"}", err, sizeof(err)),
                    SL_ECONFIG);
   assert_non_null(strstr(err, "parser"));
-  assert_non_null(strstr(err, "logfmt"));
+  assert_non_null(strstr(err, "xml"));
+  assert_non_null(strstr(err, "apache_error"));
+  assert_int_equal(ctx_err("{\"parser\":\"nginx_error\","
+                           "\"timezone\":\"+25:00\"}", err, sizeof(err)),
+                   SL_ECONFIG);
+  assert_non_null(strstr(err, "timezone"));
   assert_int_equal(ctx_err("{\"parser\":3}", err, sizeof(err)), SL_ECONFIG);
   assert_int_equal(ctx_err("{\"dataset\":\"My.App\"}", err, sizeof(err)),
                    SL_ECONFIG);
@@ -393,14 +398,19 @@ test_json_levels(void **state)
 
   (void)state;
   check_level(ctx, "\"INFO\"", "info");
-  check_level(ctx, "\"Warn\"", "warning");
-  check_level(ctx, "\"WARNING\"", "warning");
+  /* level.h's map: WARN/WARNING -> warn. */
+  check_level(ctx, "\"Warn\"", "warn");
+  check_level(ctx, "\"WARNING\"", "warn");
   check_level(ctx, "\"err\"", "error");
   check_level(ctx, "\"error\"", "error");
   check_level(ctx, "\"crit\"", "critical");
   check_level(ctx, "\"CRITICAL\"", "critical");
   check_level(ctx, "\"fatal\"", "fatal");
-  check_level(ctx, "\"PANIC\"", "panic");
+  check_level(ctx, "\"PANIC\"", "emergency");
+  check_level(ctx, "\"SEVERE\"", "error");
+  check_level(ctx, "\"Verbose\"", "trace");
+  check_level(ctx, "\"W\"", "warn");
+  check_level(ctx, "\"custom\"", "custom");
   check_level(ctx, "\"emerg\"", "emergency");
   check_level(ctx, "\"Information\"", "info");
   check_level(ctx, "\"notice\"", "notice");
@@ -408,11 +418,11 @@ test_json_levels(void **state)
   check_level(ctx, "10", "trace");
   check_level(ctx, "20", "debug");
   check_level(ctx, "30", "info");
-  check_level(ctx, "40", "warning");
+  check_level(ctx, "40", "warn");
   check_level(ctx, "50", "error");
   check_level(ctx, "60", "fatal");
   check_level(ctx, "\"30\"", "info");
-  check_level(ctx, "\"w\\u0061rn\"", "warning");
+  check_level(ctx, "\"w\\u0061rn\"", "warn");
   check_level(ctx, "3", NULL);
   check_level(ctx, "30.5", NULL);
   check_level(ctx, "\"\"", NULL);
@@ -428,11 +438,47 @@ test_json_levels(void **state)
   ASSERT_STR(e, "app/log.level", "info");
   json_decref(e);
   e = ev(ctx, "{\"log.level\":\"warn\"}");
-  ASSERT_STR(e, "log/level", "warning");
+  ASSERT_STR(e, "log/level", "warn");
   json_decref(e);
   /* An escaped key name is still the key. */
   e = ev(ctx, "{\"l\\u0065vel\":\"warn\"}");
-  ASSERT_STR(e, "log/level", "warning");
+  ASSERT_STR(e, "log/level", "warn");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
+/* timezone: and timestamp: {field, layouts} on a JSON input. */
+static void
+test_json_timestamp_conf(void **state)
+{
+  struct sl_parse_ctx *ctx =
+    mkctx("{\"parser\":\"json\",\"timezone\":\"Europe/Berlin\"}");
+  json_t *e;
+
+  (void)state;
+  e = ev(ctx, "{\"time\":\"2024-07-01 12:00:00,250\"}");
+  ASSERT_STR(e, "@timestamp", "2024-07-01T10:00:00.250Z");
+  json_decref(e);
+  e = ev(ctx, "{\"time\":\"2024-07-01T12:00:00Z\"}");
+  ASSERT_STR(e, "@timestamp", "2024-07-01T12:00:00.000Z");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+  ctx = mkctx("{\"parser\":\"json\",\"timestamp\":{\"field\":\"when\","
+              "\"layouts\":[\"%d.%m.%Y %H:%M\"],\"timezone\":\"+01:00\"}}");
+  /* The configured field replaces the usual keys, which stay app keys. */
+  e = ev(ctx, "{\"time\":\"2020-01-01T00:00:00Z\",\"when\":"
+              "\"15.01.2024 12:00\"}");
+  ASSERT_STR(e, "@timestamp", "2024-01-15T11:00:00.000Z");
+  ASSERT_STR(e, "app/time", "2020-01-01T00:00:00Z");
+  ASSERT_ABSENT(e, "tags");
+  json_decref(e);
+  e = ev(ctx, "{\"when\":\"yesterday\",\"tags\":[\"a\"]}");
+  ASSERT_STR(e, "app/when", "yesterday");
+  ASSERT_STR(e, "event/original", "yesterday");
+  assert_string_equal(json_string_value(json_array_get(jget(e, "tags"), 0)),
+                      "sluice_timestamp_parse_failure");
+  assert_string_equal(json_string_value(json_array_get(jget(e, "tags"), 1)),
+                      "a");
   json_decref(e);
   sl_parse_ctx_free(ctx);
 }
@@ -444,8 +490,9 @@ test_json_timestamps(void **state)
   static const struct {
     const char *line, *want;
   } ok[] = {
+    /* Microseconds when the line has them (timestamp.h). */
     { "{\"@timestamp\":\"2024-05-01T12:00:00.123456Z\"}",
-      "2024-05-01T12:00:00.123Z" },
+      "2024-05-01T12:00:00.123456Z" },
     { "{\"timestamp\":\"2024-05-01T14:00:00+02:00\"}",
       "2024-05-01T12:00:00.000Z" },
     { "{\"time\":\"2024-05-01 12:00:00.5Z\"}", "2024-05-01T12:00:00.500Z" },
@@ -613,17 +660,21 @@ test_json_trace(void **state)
   e = ev(ctx, "{\"dd.trace_id\":18446744073709551616}");
   ASSERT_ABSENT(e, "trace");
   json_decref(e);
-  /* The first valid source wins; traceparent fills what is missing. */
+  /* The first valid source owns trace.id and span.id: a span.id is only
+   * taken from the same trace (the other source stays in app). */
   e = ev(ctx, "{\"trace_id\":\"22222222222222222222222222222222\","
               "\"traceparent\":"
               "\"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\"}");
   ASSERT_STR(e, "trace/id", "22222222222222222222222222222222");
-  ASSERT_STR(e, "span/id", "00f067aa0ba902b7");
+  ASSERT_ABSENT(e, "span");
+  assert_non_null(jget(e, "app/traceparent"));
   json_decref(e);
-  /* Nested objects are not searched. */
-  e = ev(ctx, "{\"trace\":{\"id\":\"22222222222222222222222222222222\"}}");
-  ASSERT_ABSENT(e, "trace");
-  ASSERT_STR(e, "app/trace/id", "22222222222222222222222222222222");
+  /* ECS nested and dotted ids count (ecs-logging writes them so). */
+  e = ev(ctx, "{\"trace\":{\"id\":\"22222222222222222222222222222222\"},"
+              "\"transaction.id\":\"00f067aa0ba902b7\"}");
+  ASSERT_STR(e, "trace/id", "22222222222222222222222222222222");
+  ASSERT_STR(e, "transaction/id", "00f067aa0ba902b7");
+  ASSERT_ABSENT(e, "app");
   json_decref(e);
   sl_parse_ctx_free(ctx);
 }
@@ -669,6 +720,206 @@ test_json_request_id(void **state)
   sl_parse_ctx_free(ctx);
 }
 
+/* ECS-native JSON (ecs-logging Java/.NET/Python/Go/Node): ECS fields stay
+ * ECS fields, written as dotted keys; the agent's own fields win. */
+static void
+test_json_ecs(void **state)
+{
+  struct sl_parse_ctx *ctx =
+    mkctx("{\"parser\":\"json\",\"service\":\"cfg\","
+          "\"fields\":{\"env\":\"prod\"}}");
+  json_t *e;
+
+  (void)state;
+  /* ecs-logging-java's layout, plus app keys and a nested error. */
+  e = ev(ctx, "{\"@timestamp\":\"2023-10-11T14:32:52.123Z\","
+              "\"log.level\":\"WARN\",\"message\":\"hi\","
+              "\"ecs.version\":\"1.2.0\",\"service.name\":\"orders\","
+              "\"event.dataset\":\"orders.log\",\"process.thread.name\":"
+              "\"main\",\"log.logger\":\"a.B\",\"error\":{\"type\":"
+              "\"java.io.IOException\",\"stack_trace\":\"at x\\n\"},"
+              "\"tags\":[\"t1\", \"t2\"],\"labels\":{\"env\":\"dev\","
+              "\"team\":\"a\"},\"host\":{\"hostname\":\"web1\","
+              "\"name\":\"x\"},\"event\":{\"id\":\"mine\"},"
+              "\"order\":42}");
+  ASSERT_STR(e, "log/level", "warn");
+  ASSERT_STR(e, "message", "hi");
+  ASSERT_STR(e, "process.thread.name", "main");
+  ASSERT_STR(e, "log.logger", "a.B");
+  ASSERT_STR(e, "error.type", "java.io.IOException");
+  ASSERT_STR(e, "error.stack_trace", "at x\n");
+  ASSERT_STR(e, "labels.team", "a");
+  ASSERT_STR(e, "host.hostname", "web1");
+  assert_true(json_is_integer(jget(e, "app/order")));
+  /* The agent's fields win; the app's values are kept under app. */
+  ASSERT_STR(e, "ecs/version", "8.11.0");
+  ASSERT_STR(e, "app/ecs.version", "1.2.0");
+  ASSERT_STR(e, "service/name", "cfg");
+  ASSERT_STR(e, "app/service.name", "orders");
+  ASSERT_STR(e, "app/event.dataset", "orders.log");
+  ASSERT_STR(e, "labels/env", "prod");
+  ASSERT_STR(e, "app/labels.env", "dev");
+  ASSERT_STR(e, "app/host.name", "x");
+  ASSERT_STR(e, "app/event.id", "mine");
+  assert_int_equal(strlen(sget(e, "event/id")), 32);
+  ASSERT_ABSENT(e, "service.name");
+  ASSERT_ABSENT(e, "ecs.version");
+  /* Tags merged into the one array. */
+  assert_int_equal(json_array_size(jget(e, "tags")), 2);
+  json_decref(e);
+  /* One leaf once: nested and dotted of the same field, first wins; a
+   * value where ECS has an object stays an app key. */
+  e = ev(ctx, "{\"log\":{\"logger\":\"n\",\"origin\":{\"file\":{"
+              "\"line\":7}}},\"log.logger\":\"d\",\"error\":\"boom\","
+              "\"url\":{},\"user.name\":\"bob\"}");
+  ASSERT_STR(e, "log.logger", "n");
+  assert_int_equal(json_integer_value(jget(e, "log.origin.file.line")), 7);
+  ASSERT_STR(e, "app/error", "boom");
+  assert_non_null(jget(e, "app/url"));
+  ASSERT_STR(e, "user.name", "bob");
+  ASSERT_ABSENT(e, "app/log.logger");
+  json_decref(e);
+  /* Above or below an agent field: app (ES would reject the mix). */
+  e = ev(ctx, "{\"log\":{\"file\":\"f\",\"offset\":{\"x\":1}},"
+              "\"tags\":[]}");
+  ASSERT_STR(e, "app/log.file", "f");
+  assert_non_null(jget(e, "app/log.offset.x"));
+  ASSERT_ABSENT(e, "tags");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
+/* Correlation keys in other spellings and formats (correlate.h), and
+ * per-input rules over the message. */
+static void
+test_json_correlation(void **state)
+{
+  struct sl_parse_ctx *ctx = mkctx("{\"parser\":\"json\"}");
+  json_t *e;
+
+  (void)state;
+  e = ev(ctx, "{\"TraceParent\":"
+              "\"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01\"}");
+  ASSERT_STR(e, "trace/id", "4bf92f3577b34da6a3ce929d0e0e4736");
+  ASSERT_STR(e, "span/id", "00f067aa0ba902b7");
+  json_decref(e);
+  /* B3: 64-bit trace ids left-padded. */
+  e = ev(ctx, "{\"X-B3-TraceId\":\"80f198ee56343ba8\","
+              "\"X-B3-SpanId\":\"e457b5a2e4d86bd1\"}");
+  ASSERT_STR(e, "trace/id", "000000000000000080f198ee56343ba8");
+  ASSERT_STR(e, "span/id", "e457b5a2e4d86bd1");
+  json_decref(e);
+  e = ev(ctx, "{\"b3\":\"80f198ee56343ba864fe8b2a57d3eff7-e457b5a2e4d86bd1-1-"
+              "05e3ac9a4f6e3b90\"}");
+  ASSERT_STR(e, "trace/id", "80f198ee56343ba864fe8b2a57d3eff7");
+  ASSERT_STR(e, "span/id", "e457b5a2e4d86bd1");
+  json_decref(e);
+  /* X-Ray */
+  e = ev(ctx, "{\"X-Amzn-Trace-Id\":\"Root=1-5759e988-bd862e3fe1be46a994272793;"
+              "Parent=53995c3f42cd8ad8;Sampled=1\"}");
+  ASSERT_STR(e, "trace/id", "5759e988bd862e3fe1be46a994272793");
+  ASSERT_STR(e, "span/id", "53995c3f42cd8ad8");
+  json_decref(e);
+  /* TraceId/SpanId in any case; a span of another source is not taken. */
+  e = ev(ctx, "{\"TraceId\":\"5759e988bd862e3fe1be46a994272793\","
+              "\"x-b3-spanid\":\"e457b5a2e4d86bd1\",\"SPANID\":"
+              "\"53995c3f42cd8ad8\"}");
+  ASSERT_STR(e, "trace/id", "5759e988bd862e3fe1be46a994272793");
+  ASSERT_STR(e, "span/id", "53995c3f42cd8ad8");
+  ASSERT_STR(e, "app/x-b3-spanid", "e457b5a2e4d86bd1");
+  json_decref(e);
+  /* Request ids in their spellings. */
+  e = ev(ctx, "{\"RequestId\":\"r1\"}");
+  ASSERT_STR(e, "http/request/id", "r1");
+  json_decref(e);
+  e = ev(ctx, "{\"request-id\":\"r2\"}");
+  ASSERT_STR(e, "http/request/id", "r2");
+  json_decref(e);
+  e = ev(ctx, "{\"X-Correlation-ID\":\"r3\"}");
+  ASSERT_STR(e, "http/request/id", "r3");
+  json_decref(e);
+  /* Malformed ids stay app keys. */
+  e = ev(ctx, "{\"b3\":\"zz-e457b5a2e4d86bd1\",\"X-Amzn-Trace-Id\":"
+              "\"Root=1-5759e988-bd86\"}");
+  ASSERT_ABSENT(e, "trace");
+  assert_non_null(jget(e, "app/b3"));
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+  /* Rules over the message (raw and json). */
+  ctx = mkctx("{\"parser\":\"raw\",\"correlation\":[{\"pattern\":"
+              "\"\\\\[(?<id>req-[0-9a-f-]{36})\",\"field\":"
+              "\"http.request.id\"},{\"pattern\":\"trace=(?<id>[0-9a-f]+)\","
+              "\"field\":\"trace.id\"}]}");
+  e = ev(ctx, "INFO nova [req-addc1839-2ed5-4778-b57e-5854eb7b8b09 x] "
+              "trace=4bf92f3577b34da6a3ce929d0e0e4736 claim");
+  ASSERT_STR(e, "http/request/id", "req-addc1839-2ed5-4778-b57e-5854eb7b8b09");
+  ASSERT_STR(e, "trace/id", "4bf92f3577b34da6a3ce929d0e0e4736");
+  ASSERT_STR(e, "log/level", "info");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
+/* parser regex: config errors say what is wrong; a parsed line; the
+ * output never holds a key twice. */
+static void
+test_regex(void **state)
+{
+  static const struct {
+    const char *cfg, *want;
+  } bad[] = {
+    { "{\"parser\":\"regex\"}", "pattern is required" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(\"}}",
+      "missing closing parenthesis" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"a\"}}",
+      "no named group" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)\","
+      "\"fields\":{\"a\":\"event.id\"}}}", "agent writes itself" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)(?<b>y)\","
+      "\"fields\":{\"a\":\"x.y\",\"b\":\"x.y.z\"}}}", "same field" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)(?<b>y)\","
+      "\"fields\":{\"a\":\"message\",\"b\":\"message\"}}}", "same field" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)\","
+      "\"fields\":{\"nope\":\"x.y\"}}}", "no group of that name" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)\","
+      "\"types\":{\"a\":\"int128\"}}}", "not one of" },
+    { "{\"parser\":\"regex\",\"regex\":{\"pattern\":\"(?<a>x)\","
+      "\"fields\":{\"a\":\"x..y\"}}}", "not a field path" },
+    { "{\"parser\":\"raw\",\"correlation\":[{\"pattern\":\"x\","
+      "\"field\":\"trace.id\"}]}", "group named" },
+  };
+  struct sl_parse_ctx *ctx;
+  char err[256];
+  json_t *e;
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    err[0] = '\0';
+    assert_int_equal(ctx_err(bad[i].cfg, err, sizeof(err)), SL_ECONFIG);
+    if (strstr(err, bad[i].want) == NULL)
+      fail_msg("%s: want '%s' in '%s'", bad[i].cfg, bad[i].want, err);
+  }
+  ctx = mkctx("{\"parser\":\"regex\",\"timezone\":\"UTC\",\"regex\":{"
+              "\"pattern\":\"^(?<ts>\\\\S+) (?<level>\\\\w+) "
+              "(?<code>\\\\d+) (?<x>\\\\S+) (?<msg>.*)\","
+              "\"fields\":{\"ts\":\"@timestamp\",\"code\":"
+              "\"http.response.status_code\"},\"types\":{\"code\":\"long\"}}}");
+  e = ev(ctx, "2024-01-01T00:00:00.5Z ERR 503 y upstream down");
+  ASSERT_STR(e, "@timestamp", "2024-01-01T00:00:00.500Z");
+  ASSERT_STR(e, "log/level", "error");
+  assert_int_equal(json_integer_value(jget(e, "http.response.status_code")),
+                   503);
+  ASSERT_STR(e, "app/x", "y");
+  ASSERT_STR(e, "message", "upstream down");
+  json_decref(e);
+  e = ev(ctx, "garbage");
+  assert_string_equal(json_string_value(json_array_get(jget(e, "tags"), 0)),
+                      "sluice_regex_parse_failure");
+  ASSERT_STR(e, "message", "garbage");
+  json_decref(e);
+  sl_parse_ctx_free(ctx);
+}
+
 static void
 test_json_app(void **state)
 {
@@ -678,10 +929,10 @@ test_json_app(void **state)
   size_t i, n;
 
   (void)state;
-  e = ev(ctx, " { \"user\" : {\"id\": 7, \"tags\": [\"a\", null, true, "
+  e = ev(ctx, " { \"usr\" : {\"id\": 7, \"tags\": [\"a\", null, true, "
               "-1.5e3, {}]} , \"ok\":false,\"n\":null,\"big\":"
               "123456789012345678901234567890 } ");
-  want = json_loads("{\"user\":{\"id\":7,\"tags\":[\"a\",null,true,-1.5e3,"
+  want = json_loads("{\"usr\":{\"id\":7,\"tags\":[\"a\",null,true,-1.5e3,"
                     "{}]},\"ok\":false,\"n\":null}", 0, NULL);
   assert_non_null(want);
   json_object_set_new(want, "big",
@@ -982,6 +1233,10 @@ main(void)
     cmocka_unit_test(test_json_trace),
     cmocka_unit_test(test_json_request_id),
     cmocka_unit_test(test_json_app),
+    cmocka_unit_test(test_regex),
+    cmocka_unit_test(test_json_correlation),
+    cmocka_unit_test(test_json_timestamp_conf),
+    cmocka_unit_test(test_json_ecs),
     cmocka_unit_test(test_json_many_keys),
     cmocka_unit_test(test_event_id),
     cmocka_unit_test(test_buffer_limits),
