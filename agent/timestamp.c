@@ -379,6 +379,7 @@ finish(struct tm_parts *t, const struct sl_tz *tz, int64_t ref_ns,
 {
   int64_t days_n, secs, ref_local, ry;
   unsigned rm, rd;
+  int inferred = !t->have_y && !t->yday;
 
   if (t->have_epoch) {
     if (t->epoch > INT64_MAX / SL_NS_PER_SEC - 1 ||
@@ -404,6 +405,7 @@ finish(struct tm_parts *t, const struct sl_tz *tz, int64_t ref_ns,
     else if (rm == 12 && t->mon == 1)
       t->y++;
   }
+again:
   if (t->mon < 1 || t->mon > 12 || t->d < 1 || t->d > 31 || t->h > 23 ||
       t->mi > 59 || t->s > 60 || t->y < 1678 || t->y > 2261)
     return SL_EPARSE;
@@ -422,6 +424,14 @@ finish(struct tm_parts *t, const struct sl_tz *tz, int64_t ref_ns,
   }
   secs = days_n * 86400 + t->h * 3600 + t->mi * 60 + t->s;
   secs = t->have_off ? secs - t->off : sl_tz_to_utc(tz, secs);
+  /* A year-less line cannot come from the future: "Dec 10" read on Dec 6
+   * is last December's, not one four days ahead (which the collector's
+   * timestamp_max_future would refuse). A day of slack for clock skew. */
+  if (inferred && ref_ns > 0 && secs > ref_ns / SL_NS_PER_SEC + 86400) {
+    inferred = 0;
+    t->y--;
+    goto again;
+  }
   *ns = secs * SL_NS_PER_SEC + t->frac;
   *prec = t->fdigits > 3 ? SL_TS_US : SL_TS_MS;
   return 0;

@@ -55,6 +55,11 @@ static const struct tcase cases[] = {
   { NULL, NULL, "Jan  9 23:00:01", REF_JAN, "2024-01-09T23:00:01.000Z" },
   { NULL, NULL, "Jan  1 00:00:01", REF_DEC, "2024-01-01T00:00:01.000Z" },
   { NULL, NULL, "Jun 14 15:16:01", REF_DEC, "2023-06-14T15:16:01.000Z" },
+  /* Days ahead of the read time in the same month: last year's, not the
+   * future (a day of slack for clock skew). */
+  { NULL, NULL, "Jan 12 12:00:00", REF_JAN, "2023-01-12T12:00:00.000Z" },
+  { NULL, NULL, "Jan 11 11:00:00", REF_JAN, "2024-01-11T11:00:00.000Z" },
+  { NULL, NULL, "Dec 31 23:00:00", REF_DEC, "2023-12-31T23:00:00.000Z" },
   { "America/New_York", NULL, "Dec 24 10:00:00", REF_JAN,
     "2023-12-24T15:00:00.000Z" },
   /* apache error 2.2 and 2.4 */
