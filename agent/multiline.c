@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "parse.h"
-#include "rx.h"
+#include "re.h"
 #include "sl_buf.h"
 #include "sl_conf.h"
 #include "sl_err.h"

@@ -4,6 +4,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include "sl_err.h"
+
 static pthread_key_t md_key;
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static int md_key_ok;
@@ -20,9 +22,9 @@ md_init(void)
   md_key_ok = pthread_key_create(&md_key, md_free) == 0;
 }
 
-pcre2_code *
-sl_re_compile(const char *pattern, const char *what, char *err,
-              size_t errlen)
+static pcre2_code *
+compile(const char *pattern, uint32_t opts, const char *what, char *err,
+        size_t errlen)
 {
   PCRE2_UCHAR msg[160];
   PCRE2_SIZE at;
@@ -30,8 +32,8 @@ sl_re_compile(const char *pattern, const char *what, char *err,
   uint32_t groups = 0;
   int code;
 
-  re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code,
-                     &at, NULL);
+  re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, opts,
+                     &code, &at, NULL);
   if (re == NULL) {
     pcre2_get_error_message(code, msg, sizeof(msg));
     if (err && errlen)
@@ -50,6 +52,13 @@ sl_re_compile(const char *pattern, const char *what, char *err,
   /* Without JIT support (some platforms) the interpreter runs instead. */
   (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
   return re;
+}
+
+pcre2_code *
+sl_re_compile(const char *pattern, const char *what, char *err,
+              size_t errlen)
+{
+  return compile(pattern, 0, what, err, errlen);
 }
 
 pcre2_match_data *
@@ -76,4 +85,63 @@ sl_re_match(const pcre2_code *re, const char *s, size_t n,
             pcre2_match_data *md)
 {
   return pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, md, NULL);
+}
+
+/* ---- the line stages' patterns (struct sl_rx) ---------------------- */
+
+/* Enough pairs for the capture groups a rule can use ($0..$9 style);
+ * more groups still match, their offsets are just not reported. */
+#define RX_OVEC_PAIRS 16
+
+int
+sl_rx_compile(struct sl_rx *rx, const char *pattern, char *err,
+              size_t errlen)
+{
+  char what[160];
+
+  snprintf(what, sizeof(what), "pattern '%s'", pattern);
+  rx->re = compile(pattern, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, what, err,
+                   errlen);
+  return rx->re ? SL_OK : SL_ECONFIG;
+}
+
+void
+sl_rx_free(struct sl_rx *rx)
+{
+  if (rx->re)
+    pcre2_code_free(rx->re);
+  rx->re = NULL;
+}
+
+pcre2_match_data *
+sl_rx_md_new(void)
+{
+  return pcre2_match_data_create(RX_OVEC_PAIRS, NULL);
+}
+
+int
+sl_rx_find(const struct sl_rx *rx, const char *s, size_t n, size_t start,
+           pcre2_match_data *md, size_t *mstart, size_t *mend)
+{
+  pcre2_match_data *own = NULL;
+  PCRE2_SIZE *ov;
+  int rc;
+
+  if (md == NULL) {
+    own = md = sl_rx_md_new();
+    if (md == NULL)
+      return 0;
+  }
+  rc = pcre2_match(rx->re, (PCRE2_SPTR)(s ? s : ""), n, start, 0, md,
+                   NULL);
+  if (rc >= 0 && (mstart || mend)) {
+    ov = pcre2_get_ovector_pointer(md);
+    if (mstart)
+      *mstart = ov[0];
+    if (mend)
+      *mend = ov[1];
+  }
+  if (own)
+    pcre2_match_data_free(own);
+  return rc >= 0;
 }

@@ -32,7 +32,7 @@
 
 #include <jansson.h>
 
-#include "rx.h"
+#include "re.h"
 #include "sl_buf.h"
 
 struct sl_redact;
