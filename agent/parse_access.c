@@ -180,14 +180,6 @@ access_scan(const char *s, size_t n, struct acc *a, size_t *at)
   return NULL;
 }
 
-static void
-put_str(struct sl_ew *w, const char *s, size_t n)
-{
-  sl_ew_byte(w, '"');
-  sl_ew_escape(w, s, n);
-  sl_ew_byte(w, '"');
-}
-
 /* "GET /a?b HTTP/1.1": the method is upper-case letters, the version the
  * digits and dots after the last " HTTP/". 1 and the parts, else 0. */
 static int
@@ -221,13 +213,13 @@ put_url(struct sl_ew *w, const char *u, size_t n)
   const char *q = memchr(u, '?', n);
 
   SL_EW_LIT(w, ",\"url\":{\"original\":");
-  put_str(w, u, n);
+  sl_pt_str(w, u, n);
   if (n && u[0] == '/') {
     SL_EW_LIT(w, ",\"path\":");
-    put_str(w, u, q ? (size_t)(q - u) : n);
+    sl_pt_str(w, u, q ? (size_t)(q - u) : n);
     if (q && q + 1 < u + n) {
       SL_EW_LIT(w, ",\"query\":");
-      put_str(w, q + 1, (size_t)(u + n - q - 1));
+      sl_pt_str(w, q + 1, (size_t)(u + n - q - 1));
     }
   }
   sl_ew_byte(w, '}');
@@ -263,10 +255,10 @@ access_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   sl_parse_corr_rules(ctx, line, len, &ev);
   slot = sl_ew_ev_begin(w);
   SL_EW_LIT(w, ",\"source\":{\"address\":");
-  put_str(w, a.addr, a.addr_n);
+  sl_pt_str(w, a.addr, a.addr_n);
   if (sl_pt_is_ip(a.addr, a.addr_n)) {
     SL_EW_LIT(w, ",\"ip\":");
-    put_str(w, a.addr, a.addr_n);
+    sl_pt_str(w, a.addr, a.addr_n);
   }
   sl_ew_byte(w, '}');
   if (a.list) {
@@ -274,7 +266,7 @@ access_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     int first = 1;
 
     sl_ew_byte(w, ',');
-    put_str(w, name, strlen(name));
+    sl_pt_str(w, name, strlen(name));
     SL_EW_LIT(w, ":{\"access\":{\"remote_ip_list\":[");
     for (p = a.list, e = a.list + a.list_n; p < e;) {
       const char *q;
@@ -288,14 +280,14 @@ access_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
       if (!first)
         sl_ew_byte(w, ',');
       first = 0;
-      put_str(w, p, (size_t)(q - p));
+      sl_pt_str(w, p, (size_t)(q - p));
       p = q < e ? q + 1 : e;
     }
     SL_EW_LIT(w, "]}}");
   }
   if (a.user) {
     SL_EW_LIT(w, ",\"user\":{\"name\":");
-    put_str(w, a.user, a.user_n);
+    sl_pt_str(w, a.user, a.user_n);
     sl_ew_byte(w, '}');
   }
   reqok = split_request(a.req, a.req_n, &mn, &url, &un, &ver, &vn);
@@ -304,26 +296,26 @@ access_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     SL_EW_LIT(w, "\"request\":{");
     if (reqok) {
       SL_EW_LIT(w, "\"method\":");
-      put_str(w, a.req, mn);
+      sl_pt_str(w, a.req, mn);
     }
     if (a.ref) {
       if (reqok)
         sl_ew_byte(w, ',');
       SL_EW_LIT(w, "\"referrer\":");
-      put_str(w, a.ref, a.ref_n);
+      sl_pt_str(w, a.ref, a.ref_n);
     }
     if (ev.req_id.p) {
       if (reqok || a.ref)
         sl_ew_byte(w, ',');
       SL_EW_LIT(w, "\"id\":");
-      put_str(w, ev.req_id.p, ev.req_id.n);
+      sl_pt_str(w, ev.req_id.p, ev.req_id.n);
       ev.req_id.p = NULL;
     }
     SL_EW_LIT(w, "},");
   }
   if (reqok) {
     SL_EW_LIT(w, "\"version\":");
-    put_str(w, ver, vn);
+    sl_pt_str(w, ver, vn);
     sl_ew_byte(w, ',');
   }
   SL_EW_LIT(w, "\"response\":{\"status_code\":");
@@ -340,7 +332,7 @@ access_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     put_url(w, a.req, a.req_n);
   if (a.ua) {
     SL_EW_LIT(w, ",\"user_agent\":{\"original\":");
-    put_str(w, a.ua, a.ua_n);
+    sl_pt_str(w, a.ua, a.ua_n);
     sl_ew_byte(w, '}');
   }
   sl_pt_text(&ev.msg, line, len);

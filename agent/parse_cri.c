@@ -30,21 +30,6 @@
 #include "sl_time.h"
 #include "timestamp.h"
 
-static void
-failed(struct sl_ew *w, const struct sl_parse_ctx *ctx,
-       const struct sl_src *src, const char *line, size_t len,
-       uint64_t offset, unsigned flags, int64_t read_time_ns,
-       const char *name, size_t at, const char *why)
-{
-  char emsg[128], tag[48];
-
-  snprintf(emsg, sizeof(emsg), "%s parse failure at byte %zu: %s", name, at,
-           why);
-  snprintf(tag, sizeof(tag), "sluice_%s_parse_failure", name);
-  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
-                  emsg, tag);
-}
-
 /* ,"stream":"<s>" with s a plain or JSON-escaped (valid) string. */
 static void
 put_stream(struct sl_ew *w, const char *s, size_t n, int json)
@@ -74,16 +59,16 @@ cri_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     ;
   if (i == 0 || i >= n ||
       sl_ts_parse_auto(s, i, ctx->ts->tz, read_time_ns, &ts, &prec) != 0) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "cri", 0,
-           "expected an RFC 3339 time and a space");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "cri", 0,
+                 "expected an RFC 3339 time and a space");
     return;
   }
   j = i + 1;
   if (n - j < 6 || (memcmp(s + j, "stdout", 6) != 0 &&
                     memcmp(s + j, "stderr", 6) != 0) ||
       (n - j > 6 && s[j + 6] != ' ')) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "cri", j,
-           "expected stdout or stderr after the time");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "cri", j,
+                 "expected stdout or stderr after the time");
     return;
   }
   i = j + 6 < n ? j + 7 : n;
@@ -314,8 +299,8 @@ docker_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
 
   i = ws(s, n, 0);
   if (i >= n || s[i] != '{') {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "docker", i,
-           "not a JSON object");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "docker", i,
+                 "not a JSON object");
     return;
   }
   i = ws(s, n, i + 1);
@@ -358,8 +343,8 @@ docker_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   if (i >= n || ws(s, n, i + 1) != n)
     goto bad;
   if (msg == NULL) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "docker", 0,
-           "no \"log\" string member");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "docker", 0,
+                 "no \"log\" string member");
     return;
   }
   if (tp && !tfix && memchr(tp, '\\', tn) == NULL &&
@@ -401,8 +386,8 @@ docker_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   return;
 
 bad:
-  failed(w, ctx, src, s, n, offset, flags, read_time_ns, "docker", i,
-         "not a json-file log record");
+  sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "docker", i,
+               "not a json-file log record");
 }
 
 const struct sl_parser_ops sl_parser_cri = {

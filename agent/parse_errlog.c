@@ -31,14 +31,6 @@
 #include "sl_time.h"
 #include "timestamp.h"
 
-static void
-put_str(struct sl_ew *w, const char *s, size_t n)
-{
-  sl_ew_byte(w, '"');
-  sl_ew_escape(w, s, n);
-  sl_ew_byte(w, '"');
-}
-
 /* Digits at s[*i..]: 1..18 of them, value in *v, *i past them. */
 static int
 take_num(const char *s, size_t n, size_t *i, uint64_t *v)
@@ -76,31 +68,16 @@ put_source(struct sl_ew *w, const char *s, size_t n)
     }
   }
   SL_EW_LIT(w, ",\"source\":{\"address\":");
-  put_str(w, addr, an);
+  sl_pt_str(w, addr, an);
   if (sl_pt_is_ip(addr, an)) {
     SL_EW_LIT(w, ",\"ip\":");
-    put_str(w, addr, an);
+    sl_pt_str(w, addr, an);
   }
   if (has_port) {
     SL_EW_LIT(w, ",\"port\":");
     sl_ew_u64(w, port);
   }
   sl_ew_byte(w, '}');
-}
-
-static void
-failed(struct sl_ew *w, const struct sl_parse_ctx *ctx,
-       const struct sl_src *src, const char *line, size_t len,
-       uint64_t offset, unsigned flags, int64_t read_time_ns,
-       const char *name, size_t at, const char *why)
-{
-  char emsg[128], tag[48];
-
-  snprintf(emsg, sizeof(emsg), "%s parse failure at byte %zu: %s", name, at,
-           why);
-  snprintf(tag, sizeof(tag), "sluice_%s_parse_failure", name);
-  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
-                  emsg, tag);
 }
 
 /* ---- nginx_error -------------------------------------------------------- */
@@ -126,13 +103,13 @@ nginx_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
       !sl_pt_digits(s + 11, 2, &h) || !sl_pt_digits(s + 14, 2, &mi) ||
       !sl_pt_digits(s + 17, 2, &sec) || !sl_pt_civil(y, mo, d, h, mi, sec,
                                                       &t)) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "nginx_error", 0,
-           "expected a time like 2023/10/11 14:32:52");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "nginx_error",
+                 0, "expected a time like 2023/10/11 14:32:52");
     return;
   }
   if (s[19] != ' ' || s[20] != '[') {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "nginx_error",
-           19, "expected ' [level]' after the time");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "nginx_error",
+                 19, "expected ' [level]' after the time");
     return;
   }
   lv = 21;
@@ -140,8 +117,8 @@ nginx_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     ;
   lvn = i < n && s[i] == ']' ? sl_pt_level(s + lv, i - lv, lvl) : 0;
   if (lvn == 0) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "nginx_error",
-           lv, "expected a level in brackets");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "nginx_error",
+                 lv, "expected a level in brackets");
     return;
   }
   /* "] 123#456: " */
@@ -149,8 +126,8 @@ nginx_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   if (i + 1 >= n || s[i] != ' ' || (i++, !take_num(s, n, &i, &pid)) ||
       i >= n || s[i] != '#' || (i++, !take_num(s, n, &i, &tid)) ||
       i + 1 >= n || s[i] != ':' || s[i + 1] != ' ') {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "nginx_error",
-           i, "expected 'pid#tid: ' after the level");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "nginx_error",
+                 i, "expected 'pid#tid: ' after the level");
     return;
   }
   i += 2;
@@ -250,14 +227,14 @@ apache_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   struct sl_ew_ev ev;
 
   if (!apache_time(s, n, &i, &t, &frac, &us)) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "apache_error",
-           0, "expected a time like [Wed Oct 11 14:32:52 2023]");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "apache_error",
+                 0, "expected a time like [Wed Oct 11 14:32:52 2023]");
     return;
   }
   /* " [module:level]" or " [level]" */
   if (n - i < 4 || s[i] != ' ' || s[i + 1] != '[') {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "apache_error",
-           i, "expected ' [level]' after the time");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "apache_error",
+                 i, "expected ' [level]' after the time");
     return;
   }
   lv = i + 2;
@@ -269,8 +246,8 @@ apache_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     }
   lvn = j < n && s[j] == ']' ? sl_pt_level(s + lv, j - lv, lvl) : 0;
   if (lvn == 0) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, "apache_error",
-           lv, "expected a level in brackets");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "apache_error",
+                 lv, "expected a level in brackets");
     return;
   }
   i = j + 1;
@@ -333,7 +310,7 @@ apache_error_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   }
   if (mod && modn) {
     SL_EW_LIT(w, ",\"apache\":{\"error\":{\"module\":");
-    put_str(w, mod, modn);
+    sl_pt_str(w, mod, modn);
     SL_EW_LIT(w, "}}");
   }
   if (cl)

@@ -61,28 +61,6 @@ static const char *const severity_names[8] = {
 #define SD_MAX_IDS 32
 #define SD_MAX_PARAMS 64
 
-static void
-failed(struct sl_ew *w, const struct sl_parse_ctx *ctx,
-       const struct sl_src *src, const char *line, size_t len,
-       uint64_t offset, unsigned flags, int64_t read_time_ns, size_t at,
-       const char *why)
-{
-  char emsg[128];
-
-  snprintf(emsg, sizeof(emsg), "syslog parse failure at byte %zu: %s", at,
-           why);
-  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
-                  emsg, "sluice_syslog_parse_failure");
-}
-
-static void
-put_str(struct sl_ew *w, const char *s, size_t n)
-{
-  sl_ew_byte(w, '"');
-  sl_ew_escape(w, s, n);
-  sl_ew_byte(w, '"');
-}
-
 /* "<PRI>" at s[0]: 1..3 digits, 0..191, no leading zero except "<0>".
  * 1 and *pri, *i past '>'; 0 if absent or malformed. */
 static int
@@ -120,7 +98,7 @@ put_process(struct sl_ew *w, const char *name, size_t nn, int64_t pid)
   SL_EW_LIT(w, ",\"process\":{");
   if (name) {
     SL_EW_LIT(w, "\"name\":");
-    put_str(w, name, nn);
+    sl_pt_str(w, name, nn);
   }
   if (pid >= 0) {
     if (name)
@@ -181,14 +159,14 @@ bsd_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
     j = token_end(s, n, i);
     if (j == i || sl_ts_parse_auto(s + i, j - i, ctx->ts->tz, read_time_ns,
                                    &ts, &prec) != 0) {
-      failed(w, ctx, src, s, n, offset, flags, read_time_ns, i,
-             "expected a time like 'Dec  4 04:47:44' or RFC 3339");
+      sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "syslog", i,
+                   "expected a time like 'Dec  4 04:47:44' or RFC 3339");
       return;
     }
   }
   if (j < n && s[j] != ' ') {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, j,
-           "expected a space after the time");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "syslog", j,
+                 "expected a space after the time");
     return;
   }
   msg = j < n ? j + 1 : n;
@@ -224,7 +202,7 @@ bsd_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   slot = sl_ew_ev_begin(w);
   if (host) {
     SL_EW_LIT(w, ",\"host.hostname\":");
-    put_str(w, host, hn);
+    sl_pt_str(w, host, hn);
   }
   put_process(w, tn ? tag : NULL, tn, pid);
   if (pri >= 0) {
@@ -332,7 +310,7 @@ sd_write(struct sl_ew *w, const char *s, size_t n, size_t i, size_t *end,
           if (!first_id)
             sl_ew_byte(w, ',');
           first_id = 0;
-          put_str(w, s + id_at, ne - id_at);
+          sl_pt_str(w, s + id_at, ne - id_at);
           SL_EW_LIT(w, ":{");
         } else {
           dup = 1;
@@ -366,7 +344,7 @@ sd_write(struct sl_ew *w, const char *s, size_t n, size_t i, size_t *end,
             if (!first_p)
               sl_ew_byte(w, ',');
             first_p = 0;
-            put_str(w, s + pn, ne - pn);
+            sl_pt_str(w, s + pn, ne - pn);
             sl_ew_byte(w, ':');
             put_sd_value(w, s + ne + 2, ve - (ne + 2));
           }
@@ -435,15 +413,15 @@ rfc5424_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   /* TIMESTAMP SP */
   j = token_end(s, n, i);
   if (j >= n || j == i) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, i,
-           "RFC 5424: expected TIMESTAMP HOSTNAME APP-NAME PROCID MSGID");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "syslog", i,
+                 "RFC 5424: expected TIMESTAMP HOSTNAME APP-NAME PROCID MSGID");
     return;
   }
   if (!(j - i == 1 && s[i] == '-') &&
       sl_ts_parse_auto(s + i, j - i, ctx->ts->tz, read_time_ns, &ts,
                        &prec) != 0) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, i,
-           "RFC 5424: TIMESTAMP is not RFC 3339");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "syslog", i,
+                 "RFC 5424: TIMESTAMP is not RFC 3339");
     return;
   }
   i = j + 1;
@@ -451,22 +429,22 @@ rfc5424_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
       !hdr_field(s, n, &i, 48, &app, &an) ||
       !hdr_field(s, n, &i, 128, &procid, &pn) ||
       !hdr_field(s, n, &i, 32, &msgid, &mn) || i >= n) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, i,
-           "RFC 5424: expected HOSTNAME APP-NAME PROCID MSGID "
-           "STRUCTURED-DATA");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "syslog", i,
+                 "RFC 5424: expected HOSTNAME APP-NAME PROCID MSGID "
+                 "STRUCTURED-DATA");
     return;
   }
   sd_at = i;
   if (s[i] == '-') {
     sd_end = i + 1;
     if (sd_end < n && s[sd_end] != ' ') {
-      failed(w, ctx, src, s, n, offset, flags, read_time_ns, sd_end,
-             "RFC 5424: expected a space after STRUCTURED-DATA");
+      sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "syslog",
+                   sd_end, "RFC 5424: expected a space after STRUCTURED-DATA");
       return;
     }
   } else if (s[i] != '[') {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, i,
-           "RFC 5424: STRUCTURED-DATA must be '-' or '[id ...]'");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "syslog", i,
+                 "RFC 5424: STRUCTURED-DATA must be '-' or '[id ...]'");
     return;
   }
   if (procid && sl_pt_u64(procid, pn, &v))
@@ -477,32 +455,32 @@ rfc5424_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   slot = sl_ew_ev_begin(w);
   if (host) {
     SL_EW_LIT(w, ",\"host.hostname\":");
-    put_str(w, host, hn);
+    sl_pt_str(w, host, hn);
   }
   put_process(w, app, an, pid);
   SL_EW_LIT(w, ",\"log.syslog\":{");
   put_pri(w, pri);
   SL_EW_LIT(w, ",\"version\":");
-  put_str(w, ver, vn);
+  sl_pt_str(w, ver, vn);
   if (app) {
     SL_EW_LIT(w, ",\"appname\":");
-    put_str(w, app, an);
+    sl_pt_str(w, app, an);
   }
   if (procid) {
     SL_EW_LIT(w, ",\"procid\":");
-    put_str(w, procid, pn);
+    sl_pt_str(w, procid, pn);
   }
   if (msgid) {
     SL_EW_LIT(w, ",\"msgid\":");
-    put_str(w, msgid, mn);
+    sl_pt_str(w, msgid, mn);
   }
   if (s[sd_at] == '[') {
     if (sd_write(w, s, n, sd_at, &sd_end, &bad) != 0) {
       /* Undo this event: the whole line goes out raw. */
       if (!w->err)
         sl_ew_setlen(w, start);
-      failed(w, ctx, src, s, n, offset, flags, read_time_ns, bad,
-             "RFC 5424: malformed STRUCTURED-DATA");
+      sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "syslog",
+                   bad, "RFC 5424: malformed STRUCTURED-DATA");
       return;
     }
   }
@@ -529,8 +507,8 @@ syslog_event(struct sl_ew *w, const struct sl_parse_ctx *ctx,
   int pri = -1;
 
   if (n && s[0] == '<' && !take_pri(s, n, &i, &pri)) {
-    failed(w, ctx, src, s, n, offset, flags, read_time_ns, 0,
-           "expected <PRI> with PRI 0..191");
+    sl_pt_failed(w, ctx, src, s, n, offset, flags, read_time_ns, "syslog", 0,
+                 "expected <PRI> with PRI 0..191");
     return;
   }
   /* RFC 5424: "<PRI>VERSION SP" with VERSION 1..999 (RFC 3339 times in

@@ -3,10 +3,12 @@
 #include "parse_text.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "level.h"
+#include "parse_internal.h"
 #include "sl_time.h"
 
 int
@@ -146,4 +148,19 @@ sl_pt_level(const char *s, size_t n, char *out)
     out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + 32) : s[i];
   out[n] = '\0';
   return n;
+}
+
+void
+sl_pt_failed(struct sl_ew *w, const struct sl_parse_ctx *ctx,
+             const struct sl_src *src, const char *line, size_t len,
+             uint64_t offset, unsigned flags, int64_t read_time_ns,
+             const char *parser, size_t at, const char *why)
+{
+  char emsg[128], tag[48];
+
+  snprintf(emsg, sizeof(emsg), "%s parse failure at byte %zu: %s", parser,
+           at, why);
+  snprintf(tag, sizeof(tag), "sluice_%s_parse_failure", parser);
+  sl_ew_raw_event(w, &ctx->ev, src, line, len, offset, flags, read_time_ns,
+                  emsg, tag);
 }

@@ -1,7 +1,8 @@
 /* parse_text.h - scanning helpers shared by the text-line parsers
- * (parse_access.c, parse_nginx.c, parse_apache.c, parse_logfmt.c): fixed
- * timestamp layouts, IP literals, integers and level names (zones of
- * timestamps without an offset: timestamp.h, through ctx->ts).
+ * (parse_access.c, parse_errlog.c, parse_syslog.c, parse_cri.c,
+ * parse_logfmt.c): fixed timestamp layouts, IP literals, integers, level
+ * names, quoted strings and the parse-failure event (zones of timestamps
+ * without an offset: timestamp.h, through ctx->ts).
  *
  * Nothing here allocates or keeps pointers: every function reads the bytes
  * it is given and writes into the caller's variables. Safe on parse workers
@@ -14,6 +15,25 @@
 #include <stdint.h>
 
 #include "event_writer.h"
+
+struct sl_parse_ctx;
+
+/* "s" as a JSON string (escaped). */
+static inline void
+sl_pt_str(struct sl_ew *w, const char *s, size_t n)
+{
+  sl_ew_byte(w, '"');
+  sl_ew_escape(w, s, n);
+  sl_ew_byte(w, '"');
+}
+
+/* The line as a raw event that says why `parser` could not read it:
+ * error.message "<parser> parse failure at byte <at>: <why>" and tag
+ * sluice_<parser>_parse_failure. Never drops the line. */
+void sl_pt_failed(struct sl_ew *w, const struct sl_parse_ctx *ctx,
+                  const struct sl_src *src, const char *line, size_t len,
+                  uint64_t offset, unsigned flags, int64_t read_time_ns,
+                  const char *parser, size_t at, const char *why);
 
 /* Month abbreviation "Jan".."Dec" (exact case) at p[0..2]: 1..12, else 0. */
 int sl_pt_month(const char *p);
