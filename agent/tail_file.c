@@ -1186,6 +1186,17 @@ file_flush_partial(struct tail_file *f)
 
 /* fstat an open file: growth, truncation, deletion, inactivity. May replace
  * f (new generation) or close its fd. */
+/* How long a deleted file must sit at its end before close_removed closes
+ * it: 1 s, or close_inactive when that is shorter. */
+#define REMOVED_GRACE_MS 1000
+
+static uint64_t
+removed_grace_ms(const struct tail_file *f)
+{
+  return f->in->close_inactive_ms < REMOVED_GRACE_MS
+             ? f->in->close_inactive_ms : REMOVED_GRACE_MS;
+}
+
 void
 sl__tail_file_check(struct tail_file *f, uint64_t now)
 {
@@ -1202,6 +1213,7 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
   size = (uint64_t)st.st_size;
   if (st.st_nlink == 0 && !f->deleted) {
     f->deleted = true;
+    f->deleted_ms = now;
     sl_log(SL_LOG_INFO, "tail", "file deleted", SL_LF_STR, "path", f->path,
            SL_LF_INT, "offset", (int64_t)f->read_off, SL_LF_END);
   }
@@ -1255,10 +1267,15 @@ sl__tail_file_check(struct tail_file *f, uint64_t now)
     file_flush_partial(f);
     partial = f->size > f->read_off || f->trunc;
   }
-  if (!partial && f->deleted && f->in->close_removed) {
-    /* Read to its end and gone: nothing can be appended through a path
-     * any more, so the descriptor (and the disk space it pins) goes now;
-     * the registry entry goes once every byte was acknowledged. */
+  if (!partial && f->deleted && f->in->close_removed &&
+      now - (f->deleted_ms > f->last_growth ? f->deleted_ms : f->last_growth)
+          >= removed_grace_ms(f)) {
+    /* Read to its end and gone. A writer that still holds the file open
+     * may append a little more (the lines it wrote while or just after
+     * the file was removed), so the end is the end once it stopped
+     * growing for a short grace; then the descriptor (and the disk space
+     * it pins) goes, and the registry entry once every byte was
+     * acknowledged. */
     sl_log(SL_LOG_INFO, "tail", "file closed", SL_LF_STR, "path", f->path,
            SL_LF_INT, "offset", (int64_t)f->read_off,
            SL_LF_INT, "acked", (int64_t)f->acked_off,

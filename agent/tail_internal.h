@@ -147,6 +147,7 @@ struct tail_file {
   bool skipping;                   /* inside an over-long line */
   bool rotated;                    /* path no longer names this file */
   bool deleted;                    /* link count 0 */
+  uint64_t deleted_ms;             /* when `deleted` was seen (loop ms) */
   bool detached;
   struct tail_chunk *trunc;        /* assembly: a chunk of copied lines
                                       holding cut over-long lines, filled

@@ -153,6 +153,29 @@ def test_delete_while_reading(workdir, recv, agents):
     check(seen, total)
 
 
+def test_deleted_file_still_written_is_read_to_its_end(workdir, recv, agents):
+    """Regression: close_removed closed a deleted file the moment it was at
+    its end, so lines its writer appended right after the unlink (the
+    writer still holds it open) were lost (test_delete_while_reading failed
+    2 runs in 3 on a quiet machine). The agent now waits until the deleted
+    file stopped growing for a short grace."""
+    log = os.path.join(workdir, "app.log")
+    w = Writer(log, 1, pad=50)
+    for _ in range(100):
+        w.write_one()
+    a = agents(workdir, agent_config(workdir, [log], recv))
+    a.start()
+    settle(recv, w.n, 0)
+    os.unlink(log)
+    time.sleep(0.3)   # the agent sees the unlink with everything read
+    for _ in range(50):
+        w.write_one()
+    total = w.n
+    w.f.close()
+    seen = settle(recv, total, 0)
+    assert a.stop() == 0
+    check(seen, total)
+
 def test_inode_reuse_and_new_head(workdir, recv, agents):
     """A file read completely, deleted, and a new one at the same path
     (often on the same inode): a new stream, read from 0."""
