@@ -274,19 +274,24 @@ static int
 json_number(const char *s, size_t n)
 {
   char buf[64];
-  size_t i = 0;
+  size_t i = 0, digits;
   double x;
 
   if (n == 0 || n >= sizeof(buf))
     return 0;
   if (s[i] == '-')
     i++;
+  digits = i;
   if (i < n && s[i] == '0')
     i++;
   else if (i < n && s[i] >= '1' && s[i] <= '9')
     while (i < n && s[i] >= '0' && s[i] <= '9')
       i++;
   else
+    return 0;
+  /* A bare integer is read as one by JSON parsers (jansson, ES's long
+   * detection): past 18 digits it overflows them, so it stays a string. */
+  if (i == n && i - digits > 18)
     return 0;
   if (i < n && s[i] == '.') {
     if (++i >= n || s[i] < '0' || s[i] > '9')
