@@ -325,6 +325,43 @@ name(const char *s, size_t n, size_t *i, const char *const *full,
   return 0;
 }
 
+/* "H:MM:SS" (the hour has at least hmin digits) into t. */
+static int
+hms(const char *s, size_t n, size_t *i, int hmin, struct tm_parts *t)
+{
+  int64_t v;
+
+  if (!num(s, n, i, hmin, 2, &v) || *i >= n || s[(*i)++] != ':')
+    return 0;
+  t->h = (int)v;
+  if (!num(s, n, i, 2, 2, &v) || *i >= n || s[(*i)++] != ':')
+    return 0;
+  t->mi = (int)v;
+  if (!num(s, n, i, 2, 2, &v))
+    return 0;
+  t->s = (int)v;
+  return 1;
+}
+
+/* "YYYY-M-D" (month and day have at least mdmin digits) into t. */
+static int
+ymd(const char *s, size_t n, size_t *i, int mdmin, struct tm_parts *t)
+{
+  int64_t v;
+
+  if (!num(s, n, i, 4, 4, &v) || *i >= n || s[(*i)++] != '-')
+    return 0;
+  t->y = v;
+  t->have_y = 1;
+  if (!num(s, n, i, mdmin, 2, &v) || *i >= n || s[(*i)++] != '-')
+    return 0;
+  t->mon = (int)v;
+  if (!num(s, n, i, mdmin, 2, &v))
+    return 0;
+  t->d = (int)v;
+  return 1;
+}
+
 static int
 frac(const char *s, size_t n, size_t *i, struct tm_parts *t)
 {
@@ -522,27 +559,12 @@ sl_ts_parse_layout(const char *layout, const char *s, size_t n,
       t.s = (int)v;
       break;
     case 'T':
-      if (!num(s, n, &i, 1, 2, &v) || i >= n || s[i++] != ':')
+      if (!hms(s, n, &i, 1, &t))
         return SL_EPARSE;
-      t.h = (int)v;
-      if (!num(s, n, &i, 2, 2, &v) || i >= n || s[i++] != ':')
-        return SL_EPARSE;
-      t.mi = (int)v;
-      if (!num(s, n, &i, 2, 2, &v))
-        return SL_EPARSE;
-      t.s = (int)v;
       break;
     case 'F':
-      if (!num(s, n, &i, 4, 4, &v) || i >= n || s[i++] != '-')
+      if (!ymd(s, n, &i, 1, &t))
         return SL_EPARSE;
-      t.y = v;
-      t.have_y = 1;
-      if (!num(s, n, &i, 1, 2, &v) || i >= n || s[i++] != '-')
-        return SL_EPARSE;
-      t.mon = (int)v;
-      if (!num(s, n, &i, 1, 2, &v))
-        return SL_EPARSE;
-      t.d = (int)v;
       break;
     case 'f':
       frac(s, n, &i, &t);
@@ -616,31 +638,15 @@ parse_iso(const char *s, size_t n, const struct sl_tz *tz, int64_t ref_ns,
 {
   struct tm_parts t;
   size_t i = 0;
-  int64_t v;
 
   parts_init(&t);
-  if (!num(s, n, &i, 4, 4, &v) || i >= n || s[i++] != '-')
+  if (!ymd(s, n, &i, 2, &t) || i >= n)
     return SL_EPARSE;
-  t.y = v;
-  t.have_y = 1;
-  if (!num(s, n, &i, 2, 2, &v) || i >= n || s[i++] != '-')
-    return SL_EPARSE;
-  t.mon = (int)v;
-  if (!num(s, n, &i, 2, 2, &v) || i >= n)
-    return SL_EPARSE;
-  t.d = (int)v;
   if (s[i] != 'T' && s[i] != 't' && s[i] != ' ')
     return SL_EPARSE;
   i++;
-  if (!num(s, n, &i, 2, 2, &v) || i >= n || s[i++] != ':')
+  if (!hms(s, n, &i, 2, &t))
     return SL_EPARSE;
-  t.h = (int)v;
-  if (!num(s, n, &i, 2, 2, &v) || i >= n || s[i++] != ':')
-    return SL_EPARSE;
-  t.mi = (int)v;
-  if (!num(s, n, &i, 2, 2, &v))
-    return SL_EPARSE;
-  t.s = (int)v;
   frac(s, n, &i, &t);
   if (i < n && s[i] == ' ')
     i++;
