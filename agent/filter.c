@@ -362,6 +362,51 @@ relevant(const struct edit *ed, const char *full, size_t n)
   return 0;
 }
 
+/* The member at p (`"key": value`): the key's text is [*k, *ke - 1) (*ke
+ * is past its closing quote), the value [*v, *ve). 0, or SL_EPARSE. */
+static int
+member(const char *p, const char *e, const char **k, const char **ke,
+       const char **v, const char **ve)
+{
+  const char *q;
+
+  if (*p != '"' || (*ke = str_end(p, e)) == NULL)
+    return SL_EPARSE;
+  *k = p + 1;
+  q = ws(*ke, e);
+  if (q >= e || *q != ':')
+    return SL_EPARSE;
+  q = ws(q + 1, e);
+  if ((*ve = value_end(q, e)) == NULL)
+    return SL_EPARSE;
+  *v = q;
+  return 0;
+}
+
+/* Past the member that ends at ve and its comma. */
+static const char *
+next_member(const char *ve, const char *e)
+{
+  const char *p = ws(ve, e);
+
+  return p < e && *p == ',' ? ws(p + 1, e) : p;
+}
+
+/* path[0, plen) "." key into path, when it fits; the child's length
+ * (PATH_MAX_LEN or more: too long, path left as it was). */
+static size_t
+child_path(char *path, size_t plen, const char *k, const char *ke)
+{
+  size_t kl = (size_t)(ke - 1 - k), n = plen + (plen ? 1 : 0) + kl;
+
+  if (n < PATH_MAX_LEN) {
+    if (plen)
+      path[plen] = '.';
+    memcpy(path + plen + (plen ? 1 : 0), k, kl);
+  }
+  return n;
+}
+
 /* Pass 1: where the values that rename moves are. */
 static int
 find_sources(struct edit *ed, const char *p, const char *e, char *path,
@@ -378,20 +423,10 @@ find_sources(struct edit *ed, const char *p, const char *e, char *path,
     return SL_EPARSE;
   p = ws(p + 1, e);
   while (p < e && *p != '}') {
-    if (*p != '"' || (ke = str_end(p, e)) == NULL)
+    if (member(p, e, &k, &ke, &v, &ve))
       return SL_EPARSE;
-    k = p + 1;
-    v = ws(ke, e);
-    if (v >= e || *v != ':')
-      return SL_EPARSE;
-    v = ws(v + 1, e);
-    if ((ve = value_end(v, e)) == NULL)
-      return SL_EPARSE;
-    n = plen + (plen ? 1 : 0) + (size_t)(ke - 1 - k);
+    n = child_path(path, plen, k, ke);
     if (n < PATH_MAX_LEN) {
-      if (plen)
-        path[plen] = '.';
-      memcpy(path + plen + (plen ? 1 : 0), k, (size_t)(ke - 1 - k));
       for (i = 0; i < f->nren; i++)
         if (is_path(path, n, f->ren[i].from, f->ren[i].fromlen) &&
             ed->t[i].val == NULL) {
@@ -402,9 +437,7 @@ find_sources(struct edit *ed, const char *p, const char *e, char *path,
           find_sources(ed, v, ve, path, n, depth + 1))
         return SL_EPARSE;
     }
-    p = ws(ve, e);
-    if (p < e && *p == ',')
-      p = ws(p + 1, e);
+    p = next_member(ve, e);
   }
   return p < e ? 0 : SL_EPARSE;
 }
@@ -473,21 +506,11 @@ copy_object(struct edit *ed, const char *p, const char *e, char *path,
   put(ed, "{", 1);
   p = ws(p + 1, e);
   while (p < e && *p != '}') {
-    if (*p != '"' || (ke = str_end(p, e)) == NULL)
+    if (member(p, e, &k, &ke, &v, &ve))
       return SL_EPARSE;
-    k = p + 1;
-    v = ws(ke, e);
-    if (v >= e || *v != ':')
-      return SL_EPARSE;
-    v = ws(v + 1, e);
-    if ((ve = value_end(v, e)) == NULL)
-      return SL_EPARSE;
-    n = plen + (plen ? 1 : 0) + (size_t)(ke - 1 - k);
+    n = child_path(path, plen, k, ke);
     skip = 0;
     if (n < PATH_MAX_LEN && depth < EDIT_MAX_DEPTH) {
-      if (plen)
-        path[plen] = '.';
-      memcpy(path + plen + (plen ? 1 : 0), k, (size_t)(ke - 1 - k));
       for (i = 0; i < f->ndrop && !skip; i++)
         skip = is_path(path, n, f->drop[i], f->droplen[i]);
       for (i = 0; i < f->nren && !skip; i++)
@@ -521,9 +544,7 @@ copy_object(struct edit *ed, const char *p, const char *e, char *path,
           return SL_EPARSE;
       }
     }
-    p = ws(ve, e);
-    if (p < e && *p == ',')
-      p = ws(p + 1, e);
+    p = next_member(ve, e);
   }
   if (p >= e)
     return SL_EPARSE;
