@@ -92,6 +92,14 @@ def test_per_input_sums_build_info_process(workdir, ljrecv, agents):
                     or n == "sluice_agent_output_latency_seconds_bucket"
                     or n == "sluice_agent_build_info"), (n, lab)
 
+    # Every family is in the README's reference tables.
+    with open(os.path.join(SOURCE, "README.md")) as f:
+        readme = f.read().split("\n## Metrics\n", 1)[1].split("\n## ")[0]
+    for n, _, _ in samples(body):
+        fam = re.sub(r"_(bucket|sum|count)$", "", n) \
+            if n.startswith("sluice_agent_output_latency_seconds") else n
+        assert "`%s`" % fam in readme, fam
+
     info = [(lab, v) for n, lab, v in samples(body)
             if n == "sluice_agent_build_info"]
     assert len(info) == 1 and info[0][1] == 1

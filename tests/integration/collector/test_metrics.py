@@ -49,6 +49,13 @@ def test_names_build_info_process(es, make_collector):
                         "sluice_collector_es_request_duration_seconds",
                         "sluice_collector_build_info"}, labelled
 
+    # Every family is in the README's reference tables.
+    with open(os.path.join(os.environ["SLUICE_SOURCE_DIR"],
+                           "README.md")) as f:
+        readme = f.read().split("\n## Metrics\n", 1)[1].split("\n## ")[0]
+    for name in types:
+        assert "`%s`" % name in readme, name
+
     info = [ln for ln in body.splitlines()
             if ln.startswith("sluice_collector_build_info{")]
     assert len(info) == 1 and info[0].endswith("} 1"), info
