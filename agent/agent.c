@@ -357,10 +357,9 @@ on_chunk(void *arg, struct sl_tail_chunk *c)
 static int
 render_build_info(struct sl_buf *b)
 {
-  char pcre2[32] = "";
+  char pcre2[32] = "", *sp;
   const char *extra[] = { "pcre2", pcre2, "librdkafka", NULL, NULL };
 
-  char *sp;
   if (pcre2_config(PCRE2_CONFIG_VERSION, pcre2) < 0)
     snprintf(pcre2, sizeof(pcre2), "%d.%d", PCRE2_MAJOR, PCRE2_MINOR);
   sp = strchr(pcre2, ' ');  /* "10.42 2022-12-11": the date goes */
@@ -452,8 +451,8 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   C("chunks_total", "read chunks taken from the tailer", a->chunks_in);
   C("events_built_total", "events built from lines (parse failures "
     "included: they ship tagged)", ws.events);
-  C("events_dropped_total", "events dropped because they do not fit in a "
-    "batch", ws.failed);
+  C("events_dropped_total", "events dropped: larger than a batch, or not "
+    "encodable", ws.failed);
   C("events_redacted_total", "events changed by a redact rule",
     ws.redacted);
   C("events_sent_total", "events handed to the output (resends included)",
