@@ -726,10 +726,33 @@ sl_tail_flush_registry(struct sl_tail *t)
   return sl_treg_save(t->reg);
 }
 
+/* The size is the one last seen (inotify, the periodic fstat), so no
+ * syscall per file here; a copy shorter than what its stream already
+ * shipped (f->ahead: read_off > size) counts nothing. */
+static uint64_t
+lag_bytes(const struct sl_tail *t)
+{
+  const struct sl_list *heads[2] = {&t->files, &t->zombies};
+  struct sl_list *l, *tmp;
+  uint64_t lag = 0;
+  size_t i;
+
+  for (i = 0; i < 2; i++)
+    sl_list_foreach(l, tmp, heads[i]) {
+      const struct tail_file *f = sl_container_of(l, struct tail_file, link);
+
+      /* A .gz counts inflated bytes read against its compressed size. */
+      if (!f->gz && f->size > f->read_off)
+        lag += f->size - f->read_off;
+    }
+  return lag;
+}
+
 void
 sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st)
 {
   *st = t->st;
+  st->lag_bytes = lag_bytes(t);
   st->files_open = t->nopen;
   st->files_waiting = t->nwaiting;
   st->harvester_limit = t->hlimit;
