@@ -483,8 +483,8 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
     "queue_input_bytes", a->ac.queue_max_bytes);
   G("queue_input_bytes", "read bytes not yet acknowledged",
     ts.inflight_bytes);
-  G("lag_bytes", "bytes in the tailed files not read yet (last known sizes)",
-    ts.lag_bytes);
+  G("lag_bytes", "bytes in the tailed files not yet delivered, read or "
+    "not (last known sizes)", ts.lag_bytes);
   G("queue_batches", "batches waiting for the output",
     (uint64_t)a->pending.n);
   G("inflight_batches", "batches sent, not yet acknowledged", os.inflight);

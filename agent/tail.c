@@ -726,9 +726,10 @@ sl_tail_flush_registry(struct sl_tail *t)
   return sl_treg_save(t->reg);
 }
 
-/* The size is the one last seen (inotify, the periodic fstat), so no
- * syscall per file here; a copy shorter than what its stream already
- * shipped (f->ahead: read_off > size) counts nothing. */
+/* Bytes written to the files and not yet delivered (read or not): the
+ * LAG of `sluice-agent status`, summed, rotated files still being read
+ * included. The size is the one last seen (inotify, the periodic fstat),
+ * so no syscall per file here. */
 static uint64_t
 lag_bytes(const struct sl_tail *t)
 {
@@ -741,9 +742,9 @@ lag_bytes(const struct sl_tail *t)
     sl_list_foreach(l, tmp, heads[i]) {
       const struct tail_file *f = sl_container_of(l, struct tail_file, link);
 
-      /* A .gz counts inflated bytes read against its compressed size. */
-      if (!f->gz && f->size > f->read_off)
-        lag += f->size - f->read_off;
+      /* A .gz counts inflated offsets against its compressed size. */
+      if (!f->gz && f->size > f->acked_off)
+        lag += f->size - f->acked_off;
     }
   return lag;
 }
