@@ -5,10 +5,17 @@ references closed over the file, and only fields sluice's events have.
 
 The shapes follow Kibana's own exports: a data view (`index-pattern`),
 a `search` whose searchSourceJSON names its data view through
-`indexRefName`, by-value-free `lens` objects (formBased layers, one
+`indexRefName`, standalone `lens` objects (formBased layers, one
 `indexpattern-datasource-layer-<layer>` reference per layer) and a
 `dashboard` whose panels name `panel_<i>` with references
-`<i>:panel_<i>` (the 8.x layout, typeMigrationVersion 8.7.0)."""
+`<i>:panel_<i>` (the 8.x layout, typeMigrationVersion 8.7.0).
+
+Versions: `coreMigrationVersion` / `typeMigrationVersion` exist since
+Kibana 8.8, so 8.8 is the oldest Kibana that imports the file; no object
+claims a version newer than that (Kibana refuses objects from its
+future), and each type's version is the one whose shape it has: Lens
+state is `formBased` since the 8.6.0 migration, so lens objects say
+8.6.0 and Kibana runs the later migrations (8.9.0) on import."""
 
 import glob
 import json
@@ -63,6 +70,20 @@ def test_lines_are_saved_objects():
         assert o["attributes"]["title"]
         for r in o["references"]:
             assert set(r) == {"id", "name", "type"}, r
+
+
+def _v(s):
+    return tuple(int(x) for x in s.split("."))
+
+
+def test_versions_importable_from_kibana_8_8():
+    want = {"index-pattern": "8.0.0", "search": "7.9.3", "lens": "8.6.0",
+            "dashboard": "8.7.0"}
+    for o in saved_objects():
+        assert o["coreMigrationVersion"] == "8.8.0", o["id"]
+        assert o["typeMigrationVersion"] == want[o["type"]], o["id"]
+    for p in json.loads(one("dashboard")["attributes"]["panelsJSON"]):
+        assert _v(p["version"]) <= (8, 8, 0), p
 
 
 def test_ids_unique():
