@@ -59,12 +59,11 @@ def rules():
     section = None        # (dict, indent of the section key)
     for raw in _read(RULES).splitlines():
         line = raw.rstrip()
-        if not line.strip() or line.lstrip().startswith("#"):
-            if block and not line.strip():
-                continue
-            if not line.strip():
-                continue
+        if not line.strip():
+            continue
         ind = len(line) - len(line.lstrip())
+        if line.lstrip().startswith("#") and not (block and ind > block[2]):
+            continue
         if block:
             d, key, kind, folded = block
             if ind > kind:
