@@ -110,7 +110,8 @@ def stack(tmp_path_factory):
         wait_until(lambda: col.metric(
             "sluice_collector_retention_runs_total") >= 1, 30, 0.1,
             "a retention run")
-        yield {"es": es, "agent": ag, "collector": col,
+        yield {"es": es, "agent": ag, "collector": col, "logs": logs,
+               "wd": wd,
                "agent_names": _names(ag.http_get("/metrics")[1]),
                "collector_names": _names(col.http_get("/metrics")[1])}
     finally:
@@ -329,3 +330,82 @@ def test_promtool_reads_the_live_metrics(stack, tmp_path):
         # check metrics lints too (exit 3 = lint warnings only).
         assert r.returncode in (0, 3), r.stdout + r.stderr
         assert "error" not in (r.stdout + r.stderr).lower(), r.stderr
+
+
+def _append(stack, docs):
+    with open(os.path.join(stack["logs"], "app.log"), "a") as f:
+        for d in docs:
+            f.write(json.dumps(d) + "\n")
+
+
+def _bulk_ok(es, lines):
+    body = "".join(ln + "\n" for ln in lines)
+    r = es.request("POST", "/_bulk", body,
+                   headers={"Content-Type": "application/x-ndjson"})
+    assert r.status == 200, r
+    items = r.json()["items"]
+    assert all(i["create"]["status"] in (201, 409) for i in items), items
+    return items
+
+
+def test_runbook_dead_letter_replay(stack):
+    """The runbook's "Mapping conflicts and dead letters" recipe, step by
+    step: a refused event lands in logs-sluice.deadletter-default with
+    event.original and labels.original_index/_id; after the "mapping fix"
+    (the fault cleared), the create actions built from those fields put
+    it where it belonged, under its own _id, and a second replay changes
+    nothing. Then the same through the dead-letter file (ES refusing the
+    dead letter too): its action and document lines are a _bulk body."""
+    es, col = stack["es"], stack["collector"]
+    rb = read(RUNBOOK)
+    for needle in ("logs-sluice.deadletter-default", "event.original",
+                   "labels.original_index", "labels.original_id",
+                   "jq -r '.action, .document'",
+                   "data_dir/deadletter/<YYYY-MM-DD>.ndjson"):
+        assert needle in rb, needle
+
+    def dl(dest):
+        return col.metric(
+            'sluice_collector_es_deadletters_total{dest="%s"}' % dest)
+
+    # 1. Into the dead-letter data stream.
+    before = dl("es")
+    es.set_faults(mapping_error_field="app.conflict")
+    _append(stack, [{"@timestamp": "2026-12-06T03:10:00.000Z",
+                     "level": "info", "msg": "refused once",
+                     "conflict": {"x": 1}}])
+    wait_until(lambda: dl("es") > before, 60, 0.1, "a dead letter")
+    es.clear_faults()
+    hits = es.search("logs-sluice.deadletter-*", {"term": {
+        "labels.original_index": "logs-alerts-default"}})["hits"]["hits"]
+    assert len(hits) == 1, hits
+    src = hits[0]["_source"]
+    assert src["error"]["type"] == "document_parsing_exception"
+    lines = [json.dumps({"create": {
+        "_index": src["labels"]["original_index"],
+        "_id": src["labels"]["original_id"]}}), src["event"]["original"]]
+    assert _bulk_ok(es, lines)[0]["create"]["status"] == 201
+    assert _bulk_ok(es, lines)[0]["create"]["status"] == 409
+    back = es.search("logs-alerts-*", {"ids": {
+        "values": [src["labels"]["original_id"]]}})["hits"]["hits"]
+    assert back and back[0]["_source"]["message"] == "refused once"
+
+    # 2. Into the dead-letter file (the dead-letter stream refused too).
+    before = dl("file")
+    es.set_faults(mapping_error_field="app.conflict",
+                  forbid_index="logs-sluice.deadletter-*")
+    _append(stack, [{"@timestamp": "2026-12-06T03:11:00.000Z",
+                     "level": "info", "msg": "refused twice",
+                     "conflict": {"x": 2}}])
+    wait_until(lambda: dl("file") > before, 60, 0.1, "a dead-letter line")
+    es.clear_faults()
+    ddir = os.path.join(stack["wd"], "cdata", "deadletter")
+    files = sorted(os.listdir(ddir))
+    assert files and re.fullmatch(r"\d{4}-\d\d-\d\d\.ndjson", files[-1])
+    with open(os.path.join(ddir, files[-1])) as f:
+        recs = [json.loads(ln) for ln in f if ln.strip()]
+    rec = [r for r in recs if "refused twice" in r["document"]][0]
+    assert rec["index"] == "logs-alerts-default" and rec["status"] == 400
+    items = _bulk_ok(es, [rec["action"], rec["document"]])
+    assert items[0]["create"]["status"] == 201
+    assert items[0]["create"]["_id"] == rec["id"]
