@@ -21,7 +21,7 @@ from conftest import (RULES, RUNBOOK, dashboard_exprs, metric_names, read,
                       rules, saved_objects)
 from esdouble_fixture import start_esdouble
 from harness import (SOURCE, AgentProc, CollectorProc, agent_config,
-                     collector_config, parse_metrics, wait_until)
+                     collector_config, wait_until)
 from lumberjack import LumberjackReceiver
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
