@@ -478,8 +478,13 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   C("files_truncated_total", "source files truncated in place (copytruncate)",
     ts.truncations);
   G("queue_bytes", "batch bytes waiting or in flight", a->batch_bytes);
+  /* The cap itself, so that alerts and dashboards can say "% full". */
+  G("queue_max_bytes", "queue.max_bytes: cap of queue_bytes and of "
+    "queue_input_bytes", a->ac.queue_max_bytes);
   G("queue_input_bytes", "read bytes not yet acknowledged",
     ts.inflight_bytes);
+  G("lag_bytes", "bytes in the tailed files not yet delivered, read or "
+    "not (last known sizes)", ts.lag_bytes);
   G("queue_batches", "batches waiting for the output",
     (uint64_t)a->pending.n);
   G("inflight_batches", "batches sent, not yet acknowledged", os.inflight);

@@ -726,10 +726,34 @@ sl_tail_flush_registry(struct sl_tail *t)
   return sl_treg_save(t->reg);
 }
 
+/* Bytes written to the files and not yet delivered (read or not): the
+ * LAG of `sluice-agent status`, summed, rotated files still being read
+ * included. The size is the one last seen (inotify, the periodic fstat),
+ * so no syscall per file here. */
+static uint64_t
+lag_bytes(const struct sl_tail *t)
+{
+  const struct sl_list *heads[2] = {&t->files, &t->zombies};
+  struct sl_list *l, *tmp;
+  uint64_t lag = 0;
+  size_t i;
+
+  for (i = 0; i < 2; i++)
+    sl_list_foreach(l, tmp, heads[i]) {
+      const struct tail_file *f = sl_container_of(l, struct tail_file, link);
+
+      /* A .gz counts inflated offsets against its compressed size. */
+      if (!f->gz && f->size > f->acked_off)
+        lag += f->size - f->acked_off;
+    }
+  return lag;
+}
+
 void
 sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st)
 {
   *st = t->st;
+  st->lag_bytes = lag_bytes(t);
   st->files_open = t->nopen;
   st->files_waiting = t->nwaiting;
   st->harvester_limit = t->hlimit;

@@ -128,6 +128,8 @@ struct sl_tail_stats {
   uint64_t lines_truncated;
   uint64_t bytes_skipped;    /* rest of truncated lines, dropped */
   uint64_t inflight_bytes;   /* handed out, not done */
+  uint64_t lag_bytes;        /* known size minus acknowledged offset,
+                                summed over the files held (.gz aside) */
   uint64_t registry_entries;
   uint64_t rotations, truncations;
 };

@@ -260,6 +260,9 @@ render_metrics(struct collector *c, struct sl_buf *b)
     ss.bytes);
   G("sluice_collector_spool_records", "Records spooled and not yet indexed.",
     ss.records);
+  /* The limit itself, so that alerts and dashboards can say "% full". */
+  G("sluice_collector_spool_max_bytes",
+    "Spool size at which intake pauses (spool.max_bytes).", ss.max_bytes);
   G("sluice_collector_spool_oldest_age_seconds",
     "Age of the oldest unindexed record.",
     ss.oldest_append_ns

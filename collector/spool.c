@@ -2028,6 +2028,7 @@ sl_spool_stats(const struct sl_spool *s, struct sl_spool_stats *st)
   st->records = s->nrecords;
   st->oldest_append_ns =
       s->tail > s->head ? s->ring[s->head & (s->ring_cap - 1)].t_ns : 0;
+  st->max_bytes = s->max_bytes;
   st->disk_full = s->disk_full;
 }
 

@@ -213,6 +213,7 @@ struct sl_spool_stats {
   uint64_t corrupt;           /* records moved to corrupt/ */
   uint64_t truncated_bytes;   /* torn-tail bytes cut at recovery */
   uint64_t read_errors;       /* failed record reads (each retried later) */
+  uint64_t max_bytes;         /* the intake limit (spool.max_bytes) */
   int disk_full;              /* latched ENOSPC state */
 };
 void sl_spool_stats(const struct sl_spool *s, struct sl_spool_stats *st);
