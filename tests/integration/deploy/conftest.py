@@ -70,3 +70,16 @@ def read_unit(path):
 
 def unit_values(items, key):
     return [v for _, k, v in items if k == key]
+
+
+def check(binary, path, env, cwd):
+    """binary --check -c path with env added; must say ok (exit 0)."""
+    env = dict(os.environ, **env)
+    r = subprocess.run([binary, "--check", "-c", path], capture_output=True,
+                       text=True, timeout=30, env=env, cwd=str(cwd))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def host_port(addr):
+    host, _, port = addr.rpartition(":")
+    return host, int(port)
