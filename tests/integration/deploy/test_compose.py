@@ -215,10 +215,15 @@ def copy_sources(insts):
 
 
 def test_dockerfile(compose):
-    build = compose["services"]["sluice-collector"]["build"]
-    context = os.path.normpath(os.path.join(COMPOSE_DIR, build["context"]))
+    context, df = build_context(compose)
     assert context == os.path.normpath(SOURCE)
-    assert os.path.isfile(os.path.join(context, build["dockerfile"]))
+    assert os.path.isfile(os.path.join(context, df))
+    # Every service running sluice builds that image (none pulls it).
+    for name, svc in sluice_services(compose).items():
+        assert svc["image"] == compose["services"]["sluice-collector"][
+            "image"], name
+        assert svc["build"] == compose["services"]["sluice-collector"][
+            "build"], name
     insts = dockerfile()
     stages = [a for i, a in insts if i == "FROM"]
     assert len(stages) == 2 and all(s.startswith("debian:12") for s in
