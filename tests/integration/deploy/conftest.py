@@ -29,7 +29,8 @@ def debs(tmp_path_factory):
     """{name: {"deb": path, "root": unpacked tree}} for agent, collector."""
     out = tmp_path_factory.mktemp("pkg")
     r = subprocess.run([os.path.join(SOURCE, "scripts", "package"),
-                        "-B", BUILD, "--no-rebuild", "-o", str(out)],
+                        "-B", BUILD, "--no-rebuild", "-Z", "gzip",
+                        "-o", str(out)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     made = r.stdout.split()
