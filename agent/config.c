@@ -158,7 +158,7 @@ static const struct sl_conf_key input_keys[] = {
 };
 
 static const struct sl_conf_key http_keys[] = {
-  { "listen", SL_CT_STR, "127.0.0.1:5066",
+  { "listen", SL_CT_STR, "127.0.0.1:5076",
     "address of /metrics /health /ready (empty string: off)", NULL, NULL, 0 },
   SL_CONF_END
 };
@@ -410,7 +410,7 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
   ac->log_level = sl_conf_str(root, "log_level");
   ac->http_listen = sl_conf_str(root, "http.listen");
   if (ac->http_listen == NULL)
-    ac->http_listen = "127.0.0.1:5066";
+    ac->http_listen = "127.0.0.1:5076";
   ac->registry_flush_ms = (uint64_t)sl_conf_int(root, "registry_flush", 1000);
   ac->shutdown_timeout_ms =
     (uint64_t)sl_conf_int(root, "shutdown_timeout", 30000);

@@ -40,7 +40,7 @@ test_defaults(void **state)
                         &c, &ac, err, sizeof(err)), 0);
   assert_string_equal(ac.data_dir, "/tmp/d");
   assert_int_equal(ac.workers, 2);
-  assert_string_equal(ac.http_listen, "127.0.0.1:5066");
+  assert_string_equal(ac.http_listen, "127.0.0.1:5076");
   assert_int_equal(ac.queue_max_bytes, 8u << 20);
   assert_int_equal(ac.batch_max_events, 2048);
   assert_int_equal(ac.flush_interval_ms, 1000);
