@@ -370,43 +370,46 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   rc |= sl_prom_counter(b, "sluice_agent_" name, help, NULL, (uint64_t)(v))
 #define G(name, help, v) \
   rc |= sl_prom_gauge(b, "sluice_agent_" name, help, NULL, (double)(v))
-  C("events_read_total", "lines read (including blank ones)",
+  C("lines_read_total", "lines read from files (blank ones included)",
     ws.lines + ms.lines);
-  C("events_parsed_total", "events built from lines", ws.events);
-  C("events_failed_total", "lines that could not become an event",
-    ws.failed);
-  C("lines_blank_total", "blank lines skipped", ws.empty);
+  C("lines_blank_total", "blank lines skipped (no event)", ws.empty);
   C("lines_truncated_total", "lines cut at max_line_bytes",
     ts.lines_truncated);
+  C("lines_excluded_total", "lines dropped by include_lines/exclude_lines",
+    ws.excluded);
   C("truncated_bytes_dropped_total",
     "bytes of truncated lines past max_line_bytes, dropped",
     ts.bytes_skipped);
-  C("events_sent_total", "events handed to the output (with resends)",
+  C("bytes_read_total", "bytes read from files", ts.bytes_read);
+  C("chunks_total", "read chunks taken from the tailer", a->chunks_in);
+  C("events_built_total", "events built from lines (parse failures "
+    "included: they ship tagged)", ws.events);
+  C("events_dropped_total", "events dropped because they do not fit in a "
+    "batch", ws.failed);
+  C("events_redacted_total", "events changed by a redact rule",
+    ws.redacted);
+  C("events_sent_total", "events handed to the output (resends included)",
     a->events_sent);
   C("events_acked_total", "events acknowledged by the output",
     a->events_acked);
-  C("bytes_read_total", "bytes read from files", ts.bytes_read);
-  C("bytes_sent_total", "wire bytes written by the output", os.bytes_sent);
-  C("bytes_acked_total", "wire bytes acknowledged", a->bytes_acked);
-  C("batches_total", "batches built by workers", ws.batches);
-  C("batches_acked_total", "batches acknowledged", a->batches_acked);
-  C("retries_total", "batch resends", a->retries);
-  C("output_connects_total", "output connections established", os.connects);
-  C("output_disconnects_total", "output connections lost", os.disconnects);
-  C("output_timeouts_total", "ack timeouts", os.timeouts);
-  C("chunks_total", "chunks taken from the tailer", a->chunks_in);
-  C("rotations_total", "rotated source files seen", ts.rotations);
-  C("lines_excluded_total", "lines dropped by include_lines/exclude_lines",
-    ws.excluded);
-  C("events_redacted_total", "events changed by a redact rule",
-    ws.redacted);
   C("multiline_events_total", "events out of the line stage (multiline, "
     "partial lines)", ms.events);
-  C("multiline_joined_total", "events joined from several lines",
+  C("multiline_events_joined_total", "events joined from several lines",
     ms.joined);
   C("multiline_timeouts_total", "line groups shipped by timeout",
     ms.timeouts);
-  C("truncations_total", "truncated source files seen", ts.truncations);
+  C("batches_built_total", "batches built by workers", ws.batches);
+  C("batches_acked_total", "batches acknowledged", a->batches_acked);
+  C("batches_resent_total", "batches sent again after a timeout or a lost "
+    "connection", a->retries);
+  C("bytes_sent_total", "wire bytes written by the output", os.bytes_sent);
+  C("bytes_acked_total", "wire bytes acknowledged", a->bytes_acked);
+  C("output_connects_total", "output connections established", os.connects);
+  C("output_disconnects_total", "output connections lost", os.disconnects);
+  C("output_timeouts_total", "ack timeouts", os.timeouts);
+  C("files_rotated_total", "rotated source files seen", ts.rotations);
+  C("files_truncated_total", "source files truncated in place (copytruncate)",
+    ts.truncations);
   G("queue_bytes", "batch bytes waiting or in flight", a->batch_bytes);
   G("queue_input_bytes", "read bytes not yet acknowledged",
     ts.inflight_bytes);
@@ -414,8 +417,8 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
     (uint64_t)a->pending.n);
   G("inflight_batches", "batches sent, not yet acknowledged", os.inflight);
   G("output_connected", "output connections up", os.connected);
-  G("open_files", "source files open", ts.files_open);
-  G("waiting_files", "matched files waiting for a harvester_limit slot",
+  G("files_open", "source files open", ts.files_open);
+  G("files_waiting", "matched files waiting for a harvester_limit slot",
     ts.files_waiting);
   G("harvester_limit", "most source files open at once",
     ts.harvester_limit);

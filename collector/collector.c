@@ -217,28 +217,47 @@ render_metrics(struct collector *c, struct sl_buf *b)
   if (rc == 0) rc = sl_prom_counter(b, name, help, NULL, (uint64_t)(v))
 #define G(name, help, v) \
   if (rc == 0) rc = sl_prom_gauge(b, name, help, NULL, (double)(v))
-  G("sluice_input_connections", "Open sender connections.", sum.connections);
-  C("sluice_input_connections_accepted_total", "Accepted connections.", sum.accepted);
-  C("sluice_input_connections_rejected_total", "Connections refused over max_connections.", sum.rejected);
-  C("sluice_input_protocol_errors_total", "Connections closed for a protocol violation.", sum.protocol_errors);
-  C("sluice_input_idle_closed_total", "Connections closed by idle_timeout.", sum.idle_closed);
-  C("sluice_input_events_total", "Events received.", sum.events);
-  C("sluice_input_bytes_total", "Bytes read from senders.", sum.bytes);
-  C("sluice_input_acks_total", "Acks sent (incl. keep-alives).", sum.acks);
-  G("sluice_input_paused", "1 while intake is paused by a full spool.", sum.paused);
-  G("sluice_spool_bytes", "Bytes spooled and not yet indexed.", ss.bytes);
-  G("sluice_spool_records", "Records spooled and not yet indexed.", ss.records);
-  G("sluice_spool_oldest_age_seconds", "Age of the oldest unindexed record.",
+  G("sluice_collector_input_connections", "Open sender connections.",
+    sum.connections);
+  C("sluice_collector_input_connections_accepted_total",
+    "Accepted connections.", sum.accepted);
+  C("sluice_collector_input_connections_rejected_total",
+    "Connections refused over max_connections.", sum.rejected);
+  C("sluice_collector_input_protocol_errors_total",
+    "Connections closed for a protocol violation.", sum.protocol_errors);
+  C("sluice_collector_input_idle_closed_total",
+    "Connections closed by idle_timeout.", sum.idle_closed);
+  C("sluice_collector_input_events_total",
+    "Events received from Lumberjack senders.", sum.events);
+  C("sluice_collector_input_bytes_total",
+    "Bytes read from Lumberjack senders.", sum.bytes);
+  C("sluice_collector_input_acks_total",
+    "Acks sent (incl. keep-alives).", sum.acks);
+  G("sluice_collector_input_paused",
+    "1 while intake is paused by a full spool.", sum.paused);
+  G("sluice_collector_spool_bytes", "Bytes spooled and not yet indexed.",
+    ss.bytes);
+  G("sluice_collector_spool_records", "Records spooled and not yet indexed.",
+    ss.records);
+  G("sluice_collector_spool_oldest_age_seconds",
+    "Age of the oldest unindexed record.",
     ss.oldest_append_ns
         ? (double)(sl_time_now_ns() - (int64_t)ss.oldest_append_ns) / 1e9
         : 0.0);
-  C("sluice_spool_records_appended_total", "Records made durable.", ss.appends);
-  C("sluice_spool_fsyncs_total", "fsync calls of the spool.", ss.fsyncs);
-  C("sluice_spool_corrupt_records_total", "Records moved to corrupt/.", ss.corrupt);
-  C("sluice_spool_truncated_bytes_total", "Torn-tail bytes cut at recovery.", ss.truncated_bytes);
-  C("sluice_spool_read_errors_total", "Failed record reads (retried).", ss.read_errors);
-  G("sluice_spool_disk_full", "1 while the spool's disk is full.", ss.disk_full);
-  C("sluice_records_indexed_total", "Spool records fully indexed or dead-lettered.", c->records_done);
+  C("sluice_collector_spool_records_appended_total",
+    "Records made durable.", ss.appends);
+  C("sluice_collector_spool_fsyncs_total", "fsync calls of the spool.",
+    ss.fsyncs);
+  C("sluice_collector_spool_corrupt_records_total",
+    "Records moved to corrupt/.", ss.corrupt);
+  C("sluice_collector_spool_truncated_bytes_total",
+    "Torn-tail bytes cut at recovery.", ss.truncated_bytes);
+  C("sluice_collector_spool_read_errors_total",
+    "Failed record reads (retried).", ss.read_errors);
+  G("sluice_collector_spool_disk_full", "1 while the spool's disk is full.",
+    ss.disk_full);
+  C("sluice_collector_records_indexed_total",
+    "Spool records fully indexed or dead-lettered.", c->records_done);
 #undef C
 #undef G
 #ifdef HAVE_RDKAFKA
