@@ -75,7 +75,7 @@ step_fail(struct probe *p, int depth, const char *what, const char *fmt, ...)
   p->failed = 1;
 }
 
-/* ---- Elasticsearch -------------------------------------------------------- */
+/* ---- Elasticsearch ------------------------------------------------------ */
 
 /* One finished request, copied out of the callback. */
 struct answer {
@@ -292,7 +292,7 @@ test_es(struct probe *p, const struct sl_conf *conf)
   sl_es_conf_free(&es);
 }
 
-/* ---- directories ---------------------------------------------------------- */
+/* ---- directories -------------------------------------------------------- */
 
 /* dir exists and is writable, or its nearest existing parent is (the
  * collector creates the rest at start). */
@@ -325,7 +325,7 @@ test_dir(struct probe *p, const char *what, const char *dir)
   free(copy);
 }
 
-/* ---- Kafka inputs --------------------------------------------------------- */
+/* ---- Kafka inputs ------------------------------------------------------- */
 
 #ifdef HAVE_RDKAFKA
 static void
