@@ -18,6 +18,7 @@
 #include "multiline.h"
 #include "out.h"
 #include "parse.h"
+#include "re.h"
 #include "redact.h"
 #include "sl_config.h"
 #include "sl_err.h"
@@ -25,9 +26,13 @@
 #include "sl_http.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
+#include "sl_procstat.h"
 #include "sl_time.h"
 #include "tail.h"
 #include "worker.h"
+#ifdef HAVE_RDKAFKA
+#include <librdkafka/rdkafka.h>
+#endif
 
 enum agent_state {
   A_RUNNING,   /* reading, parsing, shipping */
@@ -52,6 +57,10 @@ struct sl_agent {
   struct sl_mlstage *ml;        /* NULL when no input needs it */
   struct sl_filter **filters;   /* per input, NULL entries: none */
   struct sl_redact **redacts;   /* per input, NULL entries: none */
+  /* Per input: the label of its metrics (sl_agent_input_id) and the
+   * lines its multiline stage read (the workers count the others). */
+  char (*input_ids)[SL_INPUT_ID_MAX];
+  uint64_t *ml_lines;
 
   struct sl_tail *tail;
   struct sl_workers *workers;
@@ -345,6 +354,66 @@ on_chunk(void *arg, struct sl_tail_chunk *c)
 
 /* ---- metrics ---------------------------------------------------------- */
 
+/* sluice_agent_build_info: the common libraries (sl_metrics.h) plus the
+ * agent's own. */
+static int
+render_build_info(struct sl_buf *b)
+{
+  char pcre2[32] = "", *sp;
+  const char *extra[] = { "pcre2", pcre2, "librdkafka", NULL, NULL };
+
+  if (pcre2_config(PCRE2_CONFIG_VERSION, pcre2) < 0)
+    snprintf(pcre2, sizeof(pcre2), "%d.%d", PCRE2_MAJOR, PCRE2_MINOR);
+  sp = strchr(pcre2, ' ');  /* "10.42 2022-12-11": the date goes */
+  if (sp)
+    *sp = '\0';
+#ifdef HAVE_RDKAFKA
+  extra[3] = rd_kafka_version_str();
+#endif
+  return sl_prom_build_info(b, "sluice_agent_build_info",
+                            "build of the running agent (value 1)", extra);
+}
+
+/* Per-input series under their own names (sluice_agent_input_*), so that
+ * summing them over `input` gives the unlabelled totals and never counts
+ * anything twice. */
+static int
+render_inputs(struct sl_agent *a, struct sl_buf *b)
+{
+  static const char *const help[3] = {
+    "lines read from the files of the input (blank ones included)",
+    "bytes read from the files of the input",
+    "events built from the lines of the input",
+  };
+  static const char *const name[3] = {
+    "sluice_agent_input_lines_read_total",
+    "sluice_agent_input_bytes_read_total",
+    "sluice_agent_input_events_built_total",
+  };
+  struct sl_input_counts ic;
+  char lab[SL_INPUT_ID_MAX + 16];
+  uint64_t v;
+  size_t i, k;
+  int rc = 0;
+
+  for (k = 0; k < 3; k++)
+    for (i = 0; i < a->nctx; i++) {
+      memset(&ic, 0, sizeof(ic));
+      if (a->workers)
+        sl_workers_input_stats(a->workers, i, &ic);
+      if (k == 0)
+        v = ic.lines + a->ml_lines[i];
+      else if (k == 1)
+        v = a->tail ? sl_tail_input_bytes_read(a->tail, (int)i) : 0;
+      else
+        v = ic.events;
+      /* Ids are checked to need no escaping (config.h). */
+      snprintf(lab, sizeof(lab), "input=\"%s\"", a->input_ids[i]);
+      rc |= sl_prom_counter(b, name[k], i ? NULL : help[k], lab, v);
+    }
+  return rc;
+}
+
 static int
 render_metrics(struct sl_agent *a, struct sl_buf *b)
 {
@@ -384,8 +453,8 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   C("chunks_total", "read chunks taken from the tailer", a->chunks_in);
   C("events_built_total", "events built from lines (parse failures "
     "included: they ship tagged)", ws.events);
-  C("events_dropped_total", "events dropped because they do not fit in a "
-    "batch", ws.failed);
+  C("events_dropped_total", "events dropped: larger than a batch, or not "
+    "encodable", ws.failed);
   C("events_redacted_total", "events changed by a redact rule",
     ws.redacted);
   C("events_sent_total", "events handed to the output (resends included)",
@@ -429,6 +498,9 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
                      "send to ack time of a batch", &a->latency);
   if (a->out && a->out->ops->metrics)
     rc |= a->out->ops->metrics(a->out, b);
+  rc |= render_inputs(a, b);
+  rc |= render_build_info(b);
+  rc |= sl_procstat_metrics(b);
   return rc;
 }
 
@@ -543,9 +615,10 @@ static int
 render_state(struct sl_agent *a, struct sl_buf *b)
 {
   struct sl_tail_stats ts;
-  json_t *o, *files = NULL;
-  char *text = NULL;
+  json_t *o, *files = NULL, *f;
+  char *text = NULL, id[SL_INPUT_ID_MAX];
   int rc = SL_ENOMEM;
+  size_t i;
 
   memset(&ts, 0, sizeof(ts));
   if (a->tail) {
@@ -553,6 +626,15 @@ render_state(struct sl_agent *a, struct sl_buf *b)
     files = sl_tail_state(a->tail, STATE_MAX_FILES);
     if (files == NULL)
       return SL_ENOMEM;
+    /* tail knows inputs by index; the id is the config's business. */
+    json_array_foreach(json_object_get(files, "files"), i, f) {
+      sl_agent_input_id(a->ac.inputs, (size_t)json_integer_value(
+          json_object_get(f, "input")), id);
+      if (json_object_set_new(f, "input_id", json_string(id))) {
+        json_decref(files);
+        return SL_ENOMEM;
+      }
+    }
   }
   o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o?, s:{s:I, s:I, s:I, s:I},"
                 " s:{s:I, s:I, s:I}}",
@@ -966,6 +1048,7 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   struct sl_tail_opts to;
   struct sl_workers_opts wo;
   struct sl_out_cbs cbs;
+  size_t i;
   int rc;
 
   a = calloc(1, sizeof(*a));
@@ -994,6 +1077,15 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   rc = make_mlconfs(conf, &a->ac, &a->mlconfs, err, errlen);
   if (rc)
     goto fail;
+  a->input_ids = calloc(a->nctx ? a->nctx : 1, sizeof(*a->input_ids));
+  a->ml_lines = calloc(a->nctx ? a->nctx : 1, sizeof(*a->ml_lines));
+  if (a->input_ids == NULL || a->ml_lines == NULL) {
+    rc = SL_ENOMEM;
+    snprintf(err, errlen, "%s", sl_strerror(rc));
+    goto fail;
+  }
+  for (i = 0; i < a->nctx; i++)
+    sl_agent_input_id(a->ac.inputs, i, a->input_ids[i]);
   rc = make_linefx(conf, &a->ac, &a->filters, &a->redacts, err, errlen);
   if (rc)
     goto fail;
@@ -1054,6 +1146,7 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
     mo.loop = &a->loop;
     mo.confs = a->mlconfs;
     mo.nconfs = a->nctx;
+    mo.input_lines = a->ml_lines;
     mo.push = push_chunk;
     mo.done = tail_chunk_done;
     mo.progress = ml_progress;
@@ -1169,5 +1262,7 @@ sl_agent_free(struct sl_agent *a)
   for (i = 0; i < a->nctx; i++)
     sl_parse_ctx_free(a->ctxs[i]);
   free(a->ctxs);
+  free(a->input_ids);
+  free(a->ml_lines);
   free(a);
 }

@@ -104,14 +104,14 @@ print_files(const json_t *files)
   printf("\n");
   if (json_array_size(list) == 0)
     return;
-  printf("%-8s %14s %14s %12s %-24s %-16s %s\n", "STATE", "SIZE", "ACKED",
-         "LAG", "LAST READ", "DATASET", "PATH");
+  printf("%-8s %14s %14s %12s %-24s %-12s %-16s %s\n", "STATE", "SIZE",
+         "ACKED", "LAG", "LAST READ", "INPUT", "DATASET", "PATH");
   json_array_foreach(list, i, f) {
-    printf("%-8s %14lld %14lld %12lld %-24s %-16s %s\n",
+    printf("%-8s %14lld %14lld %12lld %-24s %-12s %-16s %s\n",
            str_or(f, "state", "?"), int_of(f, "size"),
            int_of(f, "acked_offset"), int_of(f, "lag_bytes"),
-           str_or(f, "last_read", "-"), str_or(f, "dataset", "-"),
-           str_or(f, "path", "?"));
+           str_or(f, "last_read", "-"), str_or(f, "input_id", "-"),
+           str_or(f, "dataset", "-"), str_or(f, "path", "?"));
   }
 }
 

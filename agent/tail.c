@@ -807,6 +807,17 @@ fail_o:
   return NULL;
 }
 
+uint64_t
+sl_tail_input_bytes_read(const struct sl_tail *t, int index)
+{
+  size_t i;
+
+  for (i = 0; i < t->ninputs; i++)
+    if (t->inputs[i].index == index)
+      return t->inputs[i].bytes_read;
+  return 0;
+}
+
 static void
 maybe_finish(struct sl_tail *t)
 {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <uv.h>
 
 #include "archive.h"
@@ -14,6 +15,8 @@
 #include "retention.h"
 #include "sl_config.h"
 #ifdef HAVE_RDKAFKA
+#include <librdkafka/rdkafka.h>
+
 #include "input_kafka.h"
 #endif
 #include "sl_err.h"
@@ -22,6 +25,7 @@
 #include "sl_http.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
+#include "sl_procstat.h"
 #include "sl_time.h"
 #include "spool.h"
 
@@ -189,6 +193,23 @@ on_spool_resume(void *arg)
 
 /* ---- metrics ------------------------------------------------------------ */
 
+/* sluice_collector_build_info: the common libraries (sl_metrics.h) plus
+ * the collector's own. */
+static int
+render_build_info(struct sl_buf *b)
+{
+  const char *extra[] = { "libcurl", NULL, "librdkafka", NULL, NULL };
+
+  extra[1] = curl_version_info(CURLVERSION_NOW)->version;
+
+#ifdef HAVE_RDKAFKA
+  extra[3] = rd_kafka_version_str();
+#endif
+  return sl_prom_build_info(b, "sluice_collector_build_info",
+                            "build of the running collector (value 1)",
+                            extra);
+}
+
 static int
 render_metrics(struct collector *c, struct sl_buf *b)
 {
@@ -270,6 +291,10 @@ render_metrics(struct collector *c, struct sl_buf *b)
     rc = sl_archive_metrics(c->ar, b);
   if (rc == 0 && c->ret)
     rc = sl_retention_metrics(c->ret, b);
+  if (rc == 0)
+    rc = render_build_info(b);
+  if (rc == 0)
+    rc = sl_procstat_metrics(b);
   return rc;
 }
 

@@ -1304,8 +1304,8 @@ sl_retention_metrics(const struct sl_retention *r, struct sl_buf *b)
   C("sluice_collector_retention_runs_total", "Retention job runs.", r->runs);
   C("sluice_collector_retention_failed_runs_total",
     "Retention runs with a failed request.", r->failed_runs);
-  C("sluice_collector_retention_failed_requests_total", "Failed retention requests.",
-    r->errors);
+  C("sluice_collector_retention_failed_requests_total",
+    "Failed retention requests.", r->errors);
   C("sluice_collector_retention_deleted_indices_total",
     "Indices deleted by managed retention.", r->deleted);
   C("sluice_collector_retention_deleted_bytes_total",

@@ -120,6 +120,7 @@ def test_debug_state_and_status_ready(workdir, agents, ljrecv):
     f = st["files"]["files"][0]
     assert f["path"] == log and f["state"] == "open"
     assert f["dataset"] == "app" and f["input"] == 0
+    assert f["input_id"] == "app"  # the metrics' input label
     assert f["size"] == f["read_offset"] == size and f["lag_bytes"] == 0
     assert len(f["fingerprint"]) == 16 and f["inode"] == os.stat(log).st_ino
     assert f["last_read"].endswith("Z")
