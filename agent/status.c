@@ -172,8 +172,8 @@ sl_agent_status_main(const struct sl_conf *conf, int argc, char **argv)
     return EXIT_UNREACHABLE;
   }
   if (state_url(ac.http_listen, url, sizeof(url))) {
-    fprintf(stderr, "sluice-agent: http.listen '%s' is not host:port\n",
-            ac.http_listen);
+    fprintf(stderr, "sluice-agent: http.listen '%s' names no fixed port: "
+            "status needs host:port\n", ac.http_listen);
     return EXIT_UNREACHABLE;
   }
   sl_buf_init(&body, STATUS_MAX_BODY);

@@ -174,6 +174,9 @@ def test_status_agent_unreachable(workdir):
     cfg["http"] = {"listen": ""}
     r = run("-c", cfg_file(workdir, cfg), "status")
     assert r.returncode == 2 and "http.listen is off" in r.stderr, r.stderr
+    cfg["http"] = {"listen": "127.0.0.1:0"}
+    r = run("-c", cfg_file(workdir, cfg), "status")
+    assert r.returncode == 2 and "no fixed port" in r.stderr, r.stderr
 
 
 def test_debug_state_bounded(workdir, agents):
