@@ -38,3 +38,14 @@ def test_kafka_test_output(tmp_path, mock):
     r = run_test(tmp_path, out)
     assert r.returncode == 1, r.stdout
     assert "talk to brokers... ERROR" in r.stdout, r.stdout
+
+
+def test_kafka_debug_state(agent, mock):
+    a = agent()
+    st = json.loads(a.http_get("/debug/state")[1])
+    out = st["output"]
+    assert out["type"] == "kafka" and out["topic"] == "logs-%{event.dataset}"
+    assert out["targets"] == mock.brokers
+    assert out["all_brokers_down"] is False and out["fatal"] is False
+    assert "last_error" in out
+    a.term()
