@@ -80,6 +80,7 @@ struct sl_agent {
   uint64_t chunks_in, events_sent, events_acked, batches_acked;
   uint64_t bytes_acked, retries, chunks_done;
   struct sl_hist latency;
+  int64_t last_ack_ns;      /* wall time of the latest ack (0: none) */
 };
 
 /* ---- agent id --------------------------------------------------------- */
@@ -251,6 +252,7 @@ on_acked(void *arg, struct sl_batch *b)
   a->batches_acked++;
   a->bytes_acked += b->len;
   a->batch_bytes -= b->len;
+  a->last_ack_ns = sl_time_now_ns();
   sl_batch_release(b, chunk_done, a);
   if (a->state == A_CLOSING)
     return;
@@ -507,6 +509,164 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   return rc;
 }
 
+/* ---- /debug/state ----------------------------------------------------- */
+
+/* Files listed in /debug/state; the rest are counted ("truncated"), so a
+ * host with 100k files answers in bounded time and size. */
+#define STATE_MAX_FILES 1000
+
+void
+sl_out_note_error(struct sl_out_last_err *e, const char *host,
+                  const char *port, const char *why, int err)
+{
+  snprintf(e->text, sizeof(e->text), "%s%s%s: %s: %s", host ? host : "",
+           port ? ":" : "", port ? port : "", why, sl_strerror(err));
+  e->at_ns = sl_time_now_ns();
+}
+
+static json_t *
+time_or_null(int64_t ns)
+{
+  char ts[SL_TIME_RFC3339_MS_LEN + 1];
+
+  if (ns <= 0)
+    return json_null();
+  sl_time_format_ms(ns, ts);
+  return json_string(ts);
+}
+
+int
+sl_out_put_error(json_t *o, const struct sl_out_last_err *e)
+{
+  if (json_object_set_new(o, "last_error", e->at_ns > 0
+                          ? json_string(e->text) : json_null()) ||
+      json_object_set_new(o, "last_error_at", time_or_null(e->at_ns)))
+    return SL_ENOMEM;
+  return SL_OK;
+}
+
+/* Where the output sends: hosts, a path or brokers (never credentials:
+ * output.sasl and ssl keys stay out). */
+static json_t *
+out_targets(const struct sl_agent *a)
+{
+  json_t *t = json_array(), *v;
+  size_t i;
+  int h;
+
+  if (t == NULL)
+    return NULL;
+  switch (a->ac.out_type) {
+  case SL_OUT_LUMBERJACK:
+  case SL_OUT_TCP:
+    for (h = 0; h < a->ac.nhosts; h++)
+      json_array_append_new(t, json_string(a->ac.hosts[h]));
+    break;
+  case SL_OUT_FILE:
+    json_array_append_new(t, json_string(a->ac.path));
+    break;
+  case SL_OUT_STDOUT:
+    json_array_append_new(t, json_string("stdout"));
+    break;
+  case SL_OUT_KAFKA:
+    json_array_foreach(sl_conf_get(a->ac.output, "brokers"), i, v)
+      json_array_append_new(t, json_string(json_string_value(v)));
+    break;
+  }
+  return t;
+}
+
+static json_t *
+out_state(const struct sl_agent *a)
+{
+  struct sl_out_stats os;
+  json_t *o, *extra;
+
+  memset(&os, 0, sizeof(os));
+  if (a->out)
+    a->out->ops->stats(a->out, &os);
+  o = json_pack("{s:s, s:o?, s:b, s:I, s:I, s:I, s:o?}",
+                "type", a->out ? a->out->ops->name : "none",
+                "targets", out_targets(a),
+                "ready", a->out && a->out->ops->ready(a->out),
+                "connected", (json_int_t)os.connected,
+                "inflight_batches", (json_int_t)os.inflight,
+                "queued_batches", (json_int_t)a->pending.n,
+                "last_ack", time_or_null(a->last_ack_ns));
+  if (o && a->ac.out_type == SL_OUT_KAFKA)
+    json_object_set_new(o, "topic", json_string(
+        sl_conf_str(a->ac.output, "topic")));
+  if (o && a->out && a->out->ops->state) {
+    extra = a->out->ops->state(a->out);
+    if (extra == NULL || json_object_update(o, extra)) {
+      json_decref(extra);
+      json_decref(o);
+      return NULL;
+    }
+    json_decref(extra);
+  }
+  if (o && json_object_get(o, "last_error") == NULL &&
+      (json_object_set_new(o, "last_error", json_null()) ||
+       json_object_set_new(o, "last_error_at", json_null()))) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+/* What `sluice-agent status` prints: files with offsets and lag, the
+ * output, the queues. Bounded (STATE_MAX_FILES) and without secrets. */
+static int
+render_state(struct sl_agent *a, struct sl_buf *b)
+{
+  struct sl_tail_stats ts;
+  json_t *o, *files = NULL, *f;
+  char *text = NULL, id[SL_INPUT_ID_MAX];
+  int rc = SL_ENOMEM;
+  size_t i;
+
+  memset(&ts, 0, sizeof(ts));
+  if (a->tail) {
+    sl_tail_stats(a->tail, &ts);
+    files = sl_tail_state(a->tail, STATE_MAX_FILES);
+    if (files == NULL)
+      return SL_ENOMEM;
+    /* tail knows inputs by index; the id is the config's business. */
+    json_array_foreach(json_object_get(files, "files"), i, f) {
+      sl_agent_input_id(a->ac.inputs, (size_t)json_integer_value(
+          json_object_get(f, "input")), id);
+      if (json_object_set_new(f, "input_id", json_string(id))) {
+        json_decref(files);
+        return SL_ENOMEM;
+      }
+    }
+  }
+  o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o?, s:{s:I, s:I, s:I, s:I},"
+                " s:{s:I, s:I, s:I}}",
+                "agent_id", a->agent_id, "host", a->host_name,
+                "version", SL_VERSION,
+                "state", a->state == A_RUNNING ? "running" : "draining",
+                "output", out_state(a), "files", files,
+                "queue", "bytes", (json_int_t)a->batch_bytes,
+                "max_bytes", (json_int_t)a->ac.queue_max_bytes,
+                "input_bytes", (json_int_t)ts.inflight_bytes,
+                "batches", (json_int_t)a->pending.n,
+                "totals", "events_acked", (json_int_t)a->events_acked,
+                "bytes_read", (json_int_t)ts.bytes_read,
+                "files_open", (json_int_t)ts.files_open);
+  if (o == NULL)
+    return SL_ENOMEM;
+  text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+  json_decref(o);
+  if (text) {
+    rc = sl_buf_append_str(b, text);
+    if (rc == 0)
+      rc = sl_buf_append_byte(b, '\n');
+  }
+  free(text);
+  return rc;
+}
+
 static void
 http_handler(void *arg, const char *path, int *status, const char **ctype,
              struct sl_buf *body)
@@ -518,6 +678,9 @@ http_handler(void *arg, const char *path, int *status, const char **ctype,
   if (strcmp(path, "/metrics") == 0) {
     *ctype = "text/plain; version=0.0.4; charset=utf-8";
     *status = render_metrics(a, body) ? 500 : 200;
+  } else if (strcmp(path, "/debug/state") == 0) {
+    *ctype = "application/json";
+    *status = render_state(a, body) ? 500 : 200;
   } else if (strcmp(path, "/health") == 0) {
     *status = 200;
     if (sl_buf_append_str(body, "ok\n"))

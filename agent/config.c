@@ -252,6 +252,9 @@ const struct sl_conf_key sl_agent_schema[] = {
   { "workers", SL_CT_INT, "2", "parse/compress threads", NULL, NULL, 0 },
   { "log_level", SL_CT_ENUM, "info", "self-log level", NULL,
     "debug|info|warn|warning|error", 0 },
+  { "log_format", SL_CT_ENUM, "json",
+    "self-log lines on stderr: json (journald keeps them) or text "
+    "(--log-format overrides)", NULL, "json|text", 0 },
   { "http", SL_CT_OBJ, NULL, "metrics and health endpoint", http_keys, NULL,
     0 },
   { "harvester_limit", SL_CT_INT, "0",

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <pthread.h>
 
@@ -11,6 +12,31 @@
 #include "sl_conf.h"
 #include "sl_err.h"
 #include "sl_log.h"
+#include "tools.h"
+
+/* Subcommands (tools.h), run instead of the agent on the same checked
+ * config; no subcommand (or `run`) ships. Anything else is refused before
+ * the agent starts, so a typo never becomes a second shipper. */
+static const struct {
+  const char *name;
+  int (*run)(const struct sl_conf *conf, int argc, char **argv);
+} subcmds[] = {
+  { "run", NULL },
+  { "status", sl_agent_status_main },
+  { "test", sl_agent_test_main },
+};
+
+/* Self-log format: --log-format wins over the file's log_format. */
+static void
+apply_log_format(const struct sl_cli *cli, const struct sl_conf *conf)
+{
+  int f = cli->log_format;
+
+  if (f < 0 && conf)
+    f = sl_log_format_parse(sl_conf_str(sl_conf_root(conf), "log_format"));
+  if (f >= 0)
+    sl_log_set_format((enum sl_log_format)f);
+}
 
 int
 main(int argc, char **argv)
@@ -20,7 +46,9 @@ main(int argc, char **argv)
   struct sl_agent *agent = NULL;
   char err[1024];
   const char *lvl;
-  int rc, code;
+  int rc, code, found = 0;
+  int (*run)(const struct sl_conf *, int, char **) = NULL;
+  size_t i;
 
   rc = sl_cli_parse(argc, argv, "sluice-agent", "/etc/sluice/agent.yml",
                     sl_agent_schema, SL_CLI_F_TLS | SL_CLI_F_LIBDEFLATE |
@@ -29,8 +57,20 @@ main(int argc, char **argv)
     return SL_CLI_EXIT(rc);
   if (rc != 0)
     return 2;
+  for (i = 0; cli.argc > 0 && i < sizeof subcmds / sizeof subcmds[0]; i++)
+    if (strcmp(cli.argv[0], subcmds[i].name) == 0) {
+      run = subcmds[i].run;
+      found = 1;
+    }
+  if (cli.argc > 0 && (!found || (run == NULL && cli.argc > 1))) {
+    fprintf(stderr, "sluice-agent: unknown %s '%s' (commands: run, status, "
+            "test output; see --help)\n", found ? "argument" : "subcommand",
+            cli.argv[found ? 1 : 0]);
+    return 2;
+  }
   if (cli.log_level >= 0)
     sl_log_set_level((enum sl_log_level)cli.log_level);
+  apply_log_format(&cli, NULL);
 
   err[0] = '\0';
   rc = sl_conf_load(cli.config_path, sl_agent_schema, &conf, err,
@@ -46,6 +86,15 @@ main(int argc, char **argv)
     printf("config ok\n");
     sl_conf_free(conf);
     return 0;
+  }
+  apply_log_format(&cli, conf);
+  if (run) {
+    /* A tool's own output is what matters; the self-log only warns. */
+    if (cli.log_level < 0)
+      sl_log_set_level(SL_LOG_WARN);
+    rc = run(conf, cli.argc, cli.argv);
+    sl_conf_free(conf);
+    return rc;
   }
   /* Block the signals the agent handles; sl_agent_run() opens them only
    * while its handlers are installed. Between two agents (reload) a
@@ -64,6 +113,7 @@ main(int argc, char **argv)
     lvl = sl_conf_str(sl_conf_root(conf), "log_level");
     if (cli.log_level < 0 && lvl && sl_log_level_parse(lvl) >= 0)
       sl_log_set_level((enum sl_log_level)sl_log_level_parse(lvl));
+    apply_log_format(&cli, conf);
     rc = sl_agent_new(conf, &agent, err, sizeof(err));
     if (rc && prev) {
       /* The new file was valid but does not start (a port in use...):

@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <uv.h>
 
 #include "batch.h"
@@ -73,7 +74,24 @@ struct sl_out_ops {
   void (*close)(struct sl_out *o, void (*cb)(void *arg), void *arg);
   /* Optional: output-specific Prometheus samples for /metrics. */
   int (*metrics)(const struct sl_out *o, struct sl_buf *b);
+  /* Optional: a new JSON object merged into /debug/state's "output":
+   * "connections" [{host, state, inflight}] and "last_error" /
+   * "last_error_at" (the latest failure, with its host; null: none). No
+   * credentials. NULL on ENOMEM. */
+  json_t *(*state)(const struct sl_out *o);
 };
+
+/* What the state ops keep of their latest failure. */
+struct sl_out_last_err {
+  char text[256];            /* "host:port: why: reason" */
+  int64_t at_ns;             /* wall time; 0: no failure yet */
+};
+
+/* Record a failure (why: the log message; err: an SL_E* or libuv code). */
+void sl_out_note_error(struct sl_out_last_err *e, const char *host,
+                       const char *port, const char *why, int err);
+/* Set "last_error" and "last_error_at" of o from e (null when none). */
+int sl_out_put_error(json_t *o, const struct sl_out_last_err *e);
 
 /* Every output struct starts with this. */
 struct sl_out {
@@ -91,5 +109,11 @@ extern const struct sl_out_ops sl_out_kafka_ops;  /* out_kafka.c */
 int sl_out_kafka_check(const struct sl_conf *c,
                        const struct sl_agent_conf *ac, char *err,
                        size_t errlen);
+/* The librdkafka configuration the producer runs with (brokers, TLS,
+ * SASL, properties), for `test output`; the caller owns *out
+ * (rd_kafka_new takes it, else rd_kafka_conf_destroy). Declared as void
+ * so that this header does not pull in librdkafka. */
+int sl_out_kafka_conf(const struct sl_conf *c, const struct sl_agent_conf *ac,
+                      void **out, char *err, size_t errlen);
 #endif
 #endif

@@ -114,6 +114,7 @@ struct kafka_out {
   struct sl_list retries;        /* struct kretry, oldest first */
   int all_down;                  /* librdkafka: all brokers down */
   int fatal;                     /* fatal producer error: not ready */
+  struct sl_out_last_err lerr;   /* /debug/state */
 
   int pipefd[2];
   uv_poll_t poll;
@@ -311,6 +312,17 @@ fail:
   sl_buf_free(&bl);
   rd_kafka_conf_destroy(conf);
   return SL_ECONFIG;
+}
+
+int
+sl_out_kafka_conf(const struct sl_conf *c, const struct sl_agent_conf *ac,
+                  void **out, char *err, size_t errlen)
+{
+  rd_kafka_conf_t *conf = NULL;
+  int rc = build_conf(c, ac, &conf, err, errlen);
+
+  *out = conf;
+  return rc;
 }
 
 int
@@ -629,11 +641,16 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
     rd_kafka_fatal_error(rk, buf, sizeof(buf));
     sl_log(SL_LOG_ERROR, "out.kafka", "fatal producer error",
            SL_LF_STR, "reason", buf, SL_LF_END);
+    snprintf(o->lerr.text, sizeof(o->lerr.text), "fatal: %.200s", buf);
+    o->lerr.at_ns = sl_time_now_ns();
     return;
   }
   sl_log(SL_LOG_WARN, "out.kafka", "kafka error",
          SL_LF_STR, "error.code", rd_kafka_err2name((rd_kafka_resp_err_t)err),
          SL_LF_STR, "reason", reason, SL_LF_END);
+  snprintf(o->lerr.text, sizeof(o->lerr.text), "%s: %s",
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), reason);
+  o->lerr.at_ns = sl_time_now_ns();
 }
 
 static void
@@ -950,6 +967,20 @@ kafka_stats(const struct sl_out *base, struct sl_out_stats *st)
   st->connected = !o->all_down && !o->fatal;
 }
 
+static json_t *
+kafka_state(const struct sl_out *base)
+{
+  const struct kafka_out *o = (const struct kafka_out *)base;
+  json_t *st = json_pack("{s:b, s:b}", "all_brokers_down", o->all_down,
+                         "fatal", o->fatal);
+
+  if (st && sl_out_put_error(st, &o->lerr)) {
+    json_decref(st);
+    st = NULL;
+  }
+  return st;
+}
+
 static int
 kafka_metrics(const struct sl_out *base, struct sl_buf *b)
 {
@@ -1003,4 +1034,5 @@ kafka_close(struct sl_out *base, void (*cb)(void *arg), void *arg)
 const struct sl_out_ops sl_out_kafka_ops = {
   "kafka", kafka_init, kafka_send, kafka_ready, kafka_stats, kafka_close,
   kafka_metrics,
+  kafka_state,
 };

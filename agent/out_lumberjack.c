@@ -106,6 +106,7 @@ struct lj_out {
   void (*close_cb)(void *arg);
   void *close_arg;
   struct sl_out_stats st;
+  struct sl_out_last_err lerr;   /* /debug/state */
 #ifdef HAVE_OPENSSL
   SSL_CTX *tls;                  /* NULL: plain TCP */
   int tls_verify;
@@ -216,6 +217,7 @@ conn_fail(struct lj_conn *c, const char *why, int err)
   sl_log(SL_LOG_WARN, "out.lumberjack", why, SL_LF_STR, "host", c->host,
          SL_LF_STR, "port", c->port, SL_LF_INT, "inflight",
          (int64_t)c->ninflight, SL_LF_ERR, err, SL_LF_END);
+  sl_out_note_error(&o->lerr, c->host, c->port, why, err);
   if (c->state == C_UP) {
     o->st.disconnects++;
     o->st.connected--;
@@ -623,6 +625,8 @@ gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
   if (status < 0 || res == NULL) {
     sl_log(SL_LOG_WARN, "out.lumberjack", "cannot resolve host",
            SL_LF_STR, "host", c->host, SL_LF_ERR, status, SL_LF_END);
+    sl_out_note_error(&o->lerr, c->host, c->port, "cannot resolve host",
+                      status);
     uv_freeaddrinfo(res);
     schedule_reconnect(c);
     return;
@@ -804,6 +808,42 @@ lj_stats(const struct sl_out *base, struct sl_out_stats *st)
   *st = ((const struct lj_out *)base)->st;
 }
 
+static json_t *
+lj_state(const struct sl_out *base)
+{
+  const struct lj_out *o = (const struct lj_out *)base;
+  json_t *st = json_object(), *conns = json_array(), *e;
+  char hp[300];
+  int i;
+
+  if (st == NULL || conns == NULL)
+    goto fail;
+  for (i = 0; i < o->nconns; i++) {
+    const struct lj_conn *c = &o->conns[i];
+    snprintf(hp, sizeof(hp), "%s:%s", c->host, c->port);
+    e = json_pack("{s:s, s:s, s:i}", "host", hp, "state",
+                  state_names[c->state], "inflight", c->ninflight);
+    if (e == NULL || json_array_append_new(conns, e))
+      goto fail;
+  }
+  if (json_object_set_new(st, "connections", conns)) {
+    conns = NULL;
+    goto fail;
+  }
+  conns = NULL;
+#ifdef HAVE_OPENSSL
+  if (json_object_set_new(st, "tls", json_boolean(o->tls != NULL)))
+    goto fail;
+#endif
+  if (sl_out_put_error(st, &o->lerr))
+    goto fail;
+  return st;
+fail:
+  json_decref(conns);
+  json_decref(st);
+  return NULL;
+}
+
 static void
 lj_close(struct sl_out *base, void (*cb)(void *arg), void *arg)
 {
@@ -834,4 +874,5 @@ lj_close(struct sl_out *base, void (*cb)(void *arg), void *arg)
 
 const struct sl_out_ops sl_out_lumberjack_ops = {
   "lumberjack", lj_init, lj_send, lj_ready, lj_stats, lj_close,
+  .state = lj_state,
 };

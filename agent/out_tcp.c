@@ -49,6 +49,7 @@ struct tcp_out {
   void *close_arg;
   char rbuf[TCP_RBUF];
   struct sl_out_stats st;
+  struct sl_out_last_err lerr;   /* /debug/state */
 };
 
 static void tcp_connect_next(struct tcp_out *o);
@@ -125,6 +126,7 @@ conn_fail(struct tcp_out *o, const char *why, int err)
     return;
   sl_log(SL_LOG_WARN, "out.tcp", why, SL_LF_STR, "host", o->hosts[o->cur],
          SL_LF_ERR, err, SL_LF_END);
+  sl_out_note_error(&o->lerr, o->hosts[o->cur], NULL, why, err);
   if (o->state == C_UP) {
     o->st.disconnects++;
     o->st.connected = 0;
@@ -302,6 +304,23 @@ tcp_stats(const struct sl_out *base, struct sl_out_stats *st)
   *st = ((const struct tcp_out *)base)->st;
 }
 
+static json_t *
+tcp_state(const struct sl_out *base)
+{
+  static const char *const names[] = { "idle", "connecting", "up",
+                                       "closing" };
+  const struct tcp_out *o = (const struct tcp_out *)base;
+  json_t *st = json_pack("{s:[{s:s, s:s, s:i}]}", "connections", "host",
+                         o->hosts[o->cur], "state", names[o->state],
+                         "inflight", o->ninflight);
+
+  if (st && sl_out_put_error(st, &o->lerr)) {
+    json_decref(st);
+    st = NULL;
+  }
+  return st;
+}
+
 static void
 tcp_close(struct sl_out *base, void (*cb)(void *arg), void *arg)
 {
@@ -324,4 +343,5 @@ tcp_close(struct sl_out *base, void (*cb)(void *arg), void *arg)
 
 const struct sl_out_ops sl_out_tcp_ops = {
   "tcp", tcp_init, tcp_send, tcp_ready, tcp_stats, tcp_close,
+  .state = tcp_state,
 };

@@ -460,6 +460,11 @@ sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
     goto fail;
   if ((rc = then_new(input, info, dataset, ctx, err, errlen)) != 0)
     goto fail;
+  ctx->dataset = strdup(dataset);
+  if (ctx->dataset == NULL) {
+    rc = SL_ENOMEM;
+    goto fail;
+  }
   ctx->ev.agent_id_len = strlen(info->agent_id);
   ctx->ev.agent_id = strdup(info->agent_id);
   if (ctx->ev.agent_id == NULL) {
@@ -494,5 +499,12 @@ sl_parse_ctx_free(struct sl_parse_ctx *ctx)
   sl_corr_free(ctx->corr);
   free(ctx->ev.agent_id);
   free(ctx->ev.suffix);
+  free(ctx->dataset);
   free(ctx);
+}
+
+const char *
+sl_parse_ctx_dataset(const struct sl_parse_ctx *ctx)
+{
+  return ctx->dataset;
 }

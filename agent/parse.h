@@ -64,6 +64,9 @@ struct sl_parse_ctx;
 int sl_parse_ctx_new(const json_t *input, const struct sl_agent_info *info,
                      struct sl_parse_ctx **out, char *err, size_t errlen);
 void sl_parse_ctx_free(struct sl_parse_ctx *ctx);
+/* The input's event.dataset (its own or the parser's default); lives as
+ * long as ctx. */
+const char *sl_parse_ctx_dataset(const struct sl_parse_ctx *ctx);
 
 /* Append exactly one event JSON object (no trailing newline) for the line
  * [line, line+len) that starts at byte `offset` of `src`. Never fails on

@@ -48,6 +48,7 @@ struct sl_parse_ctx {
   /* The input's `then:` (parse.c): a second parser on the message, with
    * its own context (same dataset, zone and labels), or NULL. */
   struct sl_parse_ctx *then;
+  char *dataset;           /* event.dataset (owned), for /debug/state */
 };
 
 /* Run the input's correlation rules over [s, s+n) into the event's empty

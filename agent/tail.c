@@ -14,6 +14,7 @@
 #include "sl_err.h"
 #include "sl_list.h"
 #include "sl_log.h"
+#include "sl_time.h"
 #include "tail_internal.h"
 #include "tail_registry.h"
 
@@ -759,6 +760,75 @@ sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st)
   st->harvester_limit = t->hlimit;
   st->inflight_bytes = t->inflight;
   st->registry_entries = t->reg ? sl_treg_count(t->reg) : 0;
+}
+
+static json_t *
+file_state(const struct tail_file *f)
+{
+  char ts[SL_TIME_RFC3339_MS_LEN + 1], fp[17];
+  json_t *o;
+
+  if (f->last_read_ns > 0)
+    sl_time_format_ms(f->last_read_ns, ts);
+  snprintf(fp, sizeof(fp), "%016llx", (unsigned long long)f->src.fp);
+  o = json_pack("{s:s, s:i, s:s?, s:s, s:I, s:I, s:s?, s:I, s:I, s:I, s:I,"
+                " s:s?}",
+                "path", f->path, "input", f->in->index,
+                "dataset", sl_parse_ctx_dataset(f->in->ctx),
+                "state", f->fd >= 0 ? "open" : "closed",
+                "dev", (json_int_t)f->src.dev,
+                "inode", (json_int_t)f->src.ino,
+                "fingerprint", f->ident ? fp : NULL,
+                "size", (json_int_t)f->size,
+                "read_offset", (json_int_t)f->read_off,
+                "acked_offset", (json_int_t)f->acked_off,
+                "lag_bytes", (json_int_t)(f->size > f->acked_off
+                                          ? f->size - f->acked_off : 0),
+                "last_read", f->last_read_ns > 0 ? ts : NULL);
+  return o;
+}
+
+json_t *
+sl_tail_state(const struct sl_tail *t, size_t max_files)
+{
+  json_t *o = json_object(), *files = json_array(), *e;
+  const struct sl_list *l;
+  size_t total = 0;
+
+  /* Read-only walks: sl_list_foreach's spare pointer is for removal. */
+
+  if (o == NULL || files == NULL)
+    goto fail;
+  for (l = t->files.next; l != &t->files; l = l->next) {
+    const struct tail_file *f = sl_container_of(l, struct tail_file, link);
+    if (total++ >= max_files)
+      continue;
+    if ((e = file_state(f)) == NULL || json_array_append_new(files, e))
+      goto fail;
+  }
+  for (l = t->waitq.next; l != &t->waitq; l = l->next) {
+    const struct tail_wait *w = sl_container_of(l, struct tail_wait, link);
+    if (total++ >= max_files)
+      continue;
+    e = json_pack("{s:s, s:i, s:s?, s:s, s:I, s:I}", "path", w->path,
+                  "input", w->in->index,
+                  "dataset", sl_parse_ctx_dataset(w->in->ctx),
+                  "state", "waiting", "dev", (json_int_t)w->dev,
+                  "inode", (json_int_t)w->ino);
+    if (e == NULL || json_array_append_new(files, e))
+      goto fail;
+  }
+  if (json_object_set_new(o, "files", files) ||
+      json_object_set_new(o, "files_total", json_integer((json_int_t)total)) ||
+      json_object_set_new(o, "truncated", json_integer(
+          (json_int_t)(total > max_files ? total - max_files : 0))))
+    goto fail_o;
+  return o;
+fail:
+  json_decref(files);
+fail_o:
+  json_decref(o);
+  return NULL;
 }
 
 uint64_t

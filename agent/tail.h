@@ -137,6 +137,16 @@ void sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st);
 /* Bytes read from the files of inputs[index] (0 for an unknown index). */
 uint64_t sl_tail_input_bytes_read(const struct sl_tail *t, int index);
 
+/* /debug/state: a new JSON object {"files": [...], "files_total": N,
+ * "truncated": N} with, per file (open or dormant, then those waiting for
+ * a harvester slot; at most max_files of them, the rest only counted in
+ * "truncated"): path, input (index into inputs[]), dataset, state
+ * (open|closed|waiting), dev, inode, fingerprint (hex stream id, null
+ * before the file had bytes), size, read_offset, acked_offset, lag_bytes
+ * (size - acked_offset: read or not, not yet delivered) and last_read
+ * (RFC 3339, null: nothing read yet). NULL on ENOMEM. Loop thread. */
+json_t *sl_tail_state(const struct sl_tail *t, size_t max_files);
+
 /* Save the registry, close watchers and files; cb runs when closed.
  * Call it after draining (every chunk done) or once the pipeline has let go
  * of its chunks: chunks still out are freed here, so neither they nor their

@@ -1119,6 +1119,8 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
   f->read_off = base + pos;
   t->st.bytes_read += pos;
   f->in->bytes_read += pos;
+  if (pos > 0)
+    f->last_read_ns = wall_ns();
   if (owned)
     read_buf_put(t, buf, cap);
   if (rc)
@@ -1180,6 +1182,7 @@ file_flush_partial(struct tail_file *f)
   f->read_off = c->pub.end_offset;
   t->st.bytes_read += (uint64_t)n;
   f->in->bytes_read += (uint64_t)n;
+  f->last_read_ns = c->pub.read_time_ns;
   chunk_commit(f, c);
   sl__tail_offer_pending(t);
 }

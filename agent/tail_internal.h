@@ -139,6 +139,8 @@ struct tail_file {
   uint64_t read_off, acked_off, size;
   size_t want_len;                 /* next read size */
   uint64_t last_growth;            /* uv_now ms */
+  int64_t last_read_ns;            /* wall time bytes were last read (0:
+                                      never), for /debug/state */
   uint64_t opened_ms;              /* uv_now when the fd was opened */
   uint64_t checked_ms;             /* uv_now of the last periodic fstat */
   uint64_t seen_gen;

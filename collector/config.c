@@ -149,6 +149,7 @@ static const struct sl_conf_key archive_keys[] = {
 const struct sl_conf_key sl_collector_schema[] = {
   { "data_dir", SL_CT_STR, NULL, "state directory (spool, corrupt/, deadletter/)", NULL, NULL, SL_CK_REQUIRED },
   { "log_level", SL_CT_ENUM, "info", "self-log level", NULL, "debug|info|warn|warning|error", 0 },
+  { "log_format", SL_CT_ENUM, "json", "self-log lines on stderr: json (journald keeps them) or text (--log-format overrides)", NULL, "json|text", 0 },
   { "shutdown_timeout", SL_CT_DURATION, "30s", "on SIGTERM, wait this long for in-flight work", NULL, NULL, 0 },
   { "http", SL_CT_OBJ, NULL, "metrics and health endpoint", http_keys, NULL, 0 },
   { "inputs", SL_CT_OBJ_LIST, NULL, "listeners", input_keys, NULL, SL_CK_REQUIRED },

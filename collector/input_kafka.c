@@ -316,6 +316,17 @@ check_topics(const json_t *in, const json_t **bad, char *err, size_t errlen)
 }
 
 int
+sl_input_kafka_conf(const json_t *in, void **out, char *err, size_t errlen)
+{
+  rd_kafka_conf_t *conf = NULL;
+  const json_t *bad;
+  int rc = make_conf(in, &conf, &bad, err, errlen);
+
+  *out = conf;
+  return rc;
+}
+
+int
 sl_input_kafka_check(const struct sl_conf *c, const json_t *in, size_t idx,
                      char *err, size_t errlen)
 {

@@ -109,4 +109,10 @@ void sl_input_kafka_close(struct sl_input_kafka *k, uint64_t timeout_ms,
 int sl_input_kafka_check(const struct sl_conf *c, const json_t *in,
                          size_t idx, char *err, size_t errlen);
 
+/* The librdkafka configuration the consumer of input `in` runs with
+ * (`test output`): *out is an rd_kafka_conf_t * the caller owns
+ * (rd_kafka_new takes it). 0, or SL_ECONFIG with "key: reason" in err. */
+int sl_input_kafka_conf(const json_t *in, void **out, char *err,
+                        size_t errlen);
+
 #endif

@@ -21,6 +21,7 @@ static const struct {
   { "replay", sl_replay_main },
   { "trace", sl_trace_main },
   { "retention", sl_retention_cli },
+  { "test", sl_collector_test_main },
 };
 
 /* --check: problems that do not make the config invalid. */
@@ -59,7 +60,11 @@ main(int argc, char **argv)
     if (strcmp(cli.argv[0], subcmds[i].name) == 0)
       run = subcmds[i].run;
   if (cli.argc > 0 && run == NULL) {
-    fprintf(stderr, "sluice-collector: unknown subcommand '%s'\n", cli.argv[0]);
+    fprintf(stderr, "sluice-collector: unknown subcommand '%s' (commands:",
+            cli.argv[0]);
+    for (i = 0; i < sizeof subcmds / sizeof subcmds[0]; i++)
+      fprintf(stderr, " %s", subcmds[i].name);
+    fprintf(stderr, "; see --help)\n");
     return 2;
   }
 
@@ -84,6 +89,12 @@ main(int argc, char **argv)
             : sl_log_level_parse(sl_conf_str(sl_conf_root(conf), "log_level"));
   if (lvl >= 0)
     sl_log_set_level((enum sl_log_level)lvl);
+  lvl = cli.log_format >= 0
+            ? cli.log_format
+            : sl_log_format_parse(sl_conf_str(sl_conf_root(conf),
+                                              "log_format"));
+  if (lvl >= 0)
+    sl_log_set_format((enum sl_log_format)lvl);
   if (run) {
     /* A tool's own output is what matters; the self-log only warns. */
     if (cli.log_level < 0)
@@ -122,5 +133,8 @@ main(int argc, char **argv)
     lvl = sl_log_level_parse(sl_conf_str(sl_conf_root(conf), "log_level"));
     if (cli.log_level < 0 && lvl >= 0)
       sl_log_set_level((enum sl_log_level)lvl);
+    lvl = sl_log_format_parse(sl_conf_str(sl_conf_root(conf), "log_format"));
+    if (cli.log_format < 0 && lvl >= 0)
+      sl_log_set_format((enum sl_log_format)lvl);
   }
 }

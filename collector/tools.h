@@ -22,6 +22,16 @@
  *       the message indented two spaces per span level where span.id /
  *       parent.id link events. --json: the events as NDJSON. Exit 1 when
  *       nothing was found or the source failed.
+ *
+ *   test output
+ *       Check, as `filebeat test output` does, each Elasticsearch host
+ *       (talk to server, authentication, X-Elastic-Product, version >= 8,
+ *       the user and its privileges when security answers; through the
+ *       collector's own es_client), the archive and data_dir directories
+ *       (writable, or creatable), and each Kafka input's brokers and
+ *       topics (metadata request with the consumer's own settings).
+ *       One line per step, "... OK" or "... ERROR reason"; exit 0 when
+ *       every step passed, 1 when one failed. Nothing is written.
  */
 #ifndef SL_COLLECTOR_TOOLS_H
 #define SL_COLLECTOR_TOOLS_H
@@ -30,5 +40,7 @@
 
 int sl_replay_main(const struct sl_conf *conf, int argc, char **argv);
 int sl_trace_main(const struct sl_conf *conf, int argc, char **argv);
+int sl_collector_test_main(const struct sl_conf *conf, int argc,
+                           char **argv);
 
 #endif

@@ -74,7 +74,8 @@ static void
 usage_line(FILE *fp, const char *prog)
 {
   fprintf(fp, "usage: %s [-c FILE] [--check] [--version] [--help] "
-          "[--log-level LEVEL] [COMMAND ARGS...]\n", prog);
+          "[--log-level LEVEL] [--log-format json|text] [COMMAND ARGS...]\n",
+          prog);
 }
 
 static void
@@ -88,6 +89,8 @@ print_help(const char *prog, const char *default_config,
          "(0 good, 2 bad)\n"
          "  --log-level LEVEL    debug, info, warn or error (overrides "
          "the file)\n"
+         "  --log-format FMT     self-log lines on stderr: json (default) "
+         "or text\n"
          "  --version            print version and the features built in\n"
          "  -h, --help           print this help\n",
          default_config ? default_config : "(none)");
@@ -148,6 +151,7 @@ sl_cli_parse(int argc, char **argv, const char *prog,
   memset(out, 0, sizeof(*out));
   out->config_path = default_config;
   out->log_level = -1;
+  out->log_format = -1;
   if (prog == NULL)
     prog = argc > 0 && argv[0] ? argv[0] : "sluice";
   for (i = 1; i < argc; i++) {
@@ -186,6 +190,12 @@ sl_cli_parse(int argc, char **argv, const char *prog,
         return usage_error(prog, "unknown log level (debug, info, warn, "
                            "error)", v);
       out->log_level = lvl;
+    } else if ((v = opt_value(argc, argv, &i, "--log-format", &missing)) ||
+               missing) {
+      if (v == NULL || sl_log_format_parse(v) < 0)
+        return usage_error(prog, "option needs a format (json, text)",
+                           v ? v : a);
+      out->log_format = sl_log_format_parse(v);
     } else {
       return usage_error(prog, "unknown option", a);
     }

@@ -1,6 +1,7 @@
 /* sl_cli.h - the command line both binaries share.
  *
- *   PROG [-c FILE] [--check] [--version] [--help] [--log-level L] [SUBCMD ARGS...]
+ *   PROG [-c FILE] [--check] [--version] [--help] [--log-level L]
+ *        [--log-format json|text] [SUBCMD ARGS...]
  *
  * `--help` prints usage plus the schema table (sl_conf_print_help).
  * `--version` prints "PROG VERSION" and the features that binary really
@@ -17,6 +18,7 @@ struct sl_cli {
   const char *config_path;  /* -c / --config; default given to sl_cli_parse */
   int check;                /* --check */
   int log_level;            /* --log-level, or -1 when not given */
+  int log_format;           /* --log-format (enum sl_log_format), or -1 */
   int argc;                 /* remaining positional args (subcommand...) */
   char **argv;
 };

@@ -39,7 +39,12 @@ static int log_level = SL_LOG_INFO;  /* read/written with __atomic */
 static int log_fd = 2;               /* guarded by log_mu */
 static struct rl_slot rl_table[SL_LOG_SLOTS]; /* guarded by log_mu */
 
+static int log_format = SL_LOG_FMT_JSON;  /* __atomic, like log_level */
+
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
+/* Padded to one width so that text lines line up at the component. */
+static const char *const text_levels[] = { " DEBUG ", " INFO  ", " WARN  ",
+                                           " ERROR " };
 
 void
 sl_log_set_level(enum sl_log_level lvl)
@@ -69,6 +74,30 @@ sl_log_level_parse(const char *s)
   return -1;
 }
 
+void
+sl_log_set_format(enum sl_log_format f)
+{
+  __atomic_store_n(&log_format, (int)f, __ATOMIC_RELAXED);
+}
+
+enum sl_log_format
+sl_log_get_format(void)
+{
+  return (enum sl_log_format)__atomic_load_n(&log_format, __ATOMIC_RELAXED);
+}
+
+int
+sl_log_format_parse(const char *s)
+{
+  if (s == NULL)
+    return -1;
+  if (strcasecmp(s, "json") == 0)
+    return SL_LOG_FMT_JSON;
+  if (strcasecmp(s, "text") == 0)
+    return SL_LOG_FMT_TEXT;
+  return -1;
+}
+
 /* Any negative fd restores stderr (the header's "NULL"). */
 void
 sl_log_set_fd(int fd)
@@ -88,11 +117,52 @@ log_write(const struct sl_buf *b)
   (void)sl_fs_write_all(log_fd, b->p, b->len);
 }
 
+/* Text format: a value goes out bare unless a reader splitting the line
+ * on spaces and '=' would get it wrong; then it is a JSON string. */
 static int
-put_str_field(struct sl_buf *b, const char *key, const char *val)
+needs_quotes(const char *v)
 {
-  int rc = sl_buf_append_byte(b, ',');
+  const unsigned char *p = (const unsigned char *)v;
 
+  if (*p == '\0')
+    return 1;
+  for (; *p; p++)
+    if (*p <= ' ' || *p == '"' || *p == '=' || *p == 0x7f)
+      return 1;
+  return 0;
+}
+
+/* Component and message of a text line: as they are, unless a control
+ * character would break the line. */
+static int
+put_text_word(struct sl_buf *b, const char *v)
+{
+  const unsigned char *p;
+
+  for (p = (const unsigned char *)v; *p; p++)
+    if (*p < ' ' || *p == 0x7f)
+      return sl_json_str(b, v, strlen(v));
+  return sl_buf_append_str(b, v);
+}
+
+static int
+put_str_field(struct sl_buf *b, int text, const char *key, const char *val)
+{
+  int rc;
+
+  if (text) {
+    rc = sl_buf_append_byte(b, ' ');
+    if (rc == 0)
+      rc = sl_buf_append_str(b, key);
+    if (rc == 0)
+      rc = sl_buf_append_byte(b, '=');
+    if (rc == 0)
+      rc = val == NULL ? sl_buf_append(b, "null", 4)
+           : needs_quotes(val) ? sl_json_str(b, val, strlen(val))
+           : sl_buf_append_str(b, val);
+    return rc;
+  }
+  rc = sl_buf_append_byte(b, ',');
   if (rc == 0)
     rc = sl_json_str(b, key, strlen(key));
   if (rc == 0)
@@ -104,10 +174,21 @@ put_str_field(struct sl_buf *b, const char *key, const char *val)
 }
 
 static int
-put_int_field(struct sl_buf *b, const char *key, int64_t v)
+put_int_field(struct sl_buf *b, int text, const char *key, int64_t v)
 {
-  int rc = sl_buf_append_byte(b, ',');
+  int rc;
 
+  if (text) {
+    rc = sl_buf_append_byte(b, ' ');
+    if (rc == 0)
+      rc = sl_buf_append_str(b, key);
+    if (rc == 0)
+      rc = sl_buf_append_byte(b, '=');
+    if (rc == 0)
+      rc = sl_buf_append_i64(b, v);
+    return rc;
+  }
+  rc = sl_buf_append_byte(b, ',');
   if (rc == 0)
     rc = sl_json_str(b, key, strlen(key));
   if (rc == 0)
@@ -119,13 +200,25 @@ put_int_field(struct sl_buf *b, const char *key, int64_t v)
 
 /* The fields every line starts with; no closing brace. */
 static int
-put_head(struct sl_buf *b, enum sl_log_level lvl, const char *component,
-         const char *msg)
+put_head(struct sl_buf *b, int text, enum sl_log_level lvl,
+         const char *component, const char *msg)
 {
   char ts[SL_TIME_RFC3339_MS_LEN + 1];
   int rc;
 
   sl_time_format_ms(sl_time_now_ns(), ts);
+  if (text) {
+    rc = sl_buf_append(b, ts, SL_TIME_RFC3339_MS_LEN);
+    if (rc == 0)
+      rc = sl_buf_append_str(b, text_levels[lvl]);
+    if (rc == 0)
+      rc = put_text_word(b, component);
+    if (rc == 0)
+      rc = sl_buf_append(b, ": ", 2);
+    if (rc == 0)
+      rc = put_text_word(b, msg);
+    return rc;
+  }
   rc = sl_buf_append(b, "{\"@timestamp\":\"", 15);
   if (rc == 0)
     rc = sl_buf_append(b, ts, SL_TIME_RFC3339_MS_LEN);
@@ -136,14 +229,20 @@ put_head(struct sl_buf *b, enum sl_log_level lvl, const char *component,
   if (rc == 0)
     rc = sl_buf_append_byte(b, '"');
   if (rc == 0)
-    rc = put_str_field(b, "component", component);
+    rc = put_str_field(b, 0, "component", component);
   if (rc == 0)
-    rc = put_str_field(b, "message", msg);
+    rc = put_str_field(b, 0, "message", msg);
   return rc;
 }
 
 static int
-put_fields(struct sl_buf *b, va_list ap)
+put_end(struct sl_buf *b, int text)
+{
+  return text ? sl_buf_append_byte(b, '\n') : sl_buf_append(b, "}\n", 2);
+}
+
+static int
+put_fields(struct sl_buf *b, int text, va_list ap)
 {
   enum sl_log_field kind;
   const char *key, *sval;
@@ -155,23 +254,23 @@ put_fields(struct sl_buf *b, va_list ap)
     case SL_LF_STR:
       key = va_arg(ap, const char *);
       sval = va_arg(ap, const char *);
-      rc = put_str_field(b, key, sval);
+      rc = put_str_field(b, text, key, sval);
       break;
     case SL_LF_INT:
       key = va_arg(ap, const char *);
       ival = va_arg(ap, int64_t);
-      rc = put_int_field(b, key, ival);
+      rc = put_int_field(b, text, key, ival);
       break;
     case SL_LF_ERR:
       err = va_arg(ap, int);
-      rc = put_str_field(b, "error", sl_strerror(err));
+      rc = put_str_field(b, text, "error", sl_strerror(err));
       if (rc == 0)
-        rc = put_str_field(b, "error.code", sl_errname(err));
+        rc = put_str_field(b, text, "error.code", sl_errname(err));
       break;
     default:
       /* An unknown kind means the list is misbuilt; reading further
        * would walk off the varargs. Say so in the record and stop. */
-      return put_str_field(b, "log.bad_field", "unknown field kind");
+      return put_str_field(b, text, "log.bad_field", "unknown field kind");
     }
   }
   return rc;
@@ -182,11 +281,12 @@ static void
 emit_summary(struct rl_slot *s)
 {
   struct sl_buf b;
+  int text = sl_log_get_format() == SL_LOG_FMT_TEXT;
 
   sl_buf_init(&b, SL_LOG_MAX_LINE);
-  if (put_head(&b, s->lvl, s->component, s->message) == 0 &&
-      put_int_field(&b, "repeated", (int64_t)s->suppressed) == 0 &&
-      sl_buf_append(&b, "}\n", 2) == 0)
+  if (put_head(&b, text, s->lvl, s->component, s->message) == 0 &&
+      put_int_field(&b, text, "repeated", (int64_t)s->suppressed) == 0 &&
+      put_end(&b, text) == 0)
     log_write(&b);
   sl_buf_free(&b);
   s->suppressed = 0;
@@ -245,7 +345,7 @@ sl_log(enum sl_log_level lvl, const char *component, const char *msg, ...)
 {
   struct sl_buf b;
   va_list ap;
-  int rc;
+  int rc, text;
 
   if ((int)lvl < __atomic_load_n(&log_level, __ATOMIC_RELAXED))
     return;
@@ -256,20 +356,22 @@ sl_log(enum sl_log_level lvl, const char *component, const char *msg, ...)
   if (msg == NULL)
     msg = "";
   /* Format outside the lock; only the admit check and write are serial. */
+  text = sl_log_get_format() == SL_LOG_FMT_TEXT;
   sl_buf_init(&b, SL_LOG_MAX_LINE);
-  rc = put_head(&b, lvl, component, msg);
+  rc = put_head(&b, text, lvl, component, msg);
   if (rc == 0) {
     va_start(ap, msg);
-    rc = put_fields(&b, ap);
+    rc = put_fields(&b, text, ap);
     va_end(ap);
   }
   if (rc == 0)
-    rc = sl_buf_append(&b, "}\n", 2);
+    rc = put_end(&b, text);
   if (rc != 0) {
     sl_buf_reset(&b);
-    if (put_head(&b, lvl, "log", "record too large, fields dropped") != 0 ||
-        put_str_field(&b, "log.component", component) != 0 ||
-        sl_buf_append(&b, "}\n", 2) != 0)
+    if (put_head(&b, text, lvl, "log",
+                 "record too large, fields dropped") != 0 ||
+        put_str_field(&b, text, "log.component", component) != 0 ||
+        put_end(&b, text) != 0)
       goto out;
   }
   pthread_mutex_lock(&log_mu);

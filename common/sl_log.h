@@ -3,6 +3,11 @@
  * One line per record:
  *   {"@timestamp":"2026-11-25T16:05:24.123Z","log.level":"info",
  *    "component":"spool","message":"recovered","segment":"00000003.seg",...}
+ * or, with the text format (--log-format text, for a human at a terminal):
+ *   2026-11-25T16:05:24.123Z INFO  spool: recovered segment=00000003.seg
+ * where a value that is empty or holds a space, '"', '=' or a control
+ * character is written as a JSON string ("two words"), so a line stays one
+ * line and splits on spaces.
  * Extra fields are given as a printf-free list of key/value pairs so the
  * call site stays cheap. Repeats of the same (component, message) within one
  * second are counted and summarised ("repeated":N) instead of printed, so a
@@ -28,10 +33,19 @@ enum sl_log_field {
   SL_LF_ERR,      /* int err -> "error":"<sl_strerror>", "error.code":"<name>" */
 };
 
+enum sl_log_format {
+  SL_LOG_FMT_JSON = 0,  /* default: one JSON object per line */
+  SL_LOG_FMT_TEXT,      /* "TIME LEVEL component: message key=value" */
+};
+
 void sl_log_set_level(enum sl_log_level lvl);
 enum sl_log_level sl_log_get_level(void);
 /* "debug"|"info"|"warn"|"warning"|"error" -> level; -1 if unknown. */
 int sl_log_level_parse(const char *s);
+void sl_log_set_format(enum sl_log_format f);
+enum sl_log_format sl_log_get_format(void);
+/* "json"|"text" -> format; -1 if unknown. */
+int sl_log_format_parse(const char *s);
 /* Redirect output (tests); a negative fd restores stderr. Also forgets
  * the rate-limit history. log.level is printed as debug|info|warn|error.
  * SL_LF_INT values must be int64_t (cast literals). A record over 64 KiB

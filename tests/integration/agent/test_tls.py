@@ -1,5 +1,6 @@
 """Lumberjack over TLS: server verification, mutual TLS, a wrong CA."""
 
+import json
 import os
 import shutil
 import ssl
@@ -124,3 +125,50 @@ def test_tls_config_errors(workdir, agents, pki, tmp_path):
                        text=True, timeout=20)
     assert r.returncode == 2
     assert "cert and key" in r.stderr
+
+
+def _test_output(workdir, recv, ssl_conf):
+    out = lj_output(recv, ssl=ssl_conf)
+    p = os.path.join(workdir, "t.yml")
+    with open(p, "w") as f:
+        json.dump(agent_config(os.path.join(workdir, "data"),
+                               [workdir + "/*.log"], out), f)
+    return subprocess.run([AGENT, "-c", p, "test", "output"],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_test_output_tls(workdir, pki):
+    """`test output` over TLS: handshake with the configured CA, then the
+    steps that fail name themselves: a wrong CA in the handshake, a client
+    certificate the receiver requires (refused after a TLS 1.3 handshake)
+    in "talk to server"."""
+    ca = os.path.join(pki, "ca.pem")
+    r = LumberjackReceiver(tls=server_ctx(pki))
+    m = LumberjackReceiver(tls=server_ctx(pki, require_client=True))
+    try:
+        res = _test_output(workdir, r, {"enabled": True, "ca": ca})
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert "handshake... OK" in res.stdout
+        assert "TLS version: TLSv1.3" in res.stdout
+        assert "peer: CN=server" in res.stdout
+        assert "talk to server... OK" in res.stdout
+        res = _test_output(workdir, r, {
+            "enabled": True, "ca": os.path.join(pki, "other.pem")})
+        assert res.returncode == 1
+        assert "handshake... ERROR" in res.stdout and "certificate" in \
+            res.stdout, res.stdout
+        res = _test_output(workdir, m, {"enabled": True, "ca": ca})
+        assert res.returncode == 1, res.stdout
+        # TLS 1.3: the handshake completes on the client side first.
+        assert "handshake... OK" in res.stdout, res.stdout
+        assert "talk to server... ERROR" in res.stdout, res.stdout
+        assert "certificate required" in res.stdout, res.stdout
+        res = _test_output(workdir, m, {
+            "enabled": True, "ca": ca,
+            "cert": os.path.join(pki, "client.pem"),
+            "key": os.path.join(pki, "client.key")})
+        assert res.returncode == 0, res.stdout
+        assert r.count() == 0 and m.count() == 0
+    finally:
+        r.close()
+        m.close()

@@ -141,7 +141,29 @@ test_usage_errors(void **state)
   assert_non_null(strstr(e, "unknown log level"));
   rc = run(&c, o, sizeof(o), e, sizeof(e), "--log-level", NULL);
   assert_int_equal(SL_CLI_EXIT(rc), 2);
+  rc = run(&c, o, sizeof(o), e, sizeof(e), "--log-format", "xml", NULL);
+  assert_int_equal(SL_CLI_EXIT(rc), 2);
+  assert_non_null(strstr(e, "json, text"));
+  rc = run(&c, o, sizeof(o), e, sizeof(e), "--log-format", NULL);
+  assert_int_equal(SL_CLI_EXIT(rc), 2);
   assert_string_equal(o, "");
+}
+
+static void
+test_log_format(void **state)
+{
+  struct sl_cli c;
+
+  (void)state;
+  assert_int_equal(run(&c, o, sizeof(o), e, sizeof(e), NULL), 0);
+  assert_int_equal(c.log_format, -1);
+  assert_int_equal(run(&c, o, sizeof(o), e, sizeof(e), "--log-format",
+                       "text", "status", NULL), 0);
+  assert_int_equal(c.log_format, SL_LOG_FMT_TEXT);
+  assert_int_equal(c.argc, 1);
+  assert_int_equal(run(&c, o, sizeof(o), e, sizeof(e),
+                       "--log-format=json", NULL), 0);
+  assert_int_equal(c.log_format, SL_LOG_FMT_JSON);
 }
 
 static void
@@ -218,6 +240,7 @@ main(void)
     cmocka_unit_test(test_defaults),
     cmocka_unit_test(test_options_and_subcommand),
     cmocka_unit_test(test_usage_errors),
+    cmocka_unit_test(test_log_format),
     cmocka_unit_test(test_version),
     cmocka_unit_test(test_help),
   };

@@ -245,6 +245,78 @@ test_huge_record_truncated(void **state)
   json_decref(lines);
 }
 
+/* Everything written so far, as one string (caller frees). */
+static char *
+read_all(void)
+{
+  char *buf;
+  long n;
+  FILE *f = fdopen(dup(fileno(cap)), "r");
+
+  assert_non_null(f);
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  buf = calloc(1, (size_t)n + 1);
+  assert_non_null(buf);
+  assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  return buf;
+}
+
+/* --log-format text: "TIME LEVEL component: message key=value", values
+ * quoted only when a space/quote/'='/control character or emptiness would
+ * make the line ambiguous; still one record per line. */
+static void
+test_text_format(void **state)
+{
+  char *out, *l2, *l3, *l4;
+  int64_t ts;
+
+  (void)state;
+  assert_int_equal(sl_log_format_parse("text"), SL_LOG_FMT_TEXT);
+  assert_int_equal(sl_log_format_parse("JSON"), SL_LOG_FMT_JSON);
+  assert_int_equal(sl_log_format_parse("xml"), -1);
+  assert_int_equal(sl_log_format_parse(NULL), -1);
+  sl_log_set_format(SL_LOG_FMT_TEXT);
+  assert_int_equal(sl_log_get_format(), SL_LOG_FMT_TEXT);
+  sl_log(SL_LOG_INFO, "tail", "file opened", SL_LF_STR, "path",
+         "/var/log/a.log", SL_LF_INT, "offset", (int64_t)-42,
+         SL_LF_END);
+  sl_log(SL_LOG_WARN, "out.lumberjack", "connect failed", SL_LF_STR,
+         "reason", "two words", SL_LF_STR, "empty", "", SL_LF_STR, "q",
+         "a\"b=c", SL_LF_STR, "nul", (const char *)NULL, SL_LF_ERR,
+         SL_ECONNREFUSED, SL_LF_END);
+  sl_log(SL_LOG_ERROR, "agent", "multi\nline", SL_LF_STR, "nl", "x\ny",
+         SL_LF_END);
+  sl_log(SL_LOG_DEBUG, "t", "d", SL_LF_END);
+  sl_log_set_format(SL_LOG_FMT_JSON);
+  out = read_all();
+  /* Line 1: the timestamp, the level padded to 5, the rest. */
+  assert_int_equal(sl_time_parse_rfc3339(out, 24, &ts), 0);
+  l2 = strchr(out, '\n');
+  assert_non_null(l2);
+  *l2++ = '\0';
+  assert_string_equal(out + 24, " INFO  tail: file opened "
+                      "path=/var/log/a.log offset=-42");
+  l3 = strchr(l2, '\n');
+  assert_non_null(l3);
+  *l3++ = '\0';
+  assert_string_equal(l2 + 24, " WARN  out.lumberjack: connect failed "
+                      "reason=\"two words\" empty=\"\" q=\"a\\\"b=c\" "
+                      "nul=null error=\"connection refused\" "
+                      "error.code=SL_ECONNREFUSED");
+  l4 = strchr(l3, '\n');
+  assert_non_null(l4);
+  *l4++ = '\0';
+  /* A control character in the message or a value is escaped: the
+   * record stays on one line. */
+  assert_string_equal(l3 + 24, " ERROR agent: \"multi\\nline\" "
+                      "nl=\"x\\ny\"");
+  assert_string_equal(l4 + 24, " DEBUG t: d\n");
+  free(out);
+}
+
 int
 main(void)
 {
@@ -257,6 +329,7 @@ main(void)
                                     teardown),
     cmocka_unit_test_setup_teardown(test_huge_record_truncated, setup,
                                     teardown),
+    cmocka_unit_test_setup_teardown(test_text_format, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
