@@ -24,6 +24,7 @@
 #include "sl_metrics.h"
 #include "sl_time.h"
 #include "spool.h"
+#include "status_page.h"
 
 #define MAX_INPUTS 16
 
@@ -349,6 +350,13 @@ on_http(void *arg, const char *path, int *status, const char **ctype,
     *status = render_state(c, body) == 0 ? 200 : 500;
     return;
   }
+  if (strcmp(path, "/") == 0) {
+    /* The status page (status_page.h); it fetches /debug/state. */
+    *ctype = "text/html; charset=utf-8";
+    *status = sl_buf_append(body, sl_status_html, sl_status_html_len) == 0
+                  ? 200 : 500;
+    return;
+  }
   if (strcmp(path, "/health") == 0) {
     *status = 200;
     rc = sl_buf_append_str(body, "ok\n");
@@ -361,6 +369,20 @@ on_http(void *arg, const char *path, int *status, const char **ctype,
   }
   if (rc)
     *status = 500;
+}
+
+/* The status page may run only its own inline style and script. */
+static int
+set_page_headers(struct sl_http *http)
+{
+  char lines[1024];
+  int n;
+
+  n = snprintf(lines, sizeof lines, "Content-Security-Policy: %s\r\n",
+               sl_status_csp);
+  if (n < 0 || (size_t)n >= sizeof lines)
+    return SL_EINVAL;
+  return sl_http_set_html_headers(http, lines);
 }
 
 /* ---- shutdown ----------------------------------------------------------- */
@@ -695,6 +717,9 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next, char *why,
       c.http = NULL;
       goto fail;
     }
+    if (set_page_headers(c.http) != 0)
+      sl_log(SL_LOG_WARN, "collector", "status page served without its "
+             "Content-Security-Policy", SL_LF_END);
   }
 
   uv_check_init(c.loop, &c.pump);
