@@ -21,6 +21,7 @@ static const struct {
   { "replay", sl_replay_main },
   { "trace", sl_trace_main },
   { "retention", sl_retention_cli },
+  { "status", sl_status_main },
 };
 
 /* --check: problems that do not make the config invalid. */
