@@ -40,14 +40,8 @@ def events(tag, n, reject_every=0):
 
 
 def metric_of(m, key):
-    """A series by its new name, or by the name it had before the
-    sluice_collector_ prefix (the metrics lane renames them)."""
-    if key in m:
-        return m[key]
-    old = key.replace("sluice_collector_es_", "sluice_es_") \
-             .replace("sluice_collector_", "sluice_")
-    assert old in m, "neither %s nor %s in /metrics" % (key, old)
-    return m[old]
+    assert key in m, "%s not in /metrics" % key
+    return m[key]
 
 
 def settled(c):
@@ -97,7 +91,9 @@ def chromium(args, timeout=60):
 def test_status_page_numbers_match_metrics(make_collector, tmp_path):
     with start_esdouble("--item-reject-match", "reject-me",
                         "--item-reject-status", "400") as es:
-        c = make_collector(es)
+        c = make_collector(es, {
+            "archive": {"path": str(tmp_path / "archive")},
+            "retention": {"mode": "managed", "default": "30d"}})
         a = LumberjackClient(port=c.lj_port, window=100)
         b = LumberjackClient(port=c.lj_port, window=40)
         try:
@@ -141,12 +137,17 @@ def test_status_page_numbers_match_metrics(make_collector, tmp_path):
                  'sluice_collector_es_items_total{status="201"}',
                  'sluice_collector_es_items_total{status="4xx"}',
                  'sluice_collector_es_deadletters_total{dest="es"}',
-                 'sluice_collector_es_deadletters_total{dest="file"}'):
+                 'sluice_collector_es_deadletters_total{dest="file"}',
+                 "sluice_collector_es_deadletters_total",
+                 "sluice_collector_es_item_retries_total",
+                 "sluice_collector_archive_events_written_total",
+                 "sluice_collector_retention_deleted_indices_total"):
         assert must in checked, "page shows no %s" % must
     # The known traffic: 420 events from two agents, 6 refused.
     assert checked["sluice_collector_input_events_total"] == 420
     assert checked["sluice_collector_input_connections"] == 2
     assert checked["sluice_collector_es_up"] == 1
+    assert checked["sluice_collector_archive_events_written_total"] == 420
     assert sorted(dom.agent_events) == [120, 300]
     assert len(dom.agent_rows) == 2
     dl = int(dom.by_id["dl-total"]["data-value"])
