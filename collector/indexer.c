@@ -42,12 +42,18 @@
 
 /* With no traffic nothing would notice Elasticsearch going away or coming
  * back, and /ready must follow it within seconds (orchestrators and load
- * balancers act on it). So whenever no request finished for PROBE_MS, a
- * GET / goes out (what setup needs anyway; _cluster/health would need
+ * balancers act on it). So every PROBE_MS, unless a request finished
+ * within the last half of that, a GET / goes out (what setup needs anyway; _cluster/health would need
  * the `monitor` privilege), giving up after PROBE_TIMEOUT_MS (or
  * `timeout`, if shorter) so that a blackholed host shows too. */
 #define PROBE_MS 2000
 #define PROBE_TIMEOUT_MS 5000
+/* Cluster status (green/yellow/red) for the status page only: it never
+ * decides readiness (a red cluster may still take writes to green
+ * indices). It needs the `monitor` cluster privilege; a 401/403 stops
+ * the asking for the run rather than fill ES's audit log. */
+#define HEALTH_MS 30000
+#define HEALTH_PATH "_cluster/health?filter_path=status,number_of_nodes"
 
 /* Why the indexer is not ready; one comment per state. */
 enum nr_reason {
@@ -193,6 +199,11 @@ struct sl_indexer {
   uint64_t probes, probe_failures;
   char last_error[640];       /* the last reason for not being ready */
   char es_version[32];        /* from GET /, "" before */
+  int health_inflight, health_denied;
+  uint64_t health_ms;         /* loop ms the last health request began */
+  int64_t health_ns;          /* wall time of the last health answer */
+  char cluster_status[16];    /* green/yellow/red; "" unknown */
+  json_int_t cluster_nodes;
   int dl_status;              /* the last event dead-lettered: its status */
   int64_t dl_ns;              /* and when (0: none yet) */
   char dl_reason[512];        /* "type: reason" from Elasticsearch */
@@ -1097,13 +1108,53 @@ probe_done(void *arg, const struct sl_es_result *res)
 }
 
 static void
+health_done(void *arg, const struct sl_es_result *res)
+{
+  struct sl_indexer *ix = arg;
+  json_t *o = NULL;
+  const char *st;
+
+  ix->health_inflight = 0;
+  note_result(ix, res);
+  ix->cluster_status[0] = '\0';
+  if (res->answered && (res->status == 401 || res->status == 403)) {
+    ix->health_denied = 1;
+    sl_log(SL_LOG_INFO, COMP, "no privilege for _cluster/health (monitor); "
+           "cluster status not shown", SL_LF_INT, "status",
+           (int64_t)res->status, SL_LF_END);
+    return;
+  }
+  if (!res->answered || res->status != 200 ||
+      (o = json_loadb(res->body, res->len, 0, NULL)) == NULL)
+    return;
+  st = json_string_value(json_object_get(o, "status"));
+  if (st)
+    snprintf(ix->cluster_status, sizeof ix->cluster_status, "%s", st);
+  ix->cluster_nodes = json_integer_value(json_object_get(o,
+                                                         "number_of_nodes"));
+  ix->health_ns = sl_time_now_ns();
+  json_decref(o);
+}
+
+static void
 on_probe(uv_timer_t *t)
 {
   struct sl_indexer *ix = sl_container_of(t, struct sl_indexer, probe_timer);
   uint64_t now = uv_now(ix->loop);
 
+  if (!ix->closing && ix->setup_done && !ix->health_denied &&
+      !ix->health_inflight &&
+      (ix->health_ms == 0 || now - ix->health_ms >= HEALTH_MS) &&
+      sl_es_probe(ix->es, HEALTH_PATH, PROBE_TIMEOUT_MS, health_done,
+                  ix) == 0) {
+    ix->health_inflight = 1;
+    ix->health_ms = now;
+  }
+
+  /* Half a period: a request that finished just after the previous tick
+   * must not make this one skip too (4 s without a check). */
   if (ix->closing || ix->probing ||
-      (ix->last_done_ms && now - ix->last_done_ms < PROBE_MS))
+      (ix->last_done_ms && now - ix->last_done_ms < PROBE_MS / 2))
     return;
   if (sl_es_probe(ix->es, "", PROBE_TIMEOUT_MS, probe_done, ix) == 0)
     ix->probing = 1;
@@ -1675,6 +1726,18 @@ wall_or_null(int64_t ns)
   return json_string(ts);
 }
 
+static json_t *
+cluster_state(const struct sl_indexer *ix)
+{
+  if (ix->health_denied)
+    return json_pack("{s:n, s:s}", "status", "note",
+                     "no monitor privilege for _cluster/health");
+  return json_pack("{s:s?, s:I, s:o}", "status",
+                   ix->cluster_status[0] ? ix->cluster_status : NULL,
+                   "nodes", (json_int_t)ix->cluster_nodes, "checked",
+                   wall_or_null(ix->health_ns));
+}
+
 json_t *
 sl_indexer_state(const struct sl_indexer *ix)
 {
@@ -1694,7 +1757,7 @@ sl_indexer_state(const struct sl_indexer *ix)
   if (req)
     json_object_set_new(req, "error", json_integer((json_int_t)m->req_error));
   o = json_pack(
-      "{s:b, s:b, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:I, s:I,"
+      "{s:b, s:b, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:I, s:I, s:o,"
       " s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o,"
       " s:{s:I, s:I}, s:I,"
       " s:{s:I, s:I, s:I, s:I, s:i, s:s, s:o},"
@@ -1711,6 +1774,7 @@ sl_indexer_state(const struct sl_indexer *ix)
       "last_error", ix->last_error,
       "probes", (json_int_t)ix->probes,
       "probe_failures", (json_int_t)ix->probe_failures,
+      "cluster", cluster_state(ix),
       "items", "201", (json_int_t)m->items_ok, "409",
       (json_int_t)m->items_dup, "429", (json_int_t)m->items_429, "4xx",
       (json_int_t)m->items_4xx, "5xx", (json_int_t)m->items_5xx, "none",

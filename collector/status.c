@@ -244,6 +244,7 @@ print_es(const json_t *es, int64_t now)
   const json_t *items = json_object_get(es, "items");
   const json_t *dl = json_object_get(es, "deadletters");
   const json_t *rt = json_object_get(es, "retries");
+  const json_t *cl = json_object_get(es, "cluster");
   static const char *const order[] = { "201", "409", "429", "4xx", "5xx",
                                        "none" };
   char b1[48], b2[48];
@@ -258,6 +259,12 @@ print_es(const json_t *es, int64_t now)
          json_is_true(json_object_get(es, "ready")) ? "" : ")",
          gets(es, "version")[0] ? gets(es, "version") : "-",
          fmt_ago(gets(es, "last_check"), now, b1, sizeof b1));
+  if (gets(cl, "status")[0])
+    printf("%-14s cluster %s, %lld nodes\n", "", gets(cl, "status"),
+           (long long)geti(cl, "nodes"));
+  else
+    printf("%-14s cluster status %s\n", "",
+           gets(cl, "note")[0] ? gets(cl, "note") : "unknown");
   if (gets(es, "last_error")[0])
     printf("%-14s last error %s: %s\n", "",
            fmt_ago(gets(es, "last_error_at"), now, b2, sizeof b2),

@@ -193,13 +193,18 @@ def fixed_http(c):
 
 
 def test_status_command_exit_codes(make_collector, tmp_path):
-    es = start_esdouble()
+    es = start_esdouble("--health", "yellow")
     try:
         c = make_collector(es)
         fixed_http(c)
         cl = LumberjackClient(port=c.lj_port, window=50)
         assert cl.send(events("s", 75)) == 75
         wait_until(lambda: settled(c), 30, 0.1, "events indexed")
+        # _cluster/health is asked for every 30 s, first at the first
+        # probe tick after setup.
+        wait_until(lambda: json.loads(c.http_get("/debug/state")[1])
+                   ["elasticsearch"]["cluster"]["status"] == "yellow", 10,
+                   0.1, "cluster status")
         r = run_status(c)
         assert r.returncode == 0, r.stdout + r.stderr
         out = r.stdout
@@ -208,6 +213,7 @@ def test_status_command_exit_codes(make_collector, tmp_path):
         assert "127.0.0.1:" in out and "AGENT" in out
         assert "Elasticsearch  reachable, ready" in out
         assert "201: 75" in out
+        assert "cluster yellow, 1 nodes" in out
         r = run_status(c, "--json")
         assert r.returncode == 0
         st = json.loads(r.stdout)
