@@ -634,10 +634,13 @@ static int
 cut_part(struct conn *c)
 {
   struct part *p;
+  int64_t lag;
 
   if (c->cur_events == 0)
     return 0;
-  c->lag_ms = part_lag_ms(&c->cur);
+  lag = part_lag_ms(&c->cur);
+  if (lag >= 0)
+    c->lag_ms = lag;   /* an unreadable one keeps the last known */
   c->windows++;
   p = calloc(1, sizeof(*p));
   if (p == NULL)
