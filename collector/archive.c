@@ -753,7 +753,18 @@ struct sl_archive {
     bytes_written;
   uint64_t files_created, deleted_files, deleted_bytes, errors;
   uint64_t retention_runs;
+  /* /debug/state: wall ns of the last write and of the last failure */
+  int64_t last_write_ns, last_error_ns;
+  char last_error[160];       /* "step: error" of that failure */
 };
+
+static void
+note_error(struct sl_archive *a)
+{
+  a->last_error_ns = sl_time_now_ns();
+  snprintf(a->last_error, sizeof a->last_error, "%s: %s",
+           a->jwhat ? a->jwhat : "archive", sl_strerror(a->jrc));
+}
 
 static struct stream *
 stream_get(struct sl_archive *a, const char *ds, size_t dslen, int64_t hour)
@@ -1524,6 +1535,7 @@ after_write(struct sl_archive *a)
       sl_list_insert_head(&a->queue, it);
     }
     a->errors++;
+    note_error(a);
     if (!a->failing)
       sl_log(SL_LOG_ERROR, COMP, "archive write failed; retrying (intake "
              "stops when the spool fills)", SL_LF_STR, "step", a->jwhat,
@@ -1542,6 +1554,8 @@ after_write(struct sl_archive *a)
     sl_log(SL_LOG_INFO, COMP, "archive writes again", SL_LF_END);
   a->failing = 0;
   a->backoff_ms = 0;
+  if (a->j_events)
+    a->last_write_ns = sl_time_now_ns();
   sl_list_init(&done);
   while (!sl_list_empty(&a->jrecs)) {
     it = sl_list_first(&a->jrecs);
@@ -1595,6 +1609,7 @@ after_work(uv_work_t *w, int status)
              (int64_t)a->j_del_bytes, SL_LF_END);
     if (a->jrc) {
       a->errors++;
+      note_error(a);
       sl_log(SL_LOG_ERROR, COMP, "retention pass failed", SL_LF_ERR, a->jrc,
              SL_LF_END);
     }
@@ -1849,7 +1864,14 @@ sl_archive_metrics(const struct sl_archive *a, struct sl_buf *b)
 json_t *
 sl_archive_state(const struct sl_archive *a)
 {
-  return json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I}", "path",
+  char w[SL_TIME_RFC3339_MS_LEN + 1] = "", e[SL_TIME_RFC3339_MS_LEN + 1] = "";
+
+  if (a->last_write_ns)
+    w[sl_time_format_ms(a->last_write_ns, w)] = '\0';
+  if (a->last_error_ns)
+    e[sl_time_format_ms(a->last_error_ns, e)] = '\0';
+  return json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,"
+                   "s:I,s:s?,s:s?,s:s}", "path",
                    a->root, "files", (json_int_t)a->files, "bytes",
                    (json_int_t)a->bytes, "open_files",
                    (json_int_t)a->open_files, "queued_bytes",
@@ -1857,7 +1879,13 @@ sl_archive_state(const struct sl_archive *a)
                    "busy", a->busy, "events_written",
                    (json_int_t)a->events_written, "errors",
                    (json_int_t)a->errors, "backoff_ms",
-                   (json_int_t)a->backoff_ms);
+                   (json_int_t)a->backoff_ms, "keep_ms",
+                   (json_int_t)a->keep_ms, "retention_runs",
+                   (json_int_t)a->retention_runs, "deleted_files",
+                   (json_int_t)a->deleted_files, "deleted_bytes",
+                   (json_int_t)a->deleted_bytes, "last_write",
+                   w[0] ? w : NULL, "last_error_at", e[0] ? e : NULL,
+                   "last_error", a->last_error);
 }
 
 void

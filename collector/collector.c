@@ -28,6 +28,7 @@
 #include "sl_procstat.h"
 #include "sl_time.h"
 #include "spool.h"
+#include "status_page.h"
 
 #define MAX_INPUTS 16
 
@@ -63,6 +64,8 @@ struct collector {
   int start_failed;         /* tearing down a run that never started */
   int closing_parts;        /* modules still closing */
   uint64_t records_done;
+  uint64_t spool_max;       /* spool.max_bytes, for the fill percentage */
+  int64_t started_ns;       /* wall time this run started */
   int exit_code;
   struct sl_conf *next;     /* SIGHUP: validated config to run next */
 };
@@ -301,14 +304,19 @@ render_metrics(struct collector *c, struct sl_buf *b)
   return rc;
 }
 
-/* /debug/state: what the modules are doing, as JSON (no secrets); for
- * intake, what an operator asks when it looks stuck (paused? which Kafka
- * partitions? how far behind?). */
+static int is_ready(struct collector *c);
+
+/* /debug/state: what the modules are doing, as JSON (no secrets), for
+ * operators and the status page (`/`, status.html) and `status` command:
+ * intake per connection, spool fill, Elasticsearch health and outcomes,
+ * dead letters, retention, archive. Built from counters the modules keep
+ * anyway; nothing here walks events. */
 static int
 render_state(struct collector *c, struct sl_buf *b)
 {
   struct sl_spool_stats ss;
-  struct sl_input_stats is;
+  char ts[SL_TIME_RFC3339_MS_LEN + 1];
+  int64_t now = sl_time_now_ns();
   json_t *o = json_object(), *ins = json_array();
   char *text;
   size_t i;
@@ -319,18 +327,19 @@ render_state(struct collector *c, struct sl_buf *b)
     json_decref(ins);
     return SL_ENOMEM;
   }
+  ts[sl_time_format_ms(now, ts)] = '\0';
+  json_object_set_new(o, "time", json_string(ts));
+  json_object_set_new(o, "uptime_seconds",
+                      json_real((double)(now - c->started_ns) / 1e9));
+  json_object_set_new(o, "ready", json_boolean(is_ready(c)));
   if (c->ret)
     json_object_set_new(o, "retention", sl_retention_state(c->ret));
   if (c->ar)
     json_object_set_new(o, "archive", sl_archive_state(c->ar));
-  for (i = 0; i < c->ninputs; i++) {
-    sl_input_stats(c->inputs[i], &is);
-    json_array_append_new(ins, json_pack(
-        "{s:s, s:i, s:I, s:I, s:b}", "type", "lumberjack", "port",
-        sl_input_port(c->inputs[i]), "connections",
-        (json_int_t)is.connections, "events", (json_int_t)is.events,
-        "paused", (int)is.paused));
-  }
+  if (c->ix)
+    json_object_set_new(o, "elasticsearch", sl_indexer_state(c->ix));
+  for (i = 0; i < c->ninputs; i++)
+    json_array_append_new(ins, sl_input_state(c->inputs[i]));
 #ifdef HAVE_RDKAFKA
   for (i = 0; i < c->nkafka; i++)
     json_array_append_new(ins, sl_input_kafka_state(c->kafka[i]));
@@ -338,11 +347,20 @@ render_state(struct collector *c, struct sl_buf *b)
   json_object_set_new(o, "inputs", ins);
   sl_spool_stats(c->spool, &ss);
   json_object_set_new(o, "spool", json_pack(
-      "{s:I, s:I, s:b, s:b}", "bytes", (json_int_t)ss.bytes, "records",
-      (json_int_t)ss.records, "full", sl_spool_is_full(c->spool),
-      "disk_full", ss.disk_full));
+      "{s:I, s:I, s:I, s:f, s:f, s:b, s:b, s:I, s:I}", "bytes",
+      (json_int_t)ss.bytes, "records", (json_int_t)ss.records, "max_bytes",
+      (json_int_t)c->spool_max, "fill_percent",
+      c->spool_max ? 100.0 * (double)ss.bytes / (double)c->spool_max : 0.0,
+      "oldest_age_seconds",
+      ss.oldest_append_ns
+          ? (double)(now - (int64_t)ss.oldest_append_ns) / 1e9 : 0.0,
+      "full", sl_spool_is_full(c->spool), "disk_full", ss.disk_full,
+      "records_indexed", (json_int_t)c->records_done, "corrupt_records",
+      (json_int_t)ss.corrupt));
   json_object_set_new(o, "draining", json_boolean(c->draining));
-  text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS);
+  /* Nine digits: ages and rates, not 17-digit noise. */
+  text = json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS |
+                       JSON_REAL_PRECISION(9));
   json_decref(o);
   if (!text)
     return SL_ENOMEM;
@@ -379,6 +397,13 @@ on_http(void *arg, const char *path, int *status, const char **ctype,
     *status = render_state(c, body) == 0 ? 200 : 500;
     return;
   }
+  if (strcmp(path, "/") == 0) {
+    /* The status page (status_page.h); it fetches /debug/state. */
+    *ctype = "text/html; charset=utf-8";
+    *status = sl_buf_append(body, sl_status_html, sl_status_html_len) == 0
+                  ? 200 : 500;
+    return;
+  }
   if (strcmp(path, "/health") == 0) {
     *status = 200;
     rc = sl_buf_append_str(body, "ok\n");
@@ -391,6 +416,20 @@ on_http(void *arg, const char *path, int *status, const char **ctype,
   }
   if (rc)
     *status = 500;
+}
+
+/* The status page may run only its own inline style and script. */
+static int
+set_page_headers(struct sl_http *http)
+{
+  char lines[1024];
+  int n;
+
+  n = snprintf(lines, sizeof lines, "Content-Security-Policy: %s\r\n",
+               sl_status_csp);
+  if (n < 0 || (size_t)n >= sizeof lines)
+    return SL_EINVAL;
+  return sl_http_set_html_headers(http, lines);
 }
 
 /* ---- shutdown ----------------------------------------------------------- */
@@ -616,6 +655,7 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next, char *why,
   c.conf = conf;
   c.root = sl_conf_root(conf);
   c.exit_code = 0;
+  c.started_ns = sl_time_now_ns();
   *next = NULL;
   /* A loop per run, so that a reload starts from a clean one. */
   c.loop = &loop;
@@ -635,6 +675,7 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next, char *why,
   so.data_dir = data_dir;
   so.segment_bytes = (uint64_t)sl_conf_int(c.root, "spool.segment_bytes", 64 << 20);
   so.max_bytes = (uint64_t)sl_conf_int(c.root, "spool.max_bytes", 1LL << 30);
+  c.spool_max = so.max_bytes;
   so.commit_interval_ms = (uint64_t)sl_conf_int(c.root, "spool.commit_interval", 5);
   rc = sl_spool_open(c.loop, &so, &c.spool, err, sizeof(err));
   if (rc != 0) {
@@ -723,6 +764,9 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next, char *why,
       c.http = NULL;
       goto fail;
     }
+    if (set_page_headers(c.http) != 0)
+      sl_log(SL_LOG_WARN, "collector", "status page served without its "
+             "Content-Security-Policy", SL_LF_END);
   }
 
   uv_check_init(c.loop, &c.pump);

@@ -617,10 +617,10 @@ req_setup(struct sl_es_client *c, struct req *r, const char *method,
   return 0;
 }
 
-int
-sl_es_request(struct sl_es_client *c, const char *method, const char *path,
-              const char *ctype, int gzip, struct sl_buf *body,
-              sl_es_done_cb cb, void *arg)
+static int
+start(struct sl_es_client *c, const char *method, const char *path,
+      const char *ctype, int gzip, struct sl_buf *body, uint64_t timeout_ms,
+      sl_es_done_cb cb, void *arg)
 {
   struct req *r = req_get(c);
   int rc = SL_ENOMEM;
@@ -638,6 +638,10 @@ sl_es_request(struct sl_es_client *c, const char *method, const char *path,
   rc = req_setup(c, r, method, path, ctype, gzip);
   if (rc)
     goto fail;
+  if (timeout_ms && timeout_ms < c->timeout_ms) {
+    curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+  }
   r->start_ns = uv_hrtime();
   if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
     rc = SL_EINTERNAL;
@@ -652,6 +656,21 @@ fail:
   else if (body)
     sl_es_buf_put(c, body);
   return rc;
+}
+
+int
+sl_es_request(struct sl_es_client *c, const char *method, const char *path,
+              const char *ctype, int gzip, struct sl_buf *body,
+              sl_es_done_cb cb, void *arg)
+{
+  return start(c, method, path, ctype, gzip, body, 0, cb, arg);
+}
+
+int
+sl_es_probe(struct sl_es_client *c, const char *path, uint64_t timeout_ms,
+            sl_es_done_cb cb, void *arg)
+{
+  return start(c, "GET", path, NULL, 0, NULL, timeout_ms, cb, arg);
 }
 
 size_t

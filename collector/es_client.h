@@ -65,6 +65,13 @@ int sl_es_request(struct sl_es_client *c, const char *method,
                   const char *path, const char *ctype, int gzip,
                   struct sl_buf *body, sl_es_done_cb cb, void *arg) SL_WUR;
 
+/* A GET without a body whose whole request (connect included) gives up
+ * after timeout_ms when that is shorter than the configured `timeout`:
+ * the reachability probe, which must tell a blackholed host within
+ * seconds. Otherwise like sl_es_request. */
+int sl_es_probe(struct sl_es_client *c, const char *path, uint64_t timeout_ms,
+                sl_es_done_cb cb, void *arg) SL_WUR;
+
 /* Body buffers are recycled: sl_es_buf_get gives an empty buffer that
  * usually keeps the capacity of an earlier body (no fresh pages to fault
  * in, no realloc chain). Hand it back through sl_es_request, which returns

@@ -36,8 +36,24 @@
 #include "sl_list.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
+#include "sl_time.h"
 
 #define COMP "indexer"
+
+/* With no traffic nothing would notice Elasticsearch going away or coming
+ * back, and /ready must follow it within seconds (orchestrators and load
+ * balancers act on it). So every PROBE_MS, unless a request finished
+ * within the last half of that, a GET / goes out (what setup needs anyway; _cluster/health would need
+ * the `monitor` privilege), giving up after PROBE_TIMEOUT_MS (or
+ * `timeout`, if shorter) so that a blackholed host shows too. */
+#define PROBE_MS 2000
+#define PROBE_TIMEOUT_MS 5000
+/* Cluster status (green/yellow/red) for the status page only: it never
+ * decides readiness (a red cluster may still take writes to green
+ * indices). It needs the `monitor` cluster privilege; a 401/403 stops
+ * the asking for the run rather than fill ES's audit log. */
+#define HEALTH_MS 30000
+#define HEALTH_PATH "_cluster/health?filter_path=status,number_of_nodes"
 
 /* Why the indexer is not ready; one comment per state. */
 enum nr_reason {
@@ -171,6 +187,26 @@ struct sl_indexer {
   void (*close_cb)(void *arg);
   void *close_arg;
   struct metrics m;
+
+  /* Health (/ready, sluice_collector_es_up, /debug/state). Times: loop ms
+   * (_ms) or wall ns (_ns, shown to people). */
+  uv_timer_t probe_timer;     /* every PROBE_MS; probes only when idle */
+  int probing;                /* a probe is in flight */
+  int nr_probe;               /* the current nr was set by the probe */
+  int reachable;              /* the last request got an HTTP answer */
+  uint64_t last_done_ms;      /* a request (any kind) last finished */
+  int64_t last_check_ns, last_answer_ns, last_error_ns;
+  uint64_t probes, probe_failures;
+  char last_error[640];       /* the last reason for not being ready */
+  char es_version[32];        /* from GET /, "" before */
+  int health_inflight, health_denied;
+  uint64_t health_ms;         /* loop ms the last health request began */
+  int64_t health_ns;          /* wall time of the last health answer */
+  char cluster_status[16];    /* green/yellow/red; "" unknown */
+  json_int_t cluster_nodes;
+  int dl_status;              /* the last event dead-lettered: its status */
+  int64_t dl_ns;              /* and when (0: none yet) */
+  char dl_reason[512];        /* "type: reason" from Elasticsearch */
 };
 
 static void mark_dirty(struct sl_indexer *ix);
@@ -180,6 +216,13 @@ static void mark_dirty(struct sl_indexer *ix);
 static void
 set_nr(struct sl_indexer *ix, enum nr_reason r, const char *detail)
 {
+  /* The probe marks its own states after this (probe_done). */
+  ix->nr_probe = 0;
+  if (r != NR_NONE && r != NR_STARTING) {
+    snprintf(ix->last_error, sizeof ix->last_error, "%s: %s", nr_names[r],
+             detail ? detail : "");
+    ix->last_error_ns = sl_time_now_ns();
+  }
   if (ix->nr == r)
     return;
   /* Logged once per change of state, not per failed request. */
@@ -191,6 +234,28 @@ set_nr(struct sl_indexer *ix, enum nr_reason r, const char *detail)
            "elasticsearch not ready", SL_LF_STR, "reason", nr_names[r],
            SL_LF_STR, "detail", detail ? detail : "", SL_LF_END);
   ix->nr = r;
+}
+
+/* Every finished request says whether Elasticsearch can be reached. */
+static void
+note_result(struct sl_indexer *ix, const struct sl_es_result *res)
+{
+  ix->last_done_ms = uv_now(ix->loop);
+  ix->last_check_ns = sl_time_now_ns();
+  ix->reachable = res->answered;
+  if (res->answered)
+    ix->last_answer_ns = ix->last_check_ns;
+}
+
+/* The last refusal that made a dead letter, for the status page. */
+static void
+note_dl(struct sl_indexer *ix, int status, const char *type,
+        const char *reason)
+{
+  ix->dl_status = status;
+  ix->dl_ns = sl_time_now_ns();
+  snprintf(ix->dl_reason, sizeof ix->dl_reason, "%s: %s",
+           type ? type : "error", reason ? reason : "");
 }
 
 static size_t
@@ -454,6 +519,7 @@ file_batch(struct sl_indexer *ix, struct batch *b, int status,
 {
   struct sl_dl_entry e;
 
+  note_dl(ix, status, type, reason);
   e.src = dl_src(b->items[0]);
   e.status = status;
   e.err_type = type;
@@ -538,6 +604,7 @@ setup_root(struct sl_indexer *ix, const struct sl_es_result *res,
   }
   sl_log(SL_LOG_INFO, COMP, "connected to elasticsearch", SL_LF_STR,
          "version", num, SL_LF_STR, "url", res->url, SL_LF_END);
+  snprintf(ix->es_version, sizeof ix->es_version, "%s", num);
   if (ix->sc.es_major != major || ix->sc.es_minor != minor) {
     ix->sc.es_major = major;
     ix->sc.es_minor = minor;
@@ -562,6 +629,7 @@ setup_done(void *arg, const struct sl_es_result *res)
 
   ix->inflight_setup--;
   mark_dirty(ix);
+  note_result(ix, res);
   if (!res->answered) {
     snprintf(detail, sizeof detail, "%.300s: %.300s", res->url, res->error);
     setup_fail(ix, NR_CONNECT, detail);
@@ -773,6 +841,8 @@ handle_items(struct sl_indexer *ix, struct batch *b,
       continue;
     }
     src = dl_src(it);
+    if (!it->dl)
+      note_dl(ix, st, res->err_type, res->err_reason);
     if (it->dl || sl_dl_make(ix->dl_index, &src, st, res->err_type,
                              res->err_reason, &it->dl) != 0) {
       /* A refused dead letter (or no memory to build one): the file. */
@@ -930,6 +1000,7 @@ bulk_done(void *arg, const struct sl_es_result *res)
 
   ix->inflight_bulk--;
   mark_dirty(ix);
+  note_result(ix, res);
   sl_list_remove(&b->link);
   sl_hist_observe(&ix->m.latency, (double)res->elapsed_ns / 1e9);
   if (!res->answered) {
@@ -991,6 +1062,102 @@ bulk_done(void *arg, const struct sl_es_result *res)
   else if (status != 429)
     set_nr(ix, NR_HTTP, detail);
   requeue_hold(ix, b);
+}
+
+/* ---- reachability probe ------------------------------------------------- */
+
+static void
+probe_done(void *arg, const struct sl_es_result *res)
+{
+  struct sl_indexer *ix = arg;
+  char detail[640];
+
+  ix->probing = 0;
+  ix->probes++;
+  note_result(ix, res);
+  if (!res->answered) {
+    ix->probe_failures++;
+    snprintf(detail, sizeof detail, "%.300s: %.300s", res->url, res->error);
+    set_nr(ix, NR_CONNECT, detail);
+    ix->nr_probe = 1;
+    return;
+  }
+  if (res->status / 100 == 2 && res->is_es) {
+    /* Back after a connection failure (or a failure the probe saw): what
+     * waits on a retry backoff of up to retry.backoff_max goes now. A
+     * state a bulk request set (a 503, a 401) stays until a request
+     * proves it over: GET / may work while _bulk does not. */
+    if (ix->nr == NR_CONNECT || ix->nr_probe) {
+      ix->hold_until = 0;
+      sl_backoff_reset(&ix->bo_req);
+      if (ix->setup_done)
+        set_nr(ix, NR_NONE, NULL);
+      mark_dirty(ix);
+    }
+    return;
+  }
+  snprintf(detail, sizeof detail, "HTTP %ld from %.300s: %.120s",
+           res->status, res->url, res->body);
+  if (res->status == 401 || res->status == 403) {
+    set_nr(ix, NR_AUTH, detail);
+    ix->nr_probe = 1;
+  } else if (res->status >= 500) {
+    set_nr(ix, NR_UNAVAILABLE, detail);
+    ix->nr_probe = 1;
+  }
+}
+
+static void
+health_done(void *arg, const struct sl_es_result *res)
+{
+  struct sl_indexer *ix = arg;
+  json_t *o = NULL;
+  const char *st;
+
+  ix->health_inflight = 0;
+  note_result(ix, res);
+  ix->cluster_status[0] = '\0';
+  if (res->answered && (res->status == 401 || res->status == 403)) {
+    ix->health_denied = 1;
+    sl_log(SL_LOG_INFO, COMP, "no privilege for _cluster/health (monitor); "
+           "cluster status not shown", SL_LF_INT, "status",
+           (int64_t)res->status, SL_LF_END);
+    return;
+  }
+  if (!res->answered || res->status != 200 ||
+      (o = json_loadb(res->body, res->len, 0, NULL)) == NULL)
+    return;
+  st = json_string_value(json_object_get(o, "status"));
+  if (st)
+    snprintf(ix->cluster_status, sizeof ix->cluster_status, "%s", st);
+  ix->cluster_nodes = json_integer_value(json_object_get(o,
+                                                         "number_of_nodes"));
+  ix->health_ns = sl_time_now_ns();
+  json_decref(o);
+}
+
+static void
+on_probe(uv_timer_t *t)
+{
+  struct sl_indexer *ix = sl_container_of(t, struct sl_indexer, probe_timer);
+  uint64_t now = uv_now(ix->loop);
+
+  if (!ix->closing && ix->setup_done && !ix->health_denied &&
+      !ix->health_inflight &&
+      (ix->health_ms == 0 || now - ix->health_ms >= HEALTH_MS) &&
+      sl_es_probe(ix->es, HEALTH_PATH, PROBE_TIMEOUT_MS, health_done,
+                  ix) == 0) {
+    ix->health_inflight = 1;
+    ix->health_ms = now;
+  }
+
+  /* Half a period: a request that finished just after the previous tick
+   * must not make this one skip too (4 s without a check). */
+  if (ix->closing || ix->probing ||
+      (ix->last_done_ms && now - ix->last_done_ms < PROBE_MS / 2))
+    return;
+  if (sl_es_probe(ix->es, "", PROBE_TIMEOUT_MS, probe_done, ix) == 0)
+    ix->probing = 1;
 }
 
 /* ---- scheduling --------------------------------------------------------- */
@@ -1234,8 +1401,9 @@ sl_indexer_new(uv_loop_t *loop, const struct sl_es_conf *conf,
     goto fail;
   uv_timer_init(loop, &ix->sched_timer);
   uv_timer_init(loop, &ix->close_timer);
+  uv_timer_init(loop, &ix->probe_timer);
   uv_prepare_init(loop, &ix->prepare);
-  ix->open_parts = 4;
+  ix->open_parts = 5;
   *out = ix;
   return 0;
 fail:
@@ -1251,6 +1419,7 @@ sl_indexer_start(struct sl_indexer *ix)
   if (ix->closing)
     return SL_ECLOSED;
   ix->started = 1;
+  uv_timer_start(&ix->probe_timer, on_probe, PROBE_MS, PROBE_MS);
   mark_dirty(ix);
   return 0;
 }
@@ -1528,6 +1697,9 @@ sl_indexer_metrics(const struct sl_indexer *ix, struct sl_buf *o)
     "current body limit (lowered by 413)", NULL, ix->max_bytes);
   G("sluice_collector_es_ready", "1 when Elasticsearch is usable", NULL,
     sl_indexer_ready(ix));
+  G("sluice_collector_es_up", "1 when the last request to Elasticsearch "
+    "(_bulk, setup, or the probe sent every 2 s while idle) got an answer",
+    NULL, ix->reachable);
   help = "why the indexer is not ready (1 = current)";
   for (i = 1; i < NR_COUNT; i++) {
     snprintf(lab, sizeof lab, "reason=\"%s\"", nr_names[i]);
@@ -1541,6 +1713,86 @@ sl_indexer_metrics(const struct sl_indexer *ix, struct sl_buf *o)
 #undef C
 #undef G
   return rc;
+}
+
+static json_t *
+wall_or_null(int64_t ns)
+{
+  char ts[SL_TIME_RFC3339_MS_LEN + 1];
+
+  if (ns <= 0)
+    return json_null();
+  ts[sl_time_format_ms(ns, ts)] = '\0';
+  return json_string(ts);
+}
+
+static json_t *
+cluster_state(const struct sl_indexer *ix)
+{
+  if (ix->health_denied)
+    return json_pack("{s:n, s:s}", "status", "note",
+                     "no monitor privilege for _cluster/health");
+  return json_pack("{s:s?, s:I, s:o}", "status",
+                   ix->cluster_status[0] ? ix->cluster_status : NULL,
+                   "nodes", (json_int_t)ix->cluster_nodes, "checked",
+                   wall_or_null(ix->health_ns));
+}
+
+json_t *
+sl_indexer_state(const struct sl_indexer *ix)
+{
+  const struct metrics *m = &ix->m;
+  json_t *o, *req = json_object();
+  char code[16];
+  size_t i;
+
+  for (i = 0; req && i < STATUS_SLOTS && m->req_status[i].code; i++) {
+    snprintf(code, sizeof code, "%d", m->req_status[i].code);
+    json_object_set_new(req, code, json_integer(
+                                       (json_int_t)m->req_status[i].n));
+  }
+  if (req && m->req_other_status)
+    json_object_set_new(req, "other",
+                        json_integer((json_int_t)m->req_other_status));
+  if (req)
+    json_object_set_new(req, "error", json_integer((json_int_t)m->req_error));
+  o = json_pack(
+      "{s:b, s:b, s:s, s:s, s:o, s:o, s:o, s:o, s:s, s:I, s:I, s:o,"
+      " s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o,"
+      " s:{s:I, s:I}, s:I,"
+      " s:{s:I, s:I, s:I, s:I, s:i, s:s, s:o},"
+      " s:I, s:I, s:I, s:I, s:I}",
+      "ready", sl_indexer_ready(ix), "reachable", ix->reachable,
+      "not_ready_reason", nr_names[ix->nr], "version", ix->es_version,
+      "last_check", wall_or_null(ix->last_check_ns),
+      "last_answer", wall_or_null(ix->last_answer_ns),
+      "last_error_at", wall_or_null(ix->last_error_ns),
+      "last_error_age_seconds",
+      ix->last_error_ns ? json_real((double)(sl_time_now_ns() -
+                                             ix->last_error_ns) / 1e9)
+                        : json_null(),
+      "last_error", ix->last_error,
+      "probes", (json_int_t)ix->probes,
+      "probe_failures", (json_int_t)ix->probe_failures,
+      "cluster", cluster_state(ix),
+      "items", "201", (json_int_t)m->items_ok, "409",
+      (json_int_t)m->items_dup, "429", (json_int_t)m->items_429, "4xx",
+      (json_int_t)m->items_4xx, "5xx", (json_int_t)m->items_5xx, "none",
+      (json_int_t)m->items_nostatus,
+      "requests", req ? req : json_object(),
+      "retries", "item", (json_int_t)m->retry_items, "request",
+      (json_int_t)m->retry_requests,
+      "splits", (json_int_t)m->splits,
+      "deadletters", "total", (json_int_t)(m->dl_es + m->dl_file), "es",
+      (json_int_t)m->dl_es, "file", (json_int_t)m->dl_file, "file_errors",
+      (json_int_t)m->dl_file_errors, "last_status", ix->dl_status,
+      "last_reason", ix->dl_reason, "last_at", wall_or_null(ix->dl_ns),
+      "inflight_requests", (json_int_t)ix->inflight_bulk,
+      "pending_events", (json_int_t)ix->pending,
+      "events_submitted", (json_int_t)m->events_submitted,
+      "events_done", (json_int_t)m->events_done,
+      "bulk_max_bytes", (json_int_t)ix->max_bytes);
+  return o;
 }
 
 /* ---- close -------------------------------------------------------------- */
@@ -1587,8 +1839,10 @@ finish_close(struct sl_indexer *ix)
   free_batches(&ix->sent);
   ix->inflight_bulk = ix->inflight_setup = 0;
   ix->sched_timer.data = ix->close_timer.data = ix->prepare.data = ix;
+  ix->probe_timer.data = ix;
   sl_es_client_close(ix->es, on_client_closed, ix);
   uv_close((uv_handle_t *)&ix->sched_timer, on_handle_closed);
+  uv_close((uv_handle_t *)&ix->probe_timer, on_handle_closed);
   uv_close((uv_handle_t *)&ix->close_timer, on_handle_closed);
   uv_close((uv_handle_t *)&ix->prepare, on_handle_closed);
 }
@@ -1615,6 +1869,7 @@ sl_indexer_close(struct sl_indexer *ix, uint64_t timeout_ms,
   ix->close_cb = cb;
   ix->close_arg = arg;
   uv_timer_stop(&ix->sched_timer);
+  uv_timer_stop(&ix->probe_timer);
   uv_timer_start(&ix->close_timer, on_close_timeout, timeout_ms, 0);
   mark_dirty(ix);
 }

@@ -123,6 +123,16 @@ struct sl_indexer_counts {
 };
 void sl_indexer_counts(const struct sl_indexer *ix,
                        struct sl_indexer_counts *out);
+/* For /debug/state (a new reference; NULL without memory): ready,
+ * reachable (the last request, _bulk, setup or the idle probe, got an
+ * HTTP answer), not_ready_reason, version, last_check / last_answer /
+ * last_error_at (RFC 3339 or null), last_error, probes, cluster (status
+ * from _cluster/health every 30 s, nodes, checked; or a note when the user
+ * lacks the monitor privilege), items by status (as
+ * sluice_collector_es_items_total), requests by HTTP status, retries, splits,
+ * deadletters (total, es, file, file_errors, last_status, last_reason,
+ * last_at), inflight_requests, pending_events. */
+json_t *sl_indexer_state(const struct sl_indexer *ix);
 /* Append Prometheus metrics (sluice_es_*). */
 int sl_indexer_metrics(const struct sl_indexer *ix, struct sl_buf *out);
 

@@ -67,6 +67,14 @@ struct conn {
                               the last frame was delivered (frame_timeout) */
   char why[160];           /* a limit on_frame stopped at, for the log */
   char peer[64];
+  /* For /debug/state (sl_input_state); per read or per part, never more
+   * than a counter per event. */
+  int64_t since_ns;        /* wall time of accept */
+  uint64_t events, bytes, windows;  /* this connection's share of in->st */
+  uint64_t rate_ms, rate_events;  /* sample at the last rate tick */
+  double rate;             /* events/s between the last two rate ticks */
+  int64_t lag_ms;          /* receive time minus @timestamp of the last
+                              event of the newest part; -1 unknown */
   struct sl_input_tls_conn *tls;  /* NULL on a plaintext input */
   int seen;                /* the first byte was checked */
   int reading;
@@ -597,14 +605,43 @@ try_append(struct conn *c, struct part *p)
   pause_all(c->in);
 }
 
+/* How far behind its source the sender is: now minus the @timestamp of
+ * the last event of b (NDJSON, '\n' after each), -1 when unreadable.
+ * Once per part, not per event; events of a window come in order, so
+ * the last is the newest. Clock skew between hosts shows here too. */
+static int64_t
+part_lag_ms(const struct sl_buf *b)
+{
+  struct sl_event_fields f;
+  const char *end, *start;
+  int64_t ns, lag;
+
+  if (b->len < 2)
+    return -1;
+  end = b->p + b->len - 1;
+  start = memrchr(b->p, '\n', (size_t)(end - b->p));
+  start = start ? start + 1 : b->p;
+  if (sl_event_scan(start, (size_t)(end - start), &f) != 0 ||
+      f.timestamp.p == NULL ||
+      sl_time_parse_rfc3339(f.timestamp.p, f.timestamp.len, &ns) != 0)
+    return -1;
+  lag = (sl_time_now_ns() - ns) / 1000000;
+  return lag > 0 ? lag : 0;
+}
+
 /* Close the part being built and queue it for the spool. */
 static int
 cut_part(struct conn *c)
 {
   struct part *p;
+  int64_t lag;
 
   if (c->cur_events == 0)
     return 0;
+  lag = part_lag_ms(&c->cur);
+  if (lag >= 0)
+    c->lag_ms = lag;   /* an unreadable one keeps the last known */
+  c->windows++;
   p = calloc(1, sizeof(*p));
   if (p == NULL)
     return SL_ENOMEM;
@@ -679,6 +716,7 @@ on_frame(void *arg, const struct sl_lj_frame *f)
       return rc;
     }
     c->in->st.events++;
+    c->events++;
     c->cur_events++;
     c->got++;
     c->last_seq = f->seq;
@@ -764,6 +802,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     return;
   }
   c->in->st.bytes += (uint64_t)nread;
+  c->bytes += (uint64_t)nread;
   c->last_rx_ms = uv_now(c->in->loop);
   if (sl_lj_dec_pending(c->dec) == 0)
     c->frame_ms = c->last_rx_ms;    /* a new frame starts with this read */
@@ -817,6 +856,11 @@ start_reading(struct conn *c)
 
 /* ---- timers and lifecycle ---------------------------------------------- */
 
+/* The per-connection rate is sampled by the connection timer (every
+ * min(keepalive, idle_timeout, frame_timeout)/2, 2.5 s by default), at
+ * most once per this many ms, so a tiny timeout does not make it noise. */
+#define RATE_MIN_MS 1000
+
 static void
 on_timer(uv_timer_t *t)
 {
@@ -825,6 +869,12 @@ on_timer(uv_timer_t *t)
 
   if (c->closing)
     return;
+  if (now - c->rate_ms >= RATE_MIN_MS) {
+    c->rate = (double)(c->events - c->rate_events) * 1000.0 /
+              (double)(now - c->rate_ms);
+    c->rate_ms = now;
+    c->rate_events = c->events;
+  }
   if (!sl_list_empty(&c->parts)) {
     /* We are the ones holding the sender up: keep it patient. */
     if (now - c->last_ack_ms >= c->in->keepalive_ms)
@@ -1017,7 +1067,9 @@ on_connection(struct sl_input *in, uv_os_sock_t fd)
     return;
   }
   uv_tcp_nodelay(&c->tcp, 1);
-  c->last_rx_ms = c->last_ack_ms = uv_now(in->loop);
+  c->last_rx_ms = c->last_ack_ms = c->rate_ms = uv_now(in->loop);
+  c->since_ns = sl_time_now_ns();
+  c->lag_ms = -1;
   /* Check idle/keep-alive a few times per period. */
   tick = in->keepalive_ms < in->idle_timeout_ms || !in->idle_timeout_ms
              ? in->keepalive_ms : in->idle_timeout_ms;
@@ -1299,6 +1351,52 @@ void
 sl_input_stats(const struct sl_input *in, struct sl_input_stats *st)
 {
   *st = in->st;
+}
+
+json_t *
+sl_input_state(const struct sl_input *in)
+{
+  char ts[SL_TIME_RFC3339_MS_LEN + 1];
+  int64_t now_ns = sl_time_now_ns();
+  uint64_t now = uv_now(in->loop);
+  json_t *o, *conns = json_array();
+  const struct sl_list *l;
+
+  for (l = in->conns.next; conns && l != &in->conns; l = l->next) {
+    const struct conn *c = sl_container_of(l, struct conn, link);
+    const struct sl_list *pl;
+    size_t unacked = 0;
+
+    if (c->closing)
+      continue;
+    for (pl = c->parts.next; pl != &c->parts; pl = pl->next)
+      unacked++;
+    ts[sl_time_format_ms(c->since_ns, ts)] = '\0';
+    json_array_append_new(conns, json_pack(
+        "{s:s, s:s, s:f, s:I, s:I, s:I, s:f, s:o, s:f, s:f, s:I, s:b}",
+        "peer", c->peer, "connected_since", ts, "connected_seconds",
+        (double)(now_ns - c->since_ns) / 1e9, "events",
+        (json_int_t)c->events, "bytes", (json_int_t)c->bytes, "windows",
+        (json_int_t)c->windows, "events_per_second", c->rate, "lag_seconds",
+        c->lag_ms >= 0 ? json_real((double)c->lag_ms / 1000.0)
+                       : json_null(),
+        "idle_seconds", (double)(now - c->last_rx_ms) / 1000.0,
+        "last_ack_seconds", (double)(now - c->last_ack_ms) / 1000.0,
+        "unacked_parts", (json_int_t)unacked, "reading", c->reading));
+  }
+  o = json_pack("{s:s, s:i, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+                "s:b, s:I, s:o}", "type", "lumberjack", "port", in->port,
+                "tls", in->tls != NULL, "connections",
+                (json_int_t)in->st.connections, "events",
+                (json_int_t)in->st.events, "bytes", (json_int_t)in->st.bytes,
+                "accepted", (json_int_t)in->st.accepted, "rejected",
+                (json_int_t)in->st.rejected, "protocol_errors",
+                (json_int_t)in->st.protocol_errors, "idle_closed",
+                (json_int_t)in->st.idle_closed, "windows",
+                (json_int_t)in->st.windows, "paused", in->paused,
+                "max_connections", (json_int_t)in->max_connections,
+                "agents", conns ? conns : json_array());
+  return o;
 }
 
 static void

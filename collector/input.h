@@ -59,6 +59,17 @@ int sl_input_port(const struct sl_input *in);
 /* The spool has room again: retry held parts, read again. */
 void sl_input_resume(struct sl_input *in);
 void sl_input_stats(const struct sl_input *in, struct sl_input_stats *st);
+/* For /debug/state: the totals above plus one object per open connection
+ * (a new reference; NULL without memory):
+ *   peer, connected_since (RFC 3339), connected_seconds, events, bytes
+ *   (read from the socket), windows (parts spooled), events_per_second
+ *   (between the last two ticks of the connection timer, about 2.5 s
+ *   apart), lag_seconds (receive time of the newest part minus the
+ *   @timestamp of its last event: how far the sender is behind its
+ *   source, clock skew included; null before a readable one),
+ *   idle_seconds (since the last read), last_ack_seconds (since the last
+ *   ack, keep-alives too), unacked_parts, reading. */
+json_t *sl_input_state(const struct sl_input *in);
 /* Stop accepting and reading; close every connection; cb when closed. */
 void sl_input_close(struct sl_input *in, void (*cb)(void *arg), void *arg);
 

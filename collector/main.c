@@ -22,6 +22,7 @@ static const struct {
   { "trace", sl_trace_main },
   { "retention", sl_retention_cli },
   { "test", sl_collector_test_main },
+  { "status", sl_status_main },
 };
 
 /* --check: problems that do not make the config invalid. */

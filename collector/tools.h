@@ -32,6 +32,15 @@
  *       topics (metadata request with the consumer's own settings).
  *       One line per step, "... OK" or "... ERROR reason"; exit 0 when
  *       every step passed, 1 when one failed. Nothing is written.
+ *   status [--json]
+ *       Asks the running collector at http.listen (a wildcard address
+ *       means this host) for /debug/state and prints what the status page
+ *       shows: intake and an agents table (events, rate, lag), spool fill,
+ *       Elasticsearch health, item outcomes, retries, dead letters,
+ *       retention, archive (--json: the state as it came). Exit 0 when it
+ *       answered and is ready (what /ready says), 1 when it answered and
+ *       is not ready (Elasticsearch down, spool full, archive failing,
+ *       draining), 2 when it did not answer within 5 s (or usage/config).
  */
 #ifndef SL_COLLECTOR_TOOLS_H
 #define SL_COLLECTOR_TOOLS_H
@@ -42,5 +51,6 @@ int sl_replay_main(const struct sl_conf *conf, int argc, char **argv);
 int sl_trace_main(const struct sl_conf *conf, int argc, char **argv);
 int sl_collector_test_main(const struct sl_conf *conf, int argc,
                            char **argv);
+int sl_status_main(const struct sl_conf *conf, int argc, char **argv);
 
 #endif

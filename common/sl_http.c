@@ -14,6 +14,7 @@
 #define HTTP_MAX_BODY (64u << 20)    /* a /metrics page is far smaller */
 #define HTTP_CLIENT_TIMEOUT_MS 10000 /* slow or silent clients are cut */
 #define HTTP_SWEEP_MS 1000
+#define HTTP_MAX_EXTRA 1024          /* sl_http_set_html_headers */
 
 enum client_state {
   CL_READING,   /* collecting the request head */
@@ -41,6 +42,7 @@ struct sl_http {
   uv_timer_t sweep;
   sl_http_handler handler;
   void *arg;
+  char *html_headers;        /* sl_http_set_html_headers; owned */
   int port;
   int stopping;
   int handles_open;          /* listener + sweep + clients not yet freed */
@@ -51,8 +53,10 @@ struct sl_http {
 static void
 maybe_free_server(struct sl_http *s)
 {
-  if (s->stopping && s->handles_open == 0)
+  if (s->stopping && s->handles_open == 0) {
+    free(s->html_headers);
     free(s);
+  }
 }
 
 static void
@@ -155,23 +159,29 @@ static void
 respond(struct client *c, int status, const char *ctype, const char *body,
         size_t blen, int head_only)
 {
-  char hdr[512];
+  const char *extra = c->srv->html_headers;
+  char hdr[2048];
   uv_buf_t b;
   int n;
 
   uv_read_stop((uv_stream_t *)&c->tcp);
   if (status < 100 || status > 999)
     status = 500;
+  if (extra == NULL || ctype == NULL || strncmp(ctype, "text/html", 9) != 0)
+    extra = "";
+  /* Every answer is a snapshot of now: no cache may keep one. */
   n = snprintf(hdr, sizeof(hdr),
                "HTTP/1.1 %d %s\r\n"
                "Content-Type: %s\r\n"
                "Content-Length: %zu\r\n"
+               "Cache-Control: no-store\r\n"
+               "X-Content-Type-Options: nosniff\r\n"
                "Connection: close\r\n"
-               "%s"
+               "%s%s"
                "\r\n",
                status, reason(status),
                ctype ? ctype : "text/plain; charset=utf-8", blen,
-               status == 405 ? "Allow: GET, HEAD\r\n" : "");
+               status == 405 ? "Allow: GET, HEAD\r\n" : "", extra);
   sl_buf_reset(&c->resp);
   if (n < 0 || (size_t)n >= sizeof(hdr) ||
       sl_buf_append(&c->resp, hdr, (size_t)n) != 0 ||
@@ -424,6 +434,20 @@ fail:
   /* Handles are released on the loop, like sl_http_stop. */
   sl_http_stop(s);
   return rc;
+}
+
+int
+sl_http_set_html_headers(struct sl_http *s, const char *lines)
+{
+  char *copy = NULL;
+
+  if (lines && strlen(lines) > HTTP_MAX_EXTRA)
+    return SL_EINVAL;
+  if (lines && (copy = strdup(lines)) == NULL)
+    return SL_ENOMEM;
+  free(s->html_headers);
+  s->html_headers = copy;
+  return 0;
 }
 
 int

@@ -22,6 +22,11 @@ struct sl_http;
 /* addr like "127.0.0.1:5066" (port 0 = ephemeral). */
 int sl_http_start(uv_loop_t *loop, const char *addr, sl_http_handler h,
                   void *arg, struct sl_http **out);
+/* Every response carries Cache-Control: no-store and
+ * X-Content-Type-Options: nosniff. `lines` ("Name: value\r\n" each, at
+ * most 1 KiB; copied) are added to responses whose content type is
+ * text/html: a page's Content-Security-Policy. NULL removes them. */
+int sl_http_set_html_headers(struct sl_http *s, const char *lines) SL_WUR;
 /* Bound port (useful with port 0). */
 int sl_http_port(const struct sl_http *s);
 /* Closes the listener and all clients; frees on the loop's close callbacks,

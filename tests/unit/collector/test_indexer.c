@@ -990,6 +990,77 @@ test_route_at_send(void **state)
   dbl_stop(&d);
 }
 
+static int
+p_not_ready(struct ctx *c, void *arg)
+{
+  (void)arg;
+  return !sl_indexer_ready(c->ix);
+}
+
+/* A member of the indexer's /debug/state, as an integer (-1: absent). */
+static json_int_t
+state_int(struct ctx *c, const char *key)
+{
+  json_t *st = sl_indexer_state(c->ix);
+  json_t *v;
+  json_int_t n;
+
+  assert_non_null(st);
+  v = json_object_get(st, key);
+  n = json_is_boolean(v) ? json_is_true(v) : json_is_integer(v)
+      ? json_integer_value(v) : -1;
+  json_decref(st);
+  return n;
+}
+
+static int
+p_cluster(struct ctx *c, void *arg)
+{
+  json_t *st = sl_indexer_state(c->ix);
+  const char *s = json_string_value(json_object_get(
+      json_object_get(st, "cluster"), "status"));
+  int ok = s && strcmp(s, arg) == 0;
+
+  json_decref(st);
+  return ok;
+}
+
+/* With no traffic at all, readiness follows Elasticsearch: the idle probe
+ * (GET / every 2 s) notices it going away and coming back, and
+ * sluice_collector_es_up says whether the last request got an answer. */
+static void
+test_idle_probe_follows_es(void **state)
+{
+  struct dbl d;
+  struct ctx c;
+  char port[16];
+  uint64_t t0;
+
+  (void)state;
+  dbl_start(&d, "--health", "yellow");
+  ctx_open(&c, conf(&d));
+  assert_true(run_until(&c, p_ready, NULL, 10000));
+  assert_int_equal(metric(&c, ES "up"), 1);
+  /* _cluster/health is asked at the first tick after setup. */
+  assert_true(run_until(&c, p_cluster, "yellow", 5000));
+  dbl_stop(&d);
+  t0 = sl_time_mono_ms();
+  assert_true(run_until(&c, p_not_ready, NULL, 5000));
+  assert_true(sl_time_mono_ms() - t0 < 4000);
+  assert_int_equal(metric(&c, ES "up"), 0);
+  assert_int_equal(metric(&c, ES "not_ready{reason=\"connect\"}"), 1);
+  assert_int_equal(state_int(&c, "reachable"), 0);
+  assert_true(state_int(&c, "probe_failures") >= 1);
+  /* Back on the same port: ready again without any request of ours. */
+  snprintf(port, sizeof port, "%d", d.port);
+  dbl_start(&d, "--port", port);
+  assert_true(run_until(&c, p_ready, NULL, 6000));
+  assert_int_equal(metric(&c, ES "up"), 1);
+  assert_int_equal(state_int(&c, "reachable"), 1);
+  ctx_close(&c);
+  dbl_stop(&d);
+}
+
 static void
 test_auth(void **state)
 {
@@ -1194,6 +1265,7 @@ main(void)
     cmocka_unit_test_teardown(test_bad_lines, teardown),
     cmocka_unit_test_teardown(test_route_at_send, teardown),
     cmocka_unit_test_teardown(test_auth, teardown),
+    cmocka_unit_test_teardown(test_idle_probe_follows_es, teardown),
     cmocka_unit_test_teardown(test_api_key, teardown),
     cmocka_unit_test_teardown(test_not_es, teardown),
     cmocka_unit_test_teardown(test_failover_and_backpressure, teardown),

@@ -37,6 +37,10 @@ handler(void *arg, const char *path, int *status, const char **ctype,
   } else if (strcmp(path, "/health") == 0) {
     *status = 200;
     assert_int_equal(sl_buf_append_str(body, "ok\n"), 0);
+  } else if (strcmp(path, "/") == 0) {
+    *status = 200;
+    *ctype = "text/html; charset=utf-8";
+    assert_int_equal(sl_buf_append_str(body, "<p>hi</p>\n"), 0);
   } else {
     *status = 404;
     assert_int_equal(sl_buf_append_str(body, "not found\n"), 0);
@@ -175,6 +179,50 @@ test_get_200_404(void **state)
   stop_and_close(&loop, s);
 }
 
+/* Every answer is uncacheable; only HTML gets the extra lines (a page's
+ * Content-Security-Policy). */
+static void
+test_html_headers(void **state)
+{
+  static const char page[] = "GET / HTTP/1.1\r\n\r\n";
+  static const char metrics[] = "GET /metrics HTTP/1.1\r\n\r\n";
+  static const char csp[] = "Content-Security-Policy: default-src 'none'"
+                            "\r\n";
+  char big[1100];
+  struct sl_http *s;
+  struct fetch *f;
+  uv_loop_t loop;
+
+  (void)state;
+  uv_loop_init(&loop);
+  assert_int_equal(sl_http_start(&loop, "127.0.0.1:0", handler, NULL, &s),
+                   0);
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  assert_int_equal(sl_http_set_html_headers(s, big), SL_EINVAL);
+  assert_int_equal(sl_http_set_html_headers(s, csp), 0);
+  f = fetch(&loop, sl_http_port(s), page, sizeof(page) - 1);
+  assert_non_null(strstr(f->resp, "\r\nContent-Type: text/html; "
+                         "charset=utf-8\r\n"));
+  assert_non_null(strstr(f->resp, "\r\nCache-Control: no-store\r\n"));
+  assert_non_null(strstr(f->resp, "\r\nContent-Security-Policy: "
+                         "default-src 'none'\r\n\r\n"));
+  assert_string_equal(body_of(f), "<p>hi</p>\n");
+  free(f);
+  f = fetch(&loop, sl_http_port(s), metrics, sizeof(metrics) - 1);
+  assert_non_null(strstr(f->resp, "\r\nCache-Control: no-store\r\n"));
+  assert_null(strstr(f->resp, "Content-Security-Policy"));
+  free(f);
+  /* NULL removes them. */
+  assert_int_equal(sl_http_set_html_headers(s, NULL), 0);
+  f = fetch(&loop, sl_http_port(s), page, sizeof(page) - 1);
+  assert_null(strstr(f->resp, "Content-Security-Policy"));
+  free(f);
+  /* Freed with the server (ASan would see a leak otherwise). */
+  assert_int_equal(sl_http_set_html_headers(s, csp), 0);
+  stop_and_close(&loop, s);
+}
+
 static void
 test_bad_requests(void **state)
 {
@@ -307,6 +355,7 @@ test_bad_addr_and_busy_port(void **state)
 
 SL_TEST_MAIN(NULL, NULL,
              cmocka_unit_test(test_get_200_404),
+             cmocka_unit_test(test_html_headers),
              cmocka_unit_test(test_bad_requests),
              cmocka_unit_test(test_client_limit_and_stop),
              cmocka_unit_test(test_bad_addr_and_busy_port))
