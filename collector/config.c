@@ -170,7 +170,7 @@ check_input_tls(const struct sl_conf *c, char *err, size_t errlen)
   struct sl_input_tls *t;
   char what[48], msg[512];
   size_t i;
-  int rc;
+  int rc, ret = 0;
 
   for (i = 0; i < json_array_size(inputs); i++) {
     const json_t *ssl = sl_conf_get(json_array_get(inputs, i), "ssl");
@@ -195,12 +195,12 @@ check_input_tls(const struct sl_conf *c, char *err, size_t errlen)
     if (sep) {
       char path[64];
       snprintf(path, sizeof(path), "%.*s", (int)(sep - msg), msg);
-      sl_conf_errorf(c, node, path, err, errlen, "%s", sep + 2);
+      sl_conf_error(c, node, path, err, errlen, "%s", sep + 2);
     } else
-      sl_conf_errorf(c, node, what, err, errlen, "%s", msg);
-    return rc;
+      sl_conf_error(c, node, what, err, errlen, "%s", msg);
+    ret = ret ? ret : rc;
   }
-  return 0;
+  return ret;
 }
 
 /* Numeric ranges the schema table cannot express. Bounds are what the
@@ -263,6 +263,7 @@ check_ranges(const struct sl_conf *c, const json_t *obj, const char *prefix,
 {
   char path[128];
   json_t *v;
+  int rc = 0;
 
   for (; r->key; r++) {
     v = sl_conf_get(obj, r->key);
@@ -271,11 +272,10 @@ check_ranges(const struct sl_conf *c, const json_t *obj, const char *prefix,
     if (json_integer_value(v) >= r->min && json_integer_value(v) <= r->max)
       continue;
     snprintf(path, sizeof(path), "%s%s", prefix, r->key);
-    sl_conf_errorf(c, v, path, err, errlen, "%s (got %lld)", r->why,
-                   (long long)json_integer_value(v));
-    return SL_ECONFIG;
+    rc = sl_conf_error(c, v, path, err, errlen, "%s (got %lld)", r->why,
+                       (long long)json_integer_value(v));
   }
-  return 0;
+  return rc;
 }
 
 int
@@ -299,9 +299,9 @@ check_listen(const struct sl_conf *c, const json_t *obj, const char *key,
 
   if (s == NULL || !s[0] || sl_collector_listen_valid(s))
     return 0;
-  sl_conf_errorf(c, sl_conf_get(obj, key), path, err, errlen,
-                 "want host:port with a port 0..65535 (got '%s')", s);
-  return SL_ECONFIG;
+  return sl_conf_error(c, sl_conf_get(obj, key), path, err, errlen,
+                       "want host:port with a port 0..65535 (got '%s')",
+                       s);
 }
 
 static int
@@ -320,9 +320,8 @@ check_hosts(const struct sl_conf *c, const json_t *es, char *err,
       goto bad;
   return 0;
 bad:
-  sl_conf_errorf(c, h, "elasticsearch.hosts", err, errlen,
-                 "need one or more non-empty URLs");
-  return SL_ECONFIG;
+  return sl_conf_error(c, h, "elasticsearch.hosts", err, errlen,
+                       "need one or more non-empty URLs");
 }
 
 /* One inputs[] entry: keys of the other type, then the type's own checks. */
@@ -336,28 +335,47 @@ check_input_type(const struct sl_conf *c, const json_t *in, size_t idx,
   const json_t *v;
   char kp[96];
   size_t i;
+  int rc = 0;
 
+  /* A refused type was replaced by the default: judging the keys by it
+   * would only report consequences. */
+  snprintf(kp, sizeof(kp), "inputs[%zu].type", idx);
+  if (sl_conf_failed(c, kp))
+    return 0;
   for (i = 0; other[i]; i++) {
     v = sl_conf_get(in, other[i]);
     /* Line 0: filled in from the schema default, not written. */
     if (v && sl_conf_line(c, v) > 0) {
       snprintf(kp, sizeof(kp), "inputs[%zu].%s", idx, other[i]);
-      sl_conf_errorf(c, v, kp, err, errlen, "not a key of type %s inputs",
-                     kafka ? "kafka" : "lumberjack");
-      return SL_ECONFIG;
+      rc = sl_conf_error(c, v, kp, err, errlen,
+                         "not a key of type %s inputs",
+                         kafka ? "kafka" : "lumberjack");
     }
   }
   if (!kafka)
-    return 0;
+    return rc;
 #ifdef HAVE_RDKAFKA
-  return sl_input_kafka_check(c, in, idx, err, errlen);
+  {
+    char kerr[512] = "";
+
+    /* Its first problem only: librdkafka's checks stop there. */
+    if (sl_input_kafka_check(c, in, idx, kerr, sizeof(kerr)) != 0)
+      rc = sl_conf_error_text(c, kerr, err, errlen);
+  }
+  return rc;
 #else
-  snprintf(kp, sizeof(kp), "inputs[%zu].type", idx);
-  sl_conf_errorf(c, sl_conf_get(in, "type"), kp, err, errlen,
-                 "this sluice-collector was built without librdkafka");
-  return SL_ECONFIG;
+  return sl_conf_error(c, sl_conf_get(in, "type"), kp, err, errlen,
+                       "this sluice-collector was built without librdkafka");
 #endif
 }
+
+/* Keep the first failure's code, run on. */
+#define KEEP(rc, expr)                                                       \
+  do {                                                                       \
+    int r_ = (expr);                                                         \
+    if ((rc) == 0)                                                           \
+      (rc) = r_;                                                             \
+  } while (0)
 
 int
 sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
@@ -365,38 +383,35 @@ sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
   const json_t *root = sl_conf_root(c);
   const json_t *es = sl_conf_get(root, "elasticsearch");
   const json_t *inputs = sl_conf_get(root, "inputs"), *in;
-  char prefix[64], path[96];
+  char prefix[64], path[96], rerr[1024] = "";
   size_t i;
   int rc = 0;
 
+  /* Every check runs and reports all it finds (sl_conf_error adds to the
+   * config's list, err keeps the first): --check lists every error. */
+  if (err && errlen)
+    err[0] = '\0';
+  json_array_foreach(inputs, i, in)
+    KEEP(rc, check_input_type(c, in, i, err, errlen));
+  if (es == NULL && sl_conf_get(root, "archive") == NULL)
+    KEEP(rc, sl_conf_error(c, NULL, "elasticsearch", err, errlen,
+                           "required key is missing (or configure "
+                           "archive:)"));
+  KEEP(rc, check_ranges(c, root, "", top_ranges, err, errlen));
+  if (es != NULL)
+    KEEP(rc, check_hosts(c, es, err, errlen));
+  KEEP(rc, check_listen(c, root, "http.listen", "http.listen", err, errlen));
   json_array_foreach(inputs, i, in) {
-    rc = check_input_type(c, in, i, err, errlen);
-    if (rc)
-      return rc;
-  }
-  if (es == NULL && sl_conf_get(root, "archive") == NULL) {
-    sl_conf_errorf(c, NULL, "elasticsearch", err, errlen,
-                   "required key is missing (or configure archive:)");
-    return SL_ECONFIG;
-  }
-  rc = check_ranges(c, root, "", top_ranges, err, errlen);
-  if (rc == 0)
-    rc = check_hosts(c, es, err, errlen);
-  if (rc == 0)
-    rc = check_listen(c, root, "http.listen", "http.listen", err, errlen);
-  json_array_foreach(inputs, i, in) {
-    if (rc)
-      break;
     snprintf(prefix, sizeof(prefix), "inputs[%zu].", i);
     snprintf(path, sizeof(path), "%slisten", prefix);
-    rc = check_listen(c, in, "listen", path, err, errlen);
-    if (rc == 0)
-      rc = check_ranges(c, in, prefix, input_ranges, err, errlen);
+    KEEP(rc, check_listen(c, in, "listen", path, err, errlen));
+    KEEP(rc, check_ranges(c, in, prefix, input_ranges, err, errlen));
   }
-  if (rc == 0)
-    rc = check_input_tls(c, err, errlen);
-  if (rc == 0)
-    rc = sl_collector_conf_check_retention(c, err, errlen);
+  KEEP(rc, check_input_tls(c, err, errlen));
+  /* Retention stops at its first problem (its rules build on each
+   * other). */
+  if (sl_collector_conf_check_retention(c, rerr, sizeof(rerr)) != 0)
+    KEEP(rc, sl_conf_error_text(c, rerr, err, errlen));
   return rc;
 }
 
