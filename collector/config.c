@@ -117,6 +117,7 @@ static const struct sl_conf_key es_keys[] = {
   { "deadletter_index", SL_CT_STR, "logs-sluice.deadletter-default", "where rejected documents go", NULL, NULL, 0 },
   { "template", SL_CT_OBJ, NULL, "index template sluice installs", es_template_keys, NULL, 0 },
   { "ilm_policy", SL_CT_STR, NULL, "ILM policy name set in the template (default: data stream lifecycle on ES >= 8.11, else the built-in logs policy)", NULL, NULL, 0 },
+  { "pipeline", SL_CT_STR, NULL, "ingest pipeline every event goes through (_bulk?pipeline=; replaces the index's default_pipeline, final_pipeline still runs; _none: no default pipeline)", NULL, NULL, 0 },
   SL_CONF_END
 };
 
@@ -279,6 +280,44 @@ check_ranges(const struct sl_conf *c, const json_t *obj, const char *prefix,
 }
 
 int
+sl_es_pipeline_valid(const char *s)
+{
+  size_t i, n = s ? strlen(s) : 0;
+
+  if (n == 0 || n > SL_ES_PIPELINE_MAX)
+    return 0;
+  for (i = 0; i < n; i++) {
+    char ch = s[i];
+
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+          ch == '@'))
+      return 0;
+  }
+  return 1;
+}
+
+/* The pipeline goes into the _bulk URL as it is: only characters that
+ * need no percent-encoding there (and that ES ids use). */
+static int
+check_pipeline(const struct sl_conf *c, const json_t *es, char *err,
+               size_t errlen)
+{
+  const json_t *v = sl_conf_get(es, "pipeline");
+  const char *s = json_string_value(v);
+
+  if (v == NULL || sl_es_pipeline_valid(s))
+    return 0;
+  if (s == NULL || s[0] == '\0')
+    return sl_conf_error(c, v, "elasticsearch.pipeline", err, errlen,
+                         "must not be empty (leave the key out for no "
+                         "pipeline)");
+  return sl_conf_error(c, v, "elasticsearch.pipeline", err, errlen,
+                       "'%s' is not a pipeline id: use up to %d letters, "
+                       "digits and - _ . @", s, SL_ES_PIPELINE_MAX);
+}
+
+int
 sl_collector_listen_valid(const char *s)
 {
   const char *colon = s ? strrchr(s, ':') : NULL;
@@ -398,8 +437,10 @@ sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
                            "required key is missing (or configure "
                            "archive:)"));
   KEEP(rc, check_ranges(c, root, "", top_ranges, err, errlen));
-  if (es != NULL)
+  if (es != NULL) {
     KEEP(rc, check_hosts(c, es, err, errlen));
+    KEEP(rc, check_pipeline(c, es, err, errlen));
+  }
   KEEP(rc, check_listen(c, root, "http.listen", "http.listen", err, errlen));
   json_array_foreach(inputs, i, in) {
     snprintf(prefix, sizeof(prefix), "inputs[%zu].", i);
@@ -550,6 +591,12 @@ sl_es_conf_fill(const json_t *es, const char *data_dir,
   }
   c->template_priority = (int)sl_conf_int(es, "template.priority", 150);
   c->ilm_policy = str_or(es, "ilm_policy", NULL);
+  c->pipeline = sl_conf_str(es, "pipeline");
+  if (c->pipeline && !sl_es_pipeline_valid(c->pipeline)) {
+    snprintf(err, errlen, "elasticsearch.pipeline: not a pipeline id");
+    rc = SL_ECONFIG;
+    goto fail;
+  }
   return 0;
 fail:
   sl_es_conf_free(c);
