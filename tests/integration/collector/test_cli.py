@@ -210,3 +210,21 @@ def test_check_ok_wording(tmp_path):
     r = run("--check", "-c", path, env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout == "%s: config ok\n" % path, r.stdout
+
+
+# Issue 14: elasticsearch.pipeline goes into the _bulk URL as it is.
+@pytest.mark.parametrize("value,ok", [
+    ("site-enrich", True), ("logs@custom.v2_1", True), ("_none", True),
+    ("'a b'", False), ("'x&refresh=true'", False), ("'p/q'", False),
+    ("''", False), ("'%s'" % ("p" * 256), False)])
+def test_check_pipeline(tmp_path, value, ok):
+    cfg = tmp_path / "p.yml"
+    cfg.write_text(_cfg(es="  hosts: [http://h:9200]\n"
+                        "  pipeline: %s\n" % value))
+    r = run("--check", "-c", str(cfg))
+    if ok:
+        assert r.returncode == 0, r.stderr
+        return
+    assert r.returncode == 2
+    assert re.match(re.escape(str(cfg)) + r":6: elasticsearch\.pipeline: ",
+                    r.stderr), r.stderr
