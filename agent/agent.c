@@ -18,6 +18,7 @@
 #include "multiline.h"
 #include "out.h"
 #include "parse.h"
+#include "re.h"
 #include "redact.h"
 #include "sl_config.h"
 #include "sl_err.h"
@@ -25,9 +26,13 @@
 #include "sl_http.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
+#include "sl_procstat.h"
 #include "sl_time.h"
 #include "tail.h"
 #include "worker.h"
+#ifdef HAVE_RDKAFKA
+#include <librdkafka/rdkafka.h>
+#endif
 
 enum agent_state {
   A_RUNNING,   /* reading, parsing, shipping */
@@ -52,6 +57,10 @@ struct sl_agent {
   struct sl_mlstage *ml;        /* NULL when no input needs it */
   struct sl_filter **filters;   /* per input, NULL entries: none */
   struct sl_redact **redacts;   /* per input, NULL entries: none */
+  /* Per input: the label of its metrics (sl_agent_input_id) and the
+   * lines its multiline stage read (the workers count the others). */
+  char (*input_ids)[SL_INPUT_ID_MAX];
+  uint64_t *ml_lines;
 
   struct sl_tail *tail;
   struct sl_workers *workers;
@@ -343,6 +352,66 @@ on_chunk(void *arg, struct sl_tail_chunk *c)
 
 /* ---- metrics ---------------------------------------------------------- */
 
+/* sluice_agent_build_info: the common libraries (sl_metrics.h) plus the
+ * agent's own. */
+static int
+render_build_info(struct sl_buf *b)
+{
+  char pcre2[32] = "", *sp;
+  const char *extra[] = { "pcre2", pcre2, "librdkafka", NULL, NULL };
+
+  if (pcre2_config(PCRE2_CONFIG_VERSION, pcre2) < 0)
+    snprintf(pcre2, sizeof(pcre2), "%d.%d", PCRE2_MAJOR, PCRE2_MINOR);
+  sp = strchr(pcre2, ' ');  /* "10.42 2022-12-11": the date goes */
+  if (sp)
+    *sp = '\0';
+#ifdef HAVE_RDKAFKA
+  extra[3] = rd_kafka_version_str();
+#endif
+  return sl_prom_build_info(b, "sluice_agent_build_info",
+                            "build of the running agent (value 1)", extra);
+}
+
+/* Per-input series under their own names (sluice_agent_input_*), so that
+ * summing them over `input` gives the unlabelled totals and never counts
+ * anything twice. */
+static int
+render_inputs(struct sl_agent *a, struct sl_buf *b)
+{
+  static const char *const help[3] = {
+    "lines read from the files of the input (blank ones included)",
+    "bytes read from the files of the input",
+    "events built from the lines of the input",
+  };
+  static const char *const name[3] = {
+    "sluice_agent_input_lines_read_total",
+    "sluice_agent_input_bytes_read_total",
+    "sluice_agent_input_events_built_total",
+  };
+  struct sl_input_counts ic;
+  char lab[SL_INPUT_ID_MAX + 16];
+  uint64_t v;
+  size_t i, k;
+  int rc = 0;
+
+  for (k = 0; k < 3; k++)
+    for (i = 0; i < a->nctx; i++) {
+      memset(&ic, 0, sizeof(ic));
+      if (a->workers)
+        sl_workers_input_stats(a->workers, i, &ic);
+      if (k == 0)
+        v = ic.lines + a->ml_lines[i];
+      else if (k == 1)
+        v = a->tail ? sl_tail_input_bytes_read(a->tail, (int)i) : 0;
+      else
+        v = ic.events;
+      /* Ids are checked to need no escaping (config.h). */
+      snprintf(lab, sizeof(lab), "input=\"%s\"", a->input_ids[i]);
+      rc |= sl_prom_counter(b, name[k], i ? NULL : help[k], lab, v);
+    }
+  return rc;
+}
+
 static int
 render_metrics(struct sl_agent *a, struct sl_buf *b)
 {
@@ -368,43 +437,46 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
   rc |= sl_prom_counter(b, "sluice_agent_" name, help, NULL, (uint64_t)(v))
 #define G(name, help, v) \
   rc |= sl_prom_gauge(b, "sluice_agent_" name, help, NULL, (double)(v))
-  C("events_read_total", "lines read (including blank ones)",
+  C("lines_read_total", "lines read from files (blank ones included)",
     ws.lines + ms.lines);
-  C("events_parsed_total", "events built from lines", ws.events);
-  C("events_failed_total", "lines that could not become an event",
-    ws.failed);
-  C("lines_blank_total", "blank lines skipped", ws.empty);
+  C("lines_blank_total", "blank lines skipped (no event)", ws.empty);
   C("lines_truncated_total", "lines cut at max_line_bytes",
     ts.lines_truncated);
+  C("lines_excluded_total", "lines dropped by include_lines/exclude_lines",
+    ws.excluded);
   C("truncated_bytes_dropped_total",
     "bytes of truncated lines past max_line_bytes, dropped",
     ts.bytes_skipped);
-  C("events_sent_total", "events handed to the output (with resends)",
+  C("bytes_read_total", "bytes read from files", ts.bytes_read);
+  C("chunks_total", "read chunks taken from the tailer", a->chunks_in);
+  C("events_built_total", "events built from lines (parse failures "
+    "included: they ship tagged)", ws.events);
+  C("events_dropped_total", "events dropped: larger than a batch, or not "
+    "encodable", ws.failed);
+  C("events_redacted_total", "events changed by a redact rule",
+    ws.redacted);
+  C("events_sent_total", "events handed to the output (resends included)",
     a->events_sent);
   C("events_acked_total", "events acknowledged by the output",
     a->events_acked);
-  C("bytes_read_total", "bytes read from files", ts.bytes_read);
-  C("bytes_sent_total", "wire bytes written by the output", os.bytes_sent);
-  C("bytes_acked_total", "wire bytes acknowledged", a->bytes_acked);
-  C("batches_total", "batches built by workers", ws.batches);
-  C("batches_acked_total", "batches acknowledged", a->batches_acked);
-  C("retries_total", "batch resends", a->retries);
-  C("output_connects_total", "output connections established", os.connects);
-  C("output_disconnects_total", "output connections lost", os.disconnects);
-  C("output_timeouts_total", "ack timeouts", os.timeouts);
-  C("chunks_total", "chunks taken from the tailer", a->chunks_in);
-  C("rotations_total", "rotated source files seen", ts.rotations);
-  C("lines_excluded_total", "lines dropped by include_lines/exclude_lines",
-    ws.excluded);
-  C("events_redacted_total", "events changed by a redact rule",
-    ws.redacted);
   C("multiline_events_total", "events out of the line stage (multiline, "
     "partial lines)", ms.events);
-  C("multiline_joined_total", "events joined from several lines",
+  C("multiline_events_joined_total", "events joined from several lines",
     ms.joined);
   C("multiline_timeouts_total", "line groups shipped by timeout",
     ms.timeouts);
-  C("truncations_total", "truncated source files seen", ts.truncations);
+  C("batches_built_total", "batches built by workers", ws.batches);
+  C("batches_acked_total", "batches acknowledged", a->batches_acked);
+  C("batches_resent_total", "batches sent again after a timeout or a lost "
+    "connection", a->retries);
+  C("bytes_sent_total", "wire bytes written by the output", os.bytes_sent);
+  C("bytes_acked_total", "wire bytes acknowledged", a->bytes_acked);
+  C("output_connects_total", "output connections established", os.connects);
+  C("output_disconnects_total", "output connections lost", os.disconnects);
+  C("output_timeouts_total", "ack timeouts", os.timeouts);
+  C("files_rotated_total", "rotated source files seen", ts.rotations);
+  C("files_truncated_total", "source files truncated in place (copytruncate)",
+    ts.truncations);
   G("queue_bytes", "batch bytes waiting or in flight", a->batch_bytes);
   G("queue_input_bytes", "read bytes not yet acknowledged",
     ts.inflight_bytes);
@@ -412,8 +484,8 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
     (uint64_t)a->pending.n);
   G("inflight_batches", "batches sent, not yet acknowledged", os.inflight);
   G("output_connected", "output connections up", os.connected);
-  G("open_files", "source files open", ts.files_open);
-  G("waiting_files", "matched files waiting for a harvester_limit slot",
+  G("files_open", "source files open", ts.files_open);
+  G("files_waiting", "matched files waiting for a harvester_limit slot",
     ts.files_waiting);
   G("harvester_limit", "most source files open at once",
     ts.harvester_limit);
@@ -424,6 +496,9 @@ render_metrics(struct sl_agent *a, struct sl_buf *b)
                      "send to ack time of a batch", &a->latency);
   if (a->out && a->out->ops->metrics)
     rc |= a->out->ops->metrics(a->out, b);
+  rc |= render_inputs(a, b);
+  rc |= render_build_info(b);
+  rc |= sl_procstat_metrics(b);
   return rc;
 }
 
@@ -819,6 +894,7 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   struct sl_tail_opts to;
   struct sl_workers_opts wo;
   struct sl_out_cbs cbs;
+  size_t i;
   int rc;
 
   a = calloc(1, sizeof(*a));
@@ -847,6 +923,15 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
   rc = make_mlconfs(conf, &a->ac, &a->mlconfs, err, errlen);
   if (rc)
     goto fail;
+  a->input_ids = calloc(a->nctx ? a->nctx : 1, sizeof(*a->input_ids));
+  a->ml_lines = calloc(a->nctx ? a->nctx : 1, sizeof(*a->ml_lines));
+  if (a->input_ids == NULL || a->ml_lines == NULL) {
+    rc = SL_ENOMEM;
+    snprintf(err, errlen, "%s", sl_strerror(rc));
+    goto fail;
+  }
+  for (i = 0; i < a->nctx; i++)
+    sl_agent_input_id(a->ac.inputs, i, a->input_ids[i]);
   rc = make_linefx(conf, &a->ac, &a->filters, &a->redacts, err, errlen);
   if (rc)
     goto fail;
@@ -907,6 +992,7 @@ sl_agent_new(const struct sl_conf *conf, struct sl_agent **out, char *err,
     mo.loop = &a->loop;
     mo.confs = a->mlconfs;
     mo.nconfs = a->nctx;
+    mo.input_lines = a->ml_lines;
     mo.push = push_chunk;
     mo.done = tail_chunk_done;
     mo.progress = ml_progress;
@@ -1022,5 +1108,7 @@ sl_agent_free(struct sl_agent *a)
   for (i = 0; i < a->nctx; i++)
     sl_parse_ctx_free(a->ctxs[i]);
   free(a->ctxs);
+  free(a->input_ids);
+  free(a->ml_lines);
   free(a);
 }

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "out.h"
@@ -61,6 +62,10 @@ static const struct sl_conf_key fingerprint_keys[] = {
 
 static const struct sl_conf_key input_keys[] = {
   { "type", SL_CT_ENUM, "file", "input type", NULL, "file", 0 },
+  { "id", SL_CT_STR, NULL,
+    "name of the input in metrics (label input=\"<id>\"): letters, "
+    "digits, '.', '_', '-', unique (default: its dataset when no other "
+    "input has it, else input-<n>, n counting from 0)", NULL, NULL, 0 },
   { "paths", SL_CT_STR_LIST, NULL,
     "glob patterns of files to tail", NULL, NULL, SL_CK_REQUIRED },
   { "exclude", SL_CT_STR_LIST, NULL,
@@ -317,6 +322,67 @@ static const struct {
   { "kafka", SL_OUT_KAFKA },
 };
 
+/* An id usable as a label value and a name on a command line. */
+static int
+id_ok(const char *s)
+{
+  size_t n;
+
+  for (n = 0; s[n]; n++)
+    if (!((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+          (s[n] >= '0' && s[n] <= '9') || s[n] == '.' || s[n] == '_' ||
+          s[n] == '-'))
+      return 0;
+  return n > 0 && n < SL_INPUT_ID_MAX;
+}
+
+/* n when s is "input-<n>" (the generated form), else -1. */
+static long
+generated_index(const char *s)
+{
+  char *end;
+  long n;
+
+  if (strncmp(s, "input-", 6) != 0 || s[6] < '0' || s[6] > '9')
+    return -1;
+  n = strtol(s + 6, &end, 10);
+  return *end == '\0' && n >= 0 ? n : -1;
+}
+
+static int
+str_eq(const char *a, const char *b)
+{
+  return a && b && strcmp(a, b) == 0;
+}
+
+void
+sl_agent_input_id(const json_t *inputs, size_t i, char out[SL_INPUT_ID_MAX])
+{
+  const json_t *in = json_array_get(inputs, i), *o;
+  const char *id = sl_conf_str(in, "id"), *ds = sl_conf_str(in, "dataset");
+  size_t j;
+
+  if (id && *id) {
+    snprintf(out, SL_INPUT_ID_MAX, "%s", id);
+    return;
+  }
+  /* The dataset, when it names this input alone: not shared with another
+   * input and not taken as another one's id. */
+  if (ds && id_ok(ds) && generated_index(ds) < 0) {
+    for (j = 0; j < json_array_size(inputs); j++) {
+      o = json_array_get(inputs, j);
+      if (j != i && (str_eq(sl_conf_str(o, "dataset"), ds) ||
+                     str_eq(sl_conf_str(o, "id"), ds)))
+        break;
+    }
+    if (j == json_array_size(inputs)) {
+      snprintf(out, SL_INPUT_ID_MAX, "%s", ds);
+      return;
+    }
+  }
+  snprintf(out, SL_INPUT_ID_MAX, "input-%zu", i);
+}
+
 /* Every problem is reported (sl_conf_error adds it to the config's list,
  * err keeps the first) and the checks go on, so that --check lists them
  * all; what a check needs from an earlier, failed one is skipped. */
@@ -378,6 +444,21 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
   ac->max_line_bytes = 0;
   json_array_foreach(ac->inputs, i, in) {
     int64_t m = sl_conf_int(in, "max_line_bytes", 1 << 20);
+    const char *id = sl_conf_str(in, "id");
+    size_t j;
+
+    /* Ids label metrics: unique, and "input-<n>" only for inputs[n] so
+     * that no generated default can collide with one. */
+    if (id && !id_ok(id))
+      BAD(sl_conf_get(in, "id"), "inputs.id", "'%s': use 1..%d letters, "
+          "digits, '.', '_' or '-'", id, SL_INPUT_ID_MAX - 1);
+    if (id && generated_index(id) >= 0 && (size_t)generated_index(id) != i)
+      BAD(sl_conf_get(in, "id"), "inputs.id", "'%s' is the default id of "
+          "inputs[%ld]; choose another", id, generated_index(id));
+    for (j = 0; id && j < i; j++)
+      if (str_eq(sl_conf_str(json_array_get(ac->inputs, j), "id"), id))
+        BAD(sl_conf_get(in, "id"), "inputs.id", "'%s' is also the id of "
+            "inputs[%zu]", id, j);
     if (m < 16 || m > (64 << 20))
       BAD(sl_conf_get(in, "max_line_bytes"), "inputs.max_line_bytes",
           "must be 16B..64MiB");

@@ -66,6 +66,15 @@ struct sl_agent_conf {
   const char *ssl_ca, *ssl_cert, *ssl_key;
 };
 
+/* The name of inputs[i] in metrics (label input="<id>"): its `id`, else
+ * its `dataset` when no other input has that dataset or id, else
+ * "input-<i>". sl_agent_conf_read checked the ids (unique, letters,
+ * digits, '.', '_', '-', shorter than SL_INPUT_ID_MAX, "input-<n>" only
+ * for inputs[n]), so the names of one config are unique. */
+#define SL_INPUT_ID_MAX 64
+void sl_agent_input_id(const json_t *inputs, size_t i,
+                       char out[SL_INPUT_ID_MAX]);
+
 /* Fill *ac from a loaded config. Returns 0 or SL_ECONFIG with a
  * "file:line: key: reason" line in err. */
 int sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,

@@ -415,6 +415,9 @@ sl_mlstage_chunk(struct sl_mlstage *st, struct sl_tail_chunk *c)
     if (len && p[len - 1] == '\r')
       len--;
     st->stats.lines++;
+    if (st->o.input_lines && c->input_index >= 0 &&
+        (size_t)c->input_index < st->o.nconfs)
+      st->o.input_lines[c->input_index]++;
     rc = sl_ml_line(f->ml, p, len, off, lflags);
     p = nl + 1;
   }

@@ -61,6 +61,9 @@ struct sl_mlstage_opts {
    * owned; must outlive the stage. */
   struct sl_ml_conf *const *confs;
   size_t nconfs;
+  /* Optional, nconfs entries: lines fed to the stage per input, added to
+   * on the loop thread. Not owned; must outlive the stage. */
+  uint64_t *input_lines;
   /* Hand an event chunk to the workers: 0 taken, SL_EAGAIN full (the
    * stage keeps it and offers it again on sl_mlstage_retry). */
   int (*push)(void *arg, struct sl_tail_chunk *ec);

@@ -967,8 +967,8 @@ kafka_metrics(const struct sl_out *base, struct sl_buf *b)
   C("dead_letter_failures_total", "dead-letter writes that failed (event "
     "kept, not acknowledged)", o->dlq_failed);
   C("errors_total", "failed deliveries and produce calls", o->errors);
-  C("retries_total", "messages produced again after a transient failure",
-    o->retried);
+  C("messages_retried_total", "messages produced again after a transient "
+    "failure", o->retried);
   C("queue_full_total", "produce calls refused by a full librdkafka queue",
     o->queue_full);
 #undef C

@@ -737,6 +737,17 @@ sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st)
   st->registry_entries = t->reg ? sl_treg_count(t->reg) : 0;
 }
 
+uint64_t
+sl_tail_input_bytes_read(const struct sl_tail *t, int index)
+{
+  size_t i;
+
+  for (i = 0; i < t->ninputs; i++)
+    if (t->inputs[i].index == index)
+      return t->inputs[i].bytes_read;
+  return 0;
+}
+
 static void
 maybe_finish(struct sl_tail *t)
 {

@@ -132,6 +132,8 @@ struct sl_tail_stats {
   uint64_t rotations, truncations;
 };
 void sl_tail_stats(const struct sl_tail *t, struct sl_tail_stats *st);
+/* Bytes read from the files of inputs[index] (0 for an unknown index). */
+uint64_t sl_tail_input_bytes_read(const struct sl_tail *t, int index);
 
 /* Save the registry, close watchers and files; cb runs when closed.
  * Call it after draining (every chunk done) or once the pipeline has let go

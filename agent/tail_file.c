@@ -1118,6 +1118,7 @@ sl__tail_file_read(struct tail_file *f, size_t *nread)
   }
   f->read_off = base + pos;
   t->st.bytes_read += pos;
+  f->in->bytes_read += pos;
   if (owned)
     read_buf_put(t, buf, cap);
   if (rc)
@@ -1178,6 +1179,7 @@ file_flush_partial(struct tail_file *f)
          SL_LF_INT, "len", (int64_t)keep, SL_LF_END);
   f->read_off = c->pub.end_offset;
   t->st.bytes_read += (uint64_t)n;
+  f->in->bytes_read += (uint64_t)n;
   chunk_commit(f, c);
   sl__tail_offer_pending(t);
 }

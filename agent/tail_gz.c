@@ -223,5 +223,6 @@ sl__tail_gz_read(struct tail_file *f, size_t *nread)
   if (rc == 0)
     rc = gz_emit(f, false);
   f->t->st.bytes_read += (uint64_t)n;
+  f->in->bytes_read += (uint64_t)n;
   return rc ? rc : 1;
 }

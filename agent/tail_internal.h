@@ -93,6 +93,7 @@ struct tail_input {
   uint64_t fp_off;                 /* fingerprint.offset */
   uint32_t fp_len;                 /* fingerprint.length */
   bool read_gz;                    /* read_gz: *.gz files are read once */
+  uint64_t bytes_read;             /* sl_tail_input_bytes_read */
   const struct sl_parse_ctx *ctx;
   uv_timer_t scan_timer;
   uint64_t scan_gen;

@@ -115,6 +115,11 @@ sl_batcher_init(struct sl_batcher *bt, const struct sl_batcher_opts *o,
   if (bt->o.fmt == SL_FMT_LUMBERJACK && bt->o.level > 0 &&
       sl_compress_new(bt->o.level, &bt->zc) != SL_OK)
     return SL_ENOMEM;
+  if (bt->o.ninputs) {
+    bt->in = calloc(bt->o.ninputs, sizeof(*bt->in));
+    if (bt->in == NULL)
+      return SL_ENOMEM;
+  }
   bt->emit = emit;
   bt->emit_arg = arg;
   sl_buf_init(&bt->tmp, 0);
@@ -141,6 +146,8 @@ sl_batcher_free(struct sl_batcher *bt)
     pcre2_match_data_free(bt->md);
   bt->md = NULL;
   sl_redact_scratch_free(&bt->rs);
+  free(bt->in);
+  bt->in = NULL;
 }
 
 uint64_t
@@ -426,8 +433,8 @@ add_records(struct sl_batcher *bt, struct sl_wchunk *wc)
   return SL_OK;
 }
 
-int
-sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
+static int
+batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
 {
   const struct sl_tail_chunk *c = wc->c;
   const char *p = c->data, *end = c->data + c->len, *nl;
@@ -499,6 +506,26 @@ sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
   if (bt->cur->events >= bt->o.max_events || bt->ev.len >= bt->o.max_bytes)
     return sl_batcher_flush(bt);
   return SL_OK;
+}
+
+/* The per-input counts move once per chunk (a chunk is one input's), by
+ * the difference of the batcher's totals. */
+int
+sl_batcher_add(struct sl_batcher *bt, struct sl_wchunk *wc)
+{
+  uint64_t lines = bt->st.lines, events = bt->st.events;
+  int idx = wc->c->input_index, rc;
+  struct sl_input_counts *ic;
+
+  rc = batcher_add(bt, wc);
+  if (bt->in && idx >= 0 && (size_t)idx < bt->o.ninputs) {
+    ic = &bt->in[idx];
+    __atomic_store_n(&ic->lines, ic->lines + (bt->st.lines - lines),
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&ic->events, ic->events + (bt->st.events - events),
+                     __ATOMIC_RELAXED);
+  }
+  return rc;
 }
 
 /* ---- pool ------------------------------------------------------------- */
@@ -763,6 +790,23 @@ sl_workers_stats(struct sl_workers *p, struct sl_batcher_stats *st)
     st->batches += ATOMIC_LOAD(&s->batches);
     st->excluded += ATOMIC_LOAD(&s->excluded);
     st->redacted += ATOMIC_LOAD(&s->redacted);
+  }
+}
+
+void
+sl_workers_input_stats(struct sl_workers *p, size_t idx,
+                       struct sl_input_counts *out)
+{
+  int i;
+
+  memset(out, 0, sizeof(*out));
+  for (i = 0; i < p->n; i++) {
+    const struct sl_batcher *bt = &p->w[i].bt;
+
+    if (bt->in == NULL || idx >= bt->o.ninputs)
+      continue;
+    out->lines += ATOMIC_LOAD(&bt->in[idx].lines);
+    out->events += ATOMIC_LOAD(&bt->in[idx].events);
   }
 }
 

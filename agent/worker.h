@@ -61,8 +61,17 @@ struct sl_batcher_stats {
   uint64_t redacted;         /* events a redact rule changed */
 };
 
+/* Per inputs[] entry; written by one worker thread, read with atomic
+ * loads by the loop thread (sl_workers_input_stats). */
+struct sl_input_counts {
+  uint64_t lines;            /* lines of plain chunks (multiline chunks
+                                count theirs in mlstage) */
+  uint64_t events;
+};
+
 struct sl_batcher {
   struct sl_batcher_opts o;
+  struct sl_input_counts *in;  /* o.ninputs entries, NULL when 0 */
   struct sl_buf ev;          /* events of the open batch (J frames/NDJSON);
                                 lent by o.pool */
   size_t ev_max;             /* hard cap of ev */
@@ -117,6 +126,9 @@ int sl_workers_push(struct sl_workers *w, struct sl_wchunk *wc);
 void sl_workers_drain(struct sl_workers *w);
 /* Sum of all workers' counters. */
 void sl_workers_stats(struct sl_workers *w, struct sl_batcher_stats *st);
+/* Sum of all workers' counters of inputs[idx] (zeros when out of range). */
+void sl_workers_input_stats(struct sl_workers *w, size_t idx,
+                            struct sl_input_counts *out);
 /* Stop and join the threads; batches not yet delivered to `ready` and
  * queued chunks are discarded (not acknowledged). Closes the async handle;
  * the struct is freed in its close callback. */

@@ -37,7 +37,7 @@ Reported per run: events/s, collector CPU seconds per million events
 page faults (/proc/PID/stat field 10) over the run and for the whole
 process life, the latter divided by peak-RSS pages (1.0 = every page
 touched once; issue 9's target is <= 1.5), and spool fsyncs/s
-(sluice_spool_fsyncs_total over the run). The sender, the null ES
+(sluice_collector_spool_fsyncs_total over the run). The sender, the null ES
 and the collector share the machine, so numbers are a lower bound.
 """
 
@@ -311,7 +311,7 @@ def run_once(a, scenario, build):
             secs = sent["seconds"]
             if scenario == "null":
                 ok = wait_until(lambda: null.items >= a.events and
-                                c.metrics().get("sluice_spool_records", 1)
+                                c.metrics().get("sluice_collector_spool_records", 1)
                                 == 0, 600, 0.05)
                 secs = sent["seconds"] + time.monotonic() - t_exit
                 if not ok:
@@ -319,7 +319,7 @@ def run_once(a, scenario, build):
                         null.items, a.events))
             elif scenario == "double":
                 ok = wait_until(lambda: es.stats()["docs_total"] >= a.events
-                                and c.metrics().get("sluice_spool_records",
+                                and c.metrics().get("sluice_collector_spool_records",
                                                     1) == 0, 900, 0.2)
                 secs = sent["seconds"] + time.monotonic() - t_exit
                 if not ok:
@@ -347,8 +347,8 @@ def run_once(a, scenario, build):
                 "minflt_per_event": round(flt / a.events, 3),
                 "minflt_total": flt_total,
                 "faults_per_rss_page": round(flt_total / hwm_pages, 2),
-                "fsyncs_per_s": round((m1["sluice_spool_fsyncs_total"] -
-                                       m0["sluice_spool_fsyncs_total"]) /
+                "fsyncs_per_s": round((m1["sluice_collector_spool_fsyncs_total"] -
+                                       m0["sluice_collector_spool_fsyncs_total"]) /
                                       secs, 1),
                 "wire_mib": round(sent["wire_bytes"] / 2 ** 20, 1),
                 "sender_s": sent["seconds"],

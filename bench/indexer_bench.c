@@ -155,7 +155,7 @@ step(struct run *r)
   int64_t inflight;
 
   uv_run(&r->loop, UV_RUN_ONCE);
-  inflight = metric(r, "sluice_es_inflight_requests");
+  inflight = metric(r, "sluice_collector_es_inflight_requests");
   if (inflight > r->max_inflight)
     r->max_inflight = inflight;
 }
@@ -282,16 +282,17 @@ main(int argc, char **argv)
          "raw_bytes=%lld sent_bytes=%lld max_inflight=%lld "
          "connections=%lld\n", total, (unsigned long long)ms,
          total * 1000.0 / (double)(ms ? ms : 1), (unsigned long long)cpu,
-         (long long)metric(&r, "sluice_es_bytes_total{kind=\"raw\"}"),
-         (long long)metric(&r, "sluice_es_bytes_total{kind=\"sent\"}"),
+         (long long)metric(&r, "sluice_collector_es_request_bytes_total"),
+         (long long)metric(&r, "sluice_collector_es_sent_bytes_total"),
          (long long)r.max_inflight,
-         (long long)metric(&r, "sluice_es_connections_total"));
+         (long long)metric(&r, "sluice_collector_es_connections_total"));
   if (r.done != want)
     bad = fprintf(stderr, "bench_indexer: %llu of %llu records done\n",
                   (unsigned long long)r.done, (unsigned long long)want);
-  if (metric(&r, "sluice_es_items_total{status=\"201\"}") < total)
+  if (metric(&r, "sluice_collector_es_items_total{status=\"201\"}") < total)
     bad = fprintf(stderr, "bench_indexer: not every event indexed\n");
-  if (r.max_inflight < 2 || metric(&r, "sluice_es_connections_total") > 6)
+  if (r.max_inflight < 2 ||
+      metric(&r, "sluice_collector_es_connections_total") > 6)
     bad = fprintf(stderr, "bench_indexer: requests did not overlap on "
                   "kept-alive connections\n");
 

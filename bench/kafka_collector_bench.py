@@ -107,16 +107,16 @@ def run_once(a, build, events_file):
                                       "sluice-collector"),
                          work, null.url, boot.split(","))
     try:
-        ok = cb.wait_until(lambda: col.kafka("sluice_kafka_partitions") > 0,
+        ok = cb.wait_until(lambda: col.kafka("sluice_collector_kafka_partitions") > 0,
                            60, 0.005)
         assert ok, "no partitions assigned"
         t0, c0 = time.monotonic(), col.cpu_s()
         ok = cb.wait_until(lambda: null.items >= a.events and
-                           col.metrics().get("sluice_spool_records", 1) == 0,
+                           col.metrics().get("sluice_collector_spool_records", 1) == 0,
                            600, 0.01)
         t1, c1 = time.monotonic(), col.cpu_s()
         assert ok, "timed out: %d of %d indexed" % (null.items, a.events)
-        seen = col.kafka("sluice_kafka_messages_total")
+        seen = col.kafka("sluice_collector_kafka_messages_total")
         assert seen == a.events, "collector saw %d messages" % seen
         r = {"events": a.events, "partitions": a.partitions,
              "compression": a.compression,

@@ -129,7 +129,7 @@ def idle(n, seconds):
         harness.wait_until(lambda: recv.count() >= n, 120, 0.1,
                            "%d first lines" % n)
         time.sleep(5)
-        opened = a.metric("sluice_agent_open_files")
+        opened = a.metric("sluice_agent_files_open")
         c0, t0 = cpu_s(a.pid), time.monotonic()
         time.sleep(seconds)
         c1, t1 = cpu_s(a.pid), time.monotonic()
@@ -158,7 +158,7 @@ def latency(n, rate, seconds, flush):
             open(os.path.join(logs, "f%05d.log" % i), "w").close()
         a = start_agent(work, logs, recv, flush)
         harness.wait_until(
-            lambda: a.metric("sluice_agent_open_files") >= n, 60, 0.1,
+            lambda: a.metric("sluice_agent_files_open") >= n, 60, 0.1,
             "all files open")
         order = list(range(n))
         random.Random(1).shuffle(order)

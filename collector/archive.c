@@ -1811,21 +1811,36 @@ sl_archive_metrics(const struct sl_archive *a, struct sl_buf *b)
   if (rc == 0) rc = sl_prom_counter(b, name, help, NULL, (uint64_t)(v))
 #define G(name, help, v) \
   if (rc == 0) rc = sl_prom_gauge(b, name, help, NULL, (double)(v))
-  G("sluice_archive_files", "Archive data files on disk.", a->files);
-  G("sluice_archive_bytes", "Archive bytes on disk (data and index).", a->bytes);
-  G("sluice_archive_open_files", "Archive files open for appending.", a->open_files);
-  G("sluice_archive_queued_bytes", "Event bytes waiting for the archive.", a->queued_bytes);
-  G("sluice_archive_failing", "1 while archive writes fail and are retried.", a->failing);
-  C("sluice_archive_events_written_total", "Events written to the archive.", a->events_written);
-  C("sluice_archive_events_skipped_total", "Re-delivered events already in the archive.", a->events_skipped);
-  C("sluice_archive_events_duplicate_total", "Re-sent events already in the archive (same event.id).", a->events_dup);
-  C("sluice_archive_records_written_total", "Spool records fully archived.", a->records_written);
-  C("sluice_archive_bytes_written_total", "Compressed bytes appended.", a->bytes_written);
-  C("sluice_archive_files_created_total", "Archive files created.", a->files_created);
-  C("sluice_archive_deleted_files_total", "Files removed by archive retention.", a->deleted_files);
-  C("sluice_archive_deleted_bytes_total", "Bytes removed by archive retention.", a->deleted_bytes);
-  C("sluice_archive_retention_runs_total", "Archive retention passes.", a->retention_runs);
-  C("sluice_archive_errors_total", "Failed archive batches and passes.", a->errors);
+  G("sluice_collector_archive_files",
+    "Archive data files on disk.", a->files);
+  G("sluice_collector_archive_bytes",
+    "Archive bytes on disk (data and index).", a->bytes);
+  G("sluice_collector_archive_open_files",
+    "Archive files open for appending.", a->open_files);
+  G("sluice_collector_archive_queued_bytes",
+    "Event bytes waiting for the archive.", a->queued_bytes);
+  G("sluice_collector_archive_failing",
+    "1 while archive writes fail and are retried.", a->failing);
+  C("sluice_collector_archive_events_written_total",
+    "Events written to the archive.", a->events_written);
+  C("sluice_collector_archive_events_skipped_total",
+    "Re-delivered events already in the archive.", a->events_skipped);
+  C("sluice_collector_archive_events_duplicate_total",
+    "Re-sent events already in the archive (same event.id).", a->events_dup);
+  C("sluice_collector_archive_records_written_total",
+    "Spool records fully archived.", a->records_written);
+  C("sluice_collector_archive_bytes_written_total",
+    "Compressed bytes appended.", a->bytes_written);
+  C("sluice_collector_archive_files_created_total",
+    "Archive files created.", a->files_created);
+  C("sluice_collector_archive_deleted_files_total",
+    "Files removed by archive retention.", a->deleted_files);
+  C("sluice_collector_archive_deleted_bytes_total",
+    "Bytes removed by archive retention.", a->deleted_bytes);
+  C("sluice_collector_archive_retention_runs_total",
+    "Archive retention passes.", a->retention_runs);
+  C("sluice_collector_archive_errors_total",
+    "Failed archive batches and passes.", a->errors);
 #undef C
 #undef G
   return rc;

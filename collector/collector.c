@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <uv.h>
 
 #include "archive.h"
@@ -14,6 +15,8 @@
 #include "retention.h"
 #include "sl_config.h"
 #ifdef HAVE_RDKAFKA
+#include <librdkafka/rdkafka.h>
+
 #include "input_kafka.h"
 #endif
 #include "sl_err.h"
@@ -22,6 +25,7 @@
 #include "sl_http.h"
 #include "sl_log.h"
 #include "sl_metrics.h"
+#include "sl_procstat.h"
 #include "sl_time.h"
 #include "spool.h"
 
@@ -189,6 +193,23 @@ on_spool_resume(void *arg)
 
 /* ---- metrics ------------------------------------------------------------ */
 
+/* sluice_collector_build_info: the common libraries (sl_metrics.h) plus
+ * the collector's own. */
+static int
+render_build_info(struct sl_buf *b)
+{
+  const char *extra[] = { "libcurl", NULL, "librdkafka", NULL, NULL };
+
+  extra[1] = curl_version_info(CURLVERSION_NOW)->version;
+
+#ifdef HAVE_RDKAFKA
+  extra[3] = rd_kafka_version_str();
+#endif
+  return sl_prom_build_info(b, "sluice_collector_build_info",
+                            "build of the running collector (value 1)",
+                            extra);
+}
+
 static int
 render_metrics(struct collector *c, struct sl_buf *b)
 {
@@ -217,28 +238,47 @@ render_metrics(struct collector *c, struct sl_buf *b)
   if (rc == 0) rc = sl_prom_counter(b, name, help, NULL, (uint64_t)(v))
 #define G(name, help, v) \
   if (rc == 0) rc = sl_prom_gauge(b, name, help, NULL, (double)(v))
-  G("sluice_input_connections", "Open sender connections.", sum.connections);
-  C("sluice_input_connections_accepted_total", "Accepted connections.", sum.accepted);
-  C("sluice_input_connections_rejected_total", "Connections refused over max_connections.", sum.rejected);
-  C("sluice_input_protocol_errors_total", "Connections closed for a protocol violation.", sum.protocol_errors);
-  C("sluice_input_idle_closed_total", "Connections closed by idle_timeout.", sum.idle_closed);
-  C("sluice_input_events_total", "Events received.", sum.events);
-  C("sluice_input_bytes_total", "Bytes read from senders.", sum.bytes);
-  C("sluice_input_acks_total", "Acks sent (incl. keep-alives).", sum.acks);
-  G("sluice_input_paused", "1 while intake is paused by a full spool.", sum.paused);
-  G("sluice_spool_bytes", "Bytes spooled and not yet indexed.", ss.bytes);
-  G("sluice_spool_records", "Records spooled and not yet indexed.", ss.records);
-  G("sluice_spool_oldest_age_seconds", "Age of the oldest unindexed record.",
+  G("sluice_collector_input_connections", "Open sender connections.",
+    sum.connections);
+  C("sluice_collector_input_connections_accepted_total",
+    "Accepted connections.", sum.accepted);
+  C("sluice_collector_input_connections_rejected_total",
+    "Connections refused over max_connections.", sum.rejected);
+  C("sluice_collector_input_protocol_errors_total",
+    "Connections closed for a protocol violation.", sum.protocol_errors);
+  C("sluice_collector_input_idle_closed_total",
+    "Connections closed by idle_timeout.", sum.idle_closed);
+  C("sluice_collector_input_events_total",
+    "Events received from Lumberjack senders.", sum.events);
+  C("sluice_collector_input_bytes_total",
+    "Bytes read from Lumberjack senders.", sum.bytes);
+  C("sluice_collector_input_acks_total",
+    "Acks sent (incl. keep-alives).", sum.acks);
+  G("sluice_collector_input_paused",
+    "1 while intake is paused by a full spool.", sum.paused);
+  G("sluice_collector_spool_bytes", "Bytes spooled and not yet indexed.",
+    ss.bytes);
+  G("sluice_collector_spool_records", "Records spooled and not yet indexed.",
+    ss.records);
+  G("sluice_collector_spool_oldest_age_seconds",
+    "Age of the oldest unindexed record.",
     ss.oldest_append_ns
         ? (double)(sl_time_now_ns() - (int64_t)ss.oldest_append_ns) / 1e9
         : 0.0);
-  C("sluice_spool_records_appended_total", "Records made durable.", ss.appends);
-  C("sluice_spool_fsyncs_total", "fsync calls of the spool.", ss.fsyncs);
-  C("sluice_spool_corrupt_records_total", "Records moved to corrupt/.", ss.corrupt);
-  C("sluice_spool_truncated_bytes_total", "Torn-tail bytes cut at recovery.", ss.truncated_bytes);
-  C("sluice_spool_read_errors_total", "Failed record reads (retried).", ss.read_errors);
-  G("sluice_spool_disk_full", "1 while the spool's disk is full.", ss.disk_full);
-  C("sluice_records_indexed_total", "Spool records fully indexed or dead-lettered.", c->records_done);
+  C("sluice_collector_spool_records_appended_total",
+    "Records made durable.", ss.appends);
+  C("sluice_collector_spool_fsyncs_total", "fsync calls of the spool.",
+    ss.fsyncs);
+  C("sluice_collector_spool_corrupt_records_total",
+    "Records moved to corrupt/.", ss.corrupt);
+  C("sluice_collector_spool_truncated_bytes_total",
+    "Torn-tail bytes cut at recovery.", ss.truncated_bytes);
+  C("sluice_collector_spool_read_errors_total",
+    "Failed record reads (retried).", ss.read_errors);
+  G("sluice_collector_spool_disk_full", "1 while the spool's disk is full.",
+    ss.disk_full);
+  C("sluice_collector_records_indexed_total",
+    "Spool records fully indexed or dead-lettered.", c->records_done);
 #undef C
 #undef G
 #ifdef HAVE_RDKAFKA
@@ -251,6 +291,10 @@ render_metrics(struct collector *c, struct sl_buf *b)
     rc = sl_archive_metrics(c->ar, b);
   if (rc == 0 && c->ret)
     rc = sl_retention_metrics(c->ret, b);
+  if (rc == 0)
+    rc = render_build_info(b);
+  if (rc == 0)
+    rc = sl_procstat_metrics(b);
   return rc;
 }
 

@@ -1495,54 +1495,62 @@ sl_indexer_metrics(const struct sl_indexer *ix, struct sl_buf *o)
   help = "_bulk requests by HTTP status (error: no answer)";
   for (i = 0; i < STATUS_SLOTS && m->req_status[i].code; i++) {
     snprintf(lab, sizeof lab, "status=\"%d\"", m->req_status[i].code);
-    C("sluice_es_requests_total", help, lab, m->req_status[i].n);
+    C("sluice_collector_es_requests_total", help, lab, m->req_status[i].n);
     help = NULL;
   }
-  C("sluice_es_requests_total", help, "status=\"other\"",
+  C("sluice_collector_es_requests_total", help, "status=\"other\"",
     m->req_other_status);
-  C("sluice_es_requests_total", NULL, "status=\"error\"", m->req_error);
-  C("sluice_es_items_total", "bulk item outcomes by status",
+  C("sluice_collector_es_requests_total", NULL, "status=\"error\"",
+    m->req_error);
+  C("sluice_collector_es_items_total", "bulk item outcomes by status",
     "status=\"201\"", m->items_ok);
-  C("sluice_es_items_total", NULL, "status=\"409\"", m->items_dup);
-  C("sluice_es_items_total", NULL, "status=\"429\"", m->items_429);
-  C("sluice_es_items_total", NULL, "status=\"4xx\"", m->items_4xx);
-  C("sluice_es_items_total", NULL, "status=\"5xx\"", m->items_5xx);
-  C("sluice_es_items_total", NULL, "status=\"none\"", m->items_nostatus);
-  C("sluice_es_retries_total", "items and whole requests sent again",
-    "kind=\"item\"", m->retry_items);
-  C("sluice_es_retries_total", NULL, "kind=\"request\"", m->retry_requests);
-  C("sluice_es_splits_total", "requests split after a 413 or 400", NULL,
-    m->splits);
-  C("sluice_es_deadletters_total", "refused events stored as dead letters",
-    "dest=\"es\"", m->dl_es);
-  C("sluice_es_deadletters_total", NULL, "dest=\"file\"", m->dl_file);
-  C("sluice_es_deadletter_file_errors_total",
+  C("sluice_collector_es_items_total", NULL, "status=\"409\"", m->items_dup);
+  C("sluice_collector_es_items_total", NULL, "status=\"429\"", m->items_429);
+  C("sluice_collector_es_items_total", NULL, "status=\"4xx\"", m->items_4xx);
+  C("sluice_collector_es_items_total", NULL, "status=\"5xx\"", m->items_5xx);
+  C("sluice_collector_es_items_total", NULL, "status=\"none\"",
+    m->items_nostatus);
+  C("sluice_collector_es_item_retries_total",
+    "bulk items sent again after a retryable status", NULL, m->retry_items);
+  C("sluice_collector_es_request_retries_total",
+    "whole _bulk requests sent again", NULL, m->retry_requests);
+  C("sluice_collector_es_splits_total", "requests split after a 413 or 400",
+    NULL, m->splits);
+  C("sluice_collector_es_deadletters_total",
+    "refused events stored as dead letters", "dest=\"es\"", m->dl_es);
+  C("sluice_collector_es_deadletters_total", NULL, "dest=\"file\"",
+    m->dl_file);
+  C("sluice_collector_es_deadletter_file_errors_total",
     "failed writes of the dead-letter file", NULL, m->dl_file_errors);
-  C("sluice_es_bytes_total", "request body bytes (raw: before gzip)",
-    "kind=\"raw\"", m->bytes_raw);
-  C("sluice_es_bytes_total", NULL, "kind=\"sent\"", m->bytes_sent);
-  C("sluice_es_connections_total",
+  C("sluice_collector_es_request_bytes_total",
+    "_bulk request body bytes before compression", NULL, m->bytes_raw);
+  C("sluice_collector_es_sent_bytes_total",
+    "_bulk request body bytes sent (after gzip when enabled)", NULL,
+    m->bytes_sent);
+  C("sluice_collector_es_connections_total",
     "TCP connections opened (low when keep-alive works)", NULL,
     sl_es_connects(ix->es));
-  C("sluice_es_events_total", "events submitted and finished",
-    "state=\"submitted\"", m->events_submitted);
-  C("sluice_es_events_total", NULL, "state=\"done\"", m->events_done);
-  G("sluice_es_inflight_requests", "_bulk requests in flight", NULL,
-    ix->inflight_bulk);
-  G("sluice_es_pending_events", "events held by the indexer", NULL,
-    ix->pending);
-  G("sluice_es_bulk_max_bytes", "current body limit (lowered by 413)", NULL,
-    ix->max_bytes);
-  G("sluice_es_ready", "1 when Elasticsearch is usable", NULL,
+  C("sluice_collector_es_events_submitted_total",
+    "events handed to the indexer", NULL, m->events_submitted);
+  C("sluice_collector_es_events_done_total",
+    "events indexed, duplicate or dead-lettered", NULL, m->events_done);
+  G("sluice_collector_es_inflight_requests", "_bulk requests in flight",
+    NULL, ix->inflight_bulk);
+  G("sluice_collector_es_pending_events", "events held by the indexer",
+    NULL, ix->pending);
+  G("sluice_collector_es_bulk_max_bytes",
+    "current body limit (lowered by 413)", NULL, ix->max_bytes);
+  G("sluice_collector_es_ready", "1 when Elasticsearch is usable", NULL,
     sl_indexer_ready(ix));
   help = "why the indexer is not ready (1 = current)";
   for (i = 1; i < NR_COUNT; i++) {
     snprintf(lab, sizeof lab, "reason=\"%s\"", nr_names[i]);
-    G("sluice_es_not_ready", help, lab, ix->nr == (enum nr_reason)i);
+    G("sluice_collector_es_not_ready", help, lab,
+      ix->nr == (enum nr_reason)i);
     help = NULL;
   }
   if (!rc)
-    rc = sl_prom_hist(o, "sluice_es_request_duration_seconds",
+    rc = sl_prom_hist(o, "sluice_collector_es_request_duration_seconds",
                       "_bulk request latency", &m->latency);
 #undef C
 #undef G

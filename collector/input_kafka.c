@@ -1163,27 +1163,27 @@ sl_input_kafka_metrics(struct sl_input_kafka *const *ks, size_t n,
   } rows[] = {
 #define R(f, name, help, g) \
   { name, help, offsetof(struct sl_input_kafka_stats, f), g }
-    R(messages, "sluice_kafka_messages_total",
+    R(messages, "sluice_collector_kafka_messages_total",
       "Messages taken from Kafka.", 0),
-    R(bytes, "sluice_kafka_bytes_total",
+    R(bytes, "sluice_collector_kafka_bytes_total",
       "Payload bytes of those messages.", 0),
-    R(deadletters, "sluice_kafka_deadletters_total",
+    R(deadletters, "sluice_collector_kafka_deadletters_total",
       "Malformed messages spooled as dead letters.", 0),
-    R(records, "sluice_kafka_records_total",
+    R(records, "sluice_collector_kafka_records_total",
       "Spool records appended.", 0),
-    R(stored, "sluice_kafka_offsets_stored_total",
+    R(stored, "sluice_collector_kafka_offsets_stored_total",
       "Durable records whose offsets were stored.", 0),
-    R(commits, "sluice_kafka_commits_total",
+    R(commits, "sluice_collector_kafka_commits_total",
       "Offset commits the group took.", 0),
-    R(commit_errors, "sluice_kafka_commit_errors_total",
+    R(commit_errors, "sluice_collector_kafka_commit_errors_total",
       "Offset commits that failed.", 0),
-    R(rebalances, "sluice_kafka_rebalances_total",
+    R(rebalances, "sluice_collector_kafka_rebalances_total",
       "Partition assignments and revocations.", 0),
-    R(errors, "sluice_kafka_errors_total",
+    R(errors, "sluice_collector_kafka_errors_total",
       "Consumer errors reported by librdkafka.", 0),
-    R(partitions, "sluice_kafka_partitions",
+    R(partitions, "sluice_collector_kafka_partitions",
       "Partitions assigned now.", 1),
-    R(paused, "sluice_kafka_paused",
+    R(paused, "sluice_collector_kafka_paused",
       "1 while the partitions are paused by a full spool.", 1),
 #undef R
   };
@@ -1207,7 +1207,7 @@ sl_input_kafka_metrics(struct sl_input_kafka *const *ks, size_t n,
     }
   for (i = 0; i < n && rc == 0; i++) {
     snprintf(labels, sizeof(labels), "input=\"%zu\"", ks[i]->index);
-    rc = sl_prom_gauge(b, "sluice_kafka_lag", i ? NULL :
+    rc = sl_prom_gauge(b, "sluice_collector_kafka_lag", i ? NULL :
                        "Messages behind the high watermark (-1: unknown).",
                        labels, (double)ks[i]->st.lag);
   }

@@ -1301,21 +1301,21 @@ sl_retention_metrics(const struct sl_retention *r, struct sl_buf *b)
   if (rc == 0) rc = sl_prom_counter(b, name, help, NULL, (uint64_t)(v))
 #define G(name, help, v) \
   if (rc == 0) rc = sl_prom_gauge(b, name, help, NULL, (double)(v))
-  C("sluice_retention_runs_total", "Retention job runs.", r->runs);
-  C("sluice_retention_failed_runs_total",
+  C("sluice_collector_retention_runs_total", "Retention job runs.", r->runs);
+  C("sluice_collector_retention_failed_runs_total",
     "Retention runs with a failed request.", r->failed_runs);
-  C("sluice_retention_failures_total", "Failed retention requests.",
-    r->errors);
-  C("sluice_retention_deleted_indices_total",
+  C("sluice_collector_retention_failed_requests_total",
+    "Failed retention requests.", r->errors);
+  C("sluice_collector_retention_deleted_indices_total",
     "Indices deleted by managed retention.", r->deleted);
-  C("sluice_retention_deleted_bytes_total",
+  C("sluice_collector_retention_deleted_bytes_total",
     "Store bytes of the indices deleted.", r->deleted_bytes);
-  C("sluice_retention_updates_total",
+  C("sluice_collector_retention_updates_total",
     "Lifecycles, ILM policies and stream settings written.", r->updates);
-  G("sluice_retention_last_run_timestamp_seconds",
+  G("sluice_collector_retention_last_run_timestamp_seconds",
     "Wall time the last run ended (0: none yet).",
     (double)r->last_run_ms / 1000.0);
-  G("sluice_retention_last_success_timestamp_seconds",
+  G("sluice_collector_retention_last_success_timestamp_seconds",
     "Wall time the last run without failure ended.",
     (double)r->last_ok_ms / 1000.0);
 #undef C

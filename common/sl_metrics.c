@@ -1,10 +1,17 @@
 #include "sl_metrics.h"
+#include "sl_config.h"
 #include "sl_err.h"
 
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
+#include <zlib.h>
+#ifdef HAVE_OPENSSL
+#include <openssl/crypto.h>
+#endif
 
 static const double hist_bounds[SL_HIST_BUCKETS] = {
   0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5,
@@ -119,6 +126,74 @@ sl_prom_gauge(struct sl_buf *b, const char *name, const char *help,
     rc = put_double(b, v);
   if (rc == 0)
     rc = sl_buf_append_byte(b, '\n');
+  return rc;
+}
+
+int
+sl_prom_counter_f(struct sl_buf *b, const char *name, const char *help,
+                  const char *labels, double v)
+{
+  int rc = help ? put_help(b, name, help, "counter") : 0;
+
+  if (rc == 0)
+    rc = put_name(b, name, labels);
+  if (rc == 0)
+    rc = put_double(b, v);
+  if (rc == 0)
+    rc = sl_buf_append_byte(b, '\n');
+  return rc;
+}
+
+/* `,name="value"` (no comma first), the value escaped as the exposition
+ * format wants: backslash, double quote and newline. */
+static int
+put_label(struct sl_buf *b, const char *name, const char *value)
+{
+  const char *p;
+  int rc;
+
+  rc = sl_buf_printf(b, "%s%s=\"", b->len ? "," : "", name);
+  for (p = value ? value : "none"; rc == 0 && *p; p++) {
+    if (*p == '\\' || *p == '"')
+      rc = sl_buf_printf(b, "\\%c", *p);
+    else if (*p == '\n')
+      rc = sl_buf_append(b, "\\n", 2);
+    else
+      rc = sl_buf_append_byte(b, *p);
+  }
+  if (rc == 0)
+    rc = sl_buf_append_byte(b, '"');
+  return rc;
+}
+
+int
+sl_prom_build_info(struct sl_buf *b, const char *name, const char *help,
+                   const char *const *extra)
+{
+  struct sl_buf lab;
+  const char *ssl = NULL;
+  int rc;
+
+#if defined(HAVE_OPENSSL) && defined(OPENSSL_VERSION_STRING)
+  ssl = OpenSSL_version(OPENSSL_VERSION_STRING);  /* "3.0.11" */
+#elif defined(HAVE_OPENSSL)
+  ssl = OpenSSL_version(OPENSSL_VERSION);  /* "OpenSSL 1.1.1w  11 Sep..." */
+#endif
+  sl_buf_init(&lab, 0);
+  rc = put_label(&lab, "version", SL_VERSION);
+  if (rc == 0)
+    rc = put_label(&lab, "libuv", uv_version_string());
+  if (rc == 0)
+    rc = put_label(&lab, "jansson", jansson_version_str());
+  if (rc == 0)
+    rc = put_label(&lab, "zlib", zlibVersion());
+  if (rc == 0)
+    rc = put_label(&lab, "openssl", ssl);
+  for (; rc == 0 && extra && extra[0]; extra += 2)
+    rc = put_label(&lab, extra[0], extra[1]);
+  if (rc == 0)
+    rc = sl_prom_gauge(b, name, help, lab.p, 1);
+  sl_buf_free(&lab);
   return rc;
 }
 

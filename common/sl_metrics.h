@@ -27,6 +27,16 @@ int sl_prom_counter(struct sl_buf *b, const char *name, const char *help,
                     const char *labels, uint64_t v) SL_WUR;
 int sl_prom_gauge(struct sl_buf *b, const char *name, const char *help,
                   const char *labels, double v) SL_WUR;
+/* A counter whose value has a fraction (process_cpu_seconds_total). */
+int sl_prom_counter_f(struct sl_buf *b, const char *name, const char *help,
+                      const char *labels, double v) SL_WUR;
+/* `name{version="...",<lib>="<version>",...} 1`: the build of the running
+ * binary (Prometheus' *_build_info idiom). Labels: version (the project's,
+ * from meson), libuv, jansson, zlib, openssl ("none" when built without
+ * TLS), then extra[0]=extra[1], extra[2]=extra[3]... up to a NULL name
+ * (extra may be NULL). Values are escaped. */
+int sl_prom_build_info(struct sl_buf *b, const char *name, const char *help,
+                       const char *const *extra) SL_WUR;
 int sl_prom_hist(struct sl_buf *b, const char *name, const char *help,
                  const struct sl_hist *h) SL_WUR;
 

@@ -230,7 +230,7 @@ def main():
     try:
         while time.time() - t0 < 120:
             archived = int(metric(http_port,
-                                  "sluice_archive_events_written_total"))
+                                  "sluice_collector_archive_events_written_total"))
             if a.es:
                 try:
                     count = http_json(es_url +

@@ -21,7 +21,7 @@ def test_odd_lines(workdir, ljrecv, agents):
     a.start()
     ljrecv.wait_for(5, timeout=60)
     # Nothing more comes: blank lines make no event.
-    wait_until(lambda: a.metric("sluice_agent_events_read_total") == 7, 10,
+    wait_until(lambda: a.metric("sluice_agent_lines_read_total") == 7, 10,
                what="all 7 lines read")
     assert a.metric("sluice_agent_lines_blank_total") == 2
     evs = sorted(ljrecv.events[:], key=lambda e: e["log"]["offset"])

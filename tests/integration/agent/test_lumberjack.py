@@ -115,7 +115,7 @@ def test_drop_mid_window_and_refuse(workdir, ljrecv, agents):
     dups = check_acked_once(ljrecv, 30000)
     # The broken window was partly received: those events come again.
     assert dups >= 500
-    assert a.metric("sluice_agent_retries_total") >= 1
+    assert a.metric("sluice_agent_batches_resent_total") >= 1
     assert a.stop() == 0
 
 
@@ -277,16 +277,16 @@ def test_health_ready_metrics(workdir, ljrecv, agents):
     wait_until(lambda: a.metric("sluice_agent_events_acked_total") == 1000,
                10, what="acked metric")
     _, body = a.http("/metrics")
-    for name in ("sluice_agent_events_read_total",
-                 "sluice_agent_events_parsed_total",
+    for name in ("sluice_agent_lines_read_total",
+                 "sluice_agent_events_built_total",
                  "sluice_agent_events_sent_total",
                  "sluice_agent_bytes_read_total",
                  "sluice_agent_queue_bytes",
-                 "sluice_agent_open_files",
+                 "sluice_agent_files_open",
                  "sluice_agent_registry_entries",
                  "sluice_agent_output_latency_seconds_bucket"):
         assert name in body, name
-    assert a.metric("sluice_agent_events_parsed_total") == 1000
+    assert a.metric("sluice_agent_events_built_total") == 1000
     assert a.http("/nope")[0] == 404
     # Receiver gone: not ready.
     ljrecv.refuse(30, drop=True)

@@ -94,9 +94,9 @@ def run_many(workdir, agents, recv, nfiles, limit, lines=3):
     total = nfiles * lines
     wait_until(lambda: recv.count() >= total, 80,
                what=lambda: "%d of %d lines (%s waiting)" % (
-                   recv.count(), total, a.metric("sluice_agent_waiting_files")))
+                   recv.count(), total, a.metric("sluice_agent_files_waiting")))
     assert a.metric("sluice_agent_harvester_limit") == limit - 64
-    assert a.metric("sluice_agent_open_files") <= limit - 64
+    assert a.metric("sluice_agent_files_open") <= limit - 64
     msgs = messages(recv)
     assert len(set(msgs)) == total
     # Every acknowledged offset reaches the registry: nothing failed for
@@ -178,7 +178,7 @@ def test_restart_and_kill9_mid_run_no_full_reship(workdir, agents, recv):
     assert a.stop() == 0
     n = recv.count()
     a.start()
-    wait_until(lambda: a.metric("sluice_agent_open_files") is not None, 5)
+    wait_until(lambda: a.metric("sluice_agent_files_open") is not None, 5)
     time.sleep(1.0)
     assert recv.count() == n
     assert a.stop() == 0
@@ -221,7 +221,7 @@ def test_fairness_hot_file_does_not_starve_others(workdir, agents):
         open(hot, "w").close()
         a = agents(workdir, raw_config(workdir, [d + "/*.log"], r))
         a.start()
-        wait_until(lambda: a.metric("sluice_agent_open_files") == n + 1, 20,
+        wait_until(lambda: a.metric("sluice_agent_files_open") == n + 1, 20,
                    what="all files open")
         stop = threading.Event()
 
@@ -303,7 +303,7 @@ def test_close_inactive_reopens_on_growth(workdir, agents, recv):
                                    scan_interval="30s"))
     a.start()
     wait_until(lambda: recv.count() >= 6, 20)
-    wait_until(lambda: a.metric("sluice_agent_open_files") == 0, 10,
+    wait_until(lambda: a.metric("sluice_agent_files_open") == 0, 10,
                what="files closed after close_inactive")
     with open(os.path.join(d, "f00001.log"), "a") as f:
         f.write("f00001 grown\n")
@@ -323,7 +323,7 @@ def test_clean_removed_shrinks_registry(workdir, agents, recv):
     a.start()
     wait_until(lambda: recv.count() >= 40, 20)
     wait_until(lambda: len(registry(workdir)) == 20, 10)
-    wait_until(lambda: a.metric("sluice_agent_open_files") == 0, 10,
+    wait_until(lambda: a.metric("sluice_agent_files_open") == 0, 10,
                what="files dormant")
     size = os.path.getsize(os.path.join(workdir, "data", "registry.json"))
     for i in range(15):

@@ -125,7 +125,7 @@ def test_zip_bombs_beside_a_good_sender(es, make_collector):
     print("bomb close reasons:", reasons)
     print("VmHWM KiB", hwm, "asan" if c.asan() else "")
     m = c.metrics()
-    assert m["sluice_input_protocol_errors_total"] == 4, m
+    assert m["sluice_collector_input_protocol_errors_total"] == 4, m
     if not c.asan():
         assert hwm < 96 * 1024, hwm
     assert c.term() == 0
@@ -198,14 +198,14 @@ def test_every_input_limit_is_named(es, make_collector):
         x.close()
     h.close()
     m = c.metrics()
-    assert m["sluice_input_protocol_errors_total"] == 3, m
+    assert m["sluice_collector_input_protocol_errors_total"] == 3, m
 
     # per-event limits: acked, stored as invalid events naming the limit
     deep = b'{"a":' * 6 + b"1" + b"}" * 6
     wide = ("{%s}" % ",".join('"k%d":%d' % (i, i) for i in range(60))).encode()
     future = b'{"@timestamp":"2100-01-01T00:00:00Z","message":"f"}'
     past = b'{"@timestamp":"1990-01-01T00:00:00Z","message":"p"}'
-    wait_until(lambda: c.metric("sluice_input_connections") == 0, 15,
+    wait_until(lambda: c.metric("sluice_collector_input_connections") == 0, 15,
                what="held connections closed")
     send_all(c.lj_port, [deep, wide, future, past], window=4)
     want = {"max_depth 5": deep, "max_fields 50": wide,
@@ -266,7 +266,7 @@ def test_descriptor_exhaustion_logged_and_recovered(es, make_collector):
     resource.prlimit(c.proc.pid, resource.RLIMIT_NOFILE, (soft, soft)
                      if soft <= resource.getrlimit(
                          resource.RLIMIT_NOFILE)[1] else (soft, soft))
-    wait_until(lambda: c.metric("sluice_input_connections") == 0, 15,
+    wait_until(lambda: c.metric("sluice_collector_input_connections") == 0, 15,
                what="connections closed")
     evs = make_events("f", 100)
     send_all(c.lj_port, evs, window=100)

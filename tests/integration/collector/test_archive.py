@@ -66,7 +66,7 @@ def sidecar(f):
 
 
 def written(c):
-    return c.metric("sluice_archive_events_written_total")
+    return c.metric("sluice_collector_archive_events_written_total")
 
 
 def run_tool(cfg_path, *args, timeout=60):
@@ -84,7 +84,7 @@ def test_archive_only_hour_files_readable_with_zcat(tmp_path, make_collector):
     send_all(c.lj_port, evs, window=100)
     wait_until(lambda: written(c) >= 600, 30, what="600 archived")
     # acked, archived and released: nothing left in the spool
-    wait_until(lambda: c.metric("sluice_spool_records") == 0, 10,
+    wait_until(lambda: c.metric("sluice_collector_spool_records") == 0, 10,
                what="spool released")
     assert c.ready() == 200
     files = data_files(root)
@@ -130,7 +130,7 @@ def test_rotation_by_size_and_restart(tmp_path, make_collector):
         wait_until(lambda: written(c) >= n, 20, what="%d archived" % n)
     files = [os.path.basename(f) for f in data_files(root)]
     assert len(files) >= 3, files
-    assert c.metric("sluice_archive_files_created_total") == len(files)
+    assert c.metric("sluice_collector_archive_files_created_total") == len(files)
     c.term()
     # A restarted collector never appends to a file of the previous run.
     c.start()
@@ -169,7 +169,7 @@ def test_retention_by_age(tmp_path, make_collector):
                           {"keep": "2d"})
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     send_all(c.lj_port, [ev(1, now)], window=1)
-    wait_until(lambda: c.metric("sluice_archive_deleted_files_total") == 4,
+    wait_until(lambda: c.metric("sluice_collector_archive_deleted_files_total") == 4,
                20, what="old files deleted")
     assert not any(os.path.exists(f) for f in old)
     assert not os.path.exists(os.path.join(str(root), "app", "2020"))
@@ -188,11 +188,11 @@ def test_retention_by_total_size_oldest_first(tmp_path, make_collector):
     c = archive_collector(make_collector, "http://127.0.0.1:9", root,
                           {"max_total_bytes": str(int(one * 3.5)),
                            "keep": "0"})
-    wait_until(lambda: c.metric("sluice_archive_deleted_files_total") >= 3,
+    wait_until(lambda: c.metric("sluice_collector_archive_deleted_files_total") >= 3,
                20, what="oldest files deleted")
     left = [os.path.exists(f) for f in files]
     assert left == [False, False, False, True, True, True], left
-    assert c.metric("sluice_archive_bytes") <= one * 3.5
+    assert c.metric("sluice_collector_archive_bytes") <= one * 3.5
     assert c.term() == 0
 
 
@@ -212,7 +212,7 @@ def test_kill9_every_event_exactly_once(tmp_path, es, make_collector):
         c.kill9()
         c.restart()
     s.join_ok(80)
-    wait_until(lambda: c.metric("sluice_spool_records") == 0, 40,
+    wait_until(lambda: c.metric("sluice_collector_spool_records") == 0, 40,
                what="spool released")
     seen, _ = read_events(root)
     dups = [k for k, v in seen.items() if v > 1]
@@ -237,15 +237,15 @@ def test_records_redelivered_by_the_spool_are_archived_once(
     send_all(c.lj_port, [ev(i, HOUR_TS[i % 3], "ctest") for i in range(n)],
              window=250)
     wait_until(lambda: written(c) >= n, 30, what="archived")
-    assert c.metric("sluice_spool_records") == 8  # ES leg pending
+    assert c.metric("sluice_collector_spool_records") == 8  # ES leg pending
     c.kill9()
     es.set_faults(fail_count=0)
     c.start()
     assert_exact(es, ["ev-%07d" % i for i in range(n)], "logs-ctest-*",
                  check_payload=False)
-    wait_until(lambda: c.metric("sluice_spool_records") == 0, 30,
+    wait_until(lambda: c.metric("sluice_collector_spool_records") == 0, 30,
                what="spool released")
-    assert c.metric("sluice_archive_events_skipped_total") == n
+    assert c.metric("sluice_collector_archive_events_skipped_total") == n
     assert written(c) == 0
     seen, _ = read_events(root)
     assert len(seen) == n and set(seen.values()) == {1}
@@ -261,13 +261,13 @@ def test_resent_events_are_archived_once(tmp_path, make_collector):
     evs = [ev(i, HOUR_TS[i % 3]) for i in range(300)]
     send_all(c.lj_port, evs, window=100)
     send_all(c.lj_port, evs, window=100)
-    wait_until(lambda: c.metric("sluice_archive_events_duplicate_total")
+    wait_until(lambda: c.metric("sluice_collector_archive_events_duplicate_total")
                >= 300, 20, what="re-sent events dropped")
     assert written(c) == 300
     c.kill9()
     c.start()
     send_all(c.lj_port, evs[:150], window=50)
-    wait_until(lambda: c.metric("sluice_archive_events_duplicate_total")
+    wait_until(lambda: c.metric("sluice_collector_archive_events_duplicate_total")
                >= 150, 20, what="re-sent events dropped after a restart")
     assert written(c) == 0
     seen, _ = read_events(root)
@@ -454,9 +454,9 @@ def test_full_archive_disk_stops_intake_never_drops(small_disk,
     s = ResilientSender(c.lj_port, evs, window=200, deadline_s=120,
                         ack_timeout=110)
     s.start()
-    wait_until(lambda: c.metric("sluice_archive_failing") == 1, 40,
+    wait_until(lambda: c.metric("sluice_collector_archive_failing") == 1, 40,
                what="archive disk full")
-    wait_until(lambda: c.metric("sluice_input_paused") == 1, 40,
+    wait_until(lambda: c.metric("sluice_collector_input_paused") == 1, 40,
                what="intake paused by the full spool")
     assert s.acked < n
     assert c.ready() == 503
@@ -469,5 +469,5 @@ def test_full_archive_disk_stops_intake_never_drops(small_disk,
     assert len(seen) == n and set(seen.values()) == {1}
     for f in data_files(root):
         assert sidecar(f)["bytes"] == os.path.getsize(f)
-    assert c.metric("sluice_archive_errors_total") >= 1
+    assert c.metric("sluice_collector_archive_errors_total") >= 1
     assert c.term() == 0

@@ -24,14 +24,14 @@ def test_three_senders_150k_exactly_once(es, make_collector):
         t.join(120)
     assert not errors, errors
     m = c.metrics()
-    assert m["sluice_input_events_total"] == per * nsend
-    assert m["sluice_input_connections_accepted_total"] >= nsend
+    assert m["sluice_collector_input_events_total"] == per * nsend
+    assert m["sluice_collector_input_connections_accepted_total"] >= nsend
     expected = [event_id("s%d" % k, i) for k in range(nsend)
                 for i in range(per)]
     assert_exact(es, expected, timeout=90)
     # Nothing went to the dead-letter stream.
     assert es_count(es, "logs-sluice.deadletter-*") == 0
     # Spool emptied once ES acked everything; SIGTERM then drains cleanly.
-    wait_until(lambda: c.metric("sluice_spool_records") == 0, 20,
+    wait_until(lambda: c.metric("sluice_collector_spool_records") == 0, 20,
                what="spool drained")
     assert c.term() == 0

@@ -113,13 +113,13 @@ def test_corrupt_spool_recovers_and_moves_damage_aside(es, make_collector):
     # loss; the 8 flipped bytes can hit at most one id)
     kept = {m.decode() for m in ID_RE.findall(files[name_a])}
     assert len(set(r1[4]) - kept) <= 1, sorted(set(r1[4]) - kept)
-    assert c.metric("sluice_spool_corrupt_records_total") >= 2
+    assert c.metric("sluice_collector_spool_corrupt_records_total") >= 2
 
     # ... and indexed everything else exactly once.
     expected = [event_id("c", i) for i in range(n)
                 if event_id("c", i) not in lost]
     assert len(expected) == n - len(lost)
     assert_exact(es, expected, timeout=60)
-    wait_until(lambda: c.metric("sluice_spool_records") == 0, 30,
+    wait_until(lambda: c.metric("sluice_collector_spool_records") == 0, 30,
                what="spool released")
     assert c.term() == 0

@@ -50,7 +50,7 @@ def test_kill9_three_times_exactly_once(es, make_collector):
         # The sender is connected to the new collector before the next
         # kill (an ack racing the kill must not count as "reconnected").
         wait_until(lambda: c.metric(
-            "sluice_input_connections_accepted_total") >= 1
+            "sluice_collector_input_connections_accepted_total") >= 1
             or not s.is_alive(), 30, what="sender reconnected")
         prev = s.acked
     s.join_ok(150)
@@ -60,7 +60,7 @@ def test_kill9_three_times_exactly_once(es, make_collector):
     assert_exact(es, [event_id("k", i) for i in range(n)], timeout=90)
     # Spool replays answered 409 (done) and no event went to dead letters.
     assert es.count("logs-sluice.deadletter-*") == 0
-    wait_until(lambda: c.metric("sluice_spool_records") == 0, 30,
+    wait_until(lambda: c.metric("sluice_collector_spool_records") == 0, 30,
                what="spool released")
     # The recovery logged each start.
     opened = c.find_logs(lambda e: e.get("message") == "spool opened")

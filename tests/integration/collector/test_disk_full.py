@@ -44,9 +44,9 @@ def test_disk_full_stops_intake_then_recovers(es, make_collector, small_disk):
                         deadline_s=180, ack_timeout=120)
     s.start()
 
-    wait_until(lambda: c.metric("sluice_spool_disk_full") == 1, 60,
+    wait_until(lambda: c.metric("sluice_collector_spool_disk_full") == 1, 60,
                what="disk full seen by the spool")
-    wait_until(lambda: c.metric("sluice_input_paused") == 1, 30,
+    wait_until(lambda: c.metric("sluice_collector_input_paused") == 1, 30,
                what="intake paused")
     acked = s.acked
     assert 0 < acked < n
@@ -63,6 +63,6 @@ def test_disk_full_stops_intake_then_recovers(es, make_collector, small_disk):
     es.clear_faults()
     s.join_ok(180)
     assert_exact(es, [event_id("d", i) for i in range(n)], timeout=90)
-    wait_until(lambda: c.metric("sluice_input_paused") == 0, 30,
+    wait_until(lambda: c.metric("sluice_collector_input_paused") == 0, 30,
                what="intake resumed")
     assert c.term() == 0

@@ -50,7 +50,7 @@ def test_es_fault_every_event_once(es, make_collector, name):
     assert st["items_by_status"].get("201", 0) == n, st["items_by_status"]
     assert st["items_by_status"].get("409", 0) == 0, st["items_by_status"]
     assert es_count(es, "logs-sluice.deadletter-*") == 0
-    wait_until(lambda: c.metric("sluice_spool_records") == 0, 20,
+    wait_until(lambda: c.metric("sluice_collector_spool_records") == 0, 20,
                what="spool released")
 
 
@@ -94,5 +94,5 @@ def test_mapping_error_goes_to_deadletter(es, make_collector):
             continue
         assert not d["_id"].startswith("b-"), d
         assert "bad_field" not in json.dumps(d["_source"]), d
-    wait_until(lambda: c.metric("sluice_spool_records") == 0, 20,
+    wait_until(lambda: c.metric("sluice_collector_spool_records") == 0, 20,
                what="spool released")

@@ -81,6 +81,6 @@ def test_filebeat_events_index_once_and_resend_dedupes(es, make_collector):
     docs2 = es.docs(TARGET)
     assert len(docs2) == n
     assert {d["_id"]: d["_source"]["message"] for d in docs2} == first
-    wait_until(lambda: c.metric("sluice_spool_records") == 0, 20,
+    wait_until(lambda: c.metric("sluice_collector_spool_records") == 0, 20,
                what="spool released")
     assert c.term() == 0

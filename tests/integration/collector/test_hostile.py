@@ -130,8 +130,8 @@ def run_hostile(es, make_collector, max_inflate):
     print(logs, "attacks during the good sender:", overlapped)
     assert overlapped >= 3
     m = c.metrics()
-    assert m["sluice_input_protocol_errors_total"] == 6, m
-    assert m["sluice_input_idle_closed_total"] == 1, m
+    assert m["sluice_collector_input_protocol_errors_total"] == 6, m
+    assert m["sluice_collector_input_idle_closed_total"] == 1, m
 
     gt.join(120)
     assert not errors, errors

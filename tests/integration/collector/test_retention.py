@@ -99,17 +99,17 @@ def test_lifecycle_per_rule_new_existing_and_sighup(es, make_collector):
     wait_until(lambda: retention_of(es, "logs-abc-default") == "2d", 20,
                what="hook set abc to 2d")
     m = c.metrics()
-    assert m["sluice_retention_runs_total"] >= 1
-    assert m["sluice_retention_updates_total"] >= 1
-    assert m.get("sluice_retention_failures_total", 0) == 0
+    assert m["sluice_collector_retention_runs_total"] >= 1
+    assert m["sluice_collector_retention_updates_total"] >= 1
+    assert m.get("sluice_collector_retention_failed_requests_total", 0) == 0
     # In sync: a later run (a new dataset's) writes nothing more.
-    runs, updates = (m["sluice_retention_runs_total"],
-                     m["sluice_retention_updates_total"])
+    runs, updates = (m["sluice_collector_retention_runs_total"],
+                     m["sluice_collector_retention_updates_total"])
     send_all(c.lj_port, events("zzz", 2, "c"))
-    wait_until(lambda: c.metric("sluice_retention_runs_total") > runs, 20,
+    wait_until(lambda: c.metric("sluice_collector_retention_runs_total") > runs, 20,
                what="run after a new dataset")
     assert retention_of(es, "logs-zzz-default") == "30d"
-    assert c.metric("sluice_retention_updates_total") == updates
+    assert c.metric("sluice_collector_retention_updates_total") == updates
     st, state = c.http_get("/debug/state")
     assert st == 200
     ret = json.loads(state)["retention"]
@@ -144,7 +144,7 @@ def test_ilm_policies_and_templates(es, make_collector):
                                     "name": "audit"}]}}
     c = make_collector(es, cfg)
     wait_until(lambda: c.ready() == 200, 15, what="ready")
-    wait_until(lambda: c.metric("sluice_retention_runs_total") >= 1, 20,
+    wait_until(lambda: c.metric("sluice_collector_retention_runs_total") >= 1, 20,
                what="first run")
     pols = es.request("GET", "/_ilm/policy").json()
     for name, keep in (("sluice-default", "7d"), ("sluice-audit", "365d")):
@@ -213,9 +213,9 @@ def test_managed_deletes_exactly_expired(es, make_collector):
                          "rules": [{"match": "audit*", "keep": "365d"}]}}
     c = make_collector(es, cfg)
     wait_until(lambda: c.ready() == 200, 15, what="ready")
-    wait_until(lambda: c.metric("sluice_retention_runs_total") >= 1, 20,
+    wait_until(lambda: c.metric("sluice_collector_retention_runs_total") >= 1, 20,
                what="first run")
-    assert c.metric("sluice_retention_deleted_indices_total") == 2
+    assert c.metric("sluice_collector_retention_deleted_indices_total") == 2
     # A sluice data stream (the dead letters' kind) with three backing
     # indices: the oldest two rolled over long ago, the write index is
     # old too but must stay.
@@ -230,7 +230,7 @@ def test_managed_deletes_exactly_expired(es, make_collector):
 
     c.term()
     c.start()
-    wait_until(lambda: c.metric("sluice_retention_runs_total") >= 1, 20,
+    wait_until(lambda: c.metric("sluice_collector_retention_runs_total") >= 1, 20,
                what="a run")
     left = {r["index"] for r in es.request(
         "GET", "/_cat/indices?format=json&h=index").json()}
@@ -243,8 +243,8 @@ def test_managed_deletes_exactly_expired(es, make_collector):
     m = c.metrics()
     # This run: the two old backing indices (the daily ones went in the
     # first run).
-    assert m["sluice_retention_deleted_indices_total"] == 2
-    assert m["sluice_retention_last_run_timestamp_seconds"] > now / 1000 - 60
+    assert m["sluice_collector_retention_deleted_indices_total"] == 2
+    assert m["sluice_collector_retention_last_run_timestamp_seconds"] > now / 1000 - 60
     dels = c.find_logs(lambda e: e.get("message") == "deleted index")
     assert {e["index"] for e in dels} == gone
     assert len(dels) == 4
@@ -410,18 +410,18 @@ def test_managed_runs_every_interval_and_counts_failures(es, make_collector):
     c = make_collector(es, {"retention": {"mode": "managed",
                                           "default": "7d",
                                           "interval": "1s"}})
-    wait_until(lambda: c.metric("sluice_retention_runs_total") >= 1, 20,
+    wait_until(lambda: c.metric("sluice_collector_retention_runs_total") >= 1, 20,
                what="first run")
     # An ES failure is counted, and the next run (1 s later) goes on.
     es.set_faults(fail_status=500, fail_count=1, fail_path="/_cat/indices")
-    wait_until(lambda: c.metric("sluice_retention_failures_total") >= 1, 20,
+    wait_until(lambda: c.metric("sluice_collector_retention_failed_requests_total") >= 1, 20,
                what="a failed run")
-    assert c.metric("sluice_retention_failed_runs_total") >= 1
+    assert c.metric("sluice_collector_retention_failed_runs_total") >= 1
     old = "sluice-late-%s" % day(int(time.time() * 1000) - 30 * DAY_MS)
     es.request("PUT", "/" + old)
     wait_until(lambda: es.request("HEAD", "/" + old).status == 404, 20,
                what="deleted by a later run")
-    assert c.metric("sluice_retention_deleted_indices_total") == 1
+    assert c.metric("sluice_collector_retention_deleted_indices_total") == 1
     assert c.ready() == 200
     st, state = c.http_get("/debug/state")
     ret = json.loads(state)["retention"]

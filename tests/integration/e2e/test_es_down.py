@@ -44,7 +44,7 @@ def es_down(es, stack, fault, lines_before, lines_during, down_s,
     size = file_size(path)
 
     # The collector's spool fills up and it stops taking events.
-    wait_until(lambda: col.metric("sluice_input_paused") >= 1, 30, 0.05,
+    wait_until(lambda: col.metric("sluice_collector_input_paused") >= 1, 30, 0.05,
                "collector intake to pause")
     # The agent backs up: unacknowledged input grows, reading stops
     # short of the end of the file.
@@ -64,7 +64,7 @@ def es_down(es, stack, fault, lines_before, lines_during, down_s,
     paused_at = m["sluice_agent_bytes_read_total"]
     assert paused_at < size, (paused_at, size)
     assert m["sluice_agent_queue_input_bytes"] > 0
-    max_spool = col.metric("sluice_spool_bytes")
+    max_spool = col.metric("sluice_collector_spool_bytes")
     # Stays that way while ES is down (a period by design: this shows
     # that nothing moves).
     while time.monotonic() - t0 < down_s:
@@ -73,8 +73,8 @@ def es_down(es, stack, fault, lines_before, lines_during, down_s,
         assert m["sluice_agent_bytes_read_total"] == paused_at, \
             "agent read on while the collector was full"
         cm = col.metrics()
-        max_spool = max(max_spool, cm["sluice_spool_bytes"])
-        assert cm["sluice_input_paused"] >= 1
+        max_spool = max(max_spool, cm["sluice_collector_spool_bytes"])
+        assert cm["sluice_collector_input_paused"] >= 1
     docs_during = es_count(es)
     assert docs_during == lines_before, (docs_during, lines_before)
     # The spool kept to its limit (one in-flight window may overshoot).
@@ -92,7 +92,7 @@ def es_down(es, stack, fault, lines_before, lines_during, down_s,
         # it once ES is back, the agent resends what was not acked.
         col.kill9()
         col.start()
-        wait_until(lambda: col.metric("sluice_spool_bytes") > 0, 10, 0.05,
+        wait_until(lambda: col.metric("sluice_collector_spool_bytes") > 0, 10, 0.05,
                    "spool reopened with data")
     es.clear_faults()
     expected = w2.messages() | {"host-d %d" % i for i in range(lines_before)}

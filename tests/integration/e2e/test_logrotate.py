@@ -74,7 +74,7 @@ def test_logrotate_create(es, stack, glob):
     paths = sorted({d["_source"]["log"]["file"]["path"] for d in docs})
     print("create, glob %s: %d docs exact in %.1fs; rotations seen %d; "
           "paths %s" % (glob, len(docs), time.monotonic() - t0,
-                        a.metric("sluice_agent_rotations_total"), paths))
+                        a.metric("sluice_agent_files_rotated_total"), paths))
     assert a.term() == 0
     assert col.term() == 0
 
@@ -101,10 +101,10 @@ def test_logrotate_copytruncate(es, stack):
         wait_until(lambda: acked_to_end(a, path), 30, 0.05,
                    lambda: "agent to ack app.log to its end (%s, size %d)"
                    % (a.registry(), os.path.getsize(path)))
-        seen = a.metric("sluice_agent_truncations_total")
+        seen = a.metric("sluice_agent_files_truncated_total")
         logrotate(stack.workdir, path, "copytruncate")
         assert os.path.getsize(path) == 0
-        wait_until(lambda: a.metric("sluice_agent_truncations_total") > seen,
+        wait_until(lambda: a.metric("sluice_agent_files_truncated_total") > seen,
                    30, 0.05, "agent to see the truncation")
         w.resume()
     w.join_ok()
@@ -113,7 +113,7 @@ def test_logrotate_copytruncate(es, stack):
                         check_places=False)
     print("copytruncate: %d docs exact in %.1fs; truncations seen %d" % (
         len(docs), time.monotonic() - t0,
-        a.metric("sluice_agent_truncations_total")))
+        a.metric("sluice_agent_files_truncated_total")))
     assert a.term() == 0
     assert col.term() == 0
 
@@ -182,7 +182,7 @@ def test_truncate_and_regrow_past_offset(es, stack):
     docs = settle_exact(es, expected, timeout=60, procs=[col, a],
                         check_places=False)
     print("truncate+regrow: %d docs exact; truncations seen %d" % (
-        len(docs), a.metric("sluice_agent_truncations_total")))
-    assert a.metric("sluice_agent_truncations_total") == 3
+        len(docs), a.metric("sluice_agent_files_truncated_total")))
+    assert a.metric("sluice_agent_files_truncated_total") == 3
     assert a.term() == 0
     assert col.term() == 0

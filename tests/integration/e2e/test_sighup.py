@@ -35,7 +35,7 @@ def test_sighup_reload_while_shipping(es, stack):
     docs = settle_exact(es, w.messages(), timeout=90, procs=[col, a])
     assert len(a.starts()) == starts
     assert col.running()
-    received = col.metric("sluice_input_events_total")
+    received = col.metric("sluice_collector_input_events_total")
     labels = {}
     for d in docs:
         r = d["_source"].get("labels", {}).get("reload", "0")

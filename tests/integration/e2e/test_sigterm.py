@@ -29,7 +29,7 @@ def test_sigterm_agent_then_collector_restart(es, stack):
         t = time.monotonic()
         assert a.term() == 0
         t_agent = time.monotonic() - t
-        received += col.metric("sluice_input_events_total")
+        received += col.metric("sluice_collector_input_events_total")
         assert col.term() == 0
         at_stop = w.written
         # Lines keep coming while nothing runs.
@@ -46,7 +46,7 @@ def test_sigterm_agent_then_collector_restart(es, stack):
     print("sigterm x2 (agent, collector): %d docs exact in %.1fs; ES items "
           "%s" % (len(docs), time.monotonic() - t0, st))
     assert a.term() == 0
-    received += col.metric("sluice_input_events_total")
+    received += col.metric("sluice_collector_input_events_total")
     assert received == lines, "collector received %d events for %d lines" \
         % (received, lines)
     assert col.term() == 0
@@ -108,7 +108,7 @@ def test_sigterm_cycles_big(es, stack):
         wait_until(lambda: es_count(es) >= (k + 1) * lines // 12, 120,
                    0.02, "docs before the stop")
         assert a.term() == 0
-        received += col.metric("sluice_input_events_total")
+        received += col.metric("sluice_collector_input_events_total")
         assert col.term() == 0
         col.start()
         a.start()
@@ -116,6 +116,6 @@ def test_sigterm_cycles_big(es, stack):
     settle_exact(es, w.messages(), timeout=180, procs=[col, a])
     print("ES items %s" % es.stats()["items_by_status"])
     assert a.term() == 0
-    received += col.metric("sluice_input_events_total")
+    received += col.metric("sluice_collector_input_events_total")
     assert received == lines, (received, lines)
     assert col.term() == 0

@@ -316,7 +316,7 @@ def test_finite_message_timeout_produces_again(tmp_path, mock, agent):
                30, what="20 acked")
     mock.down()
     write_lines(src, 20, 50)
-    wait_until(lambda: a.metric("sluice_agent_kafka_retries_total") > 0,
+    wait_until(lambda: a.metric("sluice_agent_kafka_messages_retried_total") > 0,
                30, what="a timed-out message produced again")
     mock.up()
     wait_until(lambda: a.metric("sluice_agent_events_acked_total") == 70,

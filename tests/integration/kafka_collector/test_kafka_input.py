@@ -45,20 +45,20 @@ def test_kcat_messages_indexed_once_and_redelivery_dedupes(mock, es, stack):
         seen.add(key)
     assert len(seen) == len(bad)
     m = col.metrics()
-    assert m["sluice_kafka_messages_total"] == n
-    assert m["sluice_kafka_deadletters_total"] == len(bad)
+    assert m["sluice_collector_kafka_messages_total"] == n
+    assert m["sluice_collector_kafka_deadletters_total"] == len(bad)
     st = json.loads(col.http_get("/debug/state")[1])
     k = [i for i in st["inputs"] if i["type"] == "kafka"][0]
     assert k["group_id"] == "sluice" and not k["paused"]
     assert len(k["partitions"]) == PARTITIONS
-    wait_until(lambda: col.metric("sluice_kafka_lag") == 0, 30, 0.2,
+    wait_until(lambda: col.metric("sluice_collector_kafka_lag") == 0, 30, 0.2,
                "lag 0")
 
     # Another group reads everything again: the same ids (also those made
     # from topic/partition/offset), so ES keeps exactly one copy.
     again = stack.collector(es, mock, name="again", group="again")
-    wait_until(lambda: again.metric("sluice_kafka_messages_total") >= n and
-               again.metric("sluice_spool_records") == 0, 90, 0.2,
+    wait_until(lambda: again.metric("sluice_collector_kafka_messages_total") >= n and
+               again.metric("sluice_collector_spool_records") == 0, 90, 0.2,
                "second group to index everything")
     assert es_count(es) == n
     problems = exact(es_docs(es, "logs-kcat-*"), expected)
@@ -80,19 +80,19 @@ def test_full_spool_pauses_partitions_and_loses_nothing(mock, es, stack):
                "fetch.message.max.bytes": "16384"},
         input_over={"flush_bytes": "64KiB"})
     mock.produce(TOPIC, values)
-    wait_until(lambda: col.metric("sluice_kafka_paused") == 1, 60, 0.1,
+    wait_until(lambda: col.metric("sluice_collector_kafka_paused") == 1, 60, 0.1,
                "partitions paused by the full spool")
     st = json.loads(col.http_get("/debug/state")[1])
     assert [i for i in st["inputs"] if i["type"] == "kafka"][0]["paused"]
     # Paused means paused: nothing more is taken while ES stays down (a
     # fixed wait, because this shows that something does NOT happen).
-    taken = col.metric("sluice_kafka_messages_total")
+    taken = col.metric("sluice_collector_kafka_messages_total")
     time.sleep(1.0)
-    assert col.metric("sluice_kafka_messages_total") == taken
-    assert col.metric("sluice_kafka_paused") == 1
+    assert col.metric("sluice_collector_kafka_messages_total") == taken
+    assert col.metric("sluice_collector_kafka_paused") == 1
     es.clear_faults()
     settle_exact(es, expected, index="logs-kcat-*", procs=[col])
-    wait_until(lambda: col.metric("sluice_kafka_paused") == 0, 30, 0.1,
+    wait_until(lambda: col.metric("sluice_collector_kafka_paused") == 0, 30, 0.1,
                "partitions resumed")
     assert col.term() == 0
 
@@ -122,10 +122,10 @@ def test_sigterm_commits_so_the_group_does_not_read_again(mock, es, stack):
     assert col.term() == 0
     # A new member of the same group (empty spool) starts at the commit.
     nxt = stack.collector(es, mock, name="next")
-    wait_until(lambda: nxt.metric("sluice_kafka_partitions") == PARTITIONS,
+    wait_until(lambda: nxt.metric("sluice_collector_kafka_partitions") == PARTITIONS,
                60, 0.2, "partitions assigned to the next collector")
     # Nothing comes (a fixed wait: this shows that something does NOT
     # happen; the fetch after an assignment takes a few ms here).
     time.sleep(2.0)
-    assert nxt.metric("sluice_kafka_messages_total") == 0
+    assert nxt.metric("sluice_collector_kafka_messages_total") == 0
     assert nxt.term() == 0

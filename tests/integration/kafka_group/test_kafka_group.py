@@ -20,10 +20,10 @@ def two_collectors(stack, es, mock):
     b = stack.collector(es, mock, name="col-b")
     # Both members hold partitions before anything is produced, so the
     # load is shared (range assignor: 4 + 4).
-    wait_until(lambda: a.metric("sluice_kafka_partitions") > 0 and
-               b.metric("sluice_kafka_partitions") > 0 and
-               a.metric("sluice_kafka_partitions") +
-               b.metric("sluice_kafka_partitions") == PARTITIONS,
+    wait_until(lambda: a.metric("sluice_collector_kafka_partitions") > 0 and
+               b.metric("sluice_collector_kafka_partitions") > 0 and
+               a.metric("sluice_collector_kafka_partitions") +
+               b.metric("sluice_collector_kafka_partitions") == PARTITIONS,
                60, 0.2, "both collectors to hold partitions")
     return a, b
 
@@ -38,10 +38,10 @@ def test_agent_to_two_collectors_exactly_once(mock, es, stack):
                                 "ev", start, 2500)
     settle_exact(es, expected, index="logs-kafka-*", procs=[a, b, agent])
     # Both did part of the work.
-    assert a.metric("sluice_kafka_messages_total") > 0
-    assert b.metric("sluice_kafka_messages_total") > 0
-    assert (a.metric("sluice_kafka_messages_total") +
-            b.metric("sluice_kafka_messages_total")) >= n
+    assert a.metric("sluice_collector_kafka_messages_total") > 0
+    assert b.metric("sluice_collector_kafka_messages_total") > 0
+    assert (a.metric("sluice_collector_kafka_messages_total") +
+            b.metric("sluice_collector_kafka_messages_total")) >= n
     assert agent.term() == 0
     assert a.term() == 0
     assert b.term() == 0
@@ -53,12 +53,12 @@ def test_kill9_collector_mid_run_exactly_once(mock, es, stack):
     agent = stack.agent(mock)
     log = os.path.join(agent.logdir, "app.log")
     expected = kafka_lines(log, "k9", 0, n // 3)
-    wait_until(lambda: a.metric("sluice_kafka_messages_total") > 500,
+    wait_until(lambda: a.metric("sluice_collector_kafka_messages_total") > 500,
                60, 0.1, "collector a to consume")
     a.kill9()
     expected |= kafka_lines(log, "k9", n // 3, n // 3)
     # Its partitions move to b (after the session timeout).
-    wait_until(lambda: b.metric("sluice_kafka_partitions") == PARTITIONS,
+    wait_until(lambda: b.metric("sluice_collector_kafka_partitions") == PARTITIONS,
                60, 0.2, "b to take over every partition")
     expected |= kafka_lines(log, "k9", 2 * (n // 3), n - 2 * (n // 3))
     # a comes back with its spool (what it had made durable and committed
@@ -87,7 +87,7 @@ def test_agent_two_collectors_kill9_200k(mock, es, stack):
                    "ES to keep up")
         if start == n // 2:
             a.kill9()
-            wait_until(lambda: b.metric("sluice_kafka_partitions") ==
+            wait_until(lambda: b.metric("sluice_collector_kafka_partitions") ==
                        PARTITIONS, 60, 0.2, "b to take over")
             a.start()
     settle_exact(es, expected, index="logs-kafka-*", timeout=600,

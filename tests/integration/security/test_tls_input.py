@@ -101,7 +101,7 @@ def test_refused_client_certificates(collectors, es, pki, cert, needles):
     wait_reason(c, *needles)
     rec = c.find_logs(lambda r: r.get("message") == "closing connection")[0]
     assert rec["peer"].startswith("127.0.0.1:"), rec
-    assert c.metric("sluice_input_events_total") == 0
+    assert c.metric("sluice_collector_input_events_total") == 0
     # A good one still gets in afterwards.
     assert try_send(c.lj_port, client_ctx(pki, "agent-1")) == 5
 

@@ -176,6 +176,65 @@ test_split_hostport(void **state)
                    SL_EINVAL);
 }
 
+/* Input ids: explicit, else a dataset no other input shares (as dataset
+ * or id), else input-<n>; ids that could collide are refused. */
+static void
+test_input_ids(void **state)
+{
+  static const char *const want[] = {
+    "web", "payments", "input-2", "input-3", "input-4", "input-5",
+    "input-6",
+  };
+  struct sl_conf *c = NULL;
+  struct sl_agent_conf ac;
+  char err[256], id[SL_INPUT_ID_MAX];
+  size_t i;
+
+  (void)state;
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs:\n"
+                        "  - {paths: /a, id: web, dataset: x}\n"
+                        "  - {paths: /b, dataset: payments}\n"
+                        "  - {paths: /c, dataset: dup}\n"
+                        "  - {paths: /d, dataset: dup}\n"
+                        "  - {paths: /e, dataset: mine}\n"
+                        "  - {paths: /f, id: mine}\n"
+                        "  - {paths: /g, dataset: input-1}\n"
+                        "output: {hosts: [h:1]}\n",
+                        &c, &ac, err, sizeof(err)), 0);
+  for (i = 0; i < 5; i++) {
+    sl_agent_input_id(ac.inputs, i, id);
+    assert_string_equal(id, want[i]);
+  }
+  sl_agent_input_id(ac.inputs, 5, id);
+  assert_string_equal(id, "mine");
+  sl_agent_input_id(ac.inputs, 6, id);
+  assert_string_equal(id, want[6]);
+  sl_conf_free(c);
+
+  c = NULL;
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs: [{paths: /a, id: w}, {paths: /b, id: w}]\n"
+                        "output: {hosts: [h:1]}\n",
+                        &c, &ac, err, sizeof(err)), SL_ECONFIG);
+  assert_non_null(strstr(err, "also the id of inputs[0]"));
+  sl_conf_free(c);
+  c = NULL;
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs: [{paths: /a}, {paths: /b, id: input-0}]\n"
+                        "output: {hosts: [h:1]}\n",
+                        &c, &ac, err, sizeof(err)), SL_ECONFIG);
+  assert_non_null(strstr(err, "default id of inputs[0]"));
+  sl_conf_free(c);
+  c = NULL;
+  assert_int_equal(load("data_dir: /tmp/d\n"
+                        "inputs: [{paths: /a, id: 'a\"b'}]\n"
+                        "output: {hosts: [h:1]}\n",
+                        &c, &ac, err, sizeof(err)), SL_ECONFIG);
+  assert_non_null(strstr(err, "inputs.id"));
+  sl_conf_free(c);
+}
+
 int
 main(void)
 {
@@ -184,6 +243,7 @@ main(void)
     cmocka_unit_test(test_window_caps_batch),
     cmocka_unit_test(test_semantic_errors),
     cmocka_unit_test(test_split_hostport),
+    cmocka_unit_test(test_input_ids),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

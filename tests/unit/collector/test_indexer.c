@@ -358,12 +358,14 @@ run_until(struct ctx *c, pred_fn p, void *arg, uint64_t ms)
   return 1;
 }
 
+/* Prefix of the indexer's metric names. */
+#define ES "sluice_collector_es_"
 static int64_t metric(struct ctx *c, const char *name);
 
 static int
 p_recs(struct ctx *c, void *arg)
 {
-  int64_t inflight = metric(c, "sluice_es_inflight_requests");
+  int64_t inflight = metric(c, ES "inflight_requests");
 
   if (inflight > c->max_inflight)
     c->max_inflight = inflight;
@@ -385,7 +387,7 @@ p_closed(struct ctx *c, void *arg)
 }
 
 /* Value of one sample line of the metrics text, e.g.
- * `sluice_es_items_total{status="409"}`; -1 if absent. */
+ * `sluice_collector_es_items_total{status="409"}`; -1 if absent. */
 static int64_t
 metric(struct ctx *c, const char *name)
 {
@@ -525,14 +527,14 @@ test_index_and_resubmit(void **state)
   submit_range(&c, 10000, 500, 0, 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 10000);
-  assert_int_equal(metric(&c, "sluice_es_items_total{status=\"201\"}"),
+  assert_int_equal(metric(&c, ES "items_total{status=\"201\"}"),
                    10000);
   assert_int_equal(sl_indexer_pending(c.ix), 0);
   assert_true(sl_indexer_ready(c.ix));
   /* gzip: the double decompressed it (else 400) and far fewer bytes went
    * over the wire than the raw bodies. */
-  raw = metric(&c, "sluice_es_bytes_total{kind=\"raw\"}");
-  sent = metric(&c, "sluice_es_bytes_total{kind=\"sent\"}");
+  raw = metric(&c, ES "request_bytes_total");
+  sent = metric(&c, ES "sent_bytes_total");
   assert_true(sent > 0 && sent * 3 < raw);
   assert_true(dbl_stat(&d, "bytes_in", NULL) * 2 < raw);
   /* Our templates are in place and the stream took them. */
@@ -554,7 +556,7 @@ test_index_and_resubmit(void **state)
   /* The same records again: every item 409, counted as done. */
   submit_range(&c, 10000, 500, 0, 0);
   assert_true(run_until(&c, p_recs, &want2, 30000));
-  assert_int_equal(metric(&c, "sluice_es_items_total{status=\"409\"}"),
+  assert_int_equal(metric(&c, ES "items_total{status=\"409\"}"),
                    10000);
   assert_int_equal(es_count(&d, INDEX, NULL), 10000);
   ctx_close(&c);
@@ -619,11 +621,11 @@ test_item_429(void **state)
   submit_range(&c, 2000, 100, 0, 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 2000);
-  assert_true(metric(&c, "sluice_es_items_total{status=\"429\"}") > 0);
-  assert_true(metric(&c, "sluice_es_retries_total{kind=\"item\"}") > 0);
+  assert_true(metric(&c, ES "items_total{status=\"429\"}") > 0);
+  assert_true(metric(&c, ES "item_retries_total") > 0);
   /* Only the rejected items were sent again: no 409 ever. */
   assert_int_equal(dbl_stat(&d, "items_by_status", "409"), 0);
-  assert_int_equal(metric(&c, "sluice_es_items_total{status=\"409\"}"), 0);
+  assert_int_equal(metric(&c, ES "items_total{status=\"409\"}"), 0);
   ctx_close(&c);
   dbl_stop(&d);
 }
@@ -642,8 +644,8 @@ test_whole_500(void **state)
   submit_range(&c, 3000, 250, 0, 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 3000);
-  assert_int_equal(metric(&c, "sluice_es_requests_total{status=\"500\"}"), 3);
-  assert_int_equal(metric(&c, "sluice_es_retries_total{kind=\"request\"}"),
+  assert_int_equal(metric(&c, ES "requests_total{status=\"500\"}"), 3);
+  assert_int_equal(metric(&c, ES "request_retries_total"),
                    3);
   assert_int_equal(dbl_stat(&d, "items_by_status", "409"), 0);
   assert_true(sl_indexer_ready(c.ix));
@@ -668,7 +670,7 @@ test_drop_after_apply(void **state)
   assert_int_equal(es_count(&d, INDEX, NULL), 2000);
   /* curl may resend on a fresh connection by itself (a reused connection
    * that died), or we do after the error: either way 409s, no copies. */
-  assert_true(metric(&c, "sluice_es_items_total{status=\"409\"}") > 0);
+  assert_true(metric(&c, ES "items_total{status=\"409\"}") > 0);
   ctx_close(&c);
   dbl_stop(&d);
 }
@@ -720,10 +722,10 @@ test_413_split(void **state)
   assert_int_equal(submit(c.ix, 99, big, len, 1, on_done, &c), 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 2000);
-  assert_true(metric(&c, "sluice_es_splits_total") > 0);
-  assert_true(metric(&c, "sluice_es_requests_total{status=\"413\"}") > 0);
-  assert_true(metric(&c, "sluice_es_bulk_max_bytes") <= 20000);
-  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"file\"}"),
+  assert_true(metric(&c, ES "splits_total") > 0);
+  assert_true(metric(&c, ES "requests_total{status=\"413\"}") > 0);
+  assert_true(metric(&c, ES "bulk_max_bytes") <= 20000);
+  assert_int_equal(metric(&c, ES "deadletters_total{dest=\"file\"}"),
                    1);
   assert_int_equal(count_lines(c.dir, "\"status\":413"), 1);
   assert_int_equal(count_lines(c.dir, "ev-00900000"), 1);
@@ -748,9 +750,9 @@ test_mapping_deadletter(void **state)
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 900);
   assert_int_equal(es_count(&d, DL_INDEX, NULL), 100);
-  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"es\"}"),
+  assert_int_equal(metric(&c, ES "deadletters_total{dest=\"es\"}"),
                    100);
-  assert_int_equal(metric(&c, "sluice_es_items_total{status=\"4xx\"}"), 100);
+  assert_int_equal(metric(&c, ES "items_total{status=\"4xx\"}"), 100);
   root = http_json(&d, "GET", "/_double/docs?index=" DL_INDEX, NULL, NULL);
   docs = json_object_get(root, "docs");
   assert_int_equal(json_array_size(docs), 100);
@@ -791,9 +793,9 @@ test_deadletter_refused(void **state)
   submit_range(&c, 500, 100, 10, 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 450);
-  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"file\"}"),
+  assert_int_equal(metric(&c, ES "deadletters_total{dest=\"file\"}"),
                    50);
-  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"es\"}"), 0);
+  assert_int_equal(metric(&c, ES "deadletters_total{dest=\"es\"}"), 0);
   assert_int_equal(count_lines(c.dir, NULL), 50);
   assert_int_equal(count_lines(c.dir, "\"deadletter_status\":403"), 50);
   assert_int_equal(count_lines(c.dir, "bad_field"), 50);
@@ -840,7 +842,7 @@ test_bad_lines(void **state)
       json_object_get(doc, "_source"), "labels"), "original_index")),
       "logs-generic-default");
   json_decref(root);
-  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"es\"}"),
+  assert_int_equal(metric(&c, ES "deadletters_total{dest=\"es\"}"),
                    1);
   ctx_close(&c);
   dbl_stop(&d);
@@ -956,7 +958,7 @@ test_v1_orphan_action_dead_lettered(void **state)
   assert_int_equal(es_count(&d, INDEX, NULL), 1);
   assert_int_equal(count_lines(c.dir, "missing_source_line"), 1);
   assert_int_equal(count_lines(c.dir, "lonely"), 1);
-  assert_int_equal(metric(&c, "sluice_es_deadletters_total{dest=\"file\"}"),
+  assert_int_equal(metric(&c, ES "deadletters_total{dest=\"file\"}"),
                    1);
   ctx_close(&c);
   dbl_stop(&d);
@@ -1005,7 +1007,7 @@ test_auth(void **state)
   ctx_open(&c, es);
   submit_range(&c, 1000, 250, 0, 0);
   assert_true(run_until(&c, p_metric,
-                        "sluice_es_not_ready{reason=\"auth\"}", 10000));
+                        ES "not_ready{reason=\"auth\"}", 10000));
   assert_false(sl_indexer_ready(c.ix));
   ctx_close(&c);
   assert_int_equal(c.recs_done, 0);
@@ -1020,7 +1022,7 @@ test_auth(void **state)
   ctx_open(&c, es);
   submit_range(&c, 1000, 250, 0, 0);
   assert_true(run_until(&c, p_metric,
-                        "sluice_es_not_ready{reason=\"auth\"}", 10000));
+                        ES "not_ready{reason=\"auth\"}", 10000));
   assert_false(sl_indexer_ready(c.ix));
   {
     struct sl_buf b;
@@ -1067,7 +1069,7 @@ test_not_es(void **state)
   ctx_open(&c, conf(&d));
   submit_range(&c, 100, 100, 0, 0);
   assert_true(run_until(&c, p_metric,
-                        "sluice_es_not_ready{reason=\"not_elasticsearch\"}",
+                        ES "not_ready{reason=\"not_elasticsearch\"}",
                         10000));
   assert_false(sl_indexer_ready(c.ix));
   assert_int_equal(sl_indexer_pending(c.ix), 100);
@@ -1096,7 +1098,7 @@ test_failover_and_backpressure(void **state)
   assert_true(c.eagain > 0);
   assert_true(run_until(&c, p_recs, &want, 30000));
   assert_int_equal(es_count(&d, INDEX, NULL), 3000);
-  assert_true(metric(&c, "sluice_es_requests_total{status=\"error\"}") > 0);
+  assert_true(metric(&c, ES "requests_total{status=\"error\"}") > 0);
   ctx_close(&c);
   dbl_stop(&d);
 }
@@ -1120,7 +1122,7 @@ test_timeout(void **state)
   ctx_open(&c, es);
   submit_range(&c, 1000, 250, 0, 0);
   assert_true(run_until(&c, p_metric,
-                        "sluice_es_not_ready{reason=\"connect\"}", 10000));
+                        ES "not_ready{reason=\"connect\"}", 10000));
   assert_int_equal(c.recs_done, 0);
   sl_buf_init(&b, 0);
   assert_int_equal(http(&d, "DELETE", "/_double/faults", NULL, NULL, &b),
@@ -1145,7 +1147,7 @@ test_close_with_pending(void **state)
   ctx_open(&c, conf(&d));
   submit_range(&c, 500, 100, 0, 0);
   assert_true(run_until(&c, p_metric,
-                        "sluice_es_not_ready{reason=\"unavailable\"}",
+                        ES "not_ready{reason=\"unavailable\"}",
                         10000));
   ctx_close(&c); /* records freed, callbacks not called, no leaks */
   assert_int_equal(c.recs_done, 0);

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "sl_config.h"
 #include "sl_metrics.h"
 #include "sl_test.h"
 
@@ -134,7 +135,51 @@ test_cap(void **state)
   sl_buf_free(&b);
 }
 
+static void
+test_counter_f(void **state)
+{
+  struct sl_buf b;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_prom_counter_f(&b, "cpu_seconds_total", "CPU.", NULL,
+                                     1.25), 0);
+  assert_string_equal(b.p,
+    "# HELP cpu_seconds_total CPU.\n"
+    "# TYPE cpu_seconds_total counter\n"
+    "cpu_seconds_total 1.25\n");
+  sl_buf_free(&b);
+}
+
+/* Version labels of the linked libraries, the project version from meson,
+ * extra labels escaped, a missing library spelled "none". */
+static void
+test_build_info(void **state)
+{
+  const char *extra[] = { "odd", "a\"b\\c\nd", "absent", NULL, NULL };
+  struct sl_buf b;
+
+  (void)state;
+  sl_buf_init(&b, 0);
+  assert_int_equal(sl_prom_build_info(&b, "x_build_info", "Build.", extra),
+                   0);
+  assert_non_null(strstr(b.p, "# TYPE x_build_info gauge\n"));
+  assert_non_null(strstr(b.p, "x_build_info{version=\"" SL_VERSION "\","));
+  assert_non_null(strstr(b.p, ",libuv=\"1."));
+  assert_non_null(strstr(b.p, ",jansson=\"2."));
+  assert_non_null(strstr(b.p, ",zlib=\"1."));
+  assert_non_null(strstr(b.p, ",openssl=\""));
+  assert_non_null(strstr(b.p,
+                         ",odd=\"a\\\"b\\\\c\\nd\",absent=\"none\"} 1\n"));
+  sl_buf_reset(&b);
+  assert_int_equal(sl_prom_build_info(&b, "y_build_info", NULL, NULL), 0);
+  assert_true(strncmp(b.p, "y_build_info{version=", 21) == 0);
+  sl_buf_free(&b);
+}
+
 SL_TEST_MAIN(NULL, NULL,
+             cmocka_unit_test(test_counter_f),
+             cmocka_unit_test(test_build_info),
              cmocka_unit_test(test_counter_gauge),
              cmocka_unit_test(test_hist),
              cmocka_unit_test(test_hist_threads),
