@@ -440,6 +440,10 @@ sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
   if (es != NULL) {
     KEEP(rc, check_hosts(c, es, err, errlen));
     KEEP(rc, check_pipeline(c, es, err, errlen));
+    /* sl_es_conf_fill refuses this at start; say it at --check. */
+    if (!sl_conf_get(es, "ssl.cert") != !sl_conf_get(es, "ssl.key"))
+      KEEP(rc, sl_conf_error(c, sl_conf_get(es, "ssl"), "elasticsearch.ssl",
+                             err, errlen, "cert and key go together"));
   }
   KEEP(rc, check_listen(c, root, "http.listen", "http.listen", err, errlen));
   json_array_foreach(inputs, i, in) {

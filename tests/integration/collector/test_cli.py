@@ -106,6 +106,10 @@ OUT_OF_RANGE = [
      r"elasticsearch\.timeout"),
     ("shutdown_timeout_neg", _cfg(top="shutdown_timeout: -5s\n"), 6,
      r"shutdown_timeout"),
+    # refused at start only, before issue 14
+    ("es_ssl_cert_without_key", _cfg(es="  hosts: [http://h:9200]\n"
+                                     "  ssl:\n    cert: /x.pem\n"), 7,
+     r"elasticsearch\.ssl"),
 ]
 BROKEN += OUT_OF_RANGE
 
