@@ -1666,9 +1666,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             "%s matching [%s] not found" % (
                                 singular.replace("_", " "), t), 404)
                 if table is st.components:
+                    # A template that lists it as optional does not hold
+                    # it (ES >= 8.8, elasticsearch#95527).
                     for t in targets:
                         users = [k for k, v in st.templates.items()
-                                 if t in v.get("composed_of", [])]
+                                 if t in v.get("composed_of", []) and
+                                 t not in v.get(
+                                     "ignore_missing_component_templates",
+                                     [])]
                         if users:
                             return es_error(
                                 "illegal_argument_exception",
