@@ -683,6 +683,27 @@ on_signal(uv_signal_t *s, int signum)
 
 /* ---- setup ------------------------------------------------------------ */
 
+/* A module's "key.path: reason" about inputs[i], reported as
+ * "file:line: inputs[i].key.path: reason", so that it names the key and a
+ * value the loader already refused is not reported again. */
+static void
+input_error(const struct sl_conf *conf, const json_t *node, size_t i,
+            const char *msg, char *err, size_t errlen)
+{
+  const char *sep = strstr(msg, ": ");
+  size_t n = sep ? (size_t)(sep - msg) : 0;
+  char path[128];
+
+  if (n > 0 && n < 64 &&
+      strspn(msg, "abcdefghijklmnopqrstuvwxyz0123456789_.[]") == n) {
+    snprintf(path, sizeof(path), "inputs[%zu].%.*s", i, (int)n, msg);
+    sl_conf_error(conf, node, path, err, errlen, "%s", sep + 2);
+  } else {
+    snprintf(path, sizeof(path), "inputs[%zu]", i);
+    sl_conf_error(conf, node, path, err, errlen, "%s", msg);
+  }
+}
+
 static int
 make_ctxs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
           const struct sl_agent_info *info, struct sl_parse_ctx ***out,
@@ -702,8 +723,8 @@ make_ctxs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
     perr[0] = '\0';
     r = sl_parse_ctx_new(in, info, &ctxs[i], perr, sizeof(perr));
     if (r) {
-      sl_conf_error(conf, in, "inputs", err, errlen, "%s",
-                    perr[0] ? perr : sl_strerror(r));
+      input_error(conf, in, i, perr[0] ? perr : sl_strerror(r), err,
+                  errlen);
       rc = rc ? rc : r;
     }
   }
@@ -739,8 +760,8 @@ make_mlconfs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
     r = sl_ml_conf_new(in, &c[i], merr, sizeof(merr));
     if (r) {
       node = json_object_get(in, "multiline");
-      sl_conf_error(conf, node ? node : in, "inputs", err, errlen, "%s",
-                    merr[0] ? merr : sl_strerror(r));
+      input_error(conf, node ? node : in, i,
+                  merr[0] ? merr : sl_strerror(r), err, errlen);
       rc = rc ? rc : r;
     }
     any |= c[i] != NULL;
@@ -784,8 +805,8 @@ make_linefx(const struct sl_conf *conf, const struct sl_agent_conf *ac,
     for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
       if (strncmp(ferr, keys[k], strlen(keys[k])) == 0)
         node = json_object_get(in, keys[k]);
-    sl_conf_error(conf, node ? node : in, "inputs", err, errlen, "%s",
-                  ferr[0] ? ferr : sl_strerror(one));
+    input_error(conf, node ? node : in, i, ferr[0] ? ferr : sl_strerror(one),
+                err, errlen);
     rc = rc ? rc : one;
   }
   if (rc) {

@@ -1400,19 +1400,27 @@ int
 sl_conf_error_text(const struct sl_conf *c, const char *text, char *err,
                    size_t errlen)
 {
-  const char *f = c ? c->file : NULL, *p;
+  const char *f = c ? c->file : NULL, *p, *sep;
   size_t n = f ? strlen(f) : 0;
+  char path[256];
   int line = 0;
 
   if (text == NULL || text[0] == '\0')
     text = "invalid configuration";
-  /* "file:line: ..." from sl_conf_errorf: keep its place in file order. */
+  /* "file:line: key.path: ..." from sl_conf_errorf: keep its place in
+   * file order, and say nothing new about a value the loader refused. */
   if (f && strncmp(text, f, n) == 0 && text[n] == ':') {
     p = text + n + 1;
     while (*p >= '0' && *p <= '9' && line < 100000000)
       line = line * 10 + (*p++ - '0');
     if (*p != ':')
       line = 0;
+    else if (p[1] == ' ' && (sep = strstr(p + 2, ": ")) != NULL &&
+             (size_t)(sep - p - 2) < sizeof(path)) {
+      snprintf(path, sizeof(path), "%.*s", (int)(sep - p - 2), p + 2);
+      if (path_failed(c, path))
+        return SL_ECONFIG;
+    }
   }
   errs_add(c, line, text);
   if (err && errlen && err[0] == '\0' && text != err)
