@@ -851,6 +851,27 @@ on_signal(uv_signal_t *s, int signum)
 
 /* ---- setup ------------------------------------------------------------ */
 
+/* A module's "key.path: reason" about inputs[i], reported as
+ * "file:line: inputs[i].key.path: reason", so that it names the key and a
+ * value the loader already refused is not reported again. */
+static void
+input_error(const struct sl_conf *conf, const json_t *node, size_t i,
+            const char *msg, char *err, size_t errlen)
+{
+  const char *sep = strstr(msg, ": ");
+  size_t n = sep ? (size_t)(sep - msg) : 0;
+  char path[128];
+
+  if (n > 0 && n < 64 &&
+      strspn(msg, "abcdefghijklmnopqrstuvwxyz0123456789_.[]") == n) {
+    snprintf(path, sizeof(path), "inputs[%zu].%.*s", i, (int)n, msg);
+    sl_conf_error(conf, node, path, err, errlen, "%s", sep + 2);
+  } else {
+    snprintf(path, sizeof(path), "inputs[%zu]", i);
+    sl_conf_error(conf, node, path, err, errlen, "%s", msg);
+  }
+}
+
 static int
 make_ctxs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
           const struct sl_agent_info *info, struct sl_parse_ctx ***out,
@@ -859,23 +880,27 @@ make_ctxs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
   struct sl_parse_ctx **ctxs;
   size_t i, n = json_array_size(ac->inputs);
   char perr[256];
-  int rc;
+  int rc = 0, r;
 
   ctxs = calloc(n ? n : 1, sizeof(*ctxs));
   if (ctxs == NULL)
     return SL_ENOMEM;
+  /* Every input, so that --check reports all bad ones. */
   for (i = 0; i < n; i++) {
     json_t *in = json_array_get(ac->inputs, i);
     perr[0] = '\0';
-    rc = sl_parse_ctx_new(in, info, &ctxs[i], perr, sizeof(perr));
-    if (rc) {
-      sl_conf_errorf(conf, in, "inputs", err, errlen, "%s",
-                     perr[0] ? perr : sl_strerror(rc));
-      while (i-- > 0)
-        sl_parse_ctx_free(ctxs[i]);
-      free(ctxs);
-      return rc;
+    r = sl_parse_ctx_new(in, info, &ctxs[i], perr, sizeof(perr));
+    if (r) {
+      input_error(conf, in, i, perr[0] ? perr : sl_strerror(r), err,
+                  errlen);
+      rc = rc ? rc : r;
     }
+  }
+  if (rc) {
+    for (i = 0; i < n; i++)
+      sl_parse_ctx_free(ctxs[i]);
+    free(ctxs);
+    return rc;
   }
   *out = ctxs;
   *nout = n;
@@ -891,20 +916,21 @@ make_mlconfs(const struct sl_conf *conf, const struct sl_agent_conf *ac,
   size_t i, n = json_array_size(ac->inputs);
   struct sl_ml_conf **c;
   char merr[256];
-  int rc = 0, any = 0;
+  int rc = 0, r, any = 0;
 
   *out = NULL;
   c = calloc(n ? n : 1, sizeof(*c));
   if (c == NULL)
     return SL_ENOMEM;
-  for (i = 0; i < n && rc == 0; i++) {
+  for (i = 0; i < n; i++) {
     json_t *in = json_array_get(ac->inputs, i), *node;
     merr[0] = '\0';
-    rc = sl_ml_conf_new(in, &c[i], merr, sizeof(merr));
-    if (rc) {
+    r = sl_ml_conf_new(in, &c[i], merr, sizeof(merr));
+    if (r) {
       node = json_object_get(in, "multiline");
-      sl_conf_errorf(conf, node ? node : in, "inputs", err, errlen, "%s",
-                     merr[0] ? merr : sl_strerror(rc));
+      input_error(conf, node ? node : in, i,
+                  merr[0] ? merr : sl_strerror(r), err, errlen);
+      rc = rc ? rc : r;
     }
     any |= c[i] != NULL;
   }
@@ -928,27 +954,28 @@ make_linefx(const struct sl_conf *conf, const struct sl_agent_conf *ac,
   struct sl_filter **f = calloc(n ? n : 1, sizeof(*f));
   struct sl_redact **r = calloc(n ? n : 1, sizeof(*r));
   char ferr[320];
-  int rc = f && r ? 0 : SL_ENOMEM;
+  int rc = f && r ? 0 : SL_ENOMEM, one;
 
   static const char *const keys[] = { "include_lines", "exclude_lines",
                                        "drop_fields", "rename", "add_fields",
                                        "redact" };
   size_t k;
 
-  for (i = 0; i < n && rc == 0; i++) {
+  for (i = 0; i < n && rc != SL_ENOMEM; i++) {
     json_t *in = json_array_get(ac->inputs, i), *node = NULL;
     ferr[0] = '\0';
-    rc = sl_filter_new(in, &f[i], ferr, sizeof(ferr));
-    if (rc == 0)
-      rc = sl_redact_new(in, &r[i], ferr, sizeof(ferr));
-    if (rc == 0)
+    one = sl_filter_new(in, &f[i], ferr, sizeof(ferr));
+    if (one == 0)
+      one = sl_redact_new(in, &r[i], ferr, sizeof(ferr));
+    if (one == 0)
       continue;
     /* Point at the key the message starts with. */
     for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
       if (strncmp(ferr, keys[k], strlen(keys[k])) == 0)
         node = json_object_get(in, keys[k]);
-    sl_conf_errorf(conf, node ? node : in, "inputs", err, errlen, "%s",
-                   ferr[0] ? ferr : sl_strerror(rc));
+    input_error(conf, node ? node : in, i, ferr[0] ? ferr : sl_strerror(one),
+                err, errlen);
+    rc = rc ? rc : one;
   }
   if (rc) {
     for (i = 0; f && r && i < n; i++) {
@@ -1001,27 +1028,30 @@ sl_agent_check(const struct sl_conf *conf, char *err, size_t errlen)
   size_t i, n;
   int rc;
 
-  rc = sl_agent_conf_read(conf, &ac, err, errlen);
-  if (rc)
-    return rc;
   struct sl_ml_conf **ml;
+  struct sl_filter **f;
+  struct sl_redact **r;
+  int one;
 
-  rc = make_ctxs(conf, &ac, &info, &ctxs, &n, err, errlen);
-  if (rc)
-    return rc;
-  for (i = 0; i < n; i++)
-    sl_parse_ctx_free(ctxs[i]);
-  free(ctxs);
-  rc = make_mlconfs(conf, &ac, &ml, err, errlen);
-  free_mlconfs(ml, json_array_size(ac.inputs));
-  if (rc == 0) {
-    struct sl_filter **f;
-    struct sl_redact **r;
-    rc = make_linefx(conf, &ac, &f, &r, err, errlen);
-    if (rc == 0)
-      free_linefx(f, r, json_array_size(ac.inputs));
+  /* Each step reports every problem it finds and the next steps run all
+   * the same (sl_conf_error; err keeps the first), so --check lists them
+   * all. Steps only read the inputs the loader accepted. */
+  rc = sl_agent_conf_read(conf, &ac, err, errlen);
+  one = make_ctxs(conf, &ac, &info, &ctxs, &n, err, errlen);
+  if (one == 0) {
+    for (i = 0; i < n; i++)
+      sl_parse_ctx_free(ctxs[i]);
+    free(ctxs);
   }
-  return rc;
+  rc = rc ? rc : one;
+  one = make_mlconfs(conf, &ac, &ml, err, errlen);
+  if (one == 0)
+    free_mlconfs(ml, json_array_size(ac.inputs));
+  rc = rc ? rc : one;
+  one = make_linefx(conf, &ac, &f, &r, err, errlen);
+  if (one == 0)
+    free_linefx(f, r, json_array_size(ac.inputs));
+  return rc ? rc : one;
 }
 
 static const struct sl_out_ops *

@@ -386,11 +386,11 @@ sl_agent_input_id(const json_t *inputs, size_t i, char out[SL_INPUT_ID_MAX])
   snprintf(out, SL_INPUT_ID_MAX, "input-%zu", i);
 }
 
+/* Every problem is reported (sl_conf_error adds it to the config's list,
+ * err keeps the first) and the checks go on, so that --check lists them
+ * all; what a check needs from an earlier, failed one is skipped. */
 #define BAD(node, key, ...)                                                  \
-  do {                                                                       \
-    sl_conf_errorf(c, (node), (key), err, errlen, __VA_ARGS__);              \
-    return SL_ECONFIG;                                                       \
-  } while (0)
+  (rc = sl_conf_error(c, (node), (key), err, errlen, __VA_ARGS__))
 
 int
 sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
@@ -400,8 +400,11 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
   const char *t;
   int64_t window;
   size_t i;
+  int rc = SL_OK, typed;
 
   memset(ac, 0, sizeof(*ac));
+  if (err && errlen)
+    err[0] = '\0';
   ac->name = sl_conf_str(root, "name");
   ac->data_dir = sl_conf_str(root, "data_dir");
   if (ac->data_dir == NULL || *ac->data_dir == '\0')
@@ -490,7 +493,10 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
 
   o = ac->output = sl_conf_get(root, "output");
   if (!json_is_object(o))
-    BAD(o, "output", "an output is required");
+    return BAD(o, "output", "an output is required");
+  /* A refused type was replaced by the default: checking the keys of
+   * that type would only report the consequences. */
+  typed = !sl_conf_failed(c, "output.type");
   t = sl_conf_str(o, "type");
   if (t == NULL)
     t = "lumberjack";
@@ -498,25 +504,28 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
     if (strcmp(t, out_types[i].name) == 0)
       break;
   if (i == sizeof(out_types) / sizeof(out_types[0]))
-    BAD(sl_conf_get(o, "type"), "output.type", "unknown output type '%s'", t);
+    return BAD(sl_conf_get(o, "type"), "output.type",
+               "unknown output type '%s'", t);
   ac->out_type = out_types[i].type;
   ac->fmt = ac->out_type == SL_OUT_LUMBERJACK ? SL_FMT_LUMBERJACK
                                               : SL_FMT_NDJSON;
 
   hosts = sl_conf_get(o, "hosts");
-  if (ac->out_type == SL_OUT_LUMBERJACK || ac->out_type == SL_OUT_TCP) {
+  if (typed &&
+      (ac->out_type == SL_OUT_LUMBERJACK || ac->out_type == SL_OUT_TCP)) {
     if (!json_is_array(hosts) || json_array_size(hosts) == 0)
       BAD(o, "output.hosts", "required for output type %s", t);
-    if (json_array_size(hosts) > SL_AGENT_MAX_HOSTS)
+    else if (json_array_size(hosts) > SL_AGENT_MAX_HOSTS)
       BAD(hosts, "output.hosts", "at most %d hosts", SL_AGENT_MAX_HOSTS);
-    json_array_foreach(hosts, i, v) {
+    else json_array_foreach(hosts, i, v) {
       char h[256];
       int port;
       const char *s = json_string_value(v);
       if (s == NULL || sl_agent_split_hostport(s, h, sizeof(h), &port) ||
           (port == 0 && ac->out_type == SL_OUT_TCP))
         BAD(v, "output.hosts", "'%s' is not host:port", s ? s : "?");
-      ac->hosts[ac->nhosts++] = s;
+      else
+        ac->hosts[ac->nhosts++] = s;
     }
   }
   window = sl_conf_int(o, "window", 2048);
@@ -551,7 +560,8 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
     BAD(sl_conf_get(o, "ssl.enabled"), "output.ssl.enabled",
         "this build has no TLS (OpenSSL)");
 #endif
-    if (ac->out_type != SL_OUT_LUMBERJACK && ac->out_type != SL_OUT_KAFKA)
+    if (typed && ac->out_type != SL_OUT_LUMBERJACK &&
+        ac->out_type != SL_OUT_KAFKA)
       BAD(sl_conf_get(o, "ssl.enabled"), "output.ssl.enabled",
           "TLS is only available for output types lumberjack and kafka");
     if (!ac->ssl_cert != !ac->ssl_key)
@@ -559,15 +569,20 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
           "cert and key go together");
   }
   ac->path = sl_conf_str(o, "path");
-  if (ac->out_type == SL_OUT_FILE && (ac->path == NULL || *ac->path == '\0'))
+  if (typed && ac->out_type == SL_OUT_FILE &&
+      (ac->path == NULL || *ac->path == '\0'))
     BAD(o, "output.path", "required for output type file");
-  if (ac->out_type == SL_OUT_KAFKA) {
+  if (typed && ac->out_type == SL_OUT_KAFKA) {
 #ifdef HAVE_RDKAFKA
-    return sl_out_kafka_check(c, ac, err, errlen);
+    char kerr[512] = "";
+
+    /* Its first problem only: librdkafka's checks stop there. */
+    if (sl_out_kafka_check(c, ac, kerr, sizeof(kerr)) != SL_OK)
+      rc = sl_conf_error_text(c, kerr, err, errlen);
 #else
     BAD(sl_conf_get(o, "type"), "output.type",
         "this build has no Kafka (librdkafka)");
 #endif
   }
-  return SL_OK;
+  return rc;
 }

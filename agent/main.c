@@ -72,18 +72,21 @@ main(int argc, char **argv)
     sl_log_set_level((enum sl_log_level)cli.log_level);
   apply_log_format(&cli, NULL);
 
+  /* --check and start-up alike: every error of the file, then exit 2. */
   err[0] = '\0';
-  rc = sl_conf_load(cli.config_path, sl_agent_schema, &conf, err,
-                    sizeof(err));
-  if (rc == 0 && cli.check)
-    rc = sl_agent_check(conf, err, sizeof(err));
+  rc = sl_conf_load_all(cli.config_path, sl_agent_schema, &conf, err,
+                        sizeof(err));
+  if (conf != NULL && sl_agent_check(conf, err, sizeof(err)) != 0 &&
+      rc == 0)
+    rc = SL_ECONFIG;
   if (rc) {
-    fprintf(stderr, "%s\n", err[0] ? err : sl_strerror(rc));
+    sl_conf_report(stderr, cli.config_path, conf,
+                   err[0] ? err : sl_strerror(rc));
     sl_conf_free(conf);
     return 2;
   }
   if (cli.check) {
-    printf("config ok\n");
+    printf("%s: config ok\n", cli.config_path);
     sl_conf_free(conf);
     return 0;
   }

@@ -580,6 +580,11 @@ sl_bulk_deadletter(struct sl_buf *out, const char *dl_index,
   sl_bulk_deadletter_id(dl, id);
   sl_time_format_ms(dl->now_ns, ts);
   rc = sl_bulk_action(out, dl_index, strlen(dl_index), id, 32);
+  if (!rc && dl->no_pipeline) {
+    /* Overrides the request's ?pipeline= for this item. */
+    sl_buf_truncate(out, out->len - 3);           /* "}}\n" */
+    rc = sl_buf_append_str(out, ",\"pipeline\":\"_none\"}}\n");
+  }
   if (!rc)
     rc = sl_buf_printf(out, "{\"@timestamp\":\"%s\"", ts);
   if (!rc)

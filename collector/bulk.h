@@ -164,6 +164,9 @@ struct sl_deadletter {
   const char *err_type;     /* may be NULL */
   const char *err_reason;   /* may be NULL */
   int64_t now_ns;           /* @timestamp of the dead letter */
+  int no_pipeline;          /* action says "pipeline":"_none" (the
+                             * configured pipeline may be why the event
+                             * was refused; final_pipeline still runs) */
 };
 
 /* _id of the dead letter: xxh3-128 hex of (original id + "dl"), or of the

@@ -117,6 +117,7 @@ static const struct sl_conf_key es_keys[] = {
   { "deadletter_index", SL_CT_STR, "logs-sluice.deadletter-default", "where rejected documents go", NULL, NULL, 0 },
   { "template", SL_CT_OBJ, NULL, "index template sluice installs", es_template_keys, NULL, 0 },
   { "ilm_policy", SL_CT_STR, NULL, "ILM policy name set in the template (default: data stream lifecycle on ES >= 8.11, else the built-in logs policy)", NULL, NULL, 0 },
+  { "pipeline", SL_CT_STR, NULL, "ingest pipeline every event goes through (_bulk?pipeline=; replaces the index's default_pipeline, final_pipeline still runs; _none: no default pipeline)", NULL, NULL, 0 },
   SL_CONF_END
 };
 
@@ -171,7 +172,7 @@ check_input_tls(const struct sl_conf *c, char *err, size_t errlen)
   struct sl_input_tls *t;
   char what[48], msg[512];
   size_t i;
-  int rc;
+  int rc, ret = 0;
 
   for (i = 0; i < json_array_size(inputs); i++) {
     const json_t *ssl = sl_conf_get(json_array_get(inputs, i), "ssl");
@@ -196,12 +197,12 @@ check_input_tls(const struct sl_conf *c, char *err, size_t errlen)
     if (sep) {
       char path[64];
       snprintf(path, sizeof(path), "%.*s", (int)(sep - msg), msg);
-      sl_conf_errorf(c, node, path, err, errlen, "%s", sep + 2);
+      sl_conf_error(c, node, path, err, errlen, "%s", sep + 2);
     } else
-      sl_conf_errorf(c, node, what, err, errlen, "%s", msg);
-    return rc;
+      sl_conf_error(c, node, what, err, errlen, "%s", msg);
+    ret = ret ? ret : rc;
   }
-  return 0;
+  return ret;
 }
 
 /* Numeric ranges the schema table cannot express. Bounds are what the
@@ -264,6 +265,7 @@ check_ranges(const struct sl_conf *c, const json_t *obj, const char *prefix,
 {
   char path[128];
   json_t *v;
+  int rc = 0;
 
   for (; r->key; r++) {
     v = sl_conf_get(obj, r->key);
@@ -272,11 +274,48 @@ check_ranges(const struct sl_conf *c, const json_t *obj, const char *prefix,
     if (json_integer_value(v) >= r->min && json_integer_value(v) <= r->max)
       continue;
     snprintf(path, sizeof(path), "%s%s", prefix, r->key);
-    sl_conf_errorf(c, v, path, err, errlen, "%s (got %lld)", r->why,
-                   (long long)json_integer_value(v));
-    return SL_ECONFIG;
+    rc = sl_conf_error(c, v, path, err, errlen, "%s (got %lld)", r->why,
+                       (long long)json_integer_value(v));
   }
-  return 0;
+  return rc;
+}
+
+int
+sl_es_pipeline_valid(const char *s)
+{
+  size_t i, n = s ? strlen(s) : 0;
+
+  if (n == 0 || n > SL_ES_PIPELINE_MAX)
+    return 0;
+  for (i = 0; i < n; i++) {
+    char ch = s[i];
+
+    if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+          (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ||
+          ch == '@'))
+      return 0;
+  }
+  return 1;
+}
+
+/* The pipeline goes into the _bulk URL as it is: only characters that
+ * need no percent-encoding there (and that ES ids use). */
+static int
+check_pipeline(const struct sl_conf *c, const json_t *es, char *err,
+               size_t errlen)
+{
+  const json_t *v = sl_conf_get(es, "pipeline");
+  const char *s = json_string_value(v);
+
+  if (v == NULL || sl_es_pipeline_valid(s))
+    return 0;
+  if (s == NULL || s[0] == '\0')
+    return sl_conf_error(c, v, "elasticsearch.pipeline", err, errlen,
+                         "must not be empty (leave the key out for no "
+                         "pipeline)");
+  return sl_conf_error(c, v, "elasticsearch.pipeline", err, errlen,
+                       "'%s' is not a pipeline id: use up to %d letters, "
+                       "digits and - _ . @", s, SL_ES_PIPELINE_MAX);
 }
 
 int
@@ -300,9 +339,9 @@ check_listen(const struct sl_conf *c, const json_t *obj, const char *key,
 
   if (s == NULL || !s[0] || sl_collector_listen_valid(s))
     return 0;
-  sl_conf_errorf(c, sl_conf_get(obj, key), path, err, errlen,
-                 "want host:port with a port 0..65535 (got '%s')", s);
-  return SL_ECONFIG;
+  return sl_conf_error(c, sl_conf_get(obj, key), path, err, errlen,
+                       "want host:port with a port 0..65535 (got '%s')",
+                       s);
 }
 
 static int
@@ -321,9 +360,8 @@ check_hosts(const struct sl_conf *c, const json_t *es, char *err,
       goto bad;
   return 0;
 bad:
-  sl_conf_errorf(c, h, "elasticsearch.hosts", err, errlen,
-                 "need one or more non-empty URLs");
-  return SL_ECONFIG;
+  return sl_conf_error(c, h, "elasticsearch.hosts", err, errlen,
+                       "need one or more non-empty URLs");
 }
 
 /* One inputs[] entry: keys of the other type, then the type's own checks. */
@@ -337,28 +375,47 @@ check_input_type(const struct sl_conf *c, const json_t *in, size_t idx,
   const json_t *v;
   char kp[96];
   size_t i;
+  int rc = 0;
 
+  /* A refused type was replaced by the default: judging the keys by it
+   * would only report consequences. */
+  snprintf(kp, sizeof(kp), "inputs[%zu].type", idx);
+  if (sl_conf_failed(c, kp))
+    return 0;
   for (i = 0; other[i]; i++) {
     v = sl_conf_get(in, other[i]);
     /* Line 0: filled in from the schema default, not written. */
     if (v && sl_conf_line(c, v) > 0) {
       snprintf(kp, sizeof(kp), "inputs[%zu].%s", idx, other[i]);
-      sl_conf_errorf(c, v, kp, err, errlen, "not a key of type %s inputs",
-                     kafka ? "kafka" : "lumberjack");
-      return SL_ECONFIG;
+      rc = sl_conf_error(c, v, kp, err, errlen,
+                         "not a key of type %s inputs",
+                         kafka ? "kafka" : "lumberjack");
     }
   }
   if (!kafka)
-    return 0;
+    return rc;
 #ifdef HAVE_RDKAFKA
-  return sl_input_kafka_check(c, in, idx, err, errlen);
+  {
+    char kerr[512] = "";
+
+    /* Its first problem only: librdkafka's checks stop there. */
+    if (sl_input_kafka_check(c, in, idx, kerr, sizeof(kerr)) != 0)
+      rc = sl_conf_error_text(c, kerr, err, errlen);
+  }
+  return rc;
 #else
-  snprintf(kp, sizeof(kp), "inputs[%zu].type", idx);
-  sl_conf_errorf(c, sl_conf_get(in, "type"), kp, err, errlen,
-                 "this sluice-collector was built without librdkafka");
-  return SL_ECONFIG;
+  return sl_conf_error(c, sl_conf_get(in, "type"), kp, err, errlen,
+                       "this sluice-collector was built without librdkafka");
 #endif
 }
+
+/* Keep the first failure's code, run on. */
+#define KEEP(rc, expr)                                                       \
+  do {                                                                       \
+    int r_ = (expr);                                                         \
+    if ((rc) == 0)                                                           \
+      (rc) = r_;                                                             \
+  } while (0)
 
 int
 sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
@@ -366,38 +423,41 @@ sl_collector_conf_check(const struct sl_conf *c, char *err, size_t errlen)
   const json_t *root = sl_conf_root(c);
   const json_t *es = sl_conf_get(root, "elasticsearch");
   const json_t *inputs = sl_conf_get(root, "inputs"), *in;
-  char prefix[64], path[96];
+  char prefix[64], path[96], rerr[1024] = "";
   size_t i;
   int rc = 0;
 
-  json_array_foreach(inputs, i, in) {
-    rc = check_input_type(c, in, i, err, errlen);
-    if (rc)
-      return rc;
+  /* Every check runs and reports all it finds (sl_conf_error adds to the
+   * config's list, err keeps the first): --check lists every error. */
+  if (err && errlen)
+    err[0] = '\0';
+  json_array_foreach(inputs, i, in)
+    KEEP(rc, check_input_type(c, in, i, err, errlen));
+  if (es == NULL && sl_conf_get(root, "archive") == NULL)
+    KEEP(rc, sl_conf_error(c, NULL, "elasticsearch", err, errlen,
+                           "required key is missing (or configure "
+                           "archive:)"));
+  KEEP(rc, check_ranges(c, root, "", top_ranges, err, errlen));
+  if (es != NULL) {
+    KEEP(rc, check_hosts(c, es, err, errlen));
+    KEEP(rc, check_pipeline(c, es, err, errlen));
+    /* sl_es_conf_fill refuses this at start; say it at --check. */
+    if (!sl_conf_get(es, "ssl.cert") != !sl_conf_get(es, "ssl.key"))
+      KEEP(rc, sl_conf_error(c, sl_conf_get(es, "ssl"), "elasticsearch.ssl",
+                             err, errlen, "cert and key go together"));
   }
-  if (es == NULL && sl_conf_get(root, "archive") == NULL) {
-    sl_conf_errorf(c, NULL, "elasticsearch", err, errlen,
-                   "required key is missing (or configure archive:)");
-    return SL_ECONFIG;
-  }
-  rc = check_ranges(c, root, "", top_ranges, err, errlen);
-  if (rc == 0)
-    rc = check_hosts(c, es, err, errlen);
-  if (rc == 0)
-    rc = check_listen(c, root, "http.listen", "http.listen", err, errlen);
+  KEEP(rc, check_listen(c, root, "http.listen", "http.listen", err, errlen));
   json_array_foreach(inputs, i, in) {
-    if (rc)
-      break;
     snprintf(prefix, sizeof(prefix), "inputs[%zu].", i);
     snprintf(path, sizeof(path), "%slisten", prefix);
-    rc = check_listen(c, in, "listen", path, err, errlen);
-    if (rc == 0)
-      rc = check_ranges(c, in, prefix, input_ranges, err, errlen);
+    KEEP(rc, check_listen(c, in, "listen", path, err, errlen));
+    KEEP(rc, check_ranges(c, in, prefix, input_ranges, err, errlen));
   }
-  if (rc == 0)
-    rc = check_input_tls(c, err, errlen);
-  if (rc == 0)
-    rc = sl_collector_conf_check_retention(c, err, errlen);
+  KEEP(rc, check_input_tls(c, err, errlen));
+  /* Retention stops at its first problem (its rules build on each
+   * other). */
+  if (sl_collector_conf_check_retention(c, rerr, sizeof(rerr)) != 0)
+    KEEP(rc, sl_conf_error_text(c, rerr, err, errlen));
   return rc;
 }
 
@@ -536,6 +596,12 @@ sl_es_conf_fill(const json_t *es, const char *data_dir,
   }
   c->template_priority = (int)sl_conf_int(es, "template.priority", 150);
   c->ilm_policy = str_or(es, "ilm_policy", NULL);
+  c->pipeline = sl_conf_str(es, "pipeline");
+  if (c->pipeline && !sl_es_pipeline_valid(c->pipeline)) {
+    snprintf(err, errlen, "elasticsearch.pipeline: not a pipeline id");
+    rc = SL_ECONFIG;
+    goto fail;
+  }
   return 0;
 fail:
   sl_es_conf_free(c);

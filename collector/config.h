@@ -22,6 +22,11 @@ extern const struct sl_conf_key sl_collector_schema[];
 int sl_collector_conf_check(const struct sl_conf *c, char *err,
                             size_t errlen);
 
+/* 1 when s can be elasticsearch.pipeline: 1..SL_ES_PIPELINE_MAX of
+ * [A-Za-z0-9._@-] (safe in a URL query as is). */
+#define SL_ES_PIPELINE_MAX 255
+int sl_es_pipeline_valid(const char *s);
+
 /* 1 when s is "host:port" with a numeric port 0..65535. */
 int sl_collector_listen_valid(const char *s);
 
@@ -69,6 +74,13 @@ struct sl_es_conf {
   const json_t *template_patterns;  /* array of strings, or NULL */
   int template_priority;
   const char *ilm_policy;       /* or NULL */
+  /* Ingest pipeline, or NULL. Sent as _bulk?pipeline= (not as the
+   * template's index.default_pipeline: a template setting reaches a data
+   * stream only at its next rollover, the URL at once, in both index
+   * modes). It replaces the index's default_pipeline (the built-in
+   * logs@default-pipeline too), final_pipeline still runs. Dead letters
+   * say "pipeline":"_none": the pipeline may be why they were refused. */
+  const char *pipeline;
   /* Retention rules (retention.h) the templates carry; NULL: none. Set
    * by the collector, borrowed like the rest. */
   const struct sl_retention_conf *retention;

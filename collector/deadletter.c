@@ -38,6 +38,7 @@ fill(const struct sl_dl_src *src, struct sl_deadletter *d, struct sl_buf *idx,
   d->doc = src->doc;
   d->doc_len = src->doc_len;
   d->now_ns = sl_time_now_ns();
+  d->no_pipeline = src->no_pipeline;
   if (src->dl) {
     d->orig_index = src->dl->orig_index;
     d->orig_id = src->dl->orig_id;

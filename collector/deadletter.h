@@ -36,6 +36,8 @@ struct sl_dl_src {
   const char *doc;
   size_t doc_len;
   const struct sl_dl *dl;      /* NULL: not rewritten yet */
+  int no_pipeline;             /* the dead letter skips the ingest
+                                * pipeline (elasticsearch.pipeline) */
 };
 
 /* Rewrite src (which must have no dl yet) after ES answered `status` with

@@ -146,10 +146,47 @@ settings_body(const struct sl_es_setup_conf *c)
                    "index", idx, "_meta", "managed_by", "sluice");
 }
 
-static json_t *
-composed(void)
+/* ignore_missing_component_templates exists since ES 8.7; older
+ * versions refuse the field and a missing component, so they get sluice's
+ * own components only. Unknown version: assume a current one. */
+static int
+hooks_ok(const struct sl_es_setup_conf *c)
 {
-  return json_pack("[s, s]", "sluice-ecs-mappings", "sluice-settings");
+  return !(c->es_major && (c->es_major < 8 ||
+                           (c->es_major == 8 && c->es_minor < 7)));
+}
+
+/* Ours first, then the site's hooks: later components win (reference §3),
+ * so logs@custom (the hook ES's own logs template composes, for every
+ * logs-*-* stream) and sluice@custom (for what sluice writes only) can
+ * change any mapping or setting of ours. The template's own block
+ * (lifecycle, retention, daily mappings) still comes after them. Neither
+ * hook needs to exist: both are listed as optional. `logs`: 0 for the
+ * daily template, whose plain indices are no logs data streams. */
+static int
+add_composition(const struct sl_es_setup_conf *c, json_t *t, int logs)
+{
+  json_t *comp = json_pack("[s, s]", "sluice-ecs-mappings",
+                           "sluice-settings");
+  json_t *opt = json_array();
+
+  if (!t || !comp || !opt)
+    goto nomem;
+  if (hooks_ok(c)) {
+    if (logs && (json_array_append_new(comp, json_string(SL_ES_HOOK_LOGS)) ||
+                 json_array_append_new(opt, json_string(SL_ES_HOOK_LOGS))))
+      goto nomem;
+    if (json_array_append_new(comp, json_string(SL_ES_HOOK_SLUICE)) ||
+        json_array_append_new(opt, json_string(SL_ES_HOOK_SLUICE)) ||
+        json_object_set(t, "ignore_missing_component_templates", opt))
+      goto nomem;
+  }
+  json_decref(opt);
+  return json_object_set_new(t, "composed_of", comp) ? SL_ENOMEM : 0;
+nomem:
+  json_decref(comp);
+  json_decref(opt);
+  return SL_ENOMEM;
 }
 
 /* Retention in templates: data_retention (lifecycle, ES >= 8.11) or an
@@ -196,15 +233,19 @@ logs_template(const struct sl_es_setup_conf *c)
                   ? json_deep_copy(c->patterns)
                   : json_pack("[s]", "logs-*-*");
 
-  json_t *t = json_pack("{s:o, s:i, s:{}, s:o, s:{s:s}}", "index_patterns",
+  json_t *t = json_pack("{s:o, s:i, s:{}, s:{s:s}}", "index_patterns",
                          pat, "priority", c->priority > 0 ? c->priority : 150,
-                         "data_stream", "composed_of", composed(), "_meta",
-                         "managed_by", "sluice");
+                         "data_stream", "_meta", "managed_by", "sluice");
 
   json_t *ret = c->retention
                   ? retention_block(c, c->retention->default_keep, "default")
                   : NULL;
 
+  if (add_composition(c, t, 1) != 0) {
+    json_decref(ret);
+    json_decref(t);
+    return NULL;
+  }
   if (t && ret)
     json_object_set_new(t, "template", ret);
   else if (t && !(c->ilm_policy && c->ilm_policy[0]) && !old_es(c))
@@ -218,11 +259,17 @@ static json_t *
 rule_template(const struct sl_es_setup_conf *c,
               const struct sl_retention_rule *ru, int priority)
 {
-  return json_pack("{s:[s], s:i, s:{}, s:o, s:o, s:{s:s, s:s}}",
-                   "index_patterns", ru->pattern, "priority", priority,
-                   "data_stream", "composed_of", composed(), "template",
-                   retention_block(c, ru->keep, ru->name), "_meta",
-                   "managed_by", "sluice", "retention_rule", ru->match);
+  json_t *t = json_pack("{s:[s], s:i, s:{}, s:o, s:{s:s, s:s}}",
+                         "index_patterns", ru->pattern, "priority", priority,
+                         "data_stream", "template",
+                         retention_block(c, ru->keep, ru->name), "_meta",
+                         "managed_by", "sluice", "retention_rule", ru->match);
+
+  if (add_composition(c, t, 1) != 0) {
+    json_decref(t);
+    return NULL;
+  }
+  return t;
 }
 
 static json_t *
@@ -235,14 +282,19 @@ daily_template(const struct sl_es_setup_conf *c)
   /* A daily index mixes namespaces of one dataset, so data_stream.* must
    * be plain keyword here, not constant_keyword. Priority above the data
    * stream template so that a "logs" prefix still gives plain indices. */
-  return json_pack(
-    "{s:[s], s:i, s:o, s:{s:{s:{s:{s:{s:o, s:o, s:o}}}}}, s:{s:s}}",
+  json_t *t = json_pack(
+    "{s:[s], s:i, s:{s:{s:{s:{s:{s:o, s:o, s:o}}}}}, s:{s:s}}",
     "index_patterns", pat, "priority",
     (c->priority > 0 ? c->priority : 150) + 10 + (int)rule_templates(c),
-    "composed_of", composed(),
     "template", "mappings", "properties", "data_stream", "properties",
     "type", kw(), "dataset", kw(), "namespace", kw(), "_meta", "managed_by",
     "sluice");
+
+  if (add_composition(c, t, 0) != 0) {
+    json_decref(t);
+    return NULL;
+  }
+  return t;
 }
 
 static int

@@ -9,6 +9,16 @@
  *   _index_template/sluice-daily             <prefix>-* (index_mode daily)
  *   _index_template/sluice-retention-<name>  one per retention rule
  *
+ * Site customisations: every index template is composed of sluice's two
+ * components, then the optional hooks `logs@custom` (the one ES's built-in
+ * logs template composes, so what a site put there keeps applying once
+ * ours replaces it; not for daily indices) and `sluice@custom` (settings
+ * and mappings for sluice's indices only), both in
+ * ignore_missing_component_templates. Later components win, so the hooks
+ * override ours and sluice@custom overrides logs@custom; the template's
+ * own block (lifecycle, retention, daily mappings) comes last. ES < 8.7
+ * (no ignore_missing_component_templates) gets no hooks.
+ *
  * Why logs-*-* at priority 150 (template.priority): sluice writes whatever
  * datasets its agents send, so a narrower pattern would miss most of them;
  * 150 beats the built-in logs@template (100) so our ECS mappings apply, and
@@ -57,6 +67,10 @@ struct sl_es_setup_conf {
    * sluice-<name>; the logs template carries the default. */
   const struct sl_retention_conf *retention;
 };
+
+/* The optional component templates every index template composes. */
+#define SL_ES_HOOK_LOGS "logs@custom"
+#define SL_ES_HOOK_SLUICE "sluice@custom"
 
 struct sl_es_object {
   char *path;        /* "_index_template/sluice-logs" (no leading '/') */

@@ -148,6 +148,8 @@ struct sl_indexer {
   size_t max_bytes, max_events, max_inflight;
   uint64_t max_pending, flush_ms;
   char *dl_index, *dl_dir;
+  char *bulk_path;            /* _bulk?[pipeline=<p>&]filter_path=... */
+  int pipeline;               /* elasticsearch.pipeline is set */
   struct sl_es_setup_conf sc;  /* strings and patterns owned below */
   char *sc_prefix, *sc_ilm;
   struct sl_route route;      /* where events go (strings owned below) */
@@ -344,11 +346,12 @@ rec_get(struct sl_indexer *ix, size_t n)
 
 /* The refused item as deadletter.c sees it. */
 static struct sl_dl_src
-dl_src(const struct item *it)
+dl_src(const struct sl_indexer *ix, const struct item *it)
 {
   struct sl_dl_src s;
   const char *p = it->rec->payload;
 
+  s.no_pipeline = ix->pipeline;
   s.action = it->rec->acts.p + it->span.act_off;
   s.action_len = it->span.act_len;
   s.doc = p + it->span.src_off;
@@ -520,7 +523,7 @@ file_batch(struct sl_indexer *ix, struct batch *b, int status,
   struct sl_dl_entry e;
 
   note_dl(ix, status, type, reason);
-  e.src = dl_src(b->items[0]);
+  e.src = dl_src(ix, b->items[0]);
   e.status = status;
   e.err_type = type;
   e.err_reason = reason;
@@ -761,9 +764,9 @@ send_batch(struct sl_indexer *ix, struct batch *b)
   if (rc)
     goto out;
   sent = body.len;
-  rc = sl_es_request(ix->es, "POST", "_bulk?filter_path="
-                     SL_BULK_FILTER_PATH, "Content-Type: application/x-ndjson",
-                     ix->compression, &body, bulk_done, b);
+  rc = sl_es_request(ix->es, "POST", ix->bulk_path,
+                     "Content-Type: application/x-ndjson", ix->compression,
+                     &body, bulk_done, b);
   if (rc)
     goto out;
   sl_list_remove(&b->link);
@@ -840,7 +843,7 @@ handle_items(struct sl_indexer *ix, struct batch *b,
       retry->items[retry->n++] = it;
       continue;
     }
-    src = dl_src(it);
+    src = dl_src(ix, it);
     if (!it->dl)
       note_dl(ix, st, res->err_type, res->err_reason);
     if (it->dl || sl_dl_make(ix->dl_index, &src, st, res->err_type,
@@ -1304,6 +1307,7 @@ ix_free(struct sl_indexer *ix)
   sl_gzip_end(&ix->gz);
   free(ix->dl_index);
   free(ix->dl_dir);
+  free(ix->bulk_path);
   sl_es_setup_free(ix->objs, ix->nobjs);
   free(ix->sc_prefix);
   free(ix->sc_ilm);
@@ -1336,6 +1340,16 @@ apply_conf(struct sl_indexer *ix, const struct sl_es_conf *c)
   if (!ix->dl_index || !ix->dl_dir)
     return SL_ENOMEM;
   snprintf(ix->dl_dir, n, "%s/deadletter", c->data_dir);
+  /* The id is checked to need no URL encoding (sl_es_pipeline_valid). */
+  ix->pipeline = c->pipeline != NULL;
+  n = sizeof("_bulk?pipeline=&filter_path=" SL_BULK_FILTER_PATH) +
+      (c->pipeline ? strlen(c->pipeline) : 0);
+  ix->bulk_path = malloc(n);
+  if (!ix->bulk_path)
+    return SL_ENOMEM;
+  snprintf(ix->bulk_path, n, "_bulk?%s%s%sfilter_path=" SL_BULK_FILTER_PATH,
+           c->pipeline ? "pipeline=" : "", c->pipeline ? c->pipeline : "",
+           c->pipeline ? "&" : "");
 
   ix->route.mode = c->index_mode;
   ix->route_prefix = strdup(c->index_prefix ? c->index_prefix : "sluice");

@@ -69,13 +69,16 @@ main(int argc, char **argv)
     return 2;
   }
 
+  /* --check and start-up alike: every error of the file, then exit 2. */
   err[0] = '\0';
-  rc = sl_conf_load(cli.config_path, sl_collector_schema, &conf, err,
-                    sizeof(err));
-  if (rc == 0)
-    rc = sl_collector_conf_check(conf, err, sizeof(err));
+  rc = sl_conf_load_all(cli.config_path, sl_collector_schema, &conf, err,
+                        sizeof(err));
+  if (conf != NULL && sl_collector_conf_check(conf, err, sizeof(err)) != 0 &&
+      rc == 0)
+    rc = SL_ECONFIG;
   if (rc != 0) {
-    fprintf(stderr, "%s\n", err[0] ? err : sl_strerror(rc));
+    sl_conf_report(stderr, cli.config_path, conf,
+                   err[0] ? err : sl_strerror(rc));
     sl_conf_free(conf);
     return 2;
   }

@@ -35,18 +35,36 @@ struct node_info {
   int plain;     /* 1 for an unquoted YAML scalar (may be typed) */
 };
 
+/* Every error found in a config, so that --check reports them all. Kept
+ * behind a pointer: checks that run on a loaded (const) config add to it,
+ * and the list is not part of the config's value. */
+struct conf_err {
+  int line;               /* for the file-order sort; 0: none (last) */
+  size_t seq;             /* order of discovery, ties keep it */
+  char *text;             /* "file:line: key.path: reason" */
+};
+
+struct conf_errs {
+  struct conf_err *v;     /* at most SL_CONF_MAX_ERRORS */
+  size_t n, more;         /* kept, and found beyond the cap */
+  json_t *failed;         /* key paths whose value the loader removed */
+};
+
 struct sl_conf {
   char *file;
   json_t *root;
   struct node_info *tab;  /* open addressing, cap is a power of two */
   size_t tab_cap, tab_len;
   json_t *grave;          /* array of replaced nodes */
+  struct conf_errs *errs;
 };
 
 struct ctx {
   struct sl_conf *c;
-  char *err;
+  char *err;              /* gets the first error */
   size_t errlen;
+  size_t nerr;            /* errors found by this load */
+  int fatal;              /* the node caps were hit: stop converting */
   yaml_document_t *doc;
   size_t nodes;
   int defaults;           /* building a default value: lines are 0 */
@@ -178,15 +196,102 @@ cerr(struct ctx *x, int line, const char *fmt, ...)
 #endif
   ;
 
+/* Add one formatted error to c's list (identical lines once). Memory
+ * failures lose the line, never the fact that the config is bad: the
+ * caller's return code says that. */
+static void
+errs_add(const struct sl_conf *c, int line, const char *text)
+{
+  struct conf_errs *e = c ? c->errs : NULL;
+  struct conf_err *nv;
+  size_t i;
+
+  if (e == NULL)
+    return;
+  for (i = 0; i < e->n; i++)
+    if (strcmp(e->v[i].text, text) == 0)
+      return;
+  if (e->n == SL_CONF_MAX_ERRORS) {
+    e->more++;
+    return;
+  }
+  if (e->v == NULL) {
+    nv = calloc(SL_CONF_MAX_ERRORS, sizeof(*nv));
+    if (nv == NULL)
+      return;
+    e->v = nv;
+  }
+  e->v[e->n].text = strdup(text);
+  if (e->v[e->n].text == NULL)
+    return;
+  e->v[e->n].line = line;
+  e->v[e->n].seq = e->n;
+  e->n++;
+}
+
+static void
+errs_free(struct conf_errs *e)
+{
+  size_t i;
+
+  if (e == NULL)
+    return;
+  for (i = 0; i < e->n; i++)
+    free(e->v[i].text);
+  free(e->v);
+  json_decref(e->failed);
+  free(e);
+}
+
+/* The loader's errors: all go to the list, the first also to x->err (the
+ * one-line contract of sl_conf_load). */
 static int
 cerr(struct ctx *x, int line, const char *fmt, ...)
 {
+  char buf[1024];
   va_list ap;
 
   va_start(ap, fmt);
-  verrf(x->c->file, line, x->path.p, x->err, x->errlen, fmt, ap);
+  verrf(x->c->file, line, x->path.p, buf, sizeof(buf), fmt, ap);
   va_end(ap);
+  errs_add(x->c, line, buf);
+  if (x->nerr++ == 0 && x->err && x->errlen)
+    snprintf(x->err, x->errlen, "%s", buf);
   return SL_ECONFIG;
+}
+
+/* The value at the current path was refused and removed: checks that run
+ * later must not report its absence again (sl_conf_failed). */
+static void
+mark_failed(struct ctx *x)
+{
+  struct conf_errs *e = x->c->errs;
+
+  if (e->failed == NULL)
+    e->failed = json_object();
+  if (e->failed && x->path.p)
+    json_object_set_new(e->failed, x->path.p, json_true());
+}
+
+static int
+path_failed(const struct sl_conf *c, const char *path)
+{
+  const struct conf_errs *e = c ? c->errs : NULL;
+  const char *k;
+  json_t *v;
+  size_t n;
+
+  if (e == NULL || e->failed == NULL || path == NULL)
+    return 0;
+  /* The path itself or anything below it ("inputs" covers
+   * "inputs[0].paths" and "inputs.max_line_bytes"). */
+  json_object_foreach(e->failed, k, v) {
+    n = strlen(k);
+    if (strncmp(path, k, n) == 0 &&
+        (path[n] == '\0' || path[n] == '.' || path[n] == '['))
+      return 1;
+  }
+  return 0;
 }
 
 void
@@ -365,6 +470,12 @@ convert_seq(struct ctx *x, yaml_node_t *node, int keyline, int depth,
     rc = convert(x, child, node_line(x, child), depth + 1, &item);
     if (rc == 0 && json_array_append_new(arr, item) != 0)
       rc = SL_ENOMEM;
+    if (rc == SL_ECONFIG && !x->fatal) {
+      /* Reported; the list goes on without the item, and the load fails
+       * at the end with every error found. */
+      mark_failed(x);
+      rc = 0;
+    }
     if (rc != 0)
       break;
     path_pop(x, mark);
@@ -387,7 +498,7 @@ convert_map(struct ctx *x, yaml_node_t *node, int keyline, int depth,
   yaml_node_pair_t *pr;
   size_t mark;
   char *key;
-  int rc = 0;
+  int rc = 0, dup;
 
   if (obj == NULL)
     return SL_ENOMEM;
@@ -396,8 +507,8 @@ convert_map(struct ctx *x, yaml_node_t *node, int keyline, int depth,
     yaml_node_t *k = yaml_document_get_node(x->doc, pr->key);
     yaml_node_t *v = yaml_document_get_node(x->doc, pr->value);
     if (k->type != YAML_SCALAR_NODE) {
-      rc = cerr(x, node_line(x, k), "mapping keys must be plain strings");
-      break;
+      cerr(x, node_line(x, k), "mapping keys must be plain strings");
+      continue;
     }
     key = strndup((const char *)k->data.scalar.value, k->data.scalar.length);
     if (key == NULL) {
@@ -405,9 +516,10 @@ convert_map(struct ctx *x, yaml_node_t *node, int keyline, int depth,
       break;
     }
     mark = path_push_key(x, key);
+    dup = json_object_get(obj, key) != NULL;
     if (strlen(key) != k->data.scalar.length) {
       rc = cerr(x, node_line(x, k), "key contains a NUL byte");
-    } else if (json_object_get(obj, key) != NULL) {
+    } else if (dup) {
       rc = cerr(x, node_line(x, k), "duplicate key");
     } else {
       rc = convert(x, v, node_line(x, k), depth + 1, &val);
@@ -415,6 +527,13 @@ convert_map(struct ctx *x, yaml_node_t *node, int keyline, int depth,
         rc = cerr(x, node_line(x, k), "key is not valid UTF-8");
     }
     free(key);
+    if (rc == SL_ECONFIG && !x->fatal) {
+      /* As in convert_seq: skip the pair, keep looking. A duplicate
+       * leaves the first value in place, which later checks may judge. */
+      if (!dup)
+        mark_failed(x);
+      rc = 0;
+    }
     if (rc != 0)
       break;
     path_pop(x, mark);
@@ -435,12 +554,18 @@ convert(struct ctx *x, yaml_node_t *node, int keyline, int depth,
 {
   if (node == NULL)
     return cerr(x, 0, "internal: missing YAML node");
-  if (depth > CONF_MAX_DEPTH)
+  /* Past the caps nothing else is looked at: an alias bomb would
+   * otherwise report its millions of copies. */
+  if (depth > CONF_MAX_DEPTH) {
+    x->fatal = 1;
     return cerr(x, node_line(x, node), "nesting deeper than %d levels "
                 "(recursive alias?)", CONF_MAX_DEPTH);
-  if (++x->nodes > CONF_MAX_NODES)
+  }
+  if (++x->nodes > CONF_MAX_NODES) {
+    x->fatal = 1;
     return cerr(x, node_line(x, node), "more than %d nodes (alias "
                 "expansion?)", CONF_MAX_NODES);
+  }
   switch (node->type) {
   case YAML_SCALAR_NODE:
     return convert_scalar(x, node, keyline, out);
@@ -827,12 +952,15 @@ enum_ok(const char *choices, const char *s)
   return 0;
 }
 
-/* Validate and normalise v (held as parent[key] or parent[idx]). */
+/* Validate and normalise v (held as parent[key] or parent[idx]).
+ * SL_ECONFIG: v itself is wrong (reported; the caller removes it). Errors
+ * inside a mapping are reported and leave the mapping in place, so 0
+ * does not mean the load succeeded: ctx.nerr tells. */
 static int
 normalise(struct ctx *x, const struct sl_conf_key *k, json_t *parent,
           const char *key, size_t idx, json_t *v)
 {
-  int line = line_of(x->c, v), b, rc = 0;
+  int line = line_of(x->c, v), b = 0, rc = 0;
   const char *s = json_is_string(v) ? json_string_value(v) : NULL;
   json_t *item, *nw;
   int64_t i64;
@@ -909,18 +1037,20 @@ normalise(struct ctx *x, const struct sl_conf_key *k, json_t *parent,
     if (!json_is_array(v))
       return cerr(x, line, "expected a list of mappings, got %s",
                   kind_of(v));
+    /* Every item is looked at; one that is not a mapping makes the whole
+     * list go (item indexes in later messages stay those of the file). */
     json_array_foreach(v, i, item) {
       mark = path_push_index(x, i);
       if (!json_is_object(item))
-        rc = cerr(x, line_of(x->c, item), "expected a mapping, got %s",
-                  kind_of(item));
+        b = cerr(x, line_of(x->c, item), "expected a mapping, got %s",
+                 kind_of(item));
       else
         rc = validate_obj(x, item, k->sub);
+      path_pop(x, mark);
       if (rc)
         return rc;
-      path_pop(x, mark);
     }
-    return 0;
+    return b == SL_ECONFIG ? SL_ECONFIG : 0;
   case SL_CT_MAP:
     if (!json_is_object(v))
       return cerr(x, line, "expected a mapping, got %s", kind_of(v));
@@ -988,6 +1118,10 @@ find_key(const struct sl_conf_key *schema, const char *key)
   return NULL;
 }
 
+/* Errors are reported and the walk goes on (every error of the file,
+ * not only the first); only SL_ENOMEM and the like end it. A value of the
+ * wrong type is removed and its default, if any, put in its place, so
+ * checks that run on the tree afterwards see only valid values. */
 static int
 validate_obj(struct ctx *x, json_t *obj, const struct sl_conf_key *schema)
 {
@@ -1004,7 +1138,7 @@ validate_obj(struct ctx *x, json_t *obj, const struct sl_conf_key *schema)
     mark = path_push_key(x, key);
     k = find_key(schema, key);
     if (k == NULL) {
-      rc = cerr(x, keyline_of(x->c, v), "unknown key");
+      cerr(x, keyline_of(x->c, v), "unknown key");
     } else if (k->type != SL_CT_ANY && is_null_scalar(x->c, v)) {
       /* "key:" with nothing (or ~/null) counts as not given. */
       if (json_array_append(x->c->grave, v) != 0)
@@ -1013,6 +1147,12 @@ validate_obj(struct ctx *x, json_t *obj, const struct sl_conf_key *schema)
         json_object_del(obj, key);
     } else {
       rc = normalise(x, k, obj, key, 0, v);
+      if (rc == SL_ECONFIG) {
+        mark_failed(x);
+        rc = json_array_append(x->c->grave, v) != 0 ? SL_ENOMEM : 0;
+        if (rc == 0)
+          json_object_del(obj, key);
+      }
     }
     if (rc)
       return rc;
@@ -1025,9 +1165,14 @@ validate_obj(struct ctx *x, json_t *obj, const struct sl_conf_key *schema)
     mark = path_push_key(x, k->key);
     rc = default_node(x, k, &d);
     if (rc == 0 && d == NULL) {
-      if (k->flags & SL_CK_REQUIRED)
-        rc = cerr(x, line_of(x->c, obj), "required key is missing");
-      else if (k->type == SL_CT_OBJ && !has_required(k->sub)) {
+      if (k->flags & SL_CK_REQUIRED) {
+        /* Written but refused above: not also "missing". Either way
+         * the checks that run later need not say it again. */
+        if (!path_failed(x->c, x->path.p)) {
+          cerr(x, line_of(x->c, obj), "required key is missing");
+          mark_failed(x);
+        }
+      } else if (k->type == SL_CT_OBJ && !has_required(k->sub)) {
         /* Absent sections still get their defaults, so a module can
          * read "spool.max_bytes" without checking for "spool". */
         d = json_object();
@@ -1056,15 +1201,18 @@ sl_conf_free(struct sl_conf *c)
     return;
   json_decref(c->root);
   json_decref(c->grave);
+  errs_free(c->errs);
   free(c->tab);
   free(c->file);
   free(c);
 }
 
-int
-sl_conf_load_str(const char *name, const char *text, size_t len,
-                 const struct sl_conf_key *schema, struct sl_conf **out,
-                 char *err, size_t errlen)
+/* keep: a config that parsed but has errors is still handed out (see
+ * sl_conf_load_all). */
+static int
+load_str(const char *name, const char *text, size_t len,
+         const struct sl_conf_key *schema, int keep, struct sl_conf **out,
+         char *err, size_t errlen)
 {
   struct ctx x;
   json_t *root = NULL;
@@ -1082,7 +1230,8 @@ sl_conf_load_str(const char *name, const char *text, size_t len,
     return SL_ENOMEM;
   x.c->file = strdup(name ? name : "(config)");
   x.c->grave = json_array();
-  if (x.c->file == NULL || x.c->grave == NULL ||
+  x.c->errs = calloc(1, sizeof(*x.c->errs));
+  if (x.c->file == NULL || x.c->grave == NULL || x.c->errs == NULL ||
       sl_buf_append(&x.path, "", 0) != 0) {
     rc = SL_ENOMEM;
     goto fail;
@@ -1100,8 +1249,13 @@ sl_conf_load_str(const char *name, const char *text, size_t len,
   if (rc)
     goto fail;
   sl_buf_free(&x.path);
+  rc = x.nerr > 0 ? SL_ECONFIG : 0;
+  if (rc && !keep) {
+    sl_conf_free(x.c);
+    return rc;
+  }
   *out = x.c;
-  return 0;
+  return rc;
 fail:
   if (rc == SL_ENOMEM && err && errlen && err[0] == '\0')
     snprintf(err, errlen, "%s: out of memory", x.c->file ? x.c->file : "");
@@ -1113,8 +1267,24 @@ fail:
 }
 
 int
-sl_conf_load(const char *path, const struct sl_conf_key *schema,
-             struct sl_conf **out, char *err, size_t errlen)
+sl_conf_load_str(const char *name, const char *text, size_t len,
+                 const struct sl_conf_key *schema, struct sl_conf **out,
+                 char *err, size_t errlen)
+{
+  return load_str(name, text, len, schema, 0, out, err, errlen);
+}
+
+int
+sl_conf_load_str_all(const char *name, const char *text, size_t len,
+                     const struct sl_conf_key *schema, struct sl_conf **out,
+                     char *err, size_t errlen)
+{
+  return load_str(name, text, len, schema, 1, out, err, errlen);
+}
+
+static int
+load_file(const char *path, const struct sl_conf_key *schema, int keep,
+          struct sl_conf **out, char *err, size_t errlen)
 {
   struct stat st;
   char *text = NULL;
@@ -1158,11 +1328,139 @@ sl_conf_load(const char *path, const struct sl_conf_key *schema,
     goto out;
   }
   text[got] = '\0';
-  rc = sl_conf_load_str(path, text, got, schema, out, err, errlen);
+  rc = load_str(path, text, got, schema, keep, out, err, errlen);
 out:
   free(text);
   close(fd);
   return rc;
+}
+
+int
+sl_conf_load(const char *path, const struct sl_conf_key *schema,
+             struct sl_conf **out, char *err, size_t errlen)
+{
+  return load_file(path, schema, 0, out, err, errlen);
+}
+
+int
+sl_conf_load_all(const char *path, const struct sl_conf_key *schema,
+                 struct sl_conf **out, char *err, size_t errlen)
+{
+  return load_file(path, schema, 1, out, err, errlen);
+}
+
+/* ---- the error list ---- */
+
+static int
+err_cmp(const void *a, const void *b)
+{
+  const struct conf_err *x = a, *y = b;
+  /* File order; errors without a line after those with one. */
+  unsigned lx = x->line > 0 ? (unsigned)x->line : UINT_MAX;
+  unsigned ly = y->line > 0 ? (unsigned)y->line : UINT_MAX;
+
+  if (lx != ly)
+    return lx < ly ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int
+verror(const struct sl_conf *c, const json_t *node, const char *keypath,
+       char *err, size_t errlen, const char *fmt, va_list ap)
+{
+  char buf[1024];
+  int line = c ? line_of(c, node) : 0;
+
+  /* A follow-up of a value the loader already refused: said once. */
+  if (path_failed(c, keypath))
+    return SL_ECONFIG;
+  verrf(c ? c->file : "(config)", line, keypath, buf, sizeof(buf), fmt,
+        ap);
+  errs_add(c, line, buf);
+  if (err && errlen && err[0] == '\0')
+    snprintf(err, errlen, "%s", buf);
+  return SL_ECONFIG;
+}
+
+int
+sl_conf_error(const struct sl_conf *c, const json_t *node,
+              const char *keypath, char *err, size_t errlen,
+              const char *fmt, ...)
+{
+  va_list ap;
+  int rc;
+
+  va_start(ap, fmt);
+  rc = verror(c, node, keypath, err, errlen, fmt, ap);
+  va_end(ap);
+  return rc;
+}
+
+int
+sl_conf_error_text(const struct sl_conf *c, const char *text, char *err,
+                   size_t errlen)
+{
+  const char *f = c ? c->file : NULL, *p, *sep;
+  size_t n = f ? strlen(f) : 0;
+  char path[256];
+  int line = 0;
+
+  if (text == NULL || text[0] == '\0')
+    text = "invalid configuration";
+  /* "file:line: key.path: ..." from sl_conf_errorf: keep its place in
+   * file order, and say nothing new about a value the loader refused. */
+  if (f && strncmp(text, f, n) == 0 && text[n] == ':') {
+    p = text + n + 1;
+    while (*p >= '0' && *p <= '9' && line < 100000000)
+      line = line * 10 + (*p++ - '0');
+    if (*p != ':')
+      line = 0;
+    else if (p[1] == ' ' && (sep = strstr(p + 2, ": ")) != NULL &&
+             (size_t)(sep - p - 2) < sizeof(path)) {
+      snprintf(path, sizeof(path), "%.*s", (int)(sep - p - 2), p + 2);
+      if (path_failed(c, path))
+        return SL_ECONFIG;
+    }
+  }
+  errs_add(c, line, text);
+  if (err && errlen && err[0] == '\0' && text != err)
+    snprintf(err, errlen, "%s", text);
+  return SL_ECONFIG;
+}
+
+size_t
+sl_conf_nerrors(const struct sl_conf *c)
+{
+  return c && c->errs ? c->errs->n + c->errs->more : 0;
+}
+
+int
+sl_conf_failed(const struct sl_conf *c, const char *keypath)
+{
+  return path_failed(c, keypath);
+}
+
+void
+sl_conf_report(FILE *fp, const char *path, const struct sl_conf *c,
+               const char *err)
+{
+  struct conf_errs *e = c ? c->errs : NULL;
+  size_t i;
+
+  if (e == NULL || e->n == 0) {
+    fprintf(fp, "%s\n", err && err[0] ? err : "invalid configuration");
+    /* libyaml cannot resume after a syntax error, so nothing past it
+     * was looked at. */
+    if (err && strstr(err, ": yaml: ") != NULL)
+      fprintf(fp, "%s: a YAML syntax error ends the check: fix it to see "
+              "any other errors\n", path ? path : "(config)");
+    return;
+  }
+  qsort(e->v, e->n, sizeof(*e->v), err_cmp);
+  for (i = 0; i < e->n; i++)
+    fprintf(fp, "%s\n", e->v[i].text);
+  if (e->more > 0)
+    fprintf(fp, "%s: %zu more errors not shown\n", c->file, e->more);
 }
 
 json_t *

@@ -20,6 +20,14 @@
  * ${VAR} and ${VAR:-default} are expanded in scalar values before typing; an
  * unset ${VAR} without default is an error. "$${" is a literal "${".
  *
+ * Every error, not only the first: the loader reports each problem and
+ * goes on (a refused value is removed and its default put in its place),
+ * and the checks that run on the loaded tree (agent/config.c,
+ * collector/config.c) add theirs with sl_conf_error(). sl_conf_report()
+ * prints the list in file order, at most SL_CONF_MAX_ERRORS lines and then
+ * "<file>: N more errors not shown". A YAML syntax error is the exception:
+ * libyaml cannot resume after one, so it is the only error reported.
+ *
  * Details (implementation notes, sl_conf.c):
  *   - errors come in file order; YAML syntax errors read
  *     "file:line: yaml: <libyaml problem> (<context> at line N)";
@@ -79,13 +87,25 @@ struct sl_conf_key {
 struct sl_conf;
 
 /* Load and validate. On failure returns SL_ECONFIG (or SL_ENOENT/SL_EIO)
- * and writes one line "file:line: key.path: reason" into err. */
+ * and writes one line "file:line: key.path: reason" into err: the first
+ * error in file order. */
 int sl_conf_load(const char *path, const struct sl_conf_key *schema,
                  struct sl_conf **out, char *err, size_t errlen);
 /* Same from memory; `name` stands in for the file name in messages. */
 int sl_conf_load_str(const char *name, const char *text, size_t len,
                      const struct sl_conf_key *schema, struct sl_conf **out,
                      char *err, size_t errlen);
+/* For --check and start-up: like the above, but a file that parsed is
+ * handed out even when it has errors (SL_ECONFIG with *out set), so that
+ * the binary's own checks can add theirs before sl_conf_report() prints
+ * them all. Values that failed are gone from the tree (defaults in their
+ * place): never run with such a config. *out is NULL after a YAML syntax
+ * error, a top level that is not a mapping or an unreadable file. */
+int sl_conf_load_all(const char *path, const struct sl_conf_key *schema,
+                     struct sl_conf **out, char *err, size_t errlen);
+int sl_conf_load_str_all(const char *name, const char *text, size_t len,
+                         const struct sl_conf_key *schema,
+                         struct sl_conf **out, char *err, size_t errlen);
 void sl_conf_free(struct sl_conf *c);
 
 json_t *sl_conf_root(const struct sl_conf *c);
@@ -101,6 +121,38 @@ void sl_conf_errorf(const struct sl_conf *c, const json_t *node,
   __attribute__((format(printf, 6, 7)))
 #endif
   ;
+
+/* Errors a check found on a loaded config. The list is bounded: */
+#define SL_CONF_MAX_ERRORS 100
+/* Format "file:line: keypath: reason" as sl_conf_errorf() does and add it
+ * to c's list; err gets it too when err is still empty (err keeps the
+ * first error). Nothing is added when keypath is a value the loader
+ * already refused, or lies below one (its absence is no news). Returns
+ * SL_ECONFIG, so a check can `return sl_conf_error(...)` or go on. */
+int sl_conf_error(const struct sl_conf *c, const json_t *node,
+                  const char *keypath, char *err, size_t errlen,
+                  const char *fmt, ...)
+#if defined(__GNUC__)
+  __attribute__((format(printf, 6, 7)))
+#endif
+  ;
+/* Add a line a module formatted itself (with sl_conf_errorf() or not);
+ * same rules for err. Returns SL_ECONFIG. */
+int sl_conf_error_text(const struct sl_conf *c, const char *text, char *err,
+                       size_t errlen);
+/* Errors recorded so far (loader and checks, including those past the
+ * cap). */
+size_t sl_conf_nerrors(const struct sl_conf *c);
+/* 1 when the loader refused the value at keypath (or one above it):
+ * checks skip what depends on it ("output.type") instead of reporting
+ * consequences of the default that replaced it. */
+int sl_conf_failed(const struct sl_conf *c, const char *keypath);
+/* Print every error of c to fp, one per line in file order, then
+ * "<file>: N more errors not shown" past SL_CONF_MAX_ERRORS. With no
+ * list (c NULL: the file did not parse) print err, and after a YAML
+ * syntax error a line saying that nothing after it was checked. */
+void sl_conf_report(FILE *fp, const char *path, const struct sl_conf *c,
+                    const char *err);
 
 /* Getters on normalised objects. `key` may be a dotted path ("spool.max_bytes").
  * Missing keys give NULL / `def`. */

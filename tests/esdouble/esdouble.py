@@ -618,6 +618,25 @@ BUILTIN_TEMPLATES = {
         "allow_auto_create": True,
         "ignore_missing_component_templates": ["logs@custom"]},
 }
+# ES 8's logs@settings names logs@default-pipeline as default_pipeline, so
+# the double has it too (its processors here change nothing).
+BUILTIN_PIPELINES = {
+    "logs@default-pipeline": {
+        "description": "default pipeline for the logs index template "
+                       "installed by x-pack",
+        "processors": [],
+        "_meta": {"managed": True},
+        "version": 14},
+}
+# Processor types PUT _ingest/pipeline accepts (ES refuses unknown ones).
+# `set` and `remove` run; the others pass documents through unchanged.
+PROCESSOR_TYPES = frozenset((
+    "append", "bytes", "convert", "csv", "date", "date_index_name",
+    "dissect", "dot_expander", "drop", "fail", "foreach", "geoip", "grok",
+    "gsub", "join", "json", "kv", "lowercase", "pipeline", "remove",
+    "rename", "reroute", "script", "set", "sort", "split", "trim",
+    "uppercase", "uri_parts", "urldecode", "user_agent"))
+
 BUILTIN_POLICIES = {
     "logs@lifecycle": {"phases": {"hot": {"min_age": "0ms", "actions": {
         "rollover": {"max_age": "30d", "max_primary_shard_size": "50gb"}}}},
@@ -666,7 +685,10 @@ class Store:
         self.templates = {}
         self.components = {}
         self.policies = {}
+        self.pipelines = {}
         if self.builtins:
+            for k, v in BUILTIN_PIPELINES.items():
+                self.pipelines[k] = json_copy(v)
             for k, v in BUILTIN_COMPONENTS.items():
                 self.components[k] = json_copy(v)
             for k, v in BUILTIN_TEMPLATES.items():
@@ -680,7 +702,11 @@ class Store:
                       "by_path_status": {}, "items_by_status": {},
                       "items_by_action": {}, "bulk_requests": 0,
                       "bulk_items": 0, "bytes_in": 0, "dropped": 0,
-                      "faults_fired": 0, "item_rejects": 0}
+                      "faults_fired": 0, "item_rejects": 0,
+                      # ?pipeline= of _bulk requests, by value
+                      "bulk_pipeline_params": {},
+                      # documents each ingest pipeline ran on
+                      "pipelines_run": {}}
         self.item_counter = 0
 
     # -- templates
@@ -713,6 +739,21 @@ class Store:
             if b.get("lifecycle") is not None:
                 lifecycle = json_copy(b["lifecycle"])
         return merged, lifecycle
+
+    def index_pipelines(self, name):
+        """(default_pipeline, final_pipeline) a write to `name` gets: from
+        the index (or the data stream's write index), else from the
+        template that would create it."""
+        idx, _, err = self.write_target(name, "create", autocreate=False)
+        if err is None:
+            settings = idx.settings
+        else:
+            tname = self.match_template(name)
+            if tname is None:
+                return None, None
+            settings = self.resolve_template(tname)[0]["settings"]
+        return (settings.get("index.default_pipeline"),
+                settings.get("index.final_pipeline"))
 
     # -- creation
 
@@ -1461,6 +1502,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                       "component_template")
         if s0 == "_ilm":
             return self.ilm_api(m, segs[1:], q, body)
+        if s0 == "_ingest" and n >= 2 and segs[1] == "pipeline":
+            return self.pipeline_api(m, segs[2:], body)
         if s0 == "_data_stream":
             return self.ds_api(m, segs[1:], q, body)
         if s0 in ("_search", "_count"):
@@ -1623,9 +1666,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                             "%s matching [%s] not found" % (
                                 singular.replace("_", " "), t), 404)
                 if table is st.components:
+                    # A template that lists it as optional does not hold
+                    # it (ES >= 8.8, elasticsearch#95527).
                     for t in targets:
                         users = [k for k, v in st.templates.items()
-                                 if t in v.get("composed_of", [])]
+                                 if t in v.get("composed_of", []) and
+                                 t not in v.get(
+                                     "ignore_missing_component_templates",
+                                     [])]
                         if users:
                             return es_error(
                                 "illegal_argument_exception",
@@ -1684,6 +1732,82 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 other, "[" + ", ".join(
                                     t["index_patterns"]) + "]", prio), 400)
         return None
+
+    # ---- ingest pipelines
+
+    def pipeline_api(self, m, rest, body):
+        st = self.server.store
+        name = rest[0] if rest else None
+        with st.lock:
+            if m in ("GET", "HEAD"):
+                if not name:
+                    names = list(st.pipelines)
+                else:
+                    names = []
+                    for part in name.split(","):
+                        names += [k for k in st.pipelines
+                                  if fnmatch.fnmatchcase(k, part)]
+                # ES answers an unknown id with 404 and an empty object.
+                if name and not names:
+                    return 404, {}
+                return 200, {k: json_copy(st.pipelines[k]) for k in names}
+            if not name:
+                return self.bad_method(m, "GET")
+            if m == "PUT":
+                spec = self.parse_json(body, True)
+                err = check_pipeline_body(spec)
+                if err:
+                    return err
+                st.pipelines[name] = spec
+                return 200, {"acknowledged": True}
+            if m == "DELETE":
+                targets = [k for k in st.pipelines
+                           if fnmatch.fnmatchcase(k, name)]
+                if not targets:
+                    return es_error("resource_not_found_exception",
+                                    "pipeline [%s] is missing" % name, 404)
+                for t in targets:
+                    st.pipelines.pop(t, None)
+                return 200, {"acknowledged": True}
+        return self.bad_method(m, "GET, PUT, DELETE")
+
+    def ingest(self, name, meta, src):
+        """Run the pipelines an index/create item goes through, as ES's
+        IngestService: the item's `pipeline` (or the request's ?pipeline=)
+        replaces the index's default_pipeline ("_none": no pipeline), the
+        final_pipeline runs after it. A pipeline that does not exist fails
+        the item (400 illegal_argument_exception), not the request.
+        Returns (src, error item or None)."""
+        st = self.server.store
+        default, final = st.index_pipelines(name)
+        pipe = meta.get("pipeline", default)
+        chain = [p for p in (pipe, final) if p and p != "_none"]
+        if not chain:
+            return src, None
+        doc = None
+        for p in chain:
+            spec = st.pipelines.get(p)
+            if spec is None:
+                return src, {"_index": name, "_id": meta.get("_id"),
+                             "status": 400, "error": item_error(
+                                 "illegal_argument_exception",
+                                 "pipeline with id [%s] does not exist" % p)}
+            runs = st.stats["pipelines_run"]
+            runs[p] = runs.get(p, 0) + 1
+            procs = [pr for pr in spec.get("processors", [])
+                     if next(iter(pr)) in ("set", "remove")]
+            if not procs:
+                continue
+            if doc is None:
+                try:
+                    doc = _loads(src)
+                except ValueError:
+                    return src, None      # the shard reports it
+                if type(doc) is not dict:
+                    return src, None
+            for pr in procs:
+                run_processor(doc, pr)
+        return (src if doc is None else _dumps(doc)), None
 
     # ---- ILM
 
@@ -2435,8 +2559,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         items = []
         errors = False
         execute = self.execute
+        gp = q.get("pipeline")
+        if gp is not None:
+            # The request's pipeline applies to the items that name none.
+            ops = [(a, m if a in ("update", "delete") or "pipeline" in m
+                    else dict(m, pipeline=gp), s) for a, m, s in ops]
         with st.lock:
             stats = st.stats
+            if gp is not None:
+                bp = stats["bulk_pipeline_params"]
+                bp[gp] = bp.get(gp, 0) + 1
             ibs = stats["items_by_status"]
             iba = stats["items_by_action"]
             stats["bulk_requests"] += 1
@@ -2472,6 +2604,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         "no such index [%s] and [require_alias] request flag "
                         "is [true] and [%s] is not an alias" % (name, name),
                         {"index_uuid": "_na_", "index": name})}
+        if act in ("create", "index") and src is not None:
+            # Pipelines run on the coordinating node, before the write
+            # target is looked up or created.
+            src, bad = self.ingest(name, meta, src)
+            if bad is not None:
+                return bad
         idx, ds, err = st.write_target(name, act)
         if err is not None:
             return {"_index": name, "_id": doc_id, "status": err[0],
@@ -3050,6 +3188,50 @@ def check_mappings(mappings):
                                              "declared on field [%s]"
                                              % (bad[1], bad[0])})
     return None
+
+
+def check_pipeline_body(spec):
+    """PUT _ingest/pipeline/<id>: ES refuses a body without processors
+    and processors of unknown types."""
+    if not isinstance(spec, dict):
+        return es_error("parse_exception", "pipeline must be an object", 400)
+    procs = spec.get("processors")
+    if not isinstance(procs, list):
+        return es_error("parse_exception",
+                        "[processors] required property is missing", 400)
+    for pr in procs:
+        if not isinstance(pr, dict) or len(pr) != 1:
+            return es_error("parse_exception",
+                            "processor must be an object with one key", 400)
+        ptype = next(iter(pr))
+        if ptype not in PROCESSOR_TYPES:
+            return es_error("parse_exception",
+                            "No processor type exists with name [%s]"
+                            % ptype, 400, {"processor_type": ptype})
+    return None
+
+
+def run_processor(doc, pr):
+    """The two processors the double runs: set and remove (dotted paths,
+    literal values)."""
+    (ptype, conf), = pr.items()
+    fields = conf.get("field")
+    for f in (fields if isinstance(fields, list) else [fields]):
+        parts = str(f).split(".")
+        cur = doc
+        for k in parts[:-1]:
+            if ptype == "set":
+                cur = cur.setdefault(k, {})
+            else:
+                cur = cur.get(k)
+            if not isinstance(cur, dict):
+                break
+        else:
+            if ptype == "set":
+                if conf.get("override", True) or parts[-1] not in cur:
+                    cur[parts[-1]] = json_copy(conf.get("value"))
+            else:
+                cur.pop(parts[-1], None)
 
 
 def check_template_body(kind, spec):

@@ -1169,3 +1169,154 @@ def test_cat_indices_bytes_and_template_lifecycle_enabled(es):
     ds = es.request("GET", "/_data_stream/lc-x").json()["data_streams"][0]
     assert ds["lifecycle"]["enabled"] is True
     assert ds["lifecycle"]["data_retention"] == "3d"
+
+
+# ------------------------------------------------------ issue 14: hooks
+
+def test_composed_of_missing_is_error_unless_ignored(es):
+    # ES refuses a template naming a component that does not exist...
+    r = es.request("PUT", "/_index_template/hooks", {
+        "index_patterns": ["hooks-*"], "data_stream": {}, "priority": 10,
+        "composed_of": ["site@custom"]})
+    assert r.status == 400
+    e = r.json()["error"]
+    assert e["type"] == "invalid_index_template_exception"
+    assert "[site@custom]" in e["reason"]
+    # ...unless it is listed in ignore_missing_component_templates (8.7+),
+    # and only those listed are excused.
+    r = es.request("PUT", "/_index_template/hooks", {
+        "index_patterns": ["hooks-*"], "data_stream": {}, "priority": 10,
+        "composed_of": ["site@custom", "other@custom"],
+        "ignore_missing_component_templates": ["site@custom"]})
+    assert r.status == 400 and "[other@custom]" in \
+        r.json()["error"]["reason"]
+    r = es.request("PUT", "/_index_template/hooks", {
+        "index_patterns": ["hooks-*"], "data_stream": {}, "priority": 10,
+        "composed_of": ["site@custom"],
+        "ignore_missing_component_templates": ["site@custom"]})
+    assert r.status == 200, r.body
+    t = es.request("GET", "/_index_template/hooks").json()[
+        "index_templates"][0]["index_template"]
+    assert t["ignore_missing_component_templates"] == ["site@custom"]
+    # A stream made while the hook is missing still works.
+    assert item(bulk_items(es, create("hooks-a-x", "1")), 0)[1][
+        "status"] == 201
+
+
+def test_composed_of_later_component_wins(es):
+    es.request("PUT", "/_component_template/base", {"template": {
+        "settings": {"index.codec": "best_compression",
+                     "index.number_of_replicas": 1}}})
+    es.request("PUT", "/_index_template/hooks", {
+        "index_patterns": ["hooks-*"], "data_stream": {}, "priority": 10,
+        "composed_of": ["base", "site@custom"],
+        "ignore_missing_component_templates": ["site@custom"]})
+    bulk_items(es, create("hooks-a-before", "1"))
+    # The hook created later applies to streams (and backing indices)
+    # made after it, and overrides the components listed before it.
+    r = es.request("PUT", "/_component_template/site@custom", {"template": {
+        "settings": {"index.number_of_replicas": 0}}})
+    assert r.status == 200
+    bulk_items(es, create("hooks-a-after", "1"))
+    s = es.request("GET", "/hooks-a-*/_settings").json()
+    reps = {k.split("-")[-3]: v["settings"]["index"]["number_of_replicas"]
+            for k, v in s.items()}
+    assert reps == {"before": "1", "after": "0"}, s
+    # Optional for every template using it: the hook may be deleted
+    # (ES >= 8.8), a required component may not.
+    assert es.request("DELETE", "/_component_template/base").status == 400
+    assert es.request("DELETE", "/_component_template/site@custom") \
+        .status == 200
+    bulk_items(es, create("hooks-a-gone", "1"))
+
+
+# --------------------------------------------------- issue 14: pipelines
+
+def test_pipeline_crud(es):
+    r = es.request("GET", "/_ingest/pipeline/p1")
+    assert r.status == 404 and r.json() == {}
+    assert "logs@default-pipeline" in es.request(
+        "GET", "/_ingest/pipeline").json()
+    r = es.request("PUT", "/_ingest/pipeline/p1", {
+        "processors": [{"set": {"field": "labels.via", "value": "p1"}}]})
+    assert r.status == 200 and r.json() == {"acknowledged": True}
+    assert list(es.request("GET", "/_ingest/pipeline/p1").json()) == ["p1"]
+    r = es.request("PUT", "/_ingest/pipeline/bad", {
+        "processors": [{"frobnicate": {}}]})
+    assert r.status == 400
+    assert "No processor type exists with name [frobnicate]" in \
+        r.json()["error"]["reason"]
+    assert es.request("PUT", "/_ingest/pipeline/bad", {}).status == 400
+    assert es.request("DELETE", "/_ingest/pipeline/p1").status == 200
+    assert es.request("DELETE", "/_ingest/pipeline/p1").status == 404
+
+
+def test_bulk_pipeline_param_runs_and_is_recorded(es):
+    es.request("PUT", "/_ingest/pipeline/p1", {
+        "processors": [{"set": {"field": "labels.via", "value": "p1"}},
+                       {"remove": {"field": "drop_me"}}]})
+    es.request("PUT", "/_ingest/pipeline/p2", {
+        "processors": [{"set": {"field": "labels.via", "value": "p2"}}]})
+    r = bulk_items(es, create("logs-p-default", "a", drop_me=1),
+                   [{"create": {"_index": "logs-p-default", "_id": "b",
+                                "pipeline": "p2"}},
+                    {"@timestamp": "2024-05-01T12:00:00Z"}],
+                   [{"create": {"_index": "logs-p-default", "_id": "c",
+                                "pipeline": "_none"}},
+                    {"@timestamp": "2024-05-01T12:00:00Z"}],
+                   params="pipeline=p1")
+    assert not r["errors"], r
+    src = {d["_id"]: d["_source"] for d in es.docs("logs-p-default")}
+    # ?pipeline= for the items that name none; an item's own wins; _none
+    # runs no pipeline (not even the index's default one).
+    assert src["a"]["labels"] == {"via": "p1"} and "drop_me" not in src["a"]
+    assert src["b"]["labels"] == {"via": "p2"}
+    assert "labels" not in src["c"]
+    st = es.stats()
+    assert st["bulk_pipeline_params"] == {"p1": 1}
+    assert st["pipelines_run"] == {"p1": 1, "p2": 1}
+
+
+def test_bulk_unknown_pipeline_fails_the_item(es):
+    # As ES's IngestService: a per-item 400, the request itself is 200 and
+    # the other items are written.
+    r = bulk_items(es, create("logs-p-default", "a"),
+                   [{"create": {"_index": "logs-p-default", "_id": "b",
+                                "pipeline": "nope"}},
+                    {"@timestamp": "2024-05-01T12:00:00Z"}])
+    assert r["errors"] is True
+    assert item(r, 0)[1]["status"] == 201
+    _, b = item(r, 1)
+    assert b["status"] == 400
+    assert b["error"]["type"] == "illegal_argument_exception"
+    assert b["error"]["reason"] == "pipeline with id [nope] does not exist"
+    r = bulk_items(es, create("logs-q-default", "a"), params="pipeline=nope")
+    assert item(r, 0)[1]["status"] == 400
+    # Nothing was created for the refused item.
+    assert es.request("GET", "/_data_stream/logs-q-default").status == 404
+
+
+def test_default_and_final_pipeline_from_settings(es):
+    es.request("PUT", "/_ingest/pipeline/dflt", {
+        "processors": [{"set": {"field": "labels.dflt", "value": "yes"}}]})
+    es.request("PUT", "/_ingest/pipeline/fin", {
+        "processors": [{"set": {"field": "labels.fin", "value": "yes"}}]})
+    es.request("PUT", "/_ingest/pipeline/req", {"processors": []})
+    es.request("PUT", "/_index_template/pp", {
+        "index_patterns": ["pp-*"], "priority": 10, "template": {
+            "settings": {"index.default_pipeline": "dflt",
+                         "index.final_pipeline": "fin"}}})
+    bulk_items(es, [{"index": {"_index": "pp-1", "_id": "a"}}, {"x": 1}])
+    bulk_items(es, [{"index": {"_index": "pp-1", "_id": "b"}}, {"x": 1}],
+               params="pipeline=req")
+    src = {d["_id"]: d["_source"] for d in es.docs("pp-1")}
+    assert src["a"]["labels"] == {"dflt": "yes", "fin": "yes"}
+    # The request's pipeline replaces the default one, not the final one.
+    assert src["b"]["labels"] == {"fin": "yes"}
+    # A default pipeline that does not exist fails every item.
+    es.request("PUT", "/_index_template/pq", {
+        "index_patterns": ["pq-*"], "priority": 10, "template": {
+            "settings": {"index.default_pipeline": "gone"}}})
+    r = bulk_items(es, [{"index": {"_index": "pq-1"}}, {"x": 1}])
+    assert item(r, 0)[1]["error"]["reason"] == \
+        "pipeline with id [gone] does not exist"

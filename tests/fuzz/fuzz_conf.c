@@ -2,7 +2,9 @@
  * YAML, schema validation, defaults, ${ENV} expansion, durations, sizes)
  * with the collector's schema and range checks (collector/config.c) and
  * the typed Elasticsearch view. Any input must either load or fail with a
- * non-empty "file:line: key: reason"-style message; never crash.
+ * non-empty "file:line: key: reason"-style message; never crash. Then the
+ * same as --check does it: every error, the checks run on a tree that had
+ * errors (sl_conf_load_str_all).
  *
  * Seeds: tests/fuzz/corpus-conf/ (scripts/fuzz-smoke).
  */
@@ -40,5 +42,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     abort();
   }
   sl_conf_free(c);
+
+  /* What --check does: a config with errors is kept and checked further
+   * (values that failed are gone from its tree), then every error is
+   * printed. */
+  {
+    static FILE *devnull;
+    int check;
+
+    if (devnull == NULL)
+      devnull = fopen("/dev/null", "w");
+    err[0] = '\0';
+    c = NULL;
+    rc = sl_conf_load_str_all("fuzz.yml", (const char *)data, size,
+                              sl_collector_schema, &c, err, sizeof(err));
+    check = c ? sl_collector_conf_check(c, err, sizeof(err)) : 0;
+    if ((rc != 0 || check != 0) && err[0] == '\0' &&
+        sl_conf_nerrors(c) == 0) {
+      fprintf(stderr, "all: refused without a reason (%s)\n",
+              sl_strerror(rc ? rc : check));
+      abort();
+    }
+    if (devnull)
+      sl_conf_report(devnull, "fuzz.yml", c, err);
+    sl_conf_free(c);
+  }
   return 0;
 }

@@ -102,3 +102,51 @@ def test_version_and_help():
     for key in ("data_dir", "queue", "max_bytes", "compression_level",
                 "flush_interval", "max_line_bytes"):
         assert key in r.stdout
+
+
+# Issue 14: --check reports every error of the file, each as
+# file:line: key: reason, in file order.
+THREE_ERRORS = ("data_dir: /tmp/x\n"
+                "workers: 0\n"                         # 2: range (check)
+                "inputs:\n"
+                "  - paths: [/tmp/*.log]\n"
+                "    parser: xml\n"                    # 5: enum (schema)
+                "output:\n"
+                "  hosts: [127.0.0.1:5044]\n"
+                "  windw: 10\n")                       # 8: unknown key
+
+
+def test_check_reports_every_error(tmp_path):
+    p, r = check_bad(tmp_path, THREE_ERRORS)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 3, r.stderr
+    got = [re.match(re.escape(str(p)) + r":(\d+): (\S+): (.+)", l)
+           for l in lines]
+    assert all(got), r.stderr
+    assert [(int(m.group(1)), m.group(2)) for m in got] == [
+        (2, "workers"), (5, "inputs[0].parser"), (8, "output.windw")], \
+        r.stderr
+    assert r.stdout == ""
+
+
+def test_start_reports_every_error(tmp_path):
+    p = tmp_path / "bad.yml"
+    p.write_text(THREE_ERRORS)
+    r = run("-c", str(p))
+    assert r.returncode == 2
+    assert len(r.stderr.splitlines()) == 3, r.stderr
+
+
+def test_check_yaml_syntax_error_says_it_stops(tmp_path):
+    p, r = check_bad(tmp_path, "data_dir: /tmp/x\ninputs: [\nworkers: 0\n")
+    lines = r.stderr.splitlines()
+    assert re.match(re.escape(str(p)) + r":\d+: yaml: ", lines[0]), r.stderr
+    assert lines[1] == ("%s: a YAML syntax error ends the check: fix it to "
+                        "see any other errors" % p), r.stderr
+
+
+def test_check_ok_wording(tmp_path):
+    path = os.path.join(SOURCE, "deploy", "config", "agent.yml")
+    r = run("--check", "-c", path)
+    # the same words as sluice-collector --check
+    assert r.stdout == "%s: config ok\n" % path, r.stdout

@@ -106,6 +106,10 @@ OUT_OF_RANGE = [
      r"elasticsearch\.timeout"),
     ("shutdown_timeout_neg", _cfg(top="shutdown_timeout: -5s\n"), 6,
      r"shutdown_timeout"),
+    # refused at start only, before issue 14
+    ("es_ssl_cert_without_key", _cfg(es="  hosts: [http://h:9200]\n"
+                                     "  ssl:\n    cert: /x.pem\n"), 7,
+     r"elasticsearch\.ssl"),
 ]
 BROKEN += OUT_OF_RANGE
 
@@ -162,3 +166,69 @@ def test_version():
                            "sl_config.h")) as f:
         tls = "#define HAVE_OPENSSL\n" in f.read()
     assert ("tls" in feats) == tls, r.stdout
+
+
+# Issue 14: --check reports every error of the file, not only the first.
+THREE_ERRORS = ("data_dir: /tmp/x\n"
+                "inputs:\n"
+                "  - type: lumberjack\n"
+                "    max_window: 0\n"                  # 4: range (check)
+                "    listn: 0.0.0.0:5044\n"            # 5: unknown key
+                "elasticsearch:\n"
+                "  hosts: [http://h:9200]\n"
+                "  index_mode: weekly\n")              # 8: enum (schema)
+
+
+def test_check_reports_every_error(tmp_path):
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text(THREE_ERRORS)
+    r = run("--check", "-c", str(cfg))
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 3, r.stderr
+    got = [re.match(re.escape(str(cfg)) + r":(\d+): (\S+): (.+)", l)
+           for l in lines]
+    assert all(got), r.stderr
+    assert [(int(m.group(1)), m.group(2)) for m in got] == [
+        (4, "inputs[0].max_window"), (5, "inputs[0].listn"),
+        (8, "elasticsearch.index_mode")], r.stderr
+    # and the same at start-up
+    r = run("-c", str(cfg))
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == lines
+
+
+def test_check_many_errors_capped(tmp_path):
+    cfg = tmp_path / "bad.yml"
+    cfg.write_text(_cfg(top="".join("k%d: 1\n" % i for i in range(130))))
+    r = run("--check", "-c", str(cfg))
+    assert r.returncode == 2
+    lines = r.stderr.splitlines()
+    assert len(lines) == 101, r.stderr[-500:]
+    assert lines[-1] == "%s: 30 more errors not shown" % cfg
+
+
+def test_check_ok_wording(tmp_path):
+    env = dict(os.environ, SLUICE_DATA_DIR=str(tmp_path))
+    path = os.path.join(SOURCE, "deploy", "config", "collector.yml")
+    r = run("--check", "-c", path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "%s: config ok\n" % path, r.stdout
+
+
+# Issue 14: elasticsearch.pipeline goes into the _bulk URL as it is.
+@pytest.mark.parametrize("value,ok", [
+    ("site-enrich", True), ("logs@custom.v2_1", True), ("_none", True),
+    ("'a b'", False), ("'x&refresh=true'", False), ("'p/q'", False),
+    ("''", False), ("'%s'" % ("p" * 256), False)])
+def test_check_pipeline(tmp_path, value, ok):
+    cfg = tmp_path / "p.yml"
+    cfg.write_text(_cfg(es="  hosts: [http://h:9200]\n"
+                        "  pipeline: %s\n" % value))
+    r = run("--check", "-c", str(cfg))
+    if ok:
+        assert r.returncode == 0, r.stderr
+        return
+    assert r.returncode == 2
+    assert re.match(re.escape(str(cfg)) + r":6: elasticsearch\.pipeline: ",
+                    r.stderr), r.stderr

@@ -235,6 +235,78 @@ test_input_ids(void **state)
   sl_conf_free(c);
 }
 
+/* Issue 14: sl_agent_conf_read reports every problem and goes on; what
+ * depends on a failed value is skipped, not reported as a consequence. */
+static void
+test_all_errors(void **state)
+{
+  struct sl_conf *c = NULL;
+  struct sl_agent_conf ac;
+  char err[256], hosts[2048];
+  const char *yaml;
+  size_t i, n = 0;
+  int rc;
+
+  (void)state;
+  /* Three problems, three errors; err says the first. */
+  yaml = "data_dir: /tmp/d\n"
+         "workers: 0\n"
+         "inputs:\n"
+         "  - paths: /x\n"
+         "    max_line_bytes: 8\n"
+         "output:\n"
+         "  hosts: [10.0.0.1:5044, nohost:99999]\n"
+         "  window: 0\n";
+  assert_int_equal(sl_conf_load_str_all("t.yml", yaml, strlen(yaml),
+                                        sl_agent_schema, &c, err,
+                                        sizeof(err)), 0);
+  assert_int_equal(sl_agent_conf_read(c, &ac, err, sizeof(err)),
+                   SL_ECONFIG);
+  assert_string_equal(err, "t.yml:2: workers: must be 1..64");
+  assert_int_equal(sl_conf_nerrors(c), 4);
+  assert_int_equal(ac.nhosts, 1);
+  sl_conf_free(c);
+
+  /* More hosts than fit: one error, nothing written past hosts[]. */
+  n = (size_t)snprintf(hosts, sizeof hosts, "data_dir: /d\ninputs:\n"
+                       "  - paths: /x\noutput:\n  hosts: [");
+  for (i = 0; i < SL_AGENT_MAX_HOSTS + 4; i++)
+    n += (size_t)snprintf(hosts + n, sizeof hosts - n, "%sh%zu:1",
+                          i ? ", " : "", i);
+  snprintf(hosts + n, sizeof hosts - n, "]\n");
+  assert_int_equal(sl_conf_load_str_all("t.yml", hosts, strlen(hosts),
+                                        sl_agent_schema, &c, err,
+                                        sizeof(err)), 0);
+  assert_int_equal(sl_agent_conf_read(c, &ac, err, sizeof(err)),
+                   SL_ECONFIG);
+  assert_non_null(strstr(err, "at most 16 hosts"));
+  assert_int_equal(sl_conf_nerrors(c), 1);
+  assert_int_equal(ac.nhosts, 0);
+  sl_conf_free(c);
+
+  /* A refused output type: not also "output.path: required for output
+   * type lumberjack"-style follow-ups of the default that replaced it. */
+  yaml = "data_dir: /d\ninputs:\n  - paths: /x\n"
+         "output:\n  type: fil\n  path: /tmp/out\n";
+  rc = sl_conf_load_str_all("t.yml", yaml, strlen(yaml), sl_agent_schema,
+                            &c, err, sizeof(err));
+  assert_int_equal(rc, SL_ECONFIG);
+  assert_non_null(c);
+  sl_agent_conf_read(c, &ac, err, sizeof(err));
+  assert_int_equal(sl_conf_nerrors(c), 1);
+  assert_true(sl_conf_failed(c, "output.type"));
+  sl_conf_free(c);
+
+  /* A missing required section is said once (by the loader). */
+  yaml = "data_dir: /d\ninputs:\n  - paths: /x\n";
+  rc = sl_conf_load_str_all("t.yml", yaml, strlen(yaml), sl_agent_schema,
+                            &c, err, sizeof(err));
+  assert_int_equal(rc, SL_ECONFIG);
+  sl_agent_conf_read(c, &ac, err, sizeof(err));
+  assert_int_equal(sl_conf_nerrors(c), 1);
+  sl_conf_free(c);
+}
+
 int
 main(void)
 {
@@ -244,6 +316,7 @@ main(void)
     cmocka_unit_test(test_semantic_errors),
     cmocka_unit_test(test_split_hostport),
     cmocka_unit_test(test_input_ids),
+    cmocka_unit_test(test_all_errors),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -369,6 +369,74 @@ test_gzip(void **state)
   sl_buf_free(&b);
 }
 
+/* composed_of of an installed index template, as "a,b,c". */
+static void
+composition(const char *body, char *out, size_t cap, char *opt, size_t ocap)
+{
+  json_t *t = json_loads(body, 0, NULL), *v;
+  size_t i, n = 0, m = 0;
+
+  assert_non_null(t);
+  out[0] = opt[0] = '\0';
+  json_array_foreach(json_object_get(t, "composed_of"), i, v)
+    n += (size_t)snprintf(out + n, cap - n, "%s%s", i ? "," : "",
+                          json_string_value(v));
+  json_array_foreach(json_object_get(t, "ignore_missing_component_templates"),
+                     i, v)
+    m += (size_t)snprintf(opt + m, ocap - m, "%s%s", i ? "," : "",
+                          json_string_value(v));
+  json_decref(t);
+}
+
+/* Issue 14: the templates compose the site hooks logs@custom (data
+ * streams only) and sluice@custom after sluice's own components (later
+ * wins), both optional; ES < 8.7 cannot take optional components. */
+static void
+test_templates_compose_custom_hooks(void **state)
+{
+  struct sl_es_object o[SL_ES_SETUP_MAX];
+  struct sl_es_setup_conf c;
+  char comp[256], opt[256];
+  size_t n;
+
+  (void)state;
+  memset(&c, 0, sizeof c);
+  c.mode = SL_INDEX_DAILY;
+  c.es_major = 8;
+  c.es_minor = 15;
+  assert_int_equal(sl_es_setup_build(&c, o, &n), 0);
+  assert_int_equal(n, 4);
+  composition(o[2].body, comp, sizeof comp, opt, sizeof opt);
+  assert_string_equal(comp, "sluice-ecs-mappings,sluice-settings,"
+                      "logs@custom,sluice@custom");
+  assert_string_equal(opt, "logs@custom,sluice@custom");
+  composition(o[3].body, comp, sizeof comp, opt, sizeof opt);
+  assert_string_equal(comp, "sluice-ecs-mappings,sluice-settings,"
+                      "sluice@custom");
+  assert_string_equal(opt, "sluice@custom");
+  sl_es_setup_free(o, n);
+
+  /* Unknown version: as current. 8.7 is the first with the field. */
+  c.es_major = 0;
+  c.es_minor = 0;
+  assert_int_equal(sl_es_setup_build(&c, o, &n), 0);
+  assert_non_null(strstr(o[2].body, "sluice@custom"));
+  sl_es_setup_free(o, n);
+  c.es_major = 8;
+  c.es_minor = 7;
+  assert_int_equal(sl_es_setup_build(&c, o, &n), 0);
+  assert_non_null(strstr(o[2].body, "ignore_missing_component_templates"));
+  sl_es_setup_free(o, n);
+  c.es_minor = 6;
+  assert_int_equal(sl_es_setup_build(&c, o, &n), 0);
+  for (size_t i = 2; i < n; i++) {
+    composition(o[i].body, comp, sizeof comp, opt, sizeof opt);
+    assert_string_equal(comp, "sluice-ecs-mappings,sluice-settings");
+    assert_null(strstr(o[i].body, "ignore_missing_component_templates"));
+  }
+  sl_es_setup_free(o, n);
+}
+
 static void
 test_templates(void **state)
 {
@@ -656,6 +724,7 @@ main(void)
     cmocka_unit_test(test_deadletter_line),
     cmocka_unit_test(test_gzip),
     cmocka_unit_test(test_templates),
+    cmocka_unit_test(test_templates_compose_custom_hooks),
     cmocka_unit_test(test_parse_root),
     cmocka_unit_test(test_encode_data_stream),
     cmocka_unit_test(test_encode_daily),

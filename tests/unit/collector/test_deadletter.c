@@ -31,6 +31,7 @@ src(const struct sl_dl *dl)
   s.doc = doc;
   s.doc_len = sizeof doc - 1;
   s.dl = dl;
+  s.no_pipeline = 0;
   return s;
 }
 
@@ -68,6 +69,41 @@ test_make(void **state)
   json_decref(d);
   sl_dl_free(dl);
   sl_dl_free(NULL);
+}
+
+/* Issue 14: with elasticsearch.pipeline set, a dead letter says
+ * "pipeline":"_none" (the pipeline may be why the event was refused);
+ * without, its action line is the plain one. */
+static void
+test_make_no_pipeline(void **state)
+{
+  struct sl_dl_src s = src(NULL);
+  struct sl_dl *dl;
+  json_t *a, *c;
+  char *nl;
+
+  (void)state;
+  s.no_pipeline = 1;
+  assert_int_equal(sl_dl_make("logs-sluice.deadletter-default", &s, 400,
+                              "illegal_argument_exception",
+                              "pipeline with id [x] does not exist", &dl), 0);
+  nl = memchr(dl->bytes, '\n', dl->len);
+  a = json_loadb(dl->bytes, (size_t)(nl - dl->bytes), 0, NULL);
+  assert_non_null(a);
+  c = json_object_get(a, "create");
+  assert_string_equal(json_string_value(json_object_get(c, "pipeline")),
+                      "_none");
+  assert_string_equal(json_string_value(json_object_get(c, "_index")),
+                      "logs-sluice.deadletter-default");
+  assert_int_equal(json_object_size(c), 3);
+  json_decref(a);
+  sl_dl_free(dl);
+
+  s.no_pipeline = 0;
+  assert_int_equal(sl_dl_make("logs-sluice.deadletter-default", &s, 400,
+                              NULL, NULL, &dl), 0);
+  assert_null(strstr(dl->bytes, "pipeline"));
+  sl_dl_free(dl);
 }
 
 static size_t
@@ -159,6 +195,7 @@ main(void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_make),
+    cmocka_unit_test(test_make_no_pipeline),
     cmocka_unit_test(test_file_append),
     cmocka_unit_test(test_file_error),
   };

@@ -594,6 +594,133 @@ test_random_mutations(void **state)
   assert_true(ok > 0 && ok < 3000);
 }
 
+/* Load with sl_conf_load_str_all and return what sl_conf_report prints. */
+static char *
+report_all(const char *text, struct sl_conf **out, int *rc)
+{
+  static char buf[16384];
+  FILE *fp = fmemopen(buf, sizeof(buf), "w");
+
+  assert_non_null(fp);
+  err[0] = '\0';
+  *out = NULL;
+  *rc = sl_conf_load_str_all("t.yml", text, strlen(text), schema, out, err,
+                             sizeof(err));
+  sl_conf_report(fp, "t.yml", *out, err);
+  fclose(fp);
+  return buf;
+}
+
+/* Issue 14: every error of the file, in file order; the first one is
+ * still what err (and sl_conf_load) says. */
+static void
+test_all_errors_reported(void **state)
+{
+  const char *text = "data_dir: /d\n"
+                     "timeout: soon\n"                 /* 2 */
+                     "inputs:\n"
+                     "  - paths: [a]\n"
+                     "    max_line_bytes: huge\n"      /* 5 */
+                     "    colour: red\n"               /* 6 */
+                     "  - type: pipe\n"                /* 7 */
+                     "http:\n"
+                     "  port: eighty\n"                /* 9 */
+                     "log_level: loud\n";              /* 10 */
+  struct sl_conf *c;
+  char *out;
+  int rc;
+
+  (void)state;
+  out = report_all(text, &c, &rc);
+  assert_int_equal(rc, SL_ECONFIG);
+  assert_non_null(c);
+  assert_string_equal(out,
+    "t.yml:2: timeout: expected a duration like 250ms, 10s, 5m, 2h, 7d, "
+    "got \"soon\"\n"
+    "t.yml:5: inputs[0].max_line_bytes: expected a size like 4096, 64KiB, "
+    "10MB, 1GiB, got \"huge\"\n"
+    "t.yml:6: inputs[0].colour: unknown key\n"
+    "t.yml:7: inputs[1].type: \"pipe\" is not one of file|stdin\n"
+    "t.yml:7: inputs[1].paths: required key is missing\n"
+    "t.yml:9: http.port: expected an integer, got \"eighty\"\n"
+    "t.yml:10: log_level: \"loud\" is not one of debug|info|warn|error\n");
+  assert_int_equal(sl_conf_nerrors(c), 7);
+  /* Refused values are gone and their defaults are in their place. */
+  assert_int_equal(sl_conf_int(sl_conf_root(c), "timeout", -1), 30000);
+  assert_int_equal(sl_conf_int(sl_conf_root(c), "http.port", -1), 5066);
+  assert_true(sl_conf_failed(c, "timeout"));
+  assert_true(sl_conf_failed(c, "inputs[1].paths"));
+  assert_false(sl_conf_failed(c, "inputs[0].paths"));
+  /* A check's follow-up of a refused value is not news... */
+  assert_int_equal(sl_conf_error(c, NULL, "inputs[1].paths", err,
+                                 sizeof(err), "empty"), SL_ECONFIG);
+  assert_int_equal(sl_conf_nerrors(c), 7);
+  /* ...other findings join the list, err keeps the first. */
+  err[0] = '\0';
+  sl_conf_error(c, sl_conf_get(sl_conf_root(c), "data_dir"), "data_dir",
+                err, sizeof(err), "not a directory");
+  sl_conf_error(c, NULL, "x", err, sizeof(err), "second");
+  sl_conf_error_text(c, "t.yml:3: inputs: from a module", err, sizeof(err));
+  assert_string_equal(err, "t.yml:1: data_dir: not a directory");
+  assert_int_equal(sl_conf_nerrors(c), 10);
+  sl_conf_free(c);
+  /* The one-error API says the first. */
+  load_bad(text, "t.yml:2: timeout: expected a duration like 250ms, 10s, "
+           "5m, 2h, 7d, got \"soon\"");
+}
+
+static void
+test_all_errors_capped(void **state)
+{
+  char text[8192], *p = text, *out;
+  struct sl_conf *c;
+  int i, rc, lines = 0;
+
+  (void)state;
+  p += sprintf(p, "data_dir: /d\n");
+  for (i = 0; i < SL_CONF_MAX_ERRORS + 20; i++)
+    p += sprintf(p, "k%d: 1\n", i);
+  out = report_all(text, &c, &rc);
+  assert_int_equal(rc, SL_ECONFIG);
+  for (p = out; (p = strchr(p, '\n')) != NULL; p++)
+    lines++;
+  assert_int_equal(lines, SL_CONF_MAX_ERRORS + 1);
+  assert_non_null(strstr(out, "t.yml:2: k0: unknown key\n"));
+  assert_non_null(strstr(out, "\nt.yml: 20 more errors not shown\n"));
+  assert_int_equal(sl_conf_nerrors(c), SL_CONF_MAX_ERRORS + 20);
+  sl_conf_free(c);
+}
+
+/* Syntax errors end parsing: one error, and a line that says so. */
+static void
+test_all_errors_yaml_syntax(void **state)
+{
+  struct sl_conf *c;
+  char *out;
+  int rc;
+
+  (void)state;
+  out = report_all("data_dir: /d\nfoo: [\nbar: 1\nbaz: 2\n", &c, &rc);
+  assert_int_equal(rc, SL_ECONFIG);
+  assert_null(c);
+  assert_non_null(strstr(out, "t.yml:"));
+  assert_non_null(strstr(out, ": yaml: "));
+  assert_non_null(strstr(out, "\nt.yml: a YAML syntax error ends the check: "
+                          "fix it to see any other errors\n"));
+  /* Unset variables and duplicate keys are not syntax errors: all of
+   * them are found. */
+  unsetenv("SL_TEST_UNSET_A");
+  out = report_all("data_dir: ${SL_TEST_UNSET_A}\nlog_level: info\n"
+                   "log_level: warn\ntimeout: ${SL_TEST_UNSET_A}\n", &c,
+                   &rc);
+  assert_int_equal(rc, SL_ECONFIG);
+  assert_string_equal(out,
+    "t.yml:1: data_dir: environment variable SL_TEST_UNSET_A is not set\n"
+    "t.yml:3: log_level: duplicate key\n"
+    "t.yml:4: timeout: environment variable SL_TEST_UNSET_A is not set\n");
+  sl_conf_free(c);
+}
+
 int
 main(void)
 {
@@ -613,6 +740,9 @@ main(void)
     cmocka_unit_test(test_file_and_errorf),
     cmocka_unit_test(test_print_help),
     cmocka_unit_test(test_random_mutations),
+    cmocka_unit_test(test_all_errors_reported),
+    cmocka_unit_test(test_all_errors_capped),
+    cmocka_unit_test(test_all_errors_yaml_syntax),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
