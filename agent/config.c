@@ -91,8 +91,8 @@ static const struct sl_conf_key input_keys[] = {
     "most files of this input open at once (0: only the global limit)",
     NULL, NULL, 0 },
   { "close_removed", SL_CT_BOOL, "true",
-    "close a deleted file as soon as it was read to its end", NULL, NULL,
-    0 },
+    "close a deleted file once it was read to its end and has not grown "
+    "for 1 s (or close_inactive if shorter)", NULL, NULL, 0 },
   { "clean_removed", SL_CT_BOOL, "true",
     "drop registry entries of files no longer on disk", NULL, NULL, 0 },
   { "clean_inactive", SL_CT_DURATION, "0s",

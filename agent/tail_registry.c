@@ -15,6 +15,7 @@
 
 #include "sl_err.h"
 #include "sl_fs.h"
+#include "sl_hash.h"
 #include "sl_log.h"
 
 #define REG_VERSION 2
@@ -23,9 +24,20 @@
  * that idle files cause no steady stream of registry writes. */
 #define TOUCH_PERSIST_MS (3600LL * 1000)
 
+/* Lookups by inode, by fingerprint and by stream id go through hash
+ * indexes: a first scan meets every file, and with a list that was
+ * quadratic (20,000 files: seconds of CPU at start, bench/RESULTS.md).
+ * The list stays for the file's order; `ord` (insertion number, the list
+ * is newest first) orders entries with the same key the way a walk of the
+ * list would. Without buckets (allocation failed) lookups walk the list. */
+enum { IX_INO, IX_FP, IX_SID, IX_N };
+
 struct sl_treg {
-  struct sl_treg_entry *head;
+  struct sl_list entries;  /* struct sl_treg_entry, newest first */
   size_t count;
+  struct sl_list *ix[IX_N];  /* nb buckets each, or NULL */
+  size_t nb;               /* power of two, 0: no indexes */
+  uint64_t ord;            /* last insertion number */
   bool dirty;
   char *dir;
   char *path;      /* dir/registry.json (written via registry.json.tmp) */
@@ -76,6 +88,135 @@ entry_new(const char *path)
     return NULL;
   }
   return e;
+}
+
+#define ENTRY(l) sl_container_of(l, struct sl_treg_entry, link)
+#define IX_ENTRY(l, i) \
+  sl_container_of((l) - (i), struct sl_treg_entry, ix_link[0])
+
+/* Is e in index i (an entry without fingerprint is not in IX_FP, a
+ * migrated one, whose ids keep the inode, not in IX_SID), and its key. */
+static bool
+ix_key(const struct sl_treg_entry *e, int i, uint64_t *h)
+{
+  uint64_t k[3] = { 0, 0, 0 };
+
+  switch (i) {
+  case IX_INO:
+    k[0] = e->dev;
+    k[1] = e->ino;
+    break;
+  case IX_FP:
+    if (e->fp_len == 0)
+      return false;
+    k[0] = e->fp;
+    k[1] = e->fp_off;
+    k[2] = e->fp_len;
+    break;
+  default:
+    if (e->id_dev || e->id_ino)
+      return false;
+    k[0] = e->sid;
+    break;
+  }
+  *h = sl_hash64(k, sizeof(k));
+  return true;
+}
+
+static void
+ix_add(struct sl_treg *r, struct sl_treg_entry *e)
+{
+  uint64_t h;
+  int i;
+
+  for (i = 0; i < IX_N; i++) {
+    if (r->nb && ix_key(e, i, &h))
+      sl_list_insert_head(&r->ix[i][h & (r->nb - 1)], &e->ix_link[i]);
+    else
+      sl_list_init(&e->ix_link[i]);
+  }
+}
+
+static void
+ix_del(struct sl_treg_entry *e)
+{
+  int i;
+
+  for (i = 0; i < IX_N; i++)
+    sl_list_remove(&e->ix_link[i]);
+}
+
+static void
+ix_free(struct sl_treg *r)
+{
+  int i;
+
+  for (i = 0; i < IX_N; i++) {
+    free(r->ix[i]);
+    r->ix[i] = NULL;
+  }
+  r->nb = 0;
+}
+
+/* Twice the buckets, every entry indexed again: true. Out of memory
+ * (false): the indexes stay as they are (longer chains), or none. */
+static bool
+ix_grow(struct sl_treg *r)
+{
+  struct sl_list *b[IX_N] = { NULL, NULL, NULL }, *l, *nx;
+  size_t nb = r->nb ? r->nb * 2 : 64, j;
+  int i;
+
+  for (i = 0; i < IX_N; i++) {
+    b[i] = malloc(nb * sizeof(*b[i]));
+    if (b[i] == NULL) {
+      while (i-- > 0)
+        free(b[i]);
+      return false;
+    }
+    for (j = 0; j < nb; j++)
+      sl_list_init(&b[i][j]);
+  }
+  ix_free(r);
+  for (i = 0; i < IX_N; i++)
+    r->ix[i] = b[i];
+  r->nb = nb;
+  sl_list_foreach(l, nx, &r->entries)
+    ix_add(r, ENTRY(l));
+  return true;
+}
+
+/* A new entry, newest of all. */
+static void
+entry_link(struct sl_treg *r, struct sl_treg_entry *e)
+{
+  e->ord = ++r->ord;
+  sl_list_insert_head(&r->entries, &e->link);
+  r->count++;
+  /* More entries than buckets: grow, which indexes e with the rest. */
+  if (r->count <= r->nb || !ix_grow(r))
+    ix_add(r, e);
+}
+
+static void
+entry_unlink(struct sl_treg *r, struct sl_treg_entry *e)
+{
+  ix_del(e);
+  sl_list_remove(&e->link);
+  r->count--;
+  entry_free(e);
+}
+
+/* The chain to walk for e's key in index i: a bucket, or NULL with no
+ * indexes (walk the list instead). */
+static struct sl_list *
+ix_bucket(const struct sl_treg *r, int i, const struct sl_treg_entry *key)
+{
+  uint64_t h;
+
+  if (r->nb == 0 || !ix_key(key, i, &h))
+    return NULL;
+  return &r->ix[i][h & (r->nb - 1)];
 }
 
 static int
@@ -189,9 +330,7 @@ load_json(struct sl_treg *r, json_t *root, int *version)
       entry_free(e);
       return rc;
     }
-    e->next = r->head;
-    r->head = e;
-    r->count++;
+    entry_link(r, e);
   }
   return 0;
 }
@@ -199,14 +338,14 @@ load_json(struct sl_treg *r, json_t *root, int *version)
 static void
 clear_entries(struct sl_treg *r)
 {
-  struct sl_treg_entry *e, *n;
+  struct sl_list *l;
 
-  for (e = r->head; e; e = n) {
-    n = e->next;
-    entry_free(e);
+  while ((l = sl_list_first(&r->entries)) != NULL) {
+    sl_list_remove(l);
+    entry_free(ENTRY(l));
   }
-  r->head = NULL;
   r->count = 0;
+  ix_free(r);
 }
 
 static void
@@ -244,6 +383,7 @@ sl_treg_open(const char *data_dir, struct sl_treg **out)
   r = calloc(1, sizeof(*r));
   if (!r)
     return SL_ENOMEM;
+  sl_list_init(&r->entries);
   r->dir = strdup(data_dir);
   r->path = path_join(data_dir, "registry.json");
   if (!r->dir || !r->path) {
@@ -313,19 +453,60 @@ sl_treg_free(struct sl_treg *r)
   free(r);
 }
 
-/* A linear list: lookups happen when a scan meets a file it does not track
- * yet and when a file gets its first bytes; acks move offsets through a
- * cached pointer. Even thousands of entries cost nothing measurable. */
+/* The newest entry of index i whose key is `key`'s (same(e) true) and
+ * whose ord is below `below`. */
+static struct sl_treg_entry *
+ix_find(struct sl_treg *r, int i, const struct sl_treg_entry *key,
+        uint64_t below, bool (*same)(const struct sl_treg_entry *,
+                                     const struct sl_treg_entry *))
+{
+  struct sl_list *h = ix_bucket(r, i, key), *l, *nx;
+  struct sl_treg_entry *e, *best = NULL;
+
+  if (h == NULL) {
+    if (r->nb)
+      return NULL; /* not a key of this index */
+    sl_list_foreach(l, nx, &r->entries) {
+      e = ENTRY(l);
+      if (e->ord < below && same(e, key))
+        return e;
+    }
+    return NULL;
+  }
+  sl_list_foreach(l, nx, h) {
+    e = IX_ENTRY(l, i);
+    if (e->ord < below && same(e, key) && (!best || e->ord > best->ord))
+      best = e;
+  }
+  return best;
+}
+
+static bool
+same_ino(const struct sl_treg_entry *e, const struct sl_treg_entry *k)
+{
+  return e->dev == k->dev && e->ino == k->ino;
+}
+
+static bool
+same_fp(const struct sl_treg_entry *e, const struct sl_treg_entry *k)
+{
+  return e->fp_len && e->fp_len == k->fp_len && e->fp_off == k->fp_off &&
+         e->fp == k->fp;
+}
+
+static bool
+same_sid(const struct sl_treg_entry *e, const struct sl_treg_entry *k)
+{
+  return e->sid == k->sid && e->id_dev == 0 && e->id_ino == 0;
+}
+
 struct sl_treg_entry *
 sl_treg_next_ino(struct sl_treg *r, struct sl_treg_entry *after,
                  uint64_t dev, uint64_t ino)
 {
-  struct sl_treg_entry *e;
+  struct sl_treg_entry k = { .dev = dev, .ino = ino };
 
-  for (e = after ? after->next : r->head; e; e = e->next)
-    if (e->dev == dev && e->ino == ino)
-      return e;
-  return NULL;
+  return ix_find(r, IX_INO, &k, after ? after->ord : UINT64_MAX, same_ino);
 }
 
 struct sl_treg_entry *
@@ -338,25 +519,21 @@ struct sl_treg_entry *
 sl_treg_find_fp(struct sl_treg *r, uint64_t fp_off, uint32_t fp_len,
                 uint64_t fp)
 {
-  struct sl_treg_entry *e;
+  struct sl_treg_entry k = { .fp = fp, .fp_off = fp_off, .fp_len = fp_len };
 
   if (fp_len == 0)
     return NULL;
-  for (e = r->head; e; e = e->next)
-    if (e->fp_len == fp_len && e->fp_off == fp_off && e->fp == fp)
-      return e;
-  return NULL;
+  return ix_find(r, IX_FP, &k, UINT64_MAX, same_fp);
 }
 
 bool
 sl_treg_sid_used(const struct sl_treg *r, uint64_t sid)
 {
-  const struct sl_treg_entry *e;
+  struct sl_treg_entry k = { .sid = sid };
 
-  for (e = r->head; e; e = e->next)
-    if (e->sid == sid && e->id_dev == 0 && e->id_ino == 0)
-      return true;
-  return false;
+  /* ix_find only reads the registry. */
+  return ix_find((struct sl_treg *)r, IX_SID, &k, UINT64_MAX,
+                 same_sid) != NULL;
 }
 
 struct sl_treg_entry *
@@ -369,9 +546,7 @@ sl_treg_add(struct sl_treg *r, const char *path, uint64_t dev, uint64_t ino)
   e->dev = dev;
   e->ino = ino;
   e->updated_ms = wall_ms();
-  e->next = r->head;
-  r->head = e;
-  r->count++;
+  entry_link(r, e);
   r->dirty = true;
   return e;
 }
@@ -396,6 +571,8 @@ sl_treg_set_path(struct sl_treg *r, struct sl_treg_entry *e,
 void
 sl_treg_changed(struct sl_treg *r, struct sl_treg_entry *e)
 {
+  ix_del(e);
+  ix_add(r, e);
   e->updated_ms = wall_ms();
   r->dirty = true;
 }
@@ -425,38 +602,27 @@ sl_treg_touch(struct sl_treg *r, struct sl_treg_entry *e)
 void
 sl_treg_remove(struct sl_treg *r, struct sl_treg_entry *e)
 {
-  struct sl_treg_entry **pp;
-
-  for (pp = &r->head; *pp; pp = &(*pp)->next) {
-    if (*pp == e) {
-      *pp = e->next;
-      r->count--;
-      r->dirty = true;
-      entry_free(e);
-      return;
-    }
-  }
+  entry_unlink(r, e);
+  r->dirty = true;
 }
 
 size_t
 sl_treg_prune(struct sl_treg *r, int64_t max_age_ms)
 {
-  struct sl_treg_entry **pp, *e;
+  struct sl_list *l, *nx;
+  struct sl_treg_entry *e;
   int64_t now = wall_ms();
   size_t n = 0;
 
-  for (pp = &r->head; (e = *pp) != NULL;) {
+  sl_list_foreach(l, nx, &r->entries) {
+    e = ENTRY(l);
     if (e->refs == 0 && now - e->updated_ms > max_age_ms) {
       sl_log(SL_LOG_INFO, "tail", "registry entry pruned",
              SL_LF_STR, "path", e->path, SL_LF_INT, "offset",
              (int64_t)e->offset, SL_LF_END);
-      *pp = e->next;
-      entry_free(e);
-      r->count--;
+      entry_unlink(r, e);
       r->dirty = true;
       n++;
-    } else {
-      pp = &e->next;
     }
   }
   return n;
@@ -467,21 +633,19 @@ sl_treg_clean(struct sl_treg *r,
               bool (*gone)(const struct sl_treg_entry *e, void *arg),
               void *arg)
 {
-  struct sl_treg_entry **pp, *e;
+  struct sl_list *l, *nx;
+  struct sl_treg_entry *e;
   size_t n = 0;
 
-  for (pp = &r->head; (e = *pp) != NULL;) {
+  sl_list_foreach(l, nx, &r->entries) {
+    e = ENTRY(l);
     if (e->refs == 0 && gone(e, arg)) {
       sl_log(SL_LOG_INFO, "tail", "registry entry cleaned",
              SL_LF_STR, "path", e->path, SL_LF_INT, "offset",
              (int64_t)e->offset, SL_LF_END);
-      *pp = e->next;
-      entry_free(e);
-      r->count--;
+      entry_unlink(r, e);
       r->dirty = true;
       n++;
-    } else {
-      pp = &e->next;
     }
   }
   return n;
@@ -516,6 +680,7 @@ sl_treg_serialize(struct sl_treg *r, uint64_t *seq)
 {
   json_t *root, *arr, *o;
   struct sl_treg_entry *e;
+  struct sl_list *l, *nx;
   char fp[17];
   char *s = NULL, *t;
   size_t n;
@@ -527,8 +692,10 @@ sl_treg_serialize(struct sl_treg *r, uint64_t *seq)
   if (json_object_set_new(root, "version", json_integer(REG_VERSION)) ||
       json_object_set(root, "entries", arr))
     goto done;
-  for (e = r->head; e; e = e->next) {
+  sl_list_foreach(l, nx, &r->entries) {
     char sid[17], head[17];
+
+    e = ENTRY(l);
 
     snprintf(sid, sizeof(sid), "%016" PRIx64, e->sid);
     snprintf(head, sizeof(head), "%016" PRIx64, e->head);

@@ -54,11 +54,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sl_list.h"
+
 #define SL_TREG_HEAD_MAX 1024u     /* the head covers at most this much */
 #define SL_TREG_FP_MAX (64u << 10) /* largest fingerprint.length */
 
 struct sl_treg_entry {
-  struct sl_treg_entry *next;  /* registry's list; do not touch */
+  struct sl_list link;         /* registry's list; do not touch */
+  struct sl_list ix_link[3];   /* in its hash indexes; do not touch */
+  uint64_t ord;                /* insertion number; do not touch */
   char *path;                  /* last path the stream was seen under */
   uint64_t dev, ino;           /* inode that last held it */
   uint64_t sid;                /* stream id (event.id), never changes */
@@ -102,7 +106,9 @@ struct sl_treg_entry *sl_treg_add(struct sl_treg *r, const char *path,
 /* Record the path it was seen under now. 0 or SL_ENOMEM. */
 int sl_treg_set_path(struct sl_treg *r, struct sl_treg_entry *e,
                      const char *path);
-/* The caller changed fields of e: refresh `updated` and mark dirty. */
+/* The caller changed fields of e: refresh `updated` and mark dirty. Call
+ * it after changing dev, ino, sid, id_dev, id_ino or fp*: lookups go
+ * through indexes on those, updated here. */
 void sl_treg_changed(struct sl_treg *r, struct sl_treg_entry *e);
 /* Set the acknowledged offset; marks dirty when it changed. */
 void sl_treg_set_offset(struct sl_treg *r, struct sl_treg_entry *e,

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "indexer.h"
 #include "input.h"
+#include "pump.h"
 #include "retention.h"
 #include "sl_config.h"
 #ifdef HAVE_RDKAFKA
@@ -53,6 +54,8 @@ struct collector {
   uv_check_t pump;          /* moves read records to the indexer (after
                                every loop iteration: the indexer frees
                                room from its own callbacks) */
+  uv_timer_t pump_retry;    /* wakes the loop to pump again after an
+                               allocation failed (pump.h SL_PUMP_RETRY) */
   uv_signal_t sig_term, sig_int, sig_hup;
   struct sl_spool_rec held; /* handed out by the spool, refused by the
                                indexer or the archive (full); offered
@@ -60,6 +63,7 @@ struct collector {
   int have_held;
   struct fan *held_fan;     /* its legs; NULL until allocated */
   int held_archived;        /* the archive took its copy already */
+  int held_retrying;        /* an allocation for it failed (logged once) */
   int draining;
   int start_failed;         /* tearing down a run that never started */
   int closing_parts;        /* modules still closing */
@@ -111,6 +115,26 @@ refused(struct collector *c, int rc)
          (int64_t)c->held.id, SL_LF_ERR, rc, SL_LF_END);
 }
 
+/* Out of memory: keep the record held and offer it again. The uv_check
+ * alone would wait for the next I/O, which an idle collector may never
+ * get. 100 ms: long enough for other callbacks to free memory, short
+ * against the agents' ack timeouts. */
+#define PUMP_RETRY_MS 100
+
+static void on_pump_retry(uv_timer_t *t);
+
+static void
+retry_later(struct collector *c, int rc)
+{
+  if (!c->held_retrying)
+    sl_log(SL_LOG_WARN, "collector", "record not taken, retrying",
+           SL_LF_INT, "record", (int64_t)c->held.id, SL_LF_ERR, rc,
+           SL_LF_END);
+  c->held_retrying = 1;
+  if (!uv_is_active((uv_handle_t *)&c->pump_retry))
+    uv_timer_start(&c->pump_retry, on_pump_retry, PUMP_RETRY_MS, 0);
+}
+
 static void
 pump(struct collector *c)
 {
@@ -124,39 +148,54 @@ pump(struct collector *c)
         return;
       c->have_held = 1;
       c->held_archived = 0;
+      c->held_retrying = 0;
     }
     if (c->held_fan == NULL) {
       c->held_fan = calloc(1, sizeof *c->held_fan);
-      if (c->held_fan == NULL)
-        return; /* the check handle tries again next iteration */
+      if (c->held_fan == NULL) {
+        retry_later(c, SL_ENOMEM);
+        return;
+      }
       c->held_fan->c = c;
       c->held_fan->id = c->held.id;
       c->held_fan->legs = (c->ix != NULL) + (c->ar != NULL);
       sl_list_insert_tail(&c->fans, &c->held_fan->node);
     }
-    /* The archive copies the events (before the indexer may convert a
-     * format-1 payload in place). */
+    /* The archive copies the events; the indexer reads them in place. */
     if (c->ar && !c->held_archived) {
       rc = sl_archive_submit(c->ar, &c->held, leg_done, c->held_fan);
-      if (rc == SL_EAGAIN)
+      switch (sl_pump_next(rc)) {
+      case SL_PUMP_WAIT:
         return;
-      c->held_archived = 1;
-      if (rc != 0) {
+      case SL_PUMP_RETRY:
+        retry_later(c, rc);
+        return;
+      case SL_PUMP_REFUSED:
+        c->held_archived = 1;
         refused(c, rc);
         sl_spool_recycle(c->spool, c->held.data, c->held.cap);
         c->have_held = 0;
         c->held_fan = NULL;
         continue;
+      case SL_PUMP_TAKEN:
+        c->held_archived = 1;
+        break;
       }
     }
     if (c->ix) {
-      /* Format-1 records (older sluice) are converted by the indexer. */
       rc = sl_indexer_submit(c->ix, &c->held, leg_done, c->held_fan);
-      if (rc == SL_EAGAIN)
+      switch (sl_pump_next(rc)) {
+      case SL_PUMP_WAIT:
         return;
-      if (rc != 0) {
+      case SL_PUMP_RETRY:
+        retry_later(c, rc);
+        return;
+      case SL_PUMP_REFUSED:
         refused(c, rc);
         sl_spool_recycle(c->spool, c->held.data, c->held.cap);
+        break;
+      case SL_PUMP_TAKEN:
+        break;
       }
     } else {
       sl_spool_recycle(c->spool, c->held.data, c->held.cap);
@@ -170,6 +209,12 @@ static void
 on_pump(uv_check_t *h)
 {
   pump(h->data);
+}
+
+static void
+on_pump_retry(uv_timer_t *t)
+{
+  pump(t->data);
 }
 
 /* The spool read records ahead (off the loop thread); take them now
@@ -506,6 +551,7 @@ begin_drain(struct collector *c, const char *why)
   uv_close((uv_handle_t *)&c->sig_int, NULL);
   uv_close((uv_handle_t *)&c->sig_hup, NULL);
   uv_close((uv_handle_t *)&c->pump, NULL);
+  uv_close((uv_handle_t *)&c->pump_retry, NULL);
   c->closing_parts = (int)(c->ninputs + c->nkafka);
   if (c->closing_parts == 0) {
     c->closing_parts = 1;
@@ -772,6 +818,8 @@ sl_collector_run(struct sl_conf *conf, struct sl_conf **next, char *why,
   uv_check_init(c.loop, &c.pump);
   c.pump.data = &c;
   uv_check_start(&c.pump, on_pump);
+  uv_timer_init(c.loop, &c.pump_retry);
+  c.pump_retry.data = &c;
   uv_signal_init(c.loop, &c.sig_term);
   uv_signal_init(c.loop, &c.sig_int);
   uv_signal_init(c.loop, &c.sig_hup);

@@ -8,6 +8,7 @@
 #include "retention.h"
 #include "sl_config.h"
 #include "sl_err.h"
+#include "sl_lj.h"
 #ifdef HAVE_RDKAFKA
 #include "input_kafka.h"
 #endif
@@ -38,7 +39,7 @@ static const struct sl_conf_key input_keys[] = {
   { "max_frame", SL_CT_SIZE, "64MiB", "largest single frame (event or compressed block)", NULL, NULL, 0 },
   { "max_event_bytes", SL_CT_SIZE, "10MiB", "largest single event (J or D frame payload)", NULL, NULL, 0 },
   { "max_inflate", SL_CT_SIZE, "128MiB", "largest decompressed size of one C frame (zip-bomb guard)", NULL, NULL, 0 },
-  { "max_inflate_ratio", SL_CT_INT, "100", "largest decompressed/compressed ratio of a C frame once it inflated past 1 MiB (zip-bomb guard)", NULL, NULL, 0 },
+  { "max_inflate_ratio", SL_CT_INT, "100", "largest decompressed/compressed ratio of a C frame once it inflated past " SL_LJ_RATIO_GRACE_TEXT " (zip-bomb guard)", NULL, NULL, 0 },
   { "max_fields", SL_CT_INT, "10000", "most keys in one event (all levels); a bigger event is kept as an invalid event", NULL, NULL, 0 },
   { "max_depth", SL_CT_INT, "64", "deepest object/array nesting of one event; a deeper event is kept as an invalid event", NULL, NULL, 0 },
   { "timestamp_max_future", SL_CT_DURATION, "1d", "an @timestamp further ahead of the receive time makes the event invalid (0: no check)", NULL, NULL, 0 },

@@ -3,7 +3,8 @@
  *
  * Installed, in order:
  *   _component_template/sluice-ecs-mappings  ECS mappings for what sluice
- *                                            writes (reference §3, §7)
+ *                                            writes (see the references
+ *                                            at the end of this comment)
  *   _component_template/sluice-settings      codec, ignore_malformed, ILM
  *   _index_template/sluice-logs              data streams logs-*-*
  *   _index_template/sluice-daily             <prefix>-* (index_mode daily)
@@ -40,6 +41,13 @@
  * without it. sl_indexer_start() GETs each object and PUTs only when the
  * stored version differs, so restarts do not rewrite templates and any
  * change of the body (or of the options that shape it) is picked up.
+ *
+ * References (Elasticsearch 8.15, ECS; DESIGN.md says how sluice uses
+ * them):
+ *   https://www.elastic.co/guide/en/elasticsearch/reference/8.15/index-templates.html
+ *   https://www.elastic.co/guide/en/elasticsearch/reference/8.15/data-streams.html
+ *   https://www.elastic.co/guide/en/elasticsearch/reference/8.15/index-lifecycle-management.html
+ *   https://www.elastic.co/guide/en/ecs/current/ecs-field-reference.html
  */
 #ifndef SL_ES_SETUP_H
 #define SL_ES_SETUP_H

@@ -1517,40 +1517,43 @@ sl_indexer_submit(struct sl_indexer *ix, const struct sl_spool_rec *rec,
   struct sl_span orphan = { NULL, 0 };
   struct rec *r = NULL;
   char *payload = rec->data;
-  size_t len = rec->len, n, nev, i;
+  size_t len = rec->len, n, nev, nlines, i;
   uint64_t now = uv_now(ix->loop);
   int rc;
 
   if (ix->closing)
     return SL_ECLOSED;
+  /* Spooled as _bulk pairs by an older sluice (format 1): keep the
+   * events, route them as configured now (spool.h, format versions). Read
+   * in place, never rewritten: after any error the caller offers the same
+   * bytes again (collector.c retries SL_ENOMEM as well as SL_EAGAIN). */
+  nlines = sl_bulk_event_count(payload, len);
   if (rec->version == 1) {
-    /* Spooled as _bulk pairs by an older sluice: keep the events, route
-     * them as configured now (spool.h, format versions). Converted in
-     * place only once the record is taken: after SL_EAGAIN the caller
-     * submits the same (still format-1) record again. */
-    nev = sl_bulk_event_count(payload, len);
-    n = (nev + 1) / 2;
+    nev = nlines / 2;
+    n = (nlines + 1) / 2; /* an action line left alone is an item too */
   } else {
-    nev = n = sl_bulk_event_count(payload, len);
+    nev = n = nlines;
   }
   /* A record bigger than the whole allowance is still taken when nothing
    * else is held; otherwise it could never be sent. */
   if (ix->pending && ix->pending + n > ix->max_pending)
     return SL_EAGAIN;
-  if (rec->version == 1) {
-    len = sl_bulk_v1_to_events(payload, len, NULL, &orphan);
-    nev = sl_bulk_event_count(payload, len);
-  }
-  n = nev + (orphan.p != NULL);
   r = rec_get(ix, n);
-  rc = r ? evs_reserve(ix, nev ? nev : 1) : SL_ENOMEM;
+  rc = r ? evs_reserve(ix, nlines ? nlines : 1) : SL_ENOMEM;
   if (rc)
     goto fail;
+  sl_bulk_event_split(payload, len, ix->evs, nlines);
+  if (rec->version == 1) {
+    /* Lines alternate action, source: keep the sources. */
+    for (i = 0; i < nev; i++)
+      ix->evs[i] = ix->evs[2 * i + 1];
+    if (n > nev)
+      orphan = ix->evs[nlines - 1];
+  }
   if (rec->nevents != n)
     sl_log(SL_LOG_DEBUG, COMP, "record event count differs from its items",
            SL_LF_INT, "record", (int64_t)rec->id, SL_LF_INT, "nevents",
            (int64_t)rec->nevents, SL_LF_INT, "items", (int64_t)n, SL_LF_END);
-  sl_bulk_event_split(payload, len, ix->evs, nev);
   /* Routing happens here, not at intake: one action line per event. An
    * event line is ~10x its action line, so reserve once on that guess. */
   rc = sl_buf_reserve(&r->acts, n * 96 + 1);

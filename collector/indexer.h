@@ -87,7 +87,8 @@ void sl_indexer_set_payload_free(struct sl_indexer *ix,
 
 /* Take ownership of a spool record's payload (rec->data, rec->cap; the
  * struct itself is not kept): format 2, NDJSON events, or format 1,
- * _bulk pairs, converted in place (bulk.h sl_bulk_v1_to_events). The
+ * _bulk pairs, whose source lines are the events. The payload is read,
+ * never rewritten. The
  * action lines are made here, routed by index_mode, index_prefix and
  * namespace as configured now; rec->append_ns (the record's append time)
  * dates events without a usable @timestamp, the same at every
@@ -95,9 +96,9 @@ void sl_indexer_set_payload_free(struct sl_indexer *ix,
  * line without its event (damaged) gets an item for that line, which goes
  * straight to the dead-letter file (error type missing_source_line).
  * SL_EAGAIN when the indexer holds as many events as it is allowed
- * (backpressure: try again after a done callback; the payload is
- * unchanged). On other errors the caller keeps the payload, whose bytes
- * a format-1 conversion may have changed. */
+ * (backpressure: try again after a done callback). SL_ENOMEM: try again
+ * later. SL_ECLOSED once closing. On errors the caller keeps the payload,
+ * unchanged, and may submit it again. */
 int sl_indexer_submit(struct sl_indexer *ix, const struct sl_spool_rec *rec,
                       sl_indexer_done_cb cb, void *arg);
 /* Told the target (index or data stream name, not NUL-terminated) of the

@@ -43,7 +43,12 @@ struct sl_lj_limits {
 /* The ratio is checked only past this much output: one legitimate event
  * of a repeated character (an agent's 1 MiB truncated line) compresses
  * ~1000:1, a bomb must not get far past it before the check. */
-#define SL_LJ_RATIO_GRACE (4u << 20)
+#define SL_LJ_RATIO_GRACE_MIB 4
+#define SL_LJ_RATIO_GRACE ((unsigned)SL_LJ_RATIO_GRACE_MIB << 20)
+/* "4 MiB", for help texts that must say what the code does. */
+#define SL_LJ_STR_(x) #x
+#define SL_LJ_RATIO_GRACE_TEXT_(x) SL_LJ_STR_(x) " MiB"
+#define SL_LJ_RATIO_GRACE_TEXT SL_LJ_RATIO_GRACE_TEXT_(SL_LJ_RATIO_GRACE_MIB)
 /* Defaults: 64 MiB frame and event, 128 MiB inflated, no ratio check,
  * 65536 window (the collector's config sets its own). */
 void sl_lj_limits_default(struct sl_lj_limits *l);

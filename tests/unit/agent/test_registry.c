@@ -84,6 +84,7 @@ put(struct sl_treg *r, const char *path, uint64_t dev, uint64_t ino,
   e->head_len = fp_len;
   e->fp_len = fp_len;
   e->offset = offset;
+  sl_treg_changed(r, e);  /* sid and fp are lookup keys */
   return e;
 }
 
@@ -360,6 +361,90 @@ test_missing_dir_fails_cleanly(void **state)
   sl_treg_free(r);
 }
 
+/* Regression: the registry was a linear list, so the first scan of an
+ * agent with 20,000 entries compared 2e8 of them (seconds of CPU before
+ * it started, bench/RESULTS.md). Lookups go through hash indexes now;
+ * every answer must still be the one a walk of the list (newest entry
+ * first) gives, after the indexes grew, after keys changed
+ * (sl_treg_changed) and after removals, and across a save and a load. */
+static void
+test_index_many_entries(void **state)
+{
+  enum { N = 5000 };
+  struct fx *fx = *state;
+  struct sl_treg *r;
+  struct sl_treg_entry *e[N], *x, *y;
+  size_t i;
+
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  for (i = 0; i < N; i++)
+    e[i] = put(r, "/f", 7, 1000 + i, 0x5000 + i, i % 2 ? 1024 : 0, i);
+  assert_int_equal(sl_treg_count(r), N);
+  for (i = 0; i < N; i++) {
+    assert_ptr_equal(sl_treg_find(r, 7, 1000 + i), e[i]);
+    assert_null(sl_treg_next_ino(r, e[i], 7, 1000 + i));
+    assert_ptr_equal(sl_treg_find_fp(r, 0, 1024, 0x5000 + i),
+                     i % 2 ? e[i] : NULL);
+    assert_true(sl_treg_sid_used(r, 0x5000 + i));
+  }
+  assert_null(sl_treg_find(r, 7, 1000 + N));
+  assert_false(sl_treg_sid_used(r, 0x5000 + N));
+
+  /* Same inode, several streams: newest first, as the list had them. */
+  x = put(r, "/f", 7, 1000, 0x9001, 1024, 0);
+  y = put(r, "/f", 7, 1000, 0x9002, 1024, 0);
+  assert_ptr_equal(sl_treg_next_ino(r, NULL, 7, 1000), y);
+  assert_ptr_equal(sl_treg_next_ino(r, y, 7, 1000), x);
+  assert_ptr_equal(sl_treg_next_ino(r, x, 7, 1000), e[0]);
+  assert_null(sl_treg_next_ino(r, e[0], 7, 1000));
+  /* The same fingerprint twice: the newest entry answers. */
+  y->fp = 0x9001;
+  sl_treg_changed(r, y);
+  assert_ptr_equal(sl_treg_find_fp(r, 0, 1024, 0x9001), y);
+  sl_treg_remove(r, y);
+  assert_ptr_equal(sl_treg_find_fp(r, 0, 1024, 0x9001), x);
+  assert_null(sl_treg_find_fp(r, 0, 1024, 0x9002));
+
+  /* A stream that moved to another inode (stream_bind) is found there
+   * and no longer under the old one; a migrated id is no sid. */
+  e[3]->dev = 8;
+  e[3]->ino = 3;
+  e[3]->id_dev = 1;
+  sl_treg_changed(r, e[3]);
+  assert_ptr_equal(sl_treg_find(r, 8, 3), e[3]);
+  assert_null(sl_treg_find(r, 7, 1003));
+  assert_false(sl_treg_sid_used(r, 0x5003));
+  e[3]->id_dev = 0;
+  sl_treg_changed(r, e[3]);
+
+  /* Removal in every way, then a round trip through the file. */
+  sl_treg_remove(r, x);
+  sl_treg_remove(r, e[10]);
+  assert_null(sl_treg_find(r, 7, 1010));
+  assert_null(sl_treg_find_fp(r, 0, 1024, 0x9001));
+  e[11]->updated_ms -= 100000;
+  assert_int_equal(sl_treg_prune(r, 50000), 1);
+  assert_null(sl_treg_find(r, 7, 1011));
+  assert_int_equal(sl_treg_count(r), N - 2);
+  assert_int_equal(sl_treg_save(r), 0);
+  sl_treg_free(r);
+
+  assert_int_equal(sl_treg_open(fx->dir, &r), 0);
+  assert_int_equal(sl_treg_count(r), N - 2);
+  for (i = 0; i < N; i++) {
+    if (i == 10 || i == 11)
+      continue;
+    x = i == 3 ? sl_treg_find(r, 8, 3) : sl_treg_find(r, 7, 1000 + i);
+    assert_non_null(x);
+    assert_int_equal(x->offset, i);
+    assert_ptr_equal(sl_treg_find_fp(r, 0, 1024, 0x5000 + i),
+                     i % 2 ? x : NULL);
+    assert_true(sl_treg_sid_used(r, 0x5000 + i));
+  }
+  assert_null(sl_treg_find(r, 7, 1010));
+  sl_treg_free(r);
+}
+
 int
 main(void)
 {
@@ -376,6 +461,8 @@ main(void)
     cmocka_unit_test_setup_teardown(test_older_snapshot_never_wins, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_prune_only_unreferenced_old, setup,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_index_many_entries, setup,
                                     teardown),
     cmocka_unit_test_setup_teardown(test_missing_dir_fails_cleanly, setup,
                                     teardown),

@@ -964,6 +964,49 @@ test_v1_orphan_action_dead_lettered(void **state)
   dbl_stop(&d);
 }
 
+/* Regression: the collector offers a record again after SL_ENOMEM (it
+ * used to refuse it until a restart), so sl_indexer_submit must leave
+ * the bytes as they were: a format-1 record was converted in place and
+ * then could not be read as format 1 again. The source lines of the
+ * pairs are read where they are. */
+static void
+test_v1_submit_leaves_payload_intact(void **state)
+{
+  struct dbl d;
+  struct ctx c;
+  struct sl_spool_rec r = { .id = 9, .nevents = 2, .version = 1 };
+  uint64_t want = 1;
+  struct sl_buf b;
+  size_t len, i;
+  char *p, *copy;
+
+  (void)state;
+  dbl_start(&d, NULL, NULL);
+  ctx_open(&c, conf(&d));
+  sl_buf_init(&b, 0);
+  for (i = 0; i < 2; i++) {
+    assert_int_equal(sl_buf_printf(&b, "{\"create\":{\"_index\":\""
+                                   INDEX "\",\"_id\":\"ev-%08zu\"}}\n",
+                                   i), 0);
+    p = payload(i, 1, 0, 0, &len);
+    assert_int_equal(sl_buf_append(&b, p, len), 0);
+    free(p);
+  }
+  r.data = sl_buf_take(&b, &r.len);
+  r.cap = r.len;
+  copy = malloc(r.len);
+  assert_non_null(copy);
+  memcpy(copy, r.data, r.len);
+  assert_int_equal(sl_indexer_submit(c.ix, &r, on_done, &c), 0);
+  /* Taken, not sent yet: the loop has not run. */
+  assert_memory_equal(r.data, copy, r.len);
+  free(copy);
+  assert_true(run_until(&c, p_recs, &want, 30000));
+  assert_int_equal(es_count(&d, INDEX, NULL), 2);
+  ctx_close(&c);
+  dbl_stop(&d);
+}
+
 /* Records are routed when they are sent, not when they were spooled: the
  * same payload goes to the daily index when index_mode says daily. */
 static void
@@ -1274,6 +1317,8 @@ main(void)
     cmocka_unit_test_teardown(test_close_drains_queued, teardown),
     cmocka_unit_test_teardown(test_records_recycled_bounded, teardown),
     cmocka_unit_test_teardown(test_v1_orphan_action_dead_lettered, teardown),
+    cmocka_unit_test_teardown(test_v1_submit_leaves_payload_intact,
+                              teardown),
   };
   int rc;
 
