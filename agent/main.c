@@ -26,6 +26,14 @@ static const struct {
   { "test", sl_agent_test_main },
 };
 
+/* What --help lists; keep in step with subcmds[]. */
+static const struct sl_cli_command help_commands[] = {
+  { "run", "ship the configured inputs (the default)" },
+  { "status", "the running agent: files, offsets, lag, output" },
+  { "test output", "connect and handshake with the output (exit 0/1)" },
+  { NULL, NULL },
+};
+
 /* Self-log format: --log-format wins over the file's log_format. */
 static void
 apply_log_format(const struct sl_cli *cli, const struct sl_conf *conf)
@@ -51,7 +59,7 @@ main(int argc, char **argv)
   size_t i;
 
   rc = sl_cli_parse(argc, argv, "sluice-agent", "/etc/sluice/agent.yml",
-                    sl_agent_schema, SL_CLI_F_TLS | SL_CLI_F_LIBDEFLATE |
+                    sl_agent_schema, help_commands, SL_CLI_F_TLS | SL_CLI_F_LIBDEFLATE |
                     SL_CLI_F_ISAL | SL_CLI_F_INOTIFY, &cli);
   if (rc >= 1000)
     return SL_CLI_EXIT(rc);

@@ -25,6 +25,17 @@ static const struct {
   { "status", sl_status_main },
 };
 
+/* What --help lists; keep in step with subcmds[]. */
+static const struct sl_cli_command help_commands[] = {
+  { "replay --from DIR", "re-index archived events (--dataset, --since, "
+    "--until)" },
+  { "trace ID", "every event of one trace or request id, in order" },
+  { "retention plan|apply", "show or run the retention job" },
+  { "test output", "check Elasticsearch, Kafka inputs, dirs (exit 0/1)" },
+  { "status", "the running collector: agents, spool, Elasticsearch" },
+  { NULL, NULL },
+};
+
 /* --check: problems that do not make the config invalid. */
 static void
 print_warnings(const struct sl_conf *conf)
@@ -52,7 +63,8 @@ main(int argc, char **argv)
   size_t i;
 
   rc = sl_cli_parse(argc, argv, "sluice-collector", SL_COLLECTOR_DEFAULT_CONFIG,
-                    sl_collector_schema, SL_CLI_F_TLS, &cli);
+                    sl_collector_schema, help_commands, SL_CLI_F_TLS,
+                    &cli);
   if (rc >= 1000)
     return SL_CLI_EXIT(rc);
   if (rc != 0)

@@ -80,9 +80,16 @@ usage_line(FILE *fp, const char *prog)
 
 static void
 print_help(const char *prog, const char *default_config,
-           const struct sl_conf_key *schema)
+           const struct sl_conf_key *schema,
+           const struct sl_cli_command *commands)
 {
   usage_line(stdout, prog);
+  if (commands != NULL && commands[0].name != NULL) {
+    printf("\ncommands:\n");
+    for (; commands->name != NULL; commands++)
+      printf("  %-20s %s\n", commands->name,
+             commands->help ? commands->help : "");
+  }
   printf("\noptions:\n"
          "  -c, --config FILE    configuration file (default %s)\n"
          "  --check              validate the configuration and exit "
@@ -141,7 +148,8 @@ opt_value(int argc, char **argv, int *i, const char *name, int *missing)
 int
 sl_cli_parse(int argc, char **argv, const char *prog,
              const char *default_config,
-             const struct sl_conf_key *schema, unsigned features,
+             const struct sl_conf_key *schema,
+             const struct sl_cli_command *commands, unsigned features,
              struct sl_cli *out)
 {
   char feat[64];
@@ -173,7 +181,7 @@ sl_cli_parse(int argc, char **argv, const char *prog,
       fflush(stdout);
       return CLI_DONE;
     } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      print_help(prog, default_config, schema);
+      print_help(prog, default_config, schema, commands);
       return CLI_DONE;
     } else if ((v = opt_value(argc, argv, &i, "--config", &missing)) ||
                missing ||

@@ -3,7 +3,8 @@
  *   PROG [-c FILE] [--check] [--version] [--help] [--log-level L]
  *        [--log-format json|text] [SUBCMD ARGS...]
  *
- * `--help` prints usage plus the schema table (sl_conf_print_help).
+ * `--help` prints usage, the commands the binary accepts, and the schema
+ * table (sl_conf_print_help).
  * `--version` prints "PROG VERSION" and the features that binary really
  * has ("features: tls libdeflate inotify", or "features: none"): a
  * feature is listed only when it is compiled in AND the binary uses it,
@@ -31,13 +32,22 @@ enum sl_cli_feature {
   SL_CLI_F_ISAL = 1u << 3,       /* ISA-L igzip for compression */
 };
 
+/* One subcommand for --help: "status", "show files, offsets and lag". */
+struct sl_cli_command {
+  const char *name;   /* as typed, with its own words ("test output") */
+  const char *help;   /* one line */
+};
+
 /* Returns 0 to continue, or an exit code >= 0 offset by 1000 when the
  * program should exit now (--help/--version printed: 1000; usage error:
- * 1002) -- use SL_CLI_EXIT(rc) to get the code. */
+ * 1002) -- use SL_CLI_EXIT(rc) to get the code. `commands` (NULL or ended
+ * by a { NULL, NULL } entry) is only printed by --help; matching the
+ * subcommand stays with the caller. */
 #define SL_CLI_EXIT(rc) ((rc) - 1000)
 int sl_cli_parse(int argc, char **argv, const char *prog,
                  const char *default_config,
-                 const struct sl_conf_key *schema, unsigned features,
+                 const struct sl_conf_key *schema,
+                 const struct sl_cli_command *commands, unsigned features,
                  struct sl_cli *out);
 /* The features of `wanted` (SL_CLI_F_* bits) that are compiled in, space
  * separated, or "none": written to buf (truncated to len), which is

@@ -19,3 +19,21 @@ def test_max_inflate_ratio_help_names_ratio_grace():
     line = next(l for l in r.stdout.splitlines()
                 if "max_inflate_ratio" in l)
     assert "past %d MiB" % mib in line, line
+
+
+def test_help_lists_the_subcommands(tmp_path):
+    # Regression: --help listed options and keys but no subcommand. Every
+    # listed command is one the binary accepts.
+    r = subprocess.run([COLLECTOR, "--help"], capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    block = r.stdout.split("\ncommands:\n", 1)[1].split("\n\n", 1)[0]
+    names = [l.split()[0] for l in block.splitlines()]
+    assert names == ["replay", "trace", "retention", "test", "status"], \
+        r.stdout
+    assert "  test output " in block
+    for name in names:
+        c = subprocess.run([COLLECTOR, "-c", str(tmp_path / "none.yml"),
+                            name], capture_output=True, text=True,
+                           timeout=20)
+        assert "unknown subcommand" not in c.stderr, (name, c.stderr)

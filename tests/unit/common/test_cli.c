@@ -13,6 +13,12 @@
 #include "sl_config.h"
 #include "sl_log.h"
 
+static const struct sl_cli_command commands[] = {
+  { "status", "show the running one" },
+  { "test output", "connect, exit 0 or 1" },
+  { NULL, NULL },
+};
+
 static const struct sl_conf_key schema[] = {
   { "data_dir", SL_CT_STR, NULL, "where state lives", NULL, NULL,
     SL_CK_REQUIRED },
@@ -51,7 +57,7 @@ run(struct sl_cli *cli, char *out, size_t outlen, char *errout,
   dup2(fileno(fo), 1);
   dup2(fileno(fe), 2);
   rc = sl_cli_parse(argc, argv, "sluice-test", "/etc/sluice/test.yml",
-                    schema, run_features, cli);
+                    schema, commands, run_features, cli);
   fflush(stdout);
   fflush(stderr);
   dup2(so, 1);
@@ -228,6 +234,12 @@ test_help(void **state)
   assert_non_null(strstr(o, "/etc/sluice/test.yml"));
   assert_non_null(strstr(o, "data_dir (string, required): where state "
                          "lives"));
+  /* The subcommands are listed, before the configuration keys. */
+  assert_non_null(strstr(o, "\ncommands:\n"));
+  assert_non_null(strstr(o, "  status "));
+  assert_non_null(strstr(o, "  test output "));
+  assert_non_null(strstr(o, "connect, exit 0 or 1\n"));
+  assert_true(strstr(o, "commands:") < strstr(o, "configuration keys:"));
   rc = run(&c, o, sizeof(o), e, sizeof(e), "--help", NULL);
   assert_int_equal(SL_CLI_EXIT(rc), 0);
   assert_non_null(strstr(o, "--log-level"));
