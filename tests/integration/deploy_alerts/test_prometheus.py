@@ -127,3 +127,16 @@ def test_firing_cases_check_the_rendered_annotations():
     text = read(RULES_TEST)
     assert text.count("- exp_labels:") == text.count("exp_annotations:")
     assert text.count("runbook_url: ") == text.count("exp_annotations:")
+
+
+def test_rule_tests_scrape_sluice_ports():
+    # Regression: the promtool cases scraped the agent on 5066 and the
+    # collector on 9600, Filebeat's and Logstash's ports; sluice serves
+    # /metrics on 5076 (agent) and 5041 (collector), README "Ports".
+    text = read(RULES_TEST)
+    agents = set(re.findall(r'job=\\"sluice-agent\\",instance=\\"[^:"]+:(\d+)',
+                            text))
+    collectors = set(re.findall(
+        r'job=\\"sluice-collector\\",instance=\\"[^:"]+:(\d+)', text))
+    assert agents == {"5076"}, agents
+    assert collectors == {"5041"}, collectors
