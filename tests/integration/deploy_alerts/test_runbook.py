@@ -87,3 +87,21 @@ def test_collector_subcommands_exist():
         r = subprocess.run([COLLECTOR, "-c", "/nonexistent.yml"] + sub,
                            capture_output=True, text=True, timeout=30)
         assert "unknown subcommand" not in r.stderr, (sub, r.stderr)
+
+
+def test_agent_log_messages_exist():
+    """Self-log messages the runbook tells an operator to look for are
+    messages the agent logs (it named `config invalid`, which nothing
+    logs: a bad config prints `file:line: key: reason` lines)."""
+    import os
+    from harness import SOURCE
+    rb = read(RUNBOOK)
+    src = ""
+    for name in os.listdir(os.path.join(SOURCE, "agent")):
+        if name.endswith(".c"):
+            src += read(os.path.join(SOURCE, "agent", name))
+    for msg in ("cannot start", "registry write failed"):
+        assert msg in rb, msg
+        assert re.search(r'sl_log\(SL_LOG_ERROR, "[a-z.]+", "%s"' % msg,
+                         src), msg
+    assert "`config invalid`" not in rb
