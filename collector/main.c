@@ -73,11 +73,9 @@ main(int argc, char **argv)
     if (strcmp(cli.argv[0], subcmds[i].name) == 0)
       run = subcmds[i].run;
   if (cli.argc > 0 && run == NULL) {
-    fprintf(stderr, "sluice-collector: unknown subcommand '%s' (commands:",
+    fprintf(stderr, "sluice-collector: unknown subcommand '%s' (commands: "
+            "replay, trace, retention, test output, status; see --help)\n",
             cli.argv[0]);
-    for (i = 0; i < sizeof subcmds / sizeof subcmds[0]; i++)
-      fprintf(stderr, " %s", subcmds[i].name);
-    fprintf(stderr, "; see --help)\n");
     return 2;
   }
 

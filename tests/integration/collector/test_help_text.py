@@ -37,3 +37,14 @@ def test_help_lists_the_subcommands(tmp_path):
                             name], capture_output=True, text=True,
                            timeout=20)
         assert "unknown subcommand" not in c.stderr, (name, c.stderr)
+
+
+def test_unknown_subcommand_names_test_output(tmp_path):
+    # Regression: the refusal listed "test" where the command is
+    # "test output" (the agent's says "test output").
+    r = subprocess.run([COLLECTOR, "-c", str(tmp_path / "none.yml"),
+                        "stauts"], capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 2, r.stderr
+    assert ("unknown subcommand 'stauts' (commands: replay, trace, "
+            "retention, test output, status; see --help)") in r.stderr
