@@ -29,7 +29,7 @@ static const struct {
 /* What --help lists; keep in step with subcmds[]. */
 static const struct sl_cli_command help_commands[] = {
   { "run", "ship the configured inputs (the default)" },
-  { "status", "the running agent: files, offsets, lag, output" },
+  { "status [--json]", "the running agent: files, offsets, lag, output" },
   { "test output", "connect and handshake with the output (exit 0/1)" },
   { NULL, NULL },
 };

@@ -115,8 +115,10 @@ print_files(const json_t *files)
   }
 }
 
+/* The table, or with `json` the body as it came; the exit code either
+ * way. */
 static int
-print_state(const char *url, const char *body, size_t len)
+print_state(const char *url, const char *body, size_t len, int json)
 {
   const json_t *out, *q;
   json_error_t jerr;
@@ -131,6 +133,15 @@ print_state(const char *url, const char *body, size_t len)
     json_decref(st);
     return EXIT_UNREACHABLE;
   }
+  ready = json_is_true(json_object_get(out, "ready")) &&
+          strcmp(str_or(st, "state", ""), "running") == 0;
+  if (json) {
+    fwrite(body, 1, len, stdout);
+    if (len == 0 || body[len - 1] != '\n')
+      putchar('\n');
+    json_decref(st);
+    return ready ? EXIT_READY : EXIT_NOT_READY;
+  }
   q = json_object_get(st, "queue");
   printf("agent    %s on %s, version %s, %s\n", str_or(st, "agent_id", "?"),
          str_or(st, "host", "?"), str_or(st, "version", "?"),
@@ -140,8 +151,6 @@ print_state(const char *url, const char *body, size_t len)
          "acknowledged\n", int_of(q, "bytes"), int_of(q, "max_bytes"),
          int_of(q, "input_bytes"));
   print_files(json_object_get(st, "files"));
-  ready = json_is_true(json_object_get(out, "ready")) &&
-          strcmp(str_or(st, "state", ""), "running") == 0;
   json_decref(st);
   return ready ? EXIT_READY : EXIT_NOT_READY;
 }
@@ -155,12 +164,16 @@ sl_agent_status_main(const struct sl_conf *conf, int argc, char **argv)
   CURL *h = NULL;
   CURLcode cc;
   long code = 0;
-  int rc = EXIT_UNREACHABLE;
+  int rc = EXIT_UNREACHABLE, json = 0, i;
 
-  if (argc > 1) {
-    fprintf(stderr, "sluice-agent: status takes no arguments (got '%s')\n",
-            argv[1]);
-    return 2;
+  for (i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--json") == 0) {
+      json = 1;
+    } else {
+      fprintf(stderr, "sluice-agent: status takes only --json (got '%s')\n"
+              "usage: sluice-agent -c FILE status [--json]\n", argv[i]);
+      return 2;
+    }
   }
   if (sl_agent_conf_read(conf, &ac, err, sizeof(err))) {
     fprintf(stderr, "%s\n", err);
@@ -202,7 +215,7 @@ sl_agent_status_main(const struct sl_conf *conf, int argc, char **argv)
             "sluice-agent?)\n", url, code);
     goto out;
   }
-  rc = print_state(url, body.p ? body.p : "", body.len);
+  rc = print_state(url, body.p ? body.p : "", body.len, json);
 out:
   if (h)
     curl_easy_cleanup(h);

@@ -4,9 +4,10 @@
  * subcommand name), prints to stdout/stderr and returns the process exit
  * code. Neither reads nor writes the registry, and neither ships an event.
  *
- *   status
+ *   status [--json]
  *       GET /debug/state from the running agent on http.listen (0.0.0.0
- *       and :: are asked on loopback) and print it as a table: the output
+ *       and :: are asked on loopback) and print it as it came (--json,
+ *       like the collector's) or as a table: the output
  *       (targets, ready, connections, in flight, last ack, last error),
  *       the queue and every file (state, size, acked offset, lag, last
  *       read, dataset, path). Exit 0: the agent runs and its output is

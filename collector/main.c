@@ -32,7 +32,7 @@ static const struct sl_cli_command help_commands[] = {
   { "trace ID", "every event of one trace or request id, in order" },
   { "retention plan|apply", "show or run the retention job" },
   { "test output", "check Elasticsearch, Kafka inputs, dirs (exit 0/1)" },
-  { "status", "the running collector: agents, spool, Elasticsearch" },
+  { "status [--json]", "the running collector: agents, spool, ES" },
   { NULL, NULL },
 };
 

@@ -83,7 +83,8 @@ def test_unknown_subcommands_refused_without_starting(workdir):
                                        {"type": "stdout"}))
     for args, what in ((["bogus"], "unknown subcommand 'bogus'"),
                        (["run", "now"], "unknown argument 'now'"),
-                       (["status", "x"], "status takes no arguments"),
+                       (["status", "x"], "status takes only --json"),
+                       (["status", "--json", "x"], "got 'x'"),
                        (["test"], "usage: test output"),
                        (["test", "input"], "usage: test output")):
         t0 = time.monotonic()
@@ -141,6 +142,12 @@ def test_debug_state_and_status_ready(workdir, agents, ljrecv):
     cols = row[0].split()
     assert cols[0] == "open" and cols[1] == str(size) and \
         cols[2] == str(size) and cols[3] == "0", row
+    # --json: /debug/state as it came, as the collector's status --json.
+    r = run("-c", a.cfg_path, "status", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    js = json.loads(r.stdout)
+    assert js["output"]["ready"] is True
+    assert js["files"]["files"][0]["acked_offset"] == size
     a.stop()
 
 
@@ -162,6 +169,9 @@ def test_status_output_not_ready_shows_lag_and_error(workdir, agents):
     size = os.path.getsize(log)
     row = [ln for ln in r.stdout.splitlines() if ln.endswith(log)][0]
     assert row.split()[3] == str(size), row  # lag: nothing acknowledged
+    r = run("-c", a.cfg_path, "status", "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert json.loads(r.stdout)["output"]["ready"] is False
     a.stop()
 
 
