@@ -199,8 +199,9 @@ print_intake(const json_t *st)
     json_array_foreach(json_object_get(in, "agents"), j, a)
       rate += getf(a, "events_per_second");
   }
-  printf("%-14s %lld agents connected, %lld events (%.1f/s), %s received%s\n",
-         "Intake", (long long)conns, (long long)events, rate,
+  printf("%-14s %lld agent%s connected, %lld events (%.1f/s), %s "
+         "received%s\n", "Intake", (long long)conns, conns == 1 ? "" : "s",
+         (long long)events, rate,
          fmt_bytes((double)bytes, b1, sizeof b1),
          paused ? "; PAUSED (spool full)" : "");
   if (conns == 0 && nkafka == 0)
@@ -260,8 +261,8 @@ print_es(const json_t *es, int64_t now)
          gets(es, "version")[0] ? gets(es, "version") : "-",
          fmt_ago(gets(es, "last_check"), now, b1, sizeof b1));
   if (gets(cl, "status")[0])
-    printf("%-14s cluster %s, %lld nodes\n", "", gets(cl, "status"),
-           (long long)geti(cl, "nodes"));
+    printf("%-14s cluster %s, %lld node%s\n", "", gets(cl, "status"),
+           (long long)geti(cl, "nodes"), geti(cl, "nodes") == 1 ? "" : "s");
   else
     printf("%-14s cluster status %s\n", "",
            gets(cl, "note")[0] ? gets(cl, "note") : "unknown");

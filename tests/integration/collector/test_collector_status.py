@@ -209,11 +209,11 @@ def test_status_command_exit_codes(make_collector, tmp_path):
         assert r.returncode == 0, r.stdout + r.stderr
         out = r.stdout
         assert "ready" in out.splitlines()[0]
-        assert "1 agents connected, 75 events" in out
+        assert "1 agent connected, 75 events" in out  # not "1 agents"
         assert "127.0.0.1:" in out and "AGENT" in out
         assert "Elasticsearch  reachable, ready" in out
         assert "201: 75" in out
-        assert "cluster yellow, 1 nodes" in out
+        assert "cluster yellow, 1 node\n" in out
         r = run_status(c, "--json")
         assert r.returncode == 0
         st = json.loads(r.stdout)
