@@ -14,7 +14,9 @@
 #endif
 
 static const struct sl_conf_key http_keys[] = {
-  { "listen", SL_CT_STR, "127.0.0.1:5041", "address of /metrics, /health, /ready", NULL, NULL, 0 },
+  { "listen", SL_CT_STR, "127.0.0.1:5041", "address of the status page, "
+    "/metrics, /health, /ready, /debug/state (empty string: off)", NULL,
+    NULL, 0 },
   SL_CONF_END
 };
 

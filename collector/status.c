@@ -362,6 +362,11 @@ sl_status_main(const struct sl_conf *conf, int argc, char **argv)
       return 2;
     }
   }
+  if (listen == NULL || listen[0] == '\0') {
+    fprintf(stderr, "status: http.listen is off in %s: status reads the "
+            "collector's /debug/state there\n", sl_conf_file(conf));
+    return 2;
+  }
   if (state_url(listen, url, sizeof url) != 0) {
     fprintf(stderr, "status: http.listen '%s' gives no port to ask (set "
             "http.listen to a fixed port)\n", listen ? listen : "");

@@ -265,3 +265,22 @@ def test_ready_follows_elasticsearch_without_traffic(make_collector):
               "back" % (down_s, up_s))
     finally:
         es.stop()
+
+
+def test_status_with_http_off(tmp_path):
+    # Regression: `http.listen: ""` turns the HTTP port off, and status
+    # said "gives no port to ask" instead of saying so (as the agent's).
+    p = tmp_path / "c.yml"
+    p.write_text("data_dir: %s\nhttp:\n  listen: \"\"\ninputs:\n"
+                 "  - listen: 127.0.0.1:0\nelasticsearch:\n"
+                 "  hosts: [\"http://127.0.0.1:9\"]\n" % (tmp_path / "d"))
+    r = subprocess.run([COLLECTOR, "-c", str(p), "status"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "http.listen is off in %s" % p in r.stderr, r.stderr
+    h = subprocess.run([COLLECTOR, "--help"], capture_output=True,
+                       text=True, timeout=20).stdout
+    line = next(l for l in h.splitlines()
+                if l.strip().startswith("listen (string, default "
+                                        "127.0.0.1:5041)"))
+    assert "empty string: off" in line, line
