@@ -159,7 +159,8 @@ static const struct sl_conf_key input_keys[] = {
 
 static const struct sl_conf_key http_keys[] = {
   { "listen", SL_CT_STR, "127.0.0.1:5076",
-    "address of /metrics /health /ready (empty string: off)", NULL, NULL, 0 },
+    "address of /metrics, /health, /ready, /debug/state (read by status; "
+    "empty string: off)", NULL, NULL, 0 },
   SL_CONF_END
 };
 

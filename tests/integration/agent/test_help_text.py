@@ -37,3 +37,13 @@ def test_help_lists_the_subcommands(tmp_path):
         r = subprocess.run([AGENT, "-c", str(tmp_path / "none.yml"), name],
                            capture_output=True, text=True, timeout=20)
         assert "unknown subcommand" not in r.stderr, (name, r.stderr)
+
+
+def test_http_listen_help_names_debug_state():
+    # `status` reads /debug/state on http.listen: the help says so.
+    r = subprocess.run([AGENT, "--help"], capture_output=True, text=True,
+                       timeout=20)
+    line = next(l for l in r.stdout.splitlines()
+                if l.strip().startswith("listen (string, default "
+                                        "127.0.0.1:5076)"))
+    assert "/debug/state" in line and "empty string: off" in line, line
