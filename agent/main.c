@@ -59,8 +59,9 @@ main(int argc, char **argv)
   size_t i;
 
   rc = sl_cli_parse(argc, argv, "sluice-agent", "/etc/sluice/agent.yml",
-                    sl_agent_schema, help_commands, SL_CLI_F_TLS | SL_CLI_F_LIBDEFLATE |
-                    SL_CLI_F_ISAL | SL_CLI_F_INOTIFY, &cli);
+                    sl_agent_schema, help_commands,
+                    SL_CLI_F_TLS | SL_CLI_F_LIBDEFLATE | SL_CLI_F_ISAL |
+                    SL_CLI_F_INOTIFY, &cli);
   if (rc >= 1000)
     return SL_CLI_EXIT(rc);
   if (rc != 0)
