@@ -8,6 +8,7 @@
 #include "retention.h"
 #include "sl_config.h"
 #include "sl_err.h"
+#include "sl_http.h"
 #include "sl_lj.h"
 #ifdef HAVE_RDKAFKA
 #include "input_kafka.h"
@@ -340,7 +341,9 @@ check_listen(const struct sl_conf *c, const json_t *obj, const char *key,
 {
   const char *s = sl_conf_str(obj, key);
 
-  if (s == NULL || !s[0] || sl_collector_listen_valid(s))
+  if (s == NULL || !s[0] || (sl_collector_listen_valid(s) &&
+                             (strcmp(key, "http.listen") != 0 ||
+                              sl_http_addr_valid(s))))
     return 0;
   return sl_conf_error(c, sl_conf_get(obj, key), path, err, errlen,
                        "want host:port with a port 0..65535 (got '%s')",

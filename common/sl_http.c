@@ -381,6 +381,14 @@ parse_addr(const char *addr, struct sockaddr_storage *ss)
 }
 
 int
+sl_http_addr_valid(const char *addr)
+{
+  struct sockaddr_storage ss;
+
+  return addr != NULL && parse_addr(addr, &ss) == 0;
+}
+
+int
 sl_http_start(uv_loop_t *loop, const char *addr, sl_http_handler h,
               void *arg, struct sl_http **out)
 {

@@ -150,3 +150,22 @@ def test_check_ok_wording(tmp_path):
     r = run("--check", "-c", path)
     # the same words as sluice-collector --check
     assert r.stdout == "%s: config ok\n" % path, r.stdout
+
+
+def test_check_refuses_http_listen_that_start_refuses(tmp_path):
+    """`--check` passed `http.listen: bad` and the agent then failed at
+    start ("cannot start ... invalid argument"); both refuse it now, and
+    the container's SLUICE_HTTP_LISTEN override of the example config is
+    checked the same way."""
+    p, r = check_bad(tmp_path, "data_dir: /tmp/x\n"
+                     "http:\n  listen: myhost:5076\n"
+                     "inputs:\n  - paths: [/tmp/*.log]\n")
+    assert re.search(r"bad\.yml:3: http\.listen: .*myhost:5076", r.stderr), \
+        r.stderr
+    path = os.path.join(SOURCE, "deploy", "config", "agent.yml")
+    for listen, rc in (("0.0.0.0:5076", 0), ("[::1]:0", 0), ("", 0),
+                       ("5076", 2)):
+        env = dict(os.environ, SLUICE_HTTP_LISTEN=listen,
+                   SLUICE_DATA_DIR=str(tmp_path))
+        r = run("--check", "-c", path, env=env)
+        assert r.returncode == rc, (listen, r.stderr)

@@ -232,3 +232,20 @@ def test_check_pipeline(tmp_path, value, ok):
     assert r.returncode == 2
     assert re.match(re.escape(str(cfg)) + r":6: elasticsearch\.pipeline: ",
                     r.stderr), r.stderr
+
+
+def test_check_refuses_http_listen_that_start_refuses(tmp_path):
+    """A host name passed --check as http.listen, but the HTTP listener
+    takes only IP addresses (and localhost): start-up failed."""
+    cfg = tmp_path / "c.yml"
+    cfg.write_text(_cfg(top="http:\n  listen: myhost:5041\n"))
+    r = run("--check", "-c", str(cfg))
+    assert r.returncode == 2
+    assert re.search(r"c\.yml:\d+: http\.listen: .*myhost:5041", r.stderr), \
+        r.stderr
+    path = os.path.join(SOURCE, "deploy", "config", "collector.yml")
+    for listen, rc in (("0.0.0.0:5041", 0), ("localhost:0", 0), ("x", 2)):
+        env = dict(os.environ, SLUICE_HTTP_LISTEN=listen,
+                   SLUICE_DATA_DIR=str(tmp_path))
+        r = run("--check", "-c", path, env=env)
+        assert r.returncode == rc, (listen, r.stderr)

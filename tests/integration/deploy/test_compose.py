@@ -238,6 +238,10 @@ def test_dockerfile(compose):
     exposed = {int(p) for i, a in runtime if i == "EXPOSE"
                for p in a.split()}
     assert {5044, 5041, 5076} <= exposed
+    # The baked-in collector config listens for HTTP on all addresses (its
+    # default is loopback, which no published port reaches).
+    env = " ".join(a for i, a in runtime if i == "ENV")
+    assert "SLUICE_HTTP_LISTEN=0.0.0.0:5041" in env, env
     # The runtime installs the packages the .deb depends on.
     apt = " ".join(a for i, a in runtime if i == "RUN")
     for lib in ("libuv1", "libjansson4", "libcurl4", "libyaml-0-2",
