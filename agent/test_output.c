@@ -29,6 +29,7 @@
 #include "out.h"
 #include "sl_config.h"
 #include "sl_err.h"
+#include "sl_probe.h"
 #include "sl_time.h"
 #include "sl_tls.h"
 #include "tools.h"
@@ -49,45 +50,6 @@
 #define TALK_QUIET_MS 500
 /* Upper bound of one connect or handshake step. */
 #define STEP_MAX_MS 10000
-
-struct probe {
-  int failed;
-  uint64_t step_ms;          /* deadline length of one step */
-};
-
-/* ---- reporting ------------------------------------------------------- */
-
-static void
-line(int depth, const char *fmt, ...)
-{
-  va_list ap;
-
-  printf("%*s", depth * 2, "");
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  printf("\n");
-  fflush(stdout);
-}
-
-static void
-step_ok(int depth, const char *what)
-{
-  line(depth, "%s... OK", what);
-}
-
-static void
-step_fail(struct probe *p, int depth, const char *what, const char *fmt, ...)
-{
-  char why[512];
-  va_list ap;
-
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof(why), fmt, ap);
-  va_end(ap);
-  line(depth, "%s... ERROR %s", what, why);
-  p->failed = 1;
-}
 
 /* ---- sockets ---------------------------------------------------------- */
 
@@ -159,7 +121,7 @@ addr_text(const struct addrinfo *ai, char *buf, size_t len)
 /* "connection": parse host, dns lookup, dial up. Returns the socket, or
  * -1 after reporting the failing step. */
 static int
-connection(struct probe *p, const char *hostport, int dflt_port, char *host,
+connection(struct sl_probe *p, const char *hostport, int dflt_port, char *host,
            size_t hostlen)
 {
   struct addrinfo hints, *res = NULL, *ai;
@@ -167,22 +129,22 @@ connection(struct probe *p, const char *hostport, int dflt_port, char *host,
   size_t off = 0;
   int fd = -1, n, rc, err = 0, pnum;
 
-  line(1, "connection...");
+  sl_probe_line(1, "connection...");
   if (sl_agent_split_hostport(hostport, host, hostlen, &pnum)) {
-    step_fail(p, 2, "parse host", "'%s' is not host:port", hostport);
+    sl_probe_fail(p, 2, "parse host", "'%s' is not host:port", hostport);
     return -1;
   }
   snprintf(port, sizeof(port), "%d", pnum ? pnum : dflt_port);
-  step_ok(2, "parse host");
+  sl_probe_ok(2, "parse host");
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   rc = getaddrinfo(host, port, &hints, &res);
   if (rc != 0) {
-    step_fail(p, 2, "dns lookup", "%s: %s", host, gai_strerror(rc));
+    sl_probe_fail(p, 2, "dns lookup", "%s: %s", host, gai_strerror(rc));
     return -1;
   }
-  step_ok(2, "dns lookup");
+  sl_probe_ok(2, "dns lookup");
   addrs[0] = '\0';
   for (ai = res; ai; ai = ai->ai_next) {
     addr_text(ai, one, sizeof(one));
@@ -192,7 +154,7 @@ connection(struct probe *p, const char *hostport, int dflt_port, char *host,
       break;
     off += (size_t)n;
   }
-  line(2, "addresses: %s", addrs);
+  sl_probe_line(2, "addresses: %s", addrs);
   for (ai = res; ai && fd < 0; ai = ai->ai_next) {
     fd = dial(ai, p->step_ms);
     if (fd < 0)
@@ -200,10 +162,10 @@ connection(struct probe *p, const char *hostport, int dflt_port, char *host,
   }
   freeaddrinfo(res);
   if (fd < 0) {
-    step_fail(p, 2, "dial up", "%s:%s: %s", host, port, strerror(err));
+    sl_probe_fail(p, 2, "dial up", "%s:%s: %s", host, port, strerror(err));
     return -1;
   }
-  step_ok(2, "dial up");
+  sl_probe_ok(2, "dial up");
   return fd;
 }
 
@@ -294,7 +256,7 @@ listen_quiet(struct conn *c, unsigned char *buf, size_t cap, size_t *n,
 }
 
 static void
-talk(struct probe *p, struct conn *c, int lumberjack)
+talk(struct sl_probe *p, struct conn *c, int lumberjack)
 {
   unsigned char buf[256];
   char why[300], txt[64];
@@ -303,16 +265,16 @@ talk(struct probe *p, struct conn *c, int lumberjack)
 
   r = listen_quiet(c, buf, sizeof(buf), &n, why, sizeof(why));
   if (r < 0) {
-    step_fail(p, 1, "talk to server", "%s", why);
+    sl_probe_fail(p, 1, "talk to server", "%s", why);
     return;
   }
   if (r > 0 && lumberjack && !is_lumberjack(buf, n)) {
     printable(buf, n, txt, sizeof(txt));
-    step_fail(p, 1, "talk to server", "not a Lumberjack receiver: it "
-              "answered \"%s\"", txt);
+    sl_probe_fail(p, 1, "talk to server", "not a Lumberjack receiver: it "
+                  "answered \"%s\"", txt);
     return;
   }
-  step_ok(1, "talk to server");
+  sl_probe_ok(1, "talk to server");
 }
 
 /* ---- TLS ---------------------------------------------------------------- */
@@ -321,7 +283,7 @@ talk(struct probe *p, struct conn *c, int lumberjack)
 /* The handshake as out_lumberjack.c's tls_start sets it up (SNI for
  * names, host or IP verification), driven by poll. */
 static int
-tls_handshake(struct probe *p, struct conn *c, SSL_CTX *ctx,
+tls_handshake(struct sl_probe *p, struct conn *c, SSL_CTX *ctx,
               const char *host, int verify)
 {
   struct sockaddr_storage ss;
@@ -329,12 +291,12 @@ tls_handshake(struct probe *p, struct conn *c, SSL_CTX *ctx,
   char why[300], peer[256];
   int is_ip, r, e, w;
 
-  line(1, "TLS...");
-  line(2, "security: server's certificate chain verification is %s",
-       verify ? "enabled" : "DISABLED (output.ssl.verify: false)");
+  sl_probe_line(1, "TLS...");
+  sl_probe_line(2, "security: server's certificate chain verification is %s",
+                verify ? "enabled" : "DISABLED (output.ssl.verify: false)");
   c->ssl = SSL_new(ctx);
   if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
-    step_fail(p, 2, "handshake", "out of memory");
+    sl_probe_fail(p, 2, "handshake", "out of memory");
     return -1;
   }
   is_ip = inet_pton(AF_INET, host, &ss) == 1 ||
@@ -359,24 +321,24 @@ tls_handshake(struct probe *p, struct conn *c, SSL_CTX *ctx,
                   deadline);
       if (w > 0)
         continue;
-      step_fail(p, 2, "handshake", "%s", w == 0 ? "timed out"
+      sl_probe_fail(p, 2, "handshake", "%s", w == 0 ? "timed out"
                                                 : strerror(errno));
       return -1;
     }
     sl_tls_errstr(why, sizeof(why), "the receiver closed the connection");
     if (SSL_get_verify_result(c->ssl) != X509_V_OK)
-      step_fail(p, 2, "handshake", "%s (%s)", why,
-                X509_verify_cert_error_string(
+      sl_probe_fail(p, 2, "handshake", "%s (%s)", why,
+                    X509_verify_cert_error_string(
                     SSL_get_verify_result(c->ssl)));
     else
-      step_fail(p, 2, "handshake", "%s", why);
+      sl_probe_fail(p, 2, "handshake", "%s", why);
     return -1;
   }
-  step_ok(2, "handshake");
-  line(2, "TLS version: %s", SSL_get_version(c->ssl));
-  line(2, "cipher: %s", SSL_get_cipher_name(c->ssl));
+  sl_probe_ok(2, "handshake");
+  sl_probe_line(2, "TLS version: %s", SSL_get_version(c->ssl));
+  sl_probe_line(2, "cipher: %s", SSL_get_cipher_name(c->ssl));
   sl_tls_peer_cn(c->ssl, peer, sizeof(peer));
-  line(2, "peer: %s", peer[0] ? peer : "(no subject CN)");
+  sl_probe_line(2, "peer: %s", peer[0] ? peer : "(no subject CN)");
   return 0;
 }
 #endif
@@ -384,7 +346,7 @@ tls_handshake(struct probe *p, struct conn *c, SSL_CTX *ctx,
 /* ---- lumberjack and tcp ----------------------------------------------- */
 
 static void
-test_host(struct probe *p, const struct sl_agent_conf *ac, const char *hp,
+test_host(struct sl_probe *p, const struct sl_agent_conf *ac, const char *hp,
           void *tls_ctx)
 {
   int lj = ac->out_type == SL_OUT_LUMBERJACK;
@@ -392,7 +354,7 @@ test_host(struct probe *p, const struct sl_agent_conf *ac, const char *hp,
   char host[256];
 
   memset(&c, 0, sizeof(c));
-  line(0, "%s: %s...", lj ? "lumberjack" : "tcp", hp);
+  sl_probe_line(0, "%s: %s...", lj ? "lumberjack" : "tcp", hp);
   c.fd = connection(p, hp, lj ? LJ_DEFAULT_PORT : 0, host, sizeof(host));
   if (c.fd < 0)
     return;
@@ -406,13 +368,13 @@ test_host(struct probe *p, const struct sl_agent_conf *ac, const char *hp,
   }
 #endif
   (void)tls_ctx;
-  line(1, "TLS... WARN secure connection disabled");
+  sl_probe_line(1, "TLS... WARN secure connection disabled");
   talk(p, &c, lj);
   close(c.fd);
 }
 
 static void
-test_hosts(struct probe *p, const struct sl_agent_conf *ac)
+test_hosts(struct sl_probe *p, const struct sl_agent_conf *ac)
 {
   void *ctx = NULL;
   int i;
@@ -425,7 +387,7 @@ test_hosts(struct probe *p, const struct sl_agent_conf *ac)
     SSL_CTX *sctx = NULL;
     char err[512];
     if (sl_tls_client_ctx(&f, ac->ssl_verify, &sctx, err, sizeof(err))) {
-      step_fail(p, 0, "TLS configuration", "%s", err);
+      sl_probe_fail(p, 0, "TLS configuration", "%s", err);
       return;
     }
     ctx = sctx;
@@ -441,42 +403,42 @@ test_hosts(struct probe *p, const struct sl_agent_conf *ac)
 /* ---- file --------------------------------------------------------------- */
 
 static void
-test_file(struct probe *p, const char *path)
+test_file(struct sl_probe *p, const char *path)
 {
   char *copy = strdup(path), *dir;
   struct stat st;
   int fd;
 
-  line(0, "file: %s...", path);
+  sl_probe_line(0, "file: %s...", path);
   if (copy == NULL) {
-    step_fail(p, 1, "directory", "out of memory");
+    sl_probe_fail(p, 1, "directory", "out of memory");
     return;
   }
   dir = dirname(copy);
   if (stat(dir, &st) != 0) {
-    step_fail(p, 1, "directory", "%s: %s", dir, strerror(errno));
+    sl_probe_fail(p, 1, "directory", "%s: %s", dir, strerror(errno));
     goto out;
   }
   if (!S_ISDIR(st.st_mode)) {
-    step_fail(p, 1, "directory", "%s: not a directory", dir);
+    sl_probe_fail(p, 1, "directory", "%s: not a directory", dir);
     goto out;
   }
-  step_ok(1, "directory");
+  sl_probe_ok(1, "directory");
   if (stat(path, &st) == 0) {
     /* Opened for append and closed again: nothing is written. */
     fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
-      step_fail(p, 1, "file appendable", "%s", strerror(errno));
+      sl_probe_fail(p, 1, "file appendable", "%s", strerror(errno));
       goto out;
     }
     close(fd);
-    step_ok(1, "file appendable");
-    line(1, "size: %lld bytes", (long long)st.st_size);
+    sl_probe_ok(1, "file appendable");
+    sl_probe_line(1, "size: %lld bytes", (long long)st.st_size);
   } else if (access(dir, W_OK | X_OK) != 0) {
-    step_fail(p, 1, "directory writable", "%s: %s", dir, strerror(errno));
+    sl_probe_fail(p, 1, "directory writable", "%s: %s", dir, strerror(errno));
   } else {
-    step_ok(1, "directory writable");
-    line(1, "the file does not exist yet; the agent creates it");
+    sl_probe_ok(1, "directory writable");
+    sl_probe_line(1, "the file does not exist yet; the agent creates it");
   }
 out:
   free(copy);
@@ -486,7 +448,7 @@ out:
 
 #ifdef HAVE_RDKAFKA
 static void
-test_kafka(struct probe *p, const struct sl_conf *conf,
+test_kafka(struct sl_probe *p, const struct sl_conf *conf,
            const struct sl_agent_conf *ac)
 {
   const char *topic = sl_conf_str(ac->output, "topic");
@@ -497,32 +459,32 @@ test_kafka(struct probe *p, const struct sl_conf *conf,
   char err[512];
   int i, templ = topic == NULL || strstr(topic, "%{") != NULL;
 
-  line(0, "kafka: %s...", topic ? topic : "?");
+  sl_probe_line(0, "kafka: %s...", topic ? topic : "?");
   if (sl_out_kafka_conf(conf, ac, &kconf, err, sizeof(err))) {
-    step_fail(p, 1, "configuration", "%s", err);
+    sl_probe_fail(p, 1, "configuration", "%s", err);
     return;
   }
-  step_ok(1, "configuration");
+  sl_probe_ok(1, "configuration");
   rk = rd_kafka_new(RD_KAFKA_PRODUCER, kconf, err, sizeof(err));
   if (rk == NULL) {
     rd_kafka_conf_destroy(kconf);
-    step_fail(p, 1, "client", "%s", err);
+    sl_probe_fail(p, 1, "client", "%s", err);
     return;
   }
   /* All topics, then look for ours: a request naming the topic would let
    * a broker with auto.create.topics.enable create it. */
   e = rd_kafka_metadata(rk, 1, NULL, &md, (int)p->step_ms);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    step_fail(p, 1, "talk to brokers", "%s", rd_kafka_err2str(e));
+    sl_probe_fail(p, 1, "talk to brokers", "%s", rd_kafka_err2str(e));
     goto out;
   }
-  step_ok(1, "talk to brokers");
+  sl_probe_ok(1, "talk to brokers");
   for (i = 0; i < md->broker_cnt; i++)
-    line(2, "broker %d: %s:%d", (int)md->brokers[i].id,
-         md->brokers[i].host, md->brokers[i].port);
+    sl_probe_line(2, "broker %d: %s:%d", (int)md->brokers[i].id,
+                  md->brokers[i].host, md->brokers[i].port);
   if (templ) {
-    line(1, "topic: a template (%s), chosen per event; not checked",
-         topic ? topic : "?");
+    sl_probe_line(1, "topic: a template (%s), chosen per event; not checked",
+                  topic ? topic : "?");
     goto out;
   }
   for (i = 0; i < md->topic_cnt; i++)
@@ -531,14 +493,15 @@ test_kafka(struct probe *p, const struct sl_conf *conf,
   if (i == md->topic_cnt) {
     /* Shipping works if the brokers auto-create topics; if they do not,
      * the producer waits for it (message.timeout.ms 0). */
-    line(1, "topic... WARN %s does not exist yet (created on the first "
-         "event only if the brokers auto-create topics)", topic);
+    sl_probe_line(1, "topic... WARN %s does not exist yet (created on the "
+                  "first event only if the brokers auto-create topics)",
+                  topic);
   } else if (md->topics[i].err) {
-    step_fail(p, 1, "topic", "%s: %s", topic,
-              rd_kafka_err2str(md->topics[i].err));
+    sl_probe_fail(p, 1, "topic", "%s: %s", topic,
+                  rd_kafka_err2str(md->topics[i].err));
   } else {
-    step_ok(1, "topic");
-    line(2, "partitions: %d", md->topics[i].partition_cnt);
+    sl_probe_ok(1, "topic");
+    sl_probe_line(2, "partitions: %d", md->topics[i].partition_cnt);
   }
 out:
   if (md)
@@ -551,7 +514,7 @@ int
 sl_agent_test_main(const struct sl_conf *conf, int argc, char **argv)
 {
   struct sl_agent_conf ac;
-  struct probe p = { 0, STEP_MAX_MS };
+  struct sl_probe p = { 0, STEP_MAX_MS };
   char err[512];
 
   if (argc != 2 || strcmp(argv[1], "output") != 0) {
@@ -573,14 +536,14 @@ sl_agent_test_main(const struct sl_conf *conf, int argc, char **argv)
     test_file(&p, ac.path);
     break;
   case SL_OUT_STDOUT:
-    line(0, "stdout... OK");
+    sl_probe_line(0, "stdout... OK");
     break;
   case SL_OUT_KAFKA:
 #ifdef HAVE_RDKAFKA
     test_kafka(&p, conf, &ac);
 #else
-    step_fail(&p, 0, "kafka", "this sluice-agent was built without "
-              "librdkafka");
+    sl_probe_fail(&p, 0, "kafka", "this sluice-agent was built without "
+                  "librdkafka");
 #endif
     break;
   }

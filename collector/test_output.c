@@ -25,6 +25,7 @@
 #include "sl_buf.h"
 #include "sl_config.h"
 #include "sl_err.h"
+#include "sl_probe.h"
 #include "tools.h"
 
 #ifdef HAVE_RDKAFKA
@@ -44,36 +45,6 @@
   "{\"cluster\":[\"monitor\",\"manage_index_templates\",\"manage_ilm\"]," \
   "\"index\":[{\"names\":[\"logs-*\",\"%s-*\"],"                          \
   "\"privileges\":[\"create_doc\",\"auto_configure\"]}]}"
-
-struct probe {
-  int failed;
-};
-
-static void
-line(int depth, const char *fmt, ...)
-{
-  va_list ap;
-
-  printf("%*s", depth * 2, "");
-  va_start(ap, fmt);
-  vprintf(fmt, ap);
-  va_end(ap);
-  printf("\n");
-  fflush(stdout);
-}
-
-static void
-step_fail(struct probe *p, int depth, const char *what, const char *fmt, ...)
-{
-  char why[600];
-  va_list ap;
-
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof(why), fmt, ap);
-  va_end(ap);
-  line(depth, "%s... ERROR %s", what, why);
-  p->failed = 1;
-}
 
 /* ---- Elasticsearch ------------------------------------------------------ */
 
@@ -165,7 +136,7 @@ missing_privileges(const json_t *body, char *out, size_t len)
 /* Steps after the connection: what answered, its version, who we are and
  * whether that user may do what the collector does. */
 static void
-es_checks(struct probe *p, uv_loop_t *loop, struct sl_es_client *c,
+es_checks(struct sl_probe *p, uv_loop_t *loop, struct sl_es_client *c,
           const struct sl_es_conf *es, const struct answer *root)
 {
   const char *ver = json_string_value(json_object_get(
@@ -174,28 +145,28 @@ es_checks(struct probe *p, uv_loop_t *loop, struct sl_es_client *c,
   char body[512], missing[512];
 
   if (!root->is_es) {
-    step_fail(p, 1, "product", "the server did not say "
-              "X-Elastic-Product: Elasticsearch");
+    sl_probe_fail(p, 1, "product", "the server did not say "
+                  "X-Elastic-Product: Elasticsearch");
     return;
   }
-  line(1, "product: Elasticsearch... OK");
+  sl_probe_line(1, "product: Elasticsearch... OK");
   if (ver == NULL) {
-    step_fail(p, 1, "version", "no version.number in the answer to GET /");
+    sl_probe_fail(p, 1, "version", "no version.number in the answer to GET /");
     return;
   }
-  line(1, "version: %s (cluster \"%s\")", ver,
-       json_string_value(json_object_get(root->body, "cluster_name"))
-           ? json_string_value(json_object_get(root->body, "cluster_name"))
-           : "?");
+  sl_probe_line(1, "version: %s (cluster \"%s\")", ver,
+                json_string_value(json_object_get(root->body, "cluster_name"))
+                ? json_string_value(json_object_get(root->body, "cluster_name"))
+                : "?");
   if (atoi(ver) < ES_MIN_MAJOR) {
-    step_fail(p, 1, "version >= 8", "%s is too old", ver);
+    sl_probe_fail(p, 1, "version >= 8", "%s is too old", ver);
     return;
   }
-  line(1, "version >= %d... OK", ES_MIN_MAJOR);
+  sl_probe_line(1, "version >= %d... OK", ES_MIN_MAJOR);
   if (es_call(loop, c, "GET", "_security/_authenticate", NULL, &a) == 0 &&
       a.answered && a.status == 200 &&
       json_is_string(json_object_get(a.body, "username")))
-    line(1, "user: %s", json_string_value(json_object_get(a.body,
+    sl_probe_line(1, "user: %s", json_string_value(json_object_get(a.body,
                                                           "username")));
   json_decref(a.body);
   snprintf(body, sizeof(body), ES_PRIVILEGES,
@@ -203,22 +174,22 @@ es_checks(struct probe *p, uv_loop_t *loop, struct sl_es_client *c,
   if (es_call(loop, c, "POST", "_security/user/_has_privileges", body,
               &a) != 0 || !a.answered || a.status != 200) {
     if (a.answered)
-      line(1, "privileges... SKIP (_has_privileges answered HTTP %ld)",
-           a.status);
+      sl_probe_line(1, "privileges... SKIP (_has_privileges answered HTTP %ld)",
+                    a.status);
     else
-      line(1, "privileges... SKIP (_has_privileges: %s)", a.error);
+      sl_probe_line(1, "privileges... SKIP (_has_privileges: %s)", a.error);
   } else if (json_is_true(json_object_get(a.body, "has_all_requested"))) {
-    line(1, "privileges... OK");
+    sl_probe_line(1, "privileges... OK");
   } else {
     missing_privileges(a.body, missing, sizeof(missing));
-    line(1, "privileges... WARN missing %s (templates, ILM or writes may "
-         "fail)", missing[0] ? missing : "some");
+    sl_probe_line(1, "privileges... WARN missing %s (templates, ILM or "
+                  "writes may fail)", missing[0] ? missing : "some");
   }
   json_decref(a.body);
 }
 
 static void
-test_es_host(struct probe *p, const struct sl_es_conf *es, size_t i)
+test_es_host(struct sl_probe *p, const struct sl_es_conf *es, size_t i)
 {
   struct sl_es_conf one = *es;
   struct sl_es_client *c = NULL;
@@ -228,9 +199,9 @@ test_es_host(struct probe *p, const struct sl_es_conf *es, size_t i)
   int rc;
 
   if (sl_es_url_split(es->hosts[i], &clean, &user, &pass) == 0)
-    line(0, "elasticsearch: %s...", clean);
+    sl_probe_line(0, "elasticsearch: %s...", clean);
   else
-    line(0, "elasticsearch: host %zu...", i + 1);
+    sl_probe_line(0, "elasticsearch: host %zu...", i + 1);
   free(clean);
   free(user);
   free(pass);
@@ -241,29 +212,29 @@ test_es_host(struct probe *p, const struct sl_es_conf *es, size_t i)
   err[0] = '\0';
   rc = sl_es_client_new(&loop, &one, &c, err, sizeof(err));
   if (rc) {
-    step_fail(p, 1, "client", "%s", err[0] ? err : sl_strerror(rc));
+    sl_probe_fail(p, 1, "client", "%s", err[0] ? err : sl_strerror(rc));
     goto out;
   }
-  line(1, "TLS: %s", strncmp(es->hosts[i], "https:", 6) == 0
-       ? (es->verify ? "on, certificate verified" : "on, NOT verified")
-       : "off (http)");
+  sl_probe_line(1, "TLS: %s", strncmp(es->hosts[i], "https:", 6) == 0
+                ? (es->verify ? "on, certificate verified" : "on, NOT verified")
+                : "off (http)");
   rc = es_call(&loop, c, "GET", "", NULL, &root);
   if (rc || !root.answered) {
-    step_fail(p, 1, "talk to server", "%s",
-              rc ? sl_strerror(rc) : root.error);
+    sl_probe_fail(p, 1, "talk to server", "%s",
+                  rc ? sl_strerror(rc) : root.error);
     goto out;
   }
-  line(1, "talk to server... OK");
+  sl_probe_line(1, "talk to server... OK");
   if (root.status == 401 || root.status == 403) {
-    step_fail(p, 1, "authentication", "HTTP %ld (check username/password "
-              "or api_key)", root.status);
+    sl_probe_fail(p, 1, "authentication", "HTTP %ld (check username/password "
+                  "or api_key)", root.status);
     goto out;
   }
   if (root.status != 200) {
-    step_fail(p, 1, "GET /", "HTTP %ld", root.status);
+    sl_probe_fail(p, 1, "GET /", "HTTP %ld", root.status);
     goto out;
   }
-  line(1, "authentication... OK");
+  sl_probe_line(1, "authentication... OK");
   es_checks(p, &loop, c, es, &root);
 out:
   json_decref(root.body);
@@ -274,7 +245,7 @@ out:
 }
 
 static void
-test_es(struct probe *p, const struct sl_conf *conf)
+test_es(struct sl_probe *p, const struct sl_conf *conf)
 {
   const json_t *root = sl_conf_root(conf);
   struct sl_es_conf es;
@@ -284,7 +255,7 @@ test_es(struct probe *p, const struct sl_conf *conf)
   if (sl_es_conf_fill(sl_conf_get(root, "elasticsearch"),
                       sl_conf_str(root, "data_dir"), &es, err,
                       sizeof(err))) {
-    step_fail(p, 0, "elasticsearch", "%s", err);
+    sl_probe_fail(p, 0, "elasticsearch", "%s", err);
     return;
   }
   for (i = 0; i < es.nhosts; i++)
@@ -297,30 +268,30 @@ test_es(struct probe *p, const struct sl_conf *conf)
 /* dir exists and is writable, or its nearest existing parent is (the
  * collector creates the rest at start). */
 static void
-test_dir(struct probe *p, const char *what, const char *dir)
+test_dir(struct sl_probe *p, const char *what, const char *dir)
 {
   char *copy = strdup(dir), *d = copy;
   struct stat st;
 
-  line(0, "%s: %s...", what, dir);
+  sl_probe_line(0, "%s: %s...", what, dir);
   if (copy == NULL) {
-    step_fail(p, 1, "directory", "out of memory");
+    sl_probe_fail(p, 1, "directory", "out of memory");
     return;
   }
   while (stat(d, &st) != 0 && errno == ENOENT && strcmp(d, "/") != 0 &&
          strcmp(d, ".") != 0)
     d = dirname(d);
   if (stat(d, &st) != 0) {
-    step_fail(p, 1, "directory", "%s: %s", d, strerror(errno));
+    sl_probe_fail(p, 1, "directory", "%s: %s", d, strerror(errno));
   } else if (!S_ISDIR(st.st_mode)) {
-    step_fail(p, 1, "directory", "%s: not a directory", d);
+    sl_probe_fail(p, 1, "directory", "%s: not a directory", d);
   } else if (access(d, W_OK | X_OK) != 0) {
-    step_fail(p, 1, "writable", "%s: %s", d, strerror(errno));
+    sl_probe_fail(p, 1, "writable", "%s: %s", d, strerror(errno));
   } else if (strcmp(d, dir) != 0) {
-    line(1, "writable... OK (does not exist yet; %s is writable and the "
-         "collector creates it)", d);
+    sl_probe_line(1, "writable... OK (does not exist yet; %s is writable and "
+                  "the collector creates it)", d);
   } else {
-    line(1, "writable... OK");
+    sl_probe_line(1, "writable... OK");
   }
   free(copy);
 }
@@ -329,7 +300,7 @@ test_dir(struct probe *p, const char *what, const char *dir)
 
 #ifdef HAVE_RDKAFKA
 static void
-test_kafka_input(struct probe *p, const json_t *in, size_t idx)
+test_kafka_input(struct sl_probe *p, const json_t *in, size_t idx)
 {
   const json_t *topics = sl_conf_get(in, "topics"), *t;
   const struct rd_kafka_metadata *md = NULL;
@@ -340,42 +311,42 @@ test_kafka_input(struct probe *p, const json_t *in, size_t idx)
   size_t i;
   int j, k;
 
-  line(0, "kafka input %zu...", idx);
+  sl_probe_line(0, "kafka input %zu...", idx);
   if (sl_input_kafka_conf(in, &kconf, err, sizeof(err))) {
-    step_fail(p, 1, "configuration", "inputs[%zu].%s", idx, err);
+    sl_probe_fail(p, 1, "configuration", "inputs[%zu].%s", idx, err);
     return;
   }
   rk = rd_kafka_new(RD_KAFKA_CONSUMER, kconf, err, sizeof(err));
   if (rk == NULL) {
     rd_kafka_conf_destroy(kconf);
-    step_fail(p, 1, "client", "%s", err);
+    sl_probe_fail(p, 1, "client", "%s", err);
     return;
   }
   e = rd_kafka_metadata(rk, 1, NULL, &md, KAFKA_TIMEOUT_MS);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    step_fail(p, 1, "talk to brokers", "%s", rd_kafka_err2str(e));
+    sl_probe_fail(p, 1, "talk to brokers", "%s", rd_kafka_err2str(e));
     goto out;
   }
-  line(1, "talk to brokers... OK");
+  sl_probe_line(1, "talk to brokers... OK");
   for (j = 0; j < md->broker_cnt; j++)
-    line(2, "broker %d: %s:%d", (int)md->brokers[j].id,
-         md->brokers[j].host, md->brokers[j].port);
+    sl_probe_line(2, "broker %d: %s:%d", (int)md->brokers[j].id,
+                  md->brokers[j].host, md->brokers[j].port);
   json_array_foreach(topics, i, t) {
     const char *name = json_string_value(t);
     if (name == NULL)
       continue;
     if (name[0] == '^') {
-      line(1, "topic %s: a pattern, matched by the consumer", name);
+      sl_probe_line(1, "topic %s: a pattern, matched by the consumer", name);
       continue;
     }
     for (k = 0; k < md->topic_cnt; k++)
       if (strcmp(md->topics[k].topic, name) == 0 && !md->topics[k].err)
         break;
     if (k == md->topic_cnt)
-      step_fail(p, 1, "topic", "%s: not on the brokers", name);
+      sl_probe_fail(p, 1, "topic", "%s: not on the brokers", name);
     else
-      line(1, "topic %s... OK (%d partitions)", name,
-           md->topics[k].partition_cnt);
+      sl_probe_line(1, "topic %s... OK (%d partitions)", name,
+                    md->topics[k].partition_cnt);
   }
 out:
   if (md)
@@ -385,7 +356,7 @@ out:
 #endif
 
 static void
-test_kafka_inputs(struct probe *p, const struct sl_conf *conf)
+test_kafka_inputs(struct sl_probe *p, const struct sl_conf *conf)
 {
   const json_t *ins = sl_conf_get(sl_conf_root(conf), "inputs"), *in;
   size_t i;
@@ -397,8 +368,8 @@ test_kafka_inputs(struct probe *p, const struct sl_conf *conf)
 #ifdef HAVE_RDKAFKA
     test_kafka_input(p, in, i);
 #else
-    step_fail(p, 0, "kafka", "this sluice-collector was built without "
-              "librdkafka");
+    sl_probe_fail(p, 0, "kafka", "this sluice-collector was built without "
+                  "librdkafka");
 #endif
   }
 }
@@ -407,7 +378,7 @@ int
 sl_collector_test_main(const struct sl_conf *conf, int argc, char **argv)
 {
   const json_t *root = sl_conf_root(conf), *ar;
-  struct probe p = { 0 };
+  struct sl_probe p = { 0 };
 
   if (argc != 2 || strcmp(argv[1], "output") != 0) {
     fprintf(stderr, "sluice-collector: usage: test output\n");

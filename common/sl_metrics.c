@@ -114,11 +114,11 @@ sl_prom_counter(struct sl_buf *b, const char *name, const char *help,
   return rc;
 }
 
-int
-sl_prom_gauge(struct sl_buf *b, const char *name, const char *help,
-              const char *labels, double v)
+static int
+put_double_sample(struct sl_buf *b, const char *name, const char *help,
+                  const char *type, const char *labels, double v)
 {
-  int rc = help ? put_help(b, name, help, "gauge") : 0;
+  int rc = help ? put_help(b, name, help, type) : 0;
 
   if (rc == 0)
     rc = put_name(b, name, labels);
@@ -130,18 +130,17 @@ sl_prom_gauge(struct sl_buf *b, const char *name, const char *help,
 }
 
 int
+sl_prom_gauge(struct sl_buf *b, const char *name, const char *help,
+              const char *labels, double v)
+{
+  return put_double_sample(b, name, help, "gauge", labels, v);
+}
+
+int
 sl_prom_counter_f(struct sl_buf *b, const char *name, const char *help,
                   const char *labels, double v)
 {
-  int rc = help ? put_help(b, name, help, "counter") : 0;
-
-  if (rc == 0)
-    rc = put_name(b, name, labels);
-  if (rc == 0)
-    rc = put_double(b, v);
-  if (rc == 0)
-    rc = sl_buf_append_byte(b, '\n');
-  return rc;
+  return put_double_sample(b, name, help, "counter", labels, v);
 }
 
 /* `,name="value"` (no comma first), the value escaped as the exposition
