@@ -118,6 +118,28 @@ def stop_process(proc, timeout=5.0):
     return proc.returncode
 
 
+def run_until_logged(argv, marker, timeout=20.0):
+    """Start argv, read its stderr until a line contains `marker` (or it
+    exits, or `timeout` passes), SIGTERM it and return (every stderr line,
+    exit code)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ln = proc.stderr.readline()
+            if not ln:
+                break
+            lines.append(ln)
+            if marker in ln:
+                break
+    finally:
+        proc.terminate()
+        lines += proc.communicate(timeout=30)[1].splitlines(keepends=True)
+    return lines, proc.returncode
+
+
 def parse_metrics(text):
     """Prometheus text -> {"name{labels}": value}; labelled series are
     also summed under the bare name."""

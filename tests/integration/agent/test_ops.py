@@ -10,7 +10,7 @@ import time
 
 from conftest import (AGENT, agent_config, lj_output, wait_until,
                       write_lines)
-from harness import free_port
+from harness import free_port, run_until_logged
 
 
 def run(*args, timeout=30):
@@ -303,24 +303,8 @@ def test_output_tcp(workdir):
 # ---- self-log format ---------------------------------------------------------
 
 def _run_until_started(workdir, args, cfg):
-    p = cfg_file(workdir, cfg)
-    proc = subprocess.Popen([AGENT, "-c", p] + args,
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    lines = []
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            ln = proc.stderr.readline()
-            if not ln:
-                break
-            lines.append(ln)
-            if "started" in ln:
-                break
-    finally:
-        proc.terminate()
-        rest = proc.communicate(timeout=30)[1]
-    return lines + rest.splitlines(keepends=True), proc.returncode
+    return run_until_logged([AGENT, "-c", cfg_file(workdir, cfg)] + args,
+                            "started")
 
 
 def test_log_format_text(workdir):

@@ -6,9 +6,9 @@ import json
 import os
 import socket
 import subprocess
-import time
 
 from conftest import COLLECTOR, collector_config, start_esdouble
+from harness import run_until_logged
 
 
 def run(*args, timeout=60):
@@ -89,24 +89,10 @@ def test_unknown_subcommand_refused(tmp_path, es):
 
 def test_log_format_text(tmp_path, es):
     cfg = collector_config(str(tmp_path / "data"), es.url)
-    p = cfg_file(tmp_path, cfg)
-    proc = subprocess.Popen([COLLECTOR, "-c", p, "--log-format", "text"],
-                            stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    lines = []
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            ln = proc.stderr.readline()
-            if not ln:
-                break
-            lines.append(ln)
-            if " collector: started " in ln:
-                break
-    finally:
-        proc.terminate()
-        lines += proc.communicate(timeout=30)[1].splitlines(keepends=True)
-    assert proc.returncode == 0, lines
+    lines, rc = run_until_logged(
+        [COLLECTOR, "-c", cfg_file(tmp_path, cfg), "--log-format", "text"],
+        " collector: started ")
+    assert rc == 0, lines
     started = [ln for ln in lines if " collector: started " in ln]
     assert started, lines
     ts, level, _ = started[0].split(None, 2)
