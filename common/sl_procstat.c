@@ -165,32 +165,32 @@ int
 sl_procstat_metrics(struct sl_buf *b)
 {
   struct sl_procstat ps;
+  size_t i;
   int rc;
 
   if (sl_procstat_read(&ps) != SL_OK)
     return SL_OK;
-  rc = sl_prom_counter_f(b, "process_cpu_seconds_total",
-                         "Total user and system CPU time spent in seconds.",
-                         NULL, ps.cpu_seconds);
-  if (rc == 0)
-    rc = sl_prom_gauge(b, "process_resident_memory_bytes",
-                       "Resident memory size in bytes.", NULL,
-                       (double)ps.rss_bytes);
-  if (rc == 0)
-    rc = sl_prom_gauge(b, "process_virtual_memory_bytes",
-                       "Virtual memory size in bytes.", NULL,
-                       (double)ps.vm_bytes);
-  if (rc == 0)
-    rc = sl_prom_gauge(b, "process_open_fds",
-                       "Number of open file descriptors.", NULL,
-                       (double)ps.open_fds);
-  if (rc == 0)
-    rc = sl_prom_gauge(b, "process_max_fds",
-                       "Maximum number of open file descriptors.", NULL,
-                       (double)ps.max_fds);
-  if (rc == 0)
-    rc = sl_prom_gauge(b, "process_start_time_seconds",
-                       "Start time of the process since unix epoch in "
-                       "seconds.", NULL, ps.start_time);
+  {
+    const struct { const char *name, *help; double v; } gauges[] = {
+      { "process_resident_memory_bytes", "Resident memory size in bytes.",
+        (double)ps.rss_bytes },
+      { "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+        (double)ps.vm_bytes },
+      { "process_open_fds", "Number of open file descriptors.",
+        (double)ps.open_fds },
+      { "process_max_fds", "Maximum number of open file descriptors.",
+        (double)ps.max_fds },
+      { "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+        ps.start_time },
+    };
+
+    rc = sl_prom_counter_f(b, "process_cpu_seconds_total",
+                           "Total user and system CPU time spent in "
+                           "seconds.", NULL, ps.cpu_seconds);
+    for (i = 0; rc == 0 && i < sizeof(gauges) / sizeof(gauges[0]); i++)
+      rc = sl_prom_gauge(b, gauges[i].name, gauges[i].help, NULL,
+                         gauges[i].v);
+  }
   return rc;
 }
