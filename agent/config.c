@@ -8,7 +8,7 @@
 #include "out.h"
 #include "sl_config.h"
 #include "sl_err.h"
-#include "sl_http.h"
+#include "sl_addr.h"
 
 static const struct sl_conf_key timestamp_keys[] = {
   { "field", SL_CT_STR, NULL, "key (json) or group (regex) holding the time",
@@ -419,7 +419,7 @@ sl_agent_conf_read(const struct sl_conf *c, struct sl_agent_conf *ac,
   ac->http_listen = sl_conf_str(root, "http.listen");
   if (ac->http_listen == NULL)
     ac->http_listen = "127.0.0.1:5076";
-  else if (ac->http_listen[0] && !sl_http_addr_valid(ac->http_listen))
+  else if (ac->http_listen[0] && !sl_addr_listen_valid(ac->http_listen))
     BAD(sl_conf_get(root, "http.listen"), "http.listen",
         "want an IP address and port like 127.0.0.1:5076 (got '%s')",
         ac->http_listen);

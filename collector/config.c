@@ -8,7 +8,7 @@
 #include "retention.h"
 #include "sl_config.h"
 #include "sl_err.h"
-#include "sl_http.h"
+#include "sl_addr.h"
 #include "sl_lj.h"
 #ifdef HAVE_RDKAFKA
 #include "input_kafka.h"
@@ -322,28 +322,13 @@ check_pipeline(const struct sl_conf *c, const json_t *es, char *err,
                        "digits and - _ . @", s, SL_ES_PIPELINE_MAX);
 }
 
-int
-sl_collector_listen_valid(const char *s)
-{
-  const char *colon = s ? strrchr(s, ':') : NULL;
-  char *end;
-  long port;
-
-  if (colon == NULL || colon[1] == '\0')
-    return 0;
-  port = strtol(colon + 1, &end, 10);
-  return *end == '\0' && port >= 0 && port <= 65535;
-}
-
 static int
 check_listen(const struct sl_conf *c, const json_t *obj, const char *key,
              const char *path, char *err, size_t errlen)
 {
   const char *s = sl_conf_str(obj, key);
 
-  if (s == NULL || !s[0] || (sl_collector_listen_valid(s) &&
-                             (strcmp(key, "http.listen") != 0 ||
-                              sl_http_addr_valid(s))))
+  if (s == NULL || !s[0] || sl_addr_listen_valid(s))
     return 0;
   return sl_conf_error(c, sl_conf_get(obj, key), path, err, errlen,
                        "want host:port with a port 0..65535 (got '%s')",

@@ -27,9 +27,6 @@ int sl_collector_conf_check(const struct sl_conf *c, char *err,
 #define SL_ES_PIPELINE_MAX 255
 int sl_es_pipeline_valid(const char *s);
 
-/* 1 when s is "host:port" with a numeric port 0..65535. */
-int sl_collector_listen_valid(const char *s);
-
 /* The `retention:` part of that check (retention.h), on its own. */
 int sl_collector_conf_check_retention(const struct sl_conf *c, char *err,
                                       size_t errlen);

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sl_addr.h"
 #include "sl_conf.h"
 #include "sl_err.h"
 #include "sl_hash.h"
@@ -1113,33 +1114,6 @@ on_acceptable(uv_poll_t *h, int status, int events)
 
 /* ---- public ------------------------------------------------------------- */
 
-static int
-parse_listen(const char *s, struct sockaddr_storage *ss)
-{
-  char host[256];
-  const char *colon = strrchr(s, ':');
-  size_t hl;
-  int port;
-
-  if (colon == NULL)
-    return SL_EINVAL;
-  hl = (size_t)(colon - s);
-  if (hl >= sizeof(host))
-    return SL_EINVAL;
-  memcpy(host, s, hl);
-  host[hl] = '\0';
-  port = atoi(colon + 1);
-  if (port < 0 || port > 65535)
-    return SL_EINVAL;
-  if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
-    host[hl - 1] = '\0';
-    return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss) ? SL_EINVAL : 0;
-  }
-  if (hl == 0)
-    snprintf(host, sizeof(host), "0.0.0.0");
-  return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) ? SL_EINVAL : 0;
-}
-
 /* Descriptors kept for everything but senders: stdio, the loop's own
  * (epoll, signals, async), spool segments and cursor, Elasticsearch
  * connections (max_inflight per host, plus setup), the HTTP endpoint's
@@ -1276,7 +1250,7 @@ sl_input_new(uv_loop_t *loop, const json_t *cfg, struct sl_spool *spool,
     in->keepalive_ms = 5000;
   in->flush_bytes = (uint64_t)sl_conf_int(cfg, "flush_bytes", 4 << 20);
 
-  if (listen == NULL || parse_listen(listen, &ss) != 0) {
+  if (listen == NULL || sl_addr_parse_listen(listen, &ss) != 0) {
     snprintf(err, errlen, "inputs: listen: bad address '%s'",
              listen ? listen : "(none)");
     free(in);

@@ -1,4 +1,5 @@
 #include "sl_http.h"
+#include "sl_addr.h"
 #include "sl_err.h"
 #include "sl_list.h"
 
@@ -347,47 +348,6 @@ on_sweep(uv_timer_t *t)
   }
 }
 
-static int
-parse_addr(const char *addr, struct sockaddr_storage *ss)
-{
-  char host[256];
-  const char *colon;
-  char *end;
-  size_t hl;
-  long port;
-
-  colon = strrchr(addr, ':');
-  if (colon == NULL)
-    return SL_EINVAL;
-  port = strtol(colon + 1, &end, 10);
-  if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
-    return SL_EINVAL;
-  hl = (size_t)(colon - addr);
-  if (hl >= sizeof(host))
-    return SL_EINVAL;
-  memcpy(host, addr, hl);
-  host[hl] = '\0';
-  if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
-    host[hl - 1] = '\0';
-    return uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)ss) == 0
-             ? 0 : SL_EINVAL;
-  }
-  if (hl == 0)
-    snprintf(host, sizeof(host), "0.0.0.0");
-  else if (strcmp(host, "localhost") == 0)
-    snprintf(host, sizeof(host), "127.0.0.1");
-  return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0
-           ? 0 : SL_EINVAL;
-}
-
-int
-sl_http_addr_valid(const char *addr)
-{
-  struct sockaddr_storage ss;
-
-  return addr != NULL && parse_addr(addr, &ss) == 0;
-}
-
 int
 sl_http_start(uv_loop_t *loop, const char *addr, sl_http_handler h,
               void *arg, struct sl_http **out)
@@ -398,7 +358,7 @@ sl_http_start(uv_loop_t *loop, const char *addr, sl_http_handler h,
 
   *out = NULL;
   memset(&ss, 0, sizeof(ss));
-  if (addr == NULL || h == NULL || parse_addr(addr, &ss) != 0)
+  if (addr == NULL || h == NULL || sl_addr_parse_listen(addr, &ss) != 0)
     return SL_EINVAL;
   s = calloc(1, sizeof(*s));
   if (s == NULL)

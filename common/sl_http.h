@@ -19,10 +19,7 @@ typedef void (*sl_http_handler)(void *arg, const char *path, int *status,
                                 const char **ctype, struct sl_buf *body);
 
 struct sl_http;
-/* addr like "127.0.0.1:5076", "[::1]:5076", ":5076" or "localhost:5076"
- * (port 0 = ephemeral). sl_http_addr_valid(): whether sl_http_start would
- * take it, so --check refuses what start-up would. */
-int sl_http_addr_valid(const char *addr);
+/* addr: a listen address as sl_addr_parse_listen() takes it. */
 int sl_http_start(uv_loop_t *loop, const char *addr, sl_http_handler h,
                   void *arg, struct sl_http **out);
 /* Every response carries Cache-Control: no-store and

@@ -244,6 +244,12 @@ def test_check_refuses_http_listen_that_start_refuses(tmp_path):
     assert re.search(r"c\.yml:\d+: http\.listen: .*myhost:5041", r.stderr), \
         r.stderr
     path = os.path.join(SOURCE, "deploy", "config", "collector.yml")
+    # The Lumberjack input's listen had the same gap.
+    cfg.write_text(_cfg("    listen: myhost:5044\n"))
+    r = run("--check", "-c", str(cfg))
+    assert r.returncode == 2
+    assert re.search(r"c\.yml:4: inputs\[0\]\.listen: .*myhost:5044",
+                     r.stderr), r.stderr
     for listen, rc in (("0.0.0.0:5041", 0), ("localhost:0", 0), ("x", 2)):
         env = dict(os.environ, SLUICE_HTTP_LISTEN=listen,
                    SLUICE_DATA_DIR=str(tmp_path))
